@@ -1,0 +1,161 @@
+//! The response envelope shared by every JSON endpoint.
+//!
+//! Success is `{"result":"ok","data":{...}}`; failure is
+//! `{"result":"error","message":"...","error_key":...,"extra_fields":...,"job_id":...}` with a
+//! real HTTP status. The optional keys are only present when set, as the real Supervisor does.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// The success envelope as the OpenAPI document describes it; `ok` writes the same shape.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Envelope<T> {
+    /// Always `ok`.
+    pub result: String,
+    pub data: T,
+}
+
+/// The error envelope as the OpenAPI document describes it; [`ApiError::envelope`] writes it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorEnvelope {
+    /// Always `error`.
+    pub result: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub extra_fields: Option<Map<String, Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+}
+
+/// What every handler returns.
+pub type ApiResult = Result<HttpResponse, ApiError>;
+
+/// Wraps `data` in the success envelope.
+pub fn ok<T: Serialize>(data: T) -> ApiResult {
+    Ok(HttpResponse::Ok().json(Envelope { result: "ok".to_owned(), data }))
+}
+
+/// The success envelope with an empty `data` object, for actions that return nothing.
+pub fn ok_empty() -> ApiResult {
+    ok(Map::new())
+}
+
+/// An API failure: its HTTP status, a message for people and the optional machine-readable keys.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+    pub error_key: Option<String>,
+    pub extra_fields: Option<Map<String, Value>>,
+    pub job_id: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError { status, message: message.into(), error_key: None, extra_fields: None, job_id: None }
+    }
+
+    /// 400: the request is wrong and nothing was changed.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// 401: no token, or one nobody issued.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, message)
+    }
+
+    /// 403: the caller is known but its role does not allow this.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, message)
+    }
+
+    /// 404: the thing named in the path does not exist.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+
+    /// 409: the request conflicts with the current state (a job already running, say).
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, message)
+    }
+
+    /// 500: a bug or a failure of the machine, never of the request.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+
+    /// 503: a part the request needs (the container engine, say) cannot be reached.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
+    }
+
+    pub fn with_key(mut self, key: impl Into<String>) -> Self {
+        self.error_key = Some(key.into());
+        self
+    }
+
+    pub fn with_extra(mut self, extra: Map<String, Value>) -> Self {
+        self.extra_fields = Some(extra);
+        self
+    }
+
+    pub fn with_job(mut self, job_id: impl Into<String>) -> Self {
+        self.job_id = Some(job_id.into());
+        self
+    }
+
+    /// The error envelope, for places that answer outside a handler (middleware, streams).
+    pub fn envelope(&self) -> ErrorEnvelope {
+        ErrorEnvelope {
+            result: "error".to_owned(),
+            message: self.message.clone(),
+            error_key: self.error_key.clone(),
+            extra_fields: self.extra_fields.clone(),
+            job_id: self.job_id.clone(),
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if self.status.is_server_error() {
+            tracing::error!(status = self.status.as_u16(), "{}", self.message);
+        }
+        HttpResponse::build(self.status).json(self.envelope())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_envelope_has_only_the_keys_that_are_set() {
+        let plain = serde_json::to_value(ApiError::bad_request("nope").envelope()).unwrap();
+        assert_eq!(plain, serde_json::json!({"result": "error", "message": "nope"}));
+        let full =
+            serde_json::to_value(ApiError::conflict("busy").with_key("job_busy").with_job("abc").envelope()).unwrap();
+        assert_eq!(full["error_key"], "job_busy");
+        assert_eq!(full["job_id"], "abc");
+        assert!(full.get("extra_fields").is_none());
+    }
+}

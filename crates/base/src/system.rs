@@ -1,0 +1,196 @@
+//! The state of the whole system that every domain reads and some domains change: the core
+//! state (setup, running, frozen, shutting down), the health and support evaluations with their
+//! reasons, and whether the system reaches the internet.
+//!
+//! Domains report a reason when a part they own is missing or broken (no container engine, say);
+//! job conditions and the info endpoints read the result. Reason names are the real
+//! Supervisor's `UnhealthyReason` and `UnsupportedReason` values.
+
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::RwLock;
+use utoipa::ToSchema;
+
+/// The life-cycle state of the supervisor, as `/info` and `/supervisor/info` report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CoreState {
+    Initialize,
+    Setup,
+    Startup,
+    Running,
+    Freeze,
+    Shutdown,
+    Stopping,
+    Close,
+}
+
+/// Shared, cheaply readable system state. One instance lives for the whole process.
+#[derive(Debug)]
+pub struct System {
+    state: RwLock<CoreState>,
+    unhealthy: RwLock<BTreeSet<String>>,
+    unsupported: RwLock<BTreeSet<String>>,
+    internet: AtomicBool,
+    lifecycle: tokio::sync::watch::Sender<Lifecycle>,
+}
+
+/// What the daemon's main loop should do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    Serve,
+    /// Stop cleanly and start again in place (same binary, same arguments).
+    Restart,
+    /// Stop cleanly and exit.
+    Shutdown,
+}
+
+impl Default for System {
+    fn default() -> Self {
+        System {
+            state: RwLock::new(CoreState::Initialize),
+            unhealthy: RwLock::default(),
+            unsupported: RwLock::default(),
+            internet: AtomicBool::new(false),
+            lifecycle: tokio::sync::watch::channel(Lifecycle::Serve).0,
+        }
+    }
+}
+
+impl System {
+    pub fn state(&self) -> CoreState {
+        *self.state.read().expect("system state lock")
+    }
+
+    pub fn set_state(&self, state: CoreState) {
+        let mut current = self.state.write().expect("system state lock");
+        if *current != state {
+            tracing::info!(from = ?*current, to = ?state, "core state changed");
+            *current = state;
+        }
+    }
+
+    /// Healthy while no domain reports an unhealthy reason.
+    pub fn healthy(&self) -> bool {
+        self.unhealthy.read().expect("health lock").is_empty()
+    }
+
+    /// Supported while no domain reports an unsupported reason.
+    pub fn supported(&self) -> bool {
+        self.unsupported.read().expect("support lock").is_empty()
+    }
+
+    pub fn unhealthy_reasons(&self) -> Vec<String> {
+        self.unhealthy.read().expect("health lock").iter().cloned().collect()
+    }
+
+    pub fn unsupported_reasons(&self) -> Vec<String> {
+        self.unsupported.read().expect("support lock").iter().cloned().collect()
+    }
+
+    /// Adds (`true`) or clears (`false`) an unhealthy reason.
+    pub fn mark_unhealthy(&self, reason: &str, present: bool) {
+        toggle(&self.unhealthy, reason, present, "unhealthy");
+    }
+
+    /// Adds (`true`) or clears (`false`) an unsupported reason.
+    pub fn mark_unsupported(&self, reason: &str, present: bool) {
+        toggle(&self.unsupported, reason, present, "unsupported");
+    }
+
+    /// Whether the supervisor itself reached the internet on its last attempt.
+    pub fn internet(&self) -> bool {
+        self.internet.load(Ordering::Relaxed)
+    }
+
+    pub fn set_internet(&self, reachable: bool) {
+        self.internet.store(reachable, Ordering::Relaxed);
+    }
+
+    /// Asks the daemon to stop and start again, or to stop; the first request wins.
+    pub fn request(&self, next: Lifecycle) {
+        self.lifecycle.send_if_modified(|current| {
+            let change = *current == Lifecycle::Serve;
+            if change {
+                *current = next;
+            }
+            change
+        });
+    }
+
+    /// Resolves with the first restart or shutdown request.
+    pub async fn requested(&self) -> Lifecycle {
+        let mut watch = self.lifecycle.subscribe();
+        let next = watch.wait_for(|l| *l != Lifecycle::Serve).await.map(|l| *l);
+        next.unwrap_or(Lifecycle::Shutdown)
+    }
+}
+
+fn toggle(set: &RwLock<BTreeSet<String>>, reason: &str, present: bool, what: &str) {
+    let mut set = set.write().expect("reason lock");
+    let changed = if present { set.insert(reason.to_owned()) } else { set.remove(reason) };
+    if changed {
+        if present {
+            tracing::warn!(reason, "system is now {what}");
+        } else {
+            tracing::info!(reason, "{what} reason cleared");
+        }
+    }
+}
+
+/// Free bytes on the filesystem holding `path`, as an unprivileged process may use them.
+pub fn free_space(path: &std::path::Path) -> std::io::Result<u64> {
+    disk_usage(path).map(|usage| usage.free)
+}
+
+/// Total, used and free bytes of the filesystem holding `path`.
+#[derive(Debug, Clone, Copy)]
+pub struct DiskUsage {
+    pub total: u64,
+    pub used: u64,
+    pub free: u64,
+}
+
+// The statvfs fields are u32 on 32-bit boards and u64 elsewhere; the conversions serve the former.
+#[allow(clippy::useless_conversion)]
+pub fn disk_usage(path: &std::path::Path) -> std::io::Result<DiskUsage> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
+    let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: c_path is a valid NUL-terminated string and stat points to writable memory of the
+    // right size; statvfs initialises it when it returns 0.
+    let rc = unsafe { libc::statvfs(c_path.as_ptr(), stat.as_mut_ptr()) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: statvfs returned 0, so the struct is initialised.
+    let stat = unsafe { stat.assume_init() };
+    let block = u64::from(stat.f_frsize);
+    let total = u64::from(stat.f_blocks) * block;
+    let free = u64::from(stat.f_bavail) * block;
+    let used = total.saturating_sub(u64::from(stat.f_bfree) * block);
+    Ok(DiskUsage { total, used, free })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_follows_reasons() {
+        let system = System::default();
+        assert!(system.healthy());
+        system.mark_unhealthy("docker", true);
+        assert!(!system.healthy());
+        assert_eq!(system.unhealthy_reasons(), vec!["docker".to_string()]);
+        system.mark_unhealthy("docker", false);
+        assert!(system.healthy());
+    }
+
+    #[test]
+    fn disk_usage_is_consistent() {
+        let usage = disk_usage(std::path::Path::new("/")).unwrap();
+        assert!(usage.total > 0 && usage.free <= usage.total && usage.used <= usage.total);
+    }
+}

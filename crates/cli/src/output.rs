@@ -1,0 +1,311 @@
+//! Everything `ha` writes: results on stdout (YAML, raw JSON or a confirmation), errors and its
+//! own diagnostics on stderr, and the progress of long jobs.
+
+use crate::client::Reply;
+use crate::follow::JobInfo;
+use anyhow::Result;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::Value;
+use std::fmt::Display;
+use std::io::{self, BufRead, IsTerminal, Write};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
+
+/// What an action that returns no data prints.
+pub const COMPLETED: &str = "Command completed successfully.";
+
+/// How much of its own diagnostics `ha` writes to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Error = 1,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+static LEVEL: AtomicU8 = AtomicU8::new(Level::Warn as u8);
+
+impl Level {
+    pub fn parse(name: &str) -> Option<Level> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "error" => Some(Level::Error),
+            "warn" | "warning" => Some(Level::Warn),
+            "info" => Some(Level::Info),
+            "debug" => Some(Level::Debug),
+            "trace" => Some(Level::Trace),
+            _ => None,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Level::Error => "ERROR",
+            Level::Warn => "WARN",
+            Level::Info => "INFO",
+            Level::Debug => "DEBUG",
+            Level::Trace => "TRACE",
+        }
+    }
+}
+
+pub fn set_level(level: Level) {
+    LEVEL.store(level as u8, Ordering::Relaxed);
+}
+
+pub fn log(level: Level, message: impl Display) {
+    if level as u8 <= LEVEL.load(Ordering::Relaxed) {
+        stderr_line(format_args!("{} {message}", level.label()));
+    }
+}
+
+/// A line on stderr; a stderr that cannot be written to is no reason to fail a command.
+fn stderr_line(line: impl Display) {
+    let _ = writeln!(io::stderr().lock(), "{line}");
+}
+
+/// Writes to stdout at once, so streamed logs show as they arrive.
+pub fn write_stdout(bytes: &[u8]) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    out.write_all(bytes)?;
+    out.flush()
+}
+
+pub fn print_error(message: impl Display) {
+    stderr_line(error_line(message, io::stderr().is_terminal()));
+}
+
+fn error_line(message: impl Display, color: bool) -> String {
+    if color {
+        format!("\x1b[1;31mError:\x1b[0m {message}")
+    } else {
+        format!("Error: {message}")
+    }
+}
+
+/// Prints a successful reply: the body as received in raw mode, else its `data`.
+pub fn show(reply: &Reply, raw_json: bool) -> Result<()> {
+    if raw_json {
+        write_stdout(&reply.body)?;
+    } else {
+        write_stdout(render(&reply.data)?.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// `data` as YAML, or the confirmation line when there is nothing to show.
+pub fn render(data: &Value) -> Result<String> {
+    let empty = match data {
+        Value::Null => true,
+        Value::Object(map) => map.is_empty(),
+        _ => false,
+    };
+    if empty {
+        return Ok(format!("{COMPLETED}\n"));
+    }
+    Ok(serde_yaml::to_string(&to_yaml(data))?)
+}
+
+/// Converts with sorted keys, as the real CLI prints them, whatever order the JSON map keeps.
+fn to_yaml(value: &Value) -> serde_yaml::Value {
+    match value {
+        Value::Null => serde_yaml::Value::Null,
+        Value::Bool(flag) => serde_yaml::Value::Bool(*flag),
+        Value::Number(number) => {
+            if let Some(int) = number.as_i64() {
+                int.into()
+            } else if let Some(uint) = number.as_u64() {
+                uint.into()
+            } else {
+                number.as_f64().map_or(serde_yaml::Value::Null, Into::into)
+            }
+        }
+        Value::String(text) => serde_yaml::Value::String(text.clone()),
+        Value::Array(items) => serde_yaml::Value::Sequence(items.iter().map(to_yaml).collect()),
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            serde_yaml::Value::Mapping(
+                entries.into_iter().map(|(key, value)| (key.as_str().into(), to_yaml(value))).collect(),
+            )
+        }
+    }
+}
+
+/// Asks on stdout and reads the answer from stdin, as the real CLI's confirmations do.
+pub fn confirm(prompt: &str) -> Result<bool> {
+    let stdin = io::stdin();
+    for _ in 0..2 {
+        write_stdout(format!("{prompt} [enter YES to confirm] ").as_bytes())?;
+        let mut answer = String::new();
+        if stdin.lock().read_line(&mut answer)? == 0 {
+            write_stdout(b"\n")?;
+            anyhow::bail!("Aborted: no answer on standard input");
+        }
+        let answer = answer.trim().to_ascii_lowercase();
+        if answer == "yes" {
+            return Ok(true);
+        }
+        if answer.starts_with('n') {
+            return Ok(false);
+        }
+    }
+    Ok(false)
+}
+
+/// The real CLI's spinner around a synchronous call that may take long.
+pub struct Spinner(Option<ProgressBar>);
+
+impl Spinner {
+    /// Only drawn for a person at a terminal, as the real CLI does.
+    pub fn start(no_progress: bool) -> Spinner {
+        if no_progress || !io::stdout().is_terminal() || !io::stderr().is_terminal() {
+            return Spinner(None);
+        }
+        let bar = ProgressBar::new_spinner().with_message("Processing...");
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg}")
+                .expect("the template is valid")
+                .tick_strings(&["⣾", "⣽", "⣻", "⢿", "⡿", "⣟", "⣯", "⣷", " "]),
+        );
+        bar.enable_steady_tick(Duration::from_millis(125));
+        Spinner(Some(bar))
+    }
+
+    pub fn stop(self) {
+        if let Some(bar) = self.0 {
+            bar.finish_and_clear();
+            stderr_line("Processing... Done.\n");
+        }
+    }
+}
+
+/// Shows how a followed job gets on.
+pub enum JobProgress {
+    /// A bar, for a person at a terminal.
+    Bar(ProgressBar),
+    /// One line per change, for logs and tests; remembers the last percent and stage printed.
+    Lines(Option<(u64, String)>),
+    Hidden,
+}
+
+impl JobProgress {
+    pub fn new(no_progress: bool) -> JobProgress {
+        if no_progress {
+            return JobProgress::Hidden;
+        }
+        if !io::stderr().is_terminal() {
+            return JobProgress::Lines(None);
+        }
+        let bar = ProgressBar::new(100);
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} [{bar:40}] {percent:>3}% {msg}")
+                .expect("the template is valid")
+                .progress_chars("=> "),
+        );
+        bar.enable_steady_tick(Duration::from_millis(125));
+        JobProgress::Bar(bar)
+    }
+
+    pub fn update(&mut self, job: &JobInfo) {
+        let percent = whole_percent(job.progress);
+        let stage = job.stage.as_deref().filter(|stage| !stage.is_empty());
+        match self {
+            JobProgress::Bar(bar) => {
+                bar.set_position(percent);
+                bar.set_message(match stage {
+                    Some(stage) => format!("{} ({stage})", job.name),
+                    None => job.name.clone(),
+                });
+            }
+            JobProgress::Lines(last) => {
+                let now = (percent, stage.unwrap_or("-").to_owned());
+                if last.as_ref() != Some(&now) {
+                    stderr_line(progress_line(&job.name, stage, percent));
+                    *last = Some(now);
+                }
+            }
+            JobProgress::Hidden => {}
+        }
+    }
+
+    pub fn finish(self) {
+        if let JobProgress::Bar(bar) = self {
+            bar.finish();
+        }
+    }
+}
+
+/// The line printed per change when stderr is not a terminal: `<name>: <stage or -> <percent>%`.
+pub fn progress_line(name: &str, stage: Option<&str>, percent: u64) -> String {
+    format!("{name}: {} {percent}%", stage.unwrap_or("-"))
+}
+
+/// Rounded down, so that a job never shows 100% before it is.
+fn whole_percent(progress: f64) -> u64 {
+    if progress.is_nan() {
+        return 0;
+    }
+    progress.clamp(0.0, 100.0).floor() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn empty_data_prints_the_confirmation() {
+        assert_eq!(render(&json!({})).unwrap(), "Command completed successfully.\n");
+        assert_eq!(render(&Value::Null).unwrap(), "Command completed successfully.\n");
+    }
+
+    #[test]
+    fn data_prints_as_yaml_with_sorted_keys() {
+        let data = json!({
+            "version": "2024.1.0",
+            "channel": "stable",
+            "addons": [{"slug": "ssh", "state": "started"}],
+            "debug": false,
+            "wait_boot": 5,
+            "ip_address": null,
+            "progress": 12.5,
+            "empty": [],
+        });
+        let yaml = render(&data).unwrap();
+        assert_eq!(
+            yaml,
+            "addons:\n- slug: ssh\n  state: started\nchannel: stable\ndebug: false\nempty: []\n\
+             ip_address: null\nprogress: 12.5\nversion: 2024.1.0\nwait_boot: 5\n"
+        );
+    }
+
+    #[test]
+    fn ambiguous_strings_are_quoted() {
+        let yaml = render(&json!({"a": "true", "b": "1.0", "c": ""})).unwrap();
+        assert_eq!(yaml, "a: 'true'\nb: '1.0'\nc: ''\n");
+    }
+
+    #[test]
+    fn progress_lines_have_the_documented_shape() {
+        assert_eq!(progress_line("supervisor_update", Some("download"), 42), "supervisor_update: download 42%");
+        assert_eq!(progress_line("supervisor_update", None, 0), "supervisor_update: - 0%");
+        assert_eq!(whole_percent(99.9), 99);
+        assert_eq!(whole_percent(100.0), 100);
+        assert_eq!(whole_percent(-3.0), 0);
+        assert_eq!(whole_percent(f64::NAN), 0);
+    }
+
+    #[test]
+    fn errors_are_coloured_only_for_terminals() {
+        assert_eq!(error_line("nope", false), "Error: nope");
+        assert_eq!(error_line("nope", true), "\x1b[1;31mError:\x1b[0m nope");
+    }
+
+    #[test]
+    fn log_levels_parse_loosely() {
+        assert_eq!(Level::parse("DEBUG"), Some(Level::Debug));
+        assert_eq!(Level::parse("warning"), Some(Level::Warn));
+        assert_eq!(Level::parse("loud"), None);
+    }
+}

@@ -1,0 +1,184 @@
+//! `supervisor`: the daemon. It opens the data directory and the database, wires the managers
+//! together, serves the API, and stops cleanly on SIGTERM (or restarts in place on request).
+//!
+//! It never needs the container engine to start: the engine is connected in the background and
+//! reported as unhealthy until it answers.
+
+use actix_web::{web, HttpServer};
+use anyhow::Context;
+use base::{CoreState, DataDir, Lifecycle, System};
+use clap::Parser;
+use docker::DockerManager;
+use jobs::JobManager;
+use router::AppState;
+use security::{SecurityManager, Tokens};
+use state::Store;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use supervisor::{LogLevel, SupervisorLog, SupervisorManager};
+use updater::Updater;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "supervisor",
+    version,
+    about = "A supervisor for home servers, wire-compatible with the Home Assistant Supervisor API"
+)]
+struct Args {
+    /// Where configuration, add-on data, backups and logs live.
+    #[arg(long, env = "SUPERVISOR_DATA_DIR", default_value = "/var/lib/supervisor")]
+    data_dir: PathBuf,
+    /// Address and port to serve the API on; port 0 picks a free port.
+    #[arg(long, env = "SUPERVISOR_LISTEN", default_value = "127.0.0.1:4357")]
+    listen: SocketAddr,
+    /// The container engine's socket.
+    #[arg(long, env = "SUPERVISOR_DOCKER", default_value = "unix:///var/run/docker.sock")]
+    docker: String,
+    /// Log level (debug, info, warning, error, critical); the persisted option when not given.
+    #[arg(long, env = "SUPERVISOR_LOG_LEVEL", value_parser = parse_level)]
+    log_level: Option<LogLevel>,
+    /// Version manifest: an http(s) URL or a file; `{channel}` is replaced by the channel.
+    #[arg(long, env = "SUPERVISOR_VERSION_SOURCE", default_value = "https://version.home-assistant.io/{channel}.json")]
+    version_source: String,
+    /// Machine type that selects Home Assistant versions and images.
+    #[arg(long, env = "SUPERVISOR_MACHINE", default_value = base::arch::default_machine())]
+    machine: String,
+    /// HTTP worker threads.
+    #[arg(long, env = "SUPERVISOR_WORKERS", default_value_t = 2)]
+    workers: usize,
+}
+
+fn parse_level(value: &str) -> Result<LogLevel, String> {
+    serde_json::from_value(value.into()).map_err(|_| format!("unknown log level {value:?}"))
+}
+
+/// Seconds running jobs get to stop at shutdown.
+const JOB_GRACE: Duration = Duration::from_secs(20);
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let next = actix_web::rt::System::new().block_on(serve(&args))?;
+    if next == Lifecycle::Restart {
+        restart_in_place();
+    }
+    Ok(())
+}
+
+async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
+    let data = DataDir::new(&args.data_dir);
+    data.ensure_layout().with_context(|| format!("can't create the data directory {}", args.data_dir.display()))?;
+    clear_dir(&data.tmp());
+    let log = SupervisorLog::init(&data, args.log_level.unwrap_or_default())?;
+    let store = Store::open(&data.database()).context("can't open the database")?;
+
+    let system = Arc::new(System::default());
+    system.set_state(CoreState::Setup);
+    let jobs = JobManager::new(&store, Arc::clone(&system), data.clone())?;
+    let tokens = Tokens::load(&store, &data)?;
+    let docker = Arc::new(DockerManager::new(&store, Arc::clone(&system), args.docker.clone())?);
+    let updater = Arc::new(Updater::new(
+        &store,
+        Arc::clone(&system),
+        jobs.clone(),
+        args.version_source.clone(),
+        args.machine.clone(),
+        None,
+    )?);
+    let security = SecurityManager::load(&store)?;
+    let supervisor = SupervisorManager::new(
+        &store,
+        Arc::clone(&system),
+        jobs.clone(),
+        Arc::clone(&docker),
+        Arc::clone(&updater),
+        Arc::clone(&log),
+    )?;
+    if args.log_level.is_none() {
+        supervisor.apply_log_level()?;
+    }
+
+    let state = AppState {
+        system: web::Data::from(Arc::clone(&system)),
+        tokens: web::Data::new(tokens),
+        jobs: web::Data::new(jobs.clone()),
+        docker: web::Data::from(Arc::clone(&docker)),
+        updater: web::Data::from(Arc::clone(&updater)),
+        supervisor: web::Data::new(supervisor),
+        security: web::Data::new(security),
+    };
+    let server = HttpServer::new(move || router::app(&state))
+        .workers(args.workers.max(1))
+        .disable_signals()
+        .backlog(256)
+        .max_connections(1024)
+        .client_request_timeout(Duration::from_secs(10))
+        .client_disconnect_timeout(Duration::from_secs(2))
+        .keep_alive(Duration::from_secs(30))
+        .shutdown_timeout(5)
+        .bind(args.listen)
+        .with_context(|| format!("can't listen on {}", args.listen))?;
+    let address = server.addrs().first().copied().context("bound to no address")?;
+    println!("listening on {address}");
+    tracing::info!(%address, data_dir = %args.data_dir.display(), version = base::SUPERVISOR_VERSION, "supervisor listening");
+    let server = server.run();
+    let handle = server.handle();
+    let serving = actix_web::rt::spawn(server);
+    system.set_state(CoreState::Running);
+
+    let engine = Arc::clone(&docker);
+    actix_web::rt::spawn(async move { engine.connect_until_ready(Duration::from_secs(10)).await });
+    let versions = Arc::clone(&updater);
+    actix_web::rt::spawn(async move {
+        if let Err(e) = versions.fetch().await {
+            tracing::warn!("version information not loaded at start: {}", e.message);
+        }
+    });
+
+    let next = tokio::select! {
+        next = system.requested() => next,
+        signal = stop_signal() => {
+            tracing::info!("{signal} received, shutting down");
+            Lifecycle::Shutdown
+        }
+    };
+    system.set_state(CoreState::Shutdown);
+    jobs.shutdown(JOB_GRACE).await;
+    system.set_state(CoreState::Stopping);
+    handle.stop(true).await;
+    let _ = serving.await;
+    store.flush()?;
+    system.set_state(CoreState::Close);
+    tracing::info!(?next, "supervisor stopped");
+    Ok(next)
+}
+
+async fn stop_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}
+
+/// Replaces this process with a fresh start of the same binary and arguments; the PID stays, so
+/// a service manager or a test sees the same process come back.
+fn restart_in_place() {
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe"));
+    let error = std::process::Command::new(exe).args(std::env::args_os().skip(1)).exec();
+    eprintln!("supervisor: restart failed: {error}");
+    std::process::exit(1);
+}
+
+/// Empties a scratch directory left by an earlier run.
+fn clear_dir(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let _ = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+    }
+}

@@ -1,0 +1,14 @@
+//! The container engine: the connection to Docker, what the engine reports, the registry
+//! credentials and engine options the user set, image pulls with job progress, and the
+//! `/docker` API.
+//!
+//! The supervisor must run without an engine: the connection is made in the background and
+//! retried, the system is marked unhealthy (`docker`) while it is missing, and endpoints that
+//! need it answer 503 instead of failing the daemon.
+
+pub mod api;
+mod manager;
+mod pull;
+
+pub use api::DockerApi;
+pub use manager::{DockerConfig, DockerManager, EngineInfo, Registry};

@@ -1,0 +1,188 @@
+//! The Docker manager: connection, engine facts and persisted engine settings.
+
+use base::{ApiError, System};
+use bollard::auth::DockerCredentials;
+use bollard::Docker;
+use serde::{Deserialize, Serialize};
+use state::{Section, Store};
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// Registry login as stored; the password never leaves the supervisor except to the engine.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Registry {
+    pub username: String,
+    pub password: String,
+}
+
+/// What the user configured for the engine.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct DockerConfig {
+    pub enable_ipv6: Option<bool>,
+    pub mtu: Option<u32>,
+    pub registries: BTreeMap<String, Registry>,
+}
+
+/// What the engine reported when the supervisor connected.
+#[derive(Debug, Clone)]
+pub struct EngineInfo {
+    pub version: String,
+    pub storage: String,
+    pub logging: String,
+}
+
+/// The key under which Docker Hub credentials are stored, as the real Supervisor names it.
+pub const DOCKER_HUB: &str = "hub.docker.com";
+/// The other name users give Docker Hub.
+const DOCKER_HUB_OFFICIAL: &str = "docker.io";
+
+const CONFIG_KEY: &str = "config";
+
+pub struct DockerManager {
+    socket: String,
+    system: Arc<System>,
+    section: Section,
+    config: RwLock<DockerConfig>,
+    connection: RwLock<Option<(Docker, EngineInfo)>>,
+}
+
+impl DockerManager {
+    pub fn new(store: &Store, system: Arc<System>, socket: impl Into<String>) -> state::Result<Self> {
+        let section = store.section("docker")?;
+        let config = section.get(CONFIG_KEY)?.unwrap_or_default();
+        Ok(DockerManager {
+            socket: socket.into(),
+            system,
+            section,
+            config: RwLock::new(config),
+            connection: RwLock::default(),
+        })
+    }
+
+    /// Connects to the engine if not connected; marks the system unhealthy while it cannot.
+    pub async fn connect(&self) -> bool {
+        if self.connection.read().expect("docker connection lock").is_some() {
+            return true;
+        }
+        match self.try_connect().await {
+            Ok((docker, info)) => {
+                tracing::info!(version = %info.version, storage = %info.storage, "connected to the container engine");
+                *self.connection.write().expect("docker connection lock") = Some((docker, info));
+                self.system.mark_unhealthy("docker", false);
+                true
+            }
+            Err(e) => {
+                tracing::warn!(socket = %self.socket, "container engine not available: {e}");
+                self.system.mark_unhealthy("docker", true);
+                false
+            }
+        }
+    }
+
+    async fn try_connect(&self) -> Result<(Docker, EngineInfo), bollard::errors::Error> {
+        let docker = Docker::connect_with_unix(&self.socket, 120, bollard::API_DEFAULT_VERSION)?;
+        let docker = tokio::time::timeout(Duration::from_secs(10), docker.negotiate_version())
+            .await
+            .map_err(|_| bollard::errors::Error::RequestTimeoutError)??;
+        let info = docker.info().await?;
+        let unknown = || "unknown".to_owned();
+        let engine = EngineInfo {
+            version: info.server_version.unwrap_or_else(|| "0.0.0".to_owned()),
+            storage: info.driver.unwrap_or_else(unknown),
+            logging: info.logging_driver.unwrap_or_else(unknown),
+        };
+        Ok((docker, engine))
+    }
+
+    /// Keeps trying to connect every `period` until connected, then returns.
+    pub async fn connect_until_ready(&self, period: Duration) {
+        while !self.connect().await {
+            tokio::time::sleep(period).await;
+        }
+    }
+
+    /// The engine client, or 503 when the engine is not reachable.
+    pub fn client(&self) -> Result<Docker, ApiError> {
+        self.connection.read().expect("docker connection lock").as_ref().map(|(docker, _)| docker.clone()).ok_or_else(
+            || ApiError::unavailable("The container engine is not available").with_key("docker_unavailable"),
+        )
+    }
+
+    /// The engine's facts, if connected.
+    pub fn engine(&self) -> Option<EngineInfo> {
+        self.connection.read().expect("docker connection lock").as_ref().map(|(_, info)| info.clone())
+    }
+
+    pub fn config(&self) -> DockerConfig {
+        self.config.read().expect("docker config lock").clone()
+    }
+
+    /// Applies `change` to the configuration, on disk first, and answers whether it changed.
+    pub fn update_config(&self, change: impl FnOnce(&mut DockerConfig)) -> Result<bool, ApiError> {
+        let mut config = self.config.write().expect("docker config lock");
+        let mut next = config.clone();
+        change(&mut next);
+        if next == *config {
+            return Ok(false);
+        }
+        self.section.put(CONFIG_KEY, &next).map_err(|e| ApiError::internal(e.to_string()))?;
+        *config = next;
+        Ok(true)
+    }
+
+    /// The stored login for the registry that serves `image`, if any.
+    pub fn credentials_for(&self, image: &str) -> Option<DockerCredentials> {
+        let host = registry_of(image);
+        let config = self.config.read().expect("docker config lock");
+        let (name, login) = match host {
+            Some(host) => (host.to_owned(), config.registries.get(host)?),
+            None => {
+                let login = config.registries.get(DOCKER_HUB).or_else(|| config.registries.get(DOCKER_HUB_OFFICIAL))?;
+                (DOCKER_HUB_OFFICIAL.to_owned(), login)
+            }
+        };
+        Some(DockerCredentials {
+            username: Some(login.username.clone()),
+            password: Some(login.password.clone()),
+            serveraddress: Some(name),
+            ..Default::default()
+        })
+    }
+}
+
+/// The registry host named in an image reference, or `None` for Docker Hub.
+pub fn registry_of(image: &str) -> Option<&str> {
+    let (first, rest) = image.split_once('/')?;
+    let is_host = first.contains('.') || first.contains(':') || first == "localhost";
+    (is_host && !rest.is_empty()).then_some(first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_is_the_first_component_when_it_is_a_host() {
+        assert_eq!(registry_of("ghcr.io/home-assistant/amd64-hassio-supervisor"), Some("ghcr.io"));
+        assert_eq!(registry_of("localhost:5000/x"), Some("localhost:5000"));
+        assert_eq!(registry_of("homeassistant/amd64-base"), None);
+        assert_eq!(registry_of("busybox"), None);
+    }
+
+    #[test]
+    fn credentials_match_the_image_registry() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let docker = DockerManager::new(&store, Arc::new(System::default()), "/nonexistent.sock").unwrap();
+        docker
+            .update_config(|c| {
+                c.registries.insert("ghcr.io".into(), Registry { username: "me".into(), password: "pw".into() });
+                c.registries.insert(DOCKER_HUB.into(), Registry { username: "hub".into(), password: "x".into() });
+            })
+            .unwrap();
+        assert_eq!(docker.credentials_for("ghcr.io/a/b").unwrap().username.as_deref(), Some("me"));
+        assert_eq!(docker.credentials_for("library/busybox").unwrap().username.as_deref(), Some("hub"));
+        assert!(docker.credentials_for("quay.io/a/b").is_none());
+    }
+}

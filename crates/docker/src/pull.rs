@@ -1,0 +1,140 @@
+//! Image work on the engine: pulls that report their progress on a job, tags, and the
+//! `hassio` network every managed container lives on.
+
+use crate::DockerManager;
+use base::ApiError;
+use bollard::models::{Ipam, IpamConfig, NetworkCreateRequest};
+use bollard::query_parameters::{CreateImageOptionsBuilder, TagImageOptionsBuilder};
+use futures_util::StreamExt;
+use jobs::Job;
+use std::collections::HashMap;
+
+/// The bridge network add-ons, Core and plugins share, as the real Supervisor sets it up.
+pub const NETWORK_NAME: &str = "hassio";
+const NETWORK_SUBNET: &str = "172.30.32.0/23";
+const NETWORK_RANGE: &str = "172.30.33.0/24";
+const NETWORK_GATEWAY: &str = "172.30.32.1";
+
+/// Per-layer byte counts of a pull, to turn the engine's stream into one percentage.
+#[derive(Default)]
+struct LayerProgress {
+    download: (u64, u64),
+    extract: (u64, u64),
+    done: bool,
+}
+
+impl DockerManager {
+    /// Pulls `image:tag` with the stored registry login, reporting progress on `job`
+    /// (downloading counts for 70%, extracting for 30%).
+    pub async fn pull(&self, image: &str, tag: &str, job: &Job) -> Result<(), ApiError> {
+        let docker = self.client()?;
+        let options = CreateImageOptionsBuilder::default().from_image(image).tag(tag).build();
+        let mut stream = docker.create_image(Some(options), None, self.credentials_for(image));
+        let mut layers: HashMap<String, LayerProgress> = HashMap::new();
+        job.set_stage("pull");
+        while let Some(item) = tokio::select! {
+            item = stream.next() => item,
+            _ = job.cancelled() => return Err(ApiError::unavailable(format!("Pull of {image}:{tag} was cancelled"))),
+        } {
+            let info = item.map_err(|e| pull_error(image, tag, e))?;
+            let (Some(id), Some(status)) = (info.id, info.status) else { continue };
+            let layer = layers.entry(id).or_default();
+            let detail = info.progress_detail.unwrap_or_default();
+            let bytes = (detail.current.unwrap_or(0).max(0) as u64, detail.total.unwrap_or(0).max(0) as u64);
+            match status.as_str() {
+                "Downloading" => layer.download = bytes,
+                "Extracting" => layer.extract = bytes,
+                "Pull complete" | "Already exists" => layer.done = true,
+                _ => continue,
+            }
+            job.set_progress(overall(&layers));
+        }
+        tracing::info!(image, tag, "pulled image");
+        Ok(())
+    }
+
+    /// Whether `image:tag` is already on the engine.
+    pub async fn image_exists(&self, image: &str, tag: &str) -> Result<bool, ApiError> {
+        match self.client()?.inspect_image(&format!("{image}:{tag}")).await {
+            Ok(_) => Ok(true),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(false),
+            Err(e) => Err(ApiError::internal(format!("Can't inspect image {image}:{tag}: {e}"))),
+        }
+    }
+
+    /// Tags `image:from` as `image:to`.
+    pub async fn tag(&self, image: &str, from: &str, to: &str) -> Result<(), ApiError> {
+        let options = TagImageOptionsBuilder::default().repo(image).tag(to).build();
+        self.client()?
+            .tag_image(&format!("{image}:{from}"), Some(options))
+            .await
+            .map_err(|e| ApiError::internal(format!("Can't tag {image}:{from} as {to}: {e}")))
+    }
+
+    /// Creates the `hassio` network if it is missing; answers whether it had to.
+    pub async fn ensure_network(&self) -> Result<bool, ApiError> {
+        let docker = self.client()?;
+        if docker.inspect_network(NETWORK_NAME, None::<bollard::query_parameters::InspectNetworkOptions>).await.is_ok()
+        {
+            return Ok(false);
+        }
+        let config = self.config();
+        let request = NetworkCreateRequest {
+            name: NETWORK_NAME.to_owned(),
+            driver: Some("bridge".to_owned()),
+            enable_ipv6: config.enable_ipv6,
+            ipam: Some(Ipam {
+                config: Some(vec![IpamConfig {
+                    subnet: Some(NETWORK_SUBNET.to_owned()),
+                    ip_range: Some(NETWORK_RANGE.to_owned()),
+                    gateway: Some(NETWORK_GATEWAY.to_owned()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            options: Some(HashMap::from([
+                ("com.docker.network.bridge.name".to_owned(), NETWORK_NAME.to_owned()),
+                ("com.docker.network.driver.mtu".to_owned(), config.mtu.unwrap_or(1500).to_string()),
+            ])),
+            ..Default::default()
+        };
+        docker
+            .create_network(request)
+            .await
+            .map_err(|e| ApiError::internal(format!("Can't create the {NETWORK_NAME} network: {e}")))?;
+        tracing::info!("created the {NETWORK_NAME} network");
+        Ok(true)
+    }
+}
+
+fn pull_error(image: &str, tag: &str, e: bollard::errors::Error) -> ApiError {
+    let message = format!("Can't pull {image}:{tag}: {e}");
+    match e {
+        bollard::errors::Error::DockerResponseServerError { status_code: 404, .. } => ApiError::not_found(message),
+        _ => ApiError::bad_request(message).with_key("docker_pull_failed"),
+    }
+}
+
+fn overall(layers: &HashMap<String, LayerProgress>) -> f64 {
+    let known: Vec<&LayerProgress> = layers.values().collect();
+    if known.is_empty() {
+        return 0.0;
+    }
+    let share = |(current, total): (u64, u64)| if total == 0 { 0.0 } else { current as f64 / total as f64 };
+    let sum: f64 =
+        known.iter().map(|l| if l.done { 1.0 } else { 0.7 * share(l.download) + 0.3 * share(l.extract) }).sum();
+    100.0 * sum / known.len() as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_weighs_download_and_extract() {
+        let mut layers = HashMap::new();
+        layers.insert("a".to_owned(), LayerProgress { download: (50, 100), ..Default::default() });
+        layers.insert("b".to_owned(), LayerProgress { done: true, ..Default::default() });
+        assert!((overall(&layers) - 67.5).abs() < 0.01);
+    }
+}

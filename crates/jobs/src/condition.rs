@@ -1,0 +1,86 @@
+//! Job conditions: what must be true of the system before a job may start.
+
+use base::{CoreState, DataDir, System};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A condition a job can require; the names are the real Supervisor's `JobCondition` values, so
+/// `ignore_conditions` payloads written for it work here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum JobCondition {
+    AutoUpdate,
+    FreeSpace,
+    FrontendLoaded,
+    Haos,
+    Healthy,
+    HostNetwork,
+    InternetHost,
+    InternetSystem,
+    MountAvailable,
+    OsAgent,
+    PluginsUpdated,
+    Running,
+    SupervisorUpdated,
+    ArchitectureSupported,
+}
+
+/// Below this much free space on the data disk, jobs that write refuse to start.
+pub const MIN_FREE_SPACE: u64 = 1024 * 1024 * 1024;
+
+impl JobCondition {
+    /// `None` when the condition holds, otherwise why it does not.
+    pub(crate) fn check(self, system: &System, data: &DataDir) -> Option<String> {
+        let fails = |why: &str| Some(why.to_owned());
+        match self {
+            JobCondition::Healthy if !system.healthy() => {
+                Some(format!("system is not healthy - {}", system.unhealthy_reasons().join(", ")))
+            }
+            JobCondition::Running if system.state() != CoreState::Running => {
+                Some(format!("system is not running - {}", state_name(system.state())))
+            }
+            JobCondition::FreeSpace => match base::system::free_space(data.root()) {
+                Ok(free) if free < MIN_FREE_SPACE => {
+                    Some(format!("not enough free space, {} MiB left", free / 1024 / 1024))
+                }
+                Ok(_) => None,
+                Err(e) => Some(format!("free space is unknown: {e}")),
+            },
+            JobCondition::InternetSystem | JobCondition::InternetHost if !system.internet() => {
+                fails("no internet connection")
+            }
+            JobCondition::Haos => fails("not supported on a system that is not Home Assistant OS"),
+            JobCondition::OsAgent => fails("the OS agent is not available"),
+            _ => None,
+        }
+    }
+}
+
+fn state_name(state: CoreState) -> String {
+    serde_json::to_value(state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn healthy_and_running_follow_the_system() {
+        let system = System::default();
+        let data = DataDir::new("/");
+        assert_eq!(JobCondition::Running.check(&system, &data).unwrap(), "system is not running - initialize");
+        system.set_state(CoreState::Running);
+        assert!(JobCondition::Running.check(&system, &data).is_none());
+        assert!(JobCondition::Healthy.check(&system, &data).is_none());
+        system.mark_unhealthy("docker", true);
+        assert!(JobCondition::Healthy.check(&system, &data).unwrap().contains("docker"));
+    }
+
+    #[test]
+    fn names_match_the_real_supervisor() {
+        let name = serde_json::to_value(JobCondition::InternetSystem).unwrap();
+        assert_eq!(name, "internet_system");
+        let parsed: JobCondition = serde_json::from_value("free_space".into()).unwrap();
+        assert_eq!(parsed, JobCondition::FreeSpace);
+    }
+}

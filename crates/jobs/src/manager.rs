@@ -1,0 +1,524 @@
+//! The job manager: the registry of jobs, their admission and their life cycle.
+
+use crate::JobCondition;
+use base::{ApiError, DataDir, System};
+use serde::Serialize;
+use serde_json::Value;
+use state::{Section, Store};
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use utoipa::ToSchema;
+
+/// Completed top-level jobs kept for clients to read; older ones are dropped.
+const KEEP_DONE: usize = 50;
+
+/// How a job shares its group with other jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobLimit {
+    /// Any number at once.
+    None,
+    /// One at a time; a second one is refused while the first runs.
+    Once,
+    /// One at a time; a second one waits for the first.
+    Wait,
+    /// At most one start per period; a start within the period is refused.
+    Throttle(Duration),
+}
+
+/// What a domain declares about an operation before running it as a job.
+#[derive(Debug, Clone)]
+pub struct JobSpec {
+    name: String,
+    reference: Option<String>,
+    conditions: Vec<JobCondition>,
+    limit: JobLimit,
+    group: Option<String>,
+}
+
+impl JobSpec {
+    /// A job named `name` (the real Supervisor's job name where one exists, such as
+    /// `supervisor_update`), with no conditions and no limit.
+    pub fn new(name: impl Into<String>) -> Self {
+        JobSpec { name: name.into(), reference: None, conditions: Vec::new(), limit: JobLimit::None, group: None }
+    }
+
+    /// What the job acts on (an add-on slug, a backup slug).
+    pub fn reference(mut self, reference: impl Into<String>) -> Self {
+        self.reference = Some(reference.into());
+        self
+    }
+
+    pub fn conditions(mut self, conditions: &[JobCondition]) -> Self {
+        self.conditions = conditions.to_vec();
+        self
+    }
+
+    pub fn limit(mut self, limit: JobLimit) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// Jobs of one group share their limit; by default a job is its own group.
+    pub fn group(mut self, group: impl Into<String>) -> Self {
+        self.group = Some(group.into());
+        self
+    }
+
+    fn group_key(&self) -> String {
+        match (&self.group, &self.reference) {
+            (Some(group), Some(reference)) => format!("{group}:{reference}"),
+            (Some(group), None) => group.clone(),
+            (None, _) => self.name.clone(),
+        }
+    }
+}
+
+/// An error recorded on a job.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct JobError {
+    /// The kind of error (`error_key` of the API error when it has one).
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub message: String,
+    /// The stage the job was in when it failed.
+    pub stage: Option<String>,
+}
+
+/// A job as the API shows it (the real Supervisor's Job model).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct JobInfo {
+    pub name: String,
+    pub reference: Option<String>,
+    pub uuid: String,
+    /// 0 to 100.
+    pub progress: f64,
+    pub stage: Option<String>,
+    /// `null` before it started, `false` while it runs, `true` when it ended.
+    pub done: Option<bool>,
+    pub errors: Vec<JobError>,
+    /// When the job was created (ISO 8601).
+    pub created: String,
+    #[schema(no_recursion)]
+    pub child_jobs: Vec<JobInfo>,
+    #[schema(value_type = Option<Object>)]
+    pub extra: Option<Value>,
+}
+
+struct Record {
+    info: JobInfo,
+    parent: Option<String>,
+    group: String,
+}
+
+struct Inner {
+    records: Mutex<Vec<Record>>,
+    ignored: RwLock<Vec<JobCondition>>,
+    section: Section,
+    system: Arc<System>,
+    data: DataDir,
+    /// The uuid of the top-level job that changed, for followers.
+    changes: broadcast::Sender<String>,
+    waits: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    last_start: Mutex<HashMap<String, Instant>>,
+    shutdown: CancellationToken,
+}
+
+/// The registry of jobs. Cheap to clone; all clones share one registry.
+#[derive(Clone)]
+pub struct JobManager {
+    inner: Arc<Inner>,
+}
+
+/// A handle on one job, given to the work it runs.
+#[derive(Clone)]
+pub struct Job {
+    inner: Arc<Inner>,
+    uuid: String,
+    group: String,
+    limit: JobLimit,
+    cancel: CancellationToken,
+}
+
+const IGNORED_KEY: &str = "ignore_conditions";
+
+impl JobManager {
+    pub fn new(store: &Store, system: Arc<System>, data: DataDir) -> state::Result<Self> {
+        let section = store.section("jobs")?;
+        let ignored = section.get(IGNORED_KEY)?.unwrap_or_default();
+        let (changes, _) = broadcast::channel(256);
+        Ok(JobManager {
+            inner: Arc::new(Inner {
+                records: Mutex::default(),
+                ignored: RwLock::new(ignored),
+                section,
+                system,
+                data,
+                changes,
+                waits: Mutex::default(),
+                last_start: Mutex::default(),
+                shutdown: CancellationToken::new(),
+            }),
+        })
+    }
+
+    pub fn ignored_conditions(&self) -> Vec<JobCondition> {
+        self.inner.ignored.read().expect("ignored lock").clone()
+    }
+
+    /// Replaces the ignored conditions, on disk first.
+    pub fn set_ignored_conditions(&self, mut conditions: Vec<JobCondition>) -> Result<(), ApiError> {
+        conditions.sort();
+        conditions.dedup();
+        self.inner.section.put(IGNORED_KEY, &conditions).map_err(|e| ApiError::internal(e.to_string()))?;
+        *self.inner.ignored.write().expect("ignored lock") = conditions;
+        Ok(())
+    }
+
+    /// Every top-level job, oldest first, with its children nested.
+    pub fn jobs(&self) -> Vec<JobInfo> {
+        let records = self.inner.records.lock().expect("job records lock");
+        records.iter().filter(|r| r.parent.is_none()).map(|r| tree(&records, r)).collect()
+    }
+
+    /// One job (top-level or child) with its children nested.
+    pub fn job(&self, uuid: &str) -> Option<JobInfo> {
+        let records = self.inner.records.lock().expect("job records lock");
+        records.iter().find(|r| r.info.uuid == uuid).map(|r| tree(&records, r))
+    }
+
+    /// Forgets a job that has ended, with its children.
+    pub fn remove(&self, uuid: &str) -> Result<(), ApiError> {
+        let mut records = self.inner.records.lock().expect("job records lock");
+        let record = records.iter().find(|r| r.info.uuid == uuid).ok_or_else(|| no_such_job(uuid))?;
+        if record.info.done != Some(true) {
+            return Err(ApiError::bad_request(format!("Job {uuid} is not done")));
+        }
+        let doomed = descendants(&records, uuid);
+        records.retain(|r| !doomed.contains(&r.info.uuid));
+        Ok(())
+    }
+
+    /// Notifications naming the top-level job that changed.
+    pub fn subscribe(&self) -> broadcast::Receiver<String> {
+        self.inner.changes.subscribe()
+    }
+
+    /// Checks conditions and limits and registers the job; nothing runs yet.
+    pub fn begin(&self, spec: JobSpec) -> Result<Job, ApiError> {
+        self.inner.admit(spec, None)
+    }
+
+    /// Runs `work` as a job and waits for it.
+    pub async fn run<T, F, Fut>(&self, spec: JobSpec, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(Job) -> Fut,
+        Fut: Future<Output = Result<T, ApiError>>,
+    {
+        self.begin(spec)?.execute(work).await
+    }
+
+    /// Starts `work` as a job in the background and answers its uuid once it was admitted.
+    pub fn start<T, F, Fut>(&self, spec: JobSpec, work: F) -> Result<String, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Job) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, ApiError>> + Send + 'static,
+    {
+        let job = self.begin(spec)?;
+        let uuid = job.uuid.clone();
+        tokio::spawn(job.execute(work));
+        Ok(uuid)
+    }
+
+    /// Asks every running job to stop and waits up to `grace` for them to end.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.inner.shutdown.cancel();
+        let deadline = Instant::now() + grace;
+        let mut changes = self.subscribe();
+        while self.running() > 0 && Instant::now() < deadline {
+            let _ = tokio::time::timeout(Duration::from_millis(100), changes.recv()).await;
+        }
+        let left = self.running();
+        if left > 0 {
+            tracing::warn!(jobs = left, "jobs still running at shutdown");
+        }
+    }
+
+    fn running(&self) -> usize {
+        let records = self.inner.records.lock().expect("job records lock");
+        records.iter().filter(|r| r.info.done == Some(false)).count()
+    }
+}
+
+impl Inner {
+    fn admit(self: &Arc<Self>, spec: JobSpec, parent: Option<&Job>) -> Result<Job, ApiError> {
+        if self.shutdown.is_cancelled() {
+            return Err(ApiError::unavailable(format!("'{}' refused: the supervisor is shutting down", spec.name)));
+        }
+        let ignored = self.ignored.read().expect("ignored lock").clone();
+        for condition in spec.conditions.iter().filter(|c| !ignored.contains(c)) {
+            if let Some(why) = condition.check(&self.system, &self.data) {
+                return Err(ApiError::bad_request(format!("'{}' blocked from execution, {why}", spec.name))
+                    .with_key("job_condition_failed"));
+            }
+        }
+        let group = spec.group_key();
+        let mut records = self.records.lock().expect("job records lock");
+        match spec.limit {
+            JobLimit::Once if records.iter().any(|r| r.group == group && r.info.done != Some(true)) => {
+                return Err(ApiError::conflict(format!(
+                    "'{}' blocked from execution, another job of its group is running",
+                    spec.name
+                ))
+                .with_key("job_group_busy"));
+            }
+            JobLimit::Throttle(period) => {
+                let mut last = self.last_start.lock().expect("throttle lock");
+                if last.get(&group).is_some_and(|at| at.elapsed() < period) {
+                    return Err(ApiError::new(
+                        actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+                        format!("'{}' was started less than {}s ago", spec.name, period.as_secs()),
+                    )
+                    .with_key("job_throttled"));
+                }
+                last.insert(group.clone(), Instant::now());
+            }
+            _ => {}
+        }
+        let cancel = match parent {
+            Some(parent) => parent.cancel.child_token(),
+            None => self.shutdown.child_token(),
+        };
+        let uuid = uuid::Uuid::new_v4().simple().to_string();
+        records.push(Record {
+            info: JobInfo {
+                name: spec.name,
+                reference: spec.reference,
+                uuid: uuid.clone(),
+                progress: 0.0,
+                stage: None,
+                done: None,
+                errors: Vec::new(),
+                created: chrono::Utc::now().to_rfc3339(),
+                child_jobs: Vec::new(),
+                extra: None,
+            },
+            parent: parent.map(|p| p.uuid.clone()),
+            group: group.clone(),
+        });
+        if parent.is_none() {
+            prune(&mut records);
+        }
+        let root = root_of(&records, &uuid);
+        drop(records);
+        let _ = self.changes.send(root);
+        Ok(Job { inner: Arc::clone(self), uuid, group, limit: spec.limit, cancel })
+    }
+
+    fn update(&self, uuid: &str, change: impl FnOnce(&mut JobInfo)) {
+        let mut records = self.records.lock().expect("job records lock");
+        let Some(record) = records.iter_mut().find(|r| r.info.uuid == uuid) else { return };
+        change(&mut record.info);
+        let root = root_of(&records, uuid);
+        drop(records);
+        let _ = self.changes.send(root);
+    }
+}
+
+impl Job {
+    pub fn uuid(&self) -> &str {
+        &self.uuid
+    }
+
+    /// Sets the progress, clamped to 0..=100.
+    pub fn set_progress(&self, progress: f64) {
+        let progress = (progress.clamp(0.0, 100.0) * 10.0).round() / 10.0;
+        self.inner.update(&self.uuid, |info| info.progress = progress);
+    }
+
+    pub fn set_stage(&self, stage: &str) {
+        self.inner.update(&self.uuid, |info| info.stage = Some(stage.to_owned()));
+    }
+
+    pub fn set_extra(&self, extra: Value) {
+        self.inner.update(&self.uuid, |info| info.extra = Some(extra));
+    }
+
+    /// True once the supervisor (or a parent job) asked this job to stop.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// Resolves when this job is asked to stop; work selects on it at its await points.
+    pub async fn cancelled(&self) {
+        self.cancel.cancelled().await
+    }
+
+    /// Runs `work` as a child job of this one and waits for it.
+    pub async fn run_child<T, F, Fut>(&self, spec: JobSpec, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(Job) -> Fut,
+        Fut: Future<Output = Result<T, ApiError>>,
+    {
+        self.inner.admit(spec, Some(self))?.execute(work).await
+    }
+
+    /// Runs the work: waits for its group if the limit says so, records the outcome.
+    async fn execute<T, F, Fut>(self, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(Job) -> Fut,
+        Fut: Future<Output = Result<T, ApiError>>,
+    {
+        let _turn = match self.limit {
+            JobLimit::Wait => {
+                let lock = {
+                    let mut waits = self.inner.waits.lock().expect("job wait lock");
+                    Arc::clone(waits.entry(self.group.clone()).or_default())
+                };
+                Some(lock.lock_owned().await)
+            }
+            _ => None,
+        };
+        self.inner.update(&self.uuid, |info| info.done = Some(false));
+        let result = work(self.clone()).await;
+        let uuid = self.uuid.clone();
+        self.inner.update(&uuid, |info| {
+            match &result {
+                Ok(_) => info.progress = 100.0,
+                Err(e) => info.errors.push(JobError {
+                    kind: e.error_key.clone().unwrap_or_else(|| "SupervisorError".to_owned()),
+                    message: e.message.clone(),
+                    stage: info.stage.clone(),
+                }),
+            }
+            info.done = Some(true);
+        });
+        result.map_err(|e| if e.job_id.is_some() { e } else { e.with_job(uuid) })
+    }
+}
+
+fn no_such_job(uuid: &str) -> ApiError {
+    ApiError::not_found(format!("No job found with id {uuid}"))
+}
+
+/// The job `record` with its descendants nested in `child_jobs`.
+fn tree(records: &[Record], record: &Record) -> JobInfo {
+    let mut info = record.info.clone();
+    info.child_jobs =
+        records.iter().filter(|r| r.parent.as_deref() == Some(&record.info.uuid)).map(|r| tree(records, r)).collect();
+    info
+}
+
+fn root_of(records: &[Record], uuid: &str) -> String {
+    let mut current = uuid.to_owned();
+    while let Some(parent) = records.iter().find(|r| r.info.uuid == current).and_then(|r| r.parent.clone()) {
+        current = parent;
+    }
+    current
+}
+
+fn descendants(records: &[Record], uuid: &str) -> Vec<String> {
+    let mut found = vec![uuid.to_owned()];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i].clone();
+        found.extend(records.iter().filter(|r| r.parent.as_ref() == Some(&parent)).map(|r| r.info.uuid.clone()));
+        i += 1;
+    }
+    found
+}
+
+/// Drops the oldest ended top-level jobs beyond [`KEEP_DONE`].
+fn prune(records: &mut Vec<Record>) {
+    let done: Vec<String> = records
+        .iter()
+        .filter(|r| r.parent.is_none() && r.info.done == Some(true))
+        .map(|r| r.info.uuid.clone())
+        .collect();
+    if done.len() <= KEEP_DONE {
+        return;
+    }
+    let doomed: Vec<String> =
+        done[..done.len() - KEEP_DONE].iter().flat_map(|uuid| descendants(records, uuid)).collect();
+    records.retain(|r| !doomed.contains(&r.info.uuid));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base::CoreState;
+
+    fn manager() -> (tempfile::TempDir, JobManager) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        let system = Arc::new(System::default());
+        system.set_state(CoreState::Running);
+        let jobs = JobManager::new(&store, system, DataDir::new(dir.path())).unwrap();
+        (dir, jobs)
+    }
+
+    #[tokio::test]
+    async fn a_job_records_progress_children_and_errors() {
+        let (_dir, jobs) = manager();
+        let result: Result<(), ApiError> = jobs
+            .run(JobSpec::new("outer").reference("ref"), |job| async move {
+                job.set_stage("work");
+                job.set_progress(42.0);
+                job.run_child(JobSpec::new("inner"), |_| async { Ok(()) }).await?;
+                Err(ApiError::bad_request("broken"))
+            })
+            .await;
+        let err = result.unwrap_err();
+        let uuid = err.job_id.clone().expect("error names its job");
+        let info = jobs.job(&uuid).unwrap();
+        assert_eq!(info.done, Some(true));
+        assert_eq!(info.progress, 42.0);
+        assert_eq!(info.errors[0].message, "broken");
+        assert_eq!(info.errors[0].stage.as_deref(), Some("work"));
+        assert_eq!(info.child_jobs.len(), 1);
+        assert_eq!(info.child_jobs[0].name, "inner");
+        assert_eq!(jobs.jobs().len(), 1, "children are nested, not listed at the top");
+        jobs.remove(&uuid).unwrap();
+        assert!(jobs.job(&uuid).is_none());
+    }
+
+    #[tokio::test]
+    async fn conditions_block_unless_ignored() {
+        let (_dir, jobs) = manager();
+        jobs.inner.system.mark_unhealthy("docker", true);
+        let spec = JobSpec::new("needs_health").conditions(&[JobCondition::Healthy]);
+        let err = jobs.begin(spec.clone()).err().unwrap();
+        assert!(err.message.contains("not healthy - docker"), "{}", err.message);
+        jobs.set_ignored_conditions(vec![JobCondition::Healthy]).unwrap();
+        assert!(jobs.begin(spec).is_ok());
+    }
+
+    #[tokio::test]
+    async fn once_refuses_a_second_job_of_the_group() {
+        let (_dir, jobs) = manager();
+        let spec = JobSpec::new("single").limit(JobLimit::Once);
+        let first = jobs.begin(spec.clone()).unwrap();
+        assert_eq!(jobs.begin(spec.clone()).err().unwrap().status.as_u16(), 409);
+        first.execute(|_| async { Ok::<_, ApiError>(()) }).await.unwrap();
+        assert!(jobs.begin(spec).is_ok());
+    }
+
+    #[tokio::test]
+    async fn shutdown_cancels_running_jobs() {
+        let (_dir, jobs) = manager();
+        let uuid = jobs
+            .start(JobSpec::new("long"), |job| async move {
+                job.cancelled().await;
+                Err::<(), _>(ApiError::unavailable("stopped"))
+            })
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        jobs.shutdown(Duration::from_secs(5)).await;
+        assert_eq!(jobs.job(&uuid).unwrap().done, Some(true));
+        assert!(jobs.begin(JobSpec::new("late")).is_err());
+    }
+}

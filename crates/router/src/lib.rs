@@ -1,0 +1,74 @@
+//! The HTTP API: one actix `App` that mounts every domain's routes behind the request guard
+//! (exploit filter, system state, token and access table), answers unknown routes with a 404 in
+//! the envelope, limits request bodies, and serves the root endpoints and `/openapi.json`.
+
+mod openapi;
+mod root;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpRequest};
+use base::{ApiError, System};
+use docker::DockerManager;
+use jobs::JobManager;
+use security::{Guard, SecurityManager, Tokens};
+use supervisor::SupervisorManager;
+use updater::Updater;
+
+pub use openapi::openapi;
+
+/// The largest request body accepted (the real Supervisor's limit); bigger ones get 413.
+pub const MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// Every manager a handler can ask for.
+#[derive(Clone)]
+pub struct AppState {
+    pub system: web::Data<System>,
+    pub tokens: web::Data<Tokens>,
+    pub jobs: web::Data<JobManager>,
+    pub docker: web::Data<DockerManager>,
+    pub updater: web::Data<Updater>,
+    pub supervisor: web::Data<SupervisorManager>,
+    pub security: web::Data<SecurityManager>,
+}
+
+/// The application for one worker.
+pub fn app(
+    state: &AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(state.system.clone())
+        .app_data(state.tokens.clone())
+        .app_data(state.jobs.clone())
+        .app_data(state.docker.clone())
+        .app_data(state.updater.clone())
+        .app_data(state.supervisor.clone())
+        .app_data(state.security.clone())
+        .app_data(web::PayloadConfig::new(MAX_BODY))
+        .wrap(from_fn(Guard::check))
+        .configure(routes)
+        .default_service(web::to(unknown_route))
+}
+
+/// Every route of the API; `openapi` documents the same set.
+fn routes(cfg: &mut web::ServiceConfig) {
+    supervisor::api::configure(cfg);
+    jobs::api::configure(cfg);
+    docker::api::configure(cfg);
+    security::api::configure(cfg);
+    root::configure(cfg);
+    openapi::configure(cfg);
+}
+
+async fn unknown_route(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::not_found(format!("No route for {} {}", req.method(), req.path())))
+}

@@ -1,0 +1,53 @@
+//! The OpenAPI document: every domain's fragment merged, with the bearer-token scheme, served
+//! at `/openapi.json` and kept in `openapi/openapi.json` by `cargo xtask openapi`.
+
+use actix_web::{get, web, HttpResponse};
+use std::sync::LazyLock;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{InfoBuilder, OpenApi as Document, SecurityRequirement};
+use utoipa::OpenApi;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(openapi_json);
+}
+
+/// The whole API's document.
+pub fn openapi() -> Document {
+    let mut doc = Document::new(
+        InfoBuilder::new()
+            .title("Supervisor API")
+            .version(base::SUPERVISOR_VERSION)
+            .description(Some("Wire-compatible with the Home Assistant Supervisor API."))
+            .build(),
+        utoipa::openapi::Paths::new(),
+    );
+    for fragment in [
+        crate::root::RootApi::openapi(),
+        supervisor::SupervisorApi::openapi(),
+        jobs::api::JobsApi::openapi(),
+        docker::DockerApi::openapi(),
+        security::SecurityApi::openapi(),
+        OpenApiDoc::openapi(),
+    ] {
+        doc.merge(fragment);
+    }
+    let components = doc.components.get_or_insert_with(Default::default);
+    components
+        .add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    doc.security = Some(vec![SecurityRequirement::new("bearer", Vec::<String>::new())]);
+    doc
+}
+
+static DOCUMENT: LazyLock<String> =
+    LazyLock::new(|| openapi().to_pretty_json().expect("the OpenAPI document serializes"));
+
+#[derive(OpenApi)]
+#[openapi(paths(openapi_json))]
+struct OpenApiDoc;
+
+/// This document.
+#[utoipa::path(tag = "root", responses((status = 200, content_type = "application/json", body = Object)))]
+#[get("/openapi.json")]
+async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().content_type("application/json").body(DOCUMENT.as_str())
+}

@@ -1,0 +1,155 @@
+//! The root endpoints: `/info` (a summary across domains), `/available_updates`,
+//! `/reload_updates` and `/refresh_updates`.
+
+use actix_web::{get, post, web};
+use base::body::Body;
+use base::{ok, ApiResult, System};
+use docker::DockerManager;
+use jobs::api::{respond, BackgroundBody};
+use jobs::{JobManager, JobSpec};
+use serde::Serialize;
+use supervisor::{LogLevel, SupervisorManager};
+use updater::{Channel, Updater};
+use utoipa::{OpenApi, ToSchema};
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(root_info, available_updates, reload_updates, refresh_updates),
+    components(schemas(RootInfo, AvailableUpdates, AvailableUpdate)),
+    tags((name = "root", description = "The whole system at a glance"))
+)]
+pub struct RootApi;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(root_info).service(available_updates).service(reload_updates).service(refresh_updates);
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RootInfo {
+    supervisor: String,
+    homeassistant: Option<String>,
+    hassos: Option<String>,
+    docker: Option<String>,
+    hostname: Option<String>,
+    operating_system: Option<String>,
+    features: Vec<String>,
+    machine: String,
+    machine_id: Option<String>,
+    arch: String,
+    supported_arch: Vec<String>,
+    supported: bool,
+    channel: Channel,
+    logging: LogLevel,
+    #[schema(value_type = String)]
+    state: base::CoreState,
+    timezone: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AvailableUpdate {
+    update_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    icon: Option<String>,
+    panel_path: String,
+    version_latest: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AvailableUpdates {
+    available_updates: Vec<AvailableUpdate>,
+}
+
+/// A summary of the system from every domain.
+#[utoipa::path(tag = "root", responses((status = 200, body = base::api::Envelope<RootInfo>)))]
+#[get("/info")]
+async fn root_info(
+    system: web::Data<System>,
+    docker: web::Data<DockerManager>,
+    updater: web::Data<Updater>,
+    supervisor: web::Data<SupervisorManager>,
+) -> ApiResult {
+    ok(RootInfo {
+        supervisor: base::SUPERVISOR_VERSION.to_owned(),
+        homeassistant: None,
+        hassos: None,
+        docker: docker.engine().map(|e| e.version),
+        hostname: hostname(),
+        operating_system: operating_system(),
+        features: Vec::new(),
+        machine: updater.machine().to_owned(),
+        machine_id: std::fs::read_to_string("/etc/machine-id")
+            .ok()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty()),
+        arch: base::arch::arch().to_owned(),
+        supported_arch: base::arch::supported_archs().into_iter().map(str::to_owned).collect(),
+        supported: system.supported(),
+        channel: updater.channel(),
+        logging: supervisor.config().logging,
+        state: system.state(),
+        timezone: supervisor.timezone(),
+    })
+}
+
+/// Components with a newer version on the user's channel.
+#[utoipa::path(tag = "root", responses((status = 200, body = base::api::Envelope<AvailableUpdates>)))]
+#[get("/available_updates")]
+async fn available_updates(supervisor: web::Data<SupervisorManager>) -> ApiResult {
+    let mut available_updates = Vec::new();
+    if supervisor.update_available() {
+        available_updates.push(AvailableUpdate {
+            update_type: "supervisor".to_owned(),
+            name: None,
+            icon: None,
+            panel_path: "/update-available/supervisor".to_owned(),
+            version_latest: supervisor.version_latest(),
+        });
+    }
+    ok(AvailableUpdates { available_updates })
+}
+
+/// Reads the version information again.
+#[utoipa::path(tag = "root", request_body = Option<BackgroundBody>, responses((status = 200), (status = 400, body = base::api::ErrorEnvelope)))]
+#[post("/reload_updates")]
+async fn reload_updates(
+    jobs: web::Data<JobManager>,
+    updater: web::Data<Updater>,
+    body: Body<BackgroundBody>,
+) -> ApiResult {
+    let updater = updater.into_inner();
+    respond(&jobs, JobSpec::new("reload_updates"), body.0.background, move |_| async move { updater.fetch().await })
+        .await
+}
+
+/// Reads the version information and the add-on repositories again (discouraged; use
+/// `/reload_updates` or `/store/reload`).
+#[utoipa::path(tag = "root", request_body = Option<BackgroundBody>, responses((status = 200), (status = 400, body = base::api::ErrorEnvelope)))]
+#[post("/refresh_updates")]
+async fn refresh_updates(
+    jobs: web::Data<JobManager>,
+    updater: web::Data<Updater>,
+    body: Body<BackgroundBody>,
+) -> ApiResult {
+    let updater = updater.into_inner();
+    respond(&jobs, JobSpec::new("refresh_updates"), body.0.background, move |_| async move { updater.fetch().await })
+        .await
+}
+
+fn hostname() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it on success.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    Some(String::from_utf8_lossy(&buf[..end]).into_owned()).filter(|h| !h.is_empty())
+}
+
+/// `PRETTY_NAME` of `/etc/os-release`.
+fn operating_system() -> Option<String> {
+    let release = std::fs::read_to_string("/etc/os-release").ok()?;
+    release.lines().find_map(|l| l.strip_prefix("PRETTY_NAME=")).map(|v| v.trim_matches('"').to_owned())
+}

@@ -1,0 +1,90 @@
+//! The `/security` API group: the security options of the whole system.
+
+use actix_web::{get, post, web};
+use base::body::Options;
+use base::{ok, ok_empty, ApiError, ApiResult};
+use serde::{Deserialize, Serialize};
+use state::{Section, Store};
+use std::sync::RwLock;
+use utoipa::{OpenApi, ToSchema};
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(security_info, security_options),
+    components(schemas(SecurityInfo, SecurityOptions)),
+    tags((name = "security", description = "Security options"))
+)]
+pub struct SecurityApi;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(security_info).service(security_options);
+}
+
+/// The security options, as `/security/info` shows them.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SecurityInfo {
+    /// Verify the signatures of images and add-on repositories.
+    pub content_trust: bool,
+    /// Refuse add-on passwords found in known breaches.
+    pub pwned: bool,
+    /// Refuse to start when a security check fails.
+    pub force_security: bool,
+}
+
+impl Default for SecurityInfo {
+    fn default() -> Self {
+        SecurityInfo { content_trust: true, pwned: true, force_security: false }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityOptions {
+    content_trust: Option<bool>,
+    pwned: Option<bool>,
+    force_security: Option<bool>,
+}
+
+/// Holds the security options; domains read them (the add-on manager checks `pwned`).
+pub struct SecurityManager {
+    section: Section,
+    options: RwLock<SecurityInfo>,
+}
+
+const OPTIONS_KEY: &str = "options";
+
+impl SecurityManager {
+    pub fn load(store: &Store) -> state::Result<Self> {
+        let section = store.section("security")?;
+        let options = section.get(OPTIONS_KEY)?.unwrap_or_default();
+        Ok(SecurityManager { section, options: RwLock::new(options) })
+    }
+
+    pub fn options(&self) -> SecurityInfo {
+        self.options.read().expect("security options lock").clone()
+    }
+
+    fn update(&self, change: SecurityOptions) -> Result<(), ApiError> {
+        let mut options = self.options.write().expect("security options lock");
+        let mut next = options.clone();
+        next.content_trust = change.content_trust.unwrap_or(next.content_trust);
+        next.pwned = change.pwned.unwrap_or(next.pwned);
+        next.force_security = change.force_security.unwrap_or(next.force_security);
+        self.section.put(OPTIONS_KEY, &next).map_err(|e| ApiError::internal(e.to_string()))?;
+        *options = next;
+        Ok(())
+    }
+}
+
+#[utoipa::path(tag = "security", responses((status = 200, body = base::api::Envelope<SecurityInfo>)))]
+#[get("/security/info")]
+async fn security_info(security: web::Data<SecurityManager>) -> ApiResult {
+    ok(security.options())
+}
+
+#[utoipa::path(tag = "security", request_body = SecurityOptions, responses((status = 200), (status = 400, body = base::api::ErrorEnvelope)))]
+#[post("/security/options")]
+async fn security_options(security: web::Data<SecurityManager>, body: Options<SecurityOptions>) -> ApiResult {
+    security.update(body.into_inner())?;
+    ok_empty()
+}

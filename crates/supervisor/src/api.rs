@@ -1,0 +1,397 @@
+//! The `/supervisor` API group.
+
+use crate::logs::{read_lines, Selection, DEFAULT_LINES};
+use crate::manager::valid_timezone;
+use crate::{LogLevel, Stats, SupervisorManager};
+use actix_web::http::header;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use base::body::{present, Body, Options};
+use base::{ok, ok_empty, ApiError, ApiResult, Lifecycle};
+use bytes::Bytes;
+use jobs::api::{respond, BackgroundBody};
+use jobs::{JobCondition, JobSpec};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::sync::broadcast::error::RecvError;
+use updater::Channel;
+use utoipa::{IntoParams, OpenApi, ToSchema};
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        supervisor_ping, supervisor_info, supervisor_options, supervisor_reload, supervisor_restart,
+        supervisor_repair, supervisor_update, supervisor_stats, supervisor_logs, supervisor_logs_follow,
+        supervisor_logs_latest, supervisor_logs_boot, supervisor_logs_boot_follow
+    ),
+    components(schemas(SupervisorInfo, SupervisorOptions, UpdateBody, Stats, LogLevel, Channel, DetectBlockingIo)),
+    tags((name = "supervisor", description = "The supervisor itself"))
+)]
+pub struct SupervisorApi;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(supervisor_ping)
+        .service(supervisor_info)
+        .service(supervisor_options)
+        .service(supervisor_reload)
+        .service(supervisor_restart)
+        .service(supervisor_repair)
+        .service(supervisor_update)
+        .service(supervisor_stats)
+        .service(supervisor_logs)
+        .service(supervisor_logs_follow)
+        .service(supervisor_logs_latest)
+        .service(supervisor_logs_boot)
+        .service(supervisor_logs_boot_follow);
+}
+
+/// The address add-ons reach the supervisor at: the gateway of the `hassio` network, where the
+/// supervisor listens when it runs on the host.
+const SUPERVISOR_IP: &str = "172.30.32.1";
+
+#[derive(Serialize, ToSchema)]
+pub struct SupervisorInfo {
+    version: String,
+    version_latest: String,
+    update_available: bool,
+    channel: Channel,
+    arch: String,
+    supported: bool,
+    healthy: bool,
+    ip_address: String,
+    timezone: String,
+    logging: LogLevel,
+    debug: bool,
+    debug_block: bool,
+    diagnostics: Option<bool>,
+    auto_update: bool,
+    detect_blocking_io: bool,
+    country: Option<String>,
+    wait_boot: u32,
+    /// Installed add-ons (empty until add-ons exist).
+    #[schema(value_type = Vec<Object>)]
+    addons: Vec<serde_json::Value>,
+    addons_repositories: Vec<String>,
+    feature_flags: BTreeMap<String, bool>,
+}
+
+/// `on` and `on_at_startup` are accepted for compatibility; Rust has no event loop to watch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DetectBlockingIo {
+    On,
+    Off,
+    OnAtStartup,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SupervisorOptions {
+    channel: Option<Channel>,
+    timezone: Option<String>,
+    /// Seconds to wait at boot (1 to 60).
+    wait_boot: Option<u32>,
+    logging: Option<LogLevel>,
+    debug: Option<bool>,
+    debug_block: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<bool>)]
+    diagnostics: Option<Option<bool>>,
+    addons_repositories: Option<Vec<String>>,
+    auto_update: Option<bool>,
+    detect_blocking_io: Option<DetectBlockingIo>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    country: Option<Option<String>>,
+    feature_flags: Option<BTreeMap<String, bool>>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateBody {
+    /// The version to install (only on the `dev` channel); the latest otherwise.
+    version: Option<String>,
+    #[serde(default)]
+    background: bool,
+}
+
+/// The feature flags the supervisor knows; others are refused.
+const FEATURE_FLAGS: [&str; 2] = ["supervisor_v2_api", "unix_socket_core_api"];
+
+/// Answers whether the supervisor is up; needs no token.
+#[utoipa::path(tag = "supervisor", responses((status = 200)), security(()))]
+#[get("/supervisor/ping")]
+async fn supervisor_ping() -> ApiResult {
+    ok_empty()
+}
+
+#[utoipa::path(tag = "supervisor", responses((status = 200, body = base::api::Envelope<SupervisorInfo>)))]
+#[get("/supervisor/info")]
+async fn supervisor_info(supervisor: web::Data<SupervisorManager>) -> ApiResult {
+    let config = supervisor.config();
+    let mut feature_flags: BTreeMap<String, bool> = FEATURE_FLAGS.iter().map(|f| (f.to_string(), false)).collect();
+    feature_flags.extend(config.feature_flags.clone());
+    ok(SupervisorInfo {
+        version: base::SUPERVISOR_VERSION.to_owned(),
+        version_latest: supervisor.version_latest(),
+        update_available: supervisor.update_available(),
+        channel: supervisor.updater.channel(),
+        arch: base::arch::arch().to_owned(),
+        supported: supervisor.system.supported(),
+        healthy: supervisor.system.healthy(),
+        ip_address: SUPERVISOR_IP.to_owned(),
+        timezone: supervisor.timezone(),
+        logging: config.logging,
+        debug: config.debug,
+        debug_block: config.debug_block,
+        diagnostics: config.diagnostics,
+        auto_update: supervisor.updater.auto_update(),
+        detect_blocking_io: config.detect_blocking_io,
+        country: config.country,
+        wait_boot: config.wait_boot,
+        addons: Vec::new(),
+        addons_repositories: config.addons_repositories,
+        feature_flags,
+    })
+}
+
+/// Sets options; every value is checked before anything is stored.
+#[utoipa::path(tag = "supervisor", request_body = SupervisorOptions, responses((status = 200), (status = 400, body = base::api::ErrorEnvelope)))]
+#[post("/supervisor/options")]
+async fn supervisor_options(supervisor: web::Data<SupervisorManager>, body: Options<SupervisorOptions>) -> ApiResult {
+    let options = body.into_inner();
+    if let Some(zone) = &options.timezone {
+        if !valid_timezone(zone) {
+            return Err(ApiError::bad_request(format!("Invalid timezone: {zone}")));
+        }
+    }
+    if let Some(wait) = options.wait_boot {
+        if !(1..=60).contains(&wait) {
+            return Err(ApiError::bad_request(format!("wait_boot must be between 1 and 60, got {wait}")));
+        }
+    }
+    if let Some(flags) = &options.feature_flags {
+        if let Some(unknown) = flags.keys().find(|f| !FEATURE_FLAGS.contains(&f.as_str())) {
+            return Err(ApiError::bad_request(format!("Unknown feature flag: {unknown}")));
+        }
+    }
+    if let Some(repositories) = &options.addons_repositories {
+        if let Some(bad) = repositories.iter().find(|r| !valid_repository(r)) {
+            return Err(ApiError::bad_request(format!("Invalid add-on repository: {bad}")));
+        }
+    }
+    if options.channel.is_some() || options.auto_update.is_some() {
+        supervisor.updater.set_options(options.channel, options.auto_update)?;
+    }
+    supervisor.update_config(|config| {
+        if let Some(zone) = options.timezone {
+            config.timezone = Some(zone);
+        }
+        if let Some(wait) = options.wait_boot {
+            config.wait_boot = wait;
+        }
+        if let Some(level) = options.logging {
+            config.logging = level;
+        }
+        if let Some(debug) = options.debug {
+            config.debug = debug;
+        }
+        if let Some(debug_block) = options.debug_block {
+            config.debug_block = debug_block;
+        }
+        if let Some(diagnostics) = options.diagnostics {
+            config.diagnostics = diagnostics;
+        }
+        if let Some(country) = options.country {
+            config.country = country;
+        }
+        if let Some(detect) = options.detect_blocking_io {
+            config.detect_blocking_io = detect != DetectBlockingIo::Off;
+        }
+        if let Some(mut repositories) = options.addons_repositories {
+            repositories.dedup();
+            config.addons_repositories = repositories;
+        }
+        if let Some(flags) = options.feature_flags {
+            config.feature_flags.extend(flags);
+        }
+    })?;
+    ok_empty()
+}
+
+/// An add-on repository: a git URL (optionally `#branch`) or a built-in name.
+fn valid_repository(repository: &str) -> bool {
+    let url = repository.split_once('#').map_or(repository, |(url, branch)| {
+        if branch.is_empty() || !branch.chars().all(|c| c.is_alphanumeric() || "_-./".contains(c)) {
+            ""
+        } else {
+            url
+        }
+    });
+    ["core", "local"].contains(&url)
+        || ["http://", "https://", "git://", "ssh://", "file://"]
+            .iter()
+            .any(|s| url.len() > s.len() && url.starts_with(s))
+}
+
+/// Reloads version information.
+#[utoipa::path(tag = "supervisor", request_body = Option<BackgroundBody>, responses((status = 200)))]
+#[post("/supervisor/reload")]
+async fn supervisor_reload(supervisor: web::Data<SupervisorManager>, body: Body<BackgroundBody>) -> ApiResult {
+    let manager = supervisor.into_inner();
+    let jobs = manager.jobs.clone();
+    respond(
+        &jobs,
+        JobSpec::new("supervisor_reload"),
+        body.0.background,
+        move |job| async move { manager.reload(job).await },
+    )
+    .await
+}
+
+/// Restarts the supervisor in place once this answer is sent.
+#[utoipa::path(tag = "supervisor", responses((status = 200), (status = 400, body = base::api::ErrorEnvelope)))]
+#[post("/supervisor/restart")]
+async fn supervisor_restart(supervisor: web::Data<SupervisorManager>, _body: Body<serde_json::Value>) -> ApiResult {
+    let spec = JobSpec::new("supervisor_restart").conditions(&[JobCondition::Running]).limit(jobs::JobLimit::Once);
+    let system = Arc::clone(&supervisor.system);
+    supervisor
+        .jobs
+        .run(spec, |_| async move {
+            system.request(Lifecycle::Restart);
+            Ok(())
+        })
+        .await?;
+    ok_empty()
+}
+
+/// Repairs the container network and what the supervisor depends on.
+#[utoipa::path(tag = "supervisor", request_body = Option<BackgroundBody>, responses((status = 200), (status = 503, body = base::api::ErrorEnvelope)))]
+#[post("/supervisor/repair")]
+async fn supervisor_repair(supervisor: web::Data<SupervisorManager>, body: Body<BackgroundBody>) -> ApiResult {
+    let manager = supervisor.into_inner();
+    let jobs = manager.jobs.clone();
+    let spec = JobSpec::new("supervisor_repair").limit(jobs::JobLimit::Once);
+    respond(&jobs, spec, body.0.background, move |job| async move { manager.repair(job).await }).await
+}
+
+/// Updates the supervisor to the latest version (or, on `dev`, to `version`).
+#[utoipa::path(tag = "supervisor", request_body = Option<UpdateBody>, responses((status = 200), (status = 400, body = base::api::ErrorEnvelope)))]
+#[post("/supervisor/update")]
+async fn supervisor_update(supervisor: web::Data<SupervisorManager>, body: Body<UpdateBody>) -> ApiResult {
+    let body = body.into_inner();
+    let (image, target) = supervisor.check_update(body.version)?;
+    let manager = supervisor.into_inner();
+    let jobs = manager.jobs.clone();
+    respond(&jobs, SupervisorManager::update_spec(), body.background, move |job| async move {
+        manager.update(job, image, target).await
+    })
+    .await
+}
+
+/// CPU, memory, network and block figures of the supervisor process.
+#[utoipa::path(tag = "supervisor", responses((status = 200, body = base::api::Envelope<Stats>)))]
+#[get("/supervisor/stats")]
+async fn supervisor_stats(supervisor: web::Data<SupervisorManager>) -> ApiResult {
+    ok(supervisor.stats.sample().map_err(|e| ApiError::internal(format!("Can't read process figures: {e}")))?)
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct LogQuery {
+    /// How many of the last lines to answer (default 100).
+    lines: Option<usize>,
+}
+
+/// The supervisor's log of this start; `Range: entries=...` or `lines` select lines.
+#[utoipa::path(tag = "supervisor", params(LogQuery), responses((status = 200, content_type = "text/plain", body = String)))]
+#[get("/supervisor/logs")]
+async fn supervisor_logs(
+    supervisor: web::Data<SupervisorManager>,
+    req: HttpRequest,
+    query: web::Query<LogQuery>,
+) -> ApiResult {
+    logs_of_boot(&supervisor, &req, &query, "0", false)
+}
+
+/// Like `/supervisor/logs`, then every new line as it is written.
+#[utoipa::path(tag = "supervisor", params(LogQuery), responses((status = 200, content_type = "text/plain", body = String)))]
+#[get("/supervisor/logs/follow")]
+async fn supervisor_logs_follow(
+    supervisor: web::Data<SupervisorManager>,
+    req: HttpRequest,
+    query: web::Query<LogQuery>,
+) -> ApiResult {
+    logs_of_boot(&supervisor, &req, &query, "0", true)
+}
+
+/// Every line of this start (`lines` limits; `Range` is ignored).
+#[utoipa::path(tag = "supervisor", params(LogQuery), responses((status = 200, content_type = "text/plain", body = String)))]
+#[get("/supervisor/logs/latest")]
+async fn supervisor_logs_latest(supervisor: web::Data<SupervisorManager>, query: web::Query<LogQuery>) -> ApiResult {
+    let selection = query.lines.map_or(Selection::parse_range("entries=0")?, Selection::last);
+    text(read_lines(supervisor.log.current(), selection)?)
+}
+
+/// The log of one start: `0` this one, `-1` the one before, `1` the oldest kept, or a boot id.
+#[utoipa::path(tag = "supervisor", params(("bootid" = String, Path), LogQuery), responses((status = 200, content_type = "text/plain", body = String), (status = 400, body = base::api::ErrorEnvelope)))]
+#[get("/supervisor/logs/boots/{bootid}")]
+async fn supervisor_logs_boot(
+    supervisor: web::Data<SupervisorManager>,
+    req: HttpRequest,
+    query: web::Query<LogQuery>,
+    bootid: web::Path<String>,
+) -> ApiResult {
+    logs_of_boot(&supervisor, &req, &query, &bootid, false)
+}
+
+/// Like `/supervisor/logs/boots/{bootid}`, following new lines when it is this start.
+#[utoipa::path(tag = "supervisor", params(("bootid" = String, Path), LogQuery), responses((status = 200, content_type = "text/plain", body = String)))]
+#[get("/supervisor/logs/boots/{bootid}/follow")]
+async fn supervisor_logs_boot_follow(
+    supervisor: web::Data<SupervisorManager>,
+    req: HttpRequest,
+    query: web::Query<LogQuery>,
+    bootid: web::Path<String>,
+) -> ApiResult {
+    logs_of_boot(&supervisor, &req, &query, &bootid, true)
+}
+
+fn text(body: String) -> ApiResult {
+    Ok(HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(body))
+}
+
+fn logs_of_boot(
+    supervisor: &SupervisorManager,
+    req: &HttpRequest,
+    query: &LogQuery,
+    bootid: &str,
+    follow: bool,
+) -> ApiResult {
+    let selection = match (req.headers().get(header::RANGE), query.lines) {
+        (Some(range), _) => {
+            Selection::parse_range(range.to_str().map_err(|_| ApiError::bad_request("Invalid Range header"))?)?
+        }
+        (None, Some(lines)) => Selection::last(lines),
+        (None, None) => Selection::last(DEFAULT_LINES),
+    };
+    let (path, current) = supervisor.log.boot(bootid)?;
+    if !(follow && current) {
+        return text(read_lines(&path, selection)?);
+    }
+    // Subscribe before reading, so no line falls between the file and the stream.
+    let lines = supervisor.log.subscribe();
+    let first = Bytes::from(read_lines(&path, selection)?);
+    let stream = futures_util::stream::unfold((Some(first), lines), |(first, mut lines)| async move {
+        if let Some(first) = first {
+            return Some((Ok::<_, actix_web::Error>(first), (None, lines)));
+        }
+        loop {
+            match lines.recv().await {
+                Ok(line) => return Some((Ok(Bytes::from(line + "\n")), (None, lines))),
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    });
+    Ok(HttpResponse::Ok().content_type("text/plain; charset=utf-8").streaming(stream))
+}

@@ -1,0 +1,275 @@
+//! The supervisor's own log: tracing set up with a run-time adjustable level, written to stderr
+//! and to one file per start ("boot") under `<data>/logs/supervisor`, and read back for the
+//! `/supervisor/logs` endpoints (until the journal backend exists).
+//!
+//! Every line written is also published on a channel, so a follower gets it at once instead of
+//! polling the file.
+
+use base::{ApiError, DataDir};
+use serde::{Deserialize, Serialize};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio::sync::broadcast;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{fmt, reload, EnvFilter, Registry};
+use utoipa::ToSchema;
+
+/// How many starts' logs are kept.
+const KEEP_BOOTS: usize = 10;
+/// A boot's log stops growing past this size, so a log storm cannot fill the disk.
+const MAX_BOOT_LOG: u64 = 64 * 1024 * 1024;
+
+/// The log level, in the real Supervisor's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LogLevel {
+    Debug,
+    #[default]
+    Info,
+    Warning,
+    Error,
+    Critical,
+}
+
+impl LogLevel {
+    /// The filter directives: our crates at the level, chatty dependencies kept at info.
+    fn directives(self) -> String {
+        let level = match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warning => "warn",
+            LogLevel::Error | LogLevel::Critical => "error",
+        };
+        if self == LogLevel::Debug {
+            format!("{level},sled=info,hyper=info,hyper_util=info,h2=info,rustls=info,actix_server=info,actix_http=info,bollard=info")
+        } else {
+            level.to_owned()
+        }
+    }
+}
+
+/// The log of this process and the logs of earlier starts.
+pub struct SupervisorLog {
+    dir: PathBuf,
+    current: PathBuf,
+    boot_id: String,
+    lines: broadcast::Sender<String>,
+    filter: reload::Handle<EnvFilter, Registry>,
+}
+
+struct Sink {
+    file: Option<File>,
+    written: u64,
+    lines: broadcast::Sender<String>,
+}
+
+/// A per-event writer: the formatter writes one event into it, and on drop the whole line goes
+/// to stderr, the boot file and the followers at once.
+pub struct EventWriter {
+    sink: Arc<Mutex<Sink>>,
+    buf: Vec<u8>,
+}
+
+impl Write for EventWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for EventWriter {
+    fn drop(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        let _ = io::stderr().write_all(&self.buf);
+        let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
+        if sink.written < MAX_BOOT_LOG {
+            if let Some(file) = sink.file.as_mut() {
+                if file.write_all(&self.buf).is_ok() {
+                    sink.written += self.buf.len() as u64;
+                }
+            }
+        }
+        let line = String::from_utf8_lossy(&self.buf);
+        for line in line.lines() {
+            let _ = sink.lines.send(line.to_owned());
+        }
+    }
+}
+
+impl SupervisorLog {
+    /// Installs the global tracing subscriber and opens this start's log file.
+    pub fn init(data: &DataDir, level: LogLevel) -> anyhow::Result<Arc<SupervisorLog>> {
+        let dir = data.logs();
+        std::fs::create_dir_all(&dir)?;
+        let mut old = boot_files(&dir)?;
+        while old.len() >= KEEP_BOOTS {
+            let _ = std::fs::remove_file(old.remove(0));
+        }
+        let boot_id = base::random::hex_token(16);
+        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_micros();
+        let current = dir.join(format!("{stamp:020}-{boot_id}.log"));
+        let file = OpenOptions::new().create(true).append(true).open(&current)?;
+        let (lines, _) = broadcast::channel(1024);
+        let sink = Arc::new(Mutex::new(Sink { file: Some(file), written: 0, lines: lines.clone() }));
+        let (filter, handle) = reload::Layer::new(EnvFilter::new(level.directives()));
+        let make_writer = move || EventWriter { sink: Arc::clone(&sink), buf: Vec::with_capacity(256) };
+        tracing_subscriber::registry()
+            .with(filter)
+            .with(fmt::layer().with_ansi(false).with_writer(make_writer))
+            .try_init()?;
+        Ok(Arc::new(SupervisorLog { dir, current, boot_id, lines, filter: handle }))
+    }
+
+    /// Changes the level of every later line.
+    pub fn set_level(&self, level: LogLevel) -> Result<(), ApiError> {
+        self.filter
+            .reload(EnvFilter::new(level.directives()))
+            .map_err(|e| ApiError::internal(format!("Can't change the log level: {e}")))
+    }
+
+    pub fn boot_id(&self) -> &str {
+        &self.boot_id
+    }
+
+    /// Lines written from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<String> {
+        self.lines.subscribe()
+    }
+
+    /// The log file of a boot named as the real Supervisor's `bootid`: `0` or a negative offset
+    /// counts back from the current start, a positive one forward from the oldest kept, anything
+    /// else is a boot id. Answers the file and whether it is the current start.
+    pub fn boot(&self, bootid: &str) -> Result<(PathBuf, bool), ApiError> {
+        let files = boot_files(&self.dir).map_err(|e| ApiError::internal(e.to_string()))?;
+        let found = match bootid.parse::<i64>() {
+            Ok(offset) if offset <= 0 => {
+                let index = files.len() as i64 - 1 + offset;
+                usize::try_from(index).ok().and_then(|i| files.get(i))
+            }
+            Ok(offset) => files.get(offset as usize - 1),
+            Err(_) => files.iter().find(|f| boot_id_of(f) == Some(bootid)),
+        };
+        let path = found.cloned().ok_or_else(|| ApiError::bad_request(format!("Logs not found for boot {bootid}")))?;
+        let current = path == self.current;
+        Ok((path, current))
+    }
+
+    pub fn current(&self) -> &Path {
+        &self.current
+    }
+
+    /// The boot ids kept, as offsets (0 = this start, -1 = the one before, ...).
+    pub fn boots(&self) -> Result<Vec<(i64, String)>, ApiError> {
+        let files = boot_files(&self.dir).map_err(|e| ApiError::internal(e.to_string()))?;
+        let count = files.len() as i64;
+        Ok(files
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| boot_id_of(f).map(|id| (i as i64 - (count - 1), id.to_owned())))
+            .collect())
+    }
+}
+
+fn boot_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn boot_id_of(path: &Path) -> Option<&str> {
+    path.file_stem()?.to_str()?.split_once('-').map(|(_, id)| id)
+}
+
+/// Which lines of a log to answer: a `Range: entries=cursor[[:num_skip]:num_entries]` header,
+/// else the last `lines` lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Selection {
+    cursor: Option<usize>,
+    skip: i64,
+    count: Option<usize>,
+}
+
+/// Lines answered when the client names no amount, as the real Supervisor does.
+pub const DEFAULT_LINES: usize = 100;
+
+impl Selection {
+    pub fn last(lines: usize) -> Self {
+        Selection { cursor: None, skip: -(lines as i64 - 1), count: Some(lines) }
+    }
+
+    /// Parses a `Range` header value; the cursor of this backend is a line number.
+    pub fn parse_range(range: &str) -> Result<Self, ApiError> {
+        let bad = || ApiError::bad_request(format!("Invalid Range header: {range}"));
+        let spec = range.trim().strip_prefix("entries=").ok_or_else(bad)?;
+        let parts: Vec<&str> = spec.split(':').collect();
+        let cursor = match parts[0] {
+            "" => None,
+            c => Some(c.parse().map_err(|_| bad())?),
+        };
+        let number = |s: &str| if s.is_empty() { Ok(None) } else { s.parse::<i64>().map(Some).map_err(|_| bad()) };
+        let (skip, count) = match parts.len() {
+            1 => (0, None),
+            2 => (0, number(parts[1])?),
+            3 => (number(parts[1])?.unwrap_or(0), number(parts[2])?),
+            _ => return Err(bad()),
+        };
+        let count = count.map(|c| usize::try_from(c).map_err(|_| bad())).transpose()?;
+        Ok(Selection { cursor, skip, count })
+    }
+
+    /// The selected slice of `lines`.
+    pub fn apply<'a>(&self, lines: &'a [&'a str]) -> &'a [&'a str] {
+        if lines.is_empty() {
+            return lines;
+        }
+        let base = match self.cursor {
+            Some(c) => c as i64,
+            None if self.skip < 0 => lines.len() as i64 - 1,
+            None => 0,
+        };
+        let start = (base + self.skip).clamp(0, lines.len() as i64) as usize;
+        let end = self.count.map_or(lines.len(), |c| (start + c).min(lines.len()));
+        &lines[start..end]
+    }
+}
+
+/// Reads the selected lines of a log file.
+pub fn read_lines(path: &Path, selection: Selection) -> Result<String, ApiError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ApiError::internal(format!("Can't read the log: {e}")))?;
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = selection.apply(&lines).join("\n");
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_select_like_the_journal() {
+        let lines = ["a", "b", "c", "d", "e"];
+        assert_eq!(Selection::last(2).apply(&lines), ["d", "e"]);
+        assert_eq!(Selection::last(100).apply(&lines), lines);
+        assert_eq!(Selection::parse_range("entries=:-2:2").unwrap().apply(&lines), ["c", "d"]);
+        assert_eq!(Selection::parse_range("entries=1:0:2").unwrap().apply(&lines), ["b", "c"]);
+        assert_eq!(Selection::parse_range("entries=2").unwrap().apply(&lines), ["c", "d", "e"]);
+        assert_eq!(Selection::parse_range("entries=:2").unwrap().apply(&lines), ["a", "b"]);
+        assert!(Selection::parse_range("bytes=0-5").is_err());
+        assert!(Selection::parse_range("entries=x:1:2").is_err());
+    }
+}

@@ -1,0 +1,203 @@
+//! The supervisor manager: options, and the operations on the supervisor as jobs.
+
+use crate::{LogLevel, StatsSampler, SupervisorLog};
+use base::{ApiError, Lifecycle, System};
+use docker::DockerManager;
+use jobs::{Job, JobCondition, JobLimit, JobManager, JobSpec};
+use serde::{Deserialize, Serialize};
+use state::{Section, Store};
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use updater::Updater;
+
+/// The supervisor's persisted options.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct SupervisorConfig {
+    pub timezone: Option<String>,
+    pub wait_boot: u32,
+    pub logging: LogLevel,
+    pub debug: bool,
+    pub debug_block: bool,
+    pub diagnostics: Option<bool>,
+    pub country: Option<String>,
+    pub detect_blocking_io: bool,
+    pub addons_repositories: Vec<String>,
+    pub feature_flags: BTreeMap<String, bool>,
+}
+
+impl Default for SupervisorConfig {
+    fn default() -> Self {
+        SupervisorConfig {
+            timezone: None,
+            wait_boot: 5,
+            logging: LogLevel::Info,
+            debug: false,
+            debug_block: false,
+            diagnostics: None,
+            country: None,
+            detect_blocking_io: false,
+            addons_repositories: Vec::new(),
+            feature_flags: BTreeMap::new(),
+        }
+    }
+}
+
+const CONFIG_KEY: &str = "config";
+
+pub struct SupervisorManager {
+    pub(crate) system: Arc<System>,
+    pub(crate) jobs: JobManager,
+    pub(crate) docker: Arc<DockerManager>,
+    pub(crate) updater: Arc<Updater>,
+    pub(crate) log: Arc<SupervisorLog>,
+    pub(crate) stats: StatsSampler,
+    section: Section,
+    config: RwLock<SupervisorConfig>,
+}
+
+impl SupervisorManager {
+    pub fn new(
+        store: &Store,
+        system: Arc<System>,
+        jobs: JobManager,
+        docker: Arc<DockerManager>,
+        updater: Arc<Updater>,
+        log: Arc<SupervisorLog>,
+    ) -> state::Result<Self> {
+        let section = store.section("supervisor")?;
+        let config = section.get(CONFIG_KEY)?.unwrap_or_default();
+        Ok(SupervisorManager {
+            system,
+            jobs,
+            docker,
+            updater,
+            log,
+            stats: StatsSampler::default(),
+            section,
+            config: RwLock::new(config),
+        })
+    }
+
+    /// Applies the persisted log level (at start, unless the command line set one).
+    pub fn apply_log_level(&self) -> Result<(), ApiError> {
+        self.log.set_level(self.config().logging)
+    }
+
+    pub fn config(&self) -> SupervisorConfig {
+        self.config.read().expect("supervisor config lock").clone()
+    }
+
+    /// Applies `change`, on disk first, then the log level it implies.
+    pub fn update_config(&self, change: impl FnOnce(&mut SupervisorConfig)) -> Result<(), ApiError> {
+        let mut config = self.config.write().expect("supervisor config lock");
+        let mut next = config.clone();
+        change(&mut next);
+        self.section.put(CONFIG_KEY, &next).map_err(|e| ApiError::internal(e.to_string()))?;
+        if next.logging != config.logging {
+            self.log.set_level(next.logging)?;
+            tracing::info!(level = ?next.logging, "log level changed");
+        }
+        *config = next;
+        Ok(())
+    }
+
+    /// The time zone in effect: the configured one, else the host's, else UTC.
+    pub fn timezone(&self) -> String {
+        self.config().timezone.or_else(host_timezone).unwrap_or_else(|| "UTC".to_owned())
+    }
+
+    pub fn version_latest(&self) -> String {
+        self.updater.versions().supervisor.unwrap_or_else(|| base::SUPERVISOR_VERSION.to_owned())
+    }
+
+    pub fn update_available(&self) -> bool {
+        base::version::is_newer(&self.version_latest(), base::SUPERVISOR_VERSION)
+    }
+
+    /// Reloads version information as the job `supervisor_reload`; a failed fetch is logged, not
+    /// fatal, as in the real Supervisor.
+    pub async fn reload(&self, job: Job) -> Result<(), ApiError> {
+        job.set_stage("updater");
+        if let Err(e) = self.updater.fetch().await {
+            tracing::warn!("version information not refreshed: {}", e.message);
+        }
+        Ok(())
+    }
+
+    /// The job spec of a supervisor update.
+    pub fn update_spec() -> JobSpec {
+        JobSpec::new("supervisor_update").limit(JobLimit::Once).conditions(&[JobCondition::FreeSpace])
+    }
+
+    /// Pulls the supervisor image of `version` (the latest when `None`), tags it `latest` for
+    /// the service that starts the supervisor, and asks for a restart into it.
+    pub fn check_update(&self, version: Option<String>) -> Result<(String, String), ApiError> {
+        let current = base::SUPERVISOR_VERSION;
+        let explicit = version.filter(|_| self.updater.channel() == updater::Channel::Dev);
+        if explicit.is_none() && !self.update_available() {
+            return Err(ApiError::bad_request(format!("No supervisor update available - {current}")));
+        }
+        let target = explicit.unwrap_or_else(|| self.version_latest());
+        if target == current {
+            return Err(ApiError::bad_request(format!("Version {target} is already installed")));
+        }
+        let image = self
+            .updater
+            .versions()
+            .images
+            .get("supervisor")
+            .cloned()
+            .ok_or_else(|| ApiError::bad_request("The version information names no supervisor image"))?;
+        Ok((image, target))
+    }
+
+    pub async fn update(&self, job: Job, image: String, target: String) -> Result<(), ApiError> {
+        if !self.docker.image_exists(&image, &target).await? {
+            self.docker.pull(&image, &target, &job).await?;
+        }
+        job.set_stage("install");
+        job.set_progress(90.0);
+        self.docker.tag(&image, &target, "latest").await?;
+        job.set_extra(serde_json::json!({"image": image, "version": target}));
+        tracing::info!(%image, version = %target, "supervisor update installed, restarting");
+        self.system.request(Lifecycle::Restart);
+        Ok(())
+    }
+
+    /// Repairs what the supervisor depends on: the container network now; the images of
+    /// add-ons and plugins join as those domains arrive.
+    pub async fn repair(&self, job: Job) -> Result<(), ApiError> {
+        job.set_stage("docker");
+        if !self.docker.connect().await {
+            return Err(ApiError::unavailable("The container engine is not available"));
+        }
+        job.set_progress(50.0);
+        job.set_stage("network");
+        if self.docker.ensure_network().await? {
+            tracing::info!("repair recreated the hassio network");
+        }
+        Ok(())
+    }
+}
+
+fn host_timezone() -> Option<String> {
+    if let Ok(zone) = std::fs::read_to_string("/etc/timezone") {
+        let zone = zone.trim();
+        if !zone.is_empty() {
+            return Some(zone.to_owned());
+        }
+    }
+    let link = std::fs::read_link("/etc/localtime").ok()?;
+    let link = link.to_string_lossy();
+    link.split_once("zoneinfo/").map(|(_, zone)| zone.to_owned())
+}
+
+/// Whether `zone` names a time zone this machine knows.
+pub fn valid_timezone(zone: &str) -> bool {
+    let safe = !zone.is_empty()
+        && !zone.starts_with('/')
+        && zone.split('/').all(|p| !p.is_empty() && p != "." && p != "..")
+        && zone.chars().all(|c| c.is_ascii_alphanumeric() || "/_-+".contains(c));
+    safe && (zone == "UTC" || std::path::Path::new("/usr/share/zoneinfo").join(zone).is_file())
+}

@@ -1,0 +1,273 @@
+//! Version information: which version of each component is the latest on the user's channel.
+//!
+//! The source is a version manifest in the shape of the real Supervisor's (`channel`,
+//! `supervisor`, `homeassistant` by machine, `hassos` by board, the plugins, `images`), read
+//! from an http(s) URL or a local file; `{channel}` in the source is replaced by the channel.
+//! The last manifest read is kept in the database, so versions are known after a restart
+//! without a network.
+
+use base::{ApiError, System};
+use jobs::{JobLimit, JobManager, JobSpec};
+use serde::{Deserialize, Serialize};
+use state::{Section, Store};
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use utoipa::ToSchema;
+
+/// The update channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    #[default]
+    Stable,
+    Beta,
+    Dev,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Stable => "stable",
+            Channel::Beta => "beta",
+            Channel::Dev => "dev",
+        }
+    }
+}
+
+/// The latest versions and images, as the last manifest gave them for this machine.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Versions {
+    pub supervisor: Option<String>,
+    pub homeassistant: Option<String>,
+    pub hassos: Option<String>,
+    pub cli: Option<String>,
+    pub dns: Option<String>,
+    pub audio: Option<String>,
+    pub observer: Option<String>,
+    pub multicast: Option<String>,
+    /// Image names by component, with `{arch}` and `{machine}` filled in.
+    pub images: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Config {
+    channel: Channel,
+    auto_update: bool,
+    versions: Versions,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { channel: Channel::Stable, auto_update: true, versions: Versions::default() }
+    }
+}
+
+/// The manifest as published; only what is read is named.
+#[derive(Deserialize)]
+struct Manifest {
+    channel: Channel,
+    supervisor: String,
+    homeassistant: BTreeMap<String, String>,
+    #[serde(default)]
+    hassos: BTreeMap<String, String>,
+    cli: Option<String>,
+    dns: Option<String>,
+    audio: Option<String>,
+    observer: Option<String>,
+    multicast: Option<String>,
+    #[serde(default)]
+    images: BTreeMap<String, String>,
+}
+
+const CONFIG_KEY: &str = "config";
+
+pub struct Updater {
+    source: String,
+    machine: String,
+    board: Option<String>,
+    section: Section,
+    config: RwLock<Config>,
+    system: Arc<System>,
+    jobs: JobManager,
+    http: reqwest::Client,
+}
+
+impl Updater {
+    /// `source` is an http(s) URL or a file path, with an optional `{channel}` placeholder.
+    pub fn new(
+        store: &Store,
+        system: Arc<System>,
+        jobs: JobManager,
+        source: impl Into<String>,
+        machine: impl Into<String>,
+        board: Option<String>,
+    ) -> anyhow::Result<Self> {
+        let section = store.section("updater")?;
+        let config = section.get(CONFIG_KEY)?.unwrap_or_default();
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+        Ok(Updater {
+            source: source.into(),
+            machine: machine.into(),
+            board,
+            section,
+            config: RwLock::new(config),
+            system,
+            jobs,
+            http,
+        })
+    }
+
+    /// The machine type versions and images are chosen for.
+    pub fn machine(&self) -> &str {
+        &self.machine
+    }
+
+    pub fn channel(&self) -> Channel {
+        self.read().channel
+    }
+
+    pub fn auto_update(&self) -> bool {
+        self.read().auto_update
+    }
+
+    pub fn versions(&self) -> Versions {
+        self.read().versions.clone()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Config> {
+        self.config.read().expect("updater config lock")
+    }
+
+    /// Sets the channel and the auto-update flag (each if given), on disk first.
+    pub fn set_options(&self, channel: Option<Channel>, auto_update: Option<bool>) -> Result<(), ApiError> {
+        self.change(|config| {
+            if let Some(channel) = channel {
+                config.channel = channel;
+            }
+            if let Some(auto_update) = auto_update {
+                config.auto_update = auto_update;
+            }
+        })
+    }
+
+    fn change(&self, change: impl FnOnce(&mut Config)) -> Result<(), ApiError> {
+        let mut config = self.config.write().expect("updater config lock");
+        let mut next = config.clone();
+        change(&mut next);
+        self.section.put(CONFIG_KEY, &next).map_err(|e| ApiError::internal(e.to_string()))?;
+        *config = next;
+        Ok(())
+    }
+
+    /// The source with the channel filled in.
+    pub fn source(&self) -> String {
+        self.source.replace("{channel}", self.channel().as_str())
+    }
+
+    /// Reads the manifest as the job `updater_fetch_data` and stores what it says.
+    pub async fn fetch(&self) -> Result<(), ApiError> {
+        let spec = JobSpec::new("updater_fetch_data").limit(JobLimit::Wait);
+        self.jobs
+            .run(spec, |job| async move {
+                job.set_stage("download");
+                let source = self.source();
+                let bytes = self.download(&source).await?;
+                job.set_stage("parse");
+                let manifest: Manifest = serde_json::from_slice(&bytes)
+                    .map_err(|e| ApiError::bad_request(format!("Can't process version data from {source}: {e}")))?;
+                if manifest.channel != self.channel() {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid data from {source}: it is for the {} channel",
+                        manifest.channel.as_str()
+                    )));
+                }
+                let versions = self.versions_for(manifest);
+                self.change(|config| config.versions = versions)?;
+                tracing::info!(source = %source, "version information updated");
+                Ok(())
+            })
+            .await
+    }
+
+    async fn download(&self, source: &str) -> Result<Vec<u8>, ApiError> {
+        if !(source.starts_with("http://") || source.starts_with("https://")) {
+            let path = source.strip_prefix("file://").unwrap_or(source);
+            return tokio::fs::read(path)
+                .await
+                .map_err(|e| ApiError::bad_request(format!("Can't read version data from {path}: {e}")));
+        }
+        let response = self.http.get(source).send().await;
+        self.system.set_internet(response.is_ok());
+        let response =
+            response.map_err(|e| ApiError::bad_request(format!("Can't fetch version data from {source}: {e}")))?;
+        if !response.status().is_success() {
+            return Err(ApiError::bad_request(format!(
+                "Fetching version from {source} response with {}",
+                response.status().as_u16()
+            )));
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ApiError::bad_request(format!("Can't read version data from {source}: {e}")))?;
+        Ok(bytes.to_vec())
+    }
+
+    fn versions_for(&self, manifest: Manifest) -> Versions {
+        let fill =
+            |template: &String| template.replace("{arch}", base::arch::arch()).replace("{machine}", &self.machine);
+        Versions {
+            supervisor: Some(manifest.supervisor),
+            homeassistant: manifest
+                .homeassistant
+                .get(&self.machine)
+                .or_else(|| manifest.homeassistant.get("default"))
+                .cloned(),
+            hassos: self.board.as_ref().and_then(|board| manifest.hassos.get(board).cloned()),
+            cli: manifest.cli,
+            dns: manifest.dns,
+            audio: manifest.audio,
+            observer: manifest.observer,
+            multicast: manifest.multicast,
+            images: manifest.images.iter().map(|(k, v)| (k.clone(), fill(v))).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base::{CoreState, DataDir};
+
+    const MANIFEST: &str = r#"{
+        "channel": "stable", "supervisor": "0.2.0",
+        "homeassistant": {"default": "2024.10.4", "generic-x86-64": "2024.10.5"},
+        "hassos": {"ova": "13.2"}, "cli": "2024.09.0", "dns": "2024.04.0",
+        "images": {"supervisor": "ghcr.io/example/{arch}-supervisor", "core": "ghcr.io/example/{machine}-homeassistant"}
+    }"#;
+
+    #[tokio::test]
+    async fn reads_a_manifest_file_for_this_machine() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = dir.path().join("stable.json");
+        std::fs::write(&manifest, MANIFEST).unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        let system = Arc::new(System::default());
+        system.set_state(CoreState::Running);
+        let jobs = JobManager::new(&store, system.clone(), DataDir::new(dir.path())).unwrap();
+        let source = dir.path().join("{channel}.json").to_string_lossy().into_owned();
+        let updater = Updater::new(&store, system, jobs, source, "generic-x86-64", None).unwrap();
+        updater.fetch().await.unwrap();
+        let versions = updater.versions();
+        assert_eq!(versions.supervisor.as_deref(), Some("0.2.0"));
+        assert_eq!(versions.homeassistant.as_deref(), Some("2024.10.5"));
+        assert_eq!(versions.hassos, None, "no board, no OS version");
+        assert_eq!(versions.images["core"], "ghcr.io/example/generic-x86-64-homeassistant");
+
+        updater.set_options(Some(Channel::Beta), None).unwrap();
+        let err = updater.fetch().await.unwrap_err();
+        assert!(err.message.contains("beta.json"), "{}", err.message);
+        assert_eq!(updater.versions().supervisor.as_deref(), Some("0.2.0"), "a failed fetch keeps what was known");
+    }
+}
