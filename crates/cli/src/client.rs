@@ -145,10 +145,7 @@ impl Client {
 /// `base` with each of `segments` appended as one escaped path segment.
 pub fn join(base: &Url, segments: &[&str]) -> Url {
     let mut url = base.clone();
-    url.path_segments_mut()
-        .expect("the endpoint was checked to be a base URL")
-        .pop_if_empty()
-        .extend(segments);
+    url.path_segments_mut().expect("the endpoint was checked to be a base URL").pop_if_empty().extend(segments);
     url
 }
 
@@ -217,7 +214,10 @@ mod tests {
 
     #[test]
     fn paths_are_appended_to_the_endpoint() {
-        assert_eq!(join(&base("127.0.0.1:4357"), &["supervisor", "info"]).as_str(), "http://127.0.0.1:4357/supervisor/info");
+        assert_eq!(
+            join(&base("127.0.0.1:4357"), &["supervisor", "info"]).as_str(),
+            "http://127.0.0.1:4357/supervisor/info"
+        );
         assert_eq!(join(&base("http://h/api/hassio"), &["info"]).as_str(), "http://h/api/hassio/info");
         assert_eq!(join(&base("http://h/api/hassio/"), &["info"]).as_str(), "http://h/api/hassio/info");
     }
@@ -253,7 +253,8 @@ mod tests {
 
     #[test]
     fn non_json_answers_get_the_real_cli_messages() {
-        let message = |code| interpret(StatusCode::from_u16(code).unwrap(), false, b"<html>".to_vec()).unwrap_err().message;
+        let message =
+            |code| interpret(StatusCode::from_u16(code).unwrap(), false, b"<html>".to_vec()).unwrap_err().message;
         assert_eq!(message(401), "unauthorized: missing or invalid API token");
         assert_eq!(message(403), "forbidden: insufficient permissions or invalid token");
         assert_eq!(message(200), "unexpected non-JSON response (status: 200)");

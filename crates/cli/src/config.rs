@@ -21,26 +21,27 @@ pub const DEFAULT_DATA_DIR: &str = "/var/lib/supervisor";
 
 /// The flags every command accepts.
 #[derive(Args, Debug)]
+#[command(next_help_heading = "Global Options")]
 pub struct GlobalArgs {
     /// Optional config file (default is $HOME/.homeassistant.yaml)
-    #[arg(long, global = true, value_name = "FILE", env = "SUPERVISOR_CONFIG")]
+    #[arg(long, global = true, value_name = "FILE", env = "SUPERVISOR_CONFIG", hide_env_values = true)]
     config: Option<PathBuf>,
 
     /// Endpoint for Home Assistant Supervisor (default is '127.0.0.1:4357')
-    #[arg(long, global = true, value_name = "URL", env = "SUPERVISOR_ENDPOINT")]
+    #[arg(long, global = true, value_name = "URL", env = "SUPERVISOR_ENDPOINT", hide_env_values = true)]
     endpoint: Option<String>,
 
     /// Log level (defaults to WARN)
-    #[arg(long, global = true, value_name = "LEVEL", env = "SUPERVISOR_LOG_LEVEL")]
+    #[arg(long, global = true, value_name = "LEVEL", env = "SUPERVISOR_LOG_LEVEL", hide_env_values = true)]
     log_level: Option<String>,
 
-    /// Home Assistant Supervisor API token
+    /// Home Assistant Supervisor API token [env: SUPERVISOR_API_TOKEN, SUPERVISOR_TOKEN]
     // The environment variables are read by hand: clap takes one per flag, and there are two.
     #[arg(long, global = true, value_name = "TOKEN")]
     api_token: Option<String>,
 
     /// Output raw JSON from the API
-    #[arg(long, global = true, env = "SUPERVISOR_RAW_JSON", value_parser = BoolishValueParser::new())]
+    #[arg(long, global = true, env = "SUPERVISOR_RAW_JSON", hide_env_values = true, value_parser = BoolishValueParser::new())]
     raw_json: bool,
 
     /// Disable the progress spinner
@@ -71,9 +72,8 @@ impl GlobalArgs {
             }
         }
 
-        let endpoint = non_empty(self.endpoint.as_deref())
-            .or(non_empty(file.endpoint.as_deref()))
-            .unwrap_or(DEFAULT_ENDPOINT);
+        let endpoint =
+            non_empty(self.endpoint.as_deref()).or(non_empty(file.endpoint.as_deref())).unwrap_or(DEFAULT_ENDPOINT);
         let endpoint = normalise_endpoint(endpoint)?;
         output::log(Level::Debug, format_args!("endpoint: {endpoint}"));
 
@@ -258,35 +258,39 @@ mod tests {
     fn token_precedence_is_flag_env_config_file() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("cli_token"), "from-file\n").unwrap();
+        let all = || sources(dir.path());
 
-        let mut all = sources(dir.path());
-        assert_eq!(sources(dir.path()).resolve().as_deref(), Some("from-flag"));
-        all.flag = None;
-        assert_eq!(all.resolve().as_deref(), Some("from-api-token-env"));
-
-        let mut some = sources(dir.path());
-        some.flag = None;
-        some.env_api_token = None;
-        assert_eq!(some.resolve().as_deref(), Some("from-token-env"));
-
-        let mut config = sources(dir.path());
-        config.flag = None;
-        config.env_api_token = Some(String::new());
-        config.env_token = None;
+        assert_eq!(all().resolve().as_deref(), Some("from-flag"));
+        let no_flag = TokenSources { flag: None, ..all() };
+        assert_eq!(no_flag.resolve().as_deref(), Some("from-api-token-env"));
+        let token_env = TokenSources { flag: None, env_api_token: None, ..all() };
+        assert_eq!(token_env.resolve().as_deref(), Some("from-token-env"));
+        let config = TokenSources { flag: None, env_api_token: Some(String::new()), env_token: None, ..all() };
         assert_eq!(config.resolve().as_deref(), Some("from-config"));
-
-        let file = TokenSources { flag: None, env_api_token: None, env_token: None, config: None, data_dir: dir.path().into() };
+        let file = TokenSources { flag: None, env_api_token: None, env_token: None, config: None, ..all() };
         assert_eq!(file.resolve().as_deref(), Some("from-file"));
     }
 
     #[test]
     fn no_token_anywhere_is_none() {
         let dir = tempfile::tempdir().unwrap();
-        let none = TokenSources { flag: None, env_api_token: None, env_token: None, config: None, data_dir: dir.path().into() };
+        let none = TokenSources {
+            flag: None,
+            env_api_token: None,
+            env_token: None,
+            config: None,
+            data_dir: dir.path().into(),
+        };
         assert_eq!(none.resolve(), None);
 
         std::fs::write(dir.path().join("cli_token"), "  \n").unwrap();
-        let blank = TokenSources { flag: None, env_api_token: None, env_token: None, config: None, data_dir: dir.path().into() };
+        let blank = TokenSources {
+            flag: None,
+            env_api_token: None,
+            env_token: None,
+            config: None,
+            data_dir: dir.path().into(),
+        };
         assert_eq!(blank.resolve(), None);
     }
 }

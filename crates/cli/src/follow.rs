@@ -5,7 +5,7 @@ use crate::client::{Body, Client, DEFAULT_TIMEOUT};
 use crate::output::{self, JobProgress, Level};
 use anyhow::{bail, Context, Result};
 use futures_util::StreamExt;
-use reqwest::Method;
+use reqwest::{Method, Response};
 use serde::Deserialize;
 
 /// A job as the supervisor reports it; only what the CLI looks at.
@@ -47,10 +47,20 @@ impl JobInfo {
 pub async fn follow(client: &Client, job_id: &str, no_progress: bool) -> Result<()> {
     let response = client.open_stream(&["jobs", job_id, "follow"], &[], "text/event-stream").await?;
     let mut progress = JobProgress::new(no_progress);
+    let job = watch(client, job_id, response, &mut progress).await;
+    // Cleared before any error is printed, so the message gets a line of its own.
+    progress.finish();
+    match job?.first_error() {
+        Some(message) => bail!("{message}"),
+        None => Ok(()),
+    }
+}
+
+/// Reads the job's events until the one that says it is done, and returns that snapshot.
+async fn watch(client: &Client, job_id: &str, response: Response, progress: &mut JobProgress) -> Result<JobInfo> {
     let mut parser = SseParser::default();
     let mut chunks = response.bytes_stream();
-    let mut last: Option<JobInfo> = None;
-    'stream: while let Some(chunk) = chunks.next().await {
+    while let Some(chunk) = chunks.next().await {
         let chunk = match chunk {
             Ok(chunk) => chunk,
             Err(err) => {
@@ -63,37 +73,25 @@ pub async fn follow(client: &Client, job_id: &str, no_progress: bool) -> Result<
             if event.name != "job" {
                 continue;
             }
-            let job: JobInfo = serde_json::from_str(&event.data).context("the Supervisor sent a job event that cannot be read")?;
+            let job: JobInfo =
+                serde_json::from_str(&event.data).context("the Supervisor sent a job event that cannot be read")?;
             progress.update(&job);
-            let done = job.is_done();
-            last = Some(job);
-            if done {
-                break 'stream;
+            if job.is_done() {
+                return Ok(job);
             }
         }
     }
 
-    let job = match last {
-        Some(job) if job.is_done() => job,
-        _ => {
-            let reply = client
-                .call(Method::GET, &["jobs", job_id], &Body::new(), DEFAULT_TIMEOUT)
-                .await
-                .with_context(|| format!("lost track of job {job_id}"))?;
-            let job: JobInfo = serde_json::from_value(reply.data).context("the Supervisor sent a job that cannot be read")?;
-            progress.update(&job);
-            if !job.is_done() {
-                progress.finish();
-                bail!("the Supervisor stopped reporting on job {job_id} before it ended");
-            }
-            job
-        }
-    };
-    progress.finish();
-    match job.first_error() {
-        Some(message) => bail!("{message}"),
-        None => Ok(()),
+    let reply = client
+        .call(Method::GET, &["jobs", job_id], &Body::new(), DEFAULT_TIMEOUT)
+        .await
+        .with_context(|| format!("lost track of job {job_id}"))?;
+    let job: JobInfo = serde_json::from_value(reply.data).context("the Supervisor sent a job that cannot be read")?;
+    progress.update(&job);
+    if !job.is_done() {
+        bail!("the Supervisor stopped reporting on job {job_id} before it ended");
     }
+    Ok(job)
 }
 
 /// One server-sent event.
@@ -234,7 +232,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(job.first_error(), Some("deep"));
-        let own: JobInfo = serde_json::from_str(r#"{"name":"a","errors":[{"message":"own"}],"child_jobs":[]}"#).unwrap();
+        let own: JobInfo =
+            serde_json::from_str(r#"{"name":"a","errors":[{"message":"own"}],"child_jobs":[]}"#).unwrap();
         assert_eq!(own.first_error(), Some("own"));
     }
 }

@@ -1,1 +1,295 @@
-fn main() {}
+//! `ha`: the command-line client of the supervisor API, a stand-in for the Home Assistant CLI.
+//!
+//! This file holds the command tree's root and the calls most commands share; each command group
+//! lives in its own module.
+
+mod client;
+mod config;
+mod docker;
+mod follow;
+mod jobs;
+mod output;
+mod root;
+mod security;
+mod supervisor;
+
+use anyhow::Result;
+use clap::error::ErrorKind;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use client::{ApiError, Body, Client};
+use reqwest::Method;
+use serde_json::Value;
+use std::process::ExitCode;
+use std::time::Duration;
+
+const LONG_ABOUT: &str = "
+The Home Assistant CLI is a small and simple command line utility that allows
+you to control and configure different aspects of Home Assistant";
+
+#[derive(Parser)]
+#[command(
+    name = "ha",
+    about = "A small CLI program to control Home Assistant",
+    long_about = LONG_ABOUT,
+    subcommand_required = true,
+    arg_required_else_help = true
+)]
+struct Cli {
+    #[command(flatten)]
+    global: config::GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+// Listed alphabetically, as the real CLI's help lists them.
+#[derive(Subcommand)]
+enum Command {
+    #[command(
+        visible_aliases = ["updates", "available_updates"],
+        about = "Provides information about current pending updates"
+    )]
+    AvailableUpdates,
+
+    #[command(about = "Generate the autocompletion script for the specified shell")]
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+
+    #[command(
+        visible_alias = "do",
+        about = "Docker backend specific for info and OCI configuration",
+        subcommand_required = true,
+        arg_required_else_help = true,
+        after_help = "Examples:\n  ha docker info\n  ha docker options\n  ha docker registries"
+    )]
+    Docker {
+        #[command(subcommand)]
+        command: docker::Command,
+    },
+
+    #[command(
+        visible_aliases = ["in", "inf"],
+        about = "Provides a general Home Assistant information overview",
+        long_about = root::INFO_LONG_ABOUT,
+        after_help = "Examples:\n  ha info"
+    )]
+    Info,
+
+    #[command(
+        visible_aliases = ["job", "tasks", "task"],
+        about = "Get information and manage running jobs",
+        long_about = jobs::LONG_ABOUT,
+        subcommand_required = true,
+        arg_required_else_help = true
+    )]
+    Jobs {
+        #[command(subcommand)]
+        command: jobs::Command,
+    },
+
+    #[command(
+        visible_aliases = ["refresh", "refresh_updates"],
+        about = "Reload stores and version information",
+        long_about = "This command reloads information about app repositories and fetches new version files."
+    )]
+    RefreshUpdates,
+
+    #[command(
+        visible_aliases = ["secure", "sec"],
+        about = "Get information and manage security functionality",
+        subcommand_required = true,
+        arg_required_else_help = true
+    )]
+    Security {
+        #[command(subcommand)]
+        command: security::Command,
+    },
+
+    #[command(
+        visible_aliases = ["super", "su"],
+        about = "Monitor, control and configure the Home Assistant Supervisor",
+        long_about = supervisor::LONG_ABOUT,
+        subcommand_required = true,
+        arg_required_else_help = true,
+        after_help = "Examples:\n  ha supervisor reload\n  ha supervisor update\n  ha supervisor logs"
+    )]
+    Supervisor {
+        #[command(subcommand)]
+        command: supervisor::Command,
+    },
+}
+
+/// What a command needs to talk to the supervisor and print its answer.
+pub struct App {
+    pub client: Client,
+    pub raw_json: bool,
+    pub no_progress: bool,
+}
+
+impl App {
+    /// GET `path` and print the answer.
+    pub async fn get(&self, path: &[&str]) -> Result<()> {
+        let reply = self.client.call(Method::GET, path, &Body::new(), client::DEFAULT_TIMEOUT).await?;
+        output::show(&reply, self.raw_json)
+    }
+
+    /// POST `body` to `path` and print the answer.
+    pub async fn post(&self, path: &[&str], body: &Body, timeout: Duration) -> Result<()> {
+        let reply = self.client.call(Method::POST, path, body, timeout).await?;
+        output::show(&reply, self.raw_json)
+    }
+
+    /// Like [`App::post`], with the real CLI's spinner while waiting.
+    pub async fn post_spinning(&self, path: &[&str], body: &Body, timeout: Duration) -> Result<()> {
+        let spinner = output::Spinner::start(self.no_progress);
+        let reply = self.client.call(Method::POST, path, body, timeout).await;
+        spinner.stop();
+        output::show(&reply?, self.raw_json)
+    }
+
+    /// Runs a long action as a background job and follows it to its end.
+    ///
+    /// With `--raw-json` the action runs synchronously instead, so that the body printed is the
+    /// action's own answer rather than a job id; `spinning` then says whether the real CLI shows
+    /// its spinner for it. `timeout` only bounds that synchronous wait.
+    pub async fn run_job(&self, path: &[&str], mut body: Body, timeout: Duration, spinning: bool) -> Result<()> {
+        if self.raw_json {
+            return if spinning {
+                self.post_spinning(path, &body, timeout).await
+            } else {
+                self.post(path, &body, timeout).await
+            };
+        }
+        body.insert("background".into(), Value::Bool(true));
+        let reply = self.client.call(Method::POST, path, &body, timeout).await?;
+        // A server without background jobs did the work already and answers as usual.
+        let Some(job_id) = reply.data.get("job_id").and_then(Value::as_str) else {
+            return output::show(&reply, false);
+        };
+        follow::follow(&self.client, job_id, self.no_progress).await?;
+        output::write_stdout(format!("{}\n", output::COMPLETED).as_bytes())?;
+        Ok(())
+    }
+}
+
+/// Parses a boolean flag value the way the real CLI (Go's `strconv.ParseBool`) does.
+pub fn parse_bool(value: &str) -> Result<bool, String> {
+    match value {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
+        _ => Err(format!("invalid boolean value '{value}' (use true or false)")),
+    }
+}
+
+/// The program name shown in help, taken from how it was called, as the real CLI does.
+fn program_name() -> String {
+    std::env::args_os()
+        .next()
+        .and_then(|arg0| std::path::Path::new(&arg0).file_name().map(|name| name.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "ha".to_owned())
+}
+
+fn cli_command() -> clap::Command {
+    Cli::command().bin_name(program_name())
+}
+
+fn main() -> ExitCode {
+    let cli = match cli_command().try_get_matches().and_then(|matches| Cli::from_arg_matches(&matches)) {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(err),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            output::print_error(format_args!("cannot start: {err}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            output::print_error(format_args!("{err:#}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Help goes to stdout with success, as cobra does for a group run without a subcommand; every
+/// other usage error fails with 1, the only failure code the real CLI uses.
+fn usage_error(err: clap::Error) -> ExitCode {
+    match err.kind() {
+        ErrorKind::DisplayHelp => {
+            let _ = err.print();
+            ExitCode::SUCCESS
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = output::write_stdout(err.render().to_string().as_bytes());
+            ExitCode::SUCCESS
+        }
+        _ => {
+            let _ = err.print();
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A reader that stops early (`ha supervisor logs | head`) is not a failure.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain()
+        .filter_map(|cause| cause.downcast_ref::<std::io::Error>())
+        .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let settings = cli.global.resolve()?;
+    let app = App {
+        client: Client::new(settings.endpoint, settings.token.as_deref())?,
+        raw_json: settings.raw_json,
+        no_progress: settings.no_progress,
+    };
+    let result = dispatch(&app, cli.command).await;
+    if app.raw_json {
+        // The envelope of a refusal is still the JSON a script asked for.
+        let refusal = result.as_ref().err().and_then(|err| err.downcast_ref::<ApiError>());
+        if let Some(body) = refusal.and_then(|api| api.body.as_ref()) {
+            output::write_stdout(body)?;
+        }
+    }
+    result
+}
+
+async fn dispatch(app: &App, command: Command) -> Result<()> {
+    match command {
+        Command::AvailableUpdates => root::available_updates(app).await,
+        Command::Info => root::info(app).await,
+        Command::RefreshUpdates => root::refresh_updates(app).await,
+        Command::Docker { command } => command.run(app).await,
+        Command::Jobs { command } => command.run(app).await,
+        Command::Security { command } => command.run(app).await,
+        Command::Supervisor { command } => command.run(app).await,
+        Command::Completion { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cli_command(), program_name(), &mut script);
+            Ok(output::write_stdout(&script)?)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn booleans_parse_like_go() {
+        assert_eq!(parse_bool("True"), Ok(true));
+        assert_eq!(parse_bool("0"), Ok(false));
+        assert!(parse_bool("yes").is_err());
+    }
+}

@@ -231,7 +231,7 @@ impl JobProgress {
 
     pub fn finish(self) {
         if let JobProgress::Bar(bar) = self {
-            bar.finish();
+            bar.finish_and_clear();
         }
     }
 }

@@ -131,7 +131,7 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
     actix_web::rt::spawn(async move { engine.connect_until_ready(Duration::from_secs(10)).await });
     let versions = Arc::clone(&updater);
     actix_web::rt::spawn(async move {
-        if let Err(e) = versions.fetch().await {
+        if let Err(e) = versions.fetch(None).await {
             tracing::warn!("version information not loaded at start: {}", e.message);
         }
     });

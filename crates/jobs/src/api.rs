@@ -69,7 +69,7 @@ async fn jobs_reset(jobs: web::Data<JobManager>, _body: Body<serde_json::Map<Str
 #[utoipa::path(tag = "jobs", params(("job_id" = String, Path)), responses((status = 200, body = base::api::Envelope<JobInfo>), (status = 404, body = base::api::ErrorEnvelope)))]
 #[get("/jobs/{job_id}")]
 async fn job_info(jobs: web::Data<JobManager>, job_id: web::Path<String>) -> ApiResult {
-    ok(jobs.job(&job_id).ok_or_else(|| ApiError::not_found(format!("No job found with id {job_id}")))?)
+    ok(jobs.job(&job_id).ok_or_else(|| crate::manager::no_such_job(&job_id))?)
 }
 
 /// Forgets a job that has ended.
@@ -95,7 +95,7 @@ async fn job_delete(jobs: web::Data<JobManager>, job_id: web::Path<String>) -> A
 async fn job_follow(jobs: web::Data<JobManager>, job_id: web::Path<String>) -> ApiResult {
     let job_id = job_id.into_inner();
     let changes = jobs.subscribe();
-    let first = jobs.job(&job_id).ok_or_else(|| ApiError::not_found(format!("No job found with id {job_id}")))?;
+    let first = jobs.job(&job_id).ok_or_else(|| crate::manager::no_such_job(&job_id))?;
     let jobs = jobs.into_inner();
     let follow = Follow { jobs, job_id, changes, next: Some(first), last: String::new(), ended: false };
     let stream = futures_util::stream::unfold(follow, |mut follow| async move {

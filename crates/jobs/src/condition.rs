@@ -12,13 +12,16 @@ pub enum JobCondition {
     AutoUpdate,
     FreeSpace,
     FrontendLoaded,
+    Frozen,
     Haos,
     Healthy,
+    HomeAssistantCoreSupported,
     HostNetwork,
     InternetHost,
     InternetSystem,
     MountAvailable,
     OsAgent,
+    OsSupported,
     PluginsUpdated,
     Running,
     SupervisorUpdated,
@@ -39,18 +42,24 @@ impl JobCondition {
             JobCondition::Running if system.state() != CoreState::Running => {
                 Some(format!("system is not running - {}", state_name(system.state())))
             }
+            JobCondition::Frozen if system.state() != CoreState::Freeze => {
+                Some(format!("system is not frozen - {}", state_name(system.state())))
+            }
             JobCondition::FreeSpace => match base::system::free_space(data.root()) {
-                Ok(free) if free < MIN_FREE_SPACE => {
-                    Some(format!("not enough free space, {} MiB left", free / 1024 / 1024))
-                }
+                Ok(free) if free < MIN_FREE_SPACE => Some(format!(
+                    "not enough free space ({:.1}GB) left on the device",
+                    free as f64 / 1024.0 / 1024.0 / 1024.0
+                )),
                 Ok(_) => None,
                 Err(e) => Some(format!("free space is unknown: {e}")),
             },
-            JobCondition::InternetSystem | JobCondition::InternetHost if !system.internet() => {
-                fails("no internet connection")
-            }
-            JobCondition::Haos => fails("not supported on a system that is not Home Assistant OS"),
-            JobCondition::OsAgent => fails("the OS agent is not available"),
+            JobCondition::InternetSystem if !system.internet() => fails("no supervisor internet connection"),
+            JobCondition::InternetHost if !system.internet() => fails("no host internet connection"),
+            // The host parts below arrive with the D-Bus clients; until then they are absent.
+            JobCondition::Haos => fails("no Home Assistant OS available"),
+            JobCondition::OsAgent => fails("no Home Assistant OS-Agent available"),
+            JobCondition::HostNetwork => fails("host Network Manager not available"),
+            JobCondition::MountAvailable => fails("mounting not supported on system"),
             _ => None,
         }
     }

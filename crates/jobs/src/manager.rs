@@ -148,7 +148,8 @@ const IGNORED_KEY: &str = "ignore_conditions";
 impl JobManager {
     pub fn new(store: &Store, system: Arc<System>, data: DataDir) -> state::Result<Self> {
         let section = store.section("jobs")?;
-        let ignored = section.get(IGNORED_KEY)?.unwrap_or_default();
+        let ignored: Vec<JobCondition> = section.get(IGNORED_KEY)?.unwrap_or_default();
+        system.mark_unsupported("job_conditions", !ignored.is_empty());
         let (changes, _) = broadcast::channel(256);
         Ok(JobManager {
             inner: Arc::new(Inner {
@@ -174,6 +175,8 @@ impl JobManager {
         conditions.sort();
         conditions.dedup();
         self.inner.section.put(IGNORED_KEY, &conditions).map_err(|e| ApiError::internal(e.to_string()))?;
+        // Ignoring a condition takes the system out of what is supported, as in the real Supervisor.
+        self.inner.system.mark_unsupported("job_conditions", !conditions.is_empty());
         *self.inner.ignored.write().expect("ignored lock") = conditions;
         Ok(())
     }
@@ -195,7 +198,7 @@ impl JobManager {
         let mut records = self.inner.records.lock().expect("job records lock");
         let record = records.iter().find(|r| r.info.uuid == uuid).ok_or_else(|| no_such_job(uuid))?;
         if record.info.done != Some(true) {
-            return Err(ApiError::bad_request(format!("Job {uuid} is not done")));
+            return Err(ApiError::bad_request(format!("Job {uuid} is not done!")));
         }
         let doomed = descendants(&records, uuid);
         records.retain(|r| !doomed.contains(&r.info.uuid));
@@ -397,12 +400,13 @@ impl Job {
             }
             info.done = Some(true);
         });
-        result.map_err(|e| if e.job_id.is_some() { e } else { e.with_job(uuid) })
+        // Each enclosing job overwrites the id, so the caller hears of the job it started.
+        result.map_err(|e| e.with_job(uuid))
     }
 }
 
-fn no_such_job(uuid: &str) -> ApiError {
-    ApiError::not_found(format!("No job found with id {uuid}"))
+pub(crate) fn no_such_job(uuid: &str) -> ApiError {
+    ApiError::not_found(format!("Job does not exist: {uuid}"))
 }
 
 /// The job `record` with its descendants nested in `child_jobs`.

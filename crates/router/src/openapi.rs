@@ -51,3 +51,14 @@ struct OpenApiDoc;
 async fn openapi_json() -> HttpResponse {
     HttpResponse::Ok().content_type("application/json").body(DOCUMENT.as_str())
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn checked_in_document_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi/openapi.json");
+        let checked_in = std::fs::read_to_string(path).expect("openapi/openapi.json");
+        let current = super::openapi().to_pretty_json().unwrap() + "\n";
+        assert!(checked_in == current, "openapi/openapi.json is stale: run `cargo xtask openapi`");
+    }
+}

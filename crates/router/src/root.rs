@@ -118,9 +118,7 @@ async fn reload_updates(
     updater: web::Data<Updater>,
     body: Body<BackgroundBody>,
 ) -> ApiResult {
-    let updater = updater.into_inner();
-    respond(&jobs, JobSpec::new("reload_updates"), body.0.background, move |_| async move { updater.fetch().await })
-        .await
+    fetch_versions("reload_updates", &jobs, updater, body.0.background).await
 }
 
 /// Reads the version information and the add-on repositories again (discouraged; use
@@ -132,9 +130,13 @@ async fn refresh_updates(
     updater: web::Data<Updater>,
     body: Body<BackgroundBody>,
 ) -> ApiResult {
+    fetch_versions("refresh_updates", &jobs, updater, body.0.background).await
+}
+
+/// Runs a version fetch as the job `name`.
+async fn fetch_versions(name: &str, jobs: &JobManager, updater: web::Data<Updater>, background: bool) -> ApiResult {
     let updater = updater.into_inner();
-    respond(&jobs, JobSpec::new("refresh_updates"), body.0.background, move |_| async move { updater.fetch().await })
-        .await
+    respond(jobs, JobSpec::new(name), background, move |job| async move { updater.fetch(Some(&job)).await }).await
 }
 
 fn hostname() -> Option<String> {

@@ -28,8 +28,10 @@ impl Guard {
         req: ServiceRequest,
         next: Next<impl MessageBody>,
     ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-        let path = req.path().to_owned();
-        if EXPLOITS.is_match(&unquote(&path)) || EXPLOITS.is_match(&unquote(req.query_string())) {
+        // Decide on the decoded path, so an encoded character cannot slip past a pattern.
+        let path = unquote(req.path());
+        tracing::debug!(method = %req.method(), path = %path, "request");
+        if EXPLOITS.is_match(&path) || EXPLOITS.is_match(&unquote(req.query_string())) {
             tracing::warn!(path = %path, "filtered a potentially harmful request");
             return Ok(refuse(req, ApiError::bad_request("The request was refused as potentially harmful")));
         }

@@ -209,7 +209,8 @@ async fn supervisor_options(supervisor: web::Data<SupervisorManager>, body: Opti
             config.detect_blocking_io = detect != DetectBlockingIo::Off;
         }
         if let Some(mut repositories) = options.addons_repositories {
-            repositories.dedup();
+            let mut seen = std::collections::HashSet::new();
+            repositories.retain(|r| seen.insert(r.clone()));
             config.addons_repositories = repositories;
         }
         if let Some(flags) = options.feature_flags {

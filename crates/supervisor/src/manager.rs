@@ -119,7 +119,7 @@ impl SupervisorManager {
     /// fatal, as in the real Supervisor.
     pub async fn reload(&self, job: Job) -> Result<(), ApiError> {
         job.set_stage("updater");
-        if let Err(e) = self.updater.fetch().await {
+        if let Err(e) = self.updater.fetch(Some(&job)).await {
             tracing::warn!("version information not refreshed: {}", e.message);
         }
         Ok(())

@@ -7,7 +7,7 @@
 //! without a network.
 
 use base::{ApiError, System};
-use jobs::{JobLimit, JobManager, JobSpec};
+use jobs::{Job, JobLimit, JobManager, JobSpec};
 use serde::{Deserialize, Serialize};
 use state::{Section, Store};
 use std::collections::BTreeMap;
@@ -165,29 +165,32 @@ impl Updater {
         self.source.replace("{channel}", self.channel().as_str())
     }
 
-    /// Reads the manifest as the job `updater_fetch_data` and stores what it says.
-    pub async fn fetch(&self) -> Result<(), ApiError> {
+    /// Reads the manifest as the job `updater_fetch_data` (a child of `parent` when given) and
+    /// stores what it says.
+    pub async fn fetch(&self, parent: Option<&Job>) -> Result<(), ApiError> {
         let spec = JobSpec::new("updater_fetch_data").limit(JobLimit::Wait);
-        self.jobs
-            .run(spec, |job| async move {
-                job.set_stage("download");
-                let source = self.source();
-                let bytes = self.download(&source).await?;
-                job.set_stage("parse");
-                let manifest: Manifest = serde_json::from_slice(&bytes)
-                    .map_err(|e| ApiError::bad_request(format!("Can't process version data from {source}: {e}")))?;
-                if manifest.channel != self.channel() {
-                    return Err(ApiError::bad_request(format!(
-                        "Invalid data from {source}: it is for the {} channel",
-                        manifest.channel.as_str()
-                    )));
-                }
-                let versions = self.versions_for(manifest);
-                self.change(|config| config.versions = versions)?;
-                tracing::info!(source = %source, "version information updated");
-                Ok(())
-            })
-            .await
+        let work = |job: Job| async move {
+            job.set_stage("download");
+            let source = self.source();
+            let bytes = self.download(&source).await?;
+            job.set_stage("parse");
+            let manifest: Manifest = serde_json::from_slice(&bytes)
+                .map_err(|e| ApiError::bad_request(format!("Can't process version data from {source}: {e}")))?;
+            if manifest.channel != self.channel() {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid data from {source}: it is for the {} channel",
+                    manifest.channel.as_str()
+                )));
+            }
+            let versions = self.versions_for(manifest);
+            self.change(|config| config.versions = versions)?;
+            tracing::info!(source = %source, "version information updated");
+            Ok(())
+        };
+        match parent {
+            Some(parent) => parent.run_child(spec, work).await,
+            None => self.jobs.run(spec, work).await,
+        }
     }
 
     async fn download(&self, source: &str) -> Result<Vec<u8>, ApiError> {
@@ -258,7 +261,7 @@ mod tests {
         let jobs = JobManager::new(&store, system.clone(), DataDir::new(dir.path())).unwrap();
         let source = dir.path().join("{channel}.json").to_string_lossy().into_owned();
         let updater = Updater::new(&store, system, jobs, source, "generic-x86-64", None).unwrap();
-        updater.fetch().await.unwrap();
+        updater.fetch(None).await.unwrap();
         let versions = updater.versions();
         assert_eq!(versions.supervisor.as_deref(), Some("0.2.0"));
         assert_eq!(versions.homeassistant.as_deref(), Some("2024.10.5"));
@@ -266,7 +269,7 @@ mod tests {
         assert_eq!(versions.images["core"], "ghcr.io/example/generic-x86-64-homeassistant");
 
         updater.set_options(Some(Channel::Beta), None).unwrap();
-        let err = updater.fetch().await.unwrap_err();
+        let err = updater.fetch(None).await.unwrap_err();
         assert!(err.message.contains("beta.json"), "{}", err.message);
         assert_eq!(updater.versions().supervisor.as_deref(), Some("0.2.0"), "a failed fetch keeps what was known");
     }

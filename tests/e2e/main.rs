@@ -1,0 +1,11 @@
+//! Black-box tests of the supervisor and the `ha` CLI; one module per API group.
+
+mod auth;
+mod cli;
+mod core;
+mod docker;
+mod jobs;
+mod logs;
+mod security;
+mod supervisor;
+mod updates;

@@ -1,0 +1,247 @@
+//! The harness of the black-box tests: starts the real `supervisor` binary on a temporary data
+//! directory and a free port, talks to it over real HTTP, kills it, and runs the real `ha` CLI.
+//!
+//! The binaries come from `SUPERVISOR_BIN_DIR`, else the cargo target directory this test runs
+//! from; `cargo xtask test` builds them first.
+
+use reqwest::blocking::{Client, Response};
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// The path of one of the project's binaries.
+pub fn bin(name: &str) -> PathBuf {
+    let dir = std::env::var_os("SUPERVISOR_BIN_DIR").map(PathBuf::from).unwrap_or_else(|| {
+        // target/<profile>/deps/e2e-<hash> -> target/<profile>
+        let exe = std::env::current_exe().expect("test executable path");
+        exe.parent().and_then(Path::parent).expect("target directory").to_path_buf()
+    });
+    let path = dir.join(name);
+    assert!(path.exists(), "{} is missing; build it first (cargo xtask test does)", path.display());
+    path
+}
+
+/// A running daemon on its own data directory.
+pub struct Daemon {
+    child: Option<Child>,
+    /// Kept open: the daemon prints its listening line again when it restarts in place.
+    stdout: Option<BufReader<ChildStdout>>,
+    data: tempfile::TempDir,
+    address: String,
+    extra: Vec<(String, String)>,
+    client: Client,
+}
+
+impl Daemon {
+    /// Starts a daemon on a new data directory with a version manifest file it may read.
+    pub fn start() -> Daemon {
+        Self::start_with(&[])
+    }
+
+    /// Starts a daemon with extra environment variables (`SUPERVISOR_*` flags among them).
+    pub fn start_with(env: &[(&str, &str)]) -> Daemon {
+        let data = tempfile::tempdir().expect("temporary data directory");
+        let extra = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let client = Client::builder().timeout(Duration::from_secs(60)).build().expect("http client");
+        let mut daemon = Daemon { child: None, stdout: None, data, address: String::new(), extra, client };
+        daemon.spawn();
+        daemon
+    }
+
+    fn spawn(&mut self) {
+        let mut command = Command::new(bin("supervisor"));
+        command
+            .arg("--data-dir")
+            .arg(self.data.path())
+            .args(["--listen", "127.0.0.1:0", "--workers", "1"])
+            .env("SUPERVISOR_VERSION_SOURCE", self.data.path().join("version-{channel}.json"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        for (k, v) in &self.extra {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("start supervisor");
+        self.stdout = Some(BufReader::new(child.stdout.take().expect("stdout")));
+        self.child = Some(child);
+        self.read_address();
+    }
+
+    /// Reads the next `listening on <address>` line the daemon prints.
+    fn read_address(&mut self) {
+        let mut line = String::new();
+        self.stdout.as_mut().expect("running").read_line(&mut line).expect("read the listening line");
+        self.address =
+            line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected line {line:?}")).to_owned();
+    }
+
+    /// After a restart in place (`POST /supervisor/restart`): follows the daemon to its new
+    /// address (it listens on a new free port) and waits until it answers.
+    pub fn follow_restart_in_place(&mut self) {
+        self.read_address();
+        self.wait_ready();
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.data.path()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.address, path)
+    }
+
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// The admin token the CLI uses.
+    pub fn cli_token(&self) -> String {
+        std::fs::read_to_string(self.data.path().join("cli_token")).expect("cli_token")
+    }
+
+    /// Writes the version manifest the daemon reads for `channel`.
+    pub fn write_manifest(&self, channel: &str, manifest: &Value) {
+        std::fs::write(self.data.path().join(format!("version-{channel}.json")), manifest.to_string())
+            .expect("manifest");
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// A request with the admin token; answers the status and the JSON body.
+    pub fn call(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let token = self.cli_token();
+        json_of(self.request(method, path, Some(&token), body))
+    }
+
+    pub fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call("GET", path, None)
+    }
+
+    pub fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call("POST", path, Some(body))
+    }
+
+    /// A GET with the admin token whose answer is text (logs); answers the status and the body.
+    pub fn text(&self, path: &str) -> (StatusCode, String) {
+        let response = self.request("GET", path, Some(&self.cli_token()), None);
+        (response.status(), response.text().expect("body"))
+    }
+
+    /// A raw request with any token (or none).
+    pub fn request(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Response {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().expect("request")
+    }
+
+    /// Waits until `/supervisor/ping` answers.
+    pub fn wait_ready(&self) {
+        eventually("the supervisor to answer its ping", || {
+            let response = self.client.get(self.url("/supervisor/ping")).send().ok()?;
+            response.status().is_success().then_some(())
+        });
+    }
+
+    /// Makes the daemon log a WARN line naming `marker`: a request without a token to `/<marker>`,
+    /// which the request guard refuses and logs.
+    pub fn log_a_warning(&self, marker: &str) {
+        let response = self.request("GET", &format!("/{marker}"), None, None);
+        assert_eq!(response.status(), 401, "the request for {marker} was not refused");
+    }
+
+    /// kill -9, then start again on the same data directory.
+    pub fn kill9_and_restart(&mut self) {
+        self.kill9();
+        self.spawn();
+        self.wait_ready();
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.stdout = None;
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let status = child.wait().expect("wait");
+        self.stdout = None;
+        status
+    }
+
+    /// Runs the `ha` CLI against this daemon with the given arguments and environment.
+    pub fn ha(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+        let mut command = Command::new(bin("ha"));
+        command
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("SUPERVISOR_ENDPOINT", &self.address)
+            .env("SUPERVISOR_DATA_DIR", self.data.path());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        command.output().expect("run ha")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Status and JSON body of a response (a non-JSON body is a test failure).
+pub fn json_of(response: Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().expect("body");
+    let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    (status, value)
+}
+
+/// Polls `probe` until it answers `Some` and returns that; fails the test after 30 seconds,
+/// naming `what` it waited for. For state the daemon reaches in the background, never for timing.
+pub fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A valid version manifest for `channel` announcing supervisor `supervisor`; its image name is
+/// unique to the call, so nothing could ever collide on the shared Docker engine.
+pub fn manifest(channel: &str, supervisor: &str) -> Value {
+    static COUNT: AtomicUsize = AtomicUsize::new(0);
+    let unique = format!("{}-{}", std::process::id(), COUNT.fetch_add(1, Ordering::Relaxed));
+    serde_json::json!({
+        "channel": channel,
+        "supervisor": supervisor,
+        "homeassistant": {"default": "2024.10.4"},
+        "hassos": {},
+        "cli": "1", "dns": "1", "audio": "1", "observer": "1", "multicast": "1",
+        "images": {"supervisor": format!("localhost/e2e-{unique}/{{arch}}-supervisor")},
+    })
+}

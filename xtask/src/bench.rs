@@ -1,0 +1,379 @@
+//! `cargo xtask bench`: the daemon's performance figures, each printed on one `bench <name>:` line.
+//!
+//! - `supervisor_info`: requests per second and p99 latency of `GET /supervisor/info` with the
+//!   admin token, against the release daemon and against a bare actix-web handler that serves the
+//!   same bytes, so the ratio shows what the router, the guard middleware and the handler cost;
+//! - `idle_rss`: resident memory of the idle daemon, with 2 HTTP workers (the default) and with 1;
+//! - `startup`: time from exec to the first answered ping, on a fresh data directory and on the
+//!   same directory started again (medians over several starts).
+//!
+//! Every daemon runs on its own temporary data directory, listens on loopback only, reads its
+//! version manifest from a file that does not exist (so nothing goes to the network) and is killed
+//! when its benchmark ends, failed or not.
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+use anyhow::{bail, ensure, Context};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Keep-alive connections the load generator keeps busy, each sending its next request as soon
+/// as the previous answer is in.
+const CONNECTIONS: usize = 16;
+/// Load before each measurement, so both servers have their connections open and warm caches.
+const WARM_UP: Duration = Duration::from_secs(1);
+/// Length of each throughput measurement.
+const MEASURE: Duration = Duration::from_secs(5);
+/// HTTP workers of both servers in the throughput comparison: one each leaves the other core of a
+/// 2-core machine to the load generator, and compares per-worker cost rather than scheduling.
+const SERVER_WORKERS: usize = 1;
+/// How long the daemon idles after its first ping before its memory is read.
+const IDLE: Duration = Duration::from_secs(1);
+/// Starts timed per data-directory case; the median of these is printed.
+const STARTS: usize = 10;
+/// Pause between two pings while waiting for the daemon.
+const PING_PERIOD: Duration = Duration::from_millis(1);
+/// Longest a daemon may take to listen or to answer its first ping before the bench fails.
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Builds the release daemon, then measures it from a release build of this task.
+pub fn run(root: &Path) -> anyhow::Result<()> {
+    crate::run(root, "cargo", &["build", "--release", "-p", "daemon"])?;
+    // The load generator and the bare actix server run inside this process; from a debug build
+    // they would be far slower than the release daemon and the comparison would mean nothing.
+    if cfg!(debug_assertions) {
+        return crate::run(root, "cargo", &["run", "--release", "--quiet", "-p", "xtask", "--", "bench"]);
+    }
+    // `cargo build --release` puts the daemon beside this release binary.
+    let bin = std::env::current_exe().context("locating the xtask binary")?.with_file_name("supervisor");
+    ensure!(bin.exists(), "{} is missing after the release build", bin.display());
+    supervisor_info(&bin)?;
+    idle_rss(&bin)?;
+    startup(&bin)
+}
+
+/// Throughput and p99 latency of the daemon's `/supervisor/info` against a bare actix handler.
+fn supervisor_info(bin: &Path) -> anyhow::Result<()> {
+    // One thread, so the load generator uses one core, like each server's single worker.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let data = tempfile::tempdir()?;
+    let mut daemon = Daemon::start(bin, data.path(), &["--workers", &SERVER_WORKERS.to_string()])?;
+    daemon.wait_ready()?;
+    let token = std::fs::read_to_string(data.path().join("cli_token")).context("reading cli_token")?;
+    let token = token.trim();
+    let url = daemon.url("/supervisor/info");
+    let body = runtime.block_on(fetch(&url, token))?;
+    let bare = BareServer::start(body)?;
+
+    let supervisor = runtime.block_on(measure(&url, token))?;
+    let baseline = runtime.block_on(measure(&bare.url("/supervisor/info"), token))?;
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "bench supervisor_info: supervisor {supervisor} | bare actix {baseline} | ratio {:.2} (aim >= 0.7; \
+         {SERVER_WORKERS} server worker each, {CONNECTIONS} keep-alive connections, {} s each, \
+         load generator on the same {cores} cores)",
+        supervisor.per_second() / baseline.per_second(),
+        MEASURE.as_secs(),
+    );
+    Ok(())
+}
+
+/// Resident memory of the idle daemon, with the default 2 workers and with 1.
+fn idle_rss(bin: &Path) -> anyhow::Result<()> {
+    let mut figures = Vec::new();
+    for workers in ["2", "1"] {
+        let data = tempfile::tempdir()?;
+        let mut daemon = Daemon::start(bin, data.path(), &["--workers", workers])?;
+        daemon.wait_ready()?;
+        std::thread::sleep(IDLE);
+        figures.push(format!("workers {workers} {:.1} MiB", daemon.rss_kib()? as f64 / 1024.0));
+    }
+    println!(
+        "bench idle_rss: {} (VmRSS {} s after the first ping, engine at the default socket, aim < 15 MiB)",
+        figures.join(" | "),
+        IDLE.as_secs()
+    );
+    Ok(())
+}
+
+/// Time from exec to the first answered ping, on a fresh data directory and then on the same one.
+fn startup(bin: &Path) -> anyhow::Result<()> {
+    // No engine to talk to, so the figure is the daemon's own start.
+    let args = ["--docker", "unix:///nonexistent.sock"];
+    let (mut fresh, mut existing) = (Vec::new(), Vec::new());
+    for _ in 0..STARTS {
+        let data = tempfile::tempdir()?;
+        let mut first = Daemon::start(bin, data.path(), &args)?;
+        fresh.push(first.wait_ready()?);
+        // A clean stop, as a service manager would do, so the second start finds a closed database.
+        first.stop()?;
+        let mut second = Daemon::start(bin, data.path(), &args)?;
+        existing.push(second.wait_ready()?);
+    }
+    println!(
+        "bench startup: fresh data dir {:.1} ms | existing data dir {:.1} ms (exec to first answered ping, \
+         median of {STARTS}, aim < 100 ms)",
+        median_ms(&mut fresh),
+        median_ms(&mut existing)
+    );
+    Ok(())
+}
+
+fn median_ms(samples: &mut [Duration]) -> f64 {
+    samples.sort_unstable();
+    samples[samples.len() / 2].as_secs_f64() * 1e3
+}
+
+/// A release daemon on a data directory its caller owns; killed when dropped.
+struct Daemon {
+    child: Child,
+    address: SocketAddr,
+    /// Taken just before the exec, for the startup time.
+    spawned: Instant,
+    /// The daemon's stderr (its log), shown when it fails to start.
+    log: File,
+}
+
+impl Daemon {
+    /// Starts the daemon on a free loopback port and returns once it has bound it.
+    fn start(bin: &Path, data: &Path, args: &[&str]) -> anyhow::Result<Daemon> {
+        let log = tempfile::tempfile()?;
+        let spawned = Instant::now();
+        let mut child = Command::new(bin)
+            .arg("--data-dir")
+            .arg(data)
+            .args(["--listen", "127.0.0.1:0"])
+            .arg("--version-source")
+            .arg(data.join("no-such-version-manifest.json"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log.try_clone()?)
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut daemon = Daemon { child, address: SocketAddr::from(([127, 0, 0, 1], 0)), spawned, log };
+        // The port is only known from the first line; reading it on a thread bounds the wait.
+        // The thread then drains the rest, so a later print never fails on a closed pipe.
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let _ = tx.send(lines.next());
+            lines.for_each(drop);
+        });
+        let line = match rx.recv_timeout(READY_TIMEOUT) {
+            Ok(Some(Ok(line))) => line,
+            _ => return Err(daemon.failure("did not print its address")),
+        };
+        daemon.address = match line.strip_prefix("listening on ").map(str::parse) {
+            Some(Ok(address)) => address,
+            _ => return Err(daemon.failure(&format!("printed {line:?} instead of its address"))),
+        };
+        Ok(daemon)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// Pings until answered; returns the time since exec.
+    fn wait_ready(&mut self) -> anyhow::Result<Duration> {
+        while self.spawned.elapsed() < READY_TIMEOUT {
+            if ping(self.address) {
+                return Ok(self.spawned.elapsed());
+            }
+            if self.child.try_wait()?.is_some() {
+                break;
+            }
+            std::thread::sleep(PING_PERIOD);
+        }
+        Err(self.failure("did not answer /supervisor/ping"))
+    }
+
+    fn rss_kib(&self) -> anyhow::Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).context("no VmRSS in /proc/<pid>/status")?;
+        let kib = line.trim().trim_end_matches("kB").trim();
+        kib.parse().with_context(|| format!("VmRSS {line:?}"))
+    }
+
+    /// SIGTERM, then waits for the exit; the daemon flushes its database on the way out.
+    fn stop(&mut self) -> anyhow::Result<()> {
+        let status = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status()?;
+        ensure!(status.success(), "kill -TERM {} failed: {status}", self.child.id());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                ensure!(status.success(), "the daemon exited with {status} on SIGTERM");
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        bail!("the daemon did not stop within 10 s of SIGTERM")
+    }
+
+    /// An error that says what went wrong and carries the daemon's log.
+    fn failure(&mut self, what: &str) -> anyhow::Error {
+        let _ = self.child.kill();
+        let status = self.child.wait().map_or_else(|e| e.to_string(), |s| s.to_string());
+        let mut log = String::new();
+        let _ = self.log.rewind().and_then(|()| self.log.read_to_string(&mut log));
+        anyhow::anyhow!("the daemon {what} (exit: {status}); its log:\n{log}")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One `GET /supervisor/ping` on a fresh connection; true on a 200.
+fn ping(address: SocketAddr) -> bool {
+    let Ok(mut stream) = TcpStream::connect_timeout(&address, Duration::from_secs(1)) else { return false };
+    let request = format!("GET /supervisor/ping HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    let mut response = Vec::new();
+    stream.set_read_timeout(Some(Duration::from_secs(2))).is_ok()
+        && stream.write_all(request.as_bytes()).is_ok()
+        && stream.read_to_end(&mut response).is_ok()
+        && response.starts_with(b"HTTP/1.1 200")
+}
+
+/// The baseline: actix-web with one route that answers fixed bytes, no middleware, no state,
+/// on its own thread and actix system; stopped when dropped.
+struct BareServer {
+    address: SocketAddr,
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl BareServer {
+    fn start(body: web::Bytes) -> anyhow::Result<BareServer> {
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = HttpServer::new(move || {
+                    let body = body.clone();
+                    App::new().route(
+                        "/supervisor/info",
+                        web::get().to(move || {
+                            let body = body.clone();
+                            async move { HttpResponse::Ok().content_type("application/json").body(body) }
+                        }),
+                    )
+                })
+                .workers(SERVER_WORKERS)
+                .disable_signals()
+                .bind(("127.0.0.1", 0))?;
+                let address = server.addrs()[0];
+                let server = server.run();
+                let _ = tx.send((address, server.handle()));
+                server.await
+            })
+        });
+        match rx.recv_timeout(READY_TIMEOUT) {
+            Ok((address, handle)) => Ok(BareServer { address, handle, thread: Some(thread) }),
+            Err(_) => match thread.join() {
+                Ok(Err(e)) => Err(e).context("starting the bare actix server"),
+                _ => bail!("the bare actix server did not start"),
+            },
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+}
+
+impl Drop for BareServer {
+    fn drop(&mut self) {
+        // The stop command is sent when `stop` is called; the returned future only waits for it.
+        drop(self.handle.stop(false));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A client for one keep-alive connection; never through a proxy, the targets are on loopback.
+fn client() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder().no_proxy().pool_max_idle_per_host(1).build()?)
+}
+
+/// The daemon's answer, which the bare server then serves byte for byte.
+async fn fetch(url: &str, token: &str) -> anyhow::Result<web::Bytes> {
+    let response = client()?.get(url).bearer_auth(token).send().await?;
+    ensure!(response.status().is_success(), "GET {url}: {}", response.status());
+    Ok(response.bytes().await?)
+}
+
+/// What one measurement found.
+struct Load {
+    requests: usize,
+    elapsed: Duration,
+    p99: Duration,
+}
+
+impl Load {
+    fn per_second(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+impl std::fmt::Display for Load {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.0} req/s p99 {:.2} ms", self.per_second(), self.p99.as_secs_f64() * 1e3)
+    }
+}
+
+/// A warm-up, then the measurement, over the same connections.
+async fn measure(url: &str, token: &str) -> anyhow::Result<Load> {
+    let clients = (0..CONNECTIONS).map(|_| client()).collect::<anyhow::Result<Vec<_>>>()?;
+    load(&clients, url, token, WARM_UP).await?;
+    load(&clients, url, token, MEASURE).await
+}
+
+/// Keeps every connection busy for `duration`, recording each request's latency.
+async fn load(clients: &[reqwest::Client], url: &str, token: &str, duration: Duration) -> anyhow::Result<Load> {
+    let started = Instant::now();
+    let deadline = started + duration;
+    let tasks: Vec<_> = clients
+        .iter()
+        .map(|client| tokio::spawn(connection(client.clone(), url.to_owned(), format!("Bearer {token}"), deadline)))
+        .collect();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await??);
+    }
+    // Requests in flight at the deadline still finish, so the time counts until the last one did.
+    let elapsed = started.elapsed();
+    ensure!(!latencies.is_empty(), "no request to {url} was answered");
+    latencies.sort_unstable();
+    let p99 = latencies[(latencies.len() * 99).div_ceil(100) - 1];
+    Ok(Load { requests: latencies.len(), elapsed, p99 })
+}
+
+async fn connection(
+    client: reqwest::Client,
+    url: String,
+    authorization: String,
+    deadline: Instant,
+) -> anyhow::Result<Vec<Duration>> {
+    let mut latencies = Vec::new();
+    while Instant::now() < deadline {
+        let sent = Instant::now();
+        let response = client.get(&url).header("authorization", &authorization).send().await?;
+        let status = response.status();
+        // The body is part of the answer: the latency ends when it is all in.
+        response.bytes().await?;
+        ensure!(status.is_success(), "GET {url}: {status}");
+        latencies.push(sent.elapsed());
+    }
+    Ok(latencies)
+}
