@@ -29,7 +29,7 @@ impl Guard {
         next: Next<impl MessageBody>,
     ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
         // Decide on the decoded path, so an encoded character cannot slip past a pattern.
-        let path = unquote(req.path());
+        let path = unquote(req.path()).into_owned();
         tracing::debug!(method = %req.method(), path = %path, "request");
         if EXPLOITS.is_match(&path) || EXPLOITS.is_match(&unquote(req.query_string())) {
             tracing::warn!(path = %path, "filtered a potentially harmful request");
@@ -80,7 +80,10 @@ fn token_of(req: &ServiceRequest) -> Option<&str> {
 }
 
 /// Percent-decodes until nothing changes, so double-encoded attacks are seen too.
-fn unquote(input: &str) -> String {
+fn unquote(input: &str) -> std::borrow::Cow<'_, str> {
+    if !input.contains('%') {
+        return std::borrow::Cow::Borrowed(input);
+    }
     let mut current = input.to_owned();
     for _ in 0..8 {
         let decoded = percent_decode(&current);
@@ -89,7 +92,7 @@ fn unquote(input: &str) -> String {
         }
         current = decoded;
     }
-    current
+    std::borrow::Cow::Owned(current)
 }
 
 fn percent_decode(input: &str) -> String {

@@ -104,7 +104,7 @@ impl SupervisorManager {
 
     /// The time zone in effect: the configured one, else the host's, else UTC.
     pub fn timezone(&self) -> String {
-        self.config().timezone.or_else(host_timezone).unwrap_or_else(|| "UTC".to_owned())
+        self.config().timezone.or_else(|| HOST_TIMEZONE.clone()).unwrap_or_else(|| "UTC".to_owned())
     }
 
     pub fn version_latest(&self) -> String {
@@ -180,6 +180,9 @@ impl SupervisorManager {
         Ok(())
     }
 }
+
+/// The host's zone, read once: it only changes through the host, which restarts us.
+static HOST_TIMEZONE: std::sync::LazyLock<Option<String>> = std::sync::LazyLock::new(host_timezone);
 
 fn host_timezone() -> Option<String> {
     if let Ok(zone) = std::fs::read_to_string("/etc/timezone") {
