@@ -101,11 +101,6 @@ impl ApiError {
         self
     }
 
-    pub fn with_extra(mut self, extra: Map<String, Value>) -> Self {
-        self.extra_fields = Some(extra);
-        self
-    }
-
     pub fn with_job(mut self, job_id: impl Into<String>) -> Self {
         self.job_id = Some(job_id.into());
         self

@@ -85,10 +85,6 @@ impl System {
         self.unhealthy.read().expect("health lock").iter().cloned().collect()
     }
 
-    pub fn unsupported_reasons(&self) -> Vec<String> {
-        self.unsupported.read().expect("support lock").iter().cloned().collect()
-    }
-
     /// Adds (`true`) or clears (`false`) an unhealthy reason.
     pub fn mark_unhealthy(&self, reason: &str, present: bool) {
         toggle(&self.unhealthy, reason, present, "unhealthy");

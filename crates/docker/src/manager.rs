@@ -4,7 +4,7 @@ use base::{ApiError, System};
 use bollard::auth::DockerCredentials;
 use bollard::Docker;
 use serde::{Deserialize, Serialize};
-use state::{Section, Store};
+use state::{Persisted, Store};
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -37,27 +37,17 @@ pub const DOCKER_HUB: &str = "hub.docker.com";
 /// The other name users give Docker Hub.
 const DOCKER_HUB_OFFICIAL: &str = "docker.io";
 
-const CONFIG_KEY: &str = "config";
-
 pub struct DockerManager {
     socket: String,
     system: Arc<System>,
-    section: Section,
-    config: RwLock<DockerConfig>,
+    config: Persisted<DockerConfig>,
     connection: RwLock<Option<(Docker, EngineInfo)>>,
 }
 
 impl DockerManager {
     pub fn new(store: &Store, system: Arc<System>, socket: impl Into<String>) -> state::Result<Self> {
-        let section = store.section("docker")?;
-        let config = section.get(CONFIG_KEY)?.unwrap_or_default();
-        Ok(DockerManager {
-            socket: socket.into(),
-            system,
-            section,
-            config: RwLock::new(config),
-            connection: RwLock::default(),
-        })
+        let config = Persisted::load(store.section("docker")?, "config")?;
+        Ok(DockerManager { socket: socket.into(), system, config, connection: RwLock::default() })
     }
 
     /// Connects to the engine if not connected; marks the system unhealthy while it cannot.
@@ -115,26 +105,19 @@ impl DockerManager {
     }
 
     pub fn config(&self) -> DockerConfig {
-        self.config.read().expect("docker config lock").clone()
+        self.config.get()
     }
 
     /// Applies `change` to the configuration, on disk first, and answers whether it changed.
     pub fn update_config(&self, change: impl FnOnce(&mut DockerConfig)) -> Result<bool, ApiError> {
-        let mut config = self.config.write().expect("docker config lock");
-        let mut next = config.clone();
-        change(&mut next);
-        if next == *config {
-            return Ok(false);
-        }
-        self.section.put(CONFIG_KEY, &next).map_err(|e| ApiError::internal(e.to_string()))?;
-        *config = next;
-        Ok(true)
+        let before = self.config.update(change)?;
+        Ok(before != *self.config.read())
     }
 
     /// The stored login for the registry that serves `image`, if any.
     pub fn credentials_for(&self, image: &str) -> Option<DockerCredentials> {
         let host = registry_of(image);
-        let config = self.config.read().expect("docker config lock");
+        let config = self.config.read();
         let (name, login) = match host {
             Some(host) => (host.to_owned(), config.registries.get(host)?),
             None => {

@@ -4,10 +4,10 @@ use crate::JobCondition;
 use base::{ApiError, DataDir, System};
 use serde::Serialize;
 use serde_json::Value;
-use state::{Section, Store};
+use state::{Persisted, Store};
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -116,8 +116,7 @@ struct Record {
 
 struct Inner {
     records: Mutex<Vec<Record>>,
-    ignored: RwLock<Vec<JobCondition>>,
-    section: Section,
+    ignored: Persisted<Vec<JobCondition>>,
     system: Arc<System>,
     data: DataDir,
     /// The uuid of the top-level job that changed, for followers.
@@ -143,19 +142,15 @@ pub struct Job {
     cancel: CancellationToken,
 }
 
-const IGNORED_KEY: &str = "ignore_conditions";
-
 impl JobManager {
     pub fn new(store: &Store, system: Arc<System>, data: DataDir) -> state::Result<Self> {
-        let section = store.section("jobs")?;
-        let ignored: Vec<JobCondition> = section.get(IGNORED_KEY)?.unwrap_or_default();
-        system.mark_unsupported("job_conditions", !ignored.is_empty());
+        let ignored = Persisted::<Vec<JobCondition>>::load(store.section("jobs")?, "ignore_conditions")?;
+        system.mark_unsupported("job_conditions", !ignored.read().is_empty());
         let (changes, _) = broadcast::channel(256);
         Ok(JobManager {
             inner: Arc::new(Inner {
                 records: Mutex::default(),
-                ignored: RwLock::new(ignored),
-                section,
+                ignored,
                 system,
                 data,
                 changes,
@@ -167,17 +162,17 @@ impl JobManager {
     }
 
     pub fn ignored_conditions(&self) -> Vec<JobCondition> {
-        self.inner.ignored.read().expect("ignored lock").clone()
+        self.inner.ignored.get()
     }
 
     /// Replaces the ignored conditions, on disk first.
     pub fn set_ignored_conditions(&self, mut conditions: Vec<JobCondition>) -> Result<(), ApiError> {
         conditions.sort();
         conditions.dedup();
-        self.inner.section.put(IGNORED_KEY, &conditions).map_err(|e| ApiError::internal(e.to_string()))?;
+        let any = !conditions.is_empty();
+        self.inner.ignored.update(|ignored| *ignored = conditions)?;
         // Ignoring a condition takes the system out of what is supported, as in the real Supervisor.
-        self.inner.system.mark_unsupported("job_conditions", !conditions.is_empty());
-        *self.inner.ignored.write().expect("ignored lock") = conditions;
+        self.inner.system.mark_unsupported("job_conditions", any);
         Ok(())
     }
 
@@ -262,7 +257,7 @@ impl Inner {
         if self.shutdown.is_cancelled() {
             return Err(ApiError::unavailable(format!("'{}' refused: the supervisor is shutting down", spec.name)));
         }
-        let ignored = self.ignored.read().expect("ignored lock").clone();
+        let ignored = self.ignored.get();
         for condition in spec.conditions.iter().filter(|c| !ignored.contains(c)) {
             if let Some(why) = condition.check(&self.system, &self.data) {
                 return Err(ApiError::bad_request(format!("'{}' blocked from execution, {why}", spec.name))
@@ -349,11 +344,6 @@ impl Job {
 
     pub fn set_extra(&self, extra: Value) {
         self.inner.update(&self.uuid, |info| info.extra = Some(extra));
-    }
-
-    /// True once the supervisor (or a parent job) asked this job to stop.
-    pub fn is_cancelled(&self) -> bool {
-        self.cancel.is_cancelled()
     }
 
     /// Resolves when this job is asked to stop; work selects on it at its await points.
@@ -509,6 +499,16 @@ mod tests {
         assert_eq!(jobs.begin(spec.clone()).err().unwrap().status.as_u16(), 409);
         first.execute(|_| async { Ok::<_, ApiError>(()) }).await.unwrap();
         assert!(jobs.begin(spec).is_ok());
+    }
+
+    #[tokio::test]
+    async fn throttle_refuses_a_start_within_the_period() {
+        let (_dir, jobs) = manager();
+        let spec = JobSpec::new("throttled").limit(JobLimit::Throttle(Duration::from_secs(3600)));
+        assert!(jobs.begin(spec.clone()).is_ok());
+        let refused = jobs.begin(spec).err().unwrap();
+        assert_eq!(refused.status.as_u16(), 429);
+        assert!(jobs.begin(JobSpec::new("other").limit(JobLimit::Throttle(Duration::from_secs(3600)))).is_ok());
     }
 
     #[tokio::test]

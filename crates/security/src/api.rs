@@ -4,8 +4,7 @@ use actix_web::{get, post, web};
 use base::body::Options;
 use base::{ok, ok_empty, ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
-use state::{Section, Store};
-use std::sync::RwLock;
+use state::{Persisted, Store};
 use utoipa::{OpenApi, ToSchema};
 
 #[derive(OpenApi)]
@@ -47,31 +46,24 @@ pub struct SecurityOptions {
 
 /// Holds the security options; domains read them (the add-on manager checks `pwned`).
 pub struct SecurityManager {
-    section: Section,
-    options: RwLock<SecurityInfo>,
+    options: Persisted<SecurityInfo>,
 }
-
-const OPTIONS_KEY: &str = "options";
 
 impl SecurityManager {
     pub fn load(store: &Store) -> state::Result<Self> {
-        let section = store.section("security")?;
-        let options = section.get(OPTIONS_KEY)?.unwrap_or_default();
-        Ok(SecurityManager { section, options: RwLock::new(options) })
+        Ok(SecurityManager { options: Persisted::load(store.section("security")?, "options")? })
     }
 
     pub fn options(&self) -> SecurityInfo {
-        self.options.read().expect("security options lock").clone()
+        self.options.get()
     }
 
     fn update(&self, change: SecurityOptions) -> Result<(), ApiError> {
-        let mut options = self.options.write().expect("security options lock");
-        let mut next = options.clone();
-        next.content_trust = change.content_trust.unwrap_or(next.content_trust);
-        next.pwned = change.pwned.unwrap_or(next.pwned);
-        next.force_security = change.force_security.unwrap_or(next.force_security);
-        self.section.put(OPTIONS_KEY, &next).map_err(|e| ApiError::internal(e.to_string()))?;
-        *options = next;
+        self.options.update(|options| {
+            options.content_trust = change.content_trust.unwrap_or(options.content_trust);
+            options.pwned = change.pwned.unwrap_or(options.pwned);
+            options.force_security = change.force_security.unwrap_or(options.force_security);
+        })?;
         Ok(())
     }
 }

@@ -38,16 +38,6 @@ impl Tokens {
         self.callers.read().expect("token lock").get(token).cloned()
     }
 
-    /// Registers a token made elsewhere (an add-on's) for `caller`.
-    pub fn register(&self, token: &str, caller: Caller) {
-        self.callers.write().expect("token lock").insert(token.to_owned(), caller);
-    }
-
-    /// Forgets a token, so that it is refused from now on.
-    pub fn revoke(&self, token: &str) {
-        self.callers.write().expect("token lock").remove(token);
-    }
-
     pub fn cli(&self) -> &str {
         &self.cli
     }

@@ -8,6 +8,7 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::path::Path;
+use std::sync::{RwLock, RwLockReadGuard};
 
 /// A failure of the database itself: the disk, or a record that no longer decodes.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +22,13 @@ pub enum StateError {
 }
 
 pub type Result<T> = std::result::Result<T, StateError>;
+
+/// A database failure reaches an API client as a 500: it is never the request's fault.
+impl From<StateError> for base::ApiError {
+    fn from(e: StateError) -> Self {
+        base::ApiError::internal(e.to_string())
+    }
+}
 
 /// The open database.
 #[derive(Clone)]
@@ -100,6 +108,41 @@ impl Section {
     }
 }
 
+/// One record kept in memory for reads and on disk for restarts: the way every domain holds its
+/// configuration. An update reaches the disk before memory changes, so what a reader sees was
+/// always acknowledged by the database.
+pub struct Persisted<T> {
+    section: Section,
+    key: &'static str,
+    value: RwLock<T>,
+}
+
+impl<T: Serialize + DeserializeOwned + Clone + Default> Persisted<T> {
+    /// Loads the record `key` of `section`, or the default when there is none yet.
+    pub fn load(section: Section, key: &'static str) -> Result<Self> {
+        let value = section.get(key)?.unwrap_or_default();
+        Ok(Persisted { section, key, value: RwLock::new(value) })
+    }
+
+    pub fn read(&self) -> RwLockReadGuard<'_, T> {
+        self.value.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn get(&self) -> T {
+        self.read().clone()
+    }
+
+    /// Applies `change` to a copy, stores it, then makes it current; answers the value before.
+    /// Updates are serialized, so two never interleave.
+    pub fn update(&self, change: impl FnOnce(&mut T)) -> Result<T> {
+        let mut current = self.value.write().unwrap_or_else(|e| e.into_inner());
+        let mut next = current.clone();
+        change(&mut next);
+        self.section.put(self.key, &next)?;
+        Ok(std::mem::replace(&mut *current, next))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,6 +163,20 @@ mod tests {
         assert_eq!(config["debug"], true);
         assert_eq!(section.get::<u32>("other").unwrap(), None);
         assert_eq!(section.entries::<serde_json::Value>().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn persisted_updates_reach_the_disk_and_answer_the_old_value() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let counter = Persisted::<u32>::load(store.section("s").unwrap(), "n").unwrap();
+            assert_eq!(counter.get(), 0);
+            assert_eq!(counter.update(|n| *n += 5).unwrap(), 0);
+            assert_eq!(*counter.read(), 5);
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(Persisted::<u32>::load(store.section("s").unwrap(), "n").unwrap().get(), 5);
     }
 
     #[test]

@@ -55,7 +55,6 @@ impl LogLevel {
 pub struct SupervisorLog {
     dir: PathBuf,
     current: PathBuf,
-    boot_id: String,
     lines: broadcast::Sender<String>,
     filter: reload::Handle<EnvFilter, Registry>,
 }
@@ -126,7 +125,7 @@ impl SupervisorLog {
             .with(filter)
             .with(fmt::layer().with_ansi(false).with_writer(make_writer))
             .try_init()?;
-        Ok(Arc::new(SupervisorLog { dir, current, boot_id, lines, filter: handle }))
+        Ok(Arc::new(SupervisorLog { dir, current, lines, filter: handle }))
     }
 
     /// Changes the level of every later line.
@@ -134,10 +133,6 @@ impl SupervisorLog {
         self.filter
             .reload(EnvFilter::new(level.directives()))
             .map_err(|e| ApiError::internal(format!("Can't change the log level: {e}")))
-    }
-
-    pub fn boot_id(&self) -> &str {
-        &self.boot_id
     }
 
     /// Lines written from now on.
@@ -165,17 +160,6 @@ impl SupervisorLog {
 
     pub fn current(&self) -> &Path {
         &self.current
-    }
-
-    /// The boot ids kept, as offsets (0 = this start, -1 = the one before, ...).
-    pub fn boots(&self) -> Result<Vec<(i64, String)>, ApiError> {
-        let files = boot_files(&self.dir).map_err(|e| ApiError::internal(e.to_string()))?;
-        let count = files.len() as i64;
-        Ok(files
-            .iter()
-            .enumerate()
-            .filter_map(|(i, f)| boot_id_of(f).map(|id| (i as i64 - (count - 1), id.to_owned())))
-            .collect())
     }
 }
 

@@ -5,9 +5,9 @@ use base::{ApiError, Lifecycle, System};
 use docker::DockerManager;
 use jobs::{Job, JobCondition, JobLimit, JobManager, JobSpec};
 use serde::{Deserialize, Serialize};
-use state::{Section, Store};
+use state::{Persisted, Store};
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use updater::Updater;
 
 /// The supervisor's persisted options.
@@ -43,8 +43,6 @@ impl Default for SupervisorConfig {
     }
 }
 
-const CONFIG_KEY: &str = "config";
-
 pub struct SupervisorManager {
     pub(crate) system: Arc<System>,
     pub(crate) jobs: JobManager,
@@ -52,8 +50,7 @@ pub struct SupervisorManager {
     pub(crate) updater: Arc<Updater>,
     pub(crate) log: Arc<SupervisorLog>,
     pub(crate) stats: StatsSampler,
-    section: Section,
-    config: RwLock<SupervisorConfig>,
+    config: Persisted<SupervisorConfig>,
 }
 
 impl SupervisorManager {
@@ -65,46 +62,34 @@ impl SupervisorManager {
         updater: Arc<Updater>,
         log: Arc<SupervisorLog>,
     ) -> state::Result<Self> {
-        let section = store.section("supervisor")?;
-        let config = section.get(CONFIG_KEY)?.unwrap_or_default();
-        Ok(SupervisorManager {
-            system,
-            jobs,
-            docker,
-            updater,
-            log,
-            stats: StatsSampler::default(),
-            section,
-            config: RwLock::new(config),
-        })
+        let config = Persisted::load(store.section("supervisor")?, "config")?;
+        Ok(SupervisorManager { system, jobs, docker, updater, log, stats: StatsSampler::default(), config })
     }
 
     /// Applies the persisted log level (at start, unless the command line set one).
     pub fn apply_log_level(&self) -> Result<(), ApiError> {
-        self.log.set_level(self.config().logging)
+        self.log.set_level(self.config.read().logging)
     }
 
     pub fn config(&self) -> SupervisorConfig {
-        self.config.read().expect("supervisor config lock").clone()
+        self.config.get()
     }
 
     /// Applies `change`, on disk first, then the log level it implies.
     pub fn update_config(&self, change: impl FnOnce(&mut SupervisorConfig)) -> Result<(), ApiError> {
-        let mut config = self.config.write().expect("supervisor config lock");
-        let mut next = config.clone();
-        change(&mut next);
-        self.section.put(CONFIG_KEY, &next).map_err(|e| ApiError::internal(e.to_string()))?;
-        if next.logging != config.logging {
-            self.log.set_level(next.logging)?;
-            tracing::info!(level = ?next.logging, "log level changed");
+        let before = self.config.update(change)?;
+        let level = self.config.read().logging;
+        if level != before.logging {
+            self.log.set_level(level)?;
+            tracing::info!(?level, "log level changed");
         }
-        *config = next;
         Ok(())
     }
 
     /// The time zone in effect: the configured one, else the host's, else UTC.
     pub fn timezone(&self) -> String {
-        self.config().timezone.or_else(|| HOST_TIMEZONE.clone()).unwrap_or_else(|| "UTC".to_owned())
+        let configured = self.config.read().timezone.clone();
+        configured.or_else(|| HOST_TIMEZONE.clone()).unwrap_or_else(|| "UTC".to_owned())
     }
 
     pub fn version_latest(&self) -> String {

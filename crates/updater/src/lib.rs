@@ -9,9 +9,9 @@
 use base::{ApiError, System};
 use jobs::{Job, JobLimit, JobManager, JobSpec};
 use serde::{Deserialize, Serialize};
-use state::{Section, Store};
+use state::{Persisted, Store};
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 use utoipa::ToSchema;
 
@@ -80,14 +80,11 @@ struct Manifest {
     images: BTreeMap<String, String>,
 }
 
-const CONFIG_KEY: &str = "config";
-
 pub struct Updater {
     source: String,
     machine: String,
     board: Option<String>,
-    section: Section,
-    config: RwLock<Config>,
+    config: Persisted<Config>,
     system: Arc<System>,
     jobs: JobManager,
     http: reqwest::Client,
@@ -103,19 +100,9 @@ impl Updater {
         machine: impl Into<String>,
         board: Option<String>,
     ) -> anyhow::Result<Self> {
-        let section = store.section("updater")?;
-        let config = section.get(CONFIG_KEY)?.unwrap_or_default();
+        let config = Persisted::load(store.section("updater")?, "config")?;
         let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
-        Ok(Updater {
-            source: source.into(),
-            machine: machine.into(),
-            board,
-            section,
-            config: RwLock::new(config),
-            system,
-            jobs,
-            http,
-        })
+        Ok(Updater { source: source.into(), machine: machine.into(), board, config, system, jobs, http })
     }
 
     /// The machine type versions and images are chosen for.
@@ -124,39 +111,27 @@ impl Updater {
     }
 
     pub fn channel(&self) -> Channel {
-        self.read().channel
+        self.config.read().channel
     }
 
     pub fn auto_update(&self) -> bool {
-        self.read().auto_update
+        self.config.read().auto_update
     }
 
     pub fn versions(&self) -> Versions {
-        self.read().versions.clone()
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Config> {
-        self.config.read().expect("updater config lock")
+        self.config.read().versions.clone()
     }
 
     /// Sets the channel and the auto-update flag (each if given), on disk first.
     pub fn set_options(&self, channel: Option<Channel>, auto_update: Option<bool>) -> Result<(), ApiError> {
-        self.change(|config| {
+        self.config.update(|config| {
             if let Some(channel) = channel {
                 config.channel = channel;
             }
             if let Some(auto_update) = auto_update {
                 config.auto_update = auto_update;
             }
-        })
-    }
-
-    fn change(&self, change: impl FnOnce(&mut Config)) -> Result<(), ApiError> {
-        let mut config = self.config.write().expect("updater config lock");
-        let mut next = config.clone();
-        change(&mut next);
-        self.section.put(CONFIG_KEY, &next).map_err(|e| ApiError::internal(e.to_string()))?;
-        *config = next;
+        })?;
         Ok(())
     }
 
@@ -183,7 +158,7 @@ impl Updater {
                 )));
             }
             let versions = self.versions_for(manifest);
-            self.change(|config| config.versions = versions)?;
+            self.config.update(|config| config.versions = versions)?;
             tracing::info!(source = %source, "version information updated");
             Ok(())
         };
