@@ -34,6 +34,15 @@ pub struct Daemon {
     address: String,
     extra: Vec<(String, String)>,
     client: Client,
+    /// Prefix of every container, image and network this daemon creates on the shared engine.
+    instance: String,
+}
+
+/// A prefix no other daemon of any test run uses at the same time.
+fn unique_instance() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!("e2e{}x{}-", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 impl Daemon {
@@ -47,7 +56,8 @@ impl Daemon {
         let data = tempfile::tempdir().expect("temporary data directory");
         let extra = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let client = Client::builder().timeout(Duration::from_secs(60)).build().expect("http client");
-        let mut daemon = Daemon { child: None, stdout: None, data, address: String::new(), extra, client };
+        let instance = unique_instance();
+        let mut daemon = Daemon { child: None, stdout: None, data, address: String::new(), extra, client, instance };
         daemon.spawn();
         daemon
     }
@@ -59,6 +69,9 @@ impl Daemon {
             .arg(self.data.path())
             .args(["--listen", "127.0.0.1:0", "--workers", "1"])
             .env("SUPERVISOR_VERSION_SOURCE", self.data.path().join("version-{channel}.json"))
+            .env("SUPERVISOR_INSTANCE", &self.instance)
+            .env("SUPERVISOR_NETWORK", format!("{}hassio", self.instance))
+            .env("SUPERVISOR_NETWORK_SUBNET", "auto")
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         for (k, v) in &self.extra {
@@ -204,9 +217,42 @@ impl Daemon {
     }
 }
 
+impl Daemon {
+    /// The prefix of what this daemon creates on the engine.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// Removes the containers, locally built images and the network this daemon created.
+    fn remove_engine_objects(&self) {
+        let docker = |args: &[&str]| {
+            Command::new("docker").args(args).stderr(Stdio::null()).output().map(|o| o.stdout).unwrap_or_default()
+        };
+        let words =
+            |out: Vec<u8>| String::from_utf8_lossy(&out).split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+        let name_filter = format!("name=^/{}", self.instance);
+        let containers = words(docker(&["ps", "-aq", "--filter", &name_filter]));
+        if !containers.is_empty() {
+            docker(&[&["rm", "-f", "-v"][..], &containers.iter().map(String::as_str).collect::<Vec<_>>()].concat());
+        }
+        let images = words(docker(&[
+            "images",
+            "--format",
+            "{{.Repository}}:{{.Tag}}",
+            "--filter",
+            &format!("reference={}*/*", self.instance),
+        ]));
+        if !images.is_empty() {
+            docker(&[&["rmi", "-f"][..], &images.iter().map(String::as_str).collect::<Vec<_>>()].concat());
+        }
+        docker(&["network", "rm", &format!("{}hassio", self.instance)]);
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.kill9();
+        self.remove_engine_objects();
     }
 }
 

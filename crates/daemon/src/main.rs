@@ -4,18 +4,19 @@
 //! It never needs the container engine to start: the engine is connected in the background and
 //! reported as unhealthy until it answers.
 
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, HttpServer};
 use anyhow::Context;
 use base::{CoreState, DataDir, Lifecycle, System};
 use clap::Parser;
-use docker::DockerManager;
+use docker::{DockerManager, Naming};
 use jobs::JobManager;
 use router::AppState;
 use security::{SecurityManager, Tokens};
 use state::Store;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use supervisor::{LogLevel, SupervisorLog, SupervisorManager};
 use updater::Updater;
@@ -48,6 +49,19 @@ struct Args {
     /// HTTP worker threads.
     #[arg(long, env = "SUPERVISOR_WORKERS", default_value_t = 2)]
     workers: usize,
+    /// Prefix of the names of containers and images this supervisor creates, so several can
+    /// share one engine.
+    #[arg(long, env = "SUPERVISOR_INSTANCE", default_value = "")]
+    instance: String,
+    /// The container network of add-ons, Core and plugins.
+    #[arg(long, env = "SUPERVISOR_NETWORK", default_value = "hassio")]
+    network: String,
+    /// Its subnet, or `auto` to let the engine choose.
+    #[arg(long, env = "SUPERVISOR_NETWORK_SUBNET", default_value = "172.30.32.0/23")]
+    network_subnet: String,
+    /// The port containers reach the API on, at the network's gateway (`http://supervisor/`).
+    #[arg(long, env = "SUPERVISOR_ADDON_PORT", default_value_t = 80)]
+    addon_port: u16,
 }
 
 fn parse_level(value: &str) -> Result<LogLevel, String> {
@@ -77,7 +91,12 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
     system.set_state(CoreState::Setup);
     let jobs = JobManager::new(&store, Arc::clone(&system), data.clone())?;
     let tokens = Tokens::load(&store, &data)?;
-    let docker = Arc::new(DockerManager::new(&store, Arc::clone(&system), args.docker.clone())?);
+    let naming = Naming {
+        instance: args.instance.clone(),
+        network: args.network.clone(),
+        subnet: (args.network_subnet != "auto").then(|| args.network_subnet.clone()),
+    };
+    let docker = Arc::new(DockerManager::new(&store, Arc::clone(&system), args.docker.clone(), naming)?);
     let updater = Arc::new(Updater::new(
         &store,
         Arc::clone(&system),
@@ -108,27 +127,22 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
         supervisor: web::Data::new(supervisor),
         security: web::Data::new(security),
     };
-    let server = HttpServer::new(move || router::app(&state))
-        .workers(args.workers.max(1))
-        .disable_signals()
-        .backlog(256)
-        .max_connections(1024)
-        .client_request_timeout(Duration::from_secs(10))
-        .client_disconnect_timeout(Duration::from_secs(2))
-        .keep_alive(Duration::from_secs(30))
-        .shutdown_timeout(5)
-        .bind(args.listen)
-        .with_context(|| format!("can't listen on {}", args.listen))?;
-    let address = server.addrs().first().copied().context("bound to no address")?;
+    let workers = args.workers.max(1);
+    let (server, address) = bind_api(state.clone(), workers, args.listen)?;
     println!("listening on {address}");
     tracing::info!(%address, data_dir = %args.data_dir.display(), version = base::SUPERVISOR_VERSION, "supervisor listening");
-    let server = server.run();
     let handle = server.handle();
     let serving = actix_web::rt::spawn(server);
+    let container_api = serve_containers(state, Arc::clone(&docker), workers, args.addon_port);
     system.set_state(CoreState::Running);
 
     let engine = Arc::clone(&docker);
-    actix_web::rt::spawn(async move { engine.connect_until_ready(Duration::from_secs(10)).await });
+    actix_web::rt::spawn(async move {
+        engine.connect_until_ready(Duration::from_secs(10)).await;
+        if let Err(e) = engine.find_network().await {
+            tracing::warn!("container network not inspected: {}", e.message);
+        }
+    });
     let versions = Arc::clone(&updater);
     actix_web::rt::spawn(async move {
         if let Err(e) = versions.fetch(None).await {
@@ -146,12 +160,60 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
     system.set_state(CoreState::Shutdown);
     jobs.shutdown(JOB_GRACE).await;
     system.set_state(CoreState::Stopping);
+    let container_handle = container_api.lock().expect("container api lock").take();
+    if let Some(container_handle) = container_handle {
+        container_handle.stop(true).await;
+    }
     handle.stop(true).await;
     let _ = serving.await;
     store.flush()?;
     system.set_state(CoreState::Close);
     tracing::info!(?next, "supervisor stopped");
     Ok(next)
+}
+
+/// Binds the API on `address` with the limits every listener shares.
+fn bind_api(state: AppState, workers: usize, address: SocketAddr) -> anyhow::Result<(Server, SocketAddr)> {
+    let server = HttpServer::new(move || router::app(&state))
+        .workers(workers)
+        .disable_signals()
+        .backlog(256)
+        .max_connections(1024)
+        .client_request_timeout(Duration::from_secs(10))
+        .client_disconnect_timeout(Duration::from_secs(2))
+        .keep_alive(Duration::from_secs(30))
+        .shutdown_timeout(5)
+        .bind(address)
+        .with_context(|| format!("can't listen on {address}"))?;
+    let bound = server.addrs().first().copied().context("bound to no address")?;
+    Ok((server.run(), bound))
+}
+
+/// Serves the API to containers (`http://supervisor/`) on the network's gateway once the
+/// network exists; answers the slot its server handle lands in, for shutdown.
+fn serve_containers(
+    state: AppState,
+    docker: Arc<DockerManager>,
+    workers: usize,
+    port: u16,
+) -> Arc<Mutex<Option<ServerHandle>>> {
+    let slot = Arc::new(Mutex::new(None));
+    let handle_slot = Arc::clone(&slot);
+    actix_web::rt::spawn(async move {
+        let mut network = docker.network();
+        let Ok(info) = network.wait_for(Option::is_some).await.map(|n| n.clone()) else { return };
+        let Some(info) = info else { return };
+        let address = SocketAddr::from((info.gateway, port));
+        match bind_api(state, workers, address) {
+            Ok((server, address)) => {
+                tracing::info!(%address, network = %info.name, "serving containers");
+                *handle_slot.lock().expect("container api lock") = Some(server.handle());
+                actix_web::rt::spawn(server);
+            }
+            Err(e) => tracing::error!("containers can't reach the supervisor: {e:#}"),
+        }
+    });
+    slot
 }
 
 async fn stop_signal() -> &'static str {

@@ -11,4 +11,5 @@ mod manager;
 mod pull;
 
 pub use api::DockerApi;
-pub use manager::{DockerConfig, DockerManager, EngineInfo, Registry};
+pub use manager::{DockerConfig, DockerManager, EngineInfo, Naming, NetworkInfo, Registry};
+pub use pull::LABEL_MANAGED;

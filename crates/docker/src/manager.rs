@@ -37,17 +37,77 @@ pub const DOCKER_HUB: &str = "hub.docker.com";
 /// The other name users give Docker Hub.
 const DOCKER_HUB_OFFICIAL: &str = "docker.io";
 
+/// How the supervisor names what it creates on the engine. Several supervisors can share one
+/// engine (the test suite runs many at once) when each has its own instance prefix and network.
+#[derive(Debug, Clone)]
+pub struct Naming {
+    /// Prefix of every container and locally built image name; empty in production.
+    pub instance: String,
+    /// The bridge network of add-ons, Core and plugins.
+    pub network: String,
+    /// Its subnet; `None` lets the engine choose one.
+    pub subnet: Option<String>,
+}
+
+impl Default for Naming {
+    fn default() -> Self {
+        Naming {
+            instance: String::new(),
+            network: "hassio".to_owned(),
+            subnet: Some(crate::pull::NETWORK_SUBNET.to_owned()),
+        }
+    }
+}
+
+/// The network containers live on, once it exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkInfo {
+    pub name: String,
+    /// The host's address on the network: where containers reach the supervisor.
+    pub gateway: std::net::Ipv4Addr,
+    pub subnet: String,
+}
+
 pub struct DockerManager {
     socket: String,
+    pub(crate) naming: Naming,
     system: Arc<System>,
     config: Persisted<DockerConfig>,
     connection: RwLock<Option<(Docker, EngineInfo)>>,
+    pub(crate) network: tokio::sync::watch::Sender<Option<NetworkInfo>>,
 }
 
 impl DockerManager {
-    pub fn new(store: &Store, system: Arc<System>, socket: impl Into<String>) -> state::Result<Self> {
+    pub fn new(store: &Store, system: Arc<System>, socket: impl Into<String>, naming: Naming) -> state::Result<Self> {
         let config = Persisted::load(store.section("docker")?, "config")?;
-        Ok(DockerManager { socket: socket.into(), system, config, connection: RwLock::default() })
+        Ok(DockerManager {
+            socket: socket.into(),
+            naming,
+            system,
+            config,
+            connection: RwLock::default(),
+            network: tokio::sync::watch::channel(None).0,
+        })
+    }
+
+    /// The name of the container for `name` (`addon_local_ssh`, say), with the instance prefix.
+    pub fn container_name(&self, name: &str) -> String {
+        format!("{}{name}", self.naming.instance)
+    }
+
+    /// The name of a locally built image (`local/amd64-addon-ssh`), with the instance prefix;
+    /// image names must be lower case.
+    pub fn local_image_name(&self, name: &str) -> String {
+        format!("{}{name}", self.naming.instance).to_lowercase()
+    }
+
+    pub fn network_name(&self) -> &str {
+        &self.naming.network
+    }
+
+    /// The network once it exists, and every later change of it.
+    pub fn network(&self) -> tokio::sync::watch::Receiver<Option<NetworkInfo>> {
+        self.network.subscribe()
     }
 
     /// Connects to the engine if not connected; marks the system unhealthy while it cannot.
@@ -157,7 +217,8 @@ mod tests {
     fn credentials_match_the_image_registry() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let docker = DockerManager::new(&store, Arc::new(System::default()), "/nonexistent.sock").unwrap();
+        let docker =
+            DockerManager::new(&store, Arc::new(System::default()), "/nonexistent.sock", Naming::default()).unwrap();
         docker
             .update_config(|c| {
                 c.registries.insert("ghcr.io".into(), Registry { username: "me".into(), password: "pw".into() });

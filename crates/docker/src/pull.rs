@@ -1,19 +1,20 @@
 //! Image work on the engine: pulls that report their progress on a job, tags, and the
 //! `hassio` network every managed container lives on.
 
-use crate::DockerManager;
+use crate::{DockerManager, NetworkInfo};
 use base::ApiError;
 use bollard::models::{Ipam, IpamConfig, NetworkCreateRequest};
-use bollard::query_parameters::{CreateImageOptionsBuilder, TagImageOptionsBuilder};
+use bollard::query_parameters::{CreateImageOptionsBuilder, InspectNetworkOptions, TagImageOptionsBuilder};
 use futures_util::StreamExt;
 use jobs::Job;
 use std::collections::HashMap;
 
 /// The bridge network add-ons, Core and plugins share, as the real Supervisor sets it up.
-pub const NETWORK_NAME: &str = "hassio";
-const NETWORK_SUBNET: &str = "172.30.32.0/23";
+pub(crate) const NETWORK_SUBNET: &str = "172.30.32.0/23";
 const NETWORK_RANGE: &str = "172.30.33.0/24";
 const NETWORK_GATEWAY: &str = "172.30.32.1";
+/// The label on everything the supervisor creates on the engine.
+pub const LABEL_MANAGED: &str = "supervisor_managed";
 
 /// Per-layer byte counts of a pull, to turn the engine's stream into one percentage.
 #[derive(Default)]
@@ -71,40 +72,82 @@ impl DockerManager {
             .map_err(|e| ApiError::internal(format!("Can't tag {image}:{from} as {to}: {e}")))
     }
 
-    /// Creates the `hassio` network if it is missing; answers whether it had to.
-    pub async fn ensure_network(&self) -> Result<bool, ApiError> {
+    /// The network if it exists already, without creating it; publishes it to `network()`.
+    pub async fn find_network(&self) -> Result<Option<NetworkInfo>, ApiError> {
         let docker = self.client()?;
-        if docker.inspect_network(NETWORK_NAME, None::<bollard::query_parameters::InspectNetworkOptions>).await.is_ok()
-        {
-            return Ok(false);
+        let name = &self.naming.network;
+        match docker.inspect_network(name, None::<InspectNetworkOptions>).await {
+            Ok(network) => {
+                let info = network_info(name, network)?;
+                self.network.send_if_modified(|current| {
+                    let changed = current.as_ref() != Some(&info);
+                    *current = Some(info.clone());
+                    changed
+                });
+                Ok(Some(info))
+            }
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+            Err(e) => Err(ApiError::internal(format!("Can't inspect the {name} network: {e}"))),
         }
+    }
+
+    /// The network, created first if it is missing (the real Supervisor's `hassio` setup by
+    /// default: 172.30.32.0/23, containers from 172.30.33.0/24, the host at .1).
+    pub async fn ensure_network(&self) -> Result<NetworkInfo, ApiError> {
+        if let Some(info) = self.find_network().await? {
+            return Ok(info);
+        }
+        let docker = self.client()?;
         let config = self.config();
+        let name = self.naming.network.clone();
+        let ipam_config = match &self.naming.subnet {
+            Some(subnet) if subnet == NETWORK_SUBNET => Some(vec![IpamConfig {
+                subnet: Some(NETWORK_SUBNET.to_owned()),
+                ip_range: Some(NETWORK_RANGE.to_owned()),
+                gateway: Some(NETWORK_GATEWAY.to_owned()),
+                ..Default::default()
+            }]),
+            Some(subnet) => Some(vec![IpamConfig { subnet: Some(subnet.clone()), ..Default::default() }]),
+            None => None,
+        };
+        let mut options =
+            HashMap::from([("com.docker.network.driver.mtu".to_owned(), config.mtu.unwrap_or(1500).to_string())]);
+        // The host-side bridge is named after the network only for the one production network;
+        // interface names are short and global.
+        if self.naming.instance.is_empty() && name == "hassio" {
+            options.insert("com.docker.network.bridge.name".to_owned(), name.clone());
+        }
         let request = NetworkCreateRequest {
-            name: NETWORK_NAME.to_owned(),
+            name: name.clone(),
             driver: Some("bridge".to_owned()),
             enable_ipv6: config.enable_ipv6,
-            ipam: Some(Ipam {
-                config: Some(vec![IpamConfig {
-                    subnet: Some(NETWORK_SUBNET.to_owned()),
-                    ip_range: Some(NETWORK_RANGE.to_owned()),
-                    gateway: Some(NETWORK_GATEWAY.to_owned()),
-                    ..Default::default()
-                }]),
-                ..Default::default()
-            }),
-            options: Some(HashMap::from([
-                ("com.docker.network.bridge.name".to_owned(), NETWORK_NAME.to_owned()),
-                ("com.docker.network.driver.mtu".to_owned(), config.mtu.unwrap_or(1500).to_string()),
-            ])),
+            ipam: Some(Ipam { config: ipam_config, ..Default::default() }),
+            options: Some(options),
+            labels: Some(HashMap::from([(LABEL_MANAGED.to_owned(), String::new())])),
             ..Default::default()
         };
         docker
             .create_network(request)
             .await
-            .map_err(|e| ApiError::internal(format!("Can't create the {NETWORK_NAME} network: {e}")))?;
-        tracing::info!("created the {NETWORK_NAME} network");
-        Ok(true)
+            .map_err(|e| ApiError::internal(format!("Can't create the {name} network: {e}")))?;
+        tracing::info!(network = %name, "created the container network");
+        self.find_network()
+            .await?
+            .ok_or_else(|| ApiError::internal(format!("The {name} network vanished after creation")))
     }
+}
+
+fn network_info(name: &str, network: bollard::models::NetworkInspect) -> Result<NetworkInfo, ApiError> {
+    let ipam = network.ipam.and_then(|ipam| ipam.config).unwrap_or_default();
+    let config = ipam
+        .into_iter()
+        .find(|c| c.gateway.as_deref().is_some_and(|g| g.parse::<std::net::Ipv4Addr>().is_ok()))
+        .ok_or_else(|| ApiError::internal(format!("The {name} network has no IPv4 gateway")))?;
+    Ok(NetworkInfo {
+        name: name.to_owned(),
+        gateway: config.gateway.unwrap_or_default().parse().expect("checked above"),
+        subnet: config.subnet.unwrap_or_default(),
+    })
 }
 
 fn pull_error(image: &str, tag: &str, e: bollard::errors::Error) -> ApiError {

@@ -38,6 +38,16 @@ impl Tokens {
         self.callers.read().expect("token lock").get(token).cloned()
     }
 
+    /// Registers a token made elsewhere (an add-on's) for `caller`.
+    pub fn register(&self, token: &str, caller: Caller) {
+        self.callers.write().expect("token lock").insert(token.to_owned(), caller);
+    }
+
+    /// Forgets a token, so that it is refused from now on.
+    pub fn revoke(&self, token: &str) {
+        self.callers.write().expect("token lock").remove(token);
+    }
+
     pub fn cli(&self) -> &str {
         &self.cli
     }
@@ -77,6 +87,11 @@ mod tests {
         assert_eq!(tokens.cli(), cli);
         assert_eq!(tokens.caller(&core), Some(Caller::HomeAssistant));
         assert_eq!(tokens.caller("nope"), None);
+        let addon = Caller::Addon { slug: "local_x".into(), role: crate::Role::Default, hassio_api: false };
+        tokens.register("addon-token", addon.clone());
+        assert_eq!(tokens.caller("addon-token"), Some(addon));
+        tokens.revoke("addon-token");
+        assert_eq!(tokens.caller("addon-token"), None);
         let file = data.cli_token();
         assert_eq!(std::fs::read_to_string(&file).unwrap(), cli);
         assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);

@@ -45,9 +45,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(supervisor_logs_boot_follow);
 }
 
-/// The address add-ons reach the supervisor at: the gateway of the `hassio` network, where the
-/// supervisor listens when it runs on the host.
-const SUPERVISOR_IP: &str = "172.30.32.1";
+/// The address add-ons reach the supervisor at before the network exists: the real default
+/// gateway of the `hassio` network, where the supervisor listens when it runs on the host.
+const DEFAULT_SUPERVISOR_IP: &str = "172.30.32.1";
 
 #[derive(Serialize, ToSchema)]
 pub struct SupervisorInfo {
@@ -139,7 +139,12 @@ async fn supervisor_info(supervisor: web::Data<SupervisorManager>) -> ApiResult 
         arch: base::arch::arch().to_owned(),
         supported: supervisor.system.supported(),
         healthy: supervisor.system.healthy(),
-        ip_address: SUPERVISOR_IP.to_owned(),
+        ip_address: supervisor
+            .docker
+            .network()
+            .borrow()
+            .as_ref()
+            .map_or_else(|| DEFAULT_SUPERVISOR_IP.to_owned(), |n| n.gateway.to_string()),
         timezone: supervisor.timezone(),
         logging: config.logging,
         debug: config.debug,

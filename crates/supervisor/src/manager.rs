@@ -159,9 +159,8 @@ impl SupervisorManager {
         }
         job.set_progress(50.0);
         job.set_stage("network");
-        if self.docker.ensure_network().await? {
-            tracing::info!("repair recreated the hassio network");
-        }
+        let network = self.docker.ensure_network().await?;
+        tracing::info!(network = %network.name, gateway = %network.gateway, "container network in place");
         Ok(())
     }
 }
