@@ -6,6 +6,7 @@ mod core;
 mod docker;
 mod jobs;
 mod logs;
+mod registry;
 mod security;
 mod supervisor;
 mod updates;

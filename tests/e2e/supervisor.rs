@@ -1,6 +1,7 @@
 //! The `/supervisor` group: its information, its options (checked, persisted, applied at run
 //! time), its resource figures and a restart in place.
 
+use e2e::fixtures::GitRepository;
 use e2e::Daemon;
 use serde_json::{json, Value};
 
@@ -33,7 +34,7 @@ fn info_reports_this_build_and_the_defaults() {
     assert_eq!(info["wait_boot"], 5);
     assert_eq!(info["debug"], false);
     assert_eq!(info["diagnostics"], Value::Null);
-    assert_eq!(info["addons"], json!([]));
+    assert_eq!(info["addons_repositories"], json!([]), "no repository added yet");
     assert!(info["feature_flags"].is_object(), "{info}");
     for key in ["arch", "timezone", "ip_address", "version_latest"] {
         assert!(info[key].is_string(), "{key} missing: {info}");
@@ -46,6 +47,7 @@ fn info_reports_this_build_and_the_defaults() {
 #[test]
 fn options_round_trip_and_survive_a_kill9() {
     let mut daemon = Daemon::start();
+    let repository = GitRepository::new("Round trip");
     let options = json!({
         "channel": "beta",
         "timezone": "Europe/Berlin",
@@ -54,7 +56,7 @@ fn options_round_trip_and_survive_a_kill9() {
         "debug": true,
         "debug_block": true,
         "diagnostics": true,
-        "addons_repositories": ["https://github.com/example/addons"],
+        "addons_repositories": [repository.url()],
         "auto_update": false,
         "detect_blocking_io": "on_at_startup",
         "country": "DE",
@@ -71,7 +73,7 @@ fn options_round_trip_and_survive_a_kill9() {
     assert_eq!(info["debug"], true);
     assert_eq!(info["debug_block"], true);
     assert_eq!(info["diagnostics"], true);
-    assert_eq!(info["addons_repositories"], json!(["https://github.com/example/addons"]));
+    assert_eq!(info["addons_repositories"], json!([repository.url()]));
     assert_eq!(info["auto_update"], false);
     assert_eq!(info["detect_blocking_io"], true);
     assert_eq!(info["country"], "DE");
@@ -93,7 +95,8 @@ fn null_resets_diagnostics_and_country() {
 #[test]
 fn repeated_addon_repositories_are_stored_once() {
     let daemon = Daemon::start();
-    let (a, b) = ("https://github.com/example/a", "https://github.com/example/b");
+    let (first, second) = (GitRepository::new("A"), GitRepository::new("B"));
+    let (a, b) = (first.url(), second.url());
     let (status, body) = daemon.post("/supervisor/options", json!({"addons_repositories": [a, b, a]}));
     assert_eq!(status, 200, "{body}");
     assert_eq!(info(&daemon)["addons_repositories"], json!([a, b]));

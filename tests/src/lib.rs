@@ -3,6 +3,12 @@
 //!
 //! The binaries come from `SUPERVISOR_BIN_DIR`, else the cargo target directory this test runs
 //! from; `cargo xtask test` builds them first.
+//!
+//! `fixtures` holds the add-on repository the daemon reads as its `core` store, and `registry` a
+//! private container registry to push add-on images to.
+
+pub mod fixtures;
+pub mod registry;
 
 use reqwest::blocking::{Client, Response};
 use reqwest::StatusCode;

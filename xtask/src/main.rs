@@ -2,9 +2,13 @@
 //!
 //! - `openapi`: writes the API's OpenAPI document to `openapi/openapi.json`;
 //! - `test`: installs what the tests need, builds the binaries, runs the whole suite;
+//! - `test-images`: installs the Debian packages the tests run and imports the add-on fixtures'
+//!   base image (`test` does it first);
 //! - `bench`: runs the benchmarks and prints their figures.
 
 mod bench;
+mod test_images;
+mod test_tools;
 
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
@@ -16,8 +20,9 @@ fn main() -> anyhow::Result<()> {
     match task.as_str() {
         "openapi" => openapi(&root),
         "test" => test(&root),
+        "test-images" => test_images::run(),
         "bench" => bench::run(&root),
-        _ => bail!("usage: cargo xtask <openapi|test|bench>"),
+        _ => bail!("usage: cargo xtask <openapi|test|test-images|bench>"),
     }
 }
 
@@ -34,6 +39,7 @@ fn openapi(root: &Path) -> anyhow::Result<()> {
 }
 
 fn test(root: &Path) -> anyhow::Result<()> {
+    test_images::run()?;
     run(root, "cargo", &["build", "--workspace", "--bins"])?;
     let (passed, failed) = test_counts(root)?;
     // One closing line for the whole suite; cargo's own last line is that of one binary only.

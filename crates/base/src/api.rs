@@ -52,7 +52,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
     pub error_key: Option<String>,
-    pub extra_fields: Option<Map<String, Value>>,
+    /// Boxed: rarely set, and keeps the error (in every `Result`) small.
+    pub extra_fields: Option<Box<Map<String, Value>>>,
     pub job_id: Option<String>,
 }
 
@@ -101,6 +102,11 @@ impl ApiError {
         self
     }
 
+    pub fn with_extra(mut self, extra: Map<String, Value>) -> Self {
+        self.extra_fields = Some(Box::new(extra));
+        self
+    }
+
     pub fn with_job(mut self, job_id: impl Into<String>) -> Self {
         self.job_id = Some(job_id.into());
         self
@@ -112,7 +118,7 @@ impl ApiError {
             result: "error".to_owned(),
             message: self.message.clone(),
             error_key: self.error_key.clone(),
-            extra_fields: self.extra_fields.clone(),
+            extra_fields: self.extra_fields.as_deref().cloned(),
             job_id: self.job_id.clone(),
         }
     }

@@ -24,6 +24,7 @@ impl DataDir {
             self.addons_git(),
             self.addons_local(),
             self.addons_data(),
+            self.addon_configs(),
             self.backup(),
             self.share(),
             self.ssl(),
@@ -65,6 +66,11 @@ impl DataDir {
 
     pub fn addons_data(&self) -> PathBuf {
         self.root.join("addons/data")
+    }
+
+    /// The public configuration folders of add-ons, one per add-on (`/addon_configs`).
+    pub fn addon_configs(&self) -> PathBuf {
+        self.root.join("addon_configs")
     }
 
     pub fn backup(&self) -> PathBuf {

@@ -3,6 +3,7 @@
 //! This file holds the command tree's root and the calls most commands share; each command group
 //! lives in its own module.
 
+mod apps;
 mod client;
 mod config;
 mod docker;
@@ -11,6 +12,7 @@ mod jobs;
 mod output;
 mod root;
 mod security;
+mod store;
 mod supervisor;
 
 use anyhow::Result;
@@ -44,6 +46,17 @@ struct Cli {
 // Listed alphabetically, as the real CLI's help lists them.
 #[derive(Subcommand)]
 enum Command {
+    #[command(
+        visible_aliases = ["app", "addons", "addon", "add-on", "add-ons", "ad"],
+        about = "Install, update, remove and configure Home Assistant apps",
+        long_about = apps::LONG_ABOUT,
+        after_help = "Examples:\n  ha apps logs core_ssh\n  ha apps install core_ssh\n  ha apps start core_ssh"
+    )]
+    Apps {
+        #[command(subcommand)]
+        command: Option<apps::Command>,
+    },
+
     #[command(
         visible_aliases = ["updates", "available_updates"],
         about = "Provides information about current pending updates"
@@ -104,6 +117,17 @@ enum Command {
     Security {
         #[command(subcommand)]
         command: security::Command,
+    },
+
+    #[command(
+        visible_aliases = ["shop", "stor"],
+        about = "Install and update Home Assistant apps and manage stores",
+        long_about = store::LONG_ABOUT,
+        after_help = "Examples:\n  ha store apps install core_ssh\n  ha store add https://github.com/home-assistant/addons-example\n  ha store delete 94cfad5a\n  ha store reload"
+    )]
+    Store {
+        #[command(subcommand)]
+        command: Option<store::Command>,
     },
 
     #[command(
@@ -261,7 +285,12 @@ async fn run(cli: Cli) -> Result<()> {
 }
 
 async fn dispatch(app: &App, command: Command) -> Result<()> {
+    print_deprecation_notices(&command);
     match command {
+        Command::Apps { command: None } => apps::list(app).await,
+        Command::Apps { command: Some(command) } => command.run(app).await,
+        Command::Store { command: None } => store::info(app).await,
+        Command::Store { command: Some(command) } => command.run(app).await,
         Command::AvailableUpdates => root::available_updates(app).await,
         Command::Info => root::info(app).await,
         Command::RefreshUpdates => root::refresh_updates(app).await,
@@ -274,6 +303,19 @@ async fn dispatch(app: &App, command: Command) -> Result<()> {
             clap_complete::generate(shell, &mut cli_command(), program_name(), &mut script);
             Ok(output::write_stdout(&script)?)
         }
+    }
+}
+
+/// The real CLI tells on stderr when an app group is called by one of its old names.
+fn print_deprecation_notices(command: &Command) {
+    let deprecated: &[&str] = match command {
+        Command::Apps { .. } => &apps::DEPRECATED_ALIASES,
+        Command::Store { command: Some(store::Command::Apps { .. }) } => &store::DEPRECATED_APPS_ALIASES,
+        _ => return,
+    };
+    let args: Vec<String> = std::env::args().collect();
+    for notice in apps::deprecation_notices(&args, deprecated) {
+        output::print_notice(notice);
     }
 }
 

@@ -71,6 +71,11 @@ pub fn write_stdout(bytes: &[u8]) -> io::Result<()> {
     out.flush()
 }
 
+/// A line of its own on stderr, such as a deprecation notice.
+pub fn print_notice(message: impl Display) {
+    stderr_line(message);
+}
+
 pub fn print_error(message: impl Display) {
     stderr_line(error_line(message, io::stderr().is_terminal()));
 }

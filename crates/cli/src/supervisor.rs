@@ -90,7 +90,7 @@ impl Command {
     pub async fn run(self, app: &App) -> Result<()> {
         match self {
             Command::Info => app.get(&["supervisor", "info"]).await,
-            Command::Logs(args) => args.stream(app, "supervisor").await,
+            Command::Logs(args) => args.stream(app, &["supervisor"]).await,
             Command::Options(args) => app.post(&["supervisor", "options"], &args.body(), DEFAULT_TIMEOUT).await,
             Command::Reload => app.run_job(&["supervisor", "reload"], Body::new(), DEFAULT_TIMEOUT, false).await,
             Command::Repair => {
@@ -129,8 +129,10 @@ pub struct LogsArgs {
 }
 
 impl LogsArgs {
-    fn path<'a>(&'a self, section: &'a str) -> Vec<&'a str> {
-        let mut path = vec![section, "logs"];
+    /// `<prefix>/logs[/boots/<boot>][/follow]`, e.g. prefix `["addons", "core_ssh"]`.
+    pub(crate) fn path<'a>(&'a self, prefix: &[&'a str]) -> Vec<&'a str> {
+        let mut path = prefix.to_vec();
+        path.push("logs");
         if let Some(boot) = self.boot.as_deref().filter(|boot| !boot.is_empty()) {
             path.extend(["boots", boot]);
         }
@@ -142,10 +144,10 @@ impl LogsArgs {
 
     /// Copies the log text to stdout as it arrives, until the server ends it (or forever with
     /// `--follow`).
-    pub async fn stream(&self, app: &App, section: &str) -> Result<()> {
+    pub async fn stream(&self, app: &App, prefix: &[&str]) -> Result<()> {
         let query = if self.lines > 0 { vec![("lines", self.lines.to_string())] } else { Vec::new() };
         let accept = if self.verbose { "text/x-log" } else { "text/plain" };
-        let response = app.client.open_stream(&self.path(section), &query, accept).await?;
+        let response = app.client.open_stream(&self.path(prefix), &query, accept).await?;
         let mut chunks = response.bytes_stream();
         while let Some(chunk) = chunks.next().await {
             let chunk = chunk.map_err(|err| app.client.transport_error(err))?;
@@ -342,13 +344,16 @@ mod tests {
 
     #[test]
     fn log_paths_follow_the_flags() {
-        assert_eq!(logs(&[]).path("supervisor"), ["supervisor", "logs"]);
-        assert_eq!(logs(&["-f"]).path("supervisor"), ["supervisor", "logs", "follow"]);
+        assert_eq!(logs(&[]).path(&["supervisor"]), ["supervisor", "logs"]);
+        assert_eq!(logs(&["-f"]).path(&["supervisor"]), ["supervisor", "logs", "follow"]);
         assert_eq!(
-            logs(&["-b", "-1", "-f", "-n", "5"]).path("supervisor"),
+            logs(&["-b", "-1", "-f", "-n", "5"]).path(&["supervisor"]),
             ["supervisor", "logs", "boots", "-1", "follow"]
         );
-        assert_eq!(logs(&["--follow=false", "--boot=abc"]).path("supervisor"), ["supervisor", "logs", "boots", "abc"]);
+        assert_eq!(
+            logs(&["--follow=false", "--boot=abc"]).path(&["supervisor"]),
+            ["supervisor", "logs", "boots", "abc"]
+        );
         assert!(logs(&["--verbose"]).verbose);
     }
 

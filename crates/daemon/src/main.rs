@@ -6,6 +6,7 @@
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, HttpServer};
+use addons::AddonManager;
 use anyhow::Context;
 use base::{CoreState, DataDir, Lifecycle, System};
 use clap::Parser;
@@ -18,6 +19,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use store::StoreManager;
 use supervisor::{LogLevel, SupervisorLog, SupervisorManager};
 use updater::Updater;
 
@@ -59,6 +61,9 @@ struct Args {
     /// Its subnet, or `auto` to let the engine choose.
     #[arg(long, env = "SUPERVISOR_NETWORK_SUBNET", default_value = "172.30.32.0/23")]
     network_subnet: String,
+    /// The built-in add-on repository (`core`): a folder in the add-on repository format.
+    #[arg(long, env = "SUPERVISOR_CORE_REPOSITORY", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../store-fixtures"))]
+    core_repository: PathBuf,
     /// The port containers reach the API on, at the network's gateway (`http://supervisor/`).
     #[arg(long, env = "SUPERVISOR_ADDON_PORT", default_value_t = 80)]
     addon_port: u16,
@@ -90,7 +95,7 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
     let system = Arc::new(System::default());
     system.set_state(CoreState::Setup);
     let jobs = JobManager::new(&store, Arc::clone(&system), data.clone())?;
-    let tokens = Tokens::load(&store, &data)?;
+    let tokens = Arc::new(Tokens::load(&store, &data)?);
     let naming = Naming {
         instance: args.instance.clone(),
         network: args.network.clone(),
@@ -106,26 +111,42 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
         None,
     )?);
     let security = SecurityManager::load(&store)?;
-    let supervisor = SupervisorManager::new(
+    let catalog =
+        StoreManager::new(&store, data.clone(), jobs.clone(), args.core_repository.clone(), args.machine.clone())?;
+    let supervisor = Arc::new(SupervisorManager::new(
         &store,
         Arc::clone(&system),
         jobs.clone(),
         Arc::clone(&docker),
         Arc::clone(&updater),
         Arc::clone(&log),
+        catalog.clone(),
+    )?);
+    let timezone_of = Arc::clone(&supervisor);
+    let addons = AddonManager::new(
+        &store,
+        data.clone(),
+        jobs.clone(),
+        Arc::clone(&docker),
+        Arc::clone(&tokens),
+        catalog.clone(),
+        Arc::new(move || timezone_of.timezone()),
     )?;
+    catalog.load().await;
     if args.log_level.is_none() {
         supervisor.apply_log_level()?;
     }
 
     let state = AppState {
         system: web::Data::from(Arc::clone(&system)),
-        tokens: web::Data::new(tokens),
+        tokens: web::Data::from(tokens),
         jobs: web::Data::new(jobs.clone()),
         docker: web::Data::from(Arc::clone(&docker)),
         updater: web::Data::from(Arc::clone(&updater)),
-        supervisor: web::Data::new(supervisor),
+        supervisor: web::Data::from(supervisor),
         security: web::Data::new(security),
+        store: web::Data::new(catalog),
+        addons: web::Data::new(addons.clone()),
     };
     let workers = args.workers.max(1);
     let (server, address) = bind_api(state.clone(), workers, args.listen)?;
@@ -143,6 +164,7 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
             tracing::warn!("container network not inspected: {}", e.message);
         }
     });
+    actix_web::rt::spawn(async move { addons.boot().await });
     let versions = Arc::clone(&updater);
     actix_web::rt::spawn(async move {
         if let Err(e) = versions.fetch(None).await {

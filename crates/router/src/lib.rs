@@ -9,10 +9,12 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpRequest};
+use addons::AddonManager;
 use base::{ApiError, System};
 use docker::DockerManager;
 use jobs::JobManager;
 use security::{Guard, SecurityManager, Tokens};
+use store::StoreManager;
 use supervisor::SupervisorManager;
 use updater::Updater;
 
@@ -31,6 +33,8 @@ pub struct AppState {
     pub updater: web::Data<Updater>,
     pub supervisor: web::Data<SupervisorManager>,
     pub security: web::Data<SecurityManager>,
+    pub store: web::Data<StoreManager>,
+    pub addons: web::Data<AddonManager>,
 }
 
 /// The application for one worker.
@@ -53,6 +57,8 @@ pub fn app(
         .app_data(state.updater.clone())
         .app_data(state.supervisor.clone())
         .app_data(state.security.clone())
+        .app_data(state.store.clone())
+        .app_data(state.addons.clone())
         .app_data(web::PayloadConfig::new(MAX_BODY))
         .wrap(from_fn(Guard::check))
         .configure(routes)
@@ -65,6 +71,8 @@ fn routes(cfg: &mut web::ServiceConfig) {
     jobs::api::configure(cfg);
     docker::api::configure(cfg);
     security::api::configure(cfg);
+    addons::api::configure(cfg);
+    store::api::configure(cfg);
     root::configure(cfg);
     openapi::configure(cfg);
 }

@@ -27,6 +27,8 @@ pub fn openapi() -> Document {
         jobs::api::JobsApi::openapi(),
         docker::DockerApi::openapi(),
         security::SecurityApi::openapi(),
+        store::StoreApi::openapi(),
+        addons::AddonsApi::openapi(),
         OpenApiDoc::openapi(),
     ] {
         doc.merge(fragment);

@@ -68,9 +68,6 @@ pub struct SupervisorInfo {
     detect_blocking_io: bool,
     country: Option<String>,
     wait_boot: u32,
-    /// Installed add-ons (empty until add-ons exist).
-    #[schema(value_type = Vec<Object>)]
-    addons: Vec<serde_json::Value>,
     addons_repositories: Vec<String>,
     feature_flags: BTreeMap<String, bool>,
 }
@@ -154,8 +151,7 @@ async fn supervisor_info(supervisor: web::Data<SupervisorManager>) -> ApiResult 
         detect_blocking_io: config.detect_blocking_io,
         country: config.country,
         wait_boot: config.wait_boot,
-        addons: Vec::new(),
-        addons_repositories: config.addons_repositories,
+        addons_repositories: supervisor.addons_repositories(),
         feature_flags,
     })
 }
@@ -181,9 +177,16 @@ async fn supervisor_options(supervisor: web::Data<SupervisorManager>, body: Opti
         }
     }
     if let Some(repositories) = &options.addons_repositories {
-        if let Some(bad) = repositories.iter().find(|r| !valid_repository(r)) {
-            return Err(ApiError::bad_request(format!("Invalid add-on repository: {bad}")));
+        for repository in repositories {
+            store::check_source(repository).map_err(|e| {
+                ApiError::bad_request(format!("Invalid add-on repository {repository:?}: {}", e.message))
+            })?;
         }
+    }
+    if let Some(mut repositories) = options.addons_repositories {
+        let mut seen = std::collections::HashSet::new();
+        repositories.retain(|r| seen.insert(r.clone()));
+        supervisor.set_addons_repositories(&repositories).await?;
     }
     if options.channel.is_some() || options.auto_update.is_some() {
         supervisor.updater.set_options(options.channel, options.auto_update)?;
@@ -213,31 +216,11 @@ async fn supervisor_options(supervisor: web::Data<SupervisorManager>, body: Opti
         if let Some(detect) = options.detect_blocking_io {
             config.detect_blocking_io = detect != DetectBlockingIo::Off;
         }
-        if let Some(mut repositories) = options.addons_repositories {
-            let mut seen = std::collections::HashSet::new();
-            repositories.retain(|r| seen.insert(r.clone()));
-            config.addons_repositories = repositories;
-        }
         if let Some(flags) = options.feature_flags {
             config.feature_flags.extend(flags);
         }
     })?;
     ok_empty()
-}
-
-/// An add-on repository: a git URL (optionally `#branch`) or a built-in name.
-fn valid_repository(repository: &str) -> bool {
-    let url = repository.split_once('#').map_or(repository, |(url, branch)| {
-        if branch.is_empty() || !branch.chars().all(|c| c.is_alphanumeric() || "_-./".contains(c)) {
-            ""
-        } else {
-            url
-        }
-    });
-    ["core", "local"].contains(&url)
-        || ["http://", "https://", "git://", "ssh://", "file://"]
-            .iter()
-            .any(|s| url.len() > s.len() && url.starts_with(s))
 }
 
 /// Reloads version information.

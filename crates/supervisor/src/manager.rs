@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use state::{Persisted, Store};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use store::{RepositoryKind, StoreManager};
 use updater::Updater;
 
 /// The supervisor's persisted options.
@@ -22,7 +23,6 @@ pub struct SupervisorConfig {
     pub diagnostics: Option<bool>,
     pub country: Option<String>,
     pub detect_blocking_io: bool,
-    pub addons_repositories: Vec<String>,
     pub feature_flags: BTreeMap<String, bool>,
 }
 
@@ -37,7 +37,6 @@ impl Default for SupervisorConfig {
             diagnostics: None,
             country: None,
             detect_blocking_io: false,
-            addons_repositories: Vec::new(),
             feature_flags: BTreeMap::new(),
         }
     }
@@ -50,6 +49,7 @@ pub struct SupervisorManager {
     pub(crate) updater: Arc<Updater>,
     pub(crate) log: Arc<SupervisorLog>,
     pub(crate) stats: StatsSampler,
+    pub(crate) catalog: StoreManager,
     config: Persisted<SupervisorConfig>,
 }
 
@@ -61,9 +61,10 @@ impl SupervisorManager {
         docker: Arc<DockerManager>,
         updater: Arc<Updater>,
         log: Arc<SupervisorLog>,
+        catalog: StoreManager,
     ) -> state::Result<Self> {
         let config = Persisted::load(store.section("supervisor")?, "config")?;
-        Ok(SupervisorManager { system, jobs, docker, updater, log, stats: StatsSampler::default(), config })
+        Ok(SupervisorManager { system, jobs, docker, updater, log, stats: StatsSampler::default(), catalog, config })
     }
 
     /// Applies the persisted log level (at start, unless the command line set one).
@@ -82,6 +83,27 @@ impl SupervisorManager {
         if level != before.logging {
             self.log.set_level(level)?;
             tracing::info!(?level, "log level changed");
+        }
+        Ok(())
+    }
+
+    /// The add-on repositories the user added (the git ones; `core` and `local` always exist).
+    pub fn addons_repositories(&self) -> Vec<String> {
+        let repositories = self.catalog.repositories();
+        repositories.into_iter().filter(|r| r.kind == RepositoryKind::Git).map(|r| r.source).collect()
+    }
+
+    /// Makes the user's repositories exactly `wanted`: adds (clones) the new ones, then removes
+    /// the ones no longer listed. Stops at the first failure, with the store's message.
+    pub async fn set_addons_repositories(&self, wanted: &[String]) -> Result<(), ApiError> {
+        let current = self.addons_repositories();
+        for source in wanted.iter().filter(|s| !current.contains(s)) {
+            self.catalog.add_repository(source).await?;
+        }
+        for repository in self.catalog.repositories() {
+            if repository.kind == RepositoryKind::Git && !wanted.contains(&repository.source) {
+                self.catalog.remove_repository(&repository.slug).await?;
+            }
         }
         Ok(())
     }

@@ -1,0 +1,862 @@
+//! The `/addons` API group, plus installing and updating through `/store/addons/{addon}/...`.
+//!
+//! `{addon}` is a full slug or `self`, the calling add-on (addon-api.md §1.3): `self` from
+//! anything but an add-on is a 400, an unknown slug a 404, a store add-on that is not installed
+//! a 400. The log endpoints answer their errors as plain text, like their bodies.
+
+use crate::data::{ports_from_api, Boot, Installed, Ports};
+use crate::engine::{self, AddonStats};
+use crate::errors;
+use crate::info::{self, AddonInfo, AddonList, StoreAddonInfo};
+use crate::manager::{spec, AddonManager};
+use actix_web::{get, post, web, HttpMessage, HttpRequest, HttpResponse};
+use base::body::{present, Body, Options};
+use base::{ok, ok_empty, ApiError, ApiResult};
+use bollard::query_parameters::{AttachContainerOptionsBuilder, LogsOptionsBuilder, StatsOptionsBuilder};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use jobs::api::{respond, JobStarted};
+use security::{Caller, Role};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use tokio::io::AsyncWriteExt;
+use utoipa::{IntoParams, OpenApi, ToSchema};
+
+/// The `/addons` routes and their OpenAPI fragment.
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        addons_list, addon_info, addon_uninstall, addon_start, addon_stop, addon_restart,
+        addon_options, addon_sys_options, addon_options_validate, addon_options_config, addon_rebuild, addon_stdin,
+        addon_security, addon_stats, addon_logs, addon_logs_follow, addon_logs_latest, addon_logs_boot,
+        addon_logs_boot_follow, addon_install,
+        addon_update, store_addon_install, store_addon_install_version, store_addon_update, store_addon_update_version
+    ),
+    components(schemas(
+        AddonList, info::AddonListItem, AddonInfo, StoreAddonInfo, crate::engine::AddonState, Boot, AddonStats,
+        InstallBody, UpdateBody, UninstallBody, RebuildBody, OptionsBody, SysOptionsBody, SecurityBody,
+        ValidateResult, JobStarted
+    )),
+    tags((name = "addons", description = "Installed add-ons: life cycle, options, logs and stats"))
+)]
+pub struct AddonsApi;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(addons_list)
+        .service(addon_info)
+        .service(addon_install)
+        .service(addon_update)
+        .service(addon_uninstall)
+        .service(addon_start)
+        .service(addon_stop)
+        .service(addon_restart)
+        .service(addon_options_validate)
+        .service(addon_options_config)
+        .service(addon_options)
+        .service(addon_sys_options)
+        .service(addon_rebuild)
+        .service(addon_stdin)
+        .service(addon_security)
+        .service(addon_stats)
+        .service(addon_logs)
+        .service(addon_logs_follow)
+        .service(addon_logs_latest)
+        .service(addon_logs_boot)
+        .service(addon_logs_boot_follow)
+        .service(store_addon_install)
+        .service(store_addon_install_version)
+        .service(store_addon_update)
+        .service(store_addon_update_version);
+}
+
+type Manager = web::Data<AddonManager>;
+
+/// The calling add-on, if the caller is one.
+fn caller_slug(req: &HttpRequest) -> Option<String> {
+    match req.extensions().get::<Caller>() {
+        Some(Caller::Addon { slug, .. }) => Some(slug.clone()),
+        _ => None,
+    }
+}
+
+/// `{addon}` resolved: an installed add-on's slug, or the error §1.3 prescribes.
+fn resolve(req: &HttpRequest, manager: &AddonManager, addon: &str) -> Result<Result<String, String>, ApiError> {
+    let slug = if addon == "self" { caller_slug(req).ok_or_else(errors::self_not_addon)? } else { addon.to_owned() };
+    if manager.is_installed(&slug) {
+        Ok(Ok(slug))
+    } else if manager.catalog().addon(&slug).is_some() {
+        Ok(Err(slug))
+    } else {
+        Err(errors::does_not_exist(&slug))
+    }
+}
+
+/// The installed add-on `{addon}` names.
+fn installed(req: &HttpRequest, manager: &AddonManager, addon: &str) -> Result<Installed, ApiError> {
+    let slug = resolve(req, manager, addon)?.map_err(|_| errors::not_installed())?;
+    manager.get(&slug).ok_or_else(errors::not_installed)
+}
+
+/// Installed add-ons.
+#[utoipa::path(tag = "addons", responses((status = 200, body = base::api::Envelope<AddonList>)))]
+#[get("/addons")]
+async fn addons_list(manager: Manager) -> ApiResult {
+    let mut addons = Vec::new();
+    for addon in manager.list() {
+        let state = manager.state(&addon.slug).await;
+        addons.push(info::list_item(&addon, &manager.installed_facts(&addon), state));
+    }
+    ok(AddonList { addons })
+}
+
+/// An add-on's details; for an add-on that is only in the store, its store details with state
+/// `unknown` and the default options (legacy v1 behaviour).
+#[utoipa::path(
+    tag = "addons",
+    params(("addon" = String, Path, description = "Full slug, or `self`")),
+    responses(
+        (status = 200, body = base::api::Envelope<AddonInfo>),
+        (status = 400, body = base::api::ErrorEnvelope),
+        (status = 404, body = base::api::ErrorEnvelope)
+    )
+)]
+#[get("/addons/{addon}/info")]
+async fn addon_info(req: HttpRequest, manager: Manager, addon: web::Path<String>) -> ApiResult {
+    let slug = match resolve(&req, &manager, &addon)? {
+        Ok(slug) => slug,
+        Err(slug) => {
+            let store = manager.store_addon(&slug)?;
+            let facts = manager.store_facts(&store);
+            return ok(info::store_info(&slug, &store.repository, &store.config, &facts));
+        }
+    };
+    let addon = manager.get(&slug).ok_or_else(errors::not_installed)?;
+    let show_options = match req.extensions().get::<Caller>() {
+        Some(Caller::Addon { slug: caller, role, .. }) => {
+            *caller == slug || matches!(role, Role::Manager | Role::Admin)
+        }
+        _ => true,
+    };
+    let runtime =
+        info::Runtime { state: manager.state(&slug).await, ip_address: manager.ip_address(&addon).await, show_options };
+    ok(info::info(&addon, &manager.installed_facts(&addon), runtime))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstallBody {
+    /// Answer at once with `{"job_id": ...}` after validation instead of waiting.
+    #[serde(default)]
+    background: bool,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateBody {
+    /// Take a backup of the add-on first (ignored until backups exist).
+    #[serde(default)]
+    backup: Option<bool>,
+    #[serde(default)]
+    background: bool,
+}
+
+async fn install(manager: Manager, slug: String, body: InstallBody) -> ApiResult {
+    manager.validate_install(&slug)?;
+    let manager = manager.into_inner();
+    let jobs = manager.jobs().clone();
+    respond(&jobs, AddonManager::install_spec(&slug), body.background, move |job| async move {
+        manager.install(&slug, &job).await
+    })
+    .await
+}
+
+async fn update(req: HttpRequest, manager: Manager, slug: String, body: UpdateBody) -> ApiResult {
+    let caller = caller_slug(&req);
+    let slug = match (slug.as_str(), &caller) {
+        ("self", Some(caller)) => caller.clone(),
+        _ => slug,
+    };
+    if caller.as_deref() == Some(slug.as_str()) {
+        return Err(errors::update_self(&slug));
+    }
+    if !manager.is_installed(&slug) {
+        return Err(if manager.catalog().addon(&slug).is_some() {
+            errors::slug_not_installed(&slug)
+        } else {
+            errors::not_in_store(&slug)
+        });
+    }
+    manager.store_addon(&slug)?;
+    manager.validate_update(&slug)?;
+    let backup = body.backup.unwrap_or(false);
+    let manager = manager.into_inner();
+    let jobs = manager.jobs().clone();
+    respond(&jobs, AddonManager::update_spec(&slug), body.background, move |job| async move {
+        manager.update(&slug, backup, &job).await
+    })
+    .await
+}
+
+/// Installs a store add-on (job `addon_manager_install`).
+#[utoipa::path(tag = "store", params(("addon" = String, Path)), request_body = Option<InstallBody>,
+    responses((status = 200, body = base::api::Envelope<JobStarted>), (status = 400, body = base::api::ErrorEnvelope), (status = 404, body = base::api::ErrorEnvelope)))]
+#[post("/store/addons/{addon}/install")]
+async fn store_addon_install(manager: Manager, addon: web::Path<String>, body: Body<InstallBody>) -> ApiResult {
+    install(manager, addon.into_inner(), body.into_inner()).await
+}
+
+/// Installs a store add-on; the version is ignored, the store version is installed.
+#[utoipa::path(tag = "store", params(("addon" = String, Path), ("version" = String, Path)), request_body = Option<InstallBody>,
+    responses((status = 200, body = base::api::Envelope<JobStarted>), (status = 400, body = base::api::ErrorEnvelope), (status = 404, body = base::api::ErrorEnvelope)))]
+#[post("/store/addons/{addon}/install/{version}")]
+async fn store_addon_install_version(
+    manager: Manager,
+    path: web::Path<(String, String)>,
+    body: Body<InstallBody>,
+) -> ApiResult {
+    install(manager, path.into_inner().0, body.into_inner()).await
+}
+
+/// Updates an installed add-on to the store version (job `addon_manager_update`).
+#[utoipa::path(tag = "store", params(("addon" = String, Path)), request_body = Option<UpdateBody>,
+    responses((status = 200, body = base::api::Envelope<JobStarted>), (status = 400, body = base::api::ErrorEnvelope), (status = 403, body = base::api::ErrorEnvelope), (status = 404, body = base::api::ErrorEnvelope)))]
+#[post("/store/addons/{addon}/update")]
+async fn store_addon_update(
+    req: HttpRequest,
+    manager: Manager,
+    addon: web::Path<String>,
+    body: Body<UpdateBody>,
+) -> ApiResult {
+    update(req, manager, addon.into_inner(), body.into_inner()).await
+}
+
+/// Updates an installed add-on; the version is ignored, the store version is installed.
+#[utoipa::path(tag = "store", params(("addon" = String, Path), ("version" = String, Path)), request_body = Option<UpdateBody>,
+    responses((status = 200, body = base::api::Envelope<JobStarted>), (status = 400, body = base::api::ErrorEnvelope), (status = 403, body = base::api::ErrorEnvelope), (status = 404, body = base::api::ErrorEnvelope)))]
+#[post("/store/addons/{addon}/update/{version}")]
+async fn store_addon_update_version(
+    req: HttpRequest,
+    manager: Manager,
+    path: web::Path<(String, String)>,
+    body: Body<UpdateBody>,
+) -> ApiResult {
+    update(req, manager, path.into_inner().0, body.into_inner()).await
+}
+
+/// Installs a store add-on (deprecated alias of `POST /store/addons/{addon}/install`).
+#[utoipa::path(tag = "addons", params(("addon" = String, Path)), request_body = Option<InstallBody>,
+    responses((status = 200, body = base::api::Envelope<JobStarted>), (status = 400, body = base::api::ErrorEnvelope), (status = 404, body = base::api::ErrorEnvelope)))]
+#[post("/addons/{addon}/install")]
+async fn addon_install(manager: Manager, addon: web::Path<String>, body: Body<InstallBody>) -> ApiResult {
+    install(manager, addon.into_inner(), body.into_inner()).await
+}
+
+/// Updates an add-on (deprecated alias of `POST /store/addons/{addon}/update`).
+#[utoipa::path(tag = "addons", params(("addon" = String, Path)), request_body = Option<UpdateBody>,
+    responses((status = 200, body = base::api::Envelope<JobStarted>), (status = 400, body = base::api::ErrorEnvelope), (status = 403, body = base::api::ErrorEnvelope), (status = 404, body = base::api::ErrorEnvelope)))]
+#[post("/addons/{addon}/update")]
+async fn addon_update(
+    req: HttpRequest,
+    manager: Manager,
+    addon: web::Path<String>,
+    body: Body<UpdateBody>,
+) -> ApiResult {
+    update(req, manager, addon.into_inner(), body.into_inner()).await
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UninstallBody {
+    /// Also remove the add-on's public config folder (`addon_configs/<slug>`).
+    #[serde(default)]
+    remove_config: bool,
+}
+
+/// Uninstalls an add-on: container, image, data and token (job `addon_manager_uninstall`).
+#[utoipa::path(tag = "addons", params(("addon" = String, Path)), request_body = Option<UninstallBody>,
+    responses((status = 200), (status = 400, body = base::api::ErrorEnvelope), (status = 404, body = base::api::ErrorEnvelope)))]
+#[post("/addons/{addon}/uninstall")]
+async fn addon_uninstall(
+    req: HttpRequest,
+    manager: Manager,
+    addon: web::Path<String>,
+    body: Body<UninstallBody>,
+) -> ApiResult {
+    let slug = installed(&req, &manager, &addon)?.slug;
+    let remove_config = body.into_inner().remove_config;
+    let manager = manager.into_inner();
+    let jobs = manager.jobs().clone();
+    let spec = spec("addon_manager_uninstall", &slug);
+    respond(&jobs, spec, false, move |_| async move { manager.uninstall(&slug, remove_config).await }).await
+}
+
+/// Starts an add-on and waits until it is up (job `addon_start`).
+#[utoipa::path(tag = "addons", params(("addon" = String, Path)),
+    responses((status = 200), (status = 400, body = base::api::ErrorEnvelope), (status = 404, body = base::api::ErrorEnvelope), (status = 409, body = base::api::ErrorEnvelope)))]
+#[post("/addons/{addon}/start")]
+async fn addon_start(req: HttpRequest, manager: Manager, addon: web::Path<String>) -> ApiResult {
+    let slug = installed(&req, &manager, &addon)?.slug;
+    manager.start(&slug).await?;
+    ok_empty()
+}
+
+/// Stops an add-on; the watchdog leaves it stopped (job `addon_stop`).
+#[utoipa::path(tag = "addons", params(("addon" = String, Path)),
+    responses((status = 200), (status = 400, body = base::api::ErrorEnvelope), (status = 404, body = base::api::ErrorEnvelope), (status = 409, body = base::api::ErrorEnvelope)))]
+#[post("/addons/{addon}/stop")]
+async fn addon_stop(req: HttpRequest, manager: Manager, addon: web::Path<String>) -> ApiResult {
+    let slug = installed(&req, &manager, &addon)?.slug;
+    manager.stop(&slug).await?;
+    ok_empty()
+}
+
+/// Restarts an add-on (job `addon_restart`).
+#[utoipa::path(tag = "addons", params(("addon" = String, Path)),
+    responses((status = 200), (status = 400, body = base::api::ErrorEnvelope), (status = 404, body = base::api::ErrorEnvelope), (status = 409, body = base::api::ErrorEnvelope)))]
+#[post("/addons/{addon}/restart")]
+async fn addon_restart(req: HttpRequest, manager: Manager, addon: web::Path<String>) -> ApiResult {
+    let slug = installed(&req, &manager, &addon)?.slug;
+    manager.restart(&slug).await?;
+    ok_empty()
+}
+
+/// `POST /addons/{addon}/options`; `null` resets `network`, `audio_*` and `options`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OptionsBody {
+    /// `auto` or `manual` (`manual_only` counts as `manual`).
+    boot: Option<Boot>,
+    /// Host ports by container port (`{"8080/tcp": 8080}`); only ports the add-on declares are kept.
+    #[serde(default, deserialize_with = "ports_from_api")]
+    #[schema(value_type = Option<Object>)]
+    network: Option<Option<Ports>>,
+    auto_update: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    audio_output: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    audio_input: Option<Option<String>>,
+    ingress_panel: Option<bool>,
+    watchdog: Option<bool>,
+    /// The add-on's options, validated against its schema.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
+    options: Option<Option<Map<String, Value>>>,
+}
+
+/// Changes an add-on's settings; takes effect at its next start.
+#[utoipa::path(tag = "addons", params(("addon" = String, Path)), request_body = OptionsBody,
+    responses((status = 200), (status = 400, body = base::api::ErrorEnvelope), (status = 404, body = base::api::ErrorEnvelope)))]
+#[post("/addons/{addon}/options")]
+async fn addon_options(
+    req: HttpRequest,
+    manager: Manager,
+    addon: web::Path<String>,
+    body: Options<OptionsBody>,
+) -> ApiResult {
+    let addon = installed(&req, &manager, &addon)?;
+    let slug = addon.slug.as_str();
+    let config = addon.config();
+    let body = body.into_inner();
+    if body.boot.is_some() && config.boot == addon_config::BootConfig::ManualOnly {
+        return Err(errors::boot_manual_only(slug));
+    }
+    let options = match body.options {
+        None => None,
+        Some(None) => Some(Map::new()),
+        Some(Some(options)) => Some(match &config.schema {
+            Some(schema) => match schema.validate(&Value::Object(options), &config.name, slug) {
+                Ok(Value::Object(valid)) => valid,
+                Ok(_) => Map::new(),
+                Err(why) => return Err(errors::invalid_options(slug, &why)),
+            },
+            None => Map::new(),
+        }),
+    };
+    let watchdog = match body.watchdog {
+        Some(true) if config.startup == addon_config::Startup::Once => {
+            tracing::warn!(addon = slug, "Ignoring watchdog for {slug} because startup type is 'once'");
+            None
+        }
+        other => other,
+    };
+    let network = body.network.map(|ports| ports.map(|p| crate::data::allowed_ports(config, &p)));
+    manager.update_user(slug, |user| {
+        if let Some(boot) = body.boot {
+            user.boot = Some(boot);
+        }
+        if let Some(network) = network {
+            user.network = network;
+        }
+        if let Some(auto_update) = body.auto_update {
+            user.auto_update = auto_update;
+        }
+        if let Some(output) = body.audio_output {
+            user.audio_output = output;
+        }
+        if let Some(input) = body.audio_input {
+            user.audio_input = input;
+        }
+        if let Some(panel) = body.ingress_panel {
+            user.ingress_panel = panel;
+        }
+        if let Some(watchdog) = watchdog {
+            user.watchdog = watchdog;
+        }
+        if let Some(options) = options {
+            user.options = options;
+        }
+    })?;
+    ok_empty()
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SysOptionsBody {
+    system_managed: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    system_managed_config_entry: Option<Option<String>>,
+}
+
+/// Marks an add-on as managed by Home Assistant (Home Assistant only).
+#[utoipa::path(tag = "addons", params(("addon" = String, Path)), request_body = SysOptionsBody,
+    responses((status = 200), (status = 400, body = base::api::ErrorEnvelope), (status = 403, body = base::api::ErrorEnvelope)))]
+#[post("/addons/{addon}/sys_options")]
+async fn addon_sys_options(
+    req: HttpRequest,
+    manager: Manager,
+    addon: web::Path<String>,
+    body: Options<SysOptionsBody>,
+) -> ApiResult {
+    let slug = installed(&req, &manager, &addon)?.slug;
+    let body = body.into_inner();
+    manager.update_user(&slug, |user| {
+        if let Some(managed) = body.system_managed {
+            user.system_managed = managed;
+            if !managed {
+                user.system_managed_config_entry = None;
+            }
+        }
+        if let Some(entry) = body.system_managed_config_entry {
+            if user.system_managed {
+                user.system_managed_config_entry = entry;
+            } else {
+                tracing::info!("Ignoring system managed config entry for {slug} because it is not system managed");
+            }
+        }
+    })?;
+    ok_empty()
+}
+
+/// The answer of `options/validate`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ValidateResult {
+    /// Why the options are invalid; empty when valid.
+    pub message: String,
+    pub valid: bool,
+    /// Whether a password is known to be breached; `null`: not checked.
+    pub pwned: Option<bool>,
+}
+
+/// Validates options against the add-on's schema without storing them: the body is the options
+/// object itself; an empty body, `{}` or `null` validates the current options.
+#[utoipa::path(tag = "addons", params(("addon" = String, Path)), request_body(content = Option<Object>, description = "The options to check"),
+    responses((status = 200, body = base::api::Envelope<ValidateResult>), (status = 400, body = base::api::ErrorEnvelope)))]
+#[post("/addons/{addon}/options/validate")]
+async fn addon_options_validate(
+    req: HttpRequest,
+    manager: Manager,
+    addon: web::Path<String>,
+    body: web::Bytes,
+) -> ApiResult {
+    let addon = installed(&req, &manager, &addon)?;
+    let given = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("Invalid JSON body: {e}")))?
+    };
+    let options = match given {
+        Value::Null => Value::Object(addon.options()),
+        Value::Object(o) if o.is_empty() => Value::Object(addon.options()),
+        Value::Object(o) => Value::Object(o),
+        _ => return Err(ApiError::bad_request("Invalid JSON body: expected a JSON object")),
+    };
+    let config = addon.config();
+    let result = match &config.schema {
+        Some(schema) => schema.validate(&options, &config.name, &addon.slug).map(|_| ()),
+        None => Ok(()),
+    };
+    ok(match result {
+        Ok(()) => ValidateResult { message: String::new(), valid: true, pwned: None },
+        Err(why) => ValidateResult { message: why, valid: false, pwned: None },
+    })
+}
+
+/// The validated options the add-on runs with; only the add-on itself (`self`) may read them.
+#[utoipa::path(tag = "addons", params(("addon" = String, Path)),
+    responses((status = 200, body = base::api::Envelope<Object>), (status = 400, body = base::api::ErrorEnvelope), (status = 403, body = base::api::ErrorEnvelope)))]
+#[get("/addons/{addon}/options/config")]
+async fn addon_options_config(req: HttpRequest, manager: Manager, addon: web::Path<String>) -> ApiResult {
+    let installed = installed(&req, &manager, &addon)?;
+    if addon.as_str() != "self" {
+        return Err(errors::options_config_not_self());
+    }
+    ok(manager.validated_options(&installed).map_err(|_| errors::options_config_invalid())?)
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RebuildBody {
+    /// Pull an image-based add-on's image again instead of refusing.
+    #[serde(default)]
+    force: bool,
+    #[serde(default)]
+    background: bool,
+}
+
+/// Builds a local add-on's image again and restarts it if it ran (job `addon_manager_rebuild`).
+#[utoipa::path(tag = "addons", params(("addon" = String, Path)), request_body = Option<RebuildBody>,
+    responses((status = 200, body = base::api::Envelope<JobStarted>), (status = 400, body = base::api::ErrorEnvelope), (status = 500, body = base::api::ErrorEnvelope)))]
+#[post("/addons/{addon}/rebuild")]
+async fn addon_rebuild(
+    req: HttpRequest,
+    manager: Manager,
+    addon: web::Path<String>,
+    body: Body<RebuildBody>,
+) -> ApiResult {
+    let slug = installed(&req, &manager, &addon)?.slug;
+    let body = body.into_inner();
+    manager.validate_rebuild(&slug, body.force)?;
+    let manager = manager.into_inner();
+    let jobs = manager.jobs().clone();
+    respond(&jobs, AddonManager::rebuild_spec(&slug), body.background, move |job| async move {
+        manager.rebuild(&slug, body.force, &job).await
+    })
+    .await
+}
+
+/// Writes the raw body, and a newline, to the add-on's standard input.
+#[utoipa::path(tag = "addons", params(("addon" = String, Path)), request_body(content = String, content_type = "application/octet-stream"),
+    responses((status = 200), (status = 400, body = base::api::ErrorEnvelope)))]
+#[post("/addons/{addon}/stdin")]
+async fn addon_stdin(req: HttpRequest, manager: Manager, addon: web::Path<String>, body: web::Bytes) -> ApiResult {
+    let addon = installed(&req, &manager, &addon)?;
+    let slug = addon.slug.as_str();
+    if !addon.config().stdin {
+        return Err(errors::no_stdin(slug));
+    }
+    if !matches!(manager.state(slug).await, engine::AddonState::Started | engine::AddonState::Startup) {
+        return Err(errors::not_running(slug));
+    }
+    let client = manager.inner.docker.client()?;
+    let options = AttachContainerOptionsBuilder::default().stdin(true).stream(true).build();
+    let mut attached = client
+        .attach_container(&manager.container_name(slug), Some(options))
+        .await
+        .map_err(|e| errors::unknown(slug, format!("can't attach to the container: {e}")))?;
+    let mut data = body.to_vec();
+    data.push(b'\n');
+    let written = async {
+        attached.input.write_all(&data).await?;
+        attached.input.flush().await?;
+        attached.input.shutdown().await
+    }
+    .await;
+    written.map_err(|e| errors::unknown(slug, format!("can't write to stdin: {e}")))?;
+    ok_empty()
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityBody {
+    /// Protection mode: while on, `host_pid`, `docker_api` and `full_access` are withheld.
+    protected: Option<bool>,
+}
+
+/// Changes an add-on's protection mode; takes effect at its next start.
+#[utoipa::path(tag = "addons", params(("addon" = String, Path)), request_body = SecurityBody,
+    responses((status = 200), (status = 400, body = base::api::ErrorEnvelope)))]
+#[post("/addons/{addon}/security")]
+async fn addon_security(
+    req: HttpRequest,
+    manager: Manager,
+    addon: web::Path<String>,
+    body: Options<SecurityBody>,
+) -> ApiResult {
+    let slug = installed(&req, &manager, &addon)?.slug;
+    if let Some(protected) = body.into_inner().protected {
+        tracing::warn!(addon = %slug, "Changing protected flag for {slug}!");
+        manager.update_user(&slug, |user| user.protected = protected)?;
+    }
+    ok_empty()
+}
+
+/// CPU, memory, network and block figures of a running add-on.
+#[utoipa::path(tag = "addons", params(("addon" = String, Path)),
+    responses((status = 200, body = base::api::Envelope<AddonStats>), (status = 400, body = base::api::ErrorEnvelope)))]
+#[get("/addons/{addon}/stats")]
+async fn addon_stats(req: HttpRequest, manager: Manager, addon: web::Path<String>) -> ApiResult {
+    let slug = installed(&req, &manager, &addon)?.slug;
+    if !matches!(manager.state(&slug).await, engine::AddonState::Started | engine::AddonState::Startup) {
+        return Err(errors::not_running(&slug));
+    }
+    let client = manager.inner.docker.client()?;
+    // Not one-shot: the engine then samples twice, which `cpu_percent` needs.
+    let options = StatsOptionsBuilder::default().stream(false).build();
+    let sample = client
+        .stats(&manager.container_name(&slug), Some(options))
+        .next()
+        .await
+        .ok_or_else(|| errors::unknown(&slug, "the engine sent no stats"))?
+        .map_err(|e| errors::unknown(&slug, format!("can't read stats: {e}")))?;
+    ok(engine::stats_from(&sample))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct LogQuery {
+    /// How many of the last lines to answer (default 100).
+    lines: Option<usize>,
+}
+
+/// Lines answered when the client names no amount.
+const DEFAULT_LINES: usize = 100;
+
+/// A plain-text error, as the log endpoints answer.
+fn text_error(error: ApiError) -> HttpResponse {
+    HttpResponse::build(error.status).content_type("text/plain; charset=utf-8").body(error.message)
+}
+
+/// The engine's log of the add-on's current container as plain text; `tail` lines (`None`:
+/// all), then, with `follow`, every new line.
+async fn container_logs(
+    req: &HttpRequest,
+    manager: &AddonManager,
+    addon: &str,
+    tail: Option<usize>,
+    follow: bool,
+) -> HttpResponse {
+    let slug = match installed(req, manager, addon) {
+        Ok(addon) => addon.slug,
+        Err(e) => return text_error(e),
+    };
+    let client = match manager.inner.docker.client() {
+        Ok(client) => client,
+        Err(e) => return text_error(e),
+    };
+    let tail = tail.map_or_else(|| "all".to_owned(), |n| n.to_string());
+    let options = LogsOptionsBuilder::default().stdout(true).stderr(true).follow(follow).tail(&tail).build();
+    let logs = client.logs(&manager.container_name(&slug), Some(options)).map(|item| match item {
+        Ok(output) => Ok(output.into_bytes()),
+        Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(Bytes::new()),
+        Err(e) => Err(actix_web::error::ErrorInternalServerError(e.to_string())),
+    });
+    let response = || HttpResponse::Ok().content_type("text/plain; charset=utf-8").take();
+    if follow {
+        return response().streaming(logs);
+    }
+    let chunks: Vec<Result<Bytes, actix_web::Error>> = logs.collect().await;
+    let mut body = Vec::new();
+    for chunk in chunks {
+        match chunk {
+            Ok(bytes) => body.extend_from_slice(&bytes),
+            Err(e) => return text_error(errors::unknown(&slug, format!("can't read logs: {e}"))),
+        }
+    }
+    response().body(body)
+}
+
+/// The boot id of a log request: only the current container (`0`) has a log.
+fn current_boot(bootid: &str) -> Result<(), ApiError> {
+    match bootid.parse::<i64>() {
+        Ok(0) => Ok(()),
+        _ => Err(ApiError::bad_request(format!("Logs not found for boot {bootid}"))),
+    }
+}
+
+/// The add-on's log (its current container), the last `lines` lines.
+#[utoipa::path(tag = "addons", params(("addon" = String, Path), LogQuery),
+    responses((status = 200, content_type = "text/plain", body = String), (status = 400, content_type = "text/plain", body = String), (status = 404, content_type = "text/plain", body = String)))]
+#[get("/addons/{addon}/logs")]
+async fn addon_logs(
+    req: HttpRequest,
+    manager: Manager,
+    addon: web::Path<String>,
+    query: web::Query<LogQuery>,
+) -> HttpResponse {
+    container_logs(&req, &manager, &addon, Some(query.lines.unwrap_or(DEFAULT_LINES)), false).await
+}
+
+/// Like `/addons/{addon}/logs`, then every new line as it is written.
+#[utoipa::path(tag = "addons", params(("addon" = String, Path), LogQuery),
+    responses((status = 200, content_type = "text/plain", body = String), (status = 400, content_type = "text/plain", body = String), (status = 404, content_type = "text/plain", body = String)))]
+#[get("/addons/{addon}/logs/follow")]
+async fn addon_logs_follow(
+    req: HttpRequest,
+    manager: Manager,
+    addon: web::Path<String>,
+    query: web::Query<LogQuery>,
+) -> HttpResponse {
+    container_logs(&req, &manager, &addon, Some(query.lines.unwrap_or(DEFAULT_LINES)), true).await
+}
+
+/// Every line of the add-on's current container (`lines` limits).
+#[utoipa::path(tag = "addons", params(("addon" = String, Path), LogQuery),
+    responses((status = 200, content_type = "text/plain", body = String), (status = 400, content_type = "text/plain", body = String), (status = 404, content_type = "text/plain", body = String)))]
+#[get("/addons/{addon}/logs/latest")]
+async fn addon_logs_latest(
+    req: HttpRequest,
+    manager: Manager,
+    addon: web::Path<String>,
+    query: web::Query<LogQuery>,
+) -> HttpResponse {
+    container_logs(&req, &manager, &addon, query.lines, false).await
+}
+
+/// The log of one boot: `0` is the current container, the only one kept.
+#[utoipa::path(tag = "addons", params(("addon" = String, Path), ("bootid" = String, Path), LogQuery),
+    responses((status = 200, content_type = "text/plain", body = String), (status = 400, content_type = "text/plain", body = String), (status = 404, content_type = "text/plain", body = String)))]
+#[get("/addons/{addon}/logs/boots/{bootid}")]
+async fn addon_logs_boot(
+    req: HttpRequest,
+    manager: Manager,
+    path: web::Path<(String, String)>,
+    query: web::Query<LogQuery>,
+) -> HttpResponse {
+    let (addon, bootid) = path.into_inner();
+    if let Err(e) = current_boot(&bootid) {
+        return text_error(e);
+    }
+    container_logs(&req, &manager, &addon, Some(query.lines.unwrap_or(DEFAULT_LINES)), false).await
+}
+
+/// Like `/addons/{addon}/logs/boots/{bootid}`, following new lines.
+#[utoipa::path(tag = "addons", params(("addon" = String, Path), ("bootid" = String, Path), LogQuery),
+    responses((status = 200, content_type = "text/plain", body = String), (status = 400, content_type = "text/plain", body = String), (status = 404, content_type = "text/plain", body = String)))]
+#[get("/addons/{addon}/logs/boots/{bootid}/follow")]
+async fn addon_logs_boot_follow(
+    req: HttpRequest,
+    manager: Manager,
+    path: web::Path<(String, String)>,
+    query: web::Query<LogQuery>,
+) -> HttpResponse {
+    let (addon, bootid) = path.into_inner();
+    if let Err(e) = current_boot(&bootid) {
+        return text_error(e);
+    }
+    container_logs(&req, &manager, &addon, Some(query.lines.unwrap_or(DEFAULT_LINES)), true).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::web::Data;
+    use actix_web::{test as web, App};
+    use base::{CoreState, DataDir, System};
+    use docker::{DockerManager, Naming};
+    use jobs::JobManager;
+    use security::Tokens;
+    use std::sync::Arc;
+
+    /// A manager over the repository's fixture store, with an engine that is never reached.
+    async fn manager(dir: &std::path::Path) -> AddonManager {
+        let data = DataDir::new(dir);
+        data.ensure_layout().unwrap();
+        let store = state::Store::open(&data.database()).unwrap();
+        let system = Arc::new(System::default());
+        system.set_state(CoreState::Running);
+        let jobs = JobManager::new(&store, Arc::clone(&system), data.clone()).unwrap();
+        let tokens = Arc::new(Tokens::load(&store, &data).unwrap());
+        let docker = DockerManager::new(&store, system, "/nonexistent/docker.sock", Naming::default()).unwrap();
+        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../store-fixtures");
+        let catalog =
+            store::StoreManager::new(&store, data.clone(), jobs.clone(), fixtures, "generic-x86-64".into()).unwrap();
+        catalog.load().await;
+        let timezone: crate::Timezone = Arc::new(|| "UTC".to_owned());
+        AddonManager::new(&store, data, jobs, Arc::new(docker), tokens, catalog, timezone).unwrap()
+    }
+
+    async fn call(manager: &AddonManager, caller: Caller, method: &str, uri: &str) -> (u16, String) {
+        let app = web::init_service(App::new().app_data(Data::new(manager.clone())).configure(configure)).await;
+        let req = web::TestRequest::default().method(method.parse().unwrap()).uri(uri).to_request();
+        req.extensions_mut().insert(caller);
+        let resp = web::call_service(&app, req).await;
+        let status = resp.status().as_u16();
+        (status, String::from_utf8_lossy(&web::read_body(resp).await).into_owned())
+    }
+
+    #[actix_web::test]
+    async fn addon_resolution_follows_the_real_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let manager = manager(dir.path()).await;
+        let (status, body) = call(&manager, Caller::Cli, "GET", "/addons").await;
+        assert_eq!((status, body.as_str()), (200, r#"{"result":"ok","data":{"addons":[]}}"#));
+        let (status, body) = call(&manager, Caller::Cli, "GET", "/addons/self/info").await;
+        assert_eq!(status, 400);
+        assert!(body.contains("Self is not an App"), "{body}");
+        let (status, body) = call(&manager, Caller::Cli, "GET", "/addons/core_nope/info").await;
+        assert_eq!(status, 404);
+        assert!(body.contains("App core_nope does not exist"), "{body}");
+        let (status, body) = call(&manager, Caller::Cli, "POST", "/addons/core_crasher/start").await;
+        assert_eq!(status, 400);
+        assert!(body.contains("App is not installed"), "{body}");
+        let (status, body) = call(&manager, Caller::Cli, "GET", "/addons/core_crasher/logs").await;
+        assert_eq!((status, body.as_str()), (400, "App is not installed"), "log errors are plain text");
+    }
+
+    #[actix_web::test]
+    async fn store_info_stands_in_for_an_addon_not_installed() {
+        let dir = tempfile::tempdir().unwrap();
+        let manager = manager(dir.path()).await;
+        let (status, body) = call(&manager, Caller::Cli, "GET", "/addons/core_crasher/info").await;
+        assert_eq!(status, 200, "{body}");
+        let data: Value = serde_json::from_str::<Value>(&body).unwrap()["data"].clone();
+        assert_eq!(data["state"], "unknown");
+        assert_eq!(data["version"], Value::Null);
+        assert_eq!(data["update_available"], false);
+        assert_eq!(data["options"], serde_json::json!({"crash": false, "crash_after": 0}));
+    }
+
+    #[actix_web::test]
+    async fn install_and_update_validate_before_any_job() {
+        let dir = tempfile::tempdir().unwrap();
+        let manager = manager(dir.path()).await;
+        let (status, body) = call(&manager, Caller::Cli, "POST", "/store/addons/core_nope/install").await;
+        assert_eq!(status, 404);
+        assert!(body.contains("store_addon_not_found_error"), "{body}");
+        let (status, body) = call(&manager, Caller::Cli, "POST", "/store/addons/core_crasher/update/9.9").await;
+        assert_eq!(status, 400);
+        assert!(body.contains("App core_crasher is not installed"), "{body}");
+        assert!(manager.jobs().jobs().is_empty(), "validation errors start no job");
+    }
+
+    #[actix_web::test]
+    async fn a_failed_install_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let manager = manager(dir.path()).await;
+        let (status, body) = call(&manager, Caller::Cli, "POST", "/store/addons/core_crasher/install").await;
+        assert_eq!(status, 503, "no engine: {body}");
+        assert!(body.contains("job_id"), "{body}");
+        assert!(!manager.is_installed("core_crasher"));
+        assert!(!dir.path().join("addons/data/core_crasher").exists());
+        assert_eq!(manager.jobs().jobs()[0].name, "addon_manager_install");
+    }
+
+    #[test]
+    fn openapi_fragment_documents_every_route() {
+        let doc = serde_json::to_value(AddonsApi::openapi()).unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        for path in [
+            "/addons",
+            "/addons/{addon}/info",
+            "/addons/{addon}/options/validate",
+            "/addons/{addon}/logs/boots/{bootid}/follow",
+            "/store/addons/{addon}/install/{version}",
+            "/store/addons/{addon}/update",
+        ] {
+            assert!(paths.contains_key(path), "{path} missing");
+        }
+        assert_eq!(paths.len(), 25);
+    }
+}

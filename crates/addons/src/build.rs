@@ -1,0 +1,286 @@
+//! Local image builds for add-ons without an `image` (addon-config.md §3.3): the add-on folder
+//! is sent to the engine as the build context, with the real Supervisor's build arguments and
+//! labels, and the engine's build steps become the job's progress and stage.
+//!
+//! The engine builds directly (no builder container): the result is the same image, and the
+//! supervisor does not have to hand the engine's socket to anything.
+
+use crate::errors;
+use addon_config::{AddonConfig, BuildConfig};
+use base::ApiError;
+use bollard::query_parameters::{BuildImageOptionsBuilder, RemoveImageOptionsBuilder};
+use docker::{DockerManager, LABEL_MANAGED};
+use futures_util::StreamExt;
+use jobs::Job;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// The base image when `build.yaml` names none, as the newest real Supervisor uses.
+const DEFAULT_BASE: &str = "ghcr.io/home-assistant/base:latest";
+
+/// What to build and how.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BuildPlan {
+    /// The add-on folder: the build context.
+    pub context: PathBuf,
+    /// The Dockerfile, relative to the context.
+    pub dockerfile: String,
+    /// The image name, without tag.
+    pub image: String,
+    /// The tag: the add-on version.
+    pub version: String,
+    pub base: Option<String>,
+    pub args: HashMap<String, String>,
+    pub labels: HashMap<String, String>,
+}
+
+impl BuildPlan {
+    pub fn tag(&self) -> String {
+        format!("{}:{}", self.image, self.version)
+    }
+}
+
+/// Plans the build of `config` (in `dir`) for `arch` as `image:<version>`.
+pub fn plan(slug: &str, dir: &Path, config: &AddonConfig, arch: &str, image: &str) -> Result<BuildPlan, ApiError> {
+    let dockerfile = [format!("Dockerfile.{arch}"), "Dockerfile".to_owned()]
+        .into_iter()
+        .find(|name| dir.join(name).is_file())
+        .ok_or_else(|| errors::dockerfile_missing(slug))?;
+    let build = match BuildConfig::load(dir) {
+        Ok(build) => build,
+        Err(e) => {
+            tracing::warn!(addon = slug, "Error parsing {} build config ({e}), using defaults", dir.display());
+            Some(BuildConfig::default())
+        }
+    };
+    if build.is_some() {
+        tracing::info!(
+            addon = slug,
+            "App uses build.yaml which is deprecated. Move build parameters into the Dockerfile directly."
+        );
+    }
+    let base = match &build {
+        None => None,
+        Some(build) => match build.base_image(arch) {
+            Some(base) => Some(base),
+            None if build.build_from.is_empty() => Some(DEFAULT_BASE.to_owned()),
+            None => {
+                return Err(errors::build_arch_unsupported(
+                    slug,
+                    &build.build_from.keys().cloned().collect::<Vec<_>>(),
+                    &[arch],
+                ))
+            }
+        },
+    };
+    let mut args = HashMap::from([
+        ("BUILD_VERSION".to_owned(), config.version.clone()),
+        ("BUILD_ARCH".to_owned(), arch.to_owned()),
+    ]);
+    let mut labels = HashMap::from([
+        ("io.hass.version".to_owned(), config.version.clone()),
+        ("io.hass.arch".to_owned(), arch.to_owned()),
+        ("io.hass.type".to_owned(), "addon".to_owned()),
+    ]);
+    if let Some(build) = &build {
+        args.extend(build.args.clone());
+        labels.extend(build.labels.clone());
+    }
+    if let Some(base) = &base {
+        args.insert("BUILD_FROM".to_owned(), base.clone());
+    }
+    let name = config.name.replace('\'', "");
+    let description = config.description.replace('\'', "");
+    if !name.is_empty() {
+        labels.insert("io.hass.name".to_owned(), name);
+    }
+    if !description.is_empty() {
+        labels.insert("io.hass.description".to_owned(), description);
+    }
+    if let Some(url) = &config.url {
+        labels.insert("io.hass.url".to_owned(), url.clone());
+    }
+    labels.insert(LABEL_MANAGED.to_owned(), String::new());
+    Ok(BuildPlan {
+        context: dir.to_owned(),
+        dockerfile,
+        image: image.to_owned(),
+        version: config.version.clone(),
+        base,
+        args,
+        labels,
+    })
+}
+
+/// The build context: the add-on folder as a tar archive. Symbolic links are archived as links,
+/// never followed, so a repository cannot pull host files into an image.
+pub fn context_tar(dir: &Path) -> std::io::Result<Vec<u8>> {
+    let mut archive = tar::Builder::new(Vec::new());
+    archive.follow_symlinks(false);
+    archive.mode(tar::HeaderMode::Deterministic);
+    archive.append_dir_all(".", dir)?;
+    archive.into_inner()
+}
+
+/// `Step 3/7 : RUN ...` → (3, 7).
+fn step(line: &str) -> Option<(u32, u32)> {
+    let rest = line.trim_start().strip_prefix("Step ")?;
+    let (numbers, _) = rest.split_once(' ')?;
+    let (n, m) = numbers.split_once('/')?;
+    Some((n.parse().ok()?, m.parse().ok()?))
+}
+
+/// ` ---> 3f8a1b2c4d5e` → the id of the layer a step produced (not `Running in`/`Using cache`).
+fn layer(line: &str) -> Option<&str> {
+    let id = line.trim().strip_prefix("---> ")?.trim();
+    (id.len() >= 12 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
+}
+
+/// Builds `plan` on the engine, reporting the steps on `job`. On failure the layers the build
+/// made are removed again, so a failed install leaves no image behind.
+pub async fn build(docker: &DockerManager, slug: &str, plan: BuildPlan, job: &Job) -> Result<(), ApiError> {
+    let client = docker.client()?;
+    job.set_stage("build");
+    let context = plan.context.clone();
+    let tar = tokio::task::spawn_blocking(move || context_tar(&context))
+        .await
+        .map_err(|e| errors::build_failed(slug, e))?
+        .map_err(|e| errors::build_failed(slug, format!("can't read {}: {e}", plan.context.display())))?;
+    let credentials = plan
+        .base
+        .as_deref()
+        .and_then(|base| docker.credentials_for(base))
+        .map(|c| HashMap::from([(c.serveraddress.clone().unwrap_or_default(), c)]));
+    let tag = plan.tag();
+    let options = BuildImageOptionsBuilder::default()
+        .dockerfile(&plan.dockerfile)
+        .t(&tag)
+        .rm(true)
+        .forcerm(true)
+        .buildargs(&plan.args)
+        .labels(&plan.labels)
+        .build();
+    tracing::info!(addon = slug, %tag, "building image");
+    let mut stream = client.build_image(options, credentials, Some(bollard::body_full(tar.into())));
+    let mut last_layer: Option<String> = None;
+    let outcome = loop {
+        let item = tokio::select! {
+            item = stream.next() => item,
+            _ = job.cancelled() => break Err(format!("build of {tag} was cancelled")),
+        };
+        let Some(item) = item else { break Ok(()) };
+        match item {
+            Ok(info) => {
+                for line in info.stream.as_deref().unwrap_or_default().lines().filter(|l| !l.trim().is_empty()) {
+                    tracing::debug!(addon = slug, "build: {line}");
+                    if let Some((n, m)) = step(line) {
+                        job.set_stage(&format!("build step {n}/{m}"));
+                        job.set_progress(100.0 * f64::from(n.saturating_sub(1)) / f64::from(m.max(1)));
+                    }
+                    if let Some(id) = layer(line) {
+                        last_layer = Some(id.to_owned());
+                    }
+                }
+            }
+            Err(e) => break Err(e.to_string()),
+        }
+    };
+    drop(stream);
+    match outcome {
+        Ok(()) if docker.image_exists(&plan.image, &plan.version).await? => {
+            tracing::info!(addon = slug, %tag, "built image");
+            Ok(())
+        }
+        Ok(()) => Err(errors::build_failed(slug, format!("the engine built no image {tag}"))),
+        Err(e) => {
+            if let Some(layer) = last_layer {
+                // Untagged parents of the layer go with it; a layer another image uses stays.
+                let options = RemoveImageOptionsBuilder::default().noprune(false).build();
+                let _ = client.remove_image(&layer, Some(options), None).await;
+            }
+            Err(errors::build_failed(slug, format!("Docker build failed for {tag}: {e}")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn config() -> AddonConfig {
+        AddonConfig::from_value(json!({
+            "name": "It's mine", "version": "1.2.3", "slug": "mine", "description": "Does 'things'",
+            "arch": ["amd64"], "url": "https://example.com/mine"
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn plans_args_and_labels_without_build_file() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            plan("local_mine", dir.path(), &config(), "amd64", "t").unwrap_err().error_key.as_deref(),
+            Some("addon_build_dockerfile_missing_error")
+        );
+        std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+        let plan = plan("local_mine", dir.path(), &config(), "amd64", "local/amd64-addon-mine").unwrap();
+        assert_eq!(plan.tag(), "local/amd64-addon-mine:1.2.3");
+        assert_eq!(plan.dockerfile, "Dockerfile");
+        assert_eq!(plan.base, None, "no build file: the Dockerfile names its base itself");
+        assert!(!plan.args.contains_key("BUILD_FROM"));
+        assert_eq!(plan.args["BUILD_VERSION"], "1.2.3");
+        assert_eq!(plan.args["BUILD_ARCH"], "amd64");
+        assert_eq!(plan.labels["io.hass.version"], "1.2.3");
+        assert_eq!(plan.labels["io.hass.arch"], "amd64");
+        assert_eq!(plan.labels["io.hass.type"], "addon");
+        assert_eq!(plan.labels["io.hass.name"], "Its mine");
+        assert_eq!(plan.labels["io.hass.description"], "Does things");
+        assert_eq!(plan.labels["io.hass.url"], "https://example.com/mine");
+        assert!(plan.labels.contains_key(LABEL_MANAGED));
+    }
+
+    #[test]
+    fn build_file_sets_base_and_arch_dockerfile_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+        std::fs::write(dir.path().join("Dockerfile.amd64"), "FROM scratch\n").unwrap();
+        std::fs::write(
+            dir.path().join("build.yaml"),
+            "build_from:\n  amd64: supervisor-test-base:latest\nargs:\n  EXTRA: one\nlabels:\n  org.example: x\n",
+        )
+        .unwrap();
+        let plan = plan("local_mine", dir.path(), &config(), "amd64", "t").unwrap();
+        assert_eq!(plan.dockerfile, "Dockerfile.amd64");
+        assert_eq!(plan.args["BUILD_FROM"], "supervisor-test-base:latest");
+        assert_eq!(plan.args["EXTRA"], "one");
+        assert_eq!(plan.labels["org.example"], "x");
+        let other = super::plan("local_mine", dir.path(), &config(), "aarch64", "t").unwrap_err();
+        assert_eq!(other.error_key.as_deref(), Some("addon_build_architecture_not_supported_error"));
+    }
+
+    #[test]
+    fn context_keeps_symlinks_as_links() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", dir.path().join("leak")).unwrap();
+        let tar = context_tar(dir.path()).unwrap();
+        let mut archive = tar::Archive::new(&tar[..]);
+        let mut seen = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let entry = entry.unwrap();
+            seen.push((entry.path().unwrap().to_string_lossy().into_owned(), entry.header().entry_type()));
+        }
+        assert!(seen.iter().any(|(p, t)| p.ends_with("leak") && *t == tar::EntryType::Symlink), "{seen:?}");
+        assert!(seen.iter().any(|(p, _)| p.ends_with("Dockerfile")));
+    }
+
+    #[test]
+    fn parses_engine_build_lines() {
+        assert_eq!(step("Step 3/7 : RUN echo"), Some((3, 7)));
+        assert_eq!(step("Removing intermediate container"), None);
+        assert_eq!(layer(" ---> 3f8a1b2c4d5e\n"), Some("3f8a1b2c4d5e"));
+        assert_eq!(layer(" ---> Running in 3f8a1b2c4d5e"), None);
+        assert_eq!(layer(" ---> Using cache"), None);
+    }
+}

@@ -1,0 +1,21 @@
+//! Installed add-ons: what is installed (persisted like the real Supervisor's `apps.json`), the
+//! images (pulled, or built locally from the add-on folder), the containers (built from the
+//! add-on's configuration, granting nothing it does not ask for), the tokens add-ons call the
+//! API with, the life cycle (install, update, rebuild, uninstall, start, stop, boot) and the
+//! watchdog that restarts crashed add-ons; and the `/addons` API with install and update under
+//! `/store/addons/{addon}`.
+
+pub mod api;
+mod build;
+mod container;
+mod data;
+mod engine;
+mod errors;
+mod info;
+mod manager;
+mod watchdog;
+
+pub use api::AddonsApi;
+pub use data::{Boot, Installed, SystemData, UserData};
+pub use engine::{AddonState, AddonStats};
+pub use manager::{AddonManager, Timezone};

@@ -1,0 +1,749 @@
+//! The add-on manager: installed add-ons, their images and containers, their tokens and their
+//! life cycle (install, update, rebuild, uninstall, start, stop, boot).
+//!
+//! Every operation on one add-on runs as a job of the group `addon` with the add-on as
+//! reference and the `Once` limit, so two operations on the same add-on never interleave (a
+//! second one is refused with 409) while different add-ons proceed in parallel. Install, update
+//! and rebuild call internal steps (`start_container`, `stop_container`) directly, so they do not
+//! collide with their own group.
+
+use crate::build;
+use crate::container::{self, HostFolders, Plan};
+use crate::data::{AddonsFile, Installed, SystemData, UserData};
+use crate::engine::{self, AddonState};
+use crate::errors;
+use crate::info::StoreFacts;
+use addon_config::{AddonConfig, Startup};
+use base::{ApiError, DataDir};
+use bollard::models::ContainerInspectResponse;
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, InspectContainerOptions, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
+    StopContainerOptionsBuilder,
+};
+use docker::DockerManager;
+use jobs::{Job, JobCondition, JobLimit, JobManager, JobSpec};
+use security::{Caller, Tokens};
+use serde_json::{Map, Value};
+use state::Persisted;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use store::{AddonFile, StoreAddon, StoreManager};
+
+/// How long `start` waits for a health-checked add-on to leave `startup`.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(120);
+/// Add-on tokens: 56 random bytes, 112 hex characters, as the real Supervisor makes them.
+const TOKEN_BYTES: usize = 56;
+
+/// The supervisor's time zone, read at every start (it can change at run time).
+pub type Timezone = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// Run-time facts about one add-on that are not persisted.
+#[derive(Debug, Default)]
+pub(crate) struct Runtime {
+    /// The user (or an operation) stopped it: the watchdog leaves it alone.
+    pub manual_stop: bool,
+    /// The last start or stop failed: the state is `error` until the next one succeeds.
+    pub failed: bool,
+    /// A watchdog restart loop runs for it.
+    pub watchdog_active: bool,
+    /// When the watchdog restarted it, for the rate limit.
+    pub watchdog_restarts: Vec<Instant>,
+}
+
+/// The installed add-ons. Cheap to clone; every clone is the same manager.
+#[derive(Clone)]
+pub struct AddonManager {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) folders: HostFolders,
+    pub(crate) jobs: JobManager,
+    pub(crate) docker: Arc<DockerManager>,
+    tokens: Arc<Tokens>,
+    pub(crate) catalog: StoreManager,
+    timezone: Timezone,
+    file: Persisted<AddonsFile>,
+    pub(crate) runtime: Mutex<HashMap<String, Runtime>>,
+}
+
+/// The job of one operation on one add-on.
+pub(crate) fn spec(name: &str, slug: &str) -> JobSpec {
+    JobSpec::new(name).reference(slug).group("addon").limit(JobLimit::Once)
+}
+
+/// Conditions of the jobs that fetch images.
+const FETCH_CONDITIONS: [JobCondition; 2] = [JobCondition::FreeSpace, JobCondition::Healthy];
+
+impl AddonManager {
+    /// Loads the installed add-ons and tells the store about them.
+    pub fn new(
+        store: &state::Store,
+        data: DataDir,
+        jobs: JobManager,
+        docker: Arc<DockerManager>,
+        tokens: Arc<Tokens>,
+        catalog: StoreManager,
+        timezone: Timezone,
+    ) -> state::Result<Self> {
+        let file = Persisted::load(store.section("addons")?, "apps")?;
+        let manager = AddonManager {
+            inner: Arc::new(Inner {
+                folders: HostFolders::new(&data),
+                jobs,
+                docker,
+                tokens,
+                catalog: catalog.clone(),
+                timezone,
+                file,
+                runtime: Mutex::default(),
+            }),
+        };
+        catalog.set_installed(Arc::new(manager.clone()));
+        Ok(manager)
+    }
+
+    /// One installed add-on.
+    pub fn get(&self, slug: &str) -> Option<Installed> {
+        let file = self.inner.file.read();
+        let user = file.user.get(slug)?.clone();
+        let system = file.system.get(slug)?.clone();
+        Some(Installed { slug: slug.to_owned(), user, system })
+    }
+
+    /// Every installed add-on, in slug order.
+    pub fn list(&self) -> Vec<Installed> {
+        let file = self.inner.file.read();
+        file.user
+            .iter()
+            .filter_map(|(slug, user)| {
+                let system = file.system.get(slug)?.clone();
+                Some(Installed { slug: slug.clone(), user: user.clone(), system })
+            })
+            .collect()
+    }
+
+    pub fn is_installed(&self, slug: &str) -> bool {
+        self.inner.file.read().user.contains_key(slug)
+    }
+
+    pub fn jobs(&self) -> &JobManager {
+        &self.inner.jobs
+    }
+
+    pub fn catalog(&self) -> &StoreManager {
+        &self.inner.catalog
+    }
+
+    /// Changes the user data of an installed add-on, on disk first.
+    pub fn update_user(&self, slug: &str, change: impl FnOnce(&mut UserData)) -> Result<(), ApiError> {
+        if !self.is_installed(slug) {
+            return Err(errors::not_installed());
+        }
+        self.inner.file.update(|file| {
+            if let Some(user) = file.user.get_mut(slug) {
+                change(user);
+            }
+        })?;
+        Ok(())
+    }
+
+    pub(crate) fn with_runtime<T>(&self, slug: &str, f: impl FnOnce(&mut Runtime) -> T) -> T {
+        let mut runtime = self.inner.runtime.lock().unwrap_or_else(|e| e.into_inner());
+        f(runtime.entry(slug.to_owned()).or_default())
+    }
+
+    /// The engine name of an add-on's container.
+    pub fn container_name(&self, slug: &str) -> String {
+        self.inner.docker.container_name(&format!("addon_{slug}"))
+    }
+
+    /// The add-on a container name belongs to, if it is one of ours.
+    pub(crate) fn slug_of_container(&self, name: &str) -> Option<String> {
+        let name = name.trim_start_matches('/');
+        self.inner.file.read().user.keys().find(|slug| self.container_name(slug) == name).cloned()
+    }
+
+    /// The add-on's container as the engine sees it; `None` when there is none.
+    pub async fn inspect(&self, slug: &str) -> Result<Option<ContainerInspectResponse>, ApiError> {
+        let client = self.inner.docker.client()?;
+        match client.inspect_container(&self.container_name(slug), None::<InspectContainerOptions>).await {
+            Ok(container) => Ok(Some(container)),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+            Err(e) => Err(errors::unknown(slug, format!("can't inspect the container: {e}"))),
+        }
+    }
+
+    /// The state of an installed add-on, from the engine.
+    pub async fn state(&self, slug: &str) -> AddonState {
+        if self.with_runtime(slug, |r| r.failed) {
+            return AddonState::Error;
+        }
+        match self.inspect(slug).await {
+            Ok(container) => engine::state_of(container.as_ref().and_then(|c| c.state.as_ref())),
+            Err(_) => AddonState::Unknown,
+        }
+    }
+
+    /// The add-on's address on the network (the gateway for host-network add-ons), or
+    /// `0.0.0.0` while it has no container.
+    pub async fn ip_address(&self, addon: &Installed) -> String {
+        let unknown = || "0.0.0.0".to_owned();
+        if addon.config().host_network {
+            let network = self.inner.docker.network().borrow().clone();
+            return network.map_or_else(unknown, |n| n.gateway.to_string());
+        }
+        let Ok(Some(container)) = self.inspect(&addon.slug).await else { return unknown() };
+        container
+            .network_settings
+            .and_then(|n| n.networks)
+            .and_then(|mut n| n.remove(self.inner.docker.network_name()))
+            .and_then(|e| e.ip_address)
+            .filter(|ip| !ip.is_empty())
+            .unwrap_or_else(unknown)
+    }
+
+    /// The architecture `config` runs as here.
+    fn arch(config: &AddonConfig) -> String {
+        config.arch_for(&base::arch::supported_archs()).unwrap_or_else(|| base::arch::arch().to_owned())
+    }
+
+    /// The image (without tag) of `config` from `repository`: its `image` with `{arch}` filled,
+    /// or the name of the local build.
+    fn image_for(&self, repository: &str, config: &AddonConfig, arch: &str) -> String {
+        match &config.image {
+            Some(image) => image.replace("{arch}", arch),
+            None => self.inner.docker.local_image_name(&format!("{repository}/{arch}-addon-{}", config.slug)),
+        }
+    }
+
+    /// What the store knows of one of its add-ons.
+    pub(crate) fn store_facts(&self, addon: &StoreAddon) -> StoreFacts {
+        let catalog = &self.inner.catalog;
+        let has = |file| catalog.addon_file(addon, file).is_some();
+        StoreFacts {
+            version_latest: Some(addon.config.version.clone()),
+            available: catalog.availability(addon).is_ok(),
+            icon: has(AddonFile::Icon),
+            logo: has(AddonFile::Logo),
+            changelog: has(AddonFile::Changelog),
+            documentation: has(AddonFile::Documentation),
+            long_description: catalog
+                .addon_file(addon, AddonFile::Readme)
+                .and_then(|path| std::fs::read(path).ok())
+                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()),
+        }
+    }
+
+    /// What the store knows of an installed add-on; a detached one (gone from every
+    /// repository) has no latest version and no files.
+    pub(crate) fn installed_facts(&self, addon: &Installed) -> StoreFacts {
+        if let Some(store) = self.inner.catalog.addon(&addon.slug) {
+            return self.store_facts(&store);
+        }
+        let detached = StoreAddon {
+            slug: addon.slug.clone(),
+            repository: addon.system.repository.clone(),
+            path: Default::default(),
+            config: addon.config().clone(),
+            translations: addon.system.translations.clone(),
+        };
+        StoreFacts { available: self.inner.catalog.availability(&detached).is_ok(), ..Default::default() }
+    }
+
+    /// The store add-on, or the store's 404.
+    pub fn store_addon(&self, slug: &str) -> Result<StoreAddon, ApiError> {
+        self.inner.catalog.addon(slug).ok_or_else(|| errors::not_in_store(slug))
+    }
+
+    /// The availability of the store version on this system, as the API error.
+    pub fn check_available(&self, addon: &StoreAddon) -> Result<(), ApiError> {
+        self.inner.catalog.availability(addon)
+    }
+
+    /// What install checks before it changes anything (the handler calls it too, so the
+    /// client hears of these errors even when it asked for the job to run in the background).
+    pub fn validate_install(&self, slug: &str) -> Result<StoreAddon, ApiError> {
+        if self.is_installed(slug) {
+            return Err(errors::already_installed(slug));
+        }
+        let addon = self.store_addon(slug)?;
+        self.check_available(&addon)?;
+        Ok(addon)
+    }
+
+    /// What update checks before it changes anything.
+    pub fn validate_update(&self, slug: &str) -> Result<(Installed, StoreAddon), ApiError> {
+        let installed = self.get(slug).ok_or_else(|| errors::slug_not_installed(slug))?;
+        let addon = self.inner.catalog.addon(slug).ok_or_else(|| errors::detached(slug))?;
+        if addon.config.version == installed.user.version {
+            return Err(errors::no_update(slug));
+        }
+        self.check_available(&addon)?;
+        Ok((installed, addon))
+    }
+
+    /// What rebuild checks before it changes anything.
+    pub fn validate_rebuild(&self, slug: &str, force: bool) -> Result<(Installed, StoreAddon), ApiError> {
+        let installed = self.get(slug).ok_or_else(errors::not_installed)?;
+        let addon = self.inner.catalog.addon(slug).ok_or_else(|| errors::detached(slug))?;
+        if addon.config.version != installed.user.version {
+            return Err(errors::rebuild_version_changed(slug));
+        }
+        if installed.config().image.is_some() && !force {
+            return Err(errors::rebuild_image_based(slug));
+        }
+        Ok((installed, addon))
+    }
+
+    pub fn install_spec(slug: &str) -> JobSpec {
+        spec("addon_manager_install", slug).conditions(&FETCH_CONDITIONS)
+    }
+
+    pub fn update_spec(slug: &str) -> JobSpec {
+        spec("addon_manager_update", slug).conditions(&FETCH_CONDITIONS)
+    }
+
+    pub fn rebuild_spec(slug: &str) -> JobSpec {
+        spec("addon_manager_rebuild", slug).conditions(&FETCH_CONDITIONS)
+    }
+
+    /// Pulls or builds the image of `config` for `arch` as `image:<version>`.
+    async fn fetch_image(
+        &self,
+        slug: &str,
+        dir: &Path,
+        config: &AddonConfig,
+        arch: &str,
+        image: &str,
+        job: &Job,
+    ) -> Result<(), ApiError> {
+        if config.image.is_some() {
+            self.inner.docker.pull(image, &config.version, job).await.map_err(|e| match e.status.as_u16() {
+                401 | 403 => e,
+                _ => errors::unknown(slug, e.message),
+            })
+        } else {
+            let plan = build::plan(slug, dir, config, arch, image)?;
+            build::build(&self.inner.docker, slug, plan, job).await
+        }
+    }
+
+    /// Removes `image:tag` unless another installed add-on runs the same one; failures are only
+    /// logged (the engine refuses while a container still uses it).
+    async fn remove_image(&self, image: &str, tag: &str) {
+        let shared = self.list().iter().any(|a| a.user.image == image && a.user.version == tag);
+        if shared {
+            return;
+        }
+        let Ok(client) = self.inner.docker.client() else { return };
+        let options = RemoveImageOptionsBuilder::default().force(false).build();
+        match client.remove_image(&format!("{image}:{tag}"), Some(options), None).await {
+            Ok(_) => tracing::info!(image, tag, "removed image"),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
+            Err(e) => tracing::warn!(image, tag, "can't remove image: {e}"),
+        }
+    }
+
+    /// Installs the store add-on `slug`: records it, makes its data folder and fetches its
+    /// image. A failure undoes all three.
+    pub async fn install(&self, slug: &str, job: &Job) -> Result<(), ApiError> {
+        let addon = self.validate_install(slug)?;
+        let config = addon.config.clone();
+        let arch = Self::arch(&config);
+        let image = self.image_for(&addon.repository, &config, &arch);
+        job.set_stage("validation complete");
+        let had_image = self.inner.docker.image_exists(&image, &config.version).await?;
+        let data_dir = self.inner.folders.data.join(slug);
+        let had_data = data_dir.exists();
+        self.inner.file.update(|file| {
+            file.user.insert(slug.to_owned(), UserData::new(&config.version, &image));
+            file.system.insert(
+                slug.to_owned(),
+                SystemData {
+                    repository: addon.repository.clone(),
+                    config: config.clone(),
+                    translations: addon.translations.clone(),
+                },
+            );
+        })?;
+        let result = async {
+            std::fs::create_dir_all(&data_dir)
+                .map_err(|e| errors::unknown(slug, format!("can't create {}: {e}", data_dir.display())))?;
+            if had_image {
+                tracing::info!(addon = slug, image, "image already on the engine");
+                Ok(())
+            } else {
+                self.fetch_image(slug, &addon.path, &config, &arch, &image, job).await
+            }
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                tracing::info!(addon = slug, version = %config.version, "installed");
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(addon = slug, "install failed, undoing it: {}", e.message);
+                if let Err(undo) = self.inner.file.update(|file| {
+                    file.user.remove(slug);
+                    file.system.remove(slug);
+                }) {
+                    tracing::error!(addon = slug, "can't forget the failed install: {undo}");
+                }
+                if !had_data {
+                    let _ = std::fs::remove_dir_all(&data_dir);
+                }
+                if !had_image {
+                    self.remove_image(&image, &config.version).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Updates an installed add-on to the store version: new image, new configuration, then
+    /// running again if it ran before. The old image is removed.
+    pub async fn update(&self, slug: &str, backup: bool, job: &Job) -> Result<(), ApiError> {
+        let (installed, addon) = self.validate_update(slug)?;
+        job.set_stage("validation complete");
+        if backup {
+            tracing::info!(addon = slug, "a backup before the update was asked for, but backups do not exist yet");
+        }
+        let config = addon.config.clone();
+        let arch = Self::arch(&config);
+        let image = self.image_for(&addon.repository, &config, &arch);
+        if !self.inner.docker.image_exists(&image, &config.version).await? {
+            self.fetch_image(slug, &addon.path, &config, &arch, &image, job).await?;
+        }
+        let was_running = matches!(self.state(slug).await, AddonState::Started | AddonState::Startup);
+        job.set_stage("update");
+        self.stop_container(slug).await?;
+        self.inner.file.update(|file| {
+            if let Some(user) = file.user.get_mut(slug) {
+                user.version = config.version.clone();
+                user.image = image.clone();
+            }
+            file.system.insert(
+                slug.to_owned(),
+                SystemData {
+                    repository: addon.repository.clone(),
+                    config: config.clone(),
+                    translations: addon.translations,
+                },
+            );
+        })?;
+        if (installed.user.image.as_str(), installed.user.version.as_str()) != (image.as_str(), config.version.as_str())
+        {
+            self.remove_image(&installed.user.image, &installed.user.version).await;
+        }
+        tracing::info!(addon = slug, from = %installed.user.version, to = %config.version, "updated");
+        if was_running {
+            job.set_stage("start");
+            self.start_container(slug, job).await?;
+        }
+        Ok(())
+    }
+
+    /// Builds (or, forced, pulls) the image of the installed version again and restarts the
+    /// add-on if it was running.
+    pub async fn rebuild(&self, slug: &str, force: bool, job: &Job) -> Result<(), ApiError> {
+        let (installed, addon) = self.validate_rebuild(slug, force)?;
+        let config = installed.config().clone();
+        let arch = Self::arch(&config);
+        let image = installed.user.image.clone();
+        let tag = format!("{image}:{}", config.version);
+        let client = self.inner.docker.client()?;
+        let old_id = client.inspect_image(&tag).await.ok().and_then(|i| i.id);
+        self.fetch_image(slug, &addon.path, &config, &arch, &image, job).await?;
+        let was_running = matches!(self.state(slug).await, AddonState::Started | AddonState::Startup);
+        self.stop_container(slug).await?;
+        let new_id = client.inspect_image(&tag).await.ok().and_then(|i| i.id);
+        if let Some(old) = old_id.filter(|old| Some(old) != new_id.as_ref()) {
+            // The old build is untagged now; drop it so rebuilds do not pile up.
+            let _ = client.remove_image(&old, None::<bollard::query_parameters::RemoveImageOptions>, None).await;
+        }
+        tracing::info!(addon = slug, "rebuilt");
+        if was_running {
+            self.start_container(slug, job).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes an add-on: container, token, image, data and, with `remove_config`, its public
+    /// config folder.
+    pub async fn uninstall(&self, slug: &str, remove_config: bool) -> Result<(), ApiError> {
+        let installed = self.get(slug).ok_or_else(errors::not_installed)?;
+        self.stop_container(slug).await?;
+        self.inner.file.update(|file| {
+            file.user.remove(slug);
+            file.system.remove(slug);
+        })?;
+        self.remove_image(&installed.user.image, &installed.user.version).await;
+        let data_dir = self.inner.folders.data.join(slug);
+        if let Err(e) = std::fs::remove_dir_all(&data_dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(addon = slug, "can't remove {}: {e}", data_dir.display());
+            }
+        }
+        if remove_config {
+            let config_dir = self.inner.folders.addon_configs.join(slug);
+            if config_dir.exists() {
+                if let Err(e) = std::fs::remove_dir_all(&config_dir) {
+                    tracing::warn!(addon = slug, "can't remove {}: {e}", config_dir.display());
+                }
+            }
+        }
+        self.inner.runtime.lock().unwrap_or_else(|e| e.into_inner()).remove(slug);
+        tracing::info!(addon = slug, "uninstalled");
+        Ok(())
+    }
+
+    /// The options the add-on starts with: the effective options validated against its
+    /// schema (`{}` with `schema: false`).
+    pub fn validated_options(&self, addon: &Installed) -> Result<Value, String> {
+        match &addon.config().schema {
+            Some(schema) => schema.validate(&Value::Object(addon.options()), &addon.config().name, &addon.slug),
+            None => Ok(Value::Object(Map::new())),
+        }
+    }
+
+    /// Starts the add-on (job `addon_start`) and waits until it left `startup`.
+    pub async fn start(&self, slug: &str) -> Result<(), ApiError> {
+        let manager = self.clone();
+        let slug = slug.to_owned();
+        self.inner
+            .jobs
+            .run(spec("addon_start", &slug), |job| async move { manager.start_container(&slug, &job).await })
+            .await
+    }
+
+    /// Stops the add-on (job `addon_stop`); the watchdog leaves it stopped.
+    pub async fn stop(&self, slug: &str) -> Result<(), ApiError> {
+        let manager = self.clone();
+        let slug = slug.to_owned();
+        self.inner.jobs.run(spec("addon_stop", &slug), |_| async move { manager.stop_container(&slug).await }).await
+    }
+
+    /// Stops and starts the add-on (job `addon_restart`).
+    pub async fn restart(&self, slug: &str) -> Result<(), ApiError> {
+        let manager = self.clone();
+        let slug = slug.to_owned();
+        self.inner
+            .jobs
+            .run(spec("addon_restart", &slug), |job| async move {
+                manager.stop_container(&slug).await?;
+                manager.start_container(&slug, &job).await
+            })
+            .await
+    }
+
+    /// Starts the container: validated `options.json`, a fresh token, a new container on the
+    /// network. An add-on that already runs is only waited for.
+    pub(crate) async fn start_container(&self, slug: &str, job: &Job) -> Result<(), ApiError> {
+        let addon = self.get(slug).ok_or_else(errors::not_installed)?;
+        if matches!(self.state(slug).await, AddonState::Started | AddonState::Startup) {
+            return self.wait_for_startup(slug).await;
+        }
+        let result = self.create_and_start(&addon, job).await;
+        self.with_runtime(slug, |r| r.failed = result.is_err());
+        result?;
+        tracing::info!(addon = slug, "started");
+        self.wait_for_startup(slug).await
+    }
+
+    async fn create_and_start(&self, addon: &Installed, job: &Job) -> Result<(), ApiError> {
+        let slug = addon.slug.as_str();
+        let config = addon.config();
+        let options = self.validated_options(addon).map_err(|why| errors::invalid_options(slug, &why))?;
+        let tag = format!("{}:{}", addon.user.image, addon.user.version);
+        if !self.inner.docker.image_exists(&addon.user.image, &addon.user.version).await? {
+            // The image went missing (pruned by hand, say): fetch it again like an install would.
+            tracing::warn!(addon = slug, %tag, "image missing, fetching it again");
+            let dir = self.inner.catalog.addon(slug).map(|a| a.path).ok_or_else(|| errors::detached(slug))?;
+            self.fetch_image(slug, &dir, config, &Self::arch(config), &addon.user.image, job).await?;
+        }
+        let network = self.inner.docker.ensure_network().await?;
+        for dir in container::folders_to_create(addon, &self.inner.folders) {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| errors::unknown(slug, format!("can't create {}: {e}", dir.display())))?;
+        }
+        let options_file = self.inner.folders.data.join(slug).join("options.json");
+        let json = serde_json::to_vec(&options).expect("options serialize");
+        base::fs::atomic_write(&options_file, &json, 0o600)
+            .map_err(|e| errors::unknown(slug, format!("can't write {}: {e}", options_file.display())))?;
+
+        let token = base::random::hex_token(TOKEN_BYTES);
+        let old = addon.user.access_token.clone();
+        self.update_user(slug, |user| user.access_token = Some(token.clone()))?;
+        if let Some(old) = old {
+            self.inner.tokens.revoke(&old);
+        }
+        self.inner.tokens.register(
+            &token,
+            Caller::Addon { slug: slug.to_owned(), role: config.hassio_role, hassio_api: config.hassio_api },
+        );
+
+        let client = self.inner.docker.client()?;
+        let name = self.container_name(slug);
+        self.remove_container(slug).await?;
+        let timezone = (self.inner.timezone)();
+        let body = container::container_body(&Plan {
+            addon,
+            image: tag,
+            network: &network.name,
+            gateway: network.gateway,
+            folders: &self.inner.folders,
+            token: &token,
+            timezone: &timezone,
+            exists: &|p: &Path| p.exists(),
+        });
+        let options = CreateContainerOptionsBuilder::default().name(&name).build();
+        client
+            .create_container(Some(options), body)
+            .await
+            .map_err(|e| errors::unknown(slug, format!("can't create the container: {e}")))?;
+        self.with_runtime(slug, |r| r.manual_stop = false);
+        if let Err(e) = client.start_container(&name, None::<bollard::query_parameters::StartContainerOptions>).await {
+            let _ = self.remove_container(slug).await;
+            let message = e.to_string();
+            if message.contains("port is already allocated") || message.contains("address already in use") {
+                return Err(ApiError::bad_request(format!(
+                    "App {slug} can't start because a port it publishes is in use: {message}"
+                ))
+                .with_key("app_port_conflict"));
+            }
+            return Err(errors::unknown(slug, format!("can't start the container: {message}")));
+        }
+        Ok(())
+    }
+
+    /// Waits while the add-on is in `startup` (a health check that has not passed yet), up to
+    /// [`STARTUP_TIMEOUT`]; a timeout is only logged, as in the real Supervisor.
+    async fn wait_for_startup(&self, slug: &str) -> Result<(), ApiError> {
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        while self.state(slug).await == AddonState::Startup {
+            if Instant::now() > deadline {
+                tracing::warn!(addon = slug, "Timeout while waiting for app to start, please check its logs");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        Ok(())
+    }
+
+    /// Stops and removes the container and revokes its token.
+    pub(crate) async fn stop_container(&self, slug: &str) -> Result<(), ApiError> {
+        self.with_runtime(slug, |r| r.manual_stop = true);
+        let timeout = self.get(slug).map_or(10, |a| a.config().timeout);
+        let client = self.inner.docker.client()?;
+        let name = self.container_name(slug);
+        let options = StopContainerOptionsBuilder::default().t(i32::try_from(timeout).unwrap_or(300)).build();
+        let stopped = match client.stop_container(&name, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 304 | 404, .. }) => Ok(()),
+            Err(e) => Err(errors::unknown(slug, format!("can't stop the container: {e}"))),
+        };
+        let result = match stopped {
+            Ok(()) => self.remove_container(slug).await,
+            Err(e) => Err(e),
+        };
+        self.with_runtime(slug, |r| r.failed = result.is_err());
+        result?;
+        if let Some(token) = self.get(slug).and_then(|a| a.user.access_token) {
+            self.inner.tokens.revoke(&token);
+            self.update_user(slug, |user| user.access_token = None)?;
+        }
+        Ok(())
+    }
+
+    /// Force-removes the container if there is one.
+    async fn remove_container(&self, slug: &str) -> Result<(), ApiError> {
+        let client = self.inner.docker.client()?;
+        let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+        match client.remove_container(&self.container_name(slug), Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+            Err(e) => Err(errors::unknown(slug, format!("can't remove the container: {e}"))),
+        }
+    }
+
+    /// At daemon start: waits for the engine, registers the tokens of add-ons still running
+    /// from before, starts the watchdog and then the `boot: auto` add-ons, stage by stage in
+    /// `startup` order.
+    pub async fn boot(&self) {
+        while self.inner.docker.client().is_err() {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        tokio::spawn(crate::watchdog::watch(self.clone()));
+        let mut to_start = Vec::new();
+        for addon in self.list() {
+            let state = self.state(&addon.slug).await;
+            let running = matches!(state, AddonState::Started | AddonState::Startup);
+            match (&addon.user.access_token, running) {
+                (Some(token), true) => self.inner.tokens.register(
+                    token,
+                    Caller::Addon {
+                        slug: addon.slug.clone(),
+                        role: addon.config().hassio_role,
+                        hassio_api: addon.config().hassio_api,
+                    },
+                ),
+                // A token of a container that no longer runs is dead; forget it.
+                (Some(_), false) => self.update_user(&addon.slug, |u| u.access_token = None).unwrap_or_else(|e| {
+                    tracing::warn!(addon = %addon.slug, "can't forget a stale token: {e}");
+                }),
+                (None, _) => {}
+            }
+            if !running && addon.boot() == crate::data::Boot::Auto {
+                to_start.push((startup_rank(addon.config().startup), addon.slug.clone()));
+            }
+        }
+        to_start.sort();
+        for (_, slug) in to_start {
+            tracing::info!(addon = %slug, "starting at boot");
+            if let Err(e) = self.start(&slug).await {
+                tracing::warn!(addon = %slug, "can't start at boot: {}", e.message);
+            }
+        }
+    }
+}
+
+/// The order the stages start in at boot.
+pub fn startup_rank(startup: Startup) -> u8 {
+    match startup {
+        Startup::Initialize => 0,
+        Startup::System => 1,
+        Startup::Services => 2,
+        Startup::Application => 3,
+        Startup::Once => 4,
+    }
+}
+
+impl store::Installed for AddonManager {
+    fn version(&self, slug: &str) -> Option<String> {
+        self.inner.file.read().user.get(slug).map(|u| u.version.clone())
+    }
+
+    fn slugs(&self) -> Vec<String> {
+        self.inner.file.read().user.keys().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boot_order_follows_the_stages() {
+        let mut stages =
+            vec![Startup::Once, Startup::Application, Startup::Initialize, Startup::Services, Startup::System];
+        stages.sort_by_key(|s| startup_rank(*s));
+        assert_eq!(
+            stages,
+            vec![Startup::Initialize, Startup::System, Startup::Services, Startup::Application, Startup::Once]
+        );
+    }
+}

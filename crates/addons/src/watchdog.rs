@@ -1,0 +1,133 @@
+//! The container watchdog (addon-config.md §7.2): the engine's events tell when an add-on's
+//! container dies; one that crashed (non-zero exit) while its user enabled `watchdog` and did
+//! not stop it is started again, with back-off between failed attempts and a cap on how often.
+
+use crate::engine::AddonState;
+use crate::manager::{spec, AddonManager};
+use bollard::models::EventMessage;
+use bollard::query_parameters::EventsOptionsBuilder;
+use docker::LABEL_MANAGED;
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// Failed restart attempts after which the watchdog gives up.
+pub const MAX_ATTEMPTS: u32 = 5;
+/// The first wait; it doubles with every failure.
+const RETRY: Duration = Duration::from_secs(10);
+/// At most this many watchdog restarts of one add-on per [`RATE_PERIOD`], as the real
+/// Supervisor throttles them, so a crash loop cannot keep the engine busy forever.
+const RATE_MAX: usize = 10;
+const RATE_PERIOD: Duration = Duration::from_secs(30 * 60);
+
+/// The wait before the next attempt after `failures` failed ones (0: another job was in the
+/// way), or `None` once the attempts are used up: 10 s, 10 s, 20 s, 40 s, 80 s, give up.
+pub fn backoff(failures: u32) -> Option<Duration> {
+    (failures < MAX_ATTEMPTS).then(|| RETRY * 2u32.pow(failures.saturating_sub(1)))
+}
+
+/// Follows the engine's container events for as long as the process runs, reconnecting when
+/// the engine goes away.
+pub(crate) async fn watch(manager: AddonManager) {
+    loop {
+        if let Ok(client) = manager.inner.docker.client() {
+            let filters =
+                HashMap::from([("type", vec!["container"]), ("event", vec!["die"]), ("label", vec![LABEL_MANAGED])]);
+            let options = EventsOptionsBuilder::default().filters(&filters).build();
+            let mut events = client.events(Some(options));
+            while let Some(event) = events.next().await {
+                match event {
+                    Ok(event) => on_die(&manager, event),
+                    Err(e) => {
+                        tracing::warn!("engine events interrupted: {e}");
+                        break;
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+}
+
+fn on_die(manager: &AddonManager, event: EventMessage) {
+    let attributes = event.actor.and_then(|a| a.attributes).unwrap_or_default();
+    let Some(slug) = attributes.get("name").and_then(|name| manager.slug_of_container(name)) else { return };
+    let exit: i64 = attributes.get("exitCode").and_then(|c| c.parse().ok()).unwrap_or(0);
+    let Some(addon) = manager.get(&slug) else { return };
+    // A stop by the user or by an operation ends the container too; that is no crash.
+    if exit == 0 || manager.with_runtime(&slug, |r| r.manual_stop) {
+        return;
+    }
+    if exit == 143 {
+        tracing::warn!(addon = %slug, "App {slug} was ended by SIGTERM it did not handle (exit code 143)");
+    } else {
+        tracing::warn!(addon = %slug, "App {slug} exited with non-zero exit code {exit}");
+    }
+    if !addon.user.watchdog {
+        return;
+    }
+    let start = manager.with_runtime(&slug, |r| {
+        if r.watchdog_active {
+            return false;
+        }
+        r.watchdog_restarts.retain(|at| at.elapsed() < RATE_PERIOD);
+        if r.watchdog_restarts.len() >= RATE_MAX {
+            tracing::error!(addon = %slug, "Watchdog restarted app {slug} {RATE_MAX} times in 30 minutes, giving up");
+            return false;
+        }
+        r.watchdog_active = true;
+        true
+    });
+    if start {
+        tracing::warn!(addon = %slug, "Watchdog found app {slug} exited with code {exit}, restarting...");
+        tokio::spawn(restart_after_problem(manager.clone(), slug));
+    }
+}
+
+/// Starts the add-on again until it runs, the user steps in, or the attempts are used up.
+async fn restart_after_problem(manager: AddonManager, slug: String) {
+    let mut failures = 0;
+    loop {
+        let gone = manager.get(&slug).is_none_or(|a| !a.user.watchdog);
+        if gone || manager.with_runtime(&slug, |r| r.manual_stop) || manager.state(&slug).await != AddonState::Error {
+            break;
+        }
+        let restart = manager.clone();
+        let target = slug.clone();
+        let result = manager
+            .jobs()
+            .run(spec("addon_restart_after_problem", &slug), |job| async move {
+                restart.start_container(&target, &job).await
+            })
+            .await;
+        match result {
+            Ok(()) => {
+                manager.with_runtime(&slug, |r| r.watchdog_restarts.push(Instant::now()));
+                break;
+            }
+            // Another operation on the add-on runs: wait for it without counting a failure.
+            Err(e) if e.error_key.as_deref() == Some("job_group_busy") => {}
+            Err(e) => {
+                failures += 1;
+                tracing::warn!(addon = %slug, "Watchdog restart of app {slug} failed! {}", e.message);
+            }
+        }
+        let Some(wait) = backoff(failures) else {
+            tracing::error!(addon = %slug, "Watchdog cannot restart app {slug}, failed all {MAX_ATTEMPTS} attempts");
+            break;
+        };
+        tokio::time::sleep(wait).await;
+    }
+    manager.with_runtime(&slug, |r| r.watchdog_active = false);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_gives_up_after_five_failures() {
+        let secs: Vec<Option<u64>> = (0..=6).map(|n| backoff(n).map(|d| d.as_secs())).collect();
+        assert_eq!(secs, vec![Some(10), Some(10), Some(20), Some(40), Some(80), None, None]);
+    }
+}

@@ -1,0 +1,513 @@
+//! The `/store` API group (install and update belong to the addons crate), with the legacy
+//! `/addons/reload` and `/addons/{addon}/icon|logo|changelog|documentation` aliases.
+
+use crate::manager::{AddonFile, StoreAddon, StoreManager};
+use crate::repository::Repository;
+use actix_web::http::StatusCode;
+use actix_web::{delete, get, post, web, HttpResponse};
+use addon_config::Stage;
+use base::{ok, ok_empty, ApiError, ApiResult, Body};
+use jobs::api::BackgroundBody;
+use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
+
+/// The `/store` routes and their OpenAPI fragment.
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        store_info,
+        store_addons,
+        store_addon,
+        store_addon_icon,
+        store_addon_logo,
+        store_addon_changelog,
+        store_addon_documentation,
+        store_addon_availability,
+        store_addon_version,
+        addons_addon_icon,
+        addons_addon_logo,
+        addons_addon_changelog,
+        addons_addon_documentation,
+        store_reload,
+        addons_reload,
+        store_repositories,
+        store_repositories_add,
+        store_repository,
+        store_repository_delete,
+        store_repository_repair
+    ),
+    components(schemas(
+        StoreInfo,
+        StoreAddons,
+        StoreAddonInfo,
+        StoreAddonDetails,
+        RepositoryInfo,
+        RepositoryDetails,
+        AddRepository
+    )),
+    tags((name = "store", description = "Add-on repositories and the add-ons they offer"))
+)]
+pub struct StoreApi;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    // `/store/addons/{addon}/{version}` last: every fixed second segment must win over it.
+    cfg.service(store_info)
+        .service(store_addons)
+        .service(store_addon)
+        .service(store_addon_icon)
+        .service(store_addon_logo)
+        .service(store_addon_changelog)
+        .service(store_addon_documentation)
+        .service(store_addon_availability)
+        .service(store_addon_version)
+        .service(addons_addon_icon)
+        .service(addons_addon_logo)
+        .service(addons_addon_changelog)
+        .service(addons_addon_documentation)
+        .service(store_reload)
+        .service(addons_reload)
+        .service(store_repositories)
+        .service(store_repositories_add)
+        .service(store_repository)
+        .service(store_repository_delete)
+        .service(store_repository_repair);
+}
+
+/// An add-on of the store as lists show it.
+#[derive(Serialize, ToSchema)]
+pub struct StoreAddonInfo {
+    /// Always `false` (deprecated upstream).
+    advanced: bool,
+    arch: Vec<String>,
+    /// Whether it can be installed on this system.
+    available: bool,
+    /// Built locally (no `image`).
+    build: bool,
+    description: String,
+    /// Has a `DOCS.md`.
+    documentation: bool,
+    /// The minimum Home Assistant version.
+    homeassistant: Option<String>,
+    icon: bool,
+    installed: bool,
+    logo: bool,
+    name: String,
+    repository: String,
+    /// The full slug (`<repository>_<slug>`).
+    slug: String,
+    #[schema(value_type = String)]
+    stage: Stage,
+    /// Installed, and the store has another version.
+    update_available: bool,
+    url: Option<String>,
+    /// The version the store offers.
+    version_latest: String,
+    /// The installed version, `null` when not installed.
+    version: Option<String>,
+}
+
+/// One add-on of the store with its details.
+#[derive(Serialize, ToSchema)]
+pub struct StoreAddonDetails {
+    #[serde(flatten)]
+    info: StoreAddonInfo,
+    /// `disable` or `default`.
+    apparmor: String,
+    auth_api: bool,
+    /// Always `false` for store add-ons.
+    detached: bool,
+    docker_api: bool,
+    full_access: bool,
+    hassio_api: bool,
+    #[schema(value_type = String)]
+    hassio_role: security::Role,
+    homeassistant_api: bool,
+    host_network: bool,
+    host_pid: bool,
+    ingress: bool,
+    /// The add-on's `README.md`.
+    long_description: Option<String>,
+    /// The security rating, 1 (least safe) to 8.
+    rating: u8,
+    /// Always `false`.
+    signed: bool,
+}
+
+/// A repository.
+#[derive(Serialize, ToSchema)]
+pub struct RepositoryInfo {
+    slug: String,
+    name: String,
+    /// As added: `core`, `local` or `url[#branch]`.
+    source: String,
+    url: String,
+    maintainer: String,
+}
+
+/// A repository with what could not be read of it.
+#[derive(Serialize, ToSchema)]
+pub struct RepositoryDetails {
+    #[serde(flatten)]
+    info: RepositoryInfo,
+    /// One message per broken part (a bad `repository.yaml`, an add-on that was skipped, a failed
+    /// update); empty when everything was read.
+    errors: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StoreInfo {
+    addons: Vec<StoreAddonInfo>,
+    repositories: Vec<RepositoryInfo>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StoreAddons {
+    addons: Vec<StoreAddonInfo>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddRepository {
+    /// `url[#branch]` of a git repository (http, https, git, ssh or file URL).
+    repository: String,
+}
+
+fn repository_info(repository: &Repository) -> RepositoryInfo {
+    RepositoryInfo {
+        slug: repository.slug.clone(),
+        name: repository.name.clone(),
+        source: repository.source.clone(),
+        url: repository.url.clone(),
+        maintainer: repository.maintainer.clone(),
+    }
+}
+
+fn addon_info(store: &StoreManager, addon: &StoreAddon) -> StoreAddonInfo {
+    let config = &addon.config;
+    let version = store.installed_version(&addon.slug);
+    StoreAddonInfo {
+        advanced: false,
+        arch: config.arch.clone(),
+        available: store.availability(addon).is_ok(),
+        build: config.image.is_none(),
+        description: config.description.clone(),
+        documentation: store.addon_file(addon, AddonFile::Documentation).is_some(),
+        homeassistant: config.homeassistant.clone(),
+        icon: store.addon_file(addon, AddonFile::Icon).is_some(),
+        installed: version.is_some(),
+        logo: store.addon_file(addon, AddonFile::Logo).is_some(),
+        name: config.name.clone(),
+        repository: addon.repository.clone(),
+        slug: addon.slug.clone(),
+        stage: config.stage,
+        update_available: version.as_ref().is_some_and(|v| *v != config.version),
+        url: config.url.clone(),
+        version_latest: config.version.clone(),
+        version,
+    }
+}
+
+async fn addon_details(store: &StoreManager, addon: &StoreAddon) -> StoreAddonDetails {
+    let config = &addon.config;
+    let long_description = match store.addon_file(addon, AddonFile::Readme) {
+        Some(path) => tokio::fs::read(path).await.ok().map(|bytes| String::from_utf8_lossy(&bytes).into_owned()),
+        None => None,
+    };
+    StoreAddonDetails {
+        info: addon_info(store, addon),
+        apparmor: if config.apparmor { "default" } else { "disable" }.to_owned(),
+        auth_api: config.auth_api,
+        detached: false,
+        docker_api: config.docker_api,
+        full_access: config.full_access,
+        hassio_api: config.hassio_api,
+        hassio_role: config.hassio_role,
+        homeassistant_api: config.homeassistant_api,
+        host_network: config.host_network,
+        host_pid: config.host_pid,
+        ingress: config.ingress,
+        long_description,
+        rating: config.rating(&config.ports),
+        signed: false,
+    }
+}
+
+fn not_in_store(slug: &str) -> ApiError {
+    ApiError::not_found(format!("App {slug} does not exist in the store"))
+        .with_key("store_addon_not_found_error")
+        .with_extra(serde_json::Map::from_iter([("addon".to_owned(), slug.into())]))
+}
+
+fn find(store: &StoreManager, slug: &str) -> Result<std::sync::Arc<StoreAddon>, ApiError> {
+    store.shared_addon(slug).ok_or_else(|| not_in_store(slug))
+}
+
+/// Add-ons and repositories.
+#[utoipa::path(tag = "store", responses((status = 200, body = base::api::Envelope<StoreInfo>)))]
+#[get("/store")]
+async fn store_info(store: web::Data<StoreManager>) -> ApiResult {
+    let addons = store.shared_addons().iter().map(|a| addon_info(&store, a)).collect();
+    let repositories = store.repositories().iter().map(repository_info).collect();
+    ok(StoreInfo { addons, repositories })
+}
+
+/// Every add-on of every repository.
+#[utoipa::path(tag = "store", responses((status = 200, body = base::api::Envelope<StoreAddons>)))]
+#[get("/store/addons")]
+async fn store_addons(store: web::Data<StoreManager>) -> ApiResult {
+    ok(StoreAddons { addons: store.shared_addons().iter().map(|a| addon_info(&store, a)).collect() })
+}
+
+/// One add-on of the store.
+#[utoipa::path(
+    tag = "store",
+    params(("addon" = String, Path, description = "Full slug")),
+    responses((status = 200, body = base::api::Envelope<StoreAddonDetails>), (status = 404, body = base::api::ErrorEnvelope))
+)]
+#[get("/store/addons/{addon}")]
+async fn store_addon(store: web::Data<StoreManager>, addon: web::Path<String>) -> ApiResult {
+    let addon = find(&store, &addon)?;
+    ok(addon_details(&store, &addon).await)
+}
+
+/// The same as `/store/addons/{addon}`: the store only has its newest version.
+#[utoipa::path(
+    tag = "store",
+    params(("addon" = String, Path, description = "Full slug"), ("version" = String, Path, description = "Ignored")),
+    responses((status = 200, body = base::api::Envelope<StoreAddonDetails>), (status = 404, body = base::api::ErrorEnvelope))
+)]
+#[get("/store/addons/{addon}/{version}")]
+async fn store_addon_version(store: web::Data<StoreManager>, path: web::Path<(String, String)>) -> ApiResult {
+    let addon = find(&store, &path.0)?;
+    ok(addon_details(&store, &addon).await)
+}
+
+/// 200 when the add-on can be installed on this system, else 400 saying why.
+#[utoipa::path(
+    tag = "store",
+    params(("addon" = String, Path, description = "Full slug")),
+    responses((status = 200), (status = 400, body = base::api::ErrorEnvelope), (status = 404, body = base::api::ErrorEnvelope))
+)]
+#[get("/store/addons/{addon}/availability")]
+async fn store_addon_availability(store: web::Data<StoreManager>, addon: web::Path<String>) -> ApiResult {
+    let addon = find(&store, &addon)?;
+    store.availability(&addon)?;
+
+    ok_empty()
+}
+
+/// A raw text answer, for the file endpoints whose errors are not JSON.
+fn text(status: StatusCode, body: String) -> HttpResponse {
+    HttpResponse::build(status).content_type("text/plain; charset=utf-8").body(body)
+}
+
+/// `icon.png` or `logo.png`: the image, 400 when the add-on has none, 404 for an unknown add-on
+/// (plain-text errors, as the real Supervisor answers).
+async fn image(store: &StoreManager, slug: &str, file: AddonFile) -> ApiResult {
+    let Some(addon) = store.shared_addon(slug) else {
+        return Ok(text(StatusCode::NOT_FOUND, format!("App {slug} does not exist in the store")));
+    };
+    let what = if file == AddonFile::Icon { "icon" } else { "logo" };
+    let missing = || text(StatusCode::BAD_REQUEST, format!("No {what} found for app {slug}!"));
+    let Some(path) = store.addon_file(&addon, file) else { return Ok(missing()) };
+    match tokio::fs::read(path).await {
+        Ok(bytes) => Ok(HttpResponse::Ok().content_type("image/png").body(bytes)),
+        Err(_) => Ok(missing()),
+    }
+}
+
+/// `CHANGELOG.md` or `DOCS.md`. Always 200 with text, the error included: the frontend shows
+/// whatever it gets, as with the real Supervisor.
+async fn markdown(store: &StoreManager, slug: &str, file: AddonFile) -> ApiResult {
+    let Some(addon) = store.shared_addon(slug) else {
+        return Ok(text(StatusCode::OK, format!("App {slug} does not exist in the store")));
+    };
+    let what = if file == AddonFile::Changelog { "changelog" } else { "documentation" };
+    let missing = || text(StatusCode::OK, format!("No {what} found for app {slug}!"));
+    let Some(path) = store.addon_file(&addon, file) else { return Ok(missing()) };
+    match tokio::fs::read(path).await {
+        Ok(bytes) => Ok(text(StatusCode::OK, String::from_utf8_lossy(&bytes).into_owned())),
+        Err(_) => Ok(missing()),
+    }
+}
+
+/// The add-on's icon (`image/png`).
+#[utoipa::path(
+    tag = "store",
+    params(("addon" = String, Path, description = "Full slug")),
+    responses((status = 200, content_type = "image/png", body = String, description = "The PNG file"), (status = 400, content_type = "text/plain", body = String), (status = 404, content_type = "text/plain", body = String))
+)]
+#[get("/store/addons/{addon}/icon")]
+async fn store_addon_icon(store: web::Data<StoreManager>, addon: web::Path<String>) -> ApiResult {
+    image(&store, &addon, AddonFile::Icon).await
+}
+
+/// The add-on's logo (`image/png`).
+#[utoipa::path(
+    tag = "store",
+    params(("addon" = String, Path, description = "Full slug")),
+    responses((status = 200, content_type = "image/png", body = String, description = "The PNG file"), (status = 400, content_type = "text/plain", body = String), (status = 404, content_type = "text/plain", body = String))
+)]
+#[get("/store/addons/{addon}/logo")]
+async fn store_addon_logo(store: web::Data<StoreManager>, addon: web::Path<String>) -> ApiResult {
+    image(&store, &addon, AddonFile::Logo).await
+}
+
+/// The add-on's `CHANGELOG.md`, or a sentence saying there is none.
+#[utoipa::path(
+    tag = "store",
+    params(("addon" = String, Path, description = "Full slug")),
+    responses((status = 200, content_type = "text/plain", body = String))
+)]
+#[get("/store/addons/{addon}/changelog")]
+async fn store_addon_changelog(store: web::Data<StoreManager>, addon: web::Path<String>) -> ApiResult {
+    markdown(&store, &addon, AddonFile::Changelog).await
+}
+
+/// The add-on's `DOCS.md`, or a sentence saying there is none.
+#[utoipa::path(
+    tag = "store",
+    params(("addon" = String, Path, description = "Full slug")),
+    responses((status = 200, content_type = "text/plain", body = String))
+)]
+#[get("/store/addons/{addon}/documentation")]
+async fn store_addon_documentation(store: web::Data<StoreManager>, addon: web::Path<String>) -> ApiResult {
+    markdown(&store, &addon, AddonFile::Documentation).await
+}
+
+/// Legacy alias of `/store/addons/{addon}/icon`.
+#[utoipa::path(
+    tag = "store",
+    params(("addon" = String, Path, description = "Full slug")),
+    responses((status = 200, content_type = "image/png", body = String, description = "The PNG file"), (status = 400, content_type = "text/plain", body = String), (status = 404, content_type = "text/plain", body = String))
+)]
+#[get("/addons/{addon}/icon")]
+async fn addons_addon_icon(store: web::Data<StoreManager>, addon: web::Path<String>) -> ApiResult {
+    image(&store, &addon, AddonFile::Icon).await
+}
+
+/// Legacy alias of `/store/addons/{addon}/logo`.
+#[utoipa::path(
+    tag = "store",
+    params(("addon" = String, Path, description = "Full slug")),
+    responses((status = 200, content_type = "image/png", body = String, description = "The PNG file"), (status = 400, content_type = "text/plain", body = String), (status = 404, content_type = "text/plain", body = String))
+)]
+#[get("/addons/{addon}/logo")]
+async fn addons_addon_logo(store: web::Data<StoreManager>, addon: web::Path<String>) -> ApiResult {
+    image(&store, &addon, AddonFile::Logo).await
+}
+
+/// Legacy alias of `/store/addons/{addon}/changelog`.
+#[utoipa::path(
+    tag = "store",
+    params(("addon" = String, Path, description = "Full slug")),
+    responses((status = 200, content_type = "text/plain", body = String))
+)]
+#[get("/addons/{addon}/changelog")]
+async fn addons_addon_changelog(store: web::Data<StoreManager>, addon: web::Path<String>) -> ApiResult {
+    markdown(&store, &addon, AddonFile::Changelog).await
+}
+
+/// Legacy alias of `/store/addons/{addon}/documentation`.
+#[utoipa::path(
+    tag = "store",
+    params(("addon" = String, Path, description = "Full slug")),
+    responses((status = 200, content_type = "text/plain", body = String))
+)]
+#[get("/addons/{addon}/documentation")]
+async fn addons_addon_documentation(store: web::Data<StoreManager>, addon: web::Path<String>) -> ApiResult {
+    markdown(&store, &addon, AddonFile::Documentation).await
+}
+
+async fn reload(store: &StoreManager, body: BackgroundBody) -> ApiResult {
+    let this = store.clone();
+    jobs::api::respond(store.jobs(), StoreManager::reload_spec(), body.background, move |job| async move {
+        this.reload_in(&job).await
+    })
+    .await
+}
+
+/// Updates every git repository and reads all repositories again (job `store_manager_reload`).
+#[utoipa::path(
+    tag = "store",
+    request_body = BackgroundBody,
+    responses((status = 200, body = base::api::Envelope<jobs::api::JobStarted>), (status = 400, body = base::api::ErrorEnvelope))
+)]
+#[post("/store/reload")]
+async fn store_reload(store: web::Data<StoreManager>, body: Body<BackgroundBody>) -> ApiResult {
+    reload(&store, body.into_inner()).await
+}
+
+/// Legacy alias of `/store/reload`.
+#[utoipa::path(
+    tag = "store",
+    request_body = BackgroundBody,
+    responses((status = 200, body = base::api::Envelope<jobs::api::JobStarted>), (status = 400, body = base::api::ErrorEnvelope))
+)]
+#[post("/addons/reload")]
+async fn addons_reload(store: web::Data<StoreManager>, body: Body<BackgroundBody>) -> ApiResult {
+    reload(&store, body.into_inner()).await
+}
+
+/// Every repository.
+#[utoipa::path(tag = "store", responses((status = 200, body = base::api::Envelope<Vec<RepositoryInfo>>)))]
+#[get("/store/repositories")]
+async fn store_repositories(store: web::Data<StoreManager>) -> ApiResult {
+    ok(store.repositories().iter().map(repository_info).collect::<Vec<_>>())
+}
+
+/// Adds a git repository (job `store_manager_add_repository`); it must hold a `repository.yaml`.
+#[utoipa::path(
+    tag = "store",
+    request_body = AddRepository,
+    responses((status = 200), (status = 400, body = base::api::ErrorEnvelope))
+)]
+#[post("/store/repositories")]
+async fn store_repositories_add(store: web::Data<StoreManager>, body: Body<AddRepository>) -> ApiResult {
+    store.add_repository(&body.into_inner().repository).await?;
+    ok_empty()
+}
+
+fn find_repository(store: &StoreManager, slug: &str) -> Result<Repository, ApiError> {
+    store
+        .repositories()
+        .into_iter()
+        .find(|r| r.slug == slug)
+        .ok_or_else(|| ApiError::not_found(format!("Repository {slug} does not exist in the store")))
+}
+
+/// One repository, with the errors met reading it.
+#[utoipa::path(
+    tag = "store",
+    params(("repository" = String, Path, description = "`core`, `local` or the repository hash")),
+    responses((status = 200, body = base::api::Envelope<RepositoryDetails>), (status = 404, body = base::api::ErrorEnvelope))
+)]
+#[get("/store/repositories/{repository}")]
+async fn store_repository(store: web::Data<StoreManager>, repository: web::Path<String>) -> ApiResult {
+    let repository = find_repository(&store, &repository)?;
+    ok(RepositoryDetails { info: repository_info(&repository), errors: repository.errors })
+}
+
+/// Removes a git repository no installed add-on comes from.
+#[utoipa::path(
+    tag = "store",
+    params(("repository" = String, Path, description = "The repository hash")),
+    responses((status = 200), (status = 400, body = base::api::ErrorEnvelope), (status = 404, body = base::api::ErrorEnvelope))
+)]
+#[delete("/store/repositories/{repository}")]
+async fn store_repository_delete(store: web::Data<StoreManager>, repository: web::Path<String>) -> ApiResult {
+    store.remove_repository(&repository).await?;
+    ok_empty()
+}
+
+/// Clones a git repository again from scratch.
+#[utoipa::path(
+    tag = "store",
+    params(("repository" = String, Path, description = "The repository hash")),
+    responses((status = 200), (status = 400, body = base::api::ErrorEnvelope), (status = 404, body = base::api::ErrorEnvelope), (status = 500, body = base::api::ErrorEnvelope))
+)]
+#[post("/store/repositories/{repository}/repair")]
+async fn store_repository_repair(store: web::Data<StoreManager>, repository: web::Path<String>) -> ApiResult {
+    store.repair_repository(&repository).await?;
+    ok_empty()
+}

@@ -1,0 +1,490 @@
+//! The store manager: the persisted list of repositories, their checkouts, and the catalog of
+//! add-ons read from them.
+//!
+//! Readers see a catalog in memory that is replaced whole per repository, so a request never
+//! sees half a reload. Every change of repositories on disk (clone, pull, removal, re-clone)
+//! holds one async lock, so two of them never work on the same checkout at once.
+
+use crate::git;
+use crate::repository::{Repository, RepositoryKind, Source};
+use crate::scan::{self, read_repository};
+use addon_config::{AddonConfig, RepositoryConfig};
+use base::{ApiError, DataDir};
+use jobs::{Job, JobCondition, JobManager, JobSpec};
+use serde_json::Value;
+use state::{Persisted, Store};
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+/// What the store needs to know about installed add-ons (implemented by the addons crate).
+pub trait Installed: Send + Sync {
+    /// The installed version of the add-on with full slug `slug`; `None` when not installed.
+    fn version(&self, slug: &str) -> Option<String>;
+    /// The full slug of every installed add-on.
+    fn slugs(&self) -> Vec<String>;
+}
+
+/// One add-on offered by a repository.
+#[derive(Debug, Clone)]
+pub struct StoreAddon {
+    /// The full slug: `<repository>_<config slug>`.
+    pub slug: String,
+    /// The repository's slug.
+    pub repository: String,
+    /// The add-on's folder.
+    pub path: PathBuf,
+    pub config: AddonConfig,
+    /// `translations/<lang>.*` by language.
+    pub translations: BTreeMap<String, Value>,
+}
+
+/// The files of an add-on folder that the API serves or reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddonFile {
+    Icon,
+    Logo,
+    Changelog,
+    Documentation,
+    /// `README.md`, the `long_description`.
+    Readme,
+}
+
+impl AddonFile {
+    pub fn file_name(self) -> &'static str {
+        match self {
+            AddonFile::Icon => "icon.png",
+            AddonFile::Logo => "logo.png",
+            AddonFile::Changelog => "CHANGELOG.md",
+            AddonFile::Documentation => "DOCS.md",
+            AddonFile::Readme => "README.md",
+        }
+    }
+}
+
+/// The repositories and add-ons currently known.
+#[derive(Default)]
+struct Catalog {
+    /// `core`, `local`, then git repositories in the order they were added.
+    repositories: Vec<Repository>,
+    addons: BTreeMap<String, Arc<StoreAddon>>,
+}
+
+impl Catalog {
+    /// Puts `repository` and its add-ons in place of what was known of it.
+    fn replace(&mut self, repository: Repository, addons: Vec<StoreAddon>) {
+        self.remove(&repository.slug);
+        for addon in addons {
+            self.addons.insert(addon.slug.clone(), Arc::new(addon));
+        }
+        self.repositories.push(repository);
+    }
+
+    fn remove(&mut self, slug: &str) {
+        self.repositories.retain(|r| r.slug != slug);
+        self.addons.retain(|_, addon| addon.repository != slug);
+    }
+
+    /// Keeps the repositories in the order of `sources`.
+    fn order(&mut self, sources: &[Source]) {
+        let rank = |slug: &str| sources.iter().position(|s| s.slug == slug).unwrap_or(usize::MAX);
+        self.repositories.sort_by_key(|r| rank(&r.slug));
+    }
+}
+
+struct Inner {
+    data: DataDir,
+    jobs: JobManager,
+    core: PathBuf,
+    machine: String,
+    /// The git sources the user added, as added; `core` and `local` are always present and
+    /// never stored.
+    sources: Persisted<Vec<String>>,
+    catalog: RwLock<Catalog>,
+    installed: RwLock<Option<Arc<dyn Installed>>>,
+    /// Held by whatever changes repositories on disk.
+    changing: tokio::sync::Mutex<()>,
+}
+
+/// The store. Cheap to clone; all clones share one store.
+#[derive(Clone)]
+pub struct StoreManager {
+    inner: Arc<Inner>,
+}
+
+impl StoreManager {
+    pub fn new(
+        store: &Store,
+        data: DataDir,
+        jobs: JobManager,
+        core_repository: PathBuf,
+        machine: String,
+    ) -> state::Result<Self> {
+        let sources = Persisted::load(store.section("store")?, "repositories")?;
+        let manager = StoreManager {
+            inner: Arc::new(Inner {
+                data,
+                jobs,
+                core: core_repository,
+                machine,
+                sources,
+                catalog: RwLock::default(),
+                installed: RwLock::default(),
+                changing: tokio::sync::Mutex::new(()),
+            }),
+        };
+        // Until `load` reads them, the repositories are listed with their default metadata.
+        let mut catalog = Catalog::default();
+        for source in manager.sources() {
+            catalog.repositories.push(source.repository(manager.path_of(&source)));
+        }
+        *manager.write() = catalog;
+        Ok(manager)
+    }
+
+    pub fn set_installed(&self, installed: Arc<dyn Installed>) {
+        *self.inner.installed.write().unwrap_or_else(|e| e.into_inner()) = Some(installed);
+    }
+
+    /// Reads every repository from disk, without network: the start-up read.
+    pub async fn load(&self) {
+        let _changing = self.inner.changing.lock().await;
+        self.read_all(HashMap::new()).await;
+    }
+
+    /// Pulls every git repository (cloning those whose checkout is missing) and reads them all
+    /// again, as the job `store_manager_reload` (a child of `parent` when given).
+    pub async fn reload(&self, parent: Option<&Job>) -> Result<(), ApiError> {
+        let this = self.clone();
+        let work = move |job: Job| async move { this.reload_in(&job).await };
+        match parent {
+            Some(parent) => parent.run_child(Self::reload_spec(), work).await,
+            None => self.inner.jobs.run(Self::reload_spec(), work).await,
+        }
+    }
+
+    /// The job a reload runs as, with the real Supervisor's conditions.
+    pub(crate) fn reload_spec() -> JobSpec {
+        JobSpec::new("store_manager_reload").conditions(&[
+            JobCondition::SupervisorUpdated,
+            JobCondition::OsSupported,
+            JobCondition::HomeAssistantCoreSupported,
+        ])
+    }
+
+    /// The work of a reload, inside its job: every git repository is updated at once, then all
+    /// are read.
+    pub(crate) async fn reload_in(&self, job: &Job) -> Result<(), ApiError> {
+        let _changing = self.inner.changing.lock().await;
+        let mut updates = tokio::task::JoinSet::new();
+        for source in self.sources().into_iter().filter(|s| s.kind == RepositoryKind::Git) {
+            let (this, job) = (self.clone(), job.clone());
+            updates.spawn(async move {
+                let result = this.update_checkout(&job, &source).await;
+                (source, result)
+            });
+        }
+        let (total, mut done) = (updates.len(), 0);
+        let mut failures = HashMap::new();
+        while let Some(joined) = updates.join_next().await {
+            done += 1;
+            job.set_progress(done as f64 * 90.0 / total as f64);
+            match joined {
+                Ok((_, Ok(()))) => {}
+                Ok((source, Err(e))) => {
+                    tracing::warn!(repository = %source.slug, source = %source.text, "update failed: {e}");
+                    failures.insert(source.slug, format!("update failed, the last checkout is used: {e}"));
+                }
+                Err(e) => tracing::error!("a repository update task failed: {e}"),
+            }
+        }
+        job.set_stage("read");
+        self.read_all(failures).await;
+        Ok(())
+    }
+
+    /// Pulls the checkout of `source`, or clones it when there is none.
+    async fn update_checkout(&self, job: &Job, source: &Source) -> Result<(), String> {
+        let path = self.path_of(source);
+        if path.join(".git").exists() {
+            cancellable(job, git::pull(&path)).await
+        } else {
+            self.fresh_clone(source, &path, Some(job)).await
+        }
+    }
+
+    /// The add-on with full slug `slug`.
+    pub fn addon(&self, slug: &str) -> Option<StoreAddon> {
+        self.read().addons.get(slug).map(|addon| StoreAddon::clone(addon))
+    }
+
+    /// Every add-on of every repository, by slug.
+    pub fn addons(&self) -> Vec<StoreAddon> {
+        self.read().addons.values().map(|addon| StoreAddon::clone(addon)).collect()
+    }
+
+    /// The add-ons without copying them, for the API's lists.
+    pub(crate) fn shared_addons(&self) -> Vec<Arc<StoreAddon>> {
+        self.read().addons.values().cloned().collect()
+    }
+
+    pub(crate) fn shared_addon(&self, slug: &str) -> Option<Arc<StoreAddon>> {
+        self.read().addons.get(slug).cloned()
+    }
+
+    pub fn repositories(&self) -> Vec<Repository> {
+        self.read().repositories.clone()
+    }
+
+    /// Whether `addon` can be installed here: this machine's architectures and machine type (no
+    /// Home Assistant Core is managed yet, so its version never limits). The error is the real
+    /// Supervisor's, with the `error_key` and `extra_fields` naming what the add-on requires.
+    pub fn availability(&self, addon: &StoreAddon) -> Result<(), ApiError> {
+        let archs = base::arch::supported_archs();
+        addon.config.availability_for(&addon.slug, &archs, &self.inner.machine, None).map_err(|unavailable| {
+            let config = &addon.config;
+            let (name, value) = match unavailable.error_key {
+                "addon_not_supported_architecture_error" => ("architectures", config.arch.join(", ")),
+                "addon_not_supported_machine_type_error" => ("machine_types", config.machine.join(", ")),
+                _ => ("version", config.homeassistant.clone().unwrap_or_default()),
+            };
+            let extra = serde_json::Map::from_iter([
+                ("slug".to_owned(), addon.slug.clone().into()),
+                (name.to_owned(), value.into()),
+            ]);
+            ApiError::bad_request(unavailable.message).with_key(unavailable.error_key).with_extra(extra)
+        })
+    }
+
+    /// `file` of `addon`, if it exists as a file inside the add-on's repository (a link out of
+    /// the repository counts as missing: a repository must not make the supervisor serve files
+    /// of the host).
+    pub fn addon_file(&self, addon: &StoreAddon, file: AddonFile) -> Option<PathBuf> {
+        let path = addon.path.join(file.file_name());
+        let meta = std::fs::symlink_metadata(&path).ok()?;
+        if meta.is_file() {
+            return Some(path);
+        }
+        if !meta.is_symlink() {
+            return None;
+        }
+        let root = self.read().repositories.iter().find(|r| r.slug == addon.repository)?.path.canonicalize().ok()?;
+        (scan::inside(&root, &path) && path.is_file()).then_some(path)
+    }
+
+    /// The installed version of `slug`, if the add-on is installed.
+    pub(crate) fn installed_version(&self, slug: &str) -> Option<String> {
+        self.installed().and_then(|installed| installed.version(slug))
+    }
+
+    pub(crate) fn installed(&self) -> Option<Arc<dyn Installed>> {
+        self.inner.installed.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn jobs(&self) -> &JobManager {
+        &self.inner.jobs
+    }
+
+    /// Adds the git repository `source` (`url[#branch]`) as the job
+    /// `store_manager_add_repository`: clones it, requires a `repository.yaml`, stores it.
+    pub async fn add_repository(&self, source: &str) -> Result<(), ApiError> {
+        let source = Source::parse(source)?;
+        // Checked again under the lock; this answers the common case without a job.
+        if self.sources().iter().any(|s| s.slug == source.slug) {
+            return Err(already_added(&source));
+        }
+        let mut conditions =
+            vec![JobCondition::SupervisorUpdated, JobCondition::OsSupported, JobCondition::HomeAssistantCoreSupported];
+        // A repository on this machine needs no internet; every other one does.
+        if !source.url.starts_with("file://") {
+            conditions.push(JobCondition::InternetSystem);
+        }
+        let spec = JobSpec::new("store_manager_add_repository").reference(source.text.clone()).conditions(&conditions);
+        let this = self.clone();
+        self.inner.jobs.run(spec, move |job| async move { this.add_in(&job, source).await }).await
+    }
+
+    async fn add_in(&self, job: &Job, source: Source) -> Result<(), ApiError> {
+        let _changing = self.inner.changing.lock().await;
+        if self.sources().iter().any(|s| s.slug == source.slug) {
+            return Err(already_added(&source));
+        }
+        let path = self.path_of(&source);
+        job.set_stage("clone");
+        if let Err(e) = self.fresh_clone(&source, &path, Some(job)).await {
+            tracing::warn!(source = %source.text, "clone failed: {e}");
+            return Err(ApiError::bad_request(format!("Can't clone {}: {e}", source.text)));
+        }
+        job.set_stage("validate");
+        let checked = path.clone();
+        let valid = blocking(move || RepositoryConfig::load(&checked)).await?;
+        if !matches!(valid, Ok(Some(_))) {
+            let why = valid.err().map_or_else(|| "no repository.yaml".to_owned(), |e| e.to_string());
+            tracing::warn!(source = %source.text, "not an add-on repository: {why}");
+            remove_folder(&path).await;
+            return Err(ApiError::bad_request(format!("{} is not a valid add-on repository", source.text)));
+        }
+        self.inner.sources.update(|sources| sources.push(source.text.clone()))?;
+        job.set_stage("read");
+        self.read_one(source).await
+    }
+
+    /// Removes the git repository `slug`, refused while an installed add-on comes from it.
+    pub async fn remove_repository(&self, slug: &str) -> Result<(), ApiError> {
+        let _changing = self.inner.changing.lock().await;
+        let source = self.source_of(slug)?;
+        if source.kind != RepositoryKind::Git {
+            return Err(ApiError::bad_request("Can't remove built-in repositories!"));
+        }
+        let prefix = format!("{slug}_");
+        if self.installed().is_some_and(|installed| installed.slugs().iter().any(|s| s.starts_with(&prefix))) {
+            return Err(ApiError::bad_request(format!(
+                "Can't remove '{}'. It's used by installed add-ons",
+                source.text
+            )));
+        }
+        // Forgotten first: a crash before the folder is gone leaves only an unused folder, which
+        // the next add of the same source replaces.
+        self.inner.sources.update(|sources| sources.retain(|s| Source::parse(s).map_or(true, |p| p.slug != slug)))?;
+        self.write().remove(slug);
+        remove_folder(&self.path_of(&source)).await;
+        Ok(())
+    }
+
+    /// Clones the git repository `slug` again from scratch and reads it.
+    pub(crate) async fn repair_repository(&self, slug: &str) -> Result<(), ApiError> {
+        let _changing = self.inner.changing.lock().await;
+        let source = self.source_of(slug)?;
+        if source.kind != RepositoryKind::Git {
+            return Err(ApiError::bad_request(format!("Can't reset repository {slug} as it is not git based!"))
+                .with_key("store_repository_local_cannot_reset")
+                .with_extra(serde_json::Map::from_iter([("local_repo".to_owned(), slug.into())])));
+        }
+        let path = self.path_of(&source);
+        if let Err(e) = self.fresh_clone(&source, &path, None).await {
+            tracing::error!(repository = %slug, source = %source.text, "repair failed: {e}");
+            let error = ApiError::internal(format!(
+                "An unknown error occurred with app repository {slug}. Check Supervisor logs for details"
+            ))
+            .with_key("store_repository_unknown_error")
+            .with_extra(serde_json::Map::from_iter([("repo".to_owned(), slug.into())]));
+            return Err(error);
+        }
+        self.read_one(source).await
+    }
+
+    /// Clones `source` into `path`, replacing whatever is there; on failure nothing is left.
+    async fn fresh_clone(&self, source: &Source, path: &Path, job: Option<&Job>) -> Result<(), String> {
+        remove_folder(path).await;
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent).await.map_err(|e| format!("{}: {e}", parent.display()))?;
+        }
+        let clone = git::clone(&source.url, source.branch.as_deref(), path);
+        let result = match job {
+            Some(job) => cancellable(job, clone).await,
+            None => clone.await,
+        };
+        if result.is_err() {
+            remove_folder(path).await;
+        }
+        result
+    }
+
+    /// `core`, `local` and the stored git sources.
+    fn sources(&self) -> Vec<Source> {
+        let stored = self.inner.sources.get();
+        let gits = stored.iter().filter_map(|text| match Source::parse(text) {
+            Ok(source) if source.kind == RepositoryKind::Git => Some(source),
+            Ok(_) => None,
+            Err(_) => {
+                tracing::warn!(source = %text, "ignoring a stored repository that is not valid");
+                None
+            }
+        });
+        [Source::core(), Source::local()].into_iter().chain(gits).collect()
+    }
+
+    fn source_of(&self, slug: &str) -> Result<Source, ApiError> {
+        self.sources()
+            .into_iter()
+            .find(|s| s.slug == slug)
+            .ok_or_else(|| ApiError::not_found(format!("Repository {slug} does not exist in the store")))
+    }
+
+    fn path_of(&self, source: &Source) -> PathBuf {
+        source.path(&self.inner.data, &self.inner.core)
+    }
+
+    /// Reads every repository and replaces the catalog; `failures` (slug → message) are the
+    /// update errors to report with each repository.
+    async fn read_all(&self, mut failures: HashMap<String, String>) {
+        let sources = self.sources();
+        let jobs: Vec<(Source, PathBuf)> = sources.iter().map(|s| (s.clone(), self.path_of(s))).collect();
+        let read =
+            blocking(move || jobs.into_iter().map(|(source, path)| read_repository(&source, path)).collect::<Vec<_>>())
+                .await;
+        let read = match read {
+            Ok(read) => read,
+            Err(e) => {
+                tracing::error!("repositories were not read: {e}");
+                return;
+            }
+        };
+        let mut catalog = Catalog::default();
+        for (mut repository, addons) in read {
+            if let Some(failure) = failures.remove(&repository.slug) {
+                repository.errors.insert(0, failure);
+            }
+            catalog.replace(repository, addons);
+        }
+        catalog.order(&sources);
+        *self.write() = catalog;
+    }
+
+    /// Reads one repository and puts it in place of what was known of it.
+    async fn read_one(&self, source: Source) -> Result<(), ApiError> {
+        let path = self.path_of(&source);
+        let (repository, addons) = blocking(move || read_repository(&source, path)).await?;
+        let sources = self.sources();
+        let mut catalog = self.write();
+        catalog.replace(repository, addons);
+        catalog.order(&sources);
+        Ok(())
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Catalog> {
+        self.inner.catalog.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Catalog> {
+        self.inner.catalog.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn already_added(source: &Source) -> ApiError {
+    ApiError::bad_request(format!("Can't add {}, already in the store", source.text))
+        .with_key("store_repository_already_added_error")
+}
+
+/// Runs `work` until it ends or the job is asked to stop (at shutdown); git is killed then.
+async fn cancellable<T>(job: &Job, work: impl Future<Output = Result<T, String>>) -> Result<T, String> {
+    tokio::select! {
+        result = work => result,
+        () = job.cancelled() => Err("cancelled: the supervisor is shutting down".to_owned()),
+    }
+}
+
+/// Runs blocking file work off the async threads.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| ApiError::internal(format!("store reader failed: {e}")))
+}
+
+/// Deletes a checkout; a failure is logged, since the folder is only a cache of the remote.
+async fn remove_folder(path: &Path) {
+    match tokio::fs::remove_dir_all(path).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!(path = %path.display(), "cannot remove the repository folder: {e}"),
+    }
+}

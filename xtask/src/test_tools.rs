@@ -1,0 +1,124 @@
+//! The Debian packages the black-box tests run: a static busybox (the base image's only
+//! program), `docker-registry` (the tests start their own registries) and `htpasswd` from
+//! `apache2-utils` (their logins). Each is installed with `apt-get` only when missing.
+
+use anyhow::{bail, Context};
+use std::path::Path;
+use std::process::Command;
+
+/// The busybox the base image is made of; Debian's `busybox-static` installs it here.
+pub const BUSYBOX: &str = "/bin/busybox";
+const REGISTRY: &str = "/usr/bin/docker-registry";
+const HTPASSWD: &str = "/usr/bin/htpasswd";
+
+/// Installs whatever of the tests' packages is missing.
+pub fn ensure() -> anyhow::Result<()> {
+    if !is_static_executable(Path::new(BUSYBOX)) {
+        apt_install(&["busybox-static"])?;
+        if !is_static_executable(Path::new(BUSYBOX)) {
+            bail!("{BUSYBOX} is still not a static executable after installing busybox-static");
+        }
+    }
+    if !Path::new(REGISTRY).exists() || !Path::new(HTPASSWD).exists() {
+        apt_install(&["docker-registry", "apache2-utils"])?;
+        stop_registry_service();
+    }
+    Ok(())
+}
+
+/// Whether `path` is an executable without a program interpreter, i.e. statically linked.
+/// Reads the ELF program headers (64-bit little-endian, which is what Debian ships here).
+fn is_static_executable(path: &Path) -> bool {
+    std::fs::read(path).ok().is_some_and(|bytes| elf_interpreter(&bytes) == Some(false))
+}
+
+/// `Some(has a PT_INTERP header)` for a 64-bit little-endian ELF file, `None` for anything else.
+fn elf_interpreter(bytes: &[u8]) -> Option<bool> {
+    const PT_INTERP: u32 = 3;
+    if bytes.get(..6)? != b"\x7fELF\x02\x01" {
+        return None;
+    }
+    let u16_at = |at: usize| Some(u16::from_le_bytes(bytes.get(at..at + 2)?.try_into().ok()?) as usize);
+    let u32_at = |at: usize| Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?));
+    let offset = usize::try_from(u64::from_le_bytes(bytes.get(0x20..0x28)?.try_into().ok()?)).ok()?;
+    let (size, count) = (u16_at(0x36)?, u16_at(0x38)?);
+    let mut interpreter = false;
+    for index in 0..count {
+        interpreter |= u32_at(offset + index * size)? == PT_INTERP;
+    }
+    Some(interpreter)
+}
+
+/// `apt-get install -y`, refreshing the package lists first if the install fails.
+fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
+    if apt_get(&["install", "-y"], packages)? {
+        return Ok(());
+    }
+    eprintln!("apt-get install failed; refreshing the package lists and trying again");
+    if !apt_get(&["update"], &[])? || !apt_get(&["install", "-y"], packages)? {
+        bail!("could not install {} (apt-get needs root)", packages.join(" "));
+    }
+    Ok(())
+}
+
+fn apt_get(args: &[&str], packages: &[&str]) -> anyhow::Result<bool> {
+    eprintln!("+ apt-get {} {}", args.join(" "), packages.join(" "));
+    let status = Command::new("apt-get")
+        .args(args)
+        .args(packages)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()
+        .context("running apt-get")?;
+    Ok(status.success())
+}
+
+/// The package may start a registry of its own on port 5000; the tests want none. Best effort:
+/// without systemd (containers, most CI) there is nothing to stop, and failures change nothing
+/// for the tests, which use registries of their own on free ports.
+fn stop_registry_service() {
+    if Path::new("/run/systemd/system").exists() {
+        quietly("systemctl", &["disable", "--now", "docker-registry"]);
+    } else if Path::new("/etc/init.d/docker-registry").exists() {
+        quietly("/etc/init.d/docker-registry", &["stop"]);
+    }
+}
+
+fn quietly(program: &str, args: &[&str]) {
+    eprintln!("+ {program} {}", args.join(" "));
+    match Command::new(program).args(args).status() {
+        Ok(status) if status.success() => {}
+        Ok(status) => eprintln!("{program} {}: {status} (ignored)", args.join(" ")),
+        Err(err) => eprintln!("{program}: {err} (ignored)"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 64-bit little-endian ELF header with one program header of type `kind`.
+    fn elf(kind: u32) -> Vec<u8> {
+        let mut bytes = vec![0u8; 0x40 + 0x38];
+        bytes[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        bytes[0x20..0x28].copy_from_slice(&0x40u64.to_le_bytes());
+        bytes[0x36..0x38].copy_from_slice(&0x38u16.to_le_bytes());
+        bytes[0x38..0x3a].copy_from_slice(&1u16.to_le_bytes());
+        bytes[0x40..0x44].copy_from_slice(&kind.to_le_bytes());
+        bytes
+    }
+
+    #[test]
+    fn interpreters_are_found_in_the_program_headers() {
+        assert_eq!(elf_interpreter(&elf(1)), Some(false));
+        assert_eq!(elf_interpreter(&elf(3)), Some(true));
+        assert_eq!(elf_interpreter(b"#!/bin/sh\n"), None);
+        assert_eq!(elf_interpreter(&elf(3)[..0x41]), None);
+    }
+
+    #[test]
+    fn the_machines_own_programs_read_as_dynamic() {
+        // Any dynamically linked program of the machine will do; cargo is one for sure.
+        let cargo = std::env::var_os("CARGO").expect("cargo sets CARGO");
+        assert!(!is_static_executable(Path::new(&cargo)));
+    }
+}
