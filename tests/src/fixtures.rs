@@ -107,30 +107,6 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_are_replaced_or_added() {
-        let text = "name: X\nversion: 1.0.0\nschema:\n  version: str\n";
-        assert_eq!(with_key(text, "version", "1.0.1"), "name: X\nversion: 1.0.1\nschema:\n  version: str\n");
-        assert_eq!(with_key("name: X\n", "image", "a/b"), "name: X\nimage: a/b\n");
-    }
-
-    #[test]
-    fn copies_carry_every_add_on() {
-        let repository = FixtureRepository::copy();
-        for slug in ["build_local", "prebuilt", "schema_all", "ingress", "api_client", "crasher", "stdin_reader"] {
-            assert!(repository.addon(slug).join("config.yaml").is_file(), "{slug}");
-            assert_eq!(repository.config_value(slug, "slug").as_deref(), Some(slug));
-        }
-        repository.set_config("prebuilt", "version", "2.0.0");
-        assert_eq!(repository.config_value("prebuilt", "version").as_deref(), Some("2.0.0"));
-        assert!(store_fixtures().join("repository.yaml").is_file());
-    }
-}
-
 /// A git repository in the add-on repository format, served from a temporary folder: what a
 /// user adds by URL, without a network.
 pub struct GitRepository {
@@ -167,5 +143,29 @@ impl GitRepository {
     /// The URL to add it by.
     pub fn url(&self) -> String {
         format!("file://{}", self.dir.path().join("work").display())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_replaced_or_added() {
+        let text = "name: X\nversion: 1.0.0\nschema:\n  version: str\n";
+        assert_eq!(with_key(text, "version", "1.0.1"), "name: X\nversion: 1.0.1\nschema:\n  version: str\n");
+        assert_eq!(with_key("name: X\n", "image", "a/b"), "name: X\nimage: a/b\n");
+    }
+
+    #[test]
+    fn copies_carry_every_add_on() {
+        let repository = FixtureRepository::copy();
+        for slug in ["build_local", "prebuilt", "schema_all", "ingress", "api_client", "crasher", "stdin_reader"] {
+            assert!(repository.addon(slug).join("config.yaml").is_file(), "{slug}");
+            assert_eq!(repository.config_value(slug, "slug").as_deref(), Some(slug));
+        }
+        repository.set_config("prebuilt", "version", "2.0.0");
+        assert_eq!(repository.config_value("prebuilt", "version").as_deref(), Some("2.0.0"));
+        assert!(store_fixtures().join("repository.yaml").is_file());
     }
 }
