@@ -270,6 +270,9 @@ pub struct UninstallBody {
     /// Also remove the add-on's public config folder (`addon_configs/<slug>`).
     #[serde(default)]
     remove_config: bool,
+    /// Answer at once with `{"job_id": ...}`.
+    #[serde(default)]
+    background: bool,
 }
 
 /// Uninstalls an add-on: container, image, data and token (job `addon_manager_uninstall`).
@@ -283,11 +286,11 @@ async fn addon_uninstall(
     body: Body<UninstallBody>,
 ) -> ApiResult {
     let slug = installed(&req, &manager, &addon)?.slug;
-    let remove_config = body.into_inner().remove_config;
+    let UninstallBody { remove_config, background } = body.into_inner();
     let manager = manager.into_inner();
     let jobs = manager.jobs().clone();
     let spec = spec("addon_manager_uninstall", &slug);
-    respond(&jobs, spec, false, move |_| async move { manager.uninstall(&slug, remove_config).await }).await
+    respond(&jobs, spec, background, move |_| async move { manager.uninstall(&slug, remove_config).await }).await
 }
 
 /// Starts an add-on and waits until it is up (job `addon_start`).

@@ -18,4 +18,4 @@ mod watchdog;
 pub use api::AddonsApi;
 pub use data::{Boot, Installed, SystemData, UserData};
 pub use engine::{AddonState, AddonStats};
-pub use manager::{AddonManager, Timezone};
+pub use manager::{AddonManager, AvailableUpdate, Timezone};

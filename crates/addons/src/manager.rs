@@ -69,6 +69,16 @@ pub(crate) struct Inner {
     pub(crate) runtime: Mutex<HashMap<String, Runtime>>,
 }
 
+/// An installed add-on with a newer version in its repository.
+#[derive(Debug, Clone)]
+pub struct AvailableUpdate {
+    pub slug: String,
+    pub name: String,
+    pub version_latest: String,
+    /// Whether the store has its icon.
+    pub icon: bool,
+}
+
 /// The job of one operation on one add-on.
 pub(crate) fn spec(name: &str, slug: &str) -> JobSpec {
     JobSpec::new(name).reference(slug).group("addon").limit(JobLimit::Once)
@@ -251,6 +261,22 @@ impl AddonManager {
             translations: addon.system.translations.clone(),
         };
         StoreFacts { available: self.inner.catalog.availability(&detached).is_ok(), ..Default::default() }
+    }
+
+    /// Installed add-ons whose repository offers another version, for `/available_updates`.
+    pub fn available_updates(&self) -> Vec<AvailableUpdate> {
+        self.list()
+            .into_iter()
+            .filter_map(|addon| {
+                let store = self.inner.catalog.addon(&addon.slug)?;
+                (store.config.version != addon.user.version).then(|| AvailableUpdate {
+                    icon: self.inner.catalog.addon_file(&store, AddonFile::Icon).is_some(),
+                    name: addon.config().name.clone(),
+                    version_latest: store.config.version.clone(),
+                    slug: addon.slug,
+                })
+            })
+            .collect()
     }
 
     /// The store add-on, or the store's 404.

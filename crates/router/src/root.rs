@@ -2,6 +2,7 @@
 //! `/reload_updates` and `/refresh_updates`.
 
 use actix_web::{get, post, web};
+use addons::AddonManager;
 use base::body::Body;
 use base::{ok, ApiResult, System};
 use docker::DockerManager;
@@ -96,7 +97,7 @@ async fn root_info(
 /// Components with a newer version on the user's channel.
 #[utoipa::path(tag = "root", responses((status = 200, body = base::api::Envelope<AvailableUpdates>)))]
 #[get("/available_updates")]
-async fn available_updates(supervisor: web::Data<SupervisorManager>) -> ApiResult {
+async fn available_updates(supervisor: web::Data<SupervisorManager>, addons: web::Data<AddonManager>) -> ApiResult {
     let mut available_updates = Vec::new();
     if supervisor.update_available() {
         available_updates.push(AvailableUpdate {
@@ -107,6 +108,13 @@ async fn available_updates(supervisor: web::Data<SupervisorManager>) -> ApiResul
             version_latest: supervisor.version_latest(),
         });
     }
+    available_updates.extend(addons.available_updates().into_iter().map(|update| AvailableUpdate {
+        update_type: "addon".to_owned(),
+        icon: update.icon.then(|| format!("/addons/{}/icon", update.slug)),
+        panel_path: format!("/update-available/{}", update.slug),
+        name: Some(update.name),
+        version_latest: update.version_latest,
+    }));
     ok(AvailableUpdates { available_updates })
 }
 
