@@ -11,6 +11,7 @@ use crate::info::{self, AddonInfo, AddonList, StoreAddonInfo};
 use crate::manager::{spec, AddonManager};
 use actix_web::{get, post, web, HttpMessage, HttpRequest, HttpResponse};
 use base::body::{present, Body, Options};
+use base::logs::Selection;
 use base::{ok, ok_empty, ApiError, ApiResult};
 use bollard::query_parameters::{AttachContainerOptionsBuilder, LogsOptionsBuilder, StatsOptionsBuilder};
 use bytes::Bytes;
@@ -623,9 +624,6 @@ pub struct LogQuery {
     lines: Option<usize>,
 }
 
-/// Lines answered when the client names no amount.
-const DEFAULT_LINES: usize = 100;
-
 /// A plain-text error, as the log endpoints answer.
 fn text_error(error: ApiError) -> HttpResponse {
     HttpResponse::build(error.status).content_type("text/plain; charset=utf-8").body(error.message)
@@ -648,7 +646,22 @@ async fn container_logs(
         Ok(client) => client,
         Err(e) => return text_error(e),
     };
-    let tail = tail.map_or_else(|| "all".to_owned(), |n| n.to_string());
+    // A `Range` header selects among all lines, like the journal; it does not apply to following.
+    let range = match req.headers().get(actix_web::http::header::RANGE).filter(|_| !follow) {
+        None => None,
+        Some(range) => match range
+            .to_str()
+            .map_err(|_| ApiError::bad_request("Invalid Range header"))
+            .and_then(Selection::parse_range)
+        {
+            Ok(selection) => Some(selection),
+            Err(e) => return text_error(e),
+        },
+    };
+    let tail = match (range, tail) {
+        (None, Some(n)) => n.to_string(),
+        _ => "all".to_owned(),
+    };
     let options = LogsOptionsBuilder::default().stdout(true).stderr(true).follow(follow).tail(&tail).build();
     let logs = client.logs(&manager.container_name(&slug), Some(options)).map(|item| match item {
         Ok(output) => Ok(output.into_bytes()),
@@ -667,7 +680,10 @@ async fn container_logs(
             Err(e) => return text_error(errors::unknown(&slug, format!("can't read logs: {e}"))),
         }
     }
-    response().body(body)
+    match range {
+        Some(selection) => response().body(selection.select(&String::from_utf8_lossy(&body))),
+        None => response().body(body),
+    }
 }
 
 /// The boot id of a log request: only the current container (`0`) has a log.
@@ -688,7 +704,7 @@ async fn addon_logs(
     addon: web::Path<String>,
     query: web::Query<LogQuery>,
 ) -> HttpResponse {
-    container_logs(&req, &manager, &addon, Some(query.lines.unwrap_or(DEFAULT_LINES)), false).await
+    container_logs(&req, &manager, &addon, Some(query.lines.unwrap_or(base::logs::DEFAULT_LINES)), false).await
 }
 
 /// Like `/addons/{addon}/logs`, then every new line as it is written.
@@ -701,7 +717,7 @@ async fn addon_logs_follow(
     addon: web::Path<String>,
     query: web::Query<LogQuery>,
 ) -> HttpResponse {
-    container_logs(&req, &manager, &addon, Some(query.lines.unwrap_or(DEFAULT_LINES)), true).await
+    container_logs(&req, &manager, &addon, Some(query.lines.unwrap_or(base::logs::DEFAULT_LINES)), true).await
 }
 
 /// Every line of the add-on's current container (`lines` limits).
@@ -731,7 +747,7 @@ async fn addon_logs_boot(
     if let Err(e) = current_boot(&bootid) {
         return text_error(e);
     }
-    container_logs(&req, &manager, &addon, Some(query.lines.unwrap_or(DEFAULT_LINES)), false).await
+    container_logs(&req, &manager, &addon, Some(query.lines.unwrap_or(base::logs::DEFAULT_LINES)), false).await
 }
 
 /// Like `/addons/{addon}/logs/boots/{bootid}`, following new lines.
@@ -748,7 +764,7 @@ async fn addon_logs_boot_follow(
     if let Err(e) = current_boot(&bootid) {
         return text_error(e);
     }
-    container_logs(&req, &manager, &addon, Some(query.lines.unwrap_or(DEFAULT_LINES)), true).await
+    container_logs(&req, &manager, &addon, Some(query.lines.unwrap_or(base::logs::DEFAULT_LINES)), true).await
 }
 
 #[cfg(test)]

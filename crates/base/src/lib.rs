@@ -9,6 +9,7 @@ pub mod api;
 pub mod arch;
 pub mod body;
 pub mod fs;
+pub mod logs;
 pub mod paths;
 pub mod random;
 pub mod system;

@@ -1,11 +1,12 @@
 //! The `/supervisor` API group.
 
-use crate::logs::{read_lines, Selection, DEFAULT_LINES};
+use crate::logs::read_lines;
 use crate::manager::valid_timezone;
 use crate::{LogLevel, Stats, SupervisorManager};
 use actix_web::http::header;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use base::body::{present, Body, Options};
+use base::logs::Selection;
 use base::{ok, ok_empty, ApiError, ApiResult, Lifecycle};
 use bytes::Bytes;
 use jobs::api::{respond, BackgroundBody};
@@ -356,13 +357,12 @@ fn logs_of_boot(
     bootid: &str,
     follow: bool,
 ) -> ApiResult {
-    let selection = match (req.headers().get(header::RANGE), query.lines) {
-        (Some(range), _) => {
-            Selection::parse_range(range.to_str().map_err(|_| ApiError::bad_request("Invalid Range header"))?)?
-        }
-        (None, Some(lines)) => Selection::last(lines),
-        (None, None) => Selection::last(DEFAULT_LINES),
-    };
+    let range = req
+        .headers()
+        .get(header::RANGE)
+        .map(|r| r.to_str().map_err(|_| ApiError::bad_request("Invalid Range header")))
+        .transpose()?;
+    let selection = Selection::of_request(range, query.lines)?;
     let (path, current) = supervisor.log.boot(bootid)?;
     if !(follow && current) {
         return text(read_lines(&path, selection)?);

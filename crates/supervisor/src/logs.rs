@@ -5,6 +5,7 @@
 //! Every line written is also published on a channel, so a follower gets it at once instead of
 //! polling the file.
 
+use base::logs::Selection;
 use base::{ApiError, DataDir};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
@@ -176,84 +177,8 @@ fn boot_id_of(path: &Path) -> Option<&str> {
     path.file_stem()?.to_str()?.split_once('-').map(|(_, id)| id)
 }
 
-/// Which lines of a log to answer: a `Range: entries=cursor[[:num_skip]:num_entries]` header,
-/// else the last `lines` lines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Selection {
-    cursor: Option<usize>,
-    skip: i64,
-    count: Option<usize>,
-}
-
-/// Lines answered when the client names no amount, as the real Supervisor does.
-pub const DEFAULT_LINES: usize = 100;
-
-impl Selection {
-    pub fn last(lines: usize) -> Self {
-        Selection { cursor: None, skip: -(lines as i64 - 1), count: Some(lines) }
-    }
-
-    /// Parses a `Range` header value; the cursor of this backend is a line number.
-    pub fn parse_range(range: &str) -> Result<Self, ApiError> {
-        let bad = || ApiError::bad_request(format!("Invalid Range header: {range}"));
-        let spec = range.trim().strip_prefix("entries=").ok_or_else(bad)?;
-        let parts: Vec<&str> = spec.split(':').collect();
-        let cursor = match parts[0] {
-            "" => None,
-            c => Some(c.parse().map_err(|_| bad())?),
-        };
-        let number = |s: &str| if s.is_empty() { Ok(None) } else { s.parse::<i64>().map(Some).map_err(|_| bad()) };
-        let (skip, count) = match parts.len() {
-            1 => (0, None),
-            2 => (0, number(parts[1])?),
-            3 => (number(parts[1])?.unwrap_or(0), number(parts[2])?),
-            _ => return Err(bad()),
-        };
-        let count = count.map(|c| usize::try_from(c).map_err(|_| bad())).transpose()?;
-        Ok(Selection { cursor, skip, count })
-    }
-
-    /// The selected slice of `lines`.
-    pub fn apply<'a>(&self, lines: &'a [&'a str]) -> &'a [&'a str] {
-        if lines.is_empty() {
-            return lines;
-        }
-        let base = match self.cursor {
-            Some(c) => c as i64,
-            None if self.skip < 0 => lines.len() as i64 - 1,
-            None => 0,
-        };
-        let start = (base + self.skip).clamp(0, lines.len() as i64) as usize;
-        let end = self.count.map_or(lines.len(), |c| (start + c).min(lines.len()));
-        &lines[start..end]
-    }
-}
-
 /// Reads the selected lines of a log file.
 pub fn read_lines(path: &Path, selection: Selection) -> Result<String, ApiError> {
     let text = std::fs::read_to_string(path).map_err(|e| ApiError::internal(format!("Can't read the log: {e}")))?;
-    let lines: Vec<&str> = text.lines().collect();
-    let mut out = selection.apply(&lines).join("\n");
-    if !out.is_empty() {
-        out.push('\n');
-    }
-    Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges_select_like_the_journal() {
-        let lines = ["a", "b", "c", "d", "e"];
-        assert_eq!(Selection::last(2).apply(&lines), ["d", "e"]);
-        assert_eq!(Selection::last(100).apply(&lines), lines);
-        assert_eq!(Selection::parse_range("entries=:-2:2").unwrap().apply(&lines), ["c", "d"]);
-        assert_eq!(Selection::parse_range("entries=1:0:2").unwrap().apply(&lines), ["b", "c"]);
-        assert_eq!(Selection::parse_range("entries=2").unwrap().apply(&lines), ["c", "d", "e"]);
-        assert_eq!(Selection::parse_range("entries=:2").unwrap().apply(&lines), ["a", "b"]);
-        assert!(Selection::parse_range("bytes=0-5").is_err());
-        assert!(Selection::parse_range("entries=x:1:2").is_err());
-    }
+    Ok(selection.select(&text))
 }
