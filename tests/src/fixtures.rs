@@ -56,12 +56,21 @@ impl FixtureRepository {
         self.path().join(slug)
     }
 
-    /// Sets the top-level `key` of an add-on's `config.yaml` to `value` (a YAML scalar), adding
-    /// the key when it is missing.
+    /// Sets the top-level `key` of an add-on's `config.yaml` to `value` (a YAML scalar or a
+    /// one-line flow value such as `[armv7]` or `{"8080/tcp": 8080}`), replacing the key's whole
+    /// old value, or adding the key when it is missing.
     pub fn set_config(&self, slug: &str, key: &str, value: &str) {
         let path = self.addon(slug).join("config.yaml");
         let text = std::fs::read_to_string(&path).expect("config.yaml");
         std::fs::write(&path, with_key(&text, key, value)).expect("write config.yaml");
+    }
+
+    /// Writes `contents` to `path`, relative to the repository (folders created): a new add-on,
+    /// a broken Dockerfile.
+    pub fn write(&self, path: &str, contents: &str) {
+        let target = self.path().join(path);
+        std::fs::create_dir_all(target.parent().expect("a parent folder")).expect("create folders");
+        std::fs::write(target, contents).expect("write a repository file");
     }
 
     /// The text of a top-level scalar key of an add-on's `config.yaml`.
@@ -72,22 +81,27 @@ impl FixtureRepository {
     }
 }
 
-/// `text` with the top-level line `key: ...` replaced by `key: value`, or that line appended.
+/// `text` with the top-level key `key` (its line and the indented or list lines of its block
+/// value below it) replaced by `key: value`, or that line appended.
 fn with_key(text: &str, key: &str, value: &str) -> String {
     let prefix = format!("{key}:");
     let line = format!("{key}: {value}");
     let mut found = false;
-    let mut lines: Vec<String> = text
-        .lines()
-        .map(|current| {
-            if current.starts_with(&prefix) {
-                found = true;
-                line.clone()
-            } else {
-                current.to_owned()
-            }
-        })
-        .collect();
+    let mut in_value = false;
+    let mut lines = Vec::new();
+    for current in text.lines() {
+        if in_value && (current.starts_with([' ', '\t']) || current.starts_with("- ")) {
+            continue;
+        }
+        in_value = false;
+        if current.starts_with(&prefix) && !found {
+            found = true;
+            in_value = true;
+            lines.push(line.clone());
+        } else {
+            lines.push(current.to_owned());
+        }
+    }
     if !found {
         lines.push(line);
     }
@@ -123,27 +137,56 @@ impl GitRepository {
             .expect("repository.yaml");
         std::fs::create_dir_all(work.join("stdin_reader")).expect("add-on folder");
         copy_tree(&store_fixtures().join("stdin_reader"), &work.join("stdin_reader"));
-        let git = |args: &[&str]| {
-            let status = std::process::Command::new("git")
-                .args(["-c", "user.name=e2e", "-c", "user.email=e2e@localhost", "-c", "init.defaultBranch=main"])
-                .args(args)
-                .current_dir(&work)
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status()
-                .expect("run git");
-            assert!(status.success(), "git {args:?} failed");
-        };
-        git(&["init", "-q"]);
-        git(&["add", "."]);
-        git(&["commit", "-q", "-m", "fixture"]);
+        git(&work, &["init", "-q"]);
+        git(&work, &["add", "."]);
+        git(&work, &["commit", "-q", "-m", "fixture"]);
         GitRepository { dir }
+    }
+
+    /// The work tree the repository is served from; change files here, then [`Self::commit`].
+    pub fn work_tree(&self) -> PathBuf {
+        self.dir.path().join("work")
+    }
+
+    /// Writes `contents` to `path` (relative to the work tree, folders created) without
+    /// committing it.
+    pub fn write(&self, path: &str, contents: &str) {
+        let target = self.work_tree().join(path);
+        std::fs::create_dir_all(target.parent().expect("a parent folder")).expect("create folders");
+        std::fs::write(target, contents).expect("write a repository file");
+    }
+
+    /// Sets the top-level `key` of an add-on's `config.yaml` (as `FixtureRepository::set_config`)
+    /// without committing it.
+    pub fn set_config(&self, slug: &str, key: &str, value: &str) {
+        let path = self.work_tree().join(slug).join("config.yaml");
+        let text = std::fs::read_to_string(&path).expect("config.yaml");
+        std::fs::write(&path, with_key(&text, key, value)).expect("write config.yaml");
+    }
+
+    /// Commits every change of the work tree: what a reload then pulls.
+    pub fn commit(&self, message: &str) {
+        git(&self.work_tree(), &["add", "-A"]);
+        git(&self.work_tree(), &["commit", "-q", "-m", message]);
     }
 
     /// The URL to add it by.
     pub fn url(&self) -> String {
         format!("file://{}", self.dir.path().join("work").display())
     }
+}
+
+/// Runs git in `work` with a fixed identity, failing the test when it fails.
+fn git(work: &Path, args: &[&str]) {
+    let status = std::process::Command::new("git")
+        .args(["-c", "user.name=e2e", "-c", "user.email=e2e@localhost", "-c", "init.defaultBranch=main"])
+        .args(args)
+        .current_dir(work)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("run git");
+    assert!(status.success(), "git {args:?} failed");
 }
 
 #[cfg(test)]
@@ -155,6 +198,8 @@ mod tests {
         let text = "name: X\nversion: 1.0.0\nschema:\n  version: str\n";
         assert_eq!(with_key(text, "version", "1.0.1"), "name: X\nversion: 1.0.1\nschema:\n  version: str\n");
         assert_eq!(with_key("name: X\n", "image", "a/b"), "name: X\nimage: a/b\n");
+        let block = "arch:\n  - amd64\n  - aarch64\nstartup: once\n";
+        assert_eq!(with_key(block, "arch", "[armv7]"), "arch: [armv7]\nstartup: once\n");
     }
 
     #[test]

@@ -75,6 +75,7 @@ impl Daemon {
             .arg(self.data.path())
             .args(["--listen", "127.0.0.1:0", "--workers", "1"])
             .env("SUPERVISOR_VERSION_SOURCE", self.data.path().join("version-{channel}.json"))
+            .env("SUPERVISOR_JOURNAL", format!("unix:{}", self.data.path().join("no-journal.sock").display()))
             .env("SUPERVISOR_INSTANCE", &self.instance)
             .env("SUPERVISOR_NETWORK", format!("{}hassio", self.instance))
             .env("SUPERVISOR_NETWORK_SUBNET", "auto")
@@ -173,6 +174,16 @@ impl Daemon {
         eventually("the supervisor to answer its ping", || {
             let response = self.client.get(self.url("/supervisor/ping")).send().ok()?;
             response.status().is_success().then_some(())
+        });
+    }
+
+    /// Waits until the daemon has connected to the Docker engine, which it does in the
+    /// background after it starts serving: until then engine work answers 503
+    /// `docker_unavailable`.
+    pub fn wait_for_engine(&self) {
+        eventually("the supervisor to connect to the Docker engine", || {
+            let (status, body) = self.get("/docker/info");
+            (status.is_success() && body["data"]["version"] != "0.0.0").then_some(())
         });
     }
 

@@ -1,4 +1,6 @@
 //! `cargo xtask bench`: the daemon's performance figures, each printed on one `bench <name>:` line.
+//! The add-on benchmarks (store reload, install to running, memory with 20 add-ons) follow, in
+//! `bench_addons.rs`.
 //!
 //! - `supervisor_info`: requests per second and p99 latency of `GET /supervisor/info` with the
 //!   admin token, against the release daemon and against a bare actix-web handler that serves the
@@ -39,7 +41,7 @@ const ROUND: Duration = Duration::from_secs(1);
 /// 2-core machine to the load generator, and compares per-worker cost rather than scheduling.
 const SERVER_WORKERS: usize = 1;
 /// How long the daemon idles after its first ping before its memory is read.
-const IDLE: Duration = Duration::from_secs(1);
+pub(crate) const IDLE: Duration = Duration::from_secs(1);
 /// Starts timed per data-directory case; the median of these is printed.
 const STARTS: usize = 10;
 /// Pause between two pings while waiting for the daemon.
@@ -60,7 +62,8 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
     ensure!(bin.exists(), "{} is missing after the release build", bin.display());
     supervisor_info(&bin)?;
     idle_rss(&bin)?;
-    startup(&bin)
+    startup(&bin)?;
+    crate::bench_addons::run(root, &bin)
 }
 
 /// Throughput and p99 latency of the daemon's `/supervisor/info` against a bare actix handler.
@@ -134,15 +137,15 @@ fn startup(bin: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn median_ms(samples: &mut [Duration]) -> f64 {
+pub(crate) fn median_ms(samples: &mut [Duration]) -> f64 {
     samples.sort_unstable();
     samples[samples.len() / 2].as_secs_f64() * 1e3
 }
 
 /// A release daemon on a data directory its caller owns; killed when dropped.
-struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
-    address: SocketAddr,
+    pub(crate) address: SocketAddr,
     /// Taken just before the exec, for the startup time.
     spawned: Instant,
     /// The daemon's stderr (its log), shown when it fails to start.
@@ -151,7 +154,7 @@ struct Daemon {
 
 impl Daemon {
     /// Starts the daemon on a free loopback port and returns once it has bound it.
-    fn start(bin: &Path, data: &Path, args: &[&str]) -> anyhow::Result<Daemon> {
+    pub(crate) fn start(bin: &Path, data: &Path, args: &[&str]) -> anyhow::Result<Daemon> {
         let log = tempfile::tempfile()?;
         let mut command = Command::new(bin);
         // The caller's `SUPERVISOR_*` settings (a debug log level, say) would skew the figures.
@@ -193,7 +196,7 @@ impl Daemon {
     }
 
     /// Pings until answered; returns the time since exec.
-    fn wait_ready(&mut self) -> anyhow::Result<Duration> {
+    pub(crate) fn wait_ready(&mut self) -> anyhow::Result<Duration> {
         while self.spawned.elapsed() < READY_TIMEOUT {
             if ping(self.address) {
                 return Ok(self.spawned.elapsed());
@@ -206,11 +209,20 @@ impl Daemon {
         Err(self.failure("did not answer /supervisor/ping"))
     }
 
-    fn rss_kib(&self) -> anyhow::Result<u64> {
+    /// The daemon's resident memory (VmRSS), in KiB.
+    pub(crate) fn rss_kib(&self) -> anyhow::Result<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
         let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).context("no VmRSS in /proc/<pid>/status")?;
         let kib = line.trim().trim_end_matches("kB").trim();
         kib.parse().with_context(|| format!("VmRSS {line:?}"))
+    }
+
+    /// Whether the daemon is still running; a daemon that exited is an error carrying its log.
+    pub(crate) fn ensure_alive(&mut self) -> anyhow::Result<()> {
+        match self.child.try_wait()? {
+            None => Ok(()),
+            Some(_) => Err(self.failure("exited")),
+        }
     }
 
     /// SIGTERM, then waits for the exit; the daemon flushes its database on the way out.
@@ -229,7 +241,7 @@ impl Daemon {
     }
 
     /// An error that says what went wrong and carries the daemon's log.
-    fn failure(&mut self, what: &str) -> anyhow::Error {
+    pub(crate) fn failure(&mut self, what: &str) -> anyhow::Error {
         let _ = self.child.kill();
         let status = self.child.wait().map_or_else(|e| e.to_string(), |s| s.to_string());
         let mut log = String::new();

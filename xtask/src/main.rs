@@ -7,6 +7,7 @@
 //! - `bench`: runs the benchmarks and prints their figures.
 
 mod bench;
+mod bench_addons;
 mod test_images;
 mod test_tools;
 

@@ -1,6 +1,8 @@
 //! The Debian packages the black-box tests run: a static busybox (the base image's only
 //! program), `docker-registry` (the tests start their own registries) and `htpasswd` from
-//! `apache2-utils` (their logins). Each is installed with `apt-get` only when missing.
+//! `apache2-utils` (their logins), `systemd-journal-remote` (journal files and the
+//! systemd-journal-gatewayd serving them, for the journal tests) and `dbus` (the private bus of
+//! the D-Bus tests). Each is installed with `apt-get` only when missing.
 
 use anyhow::{bail, Context};
 use std::path::Path;
@@ -10,6 +12,11 @@ use std::process::Command;
 pub const BUSYBOX: &str = "/bin/busybox";
 const REGISTRY: &str = "/usr/bin/docker-registry";
 const HTPASSWD: &str = "/usr/bin/htpasswd";
+/// Where `journal::testing` runs them from.
+const JOURNAL_REMOTE: &str = "/lib/systemd/systemd-journal-remote";
+const GATEWAYD: &str = "/lib/systemd/systemd-journal-gatewayd";
+/// The bus daemon `dbus_fixtures::PrivateBus` starts for the D-Bus tests.
+const DBUS_DAEMON: &str = "/usr/bin/dbus-daemon";
 
 /// Installs whatever of the tests' packages is missing.
 pub fn ensure() -> anyhow::Result<()> {
@@ -22,6 +29,12 @@ pub fn ensure() -> anyhow::Result<()> {
     if !Path::new(REGISTRY).exists() || !Path::new(HTPASSWD).exists() {
         apt_install(&["docker-registry", "apache2-utils"])?;
         stop_registry_service();
+    }
+    if !Path::new(JOURNAL_REMOTE).exists() || !Path::new(GATEWAYD).exists() {
+        apt_install(&["systemd-journal-remote"])?;
+    }
+    if !Path::new(DBUS_DAEMON).exists() {
+        apt_install(&["dbus"])?;
     }
     Ok(())
 }

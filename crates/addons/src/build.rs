@@ -112,13 +112,35 @@ pub fn plan(slug: &str, dir: &Path, config: &AddonConfig, arch: &str, image: &st
     })
 }
 
-/// The build context: the add-on folder as a tar archive. Symbolic links are archived as links,
-/// never followed, so a repository cannot pull host files into an image.
-pub fn context_tar(dir: &Path) -> std::io::Result<Vec<u8>> {
+/// The Dockerfile the engine builds: the add-on's, plus one `LABEL` instruction with every
+/// label. Passing labels to the engine's builder instead costs a build step per label.
+const GENERATED_DOCKERFILE: &str = ".supervisor-build.Dockerfile";
+
+/// The build context: the add-on folder as a tar archive, plus the generated Dockerfile.
+/// Symbolic links are archived as links, never followed, so a repository cannot pull host files
+/// into an image.
+pub fn context_tar(dir: &Path, dockerfile: &str, labels: &HashMap<String, String>) -> std::io::Result<Vec<u8>> {
+    let path = dir.join(dockerfile);
+    // Read only a regular file: a Dockerfile that links elsewhere would copy a host file.
+    if !std::fs::symlink_metadata(&path)?.is_file() {
+        return Err(std::io::Error::other(format!("{dockerfile} is not a regular file")));
+    }
+    let original = std::fs::read_to_string(path)?;
+    let mut pairs: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| format!("{}={}", serde_json::Value::from(k.as_str()), serde_json::Value::from(v.as_str())))
+        .collect();
+    pairs.sort();
+    let generated = format!("{}\nLABEL {}\n", original.trim_end(), pairs.join(" "));
     let mut archive = tar::Builder::new(Vec::new());
     archive.follow_symlinks(false);
     archive.mode(tar::HeaderMode::Deterministic);
     archive.append_dir_all(".", dir)?;
+    let mut header = tar::Header::new_gnu();
+    header.set_size(generated.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    archive.append_data(&mut header, GENERATED_DOCKERFILE, generated.as_bytes())?;
     archive.into_inner()
 }
 
@@ -141,8 +163,8 @@ fn layer(line: &str) -> Option<&str> {
 pub async fn build(docker: &DockerManager, slug: &str, plan: BuildPlan, job: &Job) -> Result<(), ApiError> {
     let client = docker.client()?;
     job.set_stage("build");
-    let context = plan.context.clone();
-    let tar = tokio::task::spawn_blocking(move || context_tar(&context))
+    let (context, dockerfile, labels) = (plan.context.clone(), plan.dockerfile.clone(), plan.labels.clone());
+    let tar = tokio::task::spawn_blocking(move || context_tar(&context, &dockerfile, &labels))
         .await
         .map_err(|e| errors::build_failed(slug, e))?
         .map_err(|e| errors::build_failed(slug, format!("can't read {}: {e}", plan.context.display())))?;
@@ -153,12 +175,11 @@ pub async fn build(docker: &DockerManager, slug: &str, plan: BuildPlan, job: &Jo
         .map(|c| HashMap::from([(c.serveraddress.clone().unwrap_or_default(), c)]));
     let tag = plan.tag();
     let options = BuildImageOptionsBuilder::default()
-        .dockerfile(&plan.dockerfile)
+        .dockerfile(GENERATED_DOCKERFILE)
         .t(&tag)
         .rm(true)
         .forcerm(true)
         .buildargs(&plan.args)
-        .labels(&plan.labels)
         .build();
     tracing::info!(addon = slug, %tag, "building image");
     let mut stream = client.build_image(options, credentials, Some(bollard::body_full(tar.into())));
@@ -264,15 +285,29 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
         std::os::unix::fs::symlink("/etc/hostname", dir.path().join("leak")).unwrap();
-        let tar = context_tar(dir.path()).unwrap();
+        let labels = HashMap::from([("io.hass.name".to_owned(), "Say \"hi\"".to_owned())]);
+        let tar = context_tar(dir.path(), "Dockerfile", &labels).unwrap();
         let mut archive = tar::Archive::new(&tar[..]);
         let mut seen = Vec::new();
+        let mut generated = String::new();
         for entry in archive.entries().unwrap() {
-            let entry = entry.unwrap();
-            seen.push((entry.path().unwrap().to_string_lossy().into_owned(), entry.header().entry_type()));
+            let mut entry = entry.unwrap();
+            let path = entry.path().unwrap().to_string_lossy().into_owned();
+            if path == GENERATED_DOCKERFILE {
+                std::io::Read::read_to_string(&mut entry, &mut generated).unwrap();
+            }
+            seen.push((path, entry.header().entry_type()));
         }
+        assert_eq!(generated, "FROM scratch\nLABEL \"io.hass.name\"=\"Say \\\"hi\\\"\"\n");
         assert!(seen.iter().any(|(p, t)| p.ends_with("leak") && *t == tar::EntryType::Symlink), "{seen:?}");
         assert!(seen.iter().any(|(p, _)| p.ends_with("Dockerfile")));
+    }
+
+    #[test]
+    fn a_linked_dockerfile_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", dir.path().join("Dockerfile")).unwrap();
+        assert!(context_tar(dir.path(), "Dockerfile", &HashMap::new()).is_err());
     }
 
     #[test]

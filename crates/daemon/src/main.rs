@@ -64,6 +64,10 @@ struct Args {
     /// The built-in add-on repository (`core`): a folder in the add-on repository format.
     #[arg(long, env = "SUPERVISOR_CORE_REPOSITORY", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../store-fixtures"))]
     core_repository: PathBuf,
+    /// systemd-journal-gatewayd, the backend of the `.../logs` endpoints: `unix:<socket>` or an
+    /// http URL.
+    #[arg(long, env = "SUPERVISOR_JOURNAL", default_value = journal::DEFAULT_ADDRESS)]
+    journal: String,
     /// The port containers reach the API on, at the network's gateway (`http://supervisor/`).
     #[arg(long, env = "SUPERVISOR_ADDON_PORT", default_value_t = 80)]
     addon_port: u16,
@@ -147,6 +151,7 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
         security: web::Data::new(security),
         store: web::Data::new(catalog),
         addons: web::Data::new(addons.clone()),
+        journal: web::Data::new(journal::Gateway::new(&args.journal).map_err(anyhow::Error::msg)?),
     };
     let workers = args.workers.max(1);
     let (server, address) = bind_api(state.clone(), workers, args.listen)?;

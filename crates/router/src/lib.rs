@@ -35,6 +35,7 @@ pub struct AppState {
     pub security: web::Data<SecurityManager>,
     pub store: web::Data<StoreManager>,
     pub addons: web::Data<AddonManager>,
+    pub journal: web::Data<journal::Gateway>,
 }
 
 /// The application for one worker.
@@ -59,6 +60,7 @@ pub fn app(
         .app_data(state.security.clone())
         .app_data(state.store.clone())
         .app_data(state.addons.clone())
+        .app_data(state.journal.clone())
         .app_data(web::PayloadConfig::new(MAX_BODY))
         .wrap(from_fn(Guard::check))
         .configure(routes)

@@ -300,7 +300,7 @@ async fn supervisor_logs(
     req: HttpRequest,
     query: web::Query<LogQuery>,
 ) -> ApiResult {
-    logs_of_boot(&supervisor, &req, &query, "0", false)
+    logs_of_boot(&supervisor, &req, &query, "0", false).await
 }
 
 /// Like `/supervisor/logs`, then every new line as it is written.
@@ -311,7 +311,7 @@ async fn supervisor_logs_follow(
     req: HttpRequest,
     query: web::Query<LogQuery>,
 ) -> ApiResult {
-    logs_of_boot(&supervisor, &req, &query, "0", true)
+    logs_of_boot(&supervisor, &req, &query, "0", true).await
 }
 
 /// Every line of this start (`lines` limits; `Range` is ignored).
@@ -331,7 +331,7 @@ async fn supervisor_logs_boot(
     query: web::Query<LogQuery>,
     bootid: web::Path<String>,
 ) -> ApiResult {
-    logs_of_boot(&supervisor, &req, &query, &bootid, false)
+    logs_of_boot(&supervisor, &req, &query, &bootid, false).await
 }
 
 /// Like `/supervisor/logs/boots/{bootid}`, following new lines when it is this start.
@@ -343,20 +343,32 @@ async fn supervisor_logs_boot_follow(
     query: web::Query<LogQuery>,
     bootid: web::Path<String>,
 ) -> ApiResult {
-    logs_of_boot(&supervisor, &req, &query, &bootid, true)
+    logs_of_boot(&supervisor, &req, &query, &bootid, true).await
 }
 
 fn text(body: String) -> ApiResult {
     Ok(HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(body))
 }
 
-fn logs_of_boot(
+/// The syslog identifier of the supervisor's journal entries (the service's `SyslogIdentifier`,
+/// the real Supervisor's name).
+pub const JOURNAL_IDENTIFIER: &str = "hassio_supervisor";
+
+/// The supervisor's log from the journal when it has entries there (running as a service),
+/// else from the log files the supervisor keeps itself.
+async fn logs_of_boot(
     supervisor: &SupervisorManager,
     req: &HttpRequest,
     query: &LogQuery,
     bootid: &str,
     follow: bool,
 ) -> ApiResult {
+    if let Some(gateway) = req.app_data::<web::Data<journal::Gateway>>() {
+        let logs = journal::Logs::identifiers([JOURNAL_IDENTIFIER]).fallback_when_empty().boot(bootid).follow(follow);
+        if let Ok(response) = gateway.respond(req, &logs).await {
+            return Ok(response);
+        }
+    }
     let range = req
         .headers()
         .get(header::RANGE)

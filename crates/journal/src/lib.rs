@@ -1,0 +1,89 @@
+//! The systemd journal as the log backend of every `.../logs` endpoint, read through
+//! systemd-journal-gatewayd the way the real Supervisor reads it: `GET /entries` with
+//! `SYSLOG_IDENTIFIER` / `CONTAINER_NAME` / `_BOOT_ID` matches, a
+//! `Range: entries=cursor[[:num_skip]:num_entries]` header and `follow`, in the Journal Export
+//! Format, turned into plain or verbose text lines.
+//!
+//! - [`Gateway`]: the client (a `http://host:port` URL or `unix:/path/to/socket`), with the
+//!   JSON listings behind `/host/logs/boots` ([`Gateway::boots`]) and
+//!   `/host/logs/identifiers` ([`Gateway::identifiers`]).
+//! - [`Logs`] and [`Gateway::respond`]: one `.../logs` request answered as a streaming
+//!   `text/plain` response, or a `text/plain` error; [`Unavailable`] when the journal cannot
+//!   answer, so the endpoint can fall back to another log.
+//! - `testing` (feature `testing`): journal files and a gatewayd serving them, for tests.
+
+mod export;
+mod format;
+mod gateway;
+mod logs;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use gateway::{Boots, Gateway, DEFAULT_ADDRESS};
+pub use logs::{Logs, Source, HOST_IDENTIFIERS};
+
+use actix_web::http::StatusCode;
+use actix_web::HttpResponse;
+use base::ApiError;
+
+/// The journal cannot answer this request; the endpoint may serve another log instead, or
+/// answer [`Unavailable::response`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unavailable {
+    /// The gateway's unix socket does not exist (no gatewayd on this host).
+    #[error("No systemd-journal-gatewayd Unix socket available")]
+    NoSocket,
+    /// Nothing accepts connections at the gateway's address.
+    #[error("Unable to connect to systemd-journal-gatewayd")]
+    Unreachable,
+    /// The journal holds no entry of the source (asked for with [`Logs::fallback_when_empty`]).
+    #[error("The journal has no entries of {0}")]
+    NoEntries(String),
+}
+
+impl Unavailable {
+    /// The real Supervisor's answer when it has no journal: 400, as text.
+    pub fn response(&self) -> HttpResponse {
+        text_error(StatusCode::BAD_REQUEST, self.to_string())
+    }
+}
+
+/// Why a journal request failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JournalError {
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+    /// The request or the gateway's answer is wrong; the message is for the API client.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl JournalError {
+    /// The error as the log endpoints answer errors: 400, as text.
+    pub fn response(&self) -> HttpResponse {
+        text_error(StatusCode::BAD_REQUEST, self.to_string())
+    }
+
+    /// A listing's own message in place of a detail, keeping `Unavailable` as it is (the real
+    /// Supervisor reports a gateway it cannot reach the same way for every request).
+    fn listing(self, message: &str) -> JournalError {
+        match self {
+            JournalError::Failed(detail) => {
+                tracing::debug!("{message}: {detail}");
+                JournalError::Failed(message.to_owned())
+            }
+            unavailable => unavailable,
+        }
+    }
+}
+
+/// For the JSON endpoints (`/host/logs/boots`, `/host/logs/identifiers`): the envelope's 400.
+impl From<JournalError> for ApiError {
+    fn from(error: JournalError) -> ApiError {
+        ApiError::bad_request(error.to_string())
+    }
+}
+
+fn text_error(status: StatusCode, message: String) -> HttpResponse {
+    HttpResponse::build(status).content_type("text/plain; charset=utf-8").body(message)
+}

@@ -1,0 +1,396 @@
+//! One `.../logs` request answered from the journal, as the real Supervisor's
+//! `advanced_logs_handler` answers it.
+//!
+//! What the endpoint decides ([`Logs`]): whose entries (syslog identifiers or a container), which
+//! boot, follow, latest, verbose by default. What the API client decides (the request): `Range`
+//! or `?lines=N` (last N, at least 2), `Accept: text/plain | text/x-log | */*` (`text/x-log`
+//! and `?verbose` give verbose lines), `?no_colors`. The answer is `text/plain`, one line per
+//! entry, streamed; its headers wait for the first entry, so that `X-First-Cursor` carries that
+//! entry's cursor (a client pages back with `Range: entries=<cursor>:-N:N`).
+
+use crate::export::{Entry, Malformed, Parser};
+use crate::format::line;
+use crate::gateway::{success, Gateway, EXPORT};
+use crate::{JournalError, Unavailable};
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use std::convert::Infallible;
+use std::time::Duration;
+
+/// The most entries a range asks for: "all of them", for following and `latest`.
+const LINES_MAX: u64 = u64::MAX;
+/// Lines answered when the client names no range and no amount.
+const DEFAULT_LINES: i64 = 100;
+const EPOCH_TIMEOUT: Duration = Duration::from_secs(10);
+const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
+
+const INVALID_ACCEPT: &str = "Invalid content type requested. Only text/plain and text/x-log supported for now.";
+const CONNECTION_RESET: &str = "Connection reset when trying to fetch data from systemd-journald.";
+
+/// The syslog identifiers `/host/logs` shows without an `{identifier}`: the real Supervisor's
+/// list of host services (`syslog-identifiers.json`).
+pub const HOST_IDENTIFIERS: &[&str] = &[
+    "NetworkManager",
+    "bluetoothd",
+    "bthelper",
+    "btuart",
+    "dbus-broker",
+    "dockerd",
+    "dropbear",
+    "fstrim",
+    "hassos-apparmor",
+    "hassos-config",
+    "hassos-expand",
+    "hassos-overlay",
+    "hassos-persists",
+    "hassos-supervisor",
+    "hassos-zram",
+    "kernel",
+    "mount",
+    "os-agent",
+    "rauc",
+    "systemd",
+    "systemd-coredump",
+    "systemd-fsck",
+    "systemd-growfs",
+    "systemd-hostnamed",
+    "systemd-journal-gatewayd",
+    "systemd-journald",
+    "systemd-logind",
+    "systemd-random-seed",
+    "systemd-resolved",
+    "systemd-sysctl",
+    "systemd-time-wait-sync",
+    "systemd-timesyncd",
+    "systemd-tmpfiles",
+    "systemd-udevd",
+    "wpa_supplicant",
+];
+
+/// Whose entries a log shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Entries with any of these `SYSLOG_IDENTIFIER`s (the gateway ORs repeated matches).
+    Identifiers(Vec<String>),
+    /// Entries of the container of this name, as Docker's journald driver tags them
+    /// (`CONTAINER_NAME`), whatever its syslog tag.
+    Container(String),
+}
+
+impl Source {
+    fn matches(&self) -> Vec<(&'static str, &str)> {
+        match self {
+            Source::Identifiers(ids) => ids.iter().map(|id| ("SYSLOG_IDENTIFIER", id.as_str())).collect(),
+            Source::Container(name) => vec![("CONTAINER_NAME", name.as_str())],
+        }
+    }
+
+    /// The one container `latest` reads the log epoch of.
+    fn single(&self) -> Option<&str> {
+        match self {
+            Source::Identifiers(ids) if ids.len() == 1 => Some(&ids[0]),
+            Source::Identifiers(_) => None,
+            Source::Container(name) => Some(name),
+        }
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Identifiers(ids) => write!(f, "{}", ids.join(", ")),
+            Source::Container(name) => write!(f, "container {name}"),
+        }
+    }
+}
+
+/// What a `.../logs` endpoint shows, before the client's own choices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Logs {
+    source: Source,
+    boot: Option<String>,
+    follow: bool,
+    latest: bool,
+    verbose: bool,
+    no_colors: bool,
+    fallback_when_empty: bool,
+}
+
+impl Logs {
+    /// The entries of these syslog identifiers.
+    pub fn identifiers<I: IntoIterator<Item = S>, S: Into<String>>(identifiers: I) -> Logs {
+        Logs::of(Source::Identifiers(identifiers.into_iter().map(Into::into).collect()))
+    }
+
+    /// The entries of the container of this name.
+    pub fn container(name: impl Into<String>) -> Logs {
+        Logs::of(Source::Container(name.into()))
+    }
+
+    fn of(source: Source) -> Logs {
+        Logs {
+            source,
+            boot: None,
+            follow: false,
+            latest: false,
+            verbose: false,
+            no_colors: false,
+            fallback_when_empty: false,
+        }
+    }
+
+    /// Only one boot: the `{bootid}` path segment, an offset or a boot id.
+    pub fn boot(mut self, bootid: impl Into<String>) -> Logs {
+        self.boot = Some(bootid.into());
+        self
+    }
+
+    /// Keep the response open and send entries as they are written.
+    pub fn follow(mut self, follow: bool) -> Logs {
+        self.follow = follow;
+        self
+    }
+
+    /// `.../logs/latest`: every entry of the container's current run (Docker's
+    /// `CONTAINER_LOG_EPOCH` of its newest entry), without colours. Needs a single source.
+    pub fn latest(mut self) -> Logs {
+        self.latest = true;
+        self.no_colors = true;
+        self
+    }
+
+    /// Verbose lines even when the client does not ask for them (it cannot ask for plain ones):
+    /// the host's and the plugins' logs.
+    pub fn verbose_by_default(mut self) -> Logs {
+        self.verbose = true;
+        self
+    }
+
+    /// Answer [`Unavailable::NoEntries`] when the journal holds no entry of the source at all,
+    /// so the endpoint can serve the log it keeps elsewhere (a container engine's, its own).
+    pub fn fallback_when_empty(mut self) -> Logs {
+        self.fallback_when_empty = true;
+        self
+    }
+}
+
+/// The client's choices, read from the query string by presence as the real Supervisor does.
+#[derive(Default)]
+struct Query {
+    lines: Option<i64>,
+    verbose: bool,
+    no_colors: bool,
+}
+
+impl Query {
+    fn parse(query: &str) -> Query {
+        let pairs = web::Query::<Vec<(String, String)>>::from_query(query).map(|q| q.into_inner()).unwrap_or_default();
+        let mut parsed = Query::default();
+        for (key, value) in pairs {
+            match key.as_str() {
+                // Not a number: the default rather than an error; fewer than 2 cannot be said
+                // with a range that ends at the tail.
+                "lines" => parsed.lines = Some(value.parse().unwrap_or(DEFAULT_LINES).max(2)),
+                "verbose" => parsed.verbose = true,
+                "no_colors" => parsed.no_colors = true,
+                _ => {}
+            }
+        }
+        parsed
+    }
+}
+
+impl Gateway {
+    /// Answers a `.../logs` request: `200 text/plain` streaming one line per entry, or a
+    /// `text/plain` error (400) for a wrong request; `Err` only when the journal cannot answer,
+    /// for the endpoint to fall back or to answer [`Unavailable::response`].
+    pub async fn respond(&self, req: &HttpRequest, logs: &Logs) -> Result<HttpResponse, Unavailable> {
+        match self.entries_response(req, logs).await {
+            Ok(response) => Ok(response),
+            Err(JournalError::Unavailable(unavailable)) => Err(unavailable),
+            Err(error) => Ok(error.response()),
+        }
+    }
+
+    async fn entries_response(&self, req: &HttpRequest, logs: &Logs) -> Result<HttpResponse, JournalError> {
+        let query = Query::parse(req.query_string());
+        let accept = header_text(req, header::ACCEPT, INVALID_ACCEPT)?;
+        if accept.is_some_and(|accept| !matches!(accept, "text/plain" | "text/x-log" | "*/*")) {
+            return Err(JournalError::Failed(INVALID_ACCEPT.to_owned()));
+        }
+        let verbose = logs.verbose || query.verbose || accept == Some("text/x-log");
+        let no_colors = logs.no_colors || query.no_colors;
+        let follow_max = |lines: i64| if logs.follow { LINES_MAX.to_string() } else { lines.to_string() };
+        // In the real Supervisor's order: `lines`, then latest's "everything", then the client's
+        // Range, then the last 100.
+        let range = if let Some(lines) = query.lines {
+            format!("entries=:-{}:{}", lines - 1, follow_max(lines))
+        } else if logs.latest {
+            format!("entries=:0:{LINES_MAX}")
+        } else if let Some(range) = header_text(req, header::RANGE, "Invalid range header")? {
+            complete_range(range)?
+        } else {
+            format!("entries=:-{}:{}", DEFAULT_LINES - 1, follow_max(DEFAULT_LINES))
+        };
+
+        let mut params = logs.source.matches();
+        if logs.fallback_when_empty && !self.has_entries(&params).await? {
+            return Err(Unavailable::NoEntries(logs.source.to_string()).into());
+        }
+        let boot = match &logs.boot {
+            Some(bootid) => Some(self.boots().await?.resolve(bootid)?),
+            None => None,
+        };
+        if let Some(boot) = &boot {
+            params.push(("_BOOT_ID", boot));
+        }
+        let epoch = if logs.latest { Some(self.log_epoch(&logs.source).await?) } else { None };
+        if let Some(epoch) = &epoch {
+            params.push(("CONTAINER_LOG_EPOCH", epoch));
+        }
+        if logs.follow {
+            params.push(("follow", ""));
+        }
+
+        let response = success(self.get("/entries", &params, EXPORT, Some(&range), None).await?).await?;
+        let mut lines =
+            Lines { body: Box::pin(response.bytes_stream()), parser: Parser::default(), verbose, no_colors };
+        // The headers go with the first entry, so that they can name its cursor.
+        let first = lines.first_entry().await?;
+        let mut builder = HttpResponse::Ok();
+        builder.content_type("text/plain; charset=utf-8").insert_header(("X-Accel-Buffering", "no"));
+        let Some(first) = first else {
+            return Ok(builder.finish());
+        };
+        if let Some(cursor) = &first.cursor {
+            builder.insert_header(("X-First-Cursor", cursor.as_str()));
+        }
+        let mut head = line(&first, verbose, no_colors);
+        head.push('\n');
+        Ok(builder.streaming(lines.into_stream(head)))
+    }
+
+    /// Whether the journal holds any entry matching `params`.
+    async fn has_entries(&self, params: &[(&str, &str)]) -> Result<bool, JournalError> {
+        Ok(!self.json_entries(params, Some("entries=:0:1"), PROBE_TIMEOUT).await?.is_empty())
+    }
+
+    /// Docker's log epoch of the container's newest entry: its current run.
+    async fn log_epoch(&self, source: &Source) -> Result<String, JournalError> {
+        let name = source.single().ok_or_else(|| {
+            JournalError::Failed("Latest logs can only be fetched for a specific identifier.".to_owned())
+        })?;
+        let failed = || {
+            JournalError::Failed(format!("Cannot determine CONTAINER_LOG_EPOCH of {name}, latest logs not available."))
+        };
+        let entries = match self.json_entries(&[("CONTAINER_NAME", name)], Some("entries=:-1:2"), EPOCH_TIMEOUT).await {
+            Err(JournalError::Failed(_)) => return Err(failed()),
+            result => result?,
+        };
+        let epoch = entries.last().and_then(|entry| entry["CONTAINER_LOG_EPOCH"].as_str());
+        epoch.map(str::to_owned).ok_or_else(failed)
+    }
+}
+
+/// A request header as text, if present.
+fn header_text<'a>(
+    req: &'a HttpRequest,
+    name: header::HeaderName,
+    invalid: &str,
+) -> Result<Option<&'a str>, JournalError> {
+    req.headers()
+        .get(name)
+        .map(|value| value.to_str().map_err(|_| JournalError::Failed(invalid.to_owned())))
+        .transpose()
+}
+
+/// The client's range with an empty `num_entries` made explicit: systemd 256 refuses the empty
+/// form that older gateways read as "all" (and the follow routes rely on).
+fn complete_range(range: &str) -> Result<String, JournalError> {
+    let Some(open) = range.strip_suffix(':') else {
+        return Ok(range.to_owned());
+    };
+    let invalid = || JournalError::Failed(format!("Invalid range header: {range}"));
+    let (cursor, skip) = open.strip_prefix("entries=").and_then(|spec| spec.split_once(':')).ok_or_else(invalid)?;
+    let digits = skip.strip_prefix('-').unwrap_or(skip);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid());
+    }
+    Ok(format!("entries={cursor}:{skip}:{LINES_MAX}"))
+}
+
+/// The gateway's export stream being turned into lines.
+struct Lines<S> {
+    body: S,
+    parser: Parser,
+    verbose: bool,
+    no_colors: bool,
+}
+
+impl<S: Stream<Item = reqwest::Result<Bytes>> + Unpin + 'static> Lines<S> {
+    /// The first entry, or `None` when the selection is empty. Failing before it is the
+    /// client's error to see; once lines flow, a failure can only end the stream.
+    async fn first_entry(&mut self) -> Result<Option<Entry>, JournalError> {
+        let reset = || JournalError::Failed(CONNECTION_RESET.to_owned());
+        loop {
+            if let Some(entry) = self.parser.next_entry().map_err(|Malformed| reset())? {
+                return Ok(Some(entry));
+            }
+            match self.body.next().await {
+                Some(Ok(chunk)) => self.parser.push(&chunk),
+                Some(Err(e)) => {
+                    tracing::debug!("reading the journal: {e}");
+                    return Err(reset());
+                }
+                None => return Ok(self.parser.finish()),
+            }
+        }
+    }
+
+    /// The lines of the entries complete so far, appended to `text`; `false` once the stream
+    /// turns out malformed.
+    fn drain_into(&mut self, text: &mut String) -> bool {
+        loop {
+            match self.parser.next_entry() {
+                Ok(Some(entry)) => {
+                    text.push_str(&line(&entry, self.verbose, self.no_colors));
+                    text.push('\n');
+                }
+                Ok(None) => return true,
+                Err(Malformed) => {
+                    tracing::debug!("the journal sent a malformed entry; ending the log");
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// `head`, then the lines of the entries as they complete, one chunk per batch received.
+    fn into_stream(self, head: String) -> impl Stream<Item = Result<Bytes, Infallible>> {
+        futures_util::stream::unfold(Some((self, head)), |state| async move {
+            let (mut lines, mut text) = state?;
+            loop {
+                if !lines.drain_into(&mut text) {
+                    return (!text.is_empty()).then(|| (Ok(Bytes::from(text)), None));
+                }
+                if !text.is_empty() {
+                    return Some((Ok(Bytes::from(text)), Some((lines, String::new()))));
+                }
+                match lines.body.next().await {
+                    Some(Ok(chunk)) => lines.parser.push(&chunk),
+                    Some(Err(e)) => {
+                        tracing::debug!("reading the journal: {e}");
+                        return None;
+                    }
+                    None => {
+                        let last = lines.parser.finish()?;
+                        let text = line(&last, lines.verbose, lines.no_colors) + "\n";
+                        return Some((Ok(Bytes::from(text)), None));
+                    }
+                }
+            }
+        })
+    }
+}
