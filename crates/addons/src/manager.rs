@@ -202,7 +202,7 @@ impl AddonManager {
     pub async fn ip_address(&self, addon: &Installed) -> String {
         let unknown = || "0.0.0.0".to_owned();
         if addon.config().host_network {
-            let network = self.inner.docker.network().borrow().clone();
+            let network = self.inner.docker.network_info();
             return network.map_or_else(unknown, |n| n.gateway.to_string());
         }
         let Ok(Some(container)) = self.inspect(&addon.slug).await else { return unknown() };

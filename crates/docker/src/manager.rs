@@ -110,6 +110,11 @@ impl DockerManager {
         self.network.subscribe()
     }
 
+    /// The network as last seen, if it exists.
+    pub fn network_info(&self) -> Option<NetworkInfo> {
+        self.network.borrow().clone()
+    }
+
     /// Connects to the engine if not connected; marks the system unhealthy while it cannot.
     pub async fn connect(&self) -> bool {
         if self.connection.read().expect("docker connection lock").is_some() {

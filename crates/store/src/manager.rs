@@ -392,6 +392,12 @@ impl StoreManager {
     }
 
     /// `core`, `local` and the stored git sources.
+    /// The git repositories as the user added them (`url[#branch]`), without reading the
+    /// catalog: what `/supervisor/info` lists on every call.
+    pub fn git_sources(&self) -> Vec<String> {
+        self.sources().into_iter().filter(|s| s.kind == RepositoryKind::Git).map(|s| s.text).collect()
+    }
+
     fn sources(&self) -> Vec<Source> {
         let stored = self.inner.sources.get();
         let gits = stored.iter().filter_map(|text| match Source::parse(text) {

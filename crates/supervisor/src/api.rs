@@ -139,9 +139,7 @@ async fn supervisor_info(supervisor: web::Data<SupervisorManager>) -> ApiResult 
         healthy: supervisor.system.healthy(),
         ip_address: supervisor
             .docker
-            .network()
-            .borrow()
-            .as_ref()
+            .network_info()
             .map_or_else(|| DEFAULT_SUPERVISOR_IP.to_owned(), |n| n.gateway.to_string()),
         timezone: supervisor.timezone(),
         logging: config.logging,

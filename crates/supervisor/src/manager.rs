@@ -89,8 +89,7 @@ impl SupervisorManager {
 
     /// The add-on repositories the user added (the git ones; `core` and `local` always exist).
     pub fn addons_repositories(&self) -> Vec<String> {
-        let repositories = self.catalog.repositories();
-        repositories.into_iter().filter(|r| r.kind == RepositoryKind::Git).map(|r| r.source).collect()
+        self.catalog.git_sources()
     }
 
     /// Makes the user's repositories exactly `wanted`: adds (clones) the new ones, then removes
