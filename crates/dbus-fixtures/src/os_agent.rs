@@ -1,0 +1,344 @@
+//! `io.hass.os`: the Home Assistant OS-Agent, one object per feature:
+//!
+//! | object | interface | members |
+//! |---|---|---|
+//! | `/io/hass/os` | `io.hass.os` | `Version`, `Diagnostics` (rw) |
+//! | `/io/hass/os/AppArmor` | `io.hass.os.AppArmor` | `ParserVersion`; `LoadProfile(ss)→b`, `UnloadProfile(ss)→b` |
+//! | `/io/hass/os/Boards` | `io.hass.os.Boards` | `Board` (`Supervised`, or `Yellow` with the `haos` profile) |
+//! | `/io/hass/os/Boards/Yellow` | `io.hass.os.Boards.Yellow` | `PowerLED`, `DiskLED`, `HeartbeatLED` (rw) |
+//! | `/io/hass/os/Boards/Green` | `io.hass.os.Boards.Green` | `PowerLED`, `ActivityLED`, `UserLED` (rw) |
+//! | `/io/hass/os/CGroup` | `io.hass.os.CGroup` | `AddDevicesAllowed(ss)→b` |
+//! | `/io/hass/os/Config/Swap` | `io.hass.os.Config.Swap` | `SwapSize` (rw), `Swappiness` (rw) |
+//! | `/io/hass/os/DataDisk` | `io.hass.os.DataDisk` | `CurrentDevice`; `ChangeDevice(s)→b`, `ReloadDevice()→b`, `MarkDataMove()` |
+//! | `/io/hass/os/System` | `io.hass.os.System` | `ScheduleWipeDevice()→b`, `AddSSHAuthKey(s)`, `ClearSSHAuthKeys()`, `MigrateDockerStorageDriver(s)` |
+//!
+//! Like the agent, every board object is exported and `Board` says which is in use. Writable
+//! properties announce their changes; the swap settings are validated as the agent does
+//! (`org.freedesktop.DBus.Error.Failed`). Every method and property write is recorded in the
+//! `Calls` of `/io/hass/os` (writes as `Set(Name, value)`); none touches the machine.
+
+use crate::control::{Calls, Control, HasProps};
+use crate::error::ServiceError;
+use crate::props::Props;
+use crate::Profile;
+use zbus::{fdo, interface, Connection};
+
+pub const BUS_NAME: &str = "io.hass.os";
+pub const PATH: &str = "/io/hass/os";
+
+/// `/io/hass/os`.
+pub struct Agent {
+    props: Props,
+    calls: Calls,
+}
+
+struct AppArmor {
+    calls: Calls,
+}
+
+struct Boards {
+    board: &'static str,
+}
+
+struct Yellow {
+    props: Props,
+    calls: Calls,
+}
+
+struct Green {
+    props: Props,
+    calls: Calls,
+}
+
+struct CGroup {
+    calls: Calls,
+}
+
+struct Swap {
+    swap_size: String,
+    swappiness: i32,
+    calls: Calls,
+}
+
+struct DataDisk {
+    current_device: String,
+    calls: Calls,
+}
+
+struct System {
+    calls: Calls,
+}
+
+/// Exports the agent's objects on a connection that has not taken the bus name yet.
+pub async fn serve(connection: &Connection, profile: Profile) -> zbus::Result<()> {
+    let calls = Calls::default();
+    let (board, data_disk) = match profile {
+        Profile::Debian => ("Supervised", ""),
+        Profile::Haos => ("Yellow", "/dev/nvme0n1"),
+    };
+    let leds =
+        |names: [&'static str; 3]| names.into_iter().fold(Props::default(), |props, name| props.signalled(name, true));
+    let server = connection.object_server();
+    let agent = Agent {
+        props: Props::default().invalidated("Version", "1.7.2").signalled("Diagnostics", false),
+        calls: calls.clone(),
+    };
+    server.at(PATH, agent).await?;
+    server.at(PATH, Control::new::<Agent>(PATH, calls.clone())).await?;
+    server.at("/io/hass/os/AppArmor", AppArmor { calls: calls.clone() }).await?;
+    server.at("/io/hass/os/Boards", Boards { board }).await?;
+    let yellow = Yellow { props: leds(["PowerLED", "DiskLED", "HeartbeatLED"]), calls: calls.clone() };
+    server.at("/io/hass/os/Boards/Yellow", yellow).await?;
+    let green = Green { props: leds(["PowerLED", "ActivityLED", "UserLED"]), calls: calls.clone() };
+    server.at("/io/hass/os/Boards/Green", green).await?;
+    server.at("/io/hass/os/CGroup", CGroup { calls: calls.clone() }).await?;
+    server
+        .at("/io/hass/os/Config/Swap", Swap { swap_size: String::new(), swappiness: 1, calls: calls.clone() })
+        .await?;
+    server.at("/io/hass/os/DataDisk", DataDisk { current_device: data_disk.to_owned(), calls: calls.clone() }).await?;
+    server.at("/io/hass/os/System", System { calls }).await?;
+    Ok(())
+}
+
+fn failed(message: impl Into<String>) -> fdo::Error {
+    fdo::Error::Failed(message.into())
+}
+
+/// The agent's swap size format: a number with an optional K/M/G unit, optionally `B`/`iB`.
+fn swap_size_is_valid(size: &str) -> bool {
+    let digits = size.bytes().take_while(u8::is_ascii_digit).count();
+    let unit = &size[digits..];
+    digits > 0 && ["", "K", "M", "G", "B", "iB", "KB", "MB", "GB", "KiB", "MiB", "GiB"].contains(&unit)
+}
+
+impl HasProps for Agent {
+    fn props_mut(&mut self) -> &mut Props {
+        &mut self.props
+    }
+}
+
+#[interface(name = "io.hass.os")]
+impl Agent {
+    #[zbus(property(emits_changed_signal = "invalidates"))]
+    fn version(&self) -> String {
+        self.props.get("Version")
+    }
+
+    #[zbus(property)]
+    fn diagnostics(&self) -> bool {
+        self.props.get("Diagnostics")
+    }
+
+    #[zbus(property)]
+    fn set_diagnostics(&mut self, enabled: bool) {
+        self.calls.record(format!("Set(Diagnostics, {enabled})"));
+        self.props.set("Diagnostics", enabled);
+    }
+}
+
+#[interface(name = "io.hass.os.AppArmor")]
+impl AppArmor {
+    fn load_profile(&self, profile_path: String, cache_path: String) -> bool {
+        self.calls.record(format!("LoadProfile({profile_path}, {cache_path})"));
+        true
+    }
+
+    fn unload_profile(&self, profile_path: String, cache_path: String) -> bool {
+        self.calls.record(format!("UnloadProfile({profile_path}, {cache_path})"));
+        true
+    }
+
+    #[zbus(property(emits_changed_signal = "const"))]
+    fn parser_version(&self) -> String {
+        "3.1.7".to_owned()
+    }
+}
+
+#[interface(name = "io.hass.os.Boards")]
+impl Boards {
+    #[zbus(property(emits_changed_signal = "invalidates"))]
+    fn board(&self) -> String {
+        self.board.to_owned()
+    }
+}
+
+/// The LED setters of both boards: record, store, announce (zbus announces after a setter).
+fn set_led(props: &mut Props, calls: &Calls, name: &str, on: bool) {
+    calls.record(format!("Set({name}, {on})"));
+    props.set(name, on);
+}
+
+#[interface(name = "io.hass.os.Boards.Yellow")]
+impl Yellow {
+    #[zbus(property, name = "PowerLED")]
+    fn power_led(&self) -> bool {
+        self.props.get("PowerLED")
+    }
+
+    #[zbus(property, name = "PowerLED")]
+    fn set_power_led(&mut self, on: bool) {
+        set_led(&mut self.props, &self.calls, "PowerLED", on);
+    }
+
+    #[zbus(property, name = "DiskLED")]
+    fn disk_led(&self) -> bool {
+        self.props.get("DiskLED")
+    }
+
+    #[zbus(property, name = "DiskLED")]
+    fn set_disk_led(&mut self, on: bool) {
+        set_led(&mut self.props, &self.calls, "DiskLED", on);
+    }
+
+    #[zbus(property, name = "HeartbeatLED")]
+    fn heartbeat_led(&self) -> bool {
+        self.props.get("HeartbeatLED")
+    }
+
+    #[zbus(property, name = "HeartbeatLED")]
+    fn set_heartbeat_led(&mut self, on: bool) {
+        set_led(&mut self.props, &self.calls, "HeartbeatLED", on);
+    }
+}
+
+#[interface(name = "io.hass.os.Boards.Green")]
+impl Green {
+    #[zbus(property, name = "PowerLED")]
+    fn power_led(&self) -> bool {
+        self.props.get("PowerLED")
+    }
+
+    #[zbus(property, name = "PowerLED")]
+    fn set_power_led(&mut self, on: bool) {
+        set_led(&mut self.props, &self.calls, "PowerLED", on);
+    }
+
+    #[zbus(property, name = "ActivityLED")]
+    fn activity_led(&self) -> bool {
+        self.props.get("ActivityLED")
+    }
+
+    #[zbus(property, name = "ActivityLED")]
+    fn set_activity_led(&mut self, on: bool) {
+        set_led(&mut self.props, &self.calls, "ActivityLED", on);
+    }
+
+    #[zbus(property, name = "UserLED")]
+    fn user_led(&self) -> bool {
+        self.props.get("UserLED")
+    }
+
+    #[zbus(property, name = "UserLED")]
+    fn set_user_led(&mut self, on: bool) {
+        set_led(&mut self.props, &self.calls, "UserLED", on);
+    }
+}
+
+#[interface(name = "io.hass.os.CGroup")]
+impl CGroup {
+    fn add_devices_allowed(&self, container_id: String, permission: String) -> bool {
+        self.calls.record(format!("AddDevicesAllowed({container_id}, {permission})"));
+        true
+    }
+}
+
+#[interface(name = "io.hass.os.Config.Swap")]
+impl Swap {
+    #[zbus(property)]
+    fn swap_size(&self) -> String {
+        self.swap_size.clone()
+    }
+
+    #[zbus(property)]
+    fn set_swap_size(&mut self, size: String) -> fdo::Result<()> {
+        self.calls.record(format!("Set(SwapSize, {size})"));
+        if !swap_size_is_valid(&size) {
+            return Err(failed("invalid swap size format"));
+        }
+        self.swap_size = size;
+        Ok(())
+    }
+
+    #[zbus(property)]
+    fn swappiness(&self) -> i32 {
+        self.swappiness
+    }
+
+    #[zbus(property)]
+    fn set_swappiness(&mut self, swappiness: i32) -> fdo::Result<()> {
+        self.calls.record(format!("Set(Swappiness, {swappiness})"));
+        if !(0..=100).contains(&swappiness) {
+            return Err(failed("swappiness must be between 0 and 100"));
+        }
+        self.swappiness = swappiness;
+        Ok(())
+    }
+}
+
+#[interface(name = "io.hass.os.DataDisk")]
+impl DataDisk {
+    fn change_device(&self, new_device: String) -> bool {
+        self.calls.record(format!("ChangeDevice({new_device})"));
+        true
+    }
+
+    fn reload_device(&self) -> bool {
+        self.calls.record("ReloadDevice()");
+        true
+    }
+
+    fn mark_data_move(&self) {
+        self.calls.record("MarkDataMove()");
+    }
+
+    #[zbus(property)]
+    fn current_device(&self) -> String {
+        self.current_device.clone()
+    }
+}
+
+#[interface(name = "io.hass.os.System")]
+impl System {
+    fn schedule_wipe_device(&self) -> bool {
+        self.calls.record("ScheduleWipeDevice()");
+        true
+    }
+
+    #[zbus(name = "AddSSHAuthKey")]
+    fn add_ssh_auth_key(&self, key: String) -> Result<(), ServiceError> {
+        self.calls.record(format!("AddSSHAuthKey({key})"));
+        if key.trim().is_empty() {
+            return Err(ServiceError::new("org.freedesktop.DBus.Error.Failed", "SSH authorized key is empty"));
+        }
+        Ok(())
+    }
+
+    #[zbus(name = "ClearSSHAuthKeys")]
+    fn clear_ssh_auth_keys(&self) {
+        self.calls.record("ClearSSHAuthKeys()");
+    }
+
+    fn migrate_docker_storage_driver(&self, backend: String) -> Result<(), ServiceError> {
+        self.calls.record(format!("MigrateDockerStorageDriver({backend})"));
+        if backend != "overlayfs" {
+            let message = format!("unsupported driver: {backend} (only 'overlayfs' is currently supported)");
+            return Err(ServiceError::new("org.freedesktop.DBus.Error.Failed", message));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::swap_size_is_valid;
+
+    #[test]
+    fn swap_sizes_follow_the_agents_format() {
+        for good in ["1", "512M", "2G", "2GB", "2GiB", "1024K", "100B"] {
+            assert!(swap_size_is_valid(good), "{good}");
+        }
+        for bad in ["", "G", "2T", "2 G", "-1", "33%", "2g"] {
+            assert!(!swap_size_is_valid(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! [`PrivateBus`]: a `dbus-daemon` of the test's own, listening on a unix socket in a temporary
+//! directory with a policy that allows everything, and the fixture services on it.
+//!
+//! The services run in this process on a thread of their own with its own tokio runtime, so a
+//! `PrivateBus` works the same from synchronous tests (the black-box tests, whose daemon reaches
+//! the bus through `DBUS_SYSTEM_BUS_ADDRESS`) and from `#[tokio::test]`s: its methods block only
+//! until that thread has done the work, never on the caller's runtime. Dropping it stops the
+//! services, kills the daemon and removes the directory.
+
+use crate::{Profile, Service, FIXTURE_INTERFACE};
+use anyhow::{anyhow, bail, Context};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::mpsc as std_mpsc;
+use std::thread::JoinHandle;
+use tokio::sync::mpsc;
+use zbus::zvariant::{OwnedValue, Value};
+use zbus::{Connection, Proxy};
+
+const DAEMON: &str = "dbus-daemon";
+
+/// A private bus with fixture services; everything stops when it is dropped.
+pub struct PrivateBus {
+    address: String,
+    daemon: Child,
+    commands: Option<mpsc::UnboundedSender<Command>>,
+    thread: Option<JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+type Reply<T> = std_mpsc::Sender<Result<T, String>>;
+
+enum Command {
+    Start(Service, Reply<()>),
+    Stop(Service, Reply<()>),
+    Calls(Service, Reply<Vec<String>>),
+    SetProperty(Service, String, OwnedValue, Reply<()>),
+}
+
+impl PrivateBus {
+    /// A bus with `services` of the default (Debian) profile.
+    pub fn start(services: &[Service]) -> anyhow::Result<PrivateBus> {
+        Self::start_with(services, Profile::Debian)
+    }
+
+    /// A bus with `services` describing a host of `profile`. Returns once every service owns its
+    /// name.
+    pub fn start_with(services: &[Service], profile: Profile) -> anyhow::Result<PrivateBus> {
+        let dir = tempfile::tempdir().context("creating the bus directory")?;
+        let config = dir.path().join("bus.conf");
+        let socket = dir.path().join("system_bus_socket");
+        std::fs::write(&config, config_xml(&socket.to_string_lossy())).context("writing the bus configuration")?;
+        // Its complaints (as root in a container: it may not raise its file limit) go to a log
+        // that is shown only if it fails to start.
+        let log = dir.path().join("dbus-daemon.log");
+        let mut daemon = std::process::Command::new(DAEMON)
+            .arg(format!("--config-file={}", config.display()))
+            .args(["--nofork", "--nopidfile", "--nosyslog", "--print-address"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).context("creating the bus log")?)
+            .spawn()
+            .with_context(|| {
+                format!("starting {DAEMON} (Debian package dbus; `cargo xtask test-images` installs it)")
+            })?;
+        // The daemon prints its address once it listens, which is the moment the bus is usable.
+        let mut address = String::new();
+        let stdout = daemon.stdout.take().expect("stdout is piped");
+        BufReader::new(stdout).read_line(&mut address).context("reading the bus address")?;
+        let address = address.trim().to_owned();
+        if address.is_empty() {
+            let status = daemon.wait().context("waiting for dbus-daemon")?;
+            let said = std::fs::read_to_string(&log).unwrap_or_default();
+            bail!("{DAEMON} exited without an address ({status}): {}", said.trim());
+        }
+        let (commands, receiver) = mpsc::unbounded_channel();
+        let thread_address = address.clone();
+        let thread = std::thread::Builder::new()
+            .name("dbus-fixtures".to_owned())
+            .spawn(move || run_fixtures(&thread_address, profile, receiver))
+            .context("starting the fixture thread")?;
+        let bus = PrivateBus { address, daemon, commands: Some(commands), thread: Some(thread), _dir: dir };
+        for &service in services {
+            bus.start_service(service)?;
+        }
+        Ok(bus)
+    }
+
+    /// The bus address, for `DBUS_SYSTEM_BUS_ADDRESS`.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// The environment variable that points a supervisor at this bus.
+    pub fn env(&self) -> (&'static str, &str) {
+        ("DBUS_SYSTEM_BUS_ADDRESS", &self.address)
+    }
+
+    /// Starts a service (again): fresh state, a new unique name, and `NameOwnerChanged` for its
+    /// bus name, as when a host service is restarted.
+    pub fn start_service(&self, service: Service) -> anyhow::Result<()> {
+        self.request(|reply| Command::Start(service, reply))
+    }
+
+    /// Takes a service off the bus; returns once its name is gone (`NameOwnerChanged` sent).
+    pub fn stop_service(&self, service: Service) -> anyhow::Result<()> {
+        self.request(|reply| Command::Stop(service, reply))
+    }
+
+    /// The state-changing calls the service received, oldest first (its `Calls` property).
+    pub fn calls(&self, service: Service) -> anyhow::Result<Vec<String>> {
+        self.request(|reply| Command::Calls(service, reply))
+    }
+
+    /// Changes a property of the service's main interface, as `SetProperty` does.
+    pub fn set_property(&self, service: Service, name: &str, value: impl Into<Value<'static>>) -> anyhow::Result<()> {
+        let value = OwnedValue::try_from(value.into()).context("fixture values hold no file descriptors")?;
+        self.request(|reply| Command::SetProperty(service, name.to_owned(), value, reply))
+    }
+
+    fn request<T>(&self, command: impl FnOnce(Reply<T>) -> Command) -> anyhow::Result<T> {
+        let (reply, answer) = std_mpsc::channel();
+        let commands = self.commands.as_ref().expect("commands live until drop");
+        commands.send(command(reply)).map_err(|_| anyhow!("the fixture thread has stopped"))?;
+        answer.recv().context("the fixture thread has stopped")?.map_err(anyhow::Error::msg)
+    }
+}
+
+impl Drop for PrivateBus {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread, which closes the services' connections first.
+        drop(self.commands.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
+/// A session-like configuration without restrictions: every user may connect, own any name,
+/// send to and receive from anyone.
+fn config_xml(socket: &str) -> String {
+    format!(
+        r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <listen>unix:path={socket}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_type="method_call"/>
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow receive_sender="*"/>
+    <allow eavesdrop="true"/>
+  </policy>
+</busconfig>
+"#
+    )
+}
+
+/// The fixture thread: serves commands until the channel closes, then stops every service.
+fn run_fixtures(address: &str, profile: Profile, mut commands: mpsc::UnboundedReceiver<Command>) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
+    runtime.block_on(async move {
+        let mut running: HashMap<Service, Connection> = HashMap::new();
+        while let Some(command) = commands.recv().await {
+            match command {
+                Command::Start(service, reply) => {
+                    let _ = reply.send(start(&mut running, address, profile, service).await);
+                }
+                Command::Stop(service, reply) => {
+                    let _ = reply.send(stop(&mut running, service).await);
+                }
+                Command::Calls(service, reply) => {
+                    let _ = reply.send(calls(&running, service).await);
+                }
+                Command::SetProperty(service, name, value, reply) => {
+                    let _ = reply.send(set_property(&running, service, &name, value).await);
+                }
+            }
+        }
+        for (service, connection) in running.drain() {
+            let _ = stop_connection(service, connection).await;
+        }
+    });
+}
+
+async fn start(
+    running: &mut HashMap<Service, Connection>,
+    address: &str,
+    profile: Profile,
+    service: Service,
+) -> Result<(), String> {
+    if running.contains_key(&service) {
+        return Err(format!("{service} is already running"));
+    }
+    let connection = service.serve(address, profile).await.map_err(|error| format!("starting {service}: {error}"))?;
+    running.insert(service, connection);
+    Ok(())
+}
+
+async fn stop(running: &mut HashMap<Service, Connection>, service: Service) -> Result<(), String> {
+    let connection = running.remove(&service).ok_or_else(|| format!("{service} is not running"))?;
+    stop_connection(service, connection).await.map_err(|error| format!("stopping {service}: {error}"))
+}
+
+/// Releasing the name first makes the bus announce its loss before this returns; closing alone
+/// would leave that to the daemon noticing the hang-up.
+async fn stop_connection(service: Service, connection: Connection) -> zbus::Result<()> {
+    connection.release_name(service.bus_name()).await?;
+    connection.close().await
+}
+
+/// A proxy for `io.supervisor.Fixture` of a running service, over the service's own connection.
+async fn control(running: &HashMap<Service, Connection>, service: Service) -> Result<Proxy<'static>, String> {
+    let connection = running.get(&service).ok_or_else(|| format!("{service} is not running"))?;
+    Proxy::new(connection, service.bus_name(), service.path(), FIXTURE_INTERFACE)
+        .await
+        .map_err(|error| error.to_string())
+}
+
+async fn calls(running: &HashMap<Service, Connection>, service: Service) -> Result<Vec<String>, String> {
+    let proxy = control(running, service).await?;
+    proxy.get_property("Calls").await.map_err(|error| error.to_string())
+}
+
+async fn set_property(
+    running: &HashMap<Service, Connection>,
+    service: Service,
+    name: &str,
+    value: OwnedValue,
+) -> Result<(), String> {
+    let proxy = control(running, service).await?;
+    proxy.call::<_, _, ()>("SetProperty", &(name, Value::from(value))).await.map_err(|error| error.to_string())
+}
