@@ -5,7 +5,7 @@
 //! a 400. The log endpoints answer their errors as plain text, like their bodies.
 
 use crate::data::{ports_from_api, Boot, Installed, Ports};
-use crate::engine::{self, AddonStats};
+use crate::engine;
 use crate::errors;
 use crate::info::{self, AddonInfo, AddonList, StoreAddonInfo};
 use crate::manager::{spec, AddonManager};
@@ -15,6 +15,7 @@ use base::logs::Selection;
 use base::{ok, ok_empty, ApiError, ApiResult};
 use bollard::query_parameters::{AttachContainerOptionsBuilder, LogsOptionsBuilder, StatsOptionsBuilder};
 use bytes::Bytes;
+use docker::Stats;
 use futures_util::StreamExt;
 use jobs::api::{respond, JobStarted};
 use security::{Caller, Role};
@@ -34,7 +35,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
         addon_update, store_addon_install, store_addon_install_version, store_addon_update, store_addon_update_version
     ),
     components(schemas(
-        AddonList, info::AddonListItem, AddonInfo, StoreAddonInfo, crate::engine::AddonState, Boot, AddonStats,
+        AddonList, info::AddonListItem, AddonInfo, StoreAddonInfo, crate::engine::AddonState, Boot, Stats,
         InstallBody, UpdateBody, UninstallBody, RebuildBody, OptionsBody, SysOptionsBody, SecurityBody,
         ValidateResult, JobStarted
     )),
@@ -599,7 +600,7 @@ async fn addon_security(
 
 /// CPU, memory, network and block figures of a running add-on.
 #[utoipa::path(tag = "addons", params(("addon" = String, Path)),
-    responses((status = 200, body = base::api::Envelope<AddonStats>), (status = 400, body = base::api::ErrorEnvelope)))]
+    responses((status = 200, body = base::api::Envelope<Stats>), (status = 400, body = base::api::ErrorEnvelope)))]
 #[get("/addons/{addon}/stats")]
 async fn addon_stats(req: HttpRequest, manager: Manager, addon: web::Path<String>) -> ApiResult {
     let slug = installed(&req, &manager, &addon)?.slug;
@@ -615,7 +616,7 @@ async fn addon_stats(req: HttpRequest, manager: Manager, addon: web::Path<String
         .await
         .ok_or_else(|| errors::unknown(&slug, "the engine sent no stats"))?
         .map_err(|e| errors::unknown(&slug, format!("can't read stats: {e}")))?;
-    ok(engine::stats_from(&sample))
+    ok(docker::stats_from(&sample))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

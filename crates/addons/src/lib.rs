@@ -17,5 +17,5 @@ mod watchdog;
 
 pub use api::AddonsApi;
 pub use data::{Boot, Installed, SystemData, UserData};
-pub use engine::{AddonState, AddonStats};
+pub use engine::AddonState;
 pub use manager::{AddonManager, AvailableUpdate, Timezone};

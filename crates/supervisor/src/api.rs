@@ -2,13 +2,14 @@
 
 use crate::logs::read_lines;
 use crate::manager::valid_timezone;
-use crate::{LogLevel, Stats, SupervisorManager};
+use crate::{LogLevel, SupervisorManager};
 use actix_web::http::header;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use base::body::{present, Body, Options};
 use base::logs::Selection;
 use base::{ok, ok_empty, ApiError, ApiResult, Lifecycle};
 use bytes::Bytes;
+use docker::Stats;
 use jobs::api::{respond, BackgroundBody};
 use jobs::{JobCondition, JobSpec};
 use serde::{Deserialize, Serialize};

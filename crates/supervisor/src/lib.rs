@@ -9,4 +9,4 @@ mod stats;
 pub use api::SupervisorApi;
 pub use logs::{LogLevel, SupervisorLog};
 pub use manager::{SupervisorConfig, SupervisorManager};
-pub use stats::{Stats, StatsSampler};
+pub use stats::StatsSampler;

@@ -1,22 +1,9 @@
 //! Resource figures of the supervisor process, from `/proc` and its cgroup, in the real
 //! Supervisor's stats model (the same model container stats use).
 
-use serde::Serialize;
+use docker::{round2, Stats};
 use std::sync::Mutex;
 use std::time::Instant;
-use utoipa::ToSchema;
-
-#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
-pub struct Stats {
-    pub cpu_percent: f64,
-    pub memory_usage: u64,
-    pub memory_limit: u64,
-    pub memory_percent: f64,
-    pub network_rx: u64,
-    pub network_tx: u64,
-    pub blk_read: u64,
-    pub blk_write: u64,
-}
 
 /// Remembers the previous CPU sample, so `cpu_percent` covers the time between two calls.
 pub struct StatsSampler {
@@ -80,10 +67,6 @@ impl StatsSampler {
         // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
         Ok((ticks(11) + ticks(12)) / self.ticks_per_second)
     }
-}
-
-fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
 }
 
 fn field(text: &str, name: &str) -> u64 {
