@@ -76,6 +76,8 @@ impl Daemon {
             .args(["--listen", "127.0.0.1:0", "--workers", "1"])
             .env("SUPERVISOR_VERSION_SOURCE", self.data.path().join("version-{channel}.json"))
             .env("SUPERVISOR_JOURNAL", format!("unix:{}", self.data.path().join("no-journal.sock").display()))
+            // Never the machine's own bus: a test that wants one passes a private bus's address.
+            .env("DBUS_SYSTEM_BUS_ADDRESS", format!("unix:path={}", self.data.path().join("no-bus.sock").display()))
             .env("SUPERVISOR_INSTANCE", &self.instance)
             .env("SUPERVISOR_NETWORK", format!("{}hassio", self.instance))
             .env("SUPERVISOR_NETWORK_SUBNET", "auto")

@@ -137,6 +137,7 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
         Arc::new(move || timezone_of.timezone()),
     )?;
     catalog.load().await;
+    let host_services = Arc::new(dbus::HostServices::connect().await);
     if args.log_level.is_none() {
         supervisor.apply_log_level()?;
     }
@@ -152,6 +153,10 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
         store: web::Data::new(catalog),
         addons: web::Data::new(addons.clone()),
         journal: web::Data::new(journal::Gateway::new(&args.journal).map_err(anyhow::Error::msg)?),
+        host: web::Data::new(host::HostManager::new(Arc::clone(&host_services))),
+        os: web::Data::new(os::OsManager::new(Arc::clone(&host_services))),
+        network: web::Data::new(network::Network::new(Arc::clone(&host_services))),
+        hardware: web::Data::new(hardware::HardwareManager::new(Arc::clone(&host_services))),
     };
     let workers = args.workers.max(1);
     let (server, address) = bind_api(state.clone(), workers, args.listen)?;

@@ -12,7 +12,11 @@ use actix_web::{web, App, HttpRequest};
 use addons::AddonManager;
 use base::{ApiError, System};
 use docker::DockerManager;
+use hardware::HardwareManager;
+use host::HostManager;
 use jobs::JobManager;
+use network::Network;
+use os::OsManager;
 use security::{Guard, SecurityManager, Tokens};
 use store::StoreManager;
 use supervisor::SupervisorManager;
@@ -36,6 +40,10 @@ pub struct AppState {
     pub store: web::Data<StoreManager>,
     pub addons: web::Data<AddonManager>,
     pub journal: web::Data<journal::Gateway>,
+    pub host: web::Data<HostManager>,
+    pub os: web::Data<OsManager>,
+    pub network: web::Data<Network>,
+    pub hardware: web::Data<HardwareManager>,
 }
 
 /// The application for one worker.
@@ -61,6 +69,10 @@ pub fn app(
         .app_data(state.store.clone())
         .app_data(state.addons.clone())
         .app_data(state.journal.clone())
+        .app_data(state.host.clone())
+        .app_data(state.os.clone())
+        .app_data(state.network.clone())
+        .app_data(state.hardware.clone())
         .app_data(web::PayloadConfig::new(MAX_BODY))
         .wrap(from_fn(Guard::check))
         .configure(routes)
@@ -75,6 +87,10 @@ fn routes(cfg: &mut web::ServiceConfig) {
     security::api::configure(cfg);
     addons::api::configure(cfg);
     store::api::configure(cfg);
+    host::api::configure(cfg);
+    os::api::configure(cfg);
+    network::api::configure(cfg);
+    hardware::api::configure(cfg);
     root::configure(cfg);
     openapi::configure(cfg);
 }

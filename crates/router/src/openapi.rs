@@ -29,6 +29,10 @@ pub fn openapi() -> Document {
         security::SecurityApi::openapi(),
         store::StoreApi::openapi(),
         addons::AddonsApi::openapi(),
+        host::HostApi::openapi(),
+        os::OsApi::openapi(),
+        network::NetworkApi::openapi(),
+        hardware::HardwareApi::openapi(),
         OpenApiDoc::openapi(),
     ] {
         doc.merge(fragment);

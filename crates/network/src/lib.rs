@@ -1,0 +1,7 @@
+//! The network through NetworkManager: interfaces with their IP settings, wifi and VLANs, and the container network.
+
+pub mod api;
+mod manager;
+
+pub use api::NetworkApi;
+pub use manager::Network;

@@ -1,0 +1,7 @@
+//! Home Assistant OS: version and updates through RAUC, boot slots, the data disk, swap and boards through the OS-Agent.
+
+pub mod api;
+mod manager;
+
+pub use api::OsApi;
+pub use manager::OsManager;

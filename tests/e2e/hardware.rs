@@ -1,0 +1,1 @@
+//! The `/hardware` group against fixture services on a private bus.

@@ -1,0 +1,1 @@
+//! The `/host` group against fixture services on a private bus.

@@ -1,0 +1,1 @@
+//! The `/network` group against fixture services on a private bus.

@@ -1,0 +1,1 @@
+//! The `/os` group against fixture services on a private bus.
