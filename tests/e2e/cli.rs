@@ -5,16 +5,16 @@ use e2e::{manifest, Daemon};
 use serde_json::Value;
 use std::process::Output;
 
-fn stdout(output: &Output) -> String {
+pub(crate) fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-fn stderr(output: &Output) -> String {
+pub(crate) fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 /// Runs `ha args`, asserts it succeeded and answers its stdout.
-fn ha_ok(daemon: &Daemon, args: &[&str]) -> String {
+pub(crate) fn ha_ok(daemon: &Daemon, args: &[&str]) -> String {
     let output = daemon.ha(args, &[]);
     assert!(output.status.success(), "ha {args:?} failed: {}{}", stdout(&output), stderr(&output));
     stdout(&output)

@@ -2,6 +2,8 @@
 
 mod addons;
 mod auth;
+mod backups;
+mod backups_cli;
 mod cli;
 mod core;
 mod docker;

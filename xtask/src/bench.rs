@@ -1,6 +1,8 @@
 //! `cargo xtask bench`: the daemon's performance figures, each printed on one `bench <name>:` line.
-//! The add-on benchmarks (store reload, install to running, memory with 20 add-ons) follow, in
-//! `bench_addons.rs`.
+//! The host benchmarks (`/host/info` next to `/supervisor/info`, a followed journal line) follow,
+//! in `bench_host.rs`, then the backup benchmarks (create, restore, ping latency and memory
+//! during them), in `bench_backups.rs`, then the add-on benchmarks (store reload, install to
+//! running, memory with 20 add-ons), in `bench_addons.rs`.
 //!
 //! - `supervisor_info`: requests per second and p99 latency of `GET /supervisor/info` with the
 //!   admin token, against the release daemon and against a bare actix-web handler that serves the
@@ -63,6 +65,8 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
     supervisor_info(&bin)?;
     idle_rss(&bin)?;
     startup(&bin)?;
+    crate::bench_host::run(&bin)?;
+    crate::bench_backups::run(&bin)?;
     crate::bench_addons::run(root, &bin)
 }
 
@@ -84,7 +88,8 @@ fn supervisor_info(bin: &Path) -> anyhow::Result<()> {
     })?;
     let bare = BareServer::start(body)?;
 
-    let [supervisor, baseline] = runtime.block_on(compare([daemon.address, bare.address], request.as_bytes()))?;
+    let [supervisor, baseline] =
+        runtime.block_on(compare([(daemon.address, request.as_bytes()), (bare.address, request.as_bytes())]))?;
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
         "bench supervisor_info: supervisor {supervisor} | bare actix {baseline} | ratio {:.2} (aim >= 0.7; \
@@ -155,6 +160,11 @@ pub(crate) struct Daemon {
 impl Daemon {
     /// Starts the daemon on a free loopback port and returns once it has bound it.
     pub(crate) fn start(bin: &Path, data: &Path, args: &[&str]) -> anyhow::Result<Daemon> {
+        Self::start_with(bin, data, args, &[])
+    }
+
+    /// Like [`Daemon::start`], with extra environment variables (a private bus's address, say).
+    pub(crate) fn start_with(bin: &Path, data: &Path, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Daemon> {
         let log = tempfile::tempfile()?;
         let mut command = Command::new(bin);
         // The caller's `SUPERVISOR_*` settings (a debug log level, say) would skew the figures.
@@ -169,6 +179,7 @@ impl Daemon {
             .arg("--version-source")
             .arg(data.join("no-such-version-manifest.json"))
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log.try_clone()?)
@@ -215,6 +226,11 @@ impl Daemon {
         let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).context("no VmRSS in /proc/<pid>/status")?;
         let kib = line.trim().trim_end_matches("kB").trim();
         kib.parse().with_context(|| format!("VmRSS {line:?}"))
+    }
+
+    /// Its process id, for what else `/proc` tells about it.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Whether the daemon is still running; a daemon that exited is an error carrying its log.
@@ -324,14 +340,14 @@ impl Drop for BareServer {
 
 /// Everything measured against one server.
 #[derive(Default)]
-struct Load {
+pub(crate) struct Load {
     /// Sorted once the measurement is over.
     latencies: Vec<Duration>,
     elapsed: Duration,
 }
 
 impl Load {
-    fn per_second(&self) -> f64 {
+    pub(crate) fn per_second(&self) -> f64 {
         self.latencies.len() as f64 / self.elapsed.as_secs_f64()
     }
 
@@ -346,10 +362,11 @@ impl std::fmt::Display for Load {
     }
 }
 
-/// Warms both servers up, then loads them in alternating rounds, each over its own connections.
-async fn compare(targets: [SocketAddr; 2], request: &[u8]) -> anyhow::Result<[Load; 2]> {
+/// Warms both targets (a server and the request it gets) up, then loads them in alternating
+/// rounds, each over its own connections.
+pub(crate) async fn compare(targets: [(SocketAddr, &[u8]); 2]) -> anyhow::Result<[Load; 2]> {
     let mut connections = Vec::new();
-    for address in targets {
+    for (address, request) in targets {
         let mut opened = Vec::new();
         for _ in 0..CONNECTIONS {
             opened.push(Connection::open(address, request).await?);

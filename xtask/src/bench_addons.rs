@@ -370,7 +370,7 @@ impl Api {
 }
 
 /// Status and body of a whole HTTP/1.1 answer, with a `Content-Length` or chunked.
-fn parse_response(response: &[u8]) -> anyhow::Result<(u16, Vec<u8>)> {
+pub(crate) fn parse_response(response: &[u8]) -> anyhow::Result<(u16, Vec<u8>)> {
     let end = response.windows(4).position(|w| w == b"\r\n\r\n").context("no end of the headers")?;
     let head = std::str::from_utf8(&response[..end]).context("headers not in UTF-8")?;
     let mut lines = head.split("\r\n");

@@ -8,6 +8,8 @@
 
 mod bench;
 mod bench_addons;
+mod bench_backups;
+mod bench_host;
 mod test_images;
 mod test_tools;
 

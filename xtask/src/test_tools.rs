@@ -1,8 +1,10 @@
 //! The Debian packages the black-box tests run: a static busybox (the base image's only
 //! program), `docker-registry` (the tests start their own registries) and `htpasswd` from
 //! `apache2-utils` (their logins), `systemd-journal-remote` (journal files and the
-//! systemd-journal-gatewayd serving them, for the journal tests) and `dbus` (the private bus of
-//! the D-Bus tests). Each is installed with `apt-get` only when missing.
+//! systemd-journal-gatewayd serving them, for the journal tests), `dbus` (the private bus of the
+//! D-Bus tests) and `zstd` (the backup tests' reference). Each is installed with `apt-get` only
+//! when missing. Also the Python `securetar` library from PyPI in a virtual environment, for the
+//! SecureTar interoperability tests.
 
 use anyhow::{bail, Context};
 use std::path::Path;
@@ -17,6 +19,14 @@ const JOURNAL_REMOTE: &str = "/lib/systemd/systemd-journal-remote";
 const GATEWAYD: &str = "/lib/systemd/systemd-journal-gatewayd";
 /// The bus daemon `dbus_fixtures::PrivateBus` starts for the D-Bus tests.
 const DBUS_DAEMON: &str = "/usr/bin/dbus-daemon";
+/// The reference the backup tests and benchmarks compare with (`tar | zstd`), and how tests
+/// read the zstd inner archives Python decrypted.
+const ZSTD: &str = "/usr/bin/zstd";
+/// The library the real Supervisor encrypts backups with, at the version
+/// crates/securetar/tests/interop.rs expects it (the path holds the version, so that a new pin
+/// makes a new environment).
+pub(crate) const SECURETAR: &str = "securetar==2026.10.0";
+pub(crate) const SECURETAR_VENV: &str = "/var/cache/supervisor-tests/securetar-2026.10.0";
 
 /// Installs whatever of the tests' packages is missing.
 pub fn ensure() -> anyhow::Result<()> {
@@ -36,7 +46,36 @@ pub fn ensure() -> anyhow::Result<()> {
     if !Path::new(DBUS_DAEMON).exists() {
         apt_install(&["dbus"])?;
     }
+    if !Path::new(ZSTD).exists() {
+        apt_install(&["zstd"])?;
+    }
+    ensure_securetar()
+}
+
+/// The virtual environment with `securetar` from PyPI, made when its Python cannot import it.
+fn ensure_securetar() -> anyhow::Result<()> {
+    let python = Path::new(SECURETAR_VENV).join("bin/python");
+    let imports = || Command::new(&python).args(["-c", "import securetar"]).status().is_ok_and(|s| s.success());
+    if imports() {
+        return Ok(());
+    }
+    let venv = ["-m", "venv", "--clear", SECURETAR_VENV];
+    // Debian's Python makes virtual environments only with python3-venv installed.
+    if !succeeds("python3", &venv)? {
+        apt_install(&["python3-venv"])?;
+        if !succeeds("python3", &venv)? {
+            bail!("python3 -m venv {SECURETAR_VENV} failed");
+        }
+    }
+    if !succeeds(&python.to_string_lossy(), &["-m", "pip", "install", "--quiet", SECURETAR])? || !imports() {
+        bail!("could not install {SECURETAR} into {SECURETAR_VENV} (it needs Python 3.11 or newer)");
+    }
     Ok(())
+}
+
+fn succeeds(program: &str, args: &[&str]) -> anyhow::Result<bool> {
+    eprintln!("+ {program} {}", args.join(" "));
+    Ok(Command::new(program).args(args).status().with_context(|| format!("running {program}"))?.success())
 }
 
 /// Whether `path` is an executable without a program interpreter, i.e. statically linked.

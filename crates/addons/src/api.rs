@@ -695,7 +695,43 @@ fn current_boot(bootid: &str) -> Result<(), ApiError> {
     }
 }
 
-/// The add-on's log (its current container), the last `lines` lines.
+/// Which part of an add-on's log an endpoint shows.
+struct LogRequest<'a> {
+    /// `None`: the current boot (the engine's log only has the current container's).
+    bootid: Option<&'a str>,
+    follow: bool,
+    latest: bool,
+    /// The engine log's last lines (`None`: all).
+    tail: Option<usize>,
+}
+
+/// The add-on's log from the journal when it holds the container's entries (Docker's journald
+/// log driver; Range, lines, boots and follow as the journal answers them), else the engine's
+/// log of its current container, as the real Supervisor falls back for its own log.
+async fn addon_log(req: &HttpRequest, manager: &AddonManager, addon: &str, request: LogRequest<'_>) -> HttpResponse {
+    let slug = match installed(req, manager, addon) {
+        Ok(addon) => addon.slug,
+        Err(e) => return text_error(e),
+    };
+    if let Some(gateway) = req.app_data::<web::Data<journal::Gateway>>() {
+        let mut logs = journal::Logs::container(manager.container_name(&slug)).fallback_when_empty();
+        if let Some(bootid) = request.bootid {
+            logs = logs.boot(bootid);
+        }
+        if request.latest {
+            logs = logs.latest();
+        }
+        if let Ok(response) = gateway.respond(req, &logs.follow(request.follow)).await {
+            return response;
+        }
+    }
+    if let Err(e) = request.bootid.map_or(Ok(()), current_boot) {
+        return text_error(e);
+    }
+    container_logs(req, manager, addon, request.tail, request.follow).await
+}
+
+/// The add-on's log (the journal's, else its current container's), the last `lines` lines.
 #[utoipa::path(tag = "addons", params(("addon" = String, Path), LogQuery),
     responses((status = 200, content_type = "text/plain", body = String), (status = 400, content_type = "text/plain", body = String), (status = 404, content_type = "text/plain", body = String)))]
 #[get("/addons/{addon}/logs")]
@@ -705,7 +741,8 @@ async fn addon_logs(
     addon: web::Path<String>,
     query: web::Query<LogQuery>,
 ) -> HttpResponse {
-    container_logs(&req, &manager, &addon, Some(query.lines.unwrap_or(base::logs::DEFAULT_LINES)), false).await
+    let tail = Some(query.lines.unwrap_or(base::logs::DEFAULT_LINES));
+    addon_log(&req, &manager, &addon, LogRequest { bootid: None, follow: false, latest: false, tail }).await
 }
 
 /// Like `/addons/{addon}/logs`, then every new line as it is written.
@@ -718,10 +755,11 @@ async fn addon_logs_follow(
     addon: web::Path<String>,
     query: web::Query<LogQuery>,
 ) -> HttpResponse {
-    container_logs(&req, &manager, &addon, Some(query.lines.unwrap_or(base::logs::DEFAULT_LINES)), true).await
+    let tail = Some(query.lines.unwrap_or(base::logs::DEFAULT_LINES));
+    addon_log(&req, &manager, &addon, LogRequest { bootid: None, follow: true, latest: false, tail }).await
 }
 
-/// Every line of the add-on's current container (`lines` limits).
+/// Every line of the add-on's current container run (`lines` limits).
 #[utoipa::path(tag = "addons", params(("addon" = String, Path), LogQuery),
     responses((status = 200, content_type = "text/plain", body = String), (status = 400, content_type = "text/plain", body = String), (status = 404, content_type = "text/plain", body = String)))]
 #[get("/addons/{addon}/logs/latest")]
@@ -731,10 +769,11 @@ async fn addon_logs_latest(
     addon: web::Path<String>,
     query: web::Query<LogQuery>,
 ) -> HttpResponse {
-    container_logs(&req, &manager, &addon, query.lines, false).await
+    addon_log(&req, &manager, &addon, LogRequest { bootid: None, follow: false, latest: true, tail: query.lines }).await
 }
 
-/// The log of one boot: `0` is the current container, the only one kept.
+/// The log of one boot: an offset or a boot id in the journal; without it, `0` (the current
+/// container) is the only one kept.
 #[utoipa::path(tag = "addons", params(("addon" = String, Path), ("bootid" = String, Path), LogQuery),
     responses((status = 200, content_type = "text/plain", body = String), (status = 400, content_type = "text/plain", body = String), (status = 404, content_type = "text/plain", body = String)))]
 #[get("/addons/{addon}/logs/boots/{bootid}")]
@@ -745,10 +784,8 @@ async fn addon_logs_boot(
     query: web::Query<LogQuery>,
 ) -> HttpResponse {
     let (addon, bootid) = path.into_inner();
-    if let Err(e) = current_boot(&bootid) {
-        return text_error(e);
-    }
-    container_logs(&req, &manager, &addon, Some(query.lines.unwrap_or(base::logs::DEFAULT_LINES)), false).await
+    let tail = Some(query.lines.unwrap_or(base::logs::DEFAULT_LINES));
+    addon_log(&req, &manager, &addon, LogRequest { bootid: Some(&bootid), follow: false, latest: false, tail }).await
 }
 
 /// Like `/addons/{addon}/logs/boots/{bootid}`, following new lines.
@@ -762,10 +799,8 @@ async fn addon_logs_boot_follow(
     query: web::Query<LogQuery>,
 ) -> HttpResponse {
     let (addon, bootid) = path.into_inner();
-    if let Err(e) = current_boot(&bootid) {
-        return text_error(e);
-    }
-    container_logs(&req, &manager, &addon, Some(query.lines.unwrap_or(base::logs::DEFAULT_LINES)), true).await
+    let tail = Some(query.lines.unwrap_or(base::logs::DEFAULT_LINES));
+    addon_log(&req, &manager, &addon, LogRequest { bootid: Some(&bootid), follow: true, latest: false, tail }).await
 }
 
 #[cfg(test)]

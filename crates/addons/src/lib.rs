@@ -6,6 +6,7 @@
 //! `/store/addons/{addon}`.
 
 pub mod api;
+mod backup;
 mod build;
 mod container;
 mod data;
@@ -16,6 +17,7 @@ mod manager;
 mod watchdog;
 
 pub use api::AddonsApi;
+pub use backup::{AddonRestore, AddonSnapshot, BackupHold};
 pub use data::{Boot, Installed, SystemData, UserData};
 pub use engine::AddonState;
-pub use manager::{AddonManager, AvailableUpdate, Timezone};
+pub use manager::{AddonManager, AvailableUpdate, Timezone, UpdateBackup};

@@ -65,8 +65,20 @@ pub(crate) struct Inner {
     tokens: Arc<Tokens>,
     pub(crate) catalog: StoreManager,
     timezone: Timezone,
-    file: Persisted<AddonsFile>,
+    pub(crate) file: Persisted<AddonsFile>,
     pub(crate) runtime: Mutex<HashMap<String, Runtime>>,
+    /// Makes the backup an update asks for; set once the backups exist (they need us first).
+    update_backup: std::sync::OnceLock<Arc<dyn UpdateBackup>>,
+}
+
+/// Makes a backup of one add-on before it is updated (`backup: true` on update).
+pub trait UpdateBackup: Send + Sync {
+    fn backup_addon<'a>(
+        &'a self,
+        slug: &'a str,
+        version: &'a str,
+        parent: &'a Job,
+    ) -> futures_util::future::BoxFuture<'a, Result<(), ApiError>>;
 }
 
 /// An installed add-on with a newer version in its repository.
@@ -109,10 +121,16 @@ impl AddonManager {
                 timezone,
                 file,
                 runtime: Mutex::default(),
+                update_backup: std::sync::OnceLock::new(),
             }),
         };
         catalog.set_installed(Arc::new(manager.clone()));
         Ok(manager)
+    }
+
+    /// How updates make the backup they are asked for.
+    pub fn set_update_backup(&self, backup: Arc<dyn UpdateBackup>) {
+        let _ = self.inner.update_backup.set(backup);
     }
 
     /// One installed add-on.
@@ -216,7 +234,7 @@ impl AddonManager {
     }
 
     /// The architecture `config` runs as here.
-    fn arch(config: &AddonConfig) -> String {
+    pub(crate) fn arch(config: &AddonConfig) -> String {
         config.arch_for(&base::arch::supported_archs()).unwrap_or_else(|| base::arch::arch().to_owned())
     }
 
@@ -337,7 +355,7 @@ impl AddonManager {
     }
 
     /// Pulls or builds the image of `config` for `arch` as `image:<version>`.
-    async fn fetch_image(
+    pub(crate) async fn fetch_image(
         &self,
         slug: &str,
         dir: &Path,
@@ -436,7 +454,10 @@ impl AddonManager {
         let (installed, addon) = self.validate_update(slug)?;
         job.set_stage("validation complete");
         if backup {
-            tracing::info!(addon = slug, "a backup before the update was asked for, but backups do not exist yet");
+            let maker =
+                self.inner.update_backup.get().ok_or_else(|| ApiError::internal("backups are not available"))?;
+            job.set_stage("backup");
+            maker.backup_addon(slug, &installed.user.version, job).await?;
         }
         let config = addon.config.clone();
         let arch = Self::arch(&config);

@@ -33,6 +33,10 @@ pub struct System {
     unhealthy: RwLock<BTreeSet<String>>,
     unsupported: RwLock<BTreeSet<String>>,
     internet: AtomicBool,
+    /// Whether the host is Home Assistant OS, and whether its OS-Agent is there (the `haos` and
+    /// `os_agent` job conditions); the OS domain keeps both current.
+    haos: AtomicBool,
+    os_agent: AtomicBool,
     lifecycle: tokio::sync::watch::Sender<Lifecycle>,
 }
 
@@ -53,6 +57,8 @@ impl Default for System {
             unhealthy: RwLock::default(),
             unsupported: RwLock::default(),
             internet: AtomicBool::new(false),
+            haos: AtomicBool::new(false),
+            os_agent: AtomicBool::new(false),
             lifecycle: tokio::sync::watch::channel(Lifecycle::Serve).0,
         }
     }
@@ -102,6 +108,22 @@ impl System {
 
     pub fn set_internet(&self, reachable: bool) {
         self.internet.store(reachable, Ordering::Relaxed);
+    }
+
+    pub fn haos(&self) -> bool {
+        self.haos.load(Ordering::Relaxed)
+    }
+
+    pub fn set_haos(&self, haos: bool) {
+        self.haos.store(haos, Ordering::Relaxed);
+    }
+
+    pub fn os_agent(&self) -> bool {
+        self.os_agent.load(Ordering::Relaxed)
+    }
+
+    pub fn set_os_agent(&self, present: bool) {
+        self.os_agent.store(present, Ordering::Relaxed);
     }
 
     /// Asks the daemon to stop and start again, or to stop; the first request wins.

@@ -12,6 +12,9 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 pub struct JobInfo {
     pub name: String,
+    /// What the job acted on, such as the slug of the backup it made.
+    #[serde(default)]
+    pub reference: Option<String>,
     #[serde(default)]
     pub progress: f64,
     #[serde(default)]
@@ -43,16 +46,18 @@ impl JobInfo {
     }
 }
 
-/// Follows job `job_id` until it is done, showing its progress; fails with the job's first error.
-pub async fn follow(client: &Client, job_id: &str, no_progress: bool) -> Result<()> {
+/// Follows job `job_id` until it is done, showing its progress; fails with the job's first error,
+/// else answers the job's last snapshot.
+pub async fn follow(client: &Client, job_id: &str, no_progress: bool) -> Result<JobInfo> {
     let response = client.open_stream(&["jobs", job_id, "follow"], &[], "text/event-stream").await?;
     let mut progress = JobProgress::new(no_progress);
     let job = watch(client, job_id, response, &mut progress).await;
     // Cleared before any error is printed, so the message gets a line of its own.
     progress.finish();
-    match job?.first_error() {
+    let job = job?;
+    match job.first_error() {
         Some(message) => bail!("{message}"),
-        None => Ok(()),
+        None => Ok(job),
     }
 }
 

@@ -4,11 +4,16 @@
 //! lives in its own module.
 
 mod apps;
+mod backups;
 mod client;
 mod config;
 mod docker;
 mod follow;
+mod hardware;
+mod host;
 mod jobs;
+mod network;
+mod os;
 mod output;
 mod root;
 mod security;
@@ -63,6 +68,17 @@ enum Command {
     )]
     AvailableUpdates,
 
+    #[command(
+        visible_aliases = ["backup", "back", "bk", "snapshots", "snapshot", "snap", "shot", "sn"],
+        about = "Create, restore and remove backups",
+        long_about = backups::LONG_ABOUT,
+        after_help = "Examples:\n  ha backups\n  ha backups new"
+    )]
+    Backups {
+        #[command(subcommand)]
+        command: Option<backups::Command>,
+    },
+
     #[command(about = "Generate the autocompletion script for the specified shell")]
     Completion {
         #[arg(value_enum)]
@@ -79,6 +95,32 @@ enum Command {
     Docker {
         #[command(subcommand)]
         command: docker::Command,
+    },
+
+    #[command(
+        visible_alias = "hw",
+        about = "Provides hardware information about your system",
+        long_about = hardware::LONG_ABOUT,
+        subcommand_required = true,
+        arg_required_else_help = true,
+        after_help = "Examples:\n  ha hardware info\n  ha hardware audio"
+    )]
+    Hardware {
+        #[command(subcommand)]
+        command: hardware::Command,
+    },
+
+    #[command(
+        visible_alias = "ho",
+        about = "Control the host/system that Home Assistant is running on",
+        long_about = host::LONG_ABOUT,
+        subcommand_required = true,
+        arg_required_else_help = true,
+        after_help = "Examples:\n  ha host reboot\n  ha host options --hostname \"homeassistant.local\""
+    )]
+    Host {
+        #[command(subcommand)]
+        command: host::Command,
     },
 
     #[command(
@@ -99,6 +141,32 @@ enum Command {
     Jobs {
         #[command(subcommand)]
         command: jobs::Command,
+    },
+
+    #[command(
+        visible_alias = "net",
+        about = "Network specific for updating, info and configuration imports",
+        long_about = network::LONG_ABOUT,
+        subcommand_required = true,
+        arg_required_else_help = true,
+        after_help = "Examples:\n  ha network info\n  ha network update eth0 --ipv4-method auto"
+    )]
+    Network {
+        #[command(subcommand)]
+        command: network::Command,
+    },
+
+    #[command(
+        visible_alias = os::DEPRECATED_ALIAS,
+        about = "Operating System specific for updating, info and configuration imports",
+        long_about = os::LONG_ABOUT,
+        subcommand_required = true,
+        arg_required_else_help = true,
+        after_help = "Examples:\n  ha os info\n  ha os update"
+    )]
+    Os {
+        #[command(subcommand)]
+        command: os::Command,
     },
 
     #[command(
@@ -292,10 +360,16 @@ async fn dispatch(app: &App, command: Command) -> Result<()> {
         Command::Store { command: None } => store::info(app).await,
         Command::Store { command: Some(command) } => command.run(app).await,
         Command::AvailableUpdates => root::available_updates(app).await,
+        Command::Backups { command: None } => backups::info(app).await,
+        Command::Backups { command: Some(command) } => command.run(app).await,
         Command::Info => root::info(app).await,
         Command::RefreshUpdates => root::refresh_updates(app).await,
         Command::Docker { command } => command.run(app).await,
+        Command::Hardware { command } => command.run(app).await,
+        Command::Host { command } => command.run(app).await,
         Command::Jobs { command } => command.run(app).await,
+        Command::Network { command } => command.run(app).await,
+        Command::Os { command } => command.run(app).await,
         Command::Security { command } => command.run(app).await,
         Command::Supervisor { command } => command.run(app).await,
         Command::Completion { shell } => {
@@ -308,6 +382,20 @@ async fn dispatch(app: &App, command: Command) -> Result<()> {
 
 /// The real CLI tells on stderr when an app group is called by one of its old names.
 fn print_deprecation_notices(command: &Command) {
+    if let Command::Backups { .. } = command {
+        let args: Vec<String> = std::env::args().collect();
+        for notice in backups::deprecation_notices(&args) {
+            output::print_notice(notice);
+        }
+        return;
+    }
+    if let Command::Os { .. } = command {
+        let args: Vec<String> = std::env::args().collect();
+        if let Some(notice) = os::deprecation_notice(&args) {
+            output::print_notice(notice);
+        }
+        return;
+    }
     let deprecated: &[&str] = match command {
         Command::Apps { .. } => &apps::DEPRECATED_ALIASES,
         Command::Store { command: Some(store::Command::Apps { .. }) } => &store::DEPRECATED_APPS_ALIASES,

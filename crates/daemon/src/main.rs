@@ -71,6 +71,10 @@ struct Args {
     /// The port containers reach the API on, at the network's gateway (`http://supervisor/`).
     #[arg(long, env = "SUPERVISOR_ADDON_PORT", default_value_t = 80)]
     addon_port: u16,
+    /// Where the host's `/sys`, `/dev`, `/run/udev` and `/proc` are found (the hardware API reads
+    /// them); another root serves a fabricated device tree.
+    #[arg(long, env = "SUPERVISOR_HOST_ROOT", default_value = "/")]
+    host_root: PathBuf,
 }
 
 fn parse_level(value: &str) -> Result<LogLevel, String> {
@@ -112,7 +116,6 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
         jobs.clone(),
         args.version_source.clone(),
         args.machine.clone(),
-        None,
     )?);
     let security = SecurityManager::load(&store)?;
     let catalog =
@@ -136,12 +139,30 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
         catalog.clone(),
         Arc::new(move || timezone_of.timezone()),
     )?;
+    let backups = backups::BackupManager::new(
+        &store,
+        data.clone(),
+        Arc::clone(&system),
+        jobs.clone(),
+        catalog.clone(),
+        addons.clone(),
+    )?;
+    addons.set_update_backup(Arc::new(backups.clone()));
     catalog.load().await;
+    backups.load().await;
     let host_services = Arc::new(dbus::HostServices::connect().await);
     if args.log_level.is_none() {
         supervisor.apply_log_level()?;
     }
 
+    let gateway = journal::Gateway::new(&args.journal).map_err(anyhow::Error::msg)?;
+    let os = Arc::new(os::OsManager::new(
+        &store,
+        Arc::clone(&host_services),
+        Arc::clone(&updater),
+        Arc::clone(&system),
+        data.clone(),
+    )?);
     let state = AppState {
         system: web::Data::from(Arc::clone(&system)),
         tokens: web::Data::from(tokens),
@@ -152,11 +173,16 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
         security: web::Data::new(security),
         store: web::Data::new(catalog),
         addons: web::Data::new(addons.clone()),
-        journal: web::Data::new(journal::Gateway::new(&args.journal).map_err(anyhow::Error::msg)?),
-        host: web::Data::new(host::HostManager::new(Arc::clone(&host_services))),
-        os: web::Data::new(os::OsManager::new(Arc::clone(&host_services))),
-        network: web::Data::new(network::Network::new(Arc::clone(&host_services))),
-        hardware: web::Data::new(hardware::HardwareManager::new(Arc::clone(&host_services))),
+        backups: web::Data::new(backups),
+        journal: web::Data::new(gateway.clone()),
+        host: web::Data::new(host::HostManager::new(Arc::clone(&host_services), data.clone(), gateway)),
+        os: web::Data::from(Arc::clone(&os)),
+        network: web::Data::new(network::Network::new(
+            Arc::clone(&host_services),
+            Arc::clone(&docker),
+            Arc::clone(&system),
+        )),
+        hardware: web::Data::new(hardware::HardwareManager::new(Arc::clone(&host_services), args.host_root.clone())),
     };
     let workers = args.workers.max(1);
     let (server, address) = bind_api(state.clone(), workers, args.listen)?;
@@ -175,6 +201,7 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
         }
     });
     actix_web::rt::spawn(async move { addons.boot().await });
+    actix_web::rt::spawn(os.load());
     let versions = Arc::clone(&updater);
     actix_web::rt::spawn(async move {
         if let Err(e) = versions.fetch(None).await {

@@ -10,6 +10,9 @@
 //!   synchronisation, ...). The value must keep the property's type (else `InvalidArgs`).
 //!   `PropertiesChanged` follows as the real service would send it: with the value, as an
 //!   invalidation, or not at all.
+//! - methods `Plug(s device)` and `Unplug(s device)`: a device of the fixture's catalog is
+//!   plugged into or pulled out of the host (a USB disk for UDisks2), announced as the real
+//!   service announces hot-plugging. Fixtures without a catalog answer `NotSupported`.
 
 use crate::error::ServiceError;
 use crate::props::{Announce, Props};
@@ -52,6 +55,9 @@ pub trait HasProps: Interface {
 pub type SetFuture = Pin<Box<dyn Future<Output = Result<(), ServiceError>> + Send>>;
 /// How `SetProperty` changes a fixture: given its connection, the name and the value.
 pub type Setter = Box<dyn Fn(Connection, String, Value<'static>) -> SetFuture + Send + Sync>;
+/// How `Plug` (`true`) and `Unplug` (`false`) change a fixture: given its connection and the
+/// device's name.
+pub type Plugger = Box<dyn Fn(Connection, String, bool) -> SetFuture + Send + Sync>;
 
 /// The `io.supervisor.Fixture` object of one service.
 pub struct Control {
@@ -59,6 +65,7 @@ pub struct Control {
     /// Bound at construction to the main interface's type and path, so that the D-Bus method
     /// needs no knowledge of which service it belongs to.
     setter: Setter,
+    plugger: Option<Plugger>,
 }
 
 impl Control {
@@ -66,12 +73,27 @@ impl Control {
     pub fn new<I: HasProps>(path: &'static str, calls: Calls) -> Self {
         let setter: Setter =
             Box::new(move |connection, name, value| Box::pin(set_property::<I>(connection, path, name, value)));
-        Control { calls, setter }
+        Control { calls, setter, plugger: None }
     }
 
     /// The control object of a fixture whose state is not a [`Props`] (NetworkManager's model).
     pub fn with_setter(calls: Calls, setter: Setter) -> Self {
-        Control { calls, setter }
+        Control { calls, setter, plugger: None }
+    }
+
+    /// Gives the fixture devices to plug in and pull out.
+    pub fn with_plugger(mut self, plugger: Plugger) -> Self {
+        self.plugger = Some(plugger);
+        self
+    }
+
+    async fn hotplug(&self, connection: &Connection, device: String, plugged: bool) -> Result<(), ServiceError> {
+        match &self.plugger {
+            Some(plugger) => plugger(connection.clone(), device, plugged).await,
+            None => {
+                Err(ServiceError::new("org.freedesktop.DBus.Error.NotSupported", "This fixture has no devices to plug"))
+            }
+        }
     }
 }
 
@@ -115,5 +137,13 @@ impl Control {
         #[zbus(connection)] connection: &Connection,
     ) -> Result<(), ServiceError> {
         (self.setter)(connection.clone(), name, value.into()).await
+    }
+
+    async fn plug(&self, device: String, #[zbus(connection)] connection: &Connection) -> Result<(), ServiceError> {
+        self.hotplug(connection, device, true).await
+    }
+
+    async fn unplug(&self, device: String, #[zbus(connection)] connection: &Connection) -> Result<(), ServiceError> {
+        self.hotplug(connection, device, false).await
     }
 }

@@ -6,7 +6,8 @@
 //! The services are listed in [`Service`]; a [`Profile`] says which host they describe (a
 //! Debian machine with the supervisor, or Home Assistant OS). Every service also carries
 //! `io.supervisor.Fixture` (module `control`): a `Calls` log of state-changing calls (that is how
-//! a test sees a `Reboot`) and `SetProperty` to change the host behind the service's back.
+//! a test sees a `Reboot`), `SetProperty` to change the host behind the service's back, and
+//! `Plug`/`Unplug` for devices that come and go (UDisks2's USB disks).
 //!
 //! [`PrivateBus`] runs a private `dbus-daemon` with these services for tests; the
 //! `dbus-fixtures` binary serves them on any bus, for development on a machine without systemd.

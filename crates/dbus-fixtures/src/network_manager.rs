@@ -16,12 +16,16 @@
 //! - `Settings.Connection.Update` replaces the profile (`Updated`); `Delete` removes it and
 //!   deactivates it (a VLAN's device goes too).
 //! - `Device.Reapply` applies new settings to the active connection at once.
+//! - `Device.Wireless.RequestScan` finds the same access points again at once and moves
+//!   `LastScan` on.
 //! - `CheckConnectivity` answers the `Connectivity` property (4, full), which `SetProperty` of
 //!   `io.supervisor.Fixture` can change, as `ConnectivityCheckEnabled` and `Version`.
+//! - `Plug("eth1")` of `io.supervisor.Fixture` plugs in a USB ethernet adapter, which connects by
+//!   DHCP with a new default profile (`192.168.1.30`); `Unplug("eth1")` pulls it out.
 //!
 //! Every state-changing call is recorded in `Calls`.
 
-use crate::control::{Calls, Control, SetFuture};
+use crate::control::{Calls, Control, Plugger, SetFuture};
 use crate::error::ServiceError;
 use crate::tree::{text, value, Handle, Model, Shared, Snapshot, View};
 use crate::Profile;
@@ -67,6 +71,10 @@ const LAYER2_READY: u32 = 0x4;
 const IP4_READY: u32 = 0x8;
 const IP6_READY: u32 = 0x10;
 const CONNECTION_ERROR: &str = "org.freedesktop.NetworkManager.Settings.Connection";
+/// The device `Plug` knows: a USB ethernet adapter.
+const USB_ADAPTER: &str = "eth1";
+/// How much later than the previous one a scan finishes, in milliseconds.
+const SCAN_DURATION_MS: i64 = 3_000;
 /// How long an activation takes: long enough that a client subscribes to `StateChanged` first.
 const ACTIVATION_DELAY: Duration = Duration::from_millis(30);
 
@@ -84,6 +92,8 @@ struct DeviceModel {
     active: Option<u32>,
     lease: Option<Lease>,
     access_points: Vec<u32>,
+    /// When the last scan finished, in `CLOCK_BOOTTIME` milliseconds (wireless devices).
+    last_scan: i64,
 }
 
 /// What DHCP and router advertisements give a device.
@@ -224,6 +234,7 @@ impl Network {
                 active: None,
                 lease,
                 access_points: Vec::new(),
+                last_scan: 1_234_567,
             };
         let mut network = Network {
             version: "1.42.4".to_owned(),
@@ -321,6 +332,59 @@ impl Network {
             .iter()
             .find(|(_, settings)| setting_text(settings, "connection", "uuid").as_deref() == Some(uuid))
             .map(|(&id, _)| id)
+    }
+
+    /// Plugs in the USB ethernet adapter of the catalog: its device appears and, as
+    /// NetworkManager does with a new wired device no profile is for, gets a default profile
+    /// (`Wired connection <n>`) and connects by DHCP. Returns the activation to finish.
+    fn plug(&mut self, name: &str) -> Result<u32, ServiceError> {
+        if name != USB_ADAPTER {
+            return Err(ServiceError::invalid_args(format!(
+                "No network adapter '{name}' to plug (known: {USB_ADAPTER})"
+            )));
+        }
+        if self.device_by_interface(name).is_some() {
+            return Err(ServiceError::invalid_args(format!("{name} is already plugged in")));
+        }
+        let device = self.next_id();
+        self.devices.insert(
+            device,
+            DeviceModel {
+                interface: name.to_owned(),
+                device_type: TYPE_ETHERNET,
+                driver: "r8152",
+                managed: true,
+                hw_address: "00:E0:4C:68:01:7A".to_owned(),
+                udev_path: "pci-0000:00:14.0-usb-0:2:1.0".to_owned(),
+                state: DEVICE_DISCONNECTED,
+                active: None,
+                lease: Lease::new("192.168.1.30", "192.168.1.1", "2001:db8::30"),
+                access_points: Vec::new(),
+                last_scan: 1_234_567,
+            },
+        );
+        let wired = self
+            .connections
+            .values()
+            .filter(|settings| {
+                setting_text(settings, "connection", "id").is_some_and(|id| id.starts_with("Wired connection"))
+            })
+            .count();
+        let id = format!("Wired connection {}", wired + 1);
+        let profile = self.add_connection(profile_settings(&id, "", "802-3-ethernet", name));
+        Ok(self.begin_activation(profile, device))
+    }
+
+    /// Pulls the USB ethernet adapter out: its connection goes down and its device goes away;
+    /// its profile stays for the next time.
+    fn unplug(&mut self, name: &str) -> Result<(), ServiceError> {
+        let device = self
+            .device_by_interface(name)
+            .filter(|_| name == USB_ADAPTER)
+            .ok_or_else(|| ServiceError::invalid_args(format!("{name} is not plugged in (known: {USB_ADAPTER})")))?;
+        self.deactivate_device(device);
+        self.devices.remove(&device);
+        Ok(())
     }
 
     fn device_by_interface(&self, interface: &str) -> Option<u32> {
@@ -482,6 +546,7 @@ impl Network {
                 active: None,
                 lease,
                 access_points: Vec::new(),
+                last_scan: 1_234_567,
             },
         );
         Ok(id)
@@ -609,7 +674,7 @@ impl Network {
             ("Bitrate", value(if active_ap.is_some() { 866_700u32 } else { 0 })),
             ("AccessPoints", paths("AccessPoint", device.access_points.iter().copied())),
             ("ActiveAccessPoint", value(object("AccessPoint", active_ap))),
-            ("LastScan", value(1_234_567i64)),
+            ("LastScan", value(device.last_scan)),
         ])
     }
 
@@ -815,7 +880,29 @@ pub async fn serve(connection: &Connection, profile: Profile) -> zbus::Result<()
         let model = setter_model.clone();
         Box::pin(async move { set_manager_property(&model, &connection, &name, new).await })
     });
-    connection.object_server().at(PATH, Control::with_setter(calls, setter)).await?;
+    let plug_model = model.clone();
+    let hotplug: Plugger = Box::new(move |connection: Connection, device: String, plugged: bool| -> SetFuture {
+        let model = plug_model.clone();
+        Box::pin(async move { hotplug(model, connection, &device, plugged).await })
+    });
+    connection.object_server().at(PATH, Control::with_setter(calls, setter).with_plugger(hotplug)).await?;
+    Ok(())
+}
+
+/// `Plug` and `Unplug` of the USB ethernet adapter; a plugged adapter connects a little later,
+/// as any activation.
+async fn hotplug(
+    model: Handle<Network>,
+    connection: Connection,
+    device: &str,
+    plugged: bool,
+) -> Result<(), ServiceError> {
+    if plugged {
+        let active = model.change(&connection, |network| network.plug(device)).await??;
+        activate_later(model, connection, active);
+    } else {
+        model.change(&connection, |network| network.unplug(device)).await??;
+    }
     Ok(())
 }
 
@@ -1159,8 +1246,25 @@ struct Wireless(View<Network>);
 
 #[interface(name = "org.freedesktop.NetworkManager.Device.Wireless")]
 impl Wireless {
-    fn request_scan(&self, options: HashMap<String, OwnedValue>) {
+    /// Scans at once: the same access points are found again, and `LastScan` moves on.
+    async fn request_scan(
+        &self,
+        options: HashMap<String, OwnedValue>,
+        #[zbus(connection)] bus: &Connection,
+    ) -> Result<(), ServiceError> {
         self.0.record(format!("RequestScan({}, {} options)", self.0.path, options.len()));
+        let path = ObjectPath::try_from(self.0.path.as_str())
+            .map_err(|error| ServiceError::invalid_args(error.to_string()))?;
+        let device = id_of(&path, "Devices").ok_or_else(|| unknown_device(&path))?;
+        self.0
+            .model
+            .change(bus, |network| {
+                if let Some(device) = network.devices.get_mut(&device) {
+                    device.last_scan += SCAN_DURATION_MS;
+                }
+            })
+            .await?;
+        Ok(())
     }
 
     fn get_all_access_points(&self) -> Vec<OwnedObjectPath> {

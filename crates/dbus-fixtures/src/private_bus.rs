@@ -36,6 +36,7 @@ enum Command {
     Stop(Service, Reply<()>),
     Calls(Service, Reply<Vec<String>>),
     SetProperty(Service, String, OwnedValue, Reply<()>),
+    Plug(Service, String, bool, Reply<()>),
 }
 
 impl PrivateBus {
@@ -119,6 +120,17 @@ impl PrivateBus {
         self.request(|reply| Command::SetProperty(service, name.to_owned(), value, reply))
     }
 
+    /// Plugs a device of the service's catalog into the host (e.g. `sdb`, a USB stick, for
+    /// UDisks2), as `Plug` does.
+    pub fn plug(&self, service: Service, device: &str) -> anyhow::Result<()> {
+        self.request(|reply| Command::Plug(service, device.to_owned(), true, reply))
+    }
+
+    /// Pulls a device out of the host, as `Unplug` does.
+    pub fn unplug(&self, service: Service, device: &str) -> anyhow::Result<()> {
+        self.request(|reply| Command::Plug(service, device.to_owned(), false, reply))
+    }
+
     fn request<T>(&self, command: impl FnOnce(Reply<T>) -> Command) -> anyhow::Result<T> {
         let (reply, answer) = std_mpsc::channel();
         let commands = self.commands.as_ref().expect("commands live until drop");
@@ -180,6 +192,9 @@ fn run_fixtures(address: &str, profile: Profile, mut commands: mpsc::UnboundedRe
                 Command::SetProperty(service, name, value, reply) => {
                     let _ = reply.send(set_property(&running, service, &name, value).await);
                 }
+                Command::Plug(service, device, plugged, reply) => {
+                    let _ = reply.send(plug(&running, service, &device, plugged).await);
+                }
             }
         }
         for (service, connection) in running.drain() {
@@ -235,4 +250,15 @@ async fn set_property(
 ) -> Result<(), String> {
     let proxy = control(running, service).await?;
     proxy.call::<_, _, ()>("SetProperty", &(name, Value::from(value))).await.map_err(|error| error.to_string())
+}
+
+async fn plug(
+    running: &HashMap<Service, Connection>,
+    service: Service,
+    device: &str,
+    plugged: bool,
+) -> Result<(), String> {
+    let proxy = control(running, service).await?;
+    let method = if plugged { "Plug" } else { "Unplug" };
+    proxy.call::<_, _, ()>(method, &(device,)).await.map_err(|error| error.to_string())
 }

@@ -1,10 +1,12 @@
 //! `de.pengutronix.rauc` at `/` (interface `de.pengutronix.rauc.Installer`): the RAUC update
 //! service of Home Assistant OS with an A/B pair of kernel and rootfs slots, A booted.
 //!
-//! `Install(s)` runs in the background as RAUC's does: `Operation` goes `installing`, then back
-//! to `idle` with `Completed(i)`, 0 on success. A bundle path that does not exist fails
-//! (`Completed(1)`, `LastError` set); an existing one is "installed" into the other slot with the
-//! version in its file name (`haos_yellow-16.1.raucb` → `16.1`), which becomes the primary slot.
+//! `Install(s)` runs in the background as RAUC's does: `Operation` goes `installing`, `Progress`
+//! `(percentage, message, depth)` goes through RAUC's steps (each change announced), then
+//! `Operation` is back to `idle` with `Completed(i)`, 0 on success. A bundle path that does not
+//! exist fails at `Checking bundle` (`Completed(1)`, `LastError` set); an existing one is
+//! "installed" into the other slot with the version in its file name
+//! (`haos_yellow-16.1.raucb` → `16.1`), which becomes the primary slot.
 //! `Mark(state, slot)` takes `good`/`bad` (boot status) or `active` (primary) for a slot name,
 //! `booted` or `other`.
 
@@ -106,13 +108,47 @@ impl Rauc {
     }
 }
 
-/// The background half of `Install`: the result a little later, as `Completed`.
+/// The steps of an install RAUC reports in `Progress`, up to checking the bundle; the rest
+/// follows when the bundle is good. Percentage, message, nesting depth.
+const CHECK_STEPS: &[(i32, &str, i32)] = &[
+    (0, "Installing", 1),
+    (0, "Determining slot states", 2),
+    (20, "Determining slot states done.", 2),
+    (20, "Checking bundle", 2),
+];
+const INSTALL_STEPS: &[(i32, &str, i32)] = &[
+    (40, "Checking bundle done.", 2),
+    (40, "Checking manifest contents", 2),
+    (60, "Checking manifest contents done.", 2),
+    (60, "Determining target install group", 2),
+    (80, "Determining target install group done.", 2),
+    (80, "Updating slots", 2),
+    (90, "Copying image to the other slot", 3),
+    (100, "Updating slots done.", 2),
+    (100, "Installing done.", 1),
+];
+const FAILED_STEPS: &[(i32, &str, i32)] = &[(40, "Checking bundle failed.", 2), (100, "Installing failed.", 1)];
+
+/// The background half of `Install`: RAUC's steps as `Progress`, then the result as `Completed`.
 async fn complete_install(connection: Connection, source: String) -> zbus::Result<()> {
-    tokio::time::sleep(Duration::from_millis(50)).await;
     let iface = connection.object_server().interface::<_, Rauc>(PATH).await?;
+    let progress = |steps: &'static [(i32, &'static str, i32)]| {
+        let iface = iface.clone();
+        async move {
+            for &(percentage, message, depth) in steps {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                let mut rauc = iface.get_mut().await;
+                rauc.props.set("Progress", (percentage, message.to_owned(), depth));
+                rauc.props.announce(iface.signal_emitter(), INTERFACE, &["Progress"]).await?;
+            }
+            zbus::Result::Ok(())
+        }
+    };
+    progress(CHECK_STEPS).await?;
+    let outcome = iface.get_mut().await.install_bundle(&source);
+    progress(if outcome.is_ok() { INSTALL_STEPS } else { FAILED_STEPS }).await?;
     let result = {
         let mut rauc = iface.get_mut().await;
-        let outcome = rauc.install_bundle(&source);
         rauc.props.set("Operation", "idle");
         rauc.props.set("LastError", outcome.as_ref().err().cloned().unwrap_or_default());
         rauc.props.announce(iface.signal_emitter(), INTERFACE, &["Operation", "LastError"]).await?;

@@ -6,8 +6,10 @@
 //! `ListUnits` returns the units of a Debian 12 host running Docker (plus the HAOS units with the
 //! `haos` profile). `StartUnit`, `StopUnit`, `RestartUnit` and `ReloadOrRestartUnit` change a
 //! unit's `ActiveState`/`SubState` at once (systemd goes through `activating` first) and announce
-//! it on the unit's object, and return a job path. A unit that does not exist, or is
-//! `not-found`, answers `org.freedesktop.systemd1.NoSuchUnit`; an unknown job mode `InvalidArgs`.
+//! it on the unit's object, and return a job path; `ReloadUnit` changes nothing (systemd runs the
+//! unit's reload command, and a unit that is not running fails the job, not the call). A unit
+//! that does not exist, or is `not-found`, answers `org.freedesktop.systemd1.NoSuchUnit`; an
+//! unknown job mode `InvalidArgs`.
 //! `Reboot` and `PowerOff` only record themselves. The Manager's own properties are constant, as
 //! systemd's are.
 
@@ -83,7 +85,8 @@ const DEBIAN_UNITS: &[(&str, &str, &str, &str, &str)] = &[
 
 /// What Home Assistant OS has on top.
 const HAOS_UNITS: &[(&str, &str, &str, &str, &str)] = &[
-    ("haos-config.service", "HassOS device config", "loaded", "inactive", "dead"),
+    // Renamed `haos-config.service` only in HAOS 18.
+    ("hassos-config.service", "HassOS device config", "loaded", "inactive", "dead"),
     ("haos-pre-shutdown.target", "Home Assistant OS pre-shutdown", "loaded", "inactive", "dead"),
     ("os-agent.service", "Home Assistant OS Agent", "loaded", "active", "running"),
     ("rauc.service", "Rauc Update Service", "loaded", "active", "running"),
@@ -286,6 +289,19 @@ impl Manager {
     ) -> Result<OwnedObjectPath, ServiceError> {
         self.calls.record(format!("ReloadOrRestartUnit({name}, {mode})"));
         self.transition(connection, &name, &mode, true).await
+    }
+
+    fn reload_unit(&mut self, name: String, mode: String) -> Result<OwnedObjectPath, ServiceError> {
+        self.calls.record(format!("ReloadUnit({name}, {mode})"));
+        if !JOB_MODES.contains(&mode.as_str()) {
+            return Err(ServiceError::invalid_args(format!("Job mode {mode} invalid")));
+        }
+        let loaded = self.units.lock().expect("units lock").get(&name).is_some_and(|unit| unit.load_state == "loaded");
+        if !loaded {
+            return Err(no_such_unit(format!("Unit {name} not found.")));
+        }
+        self.last_job += 1;
+        Ok(object_path(format!("{PATH}/job/{}", self.last_job)))
     }
 
     fn reboot(&self) {

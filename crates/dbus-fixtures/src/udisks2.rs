@@ -1,7 +1,10 @@
 //! `org.freedesktop.UDisks2`: a machine with an NVMe system disk (GPT: an EFI partition and the
 //! root file system, both mounted; with the `haos` profile the `hassos-boot` and `hassos-data`
 //! partitions instead) and a USB disk (`SSK SSK Storage`, GPT, one unmounted ext4 partition),
-//! with the ObjectManager at `/org/freedesktop/UDisks2` as UDisks2 has.
+//! with the ObjectManager at `/org/freedesktop/UDisks2` as UDisks2 has. USB disks can be pulled
+//! out and plugged in (`io.supervisor.Fixture.Unplug`/`Plug`): `sda`, and `sdb`, a `SanDisk
+//! Ultra` stick with one vfat partition `STICK` that is not plugged in at start; their objects
+//! come and go with `InterfacesAdded`/`InterfacesRemoved`, as on a real host.
 //!
 //! Objects: the Manager (`GetBlockDevices`, `ResolveDevice` by `path`, `label`, `uuid`,
 //! `partuuid` or `partlabel`); drives (`Drive`, `Eject`; the NVMe one also
@@ -49,6 +52,8 @@ struct Drive {
     connection_bus: &'static str,
     removable: bool,
     nvme: bool,
+    /// µs since the epoch.
+    time_detected: u64,
 }
 
 #[derive(Clone)]
@@ -110,38 +115,22 @@ fn block_name(path: &str) -> Option<&str> {
 
 impl Disks {
     fn new(profile: Profile) -> Disks {
-        let drives = BTreeMap::from([
-            (
-                "Samsung_SSD_970_EVO_Plus_500GB_S4EVNX0N123456A",
-                Drive {
-                    vendor: "",
-                    model: "Samsung SSD 970 EVO Plus 500GB",
-                    revision: "2B2QEXM7",
-                    serial: "S4EVNX0N123456A",
-                    wwn: "eui.0025385391b12345",
-                    id: "Samsung-SSD-970-EVO-Plus-500GB-S4EVNX0N123456A",
-                    size: 500_107_862_016,
-                    connection_bus: "",
-                    removable: false,
-                    nvme: true,
-                },
-            ),
-            (
-                "SSK_SSK_Storage_DF56419883D56",
-                Drive {
-                    vendor: "SSK",
-                    model: "SSK Storage",
-                    revision: "0206",
-                    serial: "DF56419883D56",
-                    wwn: "",
-                    id: "SSK-SSK-Storage-DF56419883D56",
-                    size: 250_059_350_016,
-                    connection_bus: "usb",
-                    removable: true,
-                    nvme: false,
-                },
-            ),
-        ]);
+        let drives = BTreeMap::from([(
+            "Samsung_SSD_970_EVO_Plus_500GB_S4EVNX0N123456A",
+            Drive {
+                vendor: "",
+                model: "Samsung SSD 970 EVO Plus 500GB",
+                revision: "2B2QEXM7",
+                serial: "S4EVNX0N123456A",
+                wwn: "eui.0025385391b12345",
+                id: "Samsung-SSD-970-EVO-Plus-500GB-S4EVNX0N123456A",
+                size: 500_107_862_016,
+                connection_bus: "",
+                removable: false,
+                nvme: true,
+                time_detected: BOOT_DETECTED,
+            },
+        )]);
         let mut disks = Disks { drives, blocks: BTreeMap::new(), next_uuid: 1 };
         let (boot_name, boot_mount, data_name, data_label, data_mount) = match profile {
             Profile::Debian => ("EFI System Partition", "/boot/efi", "", "", "/"),
@@ -153,10 +142,34 @@ impl Disks {
         disks.make_filesystem("nvme0n1p1", "vfat", "", Some(boot_mount));
         disks.make_filesystem("nvme0n1p2", "ext4", data_label, Some(data_mount));
         disks.blocks.get_mut("nvme0n1p1").expect("created above").hint_system = true;
-        disks.add_disk("sda", "SSK_SSK_Storage_DF56419883D56", 8 << 8);
-        disks.add_partition("sda", 0, LINUX_FILESYSTEM, "");
-        disks.make_filesystem("sda1", "ext4", "backup", None);
+        disks.plug("sda", BOOT_DETECTED).expect("sda is a USB disk of the catalog");
         disks
+    }
+
+    /// Plugs in a USB disk of the catalog: its drive, the disk (GPT) and its one partition with
+    /// a file system, unmounted.
+    fn plug(&mut self, device: &str, time_detected: u64) -> Result<(), ServiceError> {
+        let (drive_name, drive, device_number, fs_type, label) = usb_disk(device, time_detected)
+            .ok_or_else(|| ServiceError::invalid_args(format!("No USB disk '{device}' to plug (known: sda, sdb)")))?;
+        if self.drives.contains_key(drive_name) {
+            return Err(ServiceError::invalid_args(format!("{device} is already plugged in")));
+        }
+        self.drives.insert(drive_name, drive);
+        self.add_disk(device, drive_name, device_number);
+        let partition = self.add_partition(device, 0, LINUX_FILESYSTEM, "");
+        self.make_filesystem(&partition, fs_type, label, None);
+        Ok(())
+    }
+
+    /// Pulls a USB disk of the catalog out: its drive and every block device on it go.
+    fn unplug(&mut self, device: &str) -> Result<(), ServiceError> {
+        let (drive_name, ..) = usb_disk(device, 0)
+            .ok_or_else(|| ServiceError::invalid_args(format!("No USB disk '{device}' to unplug (known: sda, sdb)")))?;
+        if self.drives.remove(drive_name).is_none() {
+            return Err(ServiceError::invalid_args(format!("{device} is not plugged in")));
+        }
+        self.blocks.retain(|_, block| block.drive != Some(drive_name));
+        Ok(())
     }
 
     fn uuid(&mut self) -> String {
@@ -274,7 +287,7 @@ impl Disks {
                     ("WWN", text(drive.wwn)),
                     ("Id", text(drive.id)),
                     ("Size", value(drive.size)),
-                    ("TimeDetected", value(1_767_254_403_000_000u64)),
+                    ("TimeDetected", value(drive.time_detected)),
                     ("ConnectionBus", text(drive.connection_bus)),
                     ("Seat", text("seat0")),
                     ("Removable", value(drive.removable)),
@@ -397,8 +410,69 @@ pub async fn serve(connection: &Connection, profile: Profile) -> zbus::Result<()
             async move { Err(ServiceError::invalid_args(format!("Property '{name}' cannot be set on this fixture"))) },
         )
     });
-    connection.object_server().at(PATH, Control::with_setter(calls, setter)).await?;
+    let hotplug = Box::new(move |connection: Connection, device: String, plugged: bool| -> SetFuture {
+        let model = model.clone();
+        Box::pin(async move {
+            model
+                .change(
+                    &connection,
+                    |disks| if plugged { disks.plug(&device, now_micros()) } else { disks.unplug(&device) },
+                )
+                .await?
+        })
+    });
+    connection.object_server().at(PATH, Control::with_setter(calls, setter).with_plugger(hotplug)).await?;
     Ok(())
+}
+
+/// When the drives present at start were detected: µs since the epoch.
+const BOOT_DETECTED: u64 = 1_767_254_403_000_000;
+
+fn now_micros() -> u64 {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(since_epoch.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// The USB disks `Plug` knows, by block device name: the drive's object name, the drive, the
+/// disk's device number, and the type and label of the file system on its one partition.
+fn usb_disk(device: &str, time_detected: u64) -> Option<(&'static str, Drive, u64, &'static str, &'static str)> {
+    let usb = |vendor, model, revision, serial, id, size| Drive {
+        vendor,
+        model,
+        revision,
+        serial,
+        wwn: "",
+        id,
+        size,
+        connection_bus: "usb",
+        removable: true,
+        nvme: false,
+        time_detected,
+    };
+    match device {
+        "sda" => Some((
+            "SSK_SSK_Storage_DF56419883D56",
+            usb("SSK", "SSK Storage", "0206", "DF56419883D56", "SSK-SSK-Storage-DF56419883D56", 250_059_350_016),
+            8 << 8,
+            "ext4",
+            "backup",
+        )),
+        "sdb" => Some((
+            "SanDisk_Ultra_4C530001230906115012",
+            usb(
+                "SanDisk",
+                "Ultra",
+                "1.00",
+                "4C530001230906115012",
+                "SanDisk-Ultra-4C530001230906115012",
+                30_752_636_928,
+            ),
+            (8 << 8) | 16,
+            "vfat",
+            "STICK",
+        )),
+        _ => None,
+    }
 }
 
 fn error(name: &str, message: impl Into<String>) -> ServiceError {

@@ -76,6 +76,9 @@ pub struct Wireless {
     pub active_access_point: Option<AccessPoint>,
     /// What the last scan found.
     pub access_points: Vec<AccessPoint>,
+    /// When the last scan finished (`CLOCK_BOOTTIME` milliseconds; -1: never), so that a
+    /// requested scan can be waited for.
+    pub last_scan: i64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -232,6 +235,7 @@ fn device(mirror: &Mirror, path: &str) -> Option<Device> {
     let wireless = mirror.get(path, WIRELESS).map(|wireless| Wireless {
         active_access_point: self::path(wireless, "ActiveAccessPoint").and_then(|ap| access_point(mirror, &ap)),
         access_points: paths(wireless, "AccessPoints").iter().filter_map(|ap| access_point(mirror, ap)).collect(),
+        last_scan: number(wireless, "LastScan"),
     });
     Some(Device {
         path: path.to_owned(),

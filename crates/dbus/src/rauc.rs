@@ -1,6 +1,7 @@
 //! RAUC (`de.pengutronix.rauc`, object `/`, interface `de.pengutronix.rauc.Installer`): the
 //! update service of Home Assistant OS. Its state (operation, boot slot, ...) is watched; the
-//! slots are read on demand; an install waits for RAUC's `Completed` signal.
+//! slots are read on demand; an install reports RAUC's `Progress` as it changes and waits for
+//! RAUC's `Completed` signal.
 
 use crate::service::Service;
 use crate::watch::{set_string, Properties};
@@ -8,7 +9,7 @@ use crate::Error;
 use futures_util::StreamExt;
 use std::collections::HashMap;
 use zbus::proxy;
-use zbus::zvariant::{OwnedValue, Value};
+use zbus::zvariant::{ObjectPath, OwnedValue, Value};
 
 /// The properties of the RAUC installer the supervisor uses.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -35,6 +36,29 @@ impl Properties for RaucState {
             "Variant" => set_string(&mut self.variant, value),
             "BootSlot" => set_string(&mut self.boot_slot, value),
             _ => {}
+        }
+    }
+}
+
+/// RAUC's `Progress` property during an install: `(percentage, message, nesting depth)`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// 0 to 100, for the whole install.
+    pub percentage: i32,
+    /// E.g. `Checking bundle` or `Copying image to rootfs.1 done.`.
+    pub message: String,
+    /// 1 for the install itself, deeper for its steps.
+    pub depth: i32,
+}
+
+impl Progress {
+    fn from_value(value: &Value<'_>) -> Option<Progress> {
+        let Value::Structure(structure) = value else { return None };
+        match structure.fields() {
+            [Value::I32(percentage), Value::Str(message), Value::I32(depth)] => {
+                Some(Progress { percentage: *percentage, message: message.to_string(), depth: *depth })
+            }
+            _ => None,
         }
     }
 }
@@ -86,21 +110,37 @@ pub trait Installer {
 pub type Rauc = Service<RaucState>;
 
 impl Service<RaucState> {
-    /// Installs the bundle at `source` (a path on the host) and waits for RAUC to finish.
-    /// Returns RAUC's result: 0 for success, anything else a failure described by `LastError`.
-    pub async fn install(&self, source: &str) -> Result<i32, Error> {
+    /// Installs the bundle at `source` (a path on the host) and waits for RAUC to finish, telling
+    /// `progress` about every change of RAUC's `Progress` on the way. Returns RAUC's result: 0 for
+    /// success, anything else a failure described by `LastError`.
+    pub async fn install(&self, source: &str, mut progress: impl FnMut(&Progress)) -> Result<i32, Error> {
         let proxy: InstallerProxy<'_> = self.proxy().await?;
-        // Subscribed before the call: the result may come at once.
+        let properties = self.properties_of(ObjectPath::from_static_str_unchecked(RaucState::PATH)).await?;
+        // Subscribed before the call: the first steps and even the result may come at once.
+        let interface = RaucState::INTERFACE.expect("RAUC's installer has properties");
+        let mut changes = Self::answer(properties.receive_properties_changed_with_args(&[(0, interface)]).await)?;
         let mut completed = Self::answer(proxy.receive_completed().await)?;
         Self::answer(proxy.install(source).await)?;
         let mut state = self.subscribe();
-        tokio::select! {
-            signal = completed.next() => match signal.map(|signal| signal.args().map(|args| args.result)) {
-                Some(Ok(result)) => Ok(result),
-                Some(Err(error)) => Err(Error::from_call(RaucState::SERVICE, error)),
-                None => Err(Error::Unavailable(RaucState::SERVICE)),
-            },
-            _ = state.wait_for(Option::is_none) => Err(Error::Unavailable(RaucState::SERVICE)),
+        loop {
+            tokio::select! {
+                // Changes first: RAUC sends its last progress before `Completed`, and both may be
+                // waiting when the loop wakes up.
+                biased;
+                change = changes.next() => {
+                    let Some(change) = change else { return Err(Error::Unavailable(RaucState::SERVICE)) };
+                    let Ok(args) = change.args() else { continue };
+                    if let Some(now) = args.changed_properties().get("Progress").and_then(|value| Progress::from_value(value)) {
+                        progress(&now);
+                    }
+                }
+                signal = completed.next() => return match signal.map(|signal| signal.args().map(|args| args.result)) {
+                    Some(Ok(result)) => Ok(result),
+                    Some(Err(error)) => Err(Error::from_call(RaucState::SERVICE, error)),
+                    None => Err(Error::Unavailable(RaucState::SERVICE)),
+                },
+                _ = state.wait_for(Option::is_none) => return Err(Error::Unavailable(RaucState::SERVICE)),
+            }
         }
     }
 

@@ -95,6 +95,7 @@ pub trait SystemdManager {
     fn start_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
     fn stop_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
     fn restart_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
+    fn reload_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
     fn reload_or_restart_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
     fn reboot(&self) -> zbus::Result<()>;
     fn power_off(&self) -> zbus::Result<()>;
@@ -136,6 +137,11 @@ impl Service<SystemdState> {
 
     pub async fn restart_unit(&self, name: &str) -> Result<OwnedObjectPath, Error> {
         Self::answer(self.manager().await?.restart_unit(name, MODE).await)
+    }
+
+    /// Queues a reload job; a unit that is not running fails the job, not the call.
+    pub async fn reload_unit(&self, name: &str) -> Result<OwnedObjectPath, Error> {
+        Self::answer(self.manager().await?.reload_unit(name, MODE).await)
     }
 
     pub async fn reload_or_restart_unit(&self, name: &str) -> Result<OwnedObjectPath, Error> {

@@ -160,3 +160,33 @@ async fn file_systems_mount_and_unmount() {
     until(&udisks, "UDisks2 to leave", Option::is_none).await;
     assert!(udisks.mount(&sda1).await.is_err());
 }
+
+#[tokio::test]
+async fn usb_disks_come_and_go() {
+    let bus = PrivateBus::start(&[Fixture::UDisks2]).unwrap();
+    let udisks = disks(&bus).await;
+    assert!(udisks.state().unwrap().block_by_device("/dev/sdb").is_none());
+
+    bus.plug(Fixture::UDisks2, "sdb").unwrap();
+    let state = until(&udisks, "the stick", |state| {
+        state.as_ref().is_some_and(|state| state.block_by_device("/dev/sdb1").is_some())
+    })
+    .await
+    .unwrap();
+    let stick = state.drives.iter().find(|drive| drive.vendor == "SanDisk").expect("the stick's drive");
+    assert_eq!((stick.model.as_str(), stick.connection_bus.as_str(), stick.removable), ("Ultra", "usb", true));
+    let sdb1 = state.block_by_device("/dev/sdb1").unwrap();
+    assert_eq!((sdb1.id_type.as_str(), sdb1.id_label.as_str()), ("vfat", "STICK"));
+    assert_eq!(sdb1.drive.as_deref(), Some(stick.path.as_str()));
+    assert!(bus.plug(Fixture::UDisks2, "sdb").unwrap_err().to_string().contains("already plugged in"));
+
+    bus.unplug(Fixture::UDisks2, "sda").unwrap();
+    let state = until(&udisks, "sda gone", |state| {
+        state.as_ref().is_some_and(|state| state.block_by_device("/dev/sda").is_none())
+    })
+    .await
+    .unwrap();
+    assert!(state.block_by_device("/dev/sda1").is_none());
+    assert!(!state.drives.iter().any(|drive| drive.vendor == "SSK"));
+    assert!(bus.plug(Fixture::UDisks2, "sdz").is_err());
+}

@@ -141,6 +141,8 @@ async fn systemd_units_start_and_stop_and_the_machine_reboots_on_paper() {
     assert!(systemd.wait_for_active_state("docker.service", "active", WAIT).await.unwrap());
     systemd.restart_unit("ssh.service").await.unwrap();
     systemd.reload_or_restart_unit("cron.service").await.unwrap();
+    systemd.reload_unit("cron.service").await.unwrap();
+    assert_eq!(systemd.unit_active_state("cron.service").await.unwrap(), "active", "a reload changes no state");
 
     let missing = systemd.start_unit("nope.service").await.unwrap_err();
     assert_eq!(missing.error_name(), Some("org.freedesktop.systemd1.NoSuchUnit"));
@@ -157,6 +159,7 @@ async fn systemd_units_start_and_stop_and_the_machine_reboots_on_paper() {
             "StartUnit(docker.service, replace)",
             "RestartUnit(ssh.service, replace)",
             "ReloadOrRestartUnit(cron.service, replace)",
+            "ReloadUnit(cron.service, replace)",
             "StartUnit(nope.service, replace)",
             "Reboot()",
             "PowerOff()",

@@ -226,7 +226,12 @@ async fn connectivity_scans_and_presence() {
     assert_eq!(nm.check_connectivity().await.unwrap(), 2);
 
     let wlan0 = device_path(&nm.state().unwrap(), "wlan0");
+    let last_scan = |state: &Option<NetworkState>| {
+        state.as_ref().and_then(|state| Some(state.device("wlan0")?.wireless.as_ref()?.last_scan)).unwrap_or_default()
+    };
+    let before = last_scan(&nm.state());
     nm.request_scan(&wlan0).await.unwrap();
+    until(&nm, "the scan to finish", |state| last_scan(state) > before).await;
     assert!(nm.reload_connections().await.unwrap());
     let calls = bus.calls(Fixture::NetworkManager).unwrap();
     assert_eq!(
@@ -245,4 +250,27 @@ async fn connectivity_scans_and_presence() {
     bus.start_service(Fixture::NetworkManager).unwrap();
     let state = until(&nm, "NetworkManager to return", Option::is_some).await.unwrap();
     assert_eq!(state.connectivity, 4, "read again from the new instance");
+}
+
+#[tokio::test]
+async fn a_usb_adapter_plugged_in_connects_and_pulled_out_goes() {
+    let bus = PrivateBus::start(&[Fixture::NetworkManager]).unwrap();
+    let nm = network(&bus).await;
+    bus.plug(Fixture::NetworkManager, "eth1").unwrap();
+    let state = until(&nm, "eth1 connected", |state| {
+        state
+            .as_ref()
+            .and_then(|state| state.device("eth1")?.active.as_ref())
+            .is_some_and(|active| active.state == ACTIVATED)
+    })
+    .await
+    .unwrap();
+    let active = state.device("eth1").unwrap().active.as_ref().unwrap();
+    assert_eq!(active.ip4.as_ref().unwrap().addresses[0].address, "192.168.1.30");
+    assert_eq!(active.id, "Wired connection 2");
+    assert!(bus.plug(Fixture::NetworkManager, "eth1").is_err(), "plugged in already");
+
+    bus.unplug(Fixture::NetworkManager, "eth1").unwrap();
+    until(&nm, "eth1 gone", |state| state.as_ref().is_some_and(|state| state.device("eth1").is_none())).await;
+    assert!(bus.unplug(Fixture::NetworkManager, "eth9").is_err());
 }

@@ -27,14 +27,27 @@ async fn rauc_installs_into_the_other_slot_and_marks_slots() {
     assert_eq!(slots.iter().find(|slot| slot.name == "rootfs.1").unwrap().parent.as_deref(), Some("kernel.1"));
     assert_eq!(rauc.primary().await.unwrap(), "kernel.0");
 
-    assert_eq!(rauc.install("/nonexistent/haos_yellow-16.1.raucb").await.unwrap(), 1);
+    let mut failed = Vec::new();
+    let result = rauc.install("/nonexistent/haos_yellow-16.1.raucb", |step| failed.push(step.clone())).await;
+    assert_eq!(result.unwrap(), 1);
+    assert_eq!(
+        failed.last().map(|step| (step.percentage, step.message.as_str(), step.depth)),
+        Some((100, "Installing failed.", 1)),
+        "{failed:?}"
+    );
     until(&rauc, "the error", |state| state.as_ref().is_some_and(|state| state.last_error.contains("No such file")))
         .await;
 
     let dir = tempfile::tempdir().unwrap();
     let bundle = dir.path().join("haos_yellow-16.1.raucb");
     std::fs::write(&bundle, b"bundle").unwrap();
-    assert_eq!(rauc.install(bundle.to_str().unwrap()).await.unwrap(), 0);
+    let mut steps = Vec::new();
+    assert_eq!(rauc.install(bundle.to_str().unwrap(), |step| steps.push(step.clone())).await.unwrap(), 0);
+    // Every step RAUC announced reached the caller, in order, before the result.
+    let percentages: Vec<i32> = steps.iter().map(|step| step.percentage).collect();
+    assert_eq!(percentages, [0, 0, 20, 20, 40, 40, 60, 60, 80, 80, 90, 100, 100], "{steps:?}");
+    assert_eq!(steps.first().unwrap().message, "Installing");
+    assert_eq!(steps.last().unwrap().message, "Installing done.");
     let state = until(&rauc, "idle again", |state| state.as_ref().is_some_and(|state| state.operation == "idle"))
         .await
         .unwrap();
@@ -65,8 +78,8 @@ async fn an_install_ends_when_rauc_leaves() {
     let dir = tempfile::tempdir().unwrap();
     let bundle = dir.path().join("haos_yellow-16.1.raucb");
     std::fs::write(&bundle, b"bundle").unwrap();
-    let installing = rauc.install(bundle.to_str().unwrap());
-    // RAUC goes away while the install runs (the fixture finishes 50 ms after the call).
+    let installing = rauc.install(bundle.to_str().unwrap(), |_| {});
+    // RAUC goes away while the install runs (the fixture takes some 130 ms for its steps).
     let stopping = async {
         until(&rauc, "the install to start", |state| {
             state.as_ref().is_some_and(|state| state.operation == "installing")

@@ -1,10 +1,57 @@
-//! The `/hardware` API group.
+//! The `/hardware` API group: the devices and drives of the host, and its audio devices.
 
-use actix_web::web;
-use utoipa::OpenApi;
+use crate::audio::Audio;
+use crate::devices::Device;
+use crate::drives::{Drive, Filesystem};
+use crate::HardwareManager;
+use actix_web::{get, web};
+use base::{ok, ApiError, ApiResult};
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
 
 #[derive(OpenApi)]
-#[openapi(tags((name = "hardware", description = "The hardware")))]
+#[openapi(
+    paths(hardware_info, hardware_audio),
+    components(schemas(HardwareInfo, Device, Drive, Filesystem, HardwareAudio, Audio)),
+    tags((name = "hardware", description = "The hardware"))
+)]
 pub struct HardwareApi;
 
-pub fn configure(_cfg: &mut web::ServiceConfig) {}
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(hardware_info).service(hardware_audio);
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HardwareInfo {
+    /// Every device with a node under `/dev`, from sysfs and udev.
+    devices: Vec<Device>,
+    /// The drives UDisks2 knows (none without UDisks2).
+    drives: Vec<Drive>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HardwareAudio {
+    audio: Audio,
+}
+
+/// Runs blocking file system reads off the server's threads.
+async fn blocking<T: Send + 'static>(read: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+    web::block(read).await.map_err(|error| ApiError::internal(format!("Can't read the hardware: {error}")))
+}
+
+/// The host's devices and drives.
+#[utoipa::path(tag = "hardware", responses((status = 200, body = base::api::Envelope<HardwareInfo>)))]
+#[get("/hardware/info")]
+async fn hardware_info(hardware: web::Data<HardwareManager>) -> ApiResult {
+    let reader = hardware.clone();
+    let devices = blocking(move || reader.devices()).await?;
+    ok(HardwareInfo { devices, drives: hardware.drives() })
+}
+
+/// The audio devices: inputs and outputs, each name with its description.
+#[utoipa::path(tag = "hardware", responses((status = 200, body = base::api::Envelope<HardwareAudio>)))]
+#[get("/hardware/audio")]
+async fn hardware_audio(hardware: web::Data<HardwareManager>) -> ApiResult {
+    let reader = hardware.clone();
+    ok(HardwareAudio { audio: blocking(move || reader.audio()).await? })
+}

@@ -1,10 +1,639 @@
-//! The `/host` API group.
+//! The `/host` API group: the host's information and features, its hostname, power, systemd
+//! services and data disk usage, and its journal (`/host/logs...`), with the real Supervisor's
+//! paths, shapes and messages.
 
-use actix_web::web;
-use utoipa::OpenApi;
+use crate::disks::DiskUsage;
+use crate::info::HostInfo;
+use crate::manager::{HostManager, HostService, UnitAction};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use base::body::{Body, Options};
+use base::{ok, ok_empty, ApiError, ApiResult};
+use journal::{Logs, HOST_IDENTIFIERS};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 #[derive(OpenApi)]
-#[openapi(tags((name = "host", description = "The host machine")))]
+#[openapi(
+    paths(
+        host_info, host_options, host_reboot, host_shutdown, host_reload, host_services, host_service_start,
+        host_service_stop, host_service_restart, host_service_reload, host_disks_default_usage, host_logs,
+        host_logs_follow, host_logs_identifiers, host_logs_identifier, host_logs_identifier_follow,
+        host_logs_boots, host_logs_boot, host_logs_boot_follow, host_logs_boot_identifier,
+        host_logs_boot_identifier_follow
+    ),
+    components(schemas(HostInfo, HostOptions, PowerOptions, ServiceList, HostService, DiskUsage, Identifiers, BootList)),
+    tags((name = "host", description = "The host machine"))
+)]
 pub struct HostApi;
 
-pub fn configure(_cfg: &mut web::ServiceConfig) {}
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(host_info)
+        .service(host_options)
+        .service(host_reboot)
+        .service(host_shutdown)
+        .service(host_reload)
+        .service(host_services)
+        .service(host_service_start)
+        .service(host_service_stop)
+        .service(host_service_restart)
+        .service(host_service_reload)
+        .service(host_disks_default_usage)
+        .service(host_logs)
+        .service(host_logs_follow)
+        .service(host_logs_identifiers)
+        .service(host_logs_identifier)
+        .service(host_logs_identifier_follow)
+        .service(host_logs_boots)
+        .service(host_logs_boot)
+        .service(host_logs_boot_follow)
+        .service(host_logs_boot_identifier)
+        .service(host_logs_boot_identifier_follow);
+}
+
+type Host = web::Data<HostManager>;
+
+/// The host: its names, operating system, clock, boot, disk and the features it offers.
+#[utoipa::path(tag = "host", responses((status = 200, body = base::api::Envelope<HostInfo>)))]
+#[get("/host/info")]
+async fn host_info(host: Host) -> ApiResult {
+    ok(host.info()?)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HostOptions {
+    /// The new static hostname; hostnamed decides what is valid, an empty one removes it.
+    #[serde(default, deserialize_with = "hostname_text")]
+    hostname: Option<String>,
+}
+
+/// Changes the host's settings: its hostname.
+#[utoipa::path(tag = "host", request_body = HostOptions,
+    responses((status = 200), (status = 400, body = base::api::ErrorEnvelope)))]
+#[post("/host/options")]
+async fn host_options(host: Host, body: Options<HostOptions>) -> ApiResult {
+    if let Some(hostname) = &body.0.hostname {
+        host.set_hostname(hostname).await?;
+    }
+    ok_empty()
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PowerOptions {
+    /// Go ahead even while Home Assistant migrates its database offline.
+    #[serde(default, deserialize_with = "force_flag")]
+    force: bool,
+}
+
+/// Reboots the host (logind, else systemd).
+#[utoipa::path(tag = "host", request_body = Option<PowerOptions>,
+    responses((status = 200), (status = 400, body = base::api::ErrorEnvelope)))]
+#[post("/host/reboot")]
+async fn host_reboot(host: Host, body: Body<PowerOptions>) -> ApiResult {
+    // `force` skips the real Supervisor's check for Home Assistant's offline database migration;
+    // this supervisor has no Core connection to ask, so there is nothing to skip.
+    tracing::info!(force = body.0.force, "host reboot requested");
+    host.reboot().await?;
+    ok_empty()
+}
+
+/// Powers the host off (logind, else systemd).
+#[utoipa::path(tag = "host", request_body = Option<PowerOptions>,
+    responses((status = 200), (status = 400, body = base::api::ErrorEnvelope)))]
+#[post("/host/shutdown")]
+async fn host_shutdown(host: Host, body: Body<PowerOptions>) -> ApiResult {
+    tracing::info!(force = body.0.force, "host shutdown requested");
+    host.shutdown().await?;
+    ok_empty()
+}
+
+/// Reads every host service's state again.
+#[utoipa::path(tag = "host", responses((status = 200)))]
+#[post("/host/reload")]
+async fn host_reload(host: Host) -> ApiResult {
+    host.reload().await;
+    ok_empty()
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServiceList {
+    services: Vec<HostService>,
+}
+
+/// The host's loaded systemd services and their states.
+#[utoipa::path(tag = "host",
+    responses((status = 200, body = base::api::Envelope<ServiceList>), (status = 400, body = base::api::ErrorEnvelope)))]
+#[get("/host/services")]
+async fn host_services(host: Host) -> ApiResult {
+    ok(ServiceList { services: host.host_services().await? })
+}
+
+async fn unit_action(host: &HostManager, service: &str, action: UnitAction) -> ApiResult {
+    host.unit_action(service, action).await?;
+    ok_empty()
+}
+
+/// Starts one of the services `/host/services` lists.
+#[utoipa::path(tag = "host", params(("service" = String, Path)),
+    responses((status = 200), (status = 400, body = base::api::ErrorEnvelope)))]
+#[post("/host/service/{service}/start")]
+async fn host_service_start(host: Host, service: web::Path<String>) -> ApiResult {
+    unit_action(&host, &service, UnitAction::Start).await
+}
+
+/// Stops one of the services `/host/services` lists.
+#[utoipa::path(tag = "host", params(("service" = String, Path)),
+    responses((status = 200), (status = 400, body = base::api::ErrorEnvelope)))]
+#[post("/host/service/{service}/stop")]
+async fn host_service_stop(host: Host, service: web::Path<String>) -> ApiResult {
+    unit_action(&host, &service, UnitAction::Stop).await
+}
+
+/// Restarts one of the services `/host/services` lists.
+#[utoipa::path(tag = "host", params(("service" = String, Path)),
+    responses((status = 200), (status = 400, body = base::api::ErrorEnvelope)))]
+#[post("/host/service/{service}/restart")]
+async fn host_service_restart(host: Host, service: web::Path<String>) -> ApiResult {
+    unit_action(&host, &service, UnitAction::Restart).await
+}
+
+/// Reloads one of the services `/host/services` lists.
+#[utoipa::path(tag = "host", params(("service" = String, Path)),
+    responses((status = 200), (status = 400, body = base::api::ErrorEnvelope)))]
+#[post("/host/service/{service}/reload")]
+async fn host_service_reload(host: Host, service: web::Path<String>) -> ApiResult {
+    unit_action(&host, &service, UnitAction::Reload).await
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct UsageQuery {
+    /// How deep below the known folders to list subfolders (default 1: none).
+    #[param(value_type = Option<u32>)]
+    max_depth: Option<String>,
+}
+
+/// How the data disk's space is used: the data directory's known folders and the rest.
+#[utoipa::path(tag = "host", params(UsageQuery),
+    responses((status = 200, body = base::api::Envelope<DiskUsage>), (status = 400, body = base::api::ErrorEnvelope)))]
+#[get("/host/disks/default/usage")]
+async fn host_disks_default_usage(host: Host, query: web::Query<UsageQuery>) -> ApiResult {
+    let max_depth = match query.max_depth.as_deref() {
+        None => 1,
+        Some(depth) => depth
+            .parse::<u32>()
+            .map_err(|_| ApiError::bad_request(format!("max_depth must be a whole number from 0 up, not '{depth}'")))?,
+    };
+    ok(host.disk_usage(max_depth).await?)
+}
+
+/// The host services' journal entries: verbose lines, whatever the client asks.
+fn host_journal() -> Logs {
+    Logs::identifiers(HOST_IDENTIFIERS.iter().copied()).verbose_by_default()
+}
+
+/// Answers a `.../logs` request from the journal, or says (as text) that there is none.
+async fn journal_logs(host: &HostManager, req: &HttpRequest, logs: Logs) -> HttpResponse {
+    match host.journal().respond(req, &logs).await {
+        Ok(response) => response,
+        Err(unavailable) => unavailable.response(),
+    }
+}
+
+/// The host services' log (their syslog identifiers), verbose; `Range` or `lines` select entries.
+#[utoipa::path(tag = "host", responses((status = 200, content_type = "text/plain", body = String),
+    (status = 400, content_type = "text/plain", body = String)))]
+#[get("/host/logs")]
+async fn host_logs(host: Host, req: HttpRequest) -> HttpResponse {
+    journal_logs(&host, &req, host_journal()).await
+}
+
+/// Like `/host/logs`, then every new entry as it is written.
+#[utoipa::path(tag = "host", responses((status = 200, content_type = "text/plain", body = String),
+    (status = 400, content_type = "text/plain", body = String)))]
+#[get("/host/logs/follow")]
+async fn host_logs_follow(host: Host, req: HttpRequest) -> HttpResponse {
+    journal_logs(&host, &req, host_journal().follow(true)).await
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Identifiers {
+    identifiers: Vec<String>,
+}
+
+/// The syslog identifiers the journal holds.
+#[utoipa::path(tag = "host",
+    responses((status = 200, body = base::api::Envelope<Identifiers>), (status = 400, body = base::api::ErrorEnvelope)))]
+#[get("/host/logs/identifiers")]
+async fn host_logs_identifiers(host: Host) -> ApiResult {
+    ok(Identifiers { identifiers: host.journal().identifiers().await? })
+}
+
+/// The entries of one syslog identifier.
+#[utoipa::path(tag = "host", params(("identifier" = String, Path)),
+    responses((status = 200, content_type = "text/plain", body = String), (status = 400, content_type = "text/plain", body = String)))]
+#[get("/host/logs/identifiers/{identifier}")]
+async fn host_logs_identifier(host: Host, req: HttpRequest, identifier: web::Path<String>) -> HttpResponse {
+    journal_logs(&host, &req, Logs::identifiers([identifier.into_inner()])).await
+}
+
+/// Like `/host/logs/identifiers/{identifier}`, then every new entry.
+#[utoipa::path(tag = "host", params(("identifier" = String, Path)),
+    responses((status = 200, content_type = "text/plain", body = String), (status = 400, content_type = "text/plain", body = String)))]
+#[get("/host/logs/identifiers/{identifier}/follow")]
+async fn host_logs_identifier_follow(host: Host, req: HttpRequest, identifier: web::Path<String>) -> HttpResponse {
+    journal_logs(&host, &req, Logs::identifiers([identifier.into_inner()]).follow(true)).await
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BootList {
+    /// Boot ids by offset: `0` this boot, `-1` the one before, ...
+    #[schema(value_type = Object)]
+    boots: journal::Boots,
+}
+
+/// The boots the journal holds, by offset.
+#[utoipa::path(tag = "host",
+    responses((status = 200, body = base::api::Envelope<BootList>), (status = 400, body = base::api::ErrorEnvelope)))]
+#[get("/host/logs/boots")]
+async fn host_logs_boots(host: Host) -> ApiResult {
+    ok(BootList { boots: host.journal().boots().await? })
+}
+
+/// The host services' log of one boot: an offset (`0` this boot, `-1` the one before, `1` the
+/// oldest) or a boot id.
+#[utoipa::path(tag = "host", params(("bootid" = String, Path)),
+    responses((status = 200, content_type = "text/plain", body = String), (status = 400, content_type = "text/plain", body = String)))]
+#[get("/host/logs/boots/{bootid}")]
+async fn host_logs_boot(host: Host, req: HttpRequest, bootid: web::Path<String>) -> HttpResponse {
+    journal_logs(&host, &req, host_journal().boot(bootid.into_inner())).await
+}
+
+/// Like `/host/logs/boots/{bootid}`, then every new entry.
+#[utoipa::path(tag = "host", params(("bootid" = String, Path)),
+    responses((status = 200, content_type = "text/plain", body = String), (status = 400, content_type = "text/plain", body = String)))]
+#[get("/host/logs/boots/{bootid}/follow")]
+async fn host_logs_boot_follow(host: Host, req: HttpRequest, bootid: web::Path<String>) -> HttpResponse {
+    journal_logs(&host, &req, host_journal().boot(bootid.into_inner()).follow(true)).await
+}
+
+/// The entries of one syslog identifier in one boot.
+#[utoipa::path(tag = "host", params(("bootid" = String, Path), ("identifier" = String, Path)),
+    responses((status = 200, content_type = "text/plain", body = String), (status = 400, content_type = "text/plain", body = String)))]
+#[get("/host/logs/boots/{bootid}/identifiers/{identifier}")]
+async fn host_logs_boot_identifier(host: Host, req: HttpRequest, path: web::Path<(String, String)>) -> HttpResponse {
+    let (bootid, identifier) = path.into_inner();
+    journal_logs(&host, &req, Logs::identifiers([identifier]).boot(bootid)).await
+}
+
+/// Like `/host/logs/boots/{bootid}/identifiers/{identifier}`, then every new entry.
+#[utoipa::path(tag = "host", params(("bootid" = String, Path), ("identifier" = String, Path)),
+    responses((status = 200, content_type = "text/plain", body = String), (status = 400, content_type = "text/plain", body = String)))]
+#[get("/host/logs/boots/{bootid}/identifiers/{identifier}/follow")]
+async fn host_logs_boot_identifier_follow(
+    host: Host,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let (bootid, identifier) = path.into_inner();
+    journal_logs(&host, &req, Logs::identifiers([identifier]).boot(bootid).follow(true)).await
+}
+
+/// `hostname` must be a string; anything else is refused in voluptuous's words, naming the key.
+fn hostname_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::String(text) => Ok(Some(text)),
+        _ => Err(serde::de::Error::custom("expected str for dictionary value @ data['hostname']")),
+    }
+}
+
+/// `force` must be a boolean; anything else is refused in voluptuous's words, naming the key.
+fn force_flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Bool(value) => Ok(value),
+        _ => Err(serde::de::Error::custom("expected boolean for dictionary value @ data['force']")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::to_bytes;
+    use actix_web::test::{call_service, init_service, TestRequest};
+    use actix_web::App;
+    use base::DataDir;
+    use dbus::{HostServices, SystemBus};
+    use dbus_fixtures::{PrivateBus, Service as Fixture};
+    use journal::testing::{Entry, TestJournal};
+    use serde_json::{json, Value};
+    use std::sync::Arc;
+
+    const HOST_FIXTURES: [Fixture; 5] =
+        [Fixture::Systemd1, Fixture::Login1, Fixture::Hostname1, Fixture::Timedate1, Fixture::Resolve1];
+
+    /// A manager on `bus` (none: no bus at all), a fresh data directory and the journal at
+    /// `journal` (none: a socket that does not exist).
+    async fn manager(bus: Option<&PrivateBus>, journal: Option<&str>) -> (HostManager, tempfile::TempDir) {
+        let system = match bus {
+            Some(bus) => Some(SystemBus::connect_to(bus.address()).await.unwrap()),
+            None => None,
+        };
+        let services = Arc::new(HostServices::watch(system).await);
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path());
+        data.ensure_layout().unwrap();
+        let gateway = journal::Gateway::new(journal.unwrap_or("unix:/nonexistent/gatewayd.sock")).unwrap();
+        (HostManager::new(services, data, gateway), dir)
+    }
+
+    /// Calls the group's routes; answers the status and the body as text.
+    async fn call(host: HostManager, requests: Vec<TestRequest>) -> Vec<(u16, String)> {
+        let app = init_service(App::new().app_data(web::Data::new(host)).configure(configure)).await;
+        let mut answers = Vec::new();
+        for request in requests {
+            let response = call_service(&app, request.to_request()).await;
+            let status = response.status().as_u16();
+            let body = to_bytes(response.into_body()).await.unwrap();
+            answers.push((status, String::from_utf8_lossy(&body).into_owned()));
+        }
+        answers
+    }
+
+    fn get(uri: &str) -> TestRequest {
+        TestRequest::get().uri(uri)
+    }
+
+    fn post(uri: &str, body: Value) -> TestRequest {
+        TestRequest::post().uri(uri).set_json(body)
+    }
+
+    fn json(text: &str) -> Value {
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+    }
+
+    #[actix_web::test]
+    async fn info_comes_from_the_services() {
+        let bus = PrivateBus::start(&HOST_FIXTURES).unwrap();
+        let (host, _dir) = manager(Some(&bus), None).await;
+        let answers = call(host, vec![get("/host/info")]).await;
+        let (status, body) = &answers[0];
+        assert_eq!(*status, 200, "{body}");
+        let data = &json(body)["data"];
+        assert_eq!(data["hostname"], "debian");
+        assert_eq!(data["kernel"], "6.1.0-28-amd64");
+        assert_eq!(data["operating_system"], "Debian GNU/Linux 12 (bookworm)");
+        assert_eq!(
+            (&data["chassis"], &data["virtualization"], &data["cpe"]),
+            (&json!("vm"), &json!("kvm"), &json!(""))
+        );
+        assert_eq!(
+            (&data["timezone"], &data["use_ntp"], &data["dt_synchronized"]),
+            (&json!("Etc/UTC"), &json!(true), &json!(true))
+        );
+        assert!(data["dt_utc"].as_str().unwrap().ends_with("+00:00"), "{data}");
+        assert_eq!(
+            (&data["llmnr_hostname"], &data["broadcast_llmnr"], &data["broadcast_mdns"]),
+            (&json!("debian"), &json!(true), &json!(false))
+        );
+        assert_eq!(data["boot_timestamp"], 1_767_254_400_000_000u64 + 6_512_448);
+        assert!((data["startup_time"].as_f64().unwrap() - 1.843213).abs() < 1e-9);
+        assert!(data["agent_version"].is_null() && data["apparmor_version"].is_null(), "no OS-Agent");
+        assert!(data["disk_total"].as_f64().unwrap() > 0.0);
+        assert_eq!(data["features"], json!(["reboot", "shutdown", "services", "hostname", "timedate", "resolved"]));
+    }
+
+    #[actix_web::test]
+    async fn without_a_bus_nothing_is_known_and_nothing_can_be_done() {
+        let (host, _dir) = manager(None, None).await;
+        let answers = call(
+            host,
+            vec![
+                get("/host/info"),
+                post("/host/options", json!({"hostname": "new"})),
+                post("/host/reboot", json!({})),
+                post("/host/shutdown", json!({})),
+                get("/host/services"),
+                post("/host/service/docker.service/start", json!({})),
+                post("/host/reload", json!({})),
+            ],
+        )
+        .await;
+        let info = json(&answers[0].1);
+        assert_eq!(info["data"]["features"], json!([]));
+        assert!(info["data"]["hostname"].is_null());
+        let messages: Vec<(u16, Value)> = answers[1..6].iter().map(|(s, b)| (*s, json(b)["message"].clone())).collect();
+        assert_eq!(
+            messages,
+            [
+                (400, json!("No hostname D-Bus connection available")),
+                (400, json!("No reboot D-Bus connection available")),
+                (400, json!("No shutdown D-Bus connection available")),
+                (400, json!("No systemd D-Bus connection available")),
+                (400, json!("No systemd D-Bus connection available")),
+            ]
+        );
+        assert_eq!(answers[6].0, 200, "a reload with nothing to read still works");
+    }
+
+    #[actix_web::test]
+    async fn hostname_changes_go_to_hostnamed_which_judges_them() {
+        let bus = PrivateBus::start(&HOST_FIXTURES).unwrap();
+        let (host, _dir) = manager(Some(&bus), None).await;
+        let answers = call(
+            host,
+            vec![
+                post("/host/options", json!({"hostname": "homeassistant"})),
+                get("/host/info"),
+                post("/host/options", json!({"hostname": "not_valid"})),
+                post("/host/options", json!({"hostname": 5})),
+                post("/host/options", json!({"hostname": "x", "bogus": 1})),
+                post("/host/options", json!({})),
+            ],
+        )
+        .await;
+        assert_eq!(answers[0].0, 200, "{}", answers[0].1);
+        assert_eq!(json(&answers[1].1)["data"]["hostname"], "homeassistant", "shown at once");
+        let refused = json(&answers[2].1);
+        assert_eq!(answers[2].0, 400);
+        assert_eq!(refused["error_key"], "host_invalid_hostname");
+        assert_eq!(refused["extra_fields"], json!({"hostname": "not_valid"}));
+        assert_eq!(refused["message"], "Invalid hostname 'not_valid'");
+        assert_eq!(answers[3].0, 400);
+        assert!(answers[3].1.contains("data['hostname']"), "{}", answers[3].1);
+        assert_eq!(answers[4].0, 400);
+        assert!(answers[4].1.contains("bogus"), "{}", answers[4].1);
+        assert_eq!(answers[5].0, 400, "an options call needs an option");
+        assert_eq!(
+            bus.calls(Fixture::Hostname1).unwrap(),
+            ["SetStaticHostname(homeassistant, false)", "SetStaticHostname(not_valid, false)"],
+            "bad payloads reach nothing"
+        );
+    }
+
+    #[actix_web::test]
+    async fn power_goes_through_logind_else_systemd() {
+        let bus = PrivateBus::start(&HOST_FIXTURES).unwrap();
+        let (host, _dir) = manager(Some(&bus), None).await;
+        let host = web::Data::new(host);
+        let app = init_service(App::new().app_data(host.clone()).configure(configure)).await;
+        let status = |request: TestRequest| {
+            let app = &app;
+            async move { call_service(app, request.to_request()).await.status().as_u16() }
+        };
+        assert_eq!(status(post("/host/reboot", json!({}))).await, 200);
+        assert_eq!(status(post("/host/shutdown", json!({"force": true}))).await, 200);
+        assert_eq!(status(post("/host/reboot", json!({"force": "yes"}))).await, 400);
+        assert_eq!(bus.calls(Fixture::Login1).unwrap(), ["Reboot(false)", "PowerOff(false)"]);
+
+        bus.stop_service(Fixture::Login1).unwrap();
+        let mut logind = host.services().logind.subscribe();
+        logind.wait_for(Option::is_none).await.unwrap();
+        assert_eq!(status(post("/host/reboot", json!({}))).await, 200);
+        let systemd = bus.calls(Fixture::Systemd1).unwrap();
+        assert_eq!(systemd.last().map(String::as_str), Some("Reboot()"));
+        // Outside Home Assistant OS the pre-shutdown target does not exist, and is skipped.
+        assert!(systemd.contains(&"StartUnit(haos-pre-shutdown.target, replace)".to_owned()), "{systemd:?}");
+    }
+
+    #[actix_web::test]
+    async fn services_are_the_loaded_service_units_and_only_they_can_be_controlled() {
+        let bus = PrivateBus::start(&HOST_FIXTURES).unwrap();
+        let (host, _dir) = manager(Some(&bus), None).await;
+        let answers = call(
+            host,
+            vec![
+                get("/host/services"),
+                post("/host/service/docker.service/stop", json!({})),
+                get("/host/services"),
+                post("/host/service/docker.service/start", json!({})),
+                post("/host/service/ssh.service/restart", json!({})),
+                post("/host/service/cron.service/reload", json!({})),
+                post("/host/service/docker.socket/stop", json!({})),
+                post("/host/service/plymouth-quit-wait.service/start", json!({})),
+            ],
+        )
+        .await;
+        let services = json(&answers[0].1)["data"]["services"].clone();
+        let names: Vec<&str> = services.as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+        assert!(names.iter().all(|name| name.ends_with(".service")), "{names:?}");
+        assert!(!names.contains(&"plymouth-quit-wait.service"), "not-found units are left out");
+        assert!(names.windows(2).all(|pair| pair[0] < pair[1]), "sorted: {names:?}");
+        let docker = services.as_array().unwrap().iter().find(|s| s["name"] == "docker.service").unwrap();
+        assert_eq!(
+            docker,
+            &json!({"name": "docker.service", "description": "Docker Application Container Engine", "state": "active"})
+        );
+        assert_eq!(answers[1].0, 200);
+        assert!(answers[2].1.contains(
+            r#""name":"docker.service","description":"Docker Application Container Engine","state":"inactive""#
+        ));
+        assert!(answers[3..6].iter().all(|(status, _)| *status == 200), "{answers:?}");
+        for (status, body) in &answers[6..] {
+            assert_eq!(*status, 400);
+            assert!(json(body)["message"].as_str().unwrap().starts_with("Unit '"), "{body}");
+        }
+        assert_eq!(
+            bus.calls(Fixture::Systemd1).unwrap(),
+            [
+                "StopUnit(docker.service, replace)",
+                "StartUnit(docker.service, replace)",
+                "RestartUnit(ssh.service, replace)",
+                "ReloadUnit(cron.service, replace)"
+            ]
+        );
+    }
+
+    #[actix_web::test]
+    async fn disk_usage_lists_the_known_folders_and_refuses_a_bad_depth() {
+        let (host, dir) = manager(None, None).await;
+        std::fs::create_dir_all(dir.path().join("share/docs")).unwrap();
+        std::fs::write(dir.path().join("share/docs/a.txt"), vec![b'x'; 4096]).unwrap();
+        let answers = call(
+            host,
+            vec![
+                get("/host/disks/default/usage"),
+                get("/host/disks/default/usage?max_depth=2"),
+                get("/host/disks/default/usage?max_depth=deep"),
+                get("/host/disks/default/usage?max_depth=-1"),
+            ],
+        )
+        .await;
+        let flat = json(&answers[0].1)["data"].clone();
+        let ids: Vec<&str> = flat["children"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+        assert_eq!(ids, ["system", "addons_data", "addons_config", "media", "share", "backup", "ssl", "homeassistant"]);
+        assert_eq!((&flat["id"], &flat["label"]), (&json!("root"), &json!("Root")));
+        let share = &flat["children"][4];
+        assert_eq!((&share["used_bytes"], share.get("children")), (&json!(4096), None));
+        let deep = json(&answers[1].1)["data"].clone();
+        assert_eq!(deep["children"][4]["children"], json!([{"id": "docs", "label": "docs", "used_bytes": 4096}]));
+        for (status, body) in &answers[2..] {
+            assert_eq!(*status, 400);
+            assert!(json(body)["message"].as_str().unwrap().contains("max_depth"), "{body}");
+        }
+    }
+
+    const BOOT_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const BOOT_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    const T0: u64 = 1_700_000_000_000_000;
+
+    #[actix_web::test]
+    async fn logs_select_identifiers_and_boots() {
+        let journal = TestJournal::serve(&[
+            Entry::log(BOOT_A, T0, "kernel", "a kernel"),
+            Entry::log(BOOT_A, T0 + 1, "myapp", "a myapp"),
+            Entry::log(BOOT_B, T0 + 2, "kernel", "b kernel"),
+            Entry::log(BOOT_B, T0 + 3, "myapp", "b myapp"),
+        ])
+        .unwrap();
+        let (host, _dir) = manager(None, Some(journal.address())).await;
+        let answers = call(
+            host,
+            vec![
+                get("/host/logs"),
+                get("/host/logs/identifiers/myapp"),
+                get("/host/logs/boots/-1"),
+                get(&format!("/host/logs/boots/{BOOT_B}/identifiers/myapp")),
+                get("/host/logs/boots"),
+                get("/host/logs/identifiers"),
+                get("/host/info"),
+            ],
+        )
+        .await;
+        let lines = |i: usize| answers[i].1.lines().map(str::to_owned).collect::<Vec<_>>();
+        assert_eq!(lines(0).len(), 2, "only the host services' identifiers: {:?}", lines(0));
+        assert!(lines(0)[1].ends_with("testhost kernel: b kernel"), "verbose: {:?}", lines(0));
+        assert_eq!(lines(1), ["a myapp", "b myapp"]);
+        assert!(lines(2)[0].ends_with("kernel: a kernel") && lines(2).len() == 1, "{:?}", lines(2));
+        assert_eq!(lines(3), ["b myapp"]);
+        assert_eq!(json(&answers[4].1)["data"], json!({"boots": {"-1": BOOT_A, "0": BOOT_B}}));
+        assert_eq!(json(&answers[5].1)["data"], json!({"identifiers": ["kernel", "myapp"]}));
+        assert_eq!(json(&answers[6].1)["data"]["features"], json!(["journal"]));
+    }
+
+    #[actix_web::test]
+    async fn logs_without_a_journal_say_so() {
+        let (host, _dir) = manager(None, None).await;
+        let answers = call(host, vec![get("/host/logs"), get("/host/logs/follow"), get("/host/logs/boots")]).await;
+        for (status, body) in &answers[..2] {
+            assert_eq!((*status, body.as_str()), (400, "No systemd-journal-gatewayd Unix socket available"));
+        }
+        assert_eq!(answers[2].0, 400);
+        assert_eq!(json(&answers[2].1)["message"], "No systemd-journal-gatewayd Unix socket available");
+    }
+
+    #[test]
+    fn openapi_fragment_documents_every_route() {
+        let doc = serde_json::to_value(HostApi::openapi()).unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        for path in [
+            "/host/info",
+            "/host/options",
+            "/host/service/{service}/reload",
+            "/host/disks/default/usage",
+            "/host/logs/boots/{bootid}/identifiers/{identifier}/follow",
+        ] {
+            assert!(paths.contains_key(path), "{path} missing");
+        }
+        assert_eq!(paths.len(), 21);
+    }
+}

@@ -1,7 +1,17 @@
-//! The host: its name, time, services, power, disks and journal logs over D-Bus (systemd, logind, hostnamed, timedated, resolved) and systemd-journal-gatewayd.
+//! The host: its name, time, services, power, disks and journal logs over D-Bus (systemd, logind,
+//! hostnamed, timedated, resolved, UDisks2, the OS-Agent) and systemd-journal-gatewayd.
+//!
+//! - `manager`: [`HostManager`], what the group reads and does;
+//! - `info`: `/host/info` and the feature list, made from the watched service states;
+//! - `disks`: the data disk's usage tree and wear;
+//! - `api`: the `/host/*` routes.
 
 pub mod api;
+mod disks;
+mod info;
 mod manager;
 
 pub use api::HostApi;
-pub use manager::HostManager;
+pub use disks::DiskUsage;
+pub use info::{Feature, HostInfo};
+pub use manager::{HostManager, HostService};

@@ -55,9 +55,9 @@ impl JobCondition {
             },
             JobCondition::InternetSystem if !system.internet() => fails("no supervisor internet connection"),
             JobCondition::InternetHost if !system.internet() => fails("no host internet connection"),
+            JobCondition::Haos if !system.haos() => fails("no Home Assistant OS available"),
+            JobCondition::OsAgent if !system.os_agent() => fails("no Home Assistant OS-Agent available"),
             // The host parts below arrive with the D-Bus clients; until then they are absent.
-            JobCondition::Haos => fails("no Home Assistant OS available"),
-            JobCondition::OsAgent => fails("no Home Assistant OS-Agent available"),
             JobCondition::HostNetwork => fails("host Network Manager not available"),
             JobCondition::MountAvailable => fails("mounting not supported on system"),
             _ => None,
@@ -83,6 +83,18 @@ mod tests {
         assert!(JobCondition::Healthy.check(&system, &data).is_none());
         system.mark_unhealthy("docker", true);
         assert!(JobCondition::Healthy.check(&system, &data).unwrap().contains("docker"));
+    }
+
+    #[test]
+    fn the_os_conditions_follow_what_the_os_domain_found() {
+        let system = System::default();
+        let data = DataDir::new("/");
+        assert_eq!(JobCondition::Haos.check(&system, &data).unwrap(), "no Home Assistant OS available");
+        assert_eq!(JobCondition::OsAgent.check(&system, &data).unwrap(), "no Home Assistant OS-Agent available");
+        system.set_haos(true);
+        system.set_os_agent(true);
+        assert!(JobCondition::Haos.check(&system, &data).is_none());
+        assert!(JobCondition::OsAgent.check(&system, &data).is_none());
     }
 
     #[test]

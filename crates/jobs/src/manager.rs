@@ -342,6 +342,13 @@ impl Job {
         self.inner.update(&self.uuid, |info| info.stage = Some(stage.to_owned()));
     }
 
+    /// Names what the job acts on once the work knows it (a new backup's slug): followers
+    /// learn it from the job, as from the real Supervisor. The limit group stays the one the
+    /// job was admitted under.
+    pub fn set_reference(&self, reference: &str) {
+        self.inner.update(&self.uuid, |info| info.reference = Some(reference.to_owned()));
+    }
+
     pub fn set_extra(&self, extra: Value) {
         self.inner.update(&self.uuid, |info| info.extra = Some(extra));
     }
@@ -462,6 +469,7 @@ mod tests {
             .run(JobSpec::new("outer").reference("ref"), |job| async move {
                 job.set_stage("work");
                 job.set_progress(42.0);
+                job.set_reference("named later");
                 job.run_child(JobSpec::new("inner"), |_| async { Ok(()) }).await?;
                 Err(ApiError::bad_request("broken"))
             })
@@ -471,6 +479,7 @@ mod tests {
         let info = jobs.job(&uuid).unwrap();
         assert_eq!(info.done, Some(true));
         assert_eq!(info.progress, 42.0);
+        assert_eq!(info.reference.as_deref(), Some("named later"));
         assert_eq!(info.errors[0].message, "broken");
         assert_eq!(info.errors[0].stage.as_deref(), Some("work"));
         assert_eq!(info.child_jobs.len(), 1);

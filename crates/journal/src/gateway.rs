@@ -53,6 +53,17 @@ impl Gateway {
         Ok(Gateway { client, base: base.into(), socket })
     }
 
+    /// Whether there is a gateway to ask (the `journal` host feature): a URL is taken on trust,
+    /// as the real Supervisor takes its `SUPERVISOR_SYSTEMD_JOURNAL_GATEWAYD_URL`; a unix socket
+    /// must exist as one.
+    pub fn is_available(&self) -> bool {
+        use std::os::unix::fs::FileTypeExt;
+        match &self.socket {
+            None => true,
+            Some(socket) => std::fs::metadata(socket).is_ok_and(|meta| meta.file_type().is_socket()),
+        }
+    }
+
     /// A `GET` to the gateway; any status comes back, only not reaching it is an error.
     pub(crate) async fn get(
         &self,
@@ -245,5 +256,7 @@ mod tests {
         assert!(Gateway::new("unix:/run/systemd-journal-gatewayd.sock").is_ok());
         assert!(Gateway::new("unix:relative.sock").is_err());
         assert!(Gateway::new("127.0.0.1:19531").is_err());
+        assert!(Gateway::new("http://127.0.0.1:19531").unwrap().is_available());
+        assert!(!Gateway::new("unix:/nonexistent/gatewayd.sock").unwrap().is_available());
     }
 }

@@ -10,6 +10,7 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpRequest};
 use addons::AddonManager;
+use backups::BackupManager;
 use base::{ApiError, System};
 use docker::DockerManager;
 use hardware::HardwareManager;
@@ -39,6 +40,7 @@ pub struct AppState {
     pub security: web::Data<SecurityManager>,
     pub store: web::Data<StoreManager>,
     pub addons: web::Data<AddonManager>,
+    pub backups: web::Data<BackupManager>,
     pub journal: web::Data<journal::Gateway>,
     pub host: web::Data<HostManager>,
     pub os: web::Data<OsManager>,
@@ -68,6 +70,7 @@ pub fn app(
         .app_data(state.security.clone())
         .app_data(state.store.clone())
         .app_data(state.addons.clone())
+        .app_data(state.backups.clone())
         .app_data(state.journal.clone())
         .app_data(state.host.clone())
         .app_data(state.os.clone())
@@ -87,6 +90,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
     security::api::configure(cfg);
     addons::api::configure(cfg);
     store::api::configure(cfg);
+    backups::api::configure(cfg);
     host::api::configure(cfg);
     os::api::configure(cfg);
     network::api::configure(cfg);

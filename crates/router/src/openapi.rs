@@ -29,6 +29,7 @@ pub fn openapi() -> Document {
         security::SecurityApi::openapi(),
         store::StoreApi::openapi(),
         addons::AddonsApi::openapi(),
+        backups::BackupsApi::openapi(),
         host::HostApi::openapi(),
         os::OsApi::openapi(),
         network::NetworkApi::openapi(),

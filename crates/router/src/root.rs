@@ -6,8 +6,10 @@ use addons::AddonManager;
 use base::body::Body;
 use base::{ok, ApiResult, System};
 use docker::DockerManager;
+use host::HostManager;
 use jobs::api::{respond, BackgroundBody};
 use jobs::{JobManager, JobSpec};
+use os::OsManager;
 use serde::Serialize;
 use supervisor::{LogLevel, SupervisorManager};
 use updater::{Channel, Updater};
@@ -70,15 +72,18 @@ async fn root_info(
     docker: web::Data<DockerManager>,
     updater: web::Data<Updater>,
     supervisor: web::Data<SupervisorManager>,
+    host: web::Data<HostManager>,
+    os: web::Data<OsManager>,
 ) -> ApiResult {
+    let (hostname, operating_system) = host.hostname_and_os();
     ok(RootInfo {
         supervisor: base::SUPERVISOR_VERSION.to_owned(),
         homeassistant: None,
-        hassos: None,
+        hassos: os.version(),
         docker: docker.engine().map(|e| e.version),
-        hostname: hostname(),
-        operating_system: operating_system(),
-        features: Vec::new(),
+        hostname,
+        operating_system,
+        features: host.features().into_iter().map(|feature| feature.name().to_owned()).collect(),
         machine: updater.machine().to_owned(),
         machine_id: std::fs::read_to_string("/etc/machine-id")
             .ok()
@@ -97,7 +102,11 @@ async fn root_info(
 /// Components with a newer version on the user's channel.
 #[utoipa::path(tag = "root", responses((status = 200, body = base::api::Envelope<AvailableUpdates>)))]
 #[get("/available_updates")]
-async fn available_updates(supervisor: web::Data<SupervisorManager>, addons: web::Data<AddonManager>) -> ApiResult {
+async fn available_updates(
+    supervisor: web::Data<SupervisorManager>,
+    os: web::Data<OsManager>,
+    addons: web::Data<AddonManager>,
+) -> ApiResult {
     let mut available_updates = Vec::new();
     if supervisor.update_available() {
         available_updates.push(AvailableUpdate {
@@ -106,6 +115,15 @@ async fn available_updates(supervisor: web::Data<SupervisorManager>, addons: web
             icon: None,
             panel_path: "/update-available/supervisor".to_owned(),
             version_latest: supervisor.version_latest(),
+        });
+    }
+    if let Some(version_latest) = os.latest_version().filter(|_| os.need_update()) {
+        available_updates.push(AvailableUpdate {
+            update_type: "os".to_owned(),
+            name: None,
+            icon: None,
+            panel_path: "/update-available/os".to_owned(),
+            version_latest,
         });
     }
     available_updates.extend(addons.available_updates().into_iter().map(|update| AvailableUpdate {
@@ -147,19 +165,3 @@ async fn fetch_versions(name: &str, jobs: &JobManager, updater: web::Data<Update
     respond(jobs, JobSpec::new(name), background, move |job| async move { updater.fetch(Some(&job)).await }).await
 }
 
-fn hostname() -> Option<String> {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it on success.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return None;
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    Some(String::from_utf8_lossy(&buf[..end]).into_owned()).filter(|h| !h.is_empty())
-}
-
-/// `PRETTY_NAME` of `/etc/os-release`.
-fn operating_system() -> Option<String> {
-    let release = std::fs::read_to_string("/etc/os-release").ok()?;
-    release.lines().find_map(|l| l.strip_prefix("PRETTY_NAME=")).map(|v| v.trim_matches('"').to_owned())
-}

@@ -334,6 +334,42 @@ mod tests {
     }
 
     #[test]
+    fn network_paths() {
+        assert_eq!(roles_allowed("/network/info"), ALL.to_vec());
+        assert_eq!(roles_allowed("/network/interface/eth0/info"), ALL.to_vec());
+        assert_eq!(roles_allowed("/network/interface/eth0/update"), vec![Manager, Admin]);
+        assert_eq!(roles_allowed("/network/interface/wlan0/accesspoints"), vec![Manager, Admin]);
+        assert_eq!(roles_allowed("/network/interface/eth0/vlan/10"), vec![Manager, Admin]);
+        assert_eq!(roles_allowed("/network/reload"), vec![Manager, Admin]);
+    }
+
+    #[test]
+    fn hardware_paths() {
+        assert_eq!(roles_allowed("/hardware/info"), ALL.to_vec());
+        assert_eq!(roles_allowed("/hardware/audio"), vec![Manager, Admin]);
+    }
+
+    #[test]
+    fn host_paths() {
+        // Every role reads the host's information; managing the host (power, hostname, units,
+        // logs, disk usage) is for managers and admins.
+        assert_eq!(roles_allowed("/host/info"), ALL.to_vec());
+        for path in [
+            "/host/reboot",
+            "/host/shutdown",
+            "/host/options",
+            "/host/reload",
+            "/host/services",
+            "/host/service/ssh.service/stop",
+            "/host/logs",
+            "/host/logs/boots/-1/identifiers/kernel/follow",
+            "/host/disks/default/usage",
+        ] {
+            assert_eq!(roles_allowed(path), vec![Manager, Admin], "{path}");
+        }
+    }
+
+    #[test]
     fn supervisor_and_root_paths() {
         assert_eq!(roles_allowed("/supervisor/info"), ALL.to_vec());
         assert_eq!(roles_allowed("/supervisor/options"), vec![Manager, Admin]);

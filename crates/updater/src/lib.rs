@@ -1,7 +1,8 @@
 //! Version information: which version of each component is the latest on the user's channel.
 //!
 //! The source is a version manifest in the shape of the real Supervisor's (`channel`,
-//! `supervisor`, `homeassistant` by machine, `hassos` by board, the plugins, `images`), read
+//! `supervisor`, `homeassistant` by machine, `hassos` by board with `hassos-upgrade` and the `ota`
+//! URL, the plugins, `images`), read
 //! from an http(s) URL or a local file; `{channel}` in the source is replaced by the channel.
 //! The last manifest read is kept in the database, so versions are known after a restart
 //! without a network.
@@ -40,7 +41,16 @@ impl Channel {
 pub struct Versions {
     pub supervisor: Option<String>,
     pub homeassistant: Option<String>,
-    pub hassos: Option<String>,
+    /// The latest OS version by board (the manifest's `hassos`); the OS picks its board's.
+    #[serde(default)]
+    pub hassos_boards: BTreeMap<String, String>,
+    /// By OS major version, its last release, which an update from that major goes to first
+    /// (`hassos-upgrade`).
+    #[serde(default)]
+    pub hassos_upgrade: BTreeMap<String, String>,
+    /// Where OS update bundles are, with `{os_name}`, `{board}` and `{version}` to fill in (`ota`).
+    #[serde(default)]
+    pub ota: Option<String>,
     pub cli: Option<String>,
     pub dns: Option<String>,
     pub audio: Option<String>,
@@ -71,6 +81,9 @@ struct Manifest {
     homeassistant: BTreeMap<String, String>,
     #[serde(default)]
     hassos: BTreeMap<String, String>,
+    #[serde(default, rename = "hassos-upgrade")]
+    hassos_upgrade: BTreeMap<String, String>,
+    ota: Option<String>,
     cli: Option<String>,
     dns: Option<String>,
     audio: Option<String>,
@@ -83,7 +96,6 @@ struct Manifest {
 pub struct Updater {
     source: String,
     machine: String,
-    board: Option<String>,
     config: Persisted<Config>,
     system: Arc<System>,
     jobs: JobManager,
@@ -98,11 +110,10 @@ impl Updater {
         jobs: JobManager,
         source: impl Into<String>,
         machine: impl Into<String>,
-        board: Option<String>,
     ) -> anyhow::Result<Self> {
         let config = Persisted::load(store.section("updater")?, "config")?;
         let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
-        Ok(Updater { source: source.into(), machine: machine.into(), board, config, system, jobs, http })
+        Ok(Updater { source: source.into(), machine: machine.into(), config, system, jobs, http })
     }
 
     /// The machine type versions and images are chosen for.
@@ -202,7 +213,9 @@ impl Updater {
                 .get(&self.machine)
                 .or_else(|| manifest.homeassistant.get("default"))
                 .cloned(),
-            hassos: self.board.as_ref().and_then(|board| manifest.hassos.get(board).cloned()),
+            hassos_boards: manifest.hassos,
+            hassos_upgrade: manifest.hassos_upgrade,
+            ota: manifest.ota,
             cli: manifest.cli,
             dns: manifest.dns,
             audio: manifest.audio,
@@ -221,7 +234,9 @@ mod tests {
     const MANIFEST: &str = r#"{
         "channel": "stable", "supervisor": "0.2.0",
         "homeassistant": {"default": "2024.10.4", "generic-x86-64": "2024.10.5"},
-        "hassos": {"ova": "13.2"}, "cli": "2024.09.0", "dns": "2024.04.0",
+        "hassos": {"ova": "13.2"}, "hassos-upgrade": {"12": "12.4"},
+        "ota": "https://example.com/{version}/{os_name}_{board}-{version}.raucb",
+        "cli": "2024.09.0", "dns": "2024.04.0",
         "images": {"supervisor": "ghcr.io/example/{arch}-supervisor", "core": "ghcr.io/example/{machine}-homeassistant"}
     }"#;
 
@@ -235,12 +250,14 @@ mod tests {
         system.set_state(CoreState::Running);
         let jobs = JobManager::new(&store, system.clone(), DataDir::new(dir.path())).unwrap();
         let source = dir.path().join("{channel}.json").to_string_lossy().into_owned();
-        let updater = Updater::new(&store, system, jobs, source, "generic-x86-64", None).unwrap();
+        let updater = Updater::new(&store, system, jobs, source, "generic-x86-64").unwrap();
         updater.fetch(None).await.unwrap();
         let versions = updater.versions();
         assert_eq!(versions.supervisor.as_deref(), Some("0.2.0"));
         assert_eq!(versions.homeassistant.as_deref(), Some("2024.10.5"));
-        assert_eq!(versions.hassos, None, "no board, no OS version");
+        assert_eq!(versions.hassos_boards["ova"], "13.2");
+        assert_eq!(versions.hassos_upgrade["12"], "12.4");
+        assert_eq!(versions.ota.as_deref(), Some("https://example.com/{version}/{os_name}_{board}-{version}.raucb"));
         assert_eq!(versions.images["core"], "ghcr.io/example/generic-x86-64-homeassistant");
 
         updater.set_options(Some(Channel::Beta), None).unwrap();

@@ -1,0 +1,637 @@
+//! The `/backups` API group.
+
+use crate::file::BackupFile;
+use crate::manager::{AddonSelection, BackupManager, NewBackup, RestoreRequest, FREEZE_TIMEOUT};
+use crate::model::{is_slug, AddonEntry, BackupType, FOLDERS, HOMEASSISTANT_FOLDER};
+use actix_web::http::header;
+use actix_web::{delete, get, post, web, HttpResponse};
+use base::body::Body;
+use base::{ok, ok_empty, ApiError, ApiResult};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use utoipa::{OpenApi, ToSchema};
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        backups_list,
+        backups_info,
+        backups_options,
+        backups_reload,
+        backups_freeze,
+        backups_thaw,
+        backups_new_full,
+        backups_new_partial,
+        backups_new_upload,
+        backup_info,
+        backup_remove,
+        backup_download,
+        backup_restore_full,
+        backup_restore_partial
+    ),
+    components(schemas(BackupItem, BackupDetails, BackupContent, BackupsInfo, NewBackupBody, RestoreFull, RestorePartial)),
+    tags((name = "backups", description = "Backups and restore"))
+)]
+pub struct BackupsApi;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(backups_list)
+        .service(backups_info)
+        .service(backups_options)
+        .service(backups_reload)
+        .service(backups_freeze)
+        .service(backups_thaw)
+        .service(backups_new_full)
+        .service(backups_new_partial)
+        .service(backups_new_upload)
+        .service(backup_info)
+        .service(backup_remove)
+        .service(backup_download)
+        .service(backup_restore_full)
+        .service(backup_restore_partial);
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BackupContent {
+    homeassistant: bool,
+    addons: Vec<String>,
+    folders: Vec<String>,
+}
+
+/// Where a backup is stored: `.local` is the backup folder.
+#[derive(Serialize, ToSchema)]
+pub struct LocationAttributes {
+    protected: bool,
+    size_bytes: u64,
+}
+
+/// One backup in a list.
+#[derive(Serialize, ToSchema)]
+pub struct BackupItem {
+    slug: String,
+    name: String,
+    date: String,
+    #[serde(rename = "type")]
+    kind: BackupType,
+    /// In MB, two decimals.
+    size: f64,
+    size_bytes: u64,
+    /// `null`: the backup folder.
+    location: Option<String>,
+    locations: Vec<Option<String>>,
+    protected: bool,
+    location_attributes: BTreeMap<String, LocationAttributes>,
+    compressed: bool,
+    content: BackupContent,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BackupsList {
+    backups: Vec<BackupItem>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BackupsInfo {
+    backups: Vec<BackupItem>,
+    days_until_stale: u32,
+}
+
+/// The details model.
+#[derive(Serialize, ToSchema)]
+pub struct BackupDetails {
+    slug: String,
+    #[serde(rename = "type")]
+    kind: BackupType,
+    name: String,
+    date: String,
+    size: f64,
+    size_bytes: u64,
+    compressed: bool,
+    protected: bool,
+    location_attributes: BTreeMap<String, LocationAttributes>,
+    supervisor_version: String,
+    homeassistant: Option<String>,
+    location: Option<String>,
+    locations: Vec<Option<String>>,
+    addons: Vec<AddonEntry>,
+    repositories: Vec<String>,
+    folders: Vec<String>,
+    homeassistant_exclude_database: Option<bool>,
+    #[schema(value_type = Object)]
+    extra: Map<String, Value>,
+}
+
+fn size_mb(bytes: u64) -> f64 {
+    (bytes as f64 / 1_048_576.0 * 100.0).round() / 100.0
+}
+
+fn attributes(backup: &BackupFile) -> BTreeMap<String, LocationAttributes> {
+    BTreeMap::from([(
+        ".local".to_owned(),
+        LocationAttributes { protected: backup.protected(), size_bytes: backup.size },
+    )])
+}
+
+fn item(backup: &BackupFile) -> BackupItem {
+    let meta = &backup.meta;
+    BackupItem {
+        slug: meta.slug.clone(),
+        name: meta.name.clone(),
+        date: meta.date.clone(),
+        kind: meta.kind,
+        size: size_mb(backup.size),
+        size_bytes: backup.size,
+        location: None,
+        locations: vec![None],
+        protected: meta.protected,
+        location_attributes: attributes(backup),
+        compressed: meta.compressed,
+        content: BackupContent {
+            homeassistant: meta.homeassistant.is_some(),
+            addons: meta.addons.iter().map(|addon| addon.slug.clone()).collect(),
+            folders: meta.folders.clone(),
+        },
+    }
+}
+
+/// Every backup.
+#[utoipa::path(tag = "backups", responses((status = 200, body = BackupsList)))]
+#[get("/backups")]
+async fn backups_list(backups: web::Data<BackupManager>) -> ApiResult {
+    ok(BackupsList { backups: backups.list().iter().map(item).collect() })
+}
+
+/// Every backup and the manager's options.
+#[utoipa::path(tag = "backups", responses((status = 200, body = BackupsInfo)))]
+#[get("/backups/info")]
+async fn backups_info(backups: web::Data<BackupManager>) -> ApiResult {
+    ok(BackupsInfo {
+        backups: backups.list().iter().map(item).collect(),
+        days_until_stale: backups.options().days_until_stale,
+    })
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackupsOptions {
+    days_until_stale: Option<i64>,
+}
+
+/// Sets `days_until_stale` (at least 1).
+#[utoipa::path(tag = "backups", request_body = BackupsOptions, responses((status = 200), (status = 400)))]
+#[post("/backups/options")]
+async fn backups_options(backups: web::Data<BackupManager>, body: Body<BackupsOptions>) -> ApiResult {
+    if let Some(days) = body.into_inner().days_until_stale {
+        let days = u32::try_from(days)
+            .ok()
+            .filter(|days| *days >= 1)
+            .ok_or_else(|| ApiError::bad_request(format!("days_until_stale must be at least 1, got {days}")))?;
+        backups.set_days_until_stale(days)?;
+    }
+    ok_empty()
+}
+
+/// Scans the backup folder again.
+#[utoipa::path(tag = "backups", responses((status = 200)))]
+#[post("/backups/reload")]
+async fn backups_reload(backups: web::Data<BackupManager>) -> ApiResult {
+    backups.load().await;
+    ok_empty()
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Freeze {
+    /// Seconds before the freeze ends by itself (default 600).
+    timeout: Option<i64>,
+}
+
+/// Freezes the system for an external snapshot.
+#[utoipa::path(tag = "backups", request_body = Freeze, responses((status = 200), (status = 400)))]
+#[post("/backups/freeze")]
+async fn backups_freeze(backups: web::Data<BackupManager>, body: Body<Freeze>) -> ApiResult {
+    let timeout = match body.into_inner().timeout {
+        None => FREEZE_TIMEOUT,
+        Some(seconds) => u64::try_from(seconds)
+            .ok()
+            .filter(|s| *s >= 1)
+            .ok_or_else(|| ApiError::bad_request(format!("timeout must be at least 1 second, got {seconds}")))?,
+    };
+    backups.freeze(Duration::from_secs(timeout)).await?;
+    ok_empty()
+}
+
+/// Ends a freeze made with `/backups/freeze`.
+#[utoipa::path(tag = "backups", responses((status = 200), (status = 400)))]
+#[post("/backups/thaw")]
+async fn backups_thaw(backups: web::Data<BackupManager>) -> ApiResult {
+    backups.thaw().await?;
+    ok_empty()
+}
+
+/// `location`: only the backup folder exists here (no mounts yet).
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum Location {
+    One(Option<String>),
+    Many(Vec<Option<String>>),
+}
+
+impl Location {
+    fn check(&self) -> Result<(), ApiError> {
+        let names: Vec<&Option<String>> = match self {
+            Location::One(one) => vec![one],
+            Location::Many(many) => many.iter().collect(),
+        };
+        for name in names.into_iter().flatten() {
+            if !(name.is_empty() || name == ".local") {
+                return Err(ApiError::bad_request(format!("No mount exists with name '{name}'")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The body of `new/full` and `new/partial`; `homeassistant`, `addons` and `folders` are for
+/// partial backups only.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewBackupBody {
+    name: Option<String>,
+    /// `<name>.tar`, no slashes.
+    filename: Option<String>,
+    password: Option<String>,
+    /// `false` (or `null`): inner archives are not compressed.
+    #[serde(default = "compressed_default")]
+    compressed: Option<bool>,
+    location: Option<Location>,
+    homeassistant_exclude_database: Option<bool>,
+    #[serde(default)]
+    background: bool,
+    #[schema(value_type = Object)]
+    extra: Option<Map<String, Value>>,
+    homeassistant: Option<bool>,
+    /// Add-on slugs, or `ALL`.
+    #[schema(value_type = Object)]
+    addons: Option<Value>,
+    folders: Option<Vec<String>>,
+}
+
+fn compressed_default() -> Option<bool> {
+    Some(true)
+}
+
+impl NewBackupBody {
+    /// The backup it asks for, checked.
+    fn into_new(self, kind: BackupType) -> Result<(NewBackup, bool), ApiError> {
+        check_filename(&self.filename)?;
+        if let Some(location) = &self.location {
+            location.check()?;
+        }
+        let (homeassistant, addons, folders) = match kind {
+            BackupType::Full => {
+                let partial_only = [
+                    ("homeassistant", self.homeassistant.is_some()),
+                    ("addons", self.addons.is_some()),
+                    ("folders", self.folders.is_some()),
+                ];
+                if let Some((key, _)) = partial_only.iter().find(|(_, given)| *given) {
+                    return Err(ApiError::bad_request(format!("extra keys not allowed @ data['{key}']")));
+                }
+                (true, AddonSelection::All, FOLDERS.iter().map(|f| f.to_string()).collect())
+            }
+            BackupType::Partial => {
+                let mut homeassistant = self.homeassistant.unwrap_or(false);
+                let folders = check_folders(self.folders.unwrap_or_default(), &mut homeassistant)?;
+                let addons = match &self.addons {
+                    None => AddonSelection::Only(Vec::new()),
+                    Some(all) if all == "ALL" => AddonSelection::All,
+                    Some(Value::Array(list)) if list.iter().all(Value::is_string) => {
+                        let slugs: Vec<String> = list.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect();
+                        // The CLI sends ALL as a list of one.
+                        if slugs == ["ALL"] {
+                            AddonSelection::All
+                        } else {
+                            AddonSelection::Only(unique("addons", slugs)?)
+                        }
+                    }
+                    Some(_) => return Err(ApiError::bad_request("addons must be ALL or a list of add-on slugs")),
+                };
+                (homeassistant, addons, folders)
+            }
+        };
+        let new = NewBackup {
+            kind,
+            name: self.name.unwrap_or_default(),
+            filename: self.filename,
+            password: self.password,
+            compressed: self.compressed.unwrap_or(false),
+            homeassistant,
+            exclude_database: self.homeassistant_exclude_database.unwrap_or(false),
+            addons,
+            folders,
+            extra: self.extra.unwrap_or_default(),
+        };
+        Ok((new, self.background))
+    }
+}
+
+/// A list without repeats, as the real schemas require.
+fn unique(key: &str, items: Vec<String>) -> Result<Vec<String>, ApiError> {
+    let mut seen = std::collections::HashSet::new();
+    match items.iter().find(|item| !seen.insert(item.as_str())) {
+        Some(repeated) => Err(ApiError::bad_request(format!("{key}: '{repeated}' is listed twice"))),
+        None => Ok(items),
+    }
+}
+
+fn check_filename(filename: &Option<String>) -> Result<(), ApiError> {
+    if let Some(name) = filename {
+        let stem = name.strip_suffix(".tar").unwrap_or("");
+        if stem.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+            return Err(ApiError::bad_request(format!(
+                "filename '{name}' must be a file name ending in .tar, without slashes"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks the folder names and turns `homeassistant` among them into the flag.
+fn check_folders(folders: Vec<String>, homeassistant: &mut bool) -> Result<Vec<String>, ApiError> {
+    let mut checked = Vec::new();
+    for folder in folders {
+        if folder == HOMEASSISTANT_FOLDER {
+            *homeassistant = true;
+        } else if !FOLDERS.contains(&folder.as_str()) {
+            return Err(ApiError::bad_request(format!("folders: '{folder}' is not one of {}", FOLDERS.join(", "))));
+        } else {
+            checked.push(folder);
+        }
+    }
+    unique("folders", checked)
+}
+
+/// A full backup: the Home Assistant configuration, every add-on and every folder.
+#[utoipa::path(tag = "backups", request_body = NewBackupBody, responses((status = 200), (status = 400)))]
+#[post("/backups/new/full")]
+async fn backups_new_full(backups: web::Data<BackupManager>, body: Body<NewBackupBody>) -> ApiResult {
+    let (new, background) = body.into_inner().into_new(BackupType::Full)?;
+    start_backup(backups, new, background).await
+}
+
+/// A backup of what the body names.
+#[utoipa::path(tag = "backups", request_body = NewBackupBody, responses((status = 200), (status = 400)))]
+#[post("/backups/new/partial")]
+async fn backups_new_partial(backups: web::Data<BackupManager>, body: Body<NewBackupBody>) -> ApiResult {
+    let (new, background) = body.into_inner().into_new(BackupType::Partial)?;
+    start_backup(backups, new, background).await
+}
+
+async fn start_backup(backups: web::Data<BackupManager>, new: NewBackup, background: bool) -> ApiResult {
+    let spec = BackupManager::create_spec(new.kind);
+    let manager = backups.get_ref().clone();
+    let work = move |job: jobs::Job| async move {
+        let slug = manager.create(new, job.clone()).await?;
+        Ok(json!({"job_id": job.uuid(), "slug": slug}))
+    };
+    if background {
+        ok(json!({"job_id": backups.jobs().start(spec, work)?}))
+    } else {
+        ok(backups.jobs().run(spec, work).await?)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UploadQuery {
+    location: Option<String>,
+    filename: Option<String>,
+}
+
+/// Uploads a backup (multipart; the first part is the file). It is listed only once it was
+/// read as a backup; anything else is refused and not kept.
+#[utoipa::path(tag = "backups", responses((status = 200), (status = 400)))]
+#[post("/backups/new/upload")]
+async fn backups_new_upload(
+    backups: web::Data<BackupManager>,
+    query: web::Query<UploadQuery>,
+    mut payload: actix_multipart::Multipart,
+) -> ApiResult {
+    let query = query.into_inner();
+    check_filename(&query.filename)?;
+    Location::One(query.location).check()?;
+    let Some(field) = payload.next().await else {
+        return Err(ApiError::bad_request("Improperly formatted upload, could not read backup"));
+    };
+    let mut field =
+        field.map_err(|e| ApiError::bad_request(format!("Improperly formatted upload, could not read backup: {e}")))?;
+    let path = backups.upload_path();
+    let written = async {
+        let mut file = tokio::fs::File::create(&path).await.map_err(|e| ApiError::internal(e.to_string()))?;
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(|e| ApiError::bad_request(format!("Improperly formatted upload: {e}")))?;
+            file.write_all(&chunk).await.map_err(|e| ApiError::internal(format!("Cannot store the upload: {e}")))?;
+        }
+        file.sync_all().await.map_err(|e| ApiError::internal(format!("Cannot store the upload: {e}")))
+    }
+    .await;
+    if let Err(error) = written {
+        let _ = tokio::fs::remove_file(&path).await;
+        return Err(error);
+    }
+    let slug = backups.import(path, query.filename).await?;
+    ok(json!({"slug": slug}))
+}
+
+fn check_slug(slug: &str) -> Result<(), ApiError> {
+    if is_slug(slug) {
+        Ok(())
+    } else {
+        Err(ApiError::not_found("Backup does not exist"))
+    }
+}
+
+/// The details of one backup.
+#[utoipa::path(tag = "backups", params(("backup" = String, Path)), responses((status = 200, body = BackupDetails), (status = 404)))]
+#[get("/backups/{backup}/info")]
+async fn backup_info(backups: web::Data<BackupManager>, path: web::Path<String>) -> ApiResult {
+    check_slug(&path)?;
+    let backup = backups.get(&path)?;
+    let meta = &backup.meta;
+    ok(BackupDetails {
+        slug: meta.slug.clone(),
+        kind: meta.kind,
+        name: meta.name.clone(),
+        date: meta.date.clone(),
+        size: size_mb(backup.size),
+        size_bytes: backup.size,
+        compressed: meta.compressed,
+        protected: meta.protected,
+        location_attributes: attributes(&backup),
+        supervisor_version: meta.supervisor_version.clone(),
+        homeassistant: meta.homeassistant.as_ref().and_then(|ha| ha.version.clone()),
+        location: None,
+        locations: vec![None],
+        addons: meta.addons.clone(),
+        repositories: meta.repositories.clone(),
+        folders: meta.folders.clone(),
+        homeassistant_exclude_database: meta.homeassistant.as_ref().map(|ha| ha.exclude_database),
+        extra: meta.extra.clone(),
+    })
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveBody {
+    location: Option<Location>,
+}
+
+/// Deletes a backup.
+#[utoipa::path(tag = "backups", params(("backup" = String, Path)), responses((status = 200), (status = 404)))]
+#[delete("/backups/{backup}")]
+async fn backup_remove(
+    backups: web::Data<BackupManager>,
+    path: web::Path<String>,
+    body: Body<RemoveBody>,
+) -> ApiResult {
+    check_slug(&path)?;
+    if let Some(location) = &body.into_inner().location {
+        location.check()?;
+    }
+    backups.remove(&path)?;
+    ok_empty()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DownloadQuery {
+    location: Option<String>,
+}
+
+/// The backup file, streamed.
+#[utoipa::path(tag = "backups", params(("backup" = String, Path)), responses((status = 200, content_type = "application/tar"), (status = 404)))]
+#[get("/backups/{backup}/download")]
+async fn backup_download(
+    backups: web::Data<BackupManager>,
+    path: web::Path<String>,
+    query: web::Query<DownloadQuery>,
+) -> Result<HttpResponse, ApiError> {
+    check_slug(&path)?;
+    let backup = backups.get(&path)?;
+    if let Some(location) = query.into_inner().location.filter(|l| !(l.is_empty() || l == ".local")) {
+        return Err(ApiError::bad_request(format!("Backup {} is not in location {location}", backup.meta.slug)));
+    }
+    let Ok(file) = tokio::fs::File::open(&backup.path).await else {
+        backups.load().await;
+        return Ok(HttpResponse::NotFound().finish());
+    };
+    let file_name = backup.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let file_name = if file_name == format!("{}.tar", backup.meta.slug) {
+        let cleaned: String =
+            backup.meta.name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+        format!("{}.tar", collapse_underscores(&cleaned))
+    } else {
+        file_name
+    };
+    Ok(HttpResponse::Ok()
+        .content_type("application/tar")
+        .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename={file_name}")))
+        .insert_header((header::CONTENT_LENGTH, backup.size))
+        .streaming(tokio_util::io::ReaderStream::with_capacity(file, 1 << 20)))
+}
+
+/// Every run of replaced characters becomes one `_`, as the real Supervisor names downloads.
+fn collapse_underscores(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if !(c == '_' && out.ends_with('_')) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreFull {
+    password: Option<String>,
+    #[serde(default)]
+    background: bool,
+    location: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestorePartial {
+    password: Option<String>,
+    #[serde(default)]
+    background: bool,
+    location: Option<String>,
+    homeassistant: Option<bool>,
+    addons: Option<Vec<String>>,
+    folders: Option<Vec<String>>,
+}
+
+/// Restores everything in a full backup.
+#[utoipa::path(tag = "backups", params(("backup" = String, Path)), request_body = RestoreFull, responses((status = 200), (status = 400), (status = 404)))]
+#[post("/backups/{backup}/restore/full")]
+async fn backup_restore_full(
+    backups: web::Data<BackupManager>,
+    path: web::Path<String>,
+    body: Body<RestoreFull>,
+) -> ApiResult {
+    check_slug(&path)?;
+    let body = body.into_inner();
+    Location::One(body.location).check()?;
+    let request = RestoreRequest {
+        full: true,
+        homeassistant: true,
+        addons: Vec::new(),
+        folders: Vec::new(),
+        password: body.password,
+    };
+    start_restore(backups, &path, request, body.background).await
+}
+
+/// Restores what the body names.
+#[utoipa::path(tag = "backups", params(("backup" = String, Path)), request_body = RestorePartial, responses((status = 200), (status = 400), (status = 404)))]
+#[post("/backups/{backup}/restore/partial")]
+async fn backup_restore_partial(
+    backups: web::Data<BackupManager>,
+    path: web::Path<String>,
+    body: Body<RestorePartial>,
+) -> ApiResult {
+    check_slug(&path)?;
+    let body = body.into_inner();
+    Location::One(body.location).check()?;
+    let mut homeassistant = body.homeassistant.unwrap_or(false);
+    let folders = check_folders(body.folders.unwrap_or_default(), &mut homeassistant)?;
+    let addons = unique("addons", body.addons.unwrap_or_default())?;
+    let request = RestoreRequest { full: false, homeassistant, addons, folders, password: body.password };
+    start_restore(backups, &path, request, body.background).await
+}
+
+async fn start_restore(
+    backups: web::Data<BackupManager>,
+    slug: &str,
+    request: RestoreRequest,
+    background: bool,
+) -> ApiResult {
+    let backup = backups.check_restore(slug, &request)?;
+    let spec = BackupManager::restore_spec(request.full);
+    let manager = backups.get_ref().clone();
+    let work = move |job: jobs::Job| async move {
+        manager.restore(backup, request, job.clone()).await?;
+        Ok(json!({"job_id": job.uuid()}))
+    };
+    if background {
+        ok(json!({"job_id": backups.jobs().start(spec, work)?}))
+    } else {
+        ok(backups.jobs().run(spec, work).await?)
+    }
+}

@@ -1,0 +1,21 @@
+//! Backups: every `/backups/*` endpoint. A backup is one tar in the real Supervisor's layout
+//! (`backup.json` and one inner archive per part: the Home Assistant configuration, each add-on,
+//! each folder), streamed to disk as it is made, with inner archives compressed with zstd and,
+//! with a password, encrypted in the SecureTar format the real Supervisor uses. Backups it made
+//! (gzip inner archives, older SecureTar versions) restore here too.
+//!
+//! - `model`: `backup.json`; `file`: a backup on disk; `codec`: the inner archives' layers;
+//!   `write`: writing an inner archive; `glob`: the exclusion patterns; `staging`: restores
+//!   that are all or nothing; `manager`: the operations as jobs; `api`: the routes.
+
+pub mod api;
+mod codec;
+mod file;
+mod glob;
+mod manager;
+mod model;
+mod staging;
+mod write;
+
+pub use api::BackupsApi;
+pub use manager::BackupManager;

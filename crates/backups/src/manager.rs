@@ -1,0 +1,967 @@
+//! [`BackupManager`]: the backups in the backup folder (indexed at start and on reload), their
+//! options, and the operations on them as jobs: create, restore, import, freeze and thaw.
+//!
+//! Creating writes `.<file>.partial` next to the final file, syncs it and renames it: a backup
+//! that was interrupted (kill -9, a full disk) never shows in the list, and the leftover is
+//! removed at the next start. Restoring goes through [`crate::staging`]. The file work runs on
+//! blocking threads, so the API keeps answering during a backup or restore.
+
+use crate::file::BackupFile;
+use crate::glob::{full_match, tail_match};
+use crate::model::{create_slug, AddonEntry, BackupMeta, BackupType, HomeAssistantEntry, HOMEASSISTANT_FOLDER};
+use crate::staging::{self, Staging, Swap};
+use crate::write::{tree_size, write_part, Contents, Progress, Tree};
+use addons::{AddonManager, AddonRestore};
+use archive::{OuterArchive, TarReader};
+use base::{ApiError, CoreState, DataDir, System};
+use jobs::{Job, JobCondition, JobLimit, JobManager, JobSpec};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use state::{Persisted, Store};
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use store::StoreManager;
+use tokio::sync::oneshot;
+
+/// Every backup job is in this group, and only one runs at a time.
+const GROUP: &str = "backup_manager";
+/// What Home Assistant's configuration never needs backed up (anchored at its root).
+const HOMEASSISTANT_EXCLUDES: [&str; 11] = [
+    "**/__pycache__/*",
+    "**/.DS_Store",
+    "*.db-shm",
+    "*.corrupt.*",
+    "*.log.*",
+    "*.log",
+    ".storage/*.corrupt.*",
+    "OZW_Log.txt",
+    "backups/*.tar",
+    "tmp_backups/*.tar",
+    "tts/*",
+];
+const DATABASE_EXCLUDES: [&str; 2] = ["home-assistant_v?.db", "home-assistant_v?.db-wal"];
+/// The default of `/backups/freeze`'s `timeout`, in seconds.
+pub const FREEZE_TIMEOUT: u64 = 600;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackupOptions {
+    pub days_until_stale: u32,
+}
+
+impl Default for BackupOptions {
+    fn default() -> Self {
+        BackupOptions { days_until_stale: 30 }
+    }
+}
+
+/// What a new backup holds, validated by the API.
+#[derive(Debug, Clone)]
+pub struct NewBackup {
+    pub kind: BackupType,
+    pub name: String,
+    pub filename: Option<String>,
+    pub password: Option<String>,
+    pub compressed: bool,
+    pub homeassistant: bool,
+    pub exclude_database: bool,
+    pub addons: AddonSelection,
+    pub folders: Vec<String>,
+    pub extra: Map<String, Value>,
+}
+
+/// The add-ons of a new backup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AddonSelection {
+    All,
+    Only(Vec<String>),
+}
+
+/// What to restore, validated by the API.
+#[derive(Debug, Clone)]
+pub struct RestoreRequest {
+    pub full: bool,
+    pub homeassistant: bool,
+    pub addons: Vec<String>,
+    pub folders: Vec<String>,
+    pub password: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct BackupManager {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    data: DataDir,
+    system: Arc<System>,
+    jobs: JobManager,
+    store: StoreManager,
+    addons: AddonManager,
+    backups: RwLock<BTreeMap<String, BackupFile>>,
+    options: Persisted<BackupOptions>,
+    /// Set while a freeze asked for through the API lasts: sending thaws.
+    thaw: Mutex<Option<oneshot::Sender<oneshot::Sender<()>>>>,
+}
+
+impl BackupManager {
+    /// Finishes or drops an interrupted restore and removes interrupted backups; call
+    /// [`BackupManager::load`] to index the folder.
+    pub fn new(
+        store: &Store,
+        data: DataDir,
+        system: Arc<System>,
+        jobs: JobManager,
+        catalog: StoreManager,
+        addons: AddonManager,
+    ) -> state::Result<BackupManager> {
+        staging::recover(&restore_root(&data));
+        remove_partial_files(&data.backup());
+        let options = Persisted::load(store.section("backups")?, "options")?;
+        Ok(BackupManager {
+            inner: Arc::new(Inner {
+                data,
+                system,
+                jobs,
+                store: catalog,
+                addons,
+                backups: RwLock::default(),
+                options,
+                thaw: Mutex::default(),
+            }),
+        })
+    }
+
+    /// Indexes the backup folder: every `*.tar` at its top that is a backup; anything else is
+    /// skipped with a log line.
+    pub async fn load(&self) {
+        let folder = self.inner.data.backup();
+        let found = tokio::task::spawn_blocking(move || scan(&folder)).await.unwrap_or_default();
+        *self.inner.backups.write().expect("backups lock") = found;
+    }
+
+    pub fn list(&self) -> Vec<BackupFile> {
+        let backups = self.inner.backups.read().expect("backups lock");
+        let mut list: Vec<BackupFile> = backups.values().cloned().collect();
+        list.sort_by(|a, b| a.meta.date.cmp(&b.meta.date));
+        list
+    }
+
+    pub fn get(&self, slug: &str) -> Result<BackupFile, ApiError> {
+        self.inner
+            .backups
+            .read()
+            .expect("backups lock")
+            .get(slug)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found("Backup does not exist"))
+    }
+
+    pub fn options(&self) -> BackupOptions {
+        self.inner.options.get()
+    }
+
+    pub fn set_days_until_stale(&self, days: u32) -> Result<(), ApiError> {
+        self.inner.options.update(|options| options.days_until_stale = days)?;
+        Ok(())
+    }
+
+    pub fn jobs(&self) -> &JobManager {
+        &self.inner.jobs
+    }
+
+    pub fn remove(&self, slug: &str) -> Result<(), ApiError> {
+        let backup = self.get(slug)?;
+        if let Err(error) = fs::remove_file(&backup.path) {
+            if error.kind() == std::io::ErrorKind::NotFound {
+                self.inner.backups.write().expect("backups lock").remove(slug);
+                return Err(ApiError::bad_request(format!(
+                    "Cannot delete backup at {}, file does not exist!",
+                    backup.path.display()
+                )));
+            }
+            return Err(ApiError::bad_request(format!("Could delete backup at {}: {error}", backup.path.display())));
+        }
+        self.inner.backups.write().expect("backups lock").remove(slug);
+        Ok(())
+    }
+
+    /// The job of a new backup.
+    pub fn create_spec(kind: BackupType) -> JobSpec {
+        let name = match kind {
+            BackupType::Full => "backup_manager_full_backup",
+            BackupType::Partial => "backup_manager_partial_backup",
+        };
+        JobSpec::new(name).group(GROUP).limit(JobLimit::Once).conditions(&[JobCondition::Running])
+    }
+
+    /// Writes a new backup (as `job`) and lists it; returns its slug.
+    pub async fn create(&self, new: NewBackup, job: Job) -> Result<String, ApiError> {
+        let date = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string();
+        let slug = create_slug(&date, &new.name);
+        // A caller that started the backup in the background reads its slug from the job.
+        job.set_reference(&slug);
+        let file_name = new.filename.clone().unwrap_or_else(|| format!("{slug}.tar"));
+        let folder = self.inner.data.backup();
+        let path = folder.join(&file_name);
+        if path.exists() {
+            return Err(ApiError::bad_request(format!(
+                "Cannot make new backup at {}, file already exists!",
+                path.display()
+            )));
+        }
+        let partial = folder.join(format!(".{file_name}.partial"));
+        let _frozen = Frozen::enter(&self.inner.system);
+        let outcome = self.write_backup(&new, &date, &slug, &partial, &job).await;
+        let written = match outcome {
+            Ok(()) => fs::rename(&partial, &path).and_then(|()| fs::File::open(&folder)?.sync_all()),
+            Err(error) => {
+                let _ = fs::remove_file(&partial);
+                return Err(error);
+            }
+        };
+        if let Err(error) = written {
+            let _ = fs::remove_file(&partial);
+            return Err(ApiError::internal(format!("Cannot finish the backup file {}: {error}", path.display())));
+        }
+        let backup = tokio::task::spawn_blocking(move || BackupFile::open(&path))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .map_err(ApiError::internal)?;
+        self.inner.backups.write().expect("backups lock").insert(slug.clone(), backup);
+        job.set_progress(100.0);
+        Ok(slug)
+    }
+
+    async fn write_backup(
+        &self,
+        new: &NewBackup,
+        date: &str,
+        slug: &str,
+        partial: &Path,
+        job: &Job,
+    ) -> Result<(), ApiError> {
+        let data = &self.inner.data;
+        let key = match &new.password {
+            Some(password) => {
+                let password = password.clone();
+                let key = tokio::task::spawn_blocking(move || securetar::RootKey::new(&password))
+                    .await
+                    .map_err(|e| ApiError::internal(e.to_string()))?
+                    .map_err(|e| ApiError::internal(format!("Cannot derive the backup key: {e}")))?;
+                Some(Arc::new(key))
+            }
+            None => None,
+        };
+        let mut meta = BackupMeta {
+            slug: slug.to_owned(),
+            version: 2,
+            name: new.name.clone(),
+            date: date.to_owned(),
+            kind: new.kind,
+            supervisor_version: base::SUPERVISOR_VERSION.to_owned(),
+            extra: new.extra.clone(),
+            compressed: new.compressed,
+            protected: new.password.is_some(),
+            // The real Supervisor dropped `crypto` with SecureTar v3: headers say how to decrypt.
+            crypto: None,
+            homeassistant: None,
+            docker: json!({"registries": {}}),
+            folders: Vec::new(),
+            addons: Vec::new(),
+            repositories: Vec::new(),
+            other: Map::new(),
+        };
+
+        job.set_stage("addon_repositories");
+        meta.repositories = self.inner.store.git_sources();
+
+        let mut parts: Vec<Part> = Vec::new();
+        if new.homeassistant {
+            let exclude_database = new.exclude_database;
+            let settings = json!({"version": null, "exclude_database": exclude_database});
+            parts.push(Part {
+                stage: "home_assistant",
+                name: HOMEASSISTANT_FOLDER.to_owned(),
+                contents: Contents {
+                    files: vec![("./homeassistant.json".to_owned(), serde_json::to_vec(&settings).expect("JSON"))],
+                    disk_files: Vec::new(),
+                    trees: vec![Tree {
+                        source: data.homeassistant(),
+                        name: PathBuf::from("data"),
+                        exclude: Box::new(move |path| homeassistant_excluded(path, exclude_database)),
+                    }],
+                },
+            });
+            meta.homeassistant = Some(HomeAssistantEntry { version: None, exclude_database, size: 0.0 });
+        }
+        for folder in &new.folders {
+            let source = folder_path(data, folder);
+            if !source.is_dir() {
+                tracing::warn!("Can't find backup folder {folder}");
+                continue;
+            }
+            let trees = vec![Tree::all(source, ".")];
+            parts.push(Part {
+                stage: "folders",
+                name: folder.clone(),
+                contents: Contents { trees, ..Contents::default() },
+            });
+            meta.folders.push(folder.clone());
+        }
+
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(partial)
+            .map_err(|e| ApiError::internal(format!("Cannot create {}: {e}", partial.display())))?;
+        let mtime = chrono::Utc::now().timestamp().max(0) as u64;
+        let addons: Vec<String> = match &new.addons {
+            AddonSelection::All => self.inner.addons.list().into_iter().map(|addon| addon.slug).collect(),
+            AddonSelection::Only(slugs) => slugs
+                .iter()
+                .filter(|slug| {
+                    let installed = self.inner.addons.is_installed(slug);
+                    if !installed {
+                        tracing::warn!("Add-on {slug} not found/installed");
+                    }
+                    installed
+                })
+                .cloned()
+                .collect(),
+        };
+        let addon_bytes: u64 = addons.iter().map(|slug| tree_size(&self.inner.addons.data_dir(slug))).sum();
+        let total =
+            parts.iter().flat_map(|p| &p.contents.trees).map(|t| tree_size(&t.source)).sum::<u64>() + addon_bytes;
+        let progress = Arc::new(Progress::new(job.clone(), total, (0.0, 99.0)));
+        let mut outer = OuterArchive::new(file, mtime);
+        let (homeassistant, folders): (Vec<Part>, Vec<Part>) =
+            parts.into_iter().partition(|p| p.stage == "home_assistant");
+        for part in homeassistant {
+            outer = self.write_part(outer, &meta, part, key.clone(), &progress, job).await?;
+        }
+        job.set_stage("addons");
+        for slug in addons {
+            match self.backup_addon(outer, &meta, &slug, key.clone(), &progress, job).await {
+                Ok((back, entry)) => {
+                    outer = back;
+                    meta.addons.push(entry);
+                }
+                Err((back, error)) => {
+                    outer = back.ok_or_else(|| error.clone())?;
+                    tracing::error!("Can't backup add-on {slug}: {}", error.message);
+                }
+            }
+        }
+        for part in folders {
+            outer = self.write_part(outer, &meta, part, key.clone(), &progress, job).await?;
+        }
+
+        job.set_stage("finishing_file");
+        let json = serde_json::to_vec_pretty(&meta).expect("backup.json serializes");
+        tokio::task::spawn_blocking(move || {
+            outer.add_bytes(crate::model::META, &json)?;
+            outer.finish().map(drop)
+        })
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::internal(format!("Cannot finish the backup file: {e}")))
+    }
+
+    /// Writes one inner archive on a blocking thread; the archive comes back for the next.
+    async fn write_part(
+        &self,
+        mut outer: OuterArchive,
+        meta: &BackupMeta,
+        part: Part,
+        key: Option<Arc<securetar::RootKey>>,
+        progress: &Arc<Progress>,
+        job: &Job,
+    ) -> Result<OuterArchive, ApiError> {
+        job.set_stage(part.stage);
+        let member = meta.member_name(&part.name);
+        let (progress, compressed) = (Arc::clone(progress), meta.compressed);
+        let (outer, written) = tokio::task::spawn_blocking(move || {
+            let written = write_part(&mut outer, &member, compressed, key.as_deref(), &part.contents, &progress)
+                .map_err(|e| ApiError::internal(format!("Can't backup {}: {e}", part.name)));
+            (outer, written)
+        })
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+        written.map(|_| outer)
+    }
+
+    /// One add-on's archive, with the add-on prepared (hot or cold) around it. An error that
+    /// leaves the backup file usable gives the archive back, so the backup goes on without it.
+    async fn backup_addon(
+        &self,
+        outer: OuterArchive,
+        meta: &BackupMeta,
+        slug: &str,
+        key: Option<Arc<securetar::RootKey>>,
+        progress: &Arc<Progress>,
+        job: &Job,
+    ) -> Result<(OuterArchive, AddonEntry), (Option<OuterArchive>, ApiError)> {
+        let addons = &self.inner.addons;
+        let hold = match addons.begin_backup(slug, job).await {
+            Ok(hold) => hold,
+            Err(error) => return Err((Some(outer), error)),
+        };
+        let snapshot = match addons.snapshot(slug, &self.inner.data.tmp()).await {
+            Ok(snapshot) => snapshot,
+            Err(error) => {
+                if let Err(end) = addons.end_backup(hold, job).await {
+                    tracing::warn!("Can't end the backup of add-on {slug}: {}", end.message);
+                }
+                return Err((Some(outer), error));
+            }
+        };
+        let image = snapshot.image.clone();
+        let entry = AddonEntry {
+            slug: snapshot.slug.clone(),
+            name: snapshot.name.clone(),
+            version: snapshot.version.clone(),
+            size: 0.0,
+        };
+        let mut trees = vec![Tree {
+            source: snapshot.data_dir.clone(),
+            name: PathBuf::from("data"),
+            exclude: addon_exclude(snapshot.exclude.clone()),
+        }];
+        if let Some(config) = &snapshot.config_dir {
+            trees.push(Tree {
+                source: config.clone(),
+                name: PathBuf::from("config"),
+                exclude: addon_exclude(snapshot.exclude.clone()),
+            });
+        }
+        let part = Part {
+            stage: "addons",
+            name: slug.to_owned(),
+            contents: Contents {
+                files: vec![("./addon.json".to_owned(), snapshot.addon_json)],
+                disk_files: image.iter().map(|path| ("./image.tar".to_owned(), path.clone())).collect(),
+                trees,
+            },
+        };
+        let written = self.write_part(outer, meta, part, key, progress, job).await.map(|outer| (outer, entry));
+        if let Some(image) = image {
+            let _ = fs::remove_file(image);
+        }
+        let ended = addons.end_backup(hold, job).await;
+        match (written, ended) {
+            (Ok(done), Ok(())) => Ok(done),
+            (Ok((outer, _)), Err(error)) => Err((Some(outer), error)),
+            (Err(error), _) => Err((None, error)),
+        }
+    }
+
+    /// The job of a restore.
+    /// The job of a restore; its reference (the backup) is set when it runs, since a reference
+    /// in the spec would make a group per backup, and restores and backups must take turns.
+    pub fn restore_spec(full: bool) -> JobSpec {
+        let name = if full { "backup_manager_full_restore" } else { "backup_manager_partial_restore" };
+        JobSpec::new(name).group(GROUP).limit(JobLimit::Once).conditions(&[
+            JobCondition::FreeSpace,
+            JobCondition::Healthy,
+            JobCondition::Running,
+        ])
+    }
+
+    /// Checks what can be known before a restore starts: the messages the real Supervisor gives.
+    pub fn check_restore(&self, slug: &str, request: &RestoreRequest) -> Result<BackupFile, ApiError> {
+        let backup = self.get(slug)?;
+        if request.full && backup.meta.kind == BackupType::Partial {
+            return Err(ApiError::bad_request(format!("{slug} is only a partial backup!")));
+        }
+        if made_by_newer_supervisor(&backup.meta.supervisor_version) {
+            return Err(ApiError::bad_request(format!(
+                "Backup was made on supervisor version {}, can't restore on {}. Must update supervisor first.",
+                backup.meta.supervisor_version,
+                base::SUPERVISOR_VERSION
+            )));
+        }
+        if backup.protected() && request.password.is_none() {
+            return Err(ApiError::bad_request(format!("Invalid password for backup {slug}")));
+        }
+        if !request.full && request.homeassistant && backup.meta.homeassistant.is_none() {
+            return Err(ApiError::bad_request("No Home Assistant Core data inside the backup"));
+        }
+        Ok(backup)
+    }
+
+    /// Restores (as `job`) what `request` names from `backup`: everything is unpacked into a
+    /// staging directory, then swapped in at once.
+    pub async fn restore(&self, backup: BackupFile, request: RestoreRequest, job: Job) -> Result<(), ApiError> {
+        let _frozen = Frozen::enter(&self.inner.system);
+        let data = &self.inner.data;
+        let addons = &self.inner.addons;
+        let slug = backup.meta.slug.clone();
+        job.set_reference(&slug);
+        let password =
+            request.password.as_deref().filter(|_| backup.protected()).map(securetar::Password::new).map(Arc::new);
+        let (homeassistant, addon_slugs, folders) = if request.full {
+            let slugs = backup.meta.addons.iter().map(|addon| addon.slug.clone()).collect();
+            (backup.meta.homeassistant.is_some(), slugs, backup.meta.folders.clone())
+        } else {
+            (request.homeassistant, request.addons.clone(), request.folders.clone())
+        };
+
+        // What to unpack: stage, part, and where its tree goes (add-ons have two trees).
+        let mut planned: Vec<(&'static str, String)> = Vec::new();
+        for folder in &folders {
+            match backup.member(folder) {
+                Some(_) => planned.push(("folders", folder.clone())),
+                None => tracing::warn!("Can't find restore folder {folder}"),
+            }
+        }
+        if homeassistant {
+            planned.push(("home_assistant", HOMEASSISTANT_FOLDER.to_owned()));
+        }
+        for addon in &addon_slugs {
+            match backup.member(addon) {
+                Some(_) => planned.push(("addons", addon.clone())),
+                None => tracing::warn!("Can't find backup {addon}"),
+            }
+        }
+
+        let staging = Staging::new(&restore_root(data), &slug)
+            .map_err(|e| ApiError::internal(format!("Cannot prepare the restore: {e}")))?;
+        let total: u64 = planned.iter().filter_map(|(_, part)| backup.member(part)).map(|m| m.entry.size).sum();
+        let backup = Arc::new(backup);
+        let mut swaps = Vec::new();
+        let mut restores = Vec::new();
+        let mut done = 0u64;
+        for (stage, part) in planned {
+            job.set_stage(stage);
+            let staged = match self.stage_part(&staging, &backup, &part, password.clone()).await {
+                Ok(dir) => dir,
+                Err(error) => {
+                    staging.discard();
+                    return Err(error);
+                }
+            };
+            match stage {
+                "folders" => swaps.push(Swap { staged: staging.relative(&staged), target: folder_path(data, &part) }),
+                "home_assistant" => {
+                    let config = keep_excluded_database(&backup.meta, &staged, &data.homeassistant());
+                    swaps.push(Swap { staged: staging.relative(&config), target: data.homeassistant() });
+                }
+                _ => match AddonRestore::read(&part, &staged) {
+                    Ok(restore) => {
+                        let data_dir = restore.staged_data();
+                        if let Err(error) = fs::create_dir_all(&data_dir) {
+                            staging.discard();
+                            return Err(ApiError::internal(error.to_string()));
+                        }
+                        swaps.push(Swap { staged: staging.relative(&data_dir), target: addons.data_dir(&part) });
+                        if let Some(config) = restore.staged_config() {
+                            swaps.push(Swap { staged: staging.relative(&config), target: addons.config_dir(&part) });
+                        }
+                        restores.push(restore);
+                    }
+                    Err(error) => {
+                        staging.discard();
+                        return Err(error);
+                    }
+                },
+            }
+            done += backup.member(&part).map_or(0, |m| m.entry.size);
+            job.set_progress(done as f64 / total.max(1) as f64 * 90.0);
+        }
+        for restore in &restores {
+            // The data goes in place with the rest; the add-on must not write to it meanwhile.
+            if addons.is_installed(&restore.slug) {
+                addons.stop(&restore.slug).await?;
+            }
+        }
+        let staging = tokio::task::spawn_blocking(move || staging.commit(&swaps).map(|()| staging))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .map_err(|e| ApiError::internal(format!("Cannot put the restored data in place: {e}")))?;
+
+        let mut failed = Vec::new();
+        if request.full {
+            job.set_stage("remove_delta_addons");
+            for addon in addons.list().into_iter().filter(|addon| !addon_slugs.contains(&addon.slug)) {
+                if let Err(error) = addons.uninstall(&addon.slug, false).await {
+                    tracing::error!("Can't uninstall {}: {}", addon.slug, error.message);
+                    failed.push(addon.slug.clone());
+                }
+            }
+        }
+        job.set_stage("addons");
+        for restore in restores {
+            let addon = restore.slug.clone();
+            if let Err(error) = addons.restore(restore, &job).await {
+                tracing::error!("Can't restore backup {addon}: {}", error.message);
+                failed.push(addon);
+            }
+        }
+        staging.discard();
+        if !failed.is_empty() {
+            return Err(ApiError::bad_request(format!(
+                "An error occurred during restore of {slug}: these add-ons failed: {}",
+                failed.join(", ")
+            )));
+        }
+        job.set_progress(100.0);
+        tracing::info!("restored backup {slug}");
+        Ok(())
+    }
+
+    /// Unpacks one inner archive into the staging directory on a blocking thread.
+    async fn stage_part(
+        &self,
+        staging: &Staging,
+        backup: &Arc<BackupFile>,
+        part: &str,
+        password: Option<Arc<securetar::Password>>,
+    ) -> Result<PathBuf, ApiError> {
+        let dir = staging.part_dir(part).map_err(|e| ApiError::internal(e.to_string()))?;
+        let (backup, target, part) = (Arc::clone(backup), dir.clone(), part.to_owned());
+        tokio::task::spawn_blocking(move || unpack_part(&backup, &part, password.as_deref(), &target))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))??;
+        Ok(dir)
+    }
+
+    /// Lists an uploaded file (already in the backup folder under a temporary name) when it is a
+    /// backup; otherwise removes it. Returns the slug.
+    pub async fn import(&self, upload: PathBuf, filename: Option<String>) -> Result<String, ApiError> {
+        let opened = {
+            let upload = upload.clone();
+            tokio::task::spawn_blocking(move || BackupFile::open(&upload))
+                .await
+                .map_err(|e| ApiError::internal(e.to_string()))?
+        };
+        let backup = match opened {
+            Ok(backup) => backup,
+            Err(why) => {
+                let _ = fs::remove_file(&upload);
+                return Err(ApiError::bad_request(format!("The upload is not a backup: {why}")));
+            }
+        };
+        let slug = backup.meta.slug.clone();
+        if self.inner.backups.read().expect("backups lock").contains_key(&slug) {
+            let _ = fs::remove_file(&upload);
+            return Ok(slug);
+        }
+        let target = self.inner.data.backup().join(filename.unwrap_or_else(|| format!("{slug}.tar")));
+        if target.exists() {
+            let _ = fs::remove_file(&upload);
+            return Err(ApiError::bad_request(format!(
+                "Cannot import backup {slug}: {} already exists",
+                target.display()
+            )));
+        }
+        fs::rename(&upload, &target).map_err(|e| ApiError::internal(format!("Cannot store the upload: {e}")))?;
+        let mut backup = backup;
+        backup.path = target;
+        self.inner.backups.write().expect("backups lock").insert(slug.clone(), backup);
+        Ok(slug)
+    }
+
+    /// A temporary name in the backup folder for an upload (on the same file system, so the
+    /// final rename is atomic; ignored by reload and removed at start).
+    pub fn upload_path(&self) -> PathBuf {
+        self.inner.data.backup().join(format!(".upload-{}.tar.partial", base::random::hex_token(4)))
+    }
+
+    /// Puts the system in the freeze state for an external snapshot, until [`thaw`] or `timeout`.
+    ///
+    /// [`thaw`]: BackupManager::thaw
+    pub async fn freeze(&self, timeout: Duration) -> Result<(), ApiError> {
+        let spec = JobSpec::new("backup_manager_freeze_all")
+            .group(GROUP)
+            .limit(JobLimit::Once)
+            .conditions(&[JobCondition::Running]);
+        let manager = self.clone();
+        self.inner
+            .jobs
+            .run(spec, move |job| async move {
+                job.set_stage("home_assistant");
+                manager.inner.system.set_state(CoreState::Freeze);
+                job.set_stage("addons");
+                let mut holds = Vec::new();
+                for addon in manager.inner.addons.list() {
+                    match manager.inner.addons.begin_backup(&addon.slug, &job).await {
+                        Ok(hold) => holds.push(hold),
+                        Err(error) => tracing::error!("Can't prepare {} for the freeze: {}", addon.slug, error.message),
+                    }
+                }
+                let (signal, thawed) = oneshot::channel::<oneshot::Sender<()>>();
+                *manager.inner.thaw.lock().expect("thaw lock") = Some(signal);
+                let thawing = manager.clone();
+                tokio::spawn(async move {
+                    let done = match tokio::time::timeout(timeout, thawed).await {
+                        Ok(Ok(done)) => Some(done),
+                        _ => {
+                            tracing::warn!(
+                                "Timeout waiting for signal to thaw after manual freeze, beginning thaw now"
+                            );
+                            thawing.inner.thaw.lock().expect("thaw lock").take();
+                            None
+                        }
+                    };
+                    thawing.end_freeze(holds).await;
+                    if let Some(done) = done {
+                        let _ = done.send(());
+                    }
+                });
+                Ok(())
+            })
+            .await
+    }
+
+    /// The end of a freeze (job `backup_manager_signal_thaw`): the add-ons resume, the system
+    /// runs again.
+    async fn end_freeze(&self, holds: Vec<addons::BackupHold>) {
+        let spec = JobSpec::new("backup_manager_signal_thaw").group(GROUP).conditions(&[JobCondition::Frozen]);
+        let addons = self.inner.addons.clone();
+        let ended = self
+            .inner
+            .jobs
+            .run(spec, move |job| async move {
+                job.set_stage("await_addon_restarts");
+                for hold in holds {
+                    if let Err(error) = addons.end_backup(hold, &job).await {
+                        tracing::error!("Can't resume an add-on after the freeze: {}", error.message);
+                    }
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(error) = ended {
+            tracing::error!("Can't end the freeze: {}", error.message);
+        }
+        self.inner.system.set_state(CoreState::Running);
+    }
+
+    /// Ends a freeze made by [`freeze`](BackupManager::freeze), once the add-ons resumed.
+    pub async fn thaw(&self) -> Result<(), ApiError> {
+        let spec = JobSpec::new("backup_manager_thaw_all")
+            .group(GROUP)
+            .limit(JobLimit::Once)
+            .conditions(&[JobCondition::Frozen]);
+        let manager = self.clone();
+        let finished = self
+            .inner
+            .jobs
+            .run(spec, move |_job| async move {
+                let signal = manager.inner.thaw.lock().expect("thaw lock").take();
+                let Some(signal) = signal else {
+                    return Err(ApiError::bad_request("Freeze was not initiated by freeze API, cannot thaw this way"));
+                };
+                let (done, finished) = oneshot::channel();
+                let _ = signal.send(done);
+                Ok(finished)
+            })
+            .await?;
+        // Waited for outside the job: the thaw runs its own job in the same group.
+        let _ = finished.await;
+        Ok(())
+    }
+}
+
+/// The backup an add-on update asks for: a partial backup of the add-on alone, named as the
+/// real Supervisor names it.
+impl addons::UpdateBackup for BackupManager {
+    fn backup_addon<'a>(
+        &'a self,
+        slug: &'a str,
+        version: &'a str,
+        parent: &'a Job,
+    ) -> futures_util::future::BoxFuture<'a, Result<(), ApiError>> {
+        Box::pin(async move {
+            let new = NewBackup {
+                kind: BackupType::Partial,
+                name: format!("addon_{slug}_{version}"),
+                filename: None,
+                password: None,
+                compressed: true,
+                homeassistant: false,
+                exclude_database: false,
+                addons: AddonSelection::Only(vec![slug.to_owned()]),
+                folders: Vec::new(),
+                extra: Map::new(),
+            };
+            let manager = self.clone();
+            parent
+                .run_child(Self::create_spec(BackupType::Partial), |job| async move { manager.create(new, job).await })
+                .await?;
+            Ok(())
+        })
+    }
+}
+
+/// One inner archive to write.
+struct Part {
+    stage: &'static str,
+    name: String,
+    contents: Contents,
+}
+
+/// An add-on's `backup_exclude`, matched against each path's trailing components.
+fn addon_exclude(patterns: Vec<String>) -> Box<dyn Fn(&Path) -> bool + Send + Sync> {
+    Box::new(move |path| patterns.iter().any(|pattern| tail_match(pattern, path)))
+}
+
+/// The system is frozen while a backup or restore runs, and running again after.
+struct Frozen<'a>(&'a System);
+
+impl<'a> Frozen<'a> {
+    fn enter(system: &'a System) -> Frozen<'a> {
+        system.set_state(CoreState::Freeze);
+        Frozen(system)
+    }
+}
+
+impl Drop for Frozen<'_> {
+    fn drop(&mut self) {
+        self.0.set_state(CoreState::Running);
+    }
+}
+
+/// Whether a backup comes from a newer version of this supervisor, which may have written what
+/// this one cannot read. The Python Supervisor numbers its versions by the calendar
+/// (`2025.06.0`) and its backups are read in their own right, so versions compare only within
+/// one numbering.
+fn made_by_newer_supervisor(version: &str) -> bool {
+    let calendar =
+        |v: &str| v.split('.').next().and_then(|major| major.parse::<u32>().ok()).is_some_and(|major| major >= 2000);
+    calendar(version) == calendar(base::SUPERVISOR_VERSION)
+        && base::version::is_newer(version, base::SUPERVISOR_VERSION)
+}
+
+fn restore_root(data: &DataDir) -> PathBuf {
+    data.root().join("restore")
+}
+
+/// The directory of a folder the API names.
+pub fn folder_path(data: &DataDir, folder: &str) -> PathBuf {
+    match folder {
+        "addons/local" => data.addons_local(),
+        "ssl" => data.ssl(),
+        "media" => data.media(),
+        _ => data.share(),
+    }
+}
+
+fn homeassistant_excluded(path: &Path, exclude_database: bool) -> bool {
+    let database = if exclude_database { &DATABASE_EXCLUDES[..] } else { &[] };
+    HOMEASSISTANT_EXCLUDES.iter().chain(database).any(|pattern| full_match(pattern, path))
+}
+
+/// Unpacks the inner archive of `part` into `target`; the error is for the API client.
+fn unpack_part(
+    backup: &BackupFile,
+    part: &str,
+    password: Option<&securetar::Password>,
+    target: &Path,
+) -> Result<(), ApiError> {
+    let slug = &backup.meta.slug;
+    let member = backup.member(part).ok_or_else(|| ApiError::bad_request(format!("Can't find backup {part}")))?;
+    let fail = |error: std::io::Error| {
+        if crate::codec::is_wrong_password(&error) {
+            ApiError::bad_request(format!("Invalid password for backup {slug}"))
+        } else {
+            ApiError::bad_request(format!("Can't restore {part} from backup {slug}: {error}"))
+        }
+    };
+    let stored = backup.read_member(member).map_err(fail)?;
+    let tar = crate::codec::decoder(stored, password).map_err(fail)?;
+    let mut reader = TarReader::new(tar);
+    archive::unpack(&mut reader, target).map_err(|error| match error {
+        archive::ArchiveError::Io(io) => fail(io),
+        other => ApiError::bad_request(format!("Can't restore {part} from backup {slug}: {other}")),
+    })?;
+    Ok(())
+}
+
+/// The configuration to put in place from the staged Home Assistant archive: its `data`
+/// (version 1 backups have the configuration at the top). When the backup left the database
+/// out, the current database files are kept (hard links into the staged tree).
+fn keep_excluded_database(meta: &BackupMeta, staged: &Path, current: &Path) -> PathBuf {
+    let config = if staged.join("data").is_dir() { staged.join("data") } else { staged.to_path_buf() };
+    if meta.homeassistant.as_ref().is_some_and(|ha| ha.exclude_database) {
+        if let Ok(entries) = fs::read_dir(current) {
+            for entry in entries.flatten() {
+                let name = PathBuf::from(entry.file_name());
+                if DATABASE_EXCLUDES.iter().any(|pattern| full_match(pattern, &name)) && !config.join(&name).exists() {
+                    if let Err(error) = fs::hard_link(entry.path(), config.join(&name)) {
+                        tracing::warn!("cannot keep the database {}: {error}", name.display());
+                    }
+                }
+            }
+        }
+    }
+    config
+}
+
+fn scan(folder: &Path) -> BTreeMap<String, BackupFile> {
+    let mut found = BTreeMap::new();
+    let Ok(entries) = fs::read_dir(folder) else { return found };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let is_tar = path.extension().is_some_and(|ext| ext == "tar")
+            && !entry.file_name().to_string_lossy().starts_with('.')
+            && entry.file_type().is_ok_and(|t| t.is_file());
+        if !is_tar {
+            continue;
+        }
+        match BackupFile::open(&path) {
+            Ok(backup) => {
+                if let Some(other) = found.get(&backup.meta.slug) {
+                    tracing::warn!(
+                        "Backup {} exists in two files: {} and {}",
+                        backup.meta.slug,
+                        other_path(other),
+                        path.display()
+                    );
+                }
+                found.insert(backup.meta.slug.clone(), backup);
+            }
+            Err(why) => tracing::warn!("skipping {}: {why}", path.display()),
+        }
+    }
+    found
+}
+
+fn other_path(backup: &BackupFile) -> String {
+    backup.path.display().to_string()
+}
+
+fn remove_partial_files(folder: &Path) {
+    let Ok(entries) = fs::read_dir(folder) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.ends_with(".partial") {
+            tracing::info!("removing the interrupted backup file {name}");
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_newer_versions_of_this_supervisor_are_refused() {
+        assert!(!made_by_newer_supervisor("2025.06.0"));
+        assert!(!made_by_newer_supervisor(base::SUPERVISOR_VERSION));
+        assert!(made_by_newer_supervisor("999.0.0"));
+    }
+
+    #[test]
+    fn homeassistant_exclusions() {
+        assert!(homeassistant_excluded(Path::new("home-assistant.log"), false));
+        assert!(homeassistant_excluded(Path::new("custom_components/x/__pycache__/y.pyc"), false));
+        assert!(!homeassistant_excluded(Path::new("home-assistant_v2.db"), false));
+        assert!(homeassistant_excluded(Path::new("home-assistant_v2.db"), true));
+        assert!(!homeassistant_excluded(Path::new("configuration.yaml"), true));
+    }
+}
