@@ -87,7 +87,9 @@ pub fn run(bin: &Path) -> anyhow::Result<()> {
     let reference = work.path().join("reference.tar.zst");
     let tar_zstd = timed(|| bash("tar -c -C \"$1\" share | zstd -3 -q > \"$2\"", &[&data, &reference]))?.1;
     // The daemon syncs its backup before it answers; the reference's file is synced too.
-    let synced = timed(|| Ok(File::open(&reference)?.sync_all()?))?.1;
+    let started = Instant::now();
+    File::open(&reference)?.sync_all()?;
+    let synced = started.elapsed();
     let tar_zstd = tar_zstd + synced;
     let folders = json!({"name": "bench", "folders": ["share"]});
     bench.reset_peak_rss()?;
@@ -208,10 +210,18 @@ fn ms(duration: Duration) -> String {
     format!("{:.2} ms", duration.as_secs_f64() * 1e3)
 }
 
+/// Times `work`, once what earlier steps left dirty in the page cache is written back: no step
+/// pays for another's writeback.
 fn timed<T>(work: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<(T, Duration)> {
+    settle()?;
     let started = Instant::now();
     let result = work()?;
     Ok((result, started.elapsed()))
+}
+
+fn settle() -> anyhow::Result<()> {
+    ensure!(Command::new("sync").status().context("running sync")?.success(), "sync failed");
+    Ok(())
 }
 
 /// Runs `script` with bash, `pipefail` on, with `paths` as `$1`, `$2`...
@@ -312,6 +322,7 @@ impl BenchDaemon {
 
     /// Pings the daemon from another thread while `work` runs; the latencies of those pings.
     fn ping_during(&mut self, work: impl FnOnce(&mut BenchDaemon) -> anyhow::Result<()>) -> anyhow::Result<Latencies> {
+        settle()?;
         let stop = AtomicBool::new(false);
         let (address, token) = (self.daemon.address, self.token.clone());
         std::thread::scope(|scope| {

@@ -164,4 +164,3 @@ async fn fetch_versions(name: &str, jobs: &JobManager, updater: web::Data<Update
     let updater = updater.into_inner();
     respond(jobs, JobSpec::new(name), background, move |job| async move { updater.fetch(Some(&job)).await }).await
 }
-
