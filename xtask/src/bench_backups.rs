@@ -74,53 +74,71 @@ pub fn run(bin: &Path) -> anyhow::Result<()> {
     crate::test_tools::ensure()?;
     let work = tempfile::tempdir()?;
     let data = work.path().join("data");
-    let share = data.join("share");
     let mut random = Random(0x5eed);
-    let files = generate_mixed(&share, &mut random)?;
+    let files = generate_mixed(&data.join("share"), &mut random)?;
     let mut bench = BenchDaemon::start(bin, &data)?;
     let idle = bench.ping_during(|_| {
         std::thread::sleep(IDLE_PINGS);
         Ok(())
     })?;
-
-    // Create: zstd against tar | zstd, then encrypted against Python.
     let reference = work.path().join("reference.tar.zst");
-    let tar_zstd = timed(|| bash("tar -c -C \"$1\" share | zstd -3 -q > \"$2\"", &[&data, &reference]))?.1;
+    let (slug, peak_plain) = create(&mut bench, &data, &reference, files)?;
+    let peak_encrypted = create_encrypted(&mut bench, &data.join("share"), &work.path().join("python.tar"))?;
+    restore(&mut bench, &data.join("share"), &slug, &reference, &work.path().join("unpacked"))?;
+    ping_latency(&mut bench, &slug, &idle)?;
+    println!(
+        "bench backup_peak_rss: {:.1} MiB during the zstd backup | {:.1} MiB during the encrypted one (aim < 64 MB; \
+         VmHWM of the whole daemon, reset through /proc/<pid>/clear_refs before each 1 GiB backup, read after it)",
+        peak_plain as f64 / 1024.0,
+        peak_encrypted as f64 / 1024.0,
+    );
+    bench.call("DELETE", &format!("/backups/{slug}"), &Value::Null)?;
+    restore_encrypted_zeros(&mut bench, &data.join("share"), &mut random)?;
+    bench.daemon.ensure_alive()
+}
+
+/// `backup_create`: the zstd backup of `<data>/share` against `tar | zstd` into `reference`
+/// (kept for [`restore`]). Answers the backup's slug and the daemon's peak memory during it.
+fn create(bench: &mut BenchDaemon, data: &Path, reference: &Path, files: usize) -> anyhow::Result<(String, u64)> {
+    let tar_zstd = timed(|| bash("tar -c -C \"$1\" share | zstd -3 -q > \"$2\"", &[data, reference]))?.1;
     // The daemon syncs its backup before it answers; the reference's file is synced too.
     let started = Instant::now();
-    File::open(&reference)?.sync_all()?;
+    File::open(reference)?.sync_all()?;
     let synced = started.elapsed();
     let tar_zstd = tar_zstd + synced;
-    let folders = json!({"name": "bench", "folders": ["share"]});
     bench.reset_peak_rss()?;
-    let (created, supervisor) = timed(|| bench.call("POST", "/backups/new/partial", &folders))?;
-    let peak_plain = bench.peak_rss_kib()?;
+    let (created, supervisor) = timed(|| bench.call("POST", "/backups/new/partial", &share_backup(None)))?;
+    let peak = bench.peak_rss_kib()?;
     let slug = created["slug"].as_str().context("the new backup has no slug")?.to_owned();
     let stored = bench.call("GET", &format!("/backups/{slug}/info"), &Value::Null)?["size_bytes"].as_u64();
     println!(
         "bench backup_create: supervisor {:.0} MB/s | tar -c | zstd -3 {:.0} MB/s | ratio {:.2} (aim >= 0.8; \
-         POST /backups/new/partial of share, zstd -3 with a worker per core, against the shell pipeline (zstd's \
-         one thread) then an fsync of its file ({:.2} s of it), as the daemon syncs its backup; {:.0} MB against \
-         {:.0} MB; {files} files, {} MiB: half random, a quarter text, a quarter zeros, in the page cache)",
+         POST /backups/new/partial of share, zstd -3 with workers on all cores but the reading thread's, against \
+         the shell pipeline (zstd's one thread) then an fsync of its file ({:.2} s of it), as the daemon syncs its \
+         backup; {:.0} MB against {:.0} MB; {files} files, {} MiB: half random, a quarter text, a quarter zeros, \
+         in the page cache)",
         rate(DATA, supervisor),
         rate(DATA, tar_zstd),
         tar_zstd.as_secs_f64() / supervisor.as_secs_f64(),
         synced.as_secs_f64(),
         stored.unwrap_or_default() as f64 / 1e6,
-        fs::metadata(&reference)?.len() as f64 / 1e6,
+        fs::metadata(reference)?.len() as f64 / 1e6,
         DATA >> 20,
     );
+    Ok((slug, peak))
+}
 
-    let python_out = work.path().join("python.tar");
-    let python = timed(|| python_securetar(&python_out, &share))?.1;
-    let python_size = fs::metadata(&python_out)?.len();
-    fs::remove_file(&python_out)?;
-    let encrypted_body = json!({"name": "bench encrypted", "folders": ["share"], "password": PASSWORD});
+/// `backup_create_encrypted`: the encrypted backup of `share` against the Python library writing
+/// `python_out`. Answers the daemon's peak memory during the backup.
+fn create_encrypted(bench: &mut BenchDaemon, share: &Path, python_out: &Path) -> anyhow::Result<u64> {
+    let python = timed(|| python_securetar(python_out, share))?.1;
+    let python_size = fs::metadata(python_out)?.len();
+    fs::remove_file(python_out)?;
     bench.reset_peak_rss()?;
-    let (encrypted, supervisor) = timed(|| bench.call("POST", "/backups/new/partial", &encrypted_body))?;
-    let peak_encrypted = bench.peak_rss_kib()?;
-    let encrypted_slug = encrypted["slug"].as_str().context("the new backup has no slug")?.to_owned();
-    bench.call("DELETE", &format!("/backups/{encrypted_slug}"), &Value::Null)?;
+    let (encrypted, supervisor) = timed(|| bench.call("POST", "/backups/new/partial", &share_backup(Some(PASSWORD))))?;
+    let peak = bench.peak_rss_kib()?;
+    let slug = encrypted["slug"].as_str().context("the new backup has no slug")?;
+    bench.call("DELETE", &format!("/backups/{slug}"), &Value::Null)?;
     println!(
         "bench backup_create_encrypted: supervisor {:.0} MB/s | Python securetar {:.0} MB/s | ratio {:.1} (aim >= \
          5; same data and request with a password: zstd inside SecureTar v3, against securetar {} writing the \
@@ -132,16 +150,19 @@ pub fn run(bin: &Path) -> anyhow::Result<()> {
         crate::test_tools::SECURETAR.trim_start_matches("securetar=="),
         python_size as f64 / 1e6,
     );
+    Ok(peak)
+}
 
-    // Restore: the backup made above against zstd -d | tar -x of the reference file.
-    let unpacked = work.path().join("unpacked");
-    fs::create_dir(&unpacked)?;
-    let zstd_tar = timed(|| bash("zstd -d -q < \"$1\" | tar -x -C \"$2\"", &[&reference, &unpacked]))?.1;
-    fs::remove_dir_all(&unpacked)?;
-    fs::remove_file(&reference)?;
-    let restore = format!("/backups/{slug}/restore/partial");
-    let supervisor = timed(|| bench.call("POST", &restore, &json!({"folders": ["share"]})))?.1;
-    ensure!(tree_bytes(&share)? == DATA, "the restored share does not hold the {DATA} bytes backed up");
+/// `backup_restore`: the restore of backup `slug` into `share` against `zstd -d | tar -x` of
+/// `reference` into `unpacked`; both outputs but the restored share are removed.
+fn restore(bench: &mut BenchDaemon, share: &Path, slug: &str, reference: &Path, unpacked: &Path) -> anyhow::Result<()> {
+    fs::create_dir(unpacked)?;
+    let zstd_tar = timed(|| bash("zstd -d -q < \"$1\" | tar -x -C \"$2\"", &[reference, unpacked]))?.1;
+    fs::remove_dir_all(unpacked)?;
+    fs::remove_file(reference)?;
+    let path = format!("/backups/{slug}/restore/partial");
+    let supervisor = timed(|| bench.call("POST", &path, &json!({"folders": ["share"]})))?.1;
+    ensure!(tree_bytes(share)? == DATA, "the restored share does not hold the {DATA} bytes backed up");
     println!(
         "bench backup_restore: supervisor {:.0} MB/s | zstd -d | tar -x {:.0} MB/s | ratio {:.2} (aim >= 0.8; \
          POST /backups/<slug>/restore/partial of share from the backup above (unpacked into a staging folder, \
@@ -150,22 +171,26 @@ pub fn run(bin: &Path) -> anyhow::Result<()> {
         rate(DATA, zstd_tar),
         zstd_tar.as_secs_f64() / supervisor.as_secs_f64(),
     );
+    Ok(())
+}
 
-    // Ping latency: the same backup and restore again, with the pings.
+/// `backup_ping_latency`: pings during the same backup and restore as above, against `idle`.
+fn ping_latency(bench: &mut BenchDaemon, slug: &str, idle: &Latencies) -> anyhow::Result<()> {
     let mut made = None;
     let during_backup = bench.ping_during(|bench| {
-        made = Some(bench.call("POST", "/backups/new/partial", &folders)?);
+        made = Some(bench.call("POST", "/backups/new/partial", &share_backup(None))?);
         Ok(())
     })?;
     let again = made.as_ref().and_then(|made| made["slug"].as_str()).context("the new backup has no slug")?;
     bench.call("DELETE", &format!("/backups/{again}"), &Value::Null)?;
+    let path = format!("/backups/{slug}/restore/partial");
     let during_restore =
-        bench.ping_during(|bench| bench.call("POST", &restore, &json!({"folders": ["share"]})).map(drop))?;
+        bench.ping_during(|bench| bench.call("POST", &path, &json!({"folders": ["share"]})).map(drop))?;
     let idle_p99 = idle.p99();
     println!(
         "bench backup_ping_latency: idle p99 {} | during backup p99 {} ({:.1}x) | during restore p99 {} ({:.1}x) \
          (aim <= 2x idle; GET /supervisor/ping with the CLI token, one after another {} ms apart on one keep-alive \
-         connection, {} / {} / {} pings; 2 workers)",
+         connection, {} / {} / {} pings; 2 HTTP workers)",
         ms(idle_p99),
         ms(during_backup.p99()),
         during_backup.p99().as_secs_f64() / idle_p99.as_secs_f64(),
@@ -176,29 +201,34 @@ pub fn run(bin: &Path) -> anyhow::Result<()> {
         during_backup.0.len(),
         during_restore.0.len(),
     );
-    println!(
-        "bench backup_peak_rss: {:.1} MiB during the zstd backup | {:.1} MiB during the encrypted one (aim < 64 MB; \
-         VmHWM reset through /proc/<pid>/clear_refs before each 1 GiB backup, read after it)",
-        peak_plain as f64 / 1024.0,
-        peak_encrypted as f64 / 1024.0,
-    );
-    bench.call("DELETE", &format!("/backups/{slug}"), &Value::Null)?;
+    Ok(())
+}
 
-    // Encrypted restore of zeros: the folder now holds 1 GiB of zero-filled files.
-    fs::remove_dir_all(&share)?;
-    let zero_files = write_files(&share.join("zeros"), Kind::Zeros, DATA, &mut random)?;
-    let zeros = bench.call("POST", "/backups/new/partial", &encrypted_body)?;
-    let zeros_slug = zeros["slug"].as_str().context("the new backup has no slug")?.to_owned();
+/// `backup_restore_encrypted_zeros`: `share` now holds 1 GiB of zero-filled files only.
+fn restore_encrypted_zeros(bench: &mut BenchDaemon, share: &Path, random: &mut Random) -> anyhow::Result<()> {
+    fs::remove_dir_all(share)?;
+    let files = write_files(&share.join("zeros"), Kind::Zeros, DATA, random)?;
+    let zeros = bench.call("POST", "/backups/new/partial", &share_backup(Some(PASSWORD)))?;
+    let slug = zeros["slug"].as_str().context("the new backup has no slug")?;
     let body = json!({"folders": ["share"], "password": PASSWORD});
-    let supervisor = timed(|| bench.call("POST", &format!("/backups/{zeros_slug}/restore/partial"), &body))?.1;
-    ensure!(tree_bytes(&share)? == DATA, "the restored share does not hold the {DATA} bytes backed up");
+    let supervisor = timed(|| bench.call("POST", &format!("/backups/{slug}/restore/partial"), &body))?.1;
+    ensure!(tree_bytes(share)? == DATA, "the restored share does not hold the {DATA} bytes backed up");
     println!(
         "bench backup_restore_encrypted_zeros: {:.0} MB/s (aim >= 200 MB/s; POST /backups/<slug>/restore/partial \
-         with the password of an encrypted backup of share holding {zero_files} zero-filled files, {} MiB)",
+         with the password of an encrypted backup of share holding {files} zero-filled files, {} MiB)",
         rate(DATA, supervisor),
         DATA >> 20,
     );
-    bench.daemon.ensure_alive()
+    Ok(())
+}
+
+/// The body of `POST /backups/new/partial` for the `share` folder, encrypted with `password`.
+fn share_backup(password: Option<&str>) -> Value {
+    let mut body = json!({"name": "bench", "folders": ["share"]});
+    if let Some(password) = password {
+        body["password"] = password.into();
+    }
+    body
 }
 
 /// Decimal megabytes per second.
