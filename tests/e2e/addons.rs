@@ -107,7 +107,7 @@ fn data_lines(daemon: &Daemon, slug: &str, file: &str) -> Vec<String> {
 }
 
 /// The add-on token the container was given.
-fn container_token(daemon: &Daemon, slug: &str) -> String {
+pub(crate) fn container_token(daemon: &Daemon, slug: &str) -> String {
     let container = inspect_container(&container_name(daemon, slug)).expect("the container");
     env_of(&container).remove("SUPERVISOR_TOKEN").expect("SUPERVISOR_TOKEN")
 }
@@ -362,6 +362,7 @@ fn schema_all_options_round_trip_and_bad_ones_change_nothing() {
     let (status, body) = e2e::json_of(daemon.request("GET", "/addons/self/options/config", Some(&token), None));
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"], valid);
+    assert!(!crate::auth::database_holds(&daemon, &token), "the database holds the add-on's token");
     let written: Value = serde_json::from_str(
         &std::fs::read_to_string(addon_data(&daemon, slug).join("options.json")).expect("options.json"),
     )

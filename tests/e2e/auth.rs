@@ -57,6 +57,61 @@ fn the_cli_token_file_is_private() {
     assert_eq!(mode & 0o777, 0o600, "mode {:o}", mode & 0o777);
 }
 
+/// Every file of the daemon's database.
+fn database_files(daemon: &Daemon) -> Vec<std::path::PathBuf> {
+    let mut pending = vec![daemon.data_dir().join("db")];
+    let mut files = Vec::new();
+    while let Some(path) = pending.pop() {
+        if path.is_dir() {
+            pending.extend(std::fs::read_dir(&path).expect("a folder").map(|e| e.expect("an entry").path()));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// Whether any file of the daemon's database holds `secret`.
+pub(crate) fn database_holds(daemon: &Daemon, secret: &str) -> bool {
+    database_files(daemon).iter().any(|path| {
+        let bytes = std::fs::read(path).expect("a database file");
+        bytes.windows(secret.len()).any(|w| w == secret.as_bytes())
+    })
+}
+
+/// The database holds the Core token: only the owner may read it. The CLI token is not in it at
+/// all, its digest suffices.
+#[test]
+fn the_database_is_private_and_holds_no_cli_token() {
+    let daemon = Daemon::start();
+    let db = daemon.data_dir().join("db");
+    let mode = |path: &std::path::Path| std::fs::symlink_metadata(path).expect("metadata").permissions().mode() & 0o777;
+    assert_eq!(mode(&db), 0o700, "mode {:o}", mode(&db));
+    let files = database_files(&daemon);
+    assert!(!files.is_empty(), "no database files");
+    for path in &files {
+        assert_eq!(mode(path), 0o600, "{} has mode {:o}", path.display(), mode(path));
+        let folder = path.parent().expect("a folder");
+        assert_eq!(mode(folder), 0o700, "{} has mode {:o}", folder.display(), mode(folder));
+    }
+    assert!(!database_holds(&daemon, &daemon.cli_token()), "the database holds the CLI token");
+    let logs = daemon.data_dir().join("logs/supervisor");
+    assert_eq!(mode(&logs), 0o700, "mode {:o}", mode(&logs));
+    for entry in std::fs::read_dir(&logs).expect("the log folder") {
+        let path = entry.expect("an entry").path();
+        assert_eq!(mode(&path), 0o600, "{} has mode {:o}", path.display(), mode(&path));
+    }
+}
+
+#[test]
+fn blacklisted_core_paths_are_403_in_every_spelling() {
+    let daemon = Daemon::start();
+    for path in ["/core/api/hassio_push/x", "/homeassistant/api/hassio_auth", "/core/api//hassio/app"] {
+        let (status, body) = daemon.get(path);
+        assert_eq!(status, 403, "{path}: {body}");
+    }
+}
+
 #[test]
 fn a_blacklisted_path_is_a_403_even_for_the_admin_token() {
     let daemon = Daemon::start();

@@ -1,5 +1,6 @@
 //! Black-box tests of the supervisor and the `ha` CLI; one module per API group.
 
+mod access_matrix;
 mod addons;
 mod auth;
 mod backups;
@@ -9,8 +10,10 @@ mod core;
 mod docker;
 mod hardware;
 mod host;
+mod hostile_backups;
 mod jobs;
 mod journal;
+mod links;
 mod logs;
 mod network;
 mod os;

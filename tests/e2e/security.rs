@@ -43,3 +43,31 @@ fn invalid_options_are_refused_and_change_nothing() {
     }
     assert_eq!(security_info(&daemon)["pwned"], true);
 }
+
+/// Whether the daemon has not closed `stream` yet (nothing to read and no end of file).
+fn still_open(stream: &mut std::net::TcpStream) -> bool {
+    use std::io::Read;
+    stream.set_nonblocking(true).expect("non-blocking");
+    let open = matches!(stream.read(&mut [0; 1]), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+    stream.set_nonblocking(false).expect("blocking");
+    open
+}
+
+#[test]
+fn ping_answers_while_thousands_of_idle_connections_are_held() {
+    let daemon = Daemon::start();
+    daemon.wait_ready();
+    // More than one worker's old connection limit, none of them ever sending a request.
+    let mut idle: Vec<_> =
+        (0..2_200).map(|_| std::net::TcpStream::connect(daemon.address()).expect("connect")).collect();
+    let response = daemon.client().get(daemon.url("/supervisor/ping")).send().expect("ping");
+    assert_eq!(response.status(), 200);
+    // It was answered while the idle connections were still held, not once they had gone.
+    let held = idle.iter_mut().take(100).map(still_open).filter(|open| *open).count();
+    assert_eq!(held, 100, "the ping was only answered after idle connections were dropped");
+    // And idle connections without a request do not stay for long.
+    e2e::eventually("the daemon to close header-less connections", || {
+        idle.iter_mut().take(100).all(|stream| !still_open(stream)).then_some(())
+    });
+    assert_eq!(daemon.client().get(daemon.url("/supervisor/ping")).send().expect("ping").status(), 200);
+}

@@ -13,7 +13,7 @@ pub mod registry;
 use reqwest::blocking::{Client, Response};
 use reqwest::StatusCode;
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -64,6 +64,19 @@ impl Daemon {
         let client = Client::builder().timeout(Duration::from_secs(60)).build().expect("http client");
         let instance = unique_instance();
         let mut daemon = Daemon { child: None, stdout: None, data, address: String::new(), extra, client, instance };
+        daemon.spawn();
+        daemon
+    }
+
+    /// Starts a daemon on a data directory `prepare` set up first (a file system mounted on it,
+    /// folders the daemon must cope with at start).
+    pub fn start_prepared(prepare: impl FnOnce(&Path)) -> Daemon {
+        let data = tempfile::tempdir().expect("temporary data directory");
+        prepare(data.path());
+        let client = Client::builder().timeout(Duration::from_secs(60)).build().expect("http client");
+        let instance = unique_instance();
+        let mut daemon =
+            Daemon { child: None, stdout: None, data, address: String::new(), extra: Vec::new(), client, instance };
         daemon.spawn();
         daemon
     }
@@ -222,6 +235,17 @@ impl Daemon {
 
     /// Runs the `ha` CLI against this daemon with the given arguments and environment.
     pub fn ha(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+        self.ha_command(args, env).output().expect("run ha")
+    }
+
+    /// Runs the `ha` CLI with `input` on its standard input, for the commands that ask.
+    pub fn ha_answering(&self, args: &[&str], input: &str) -> std::process::Output {
+        let mut child = self.ha_command(args, &[]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("run ha");
+        child.stdin.take().expect("piped stdin").write_all(input.as_bytes()).expect("answer ha");
+        child.wait_with_output().expect("wait for ha")
+    }
+
+    fn ha_command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut command = Command::new(bin("ha"));
         command
             .args(args)
@@ -232,7 +256,7 @@ impl Daemon {
         for (k, v) in env {
             command.env(k, v);
         }
-        command.output().expect("run ha")
+        command
     }
 }
 

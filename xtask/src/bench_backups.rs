@@ -157,7 +157,9 @@ fn create_encrypted(bench: &mut BenchDaemon, share: &Path, python_out: &Path) ->
 /// `reference` into `unpacked`; both outputs but the restored share are removed.
 fn restore(bench: &mut BenchDaemon, share: &Path, slug: &str, reference: &Path, unpacked: &Path) -> anyhow::Result<()> {
     fs::create_dir(unpacked)?;
-    let zstd_tar = timed(|| bash("zstd -d -q < \"$1\" | tar -x -C \"$2\"", &[reference, unpacked]))?.1;
+    // The daemon syncs the restored tree (syncfs) before it commits it; so does the reference.
+    let zstd_tar =
+        timed(|| bash("zstd -d -q < \"$1\" | tar -x -C \"$2\" && sync -f \"$2\"", &[reference, unpacked]))?.1;
     fs::remove_dir_all(unpacked)?;
     fs::remove_file(reference)?;
     let path = format!("/backups/{slug}/restore/partial");
@@ -166,7 +168,8 @@ fn restore(bench: &mut BenchDaemon, share: &Path, slug: &str, reference: &Path, 
     println!(
         "bench backup_restore: supervisor {:.0} MB/s | zstd -d | tar -x {:.0} MB/s | ratio {:.2} (aim >= 0.8; \
          POST /backups/<slug>/restore/partial of share from the backup above (unpacked into a staging folder, \
-         then swapped in and the old tree removed), against the shell pipeline into an empty folder)",
+         synced, then swapped in and the old tree removed), against the shell pipeline into an empty folder, then \
+         sync -f)",
         rate(DATA, supervisor),
         rate(DATA, zstd_tar),
         zstd_tar.as_secs_f64() / supervisor.as_secs_f64(),

@@ -12,6 +12,7 @@ use crate::errors;
 use crate::manager::AddonManager;
 use crate::AddonState;
 use addon_config::{AddonConfig, BackupMode, MapType};
+use base::paths::{beneath, UnsafeName};
 use base::ApiError;
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use futures_util::{StreamExt, TryStreamExt};
@@ -92,15 +93,37 @@ impl AddonRestore {
         })
     }
 
-    /// The unpacked data folder (empty when the archive had none).
-    pub fn staged_data(&self) -> PathBuf {
-        self.staged.join("data")
+    /// The unpacked data folder, created empty when the archive had none.
+    pub fn staged_data(&self) -> Result<PathBuf, ApiError> {
+        let dir = self.staged.join("data");
+        if self.staged_tree("data")?.is_none() {
+            std::fs::create_dir(&dir).map_err(|e| errors::unknown(&self.slug, format!("can't stage its data: {e}")))?;
+        }
+        Ok(dir)
     }
 
     /// The unpacked public config folder, if the archive had one.
-    pub fn staged_config(&self) -> Option<PathBuf> {
-        Some(self.staged.join("config")).filter(|dir| dir.is_dir())
+    pub fn staged_config(&self) -> Result<Option<PathBuf>, ApiError> {
+        self.staged_tree("config")
     }
+
+    /// A top-level folder of the archive, which replaces a folder on the host as a whole: it
+    /// must be a directory, never a link that would put the host folder elsewhere.
+    fn staged_tree(&self, name: &str) -> Result<Option<PathBuf>, ApiError> {
+        let path = self.staged.join(name);
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_dir() => Ok(Some(path)),
+            Ok(_) => Err(ApiError::bad_request(format!(
+                "Can't restore {}: '{name}' in its backup is not a directory",
+                self.slug
+            ))),
+            Err(_) => Ok(None),
+        }
+    }
+}
+
+fn invalid_slug(unsafe_name: UnsafeName) -> ApiError {
+    ApiError::bad_request(format!("Invalid add-on slug {unsafe_name}"))
 }
 
 /// A step of a backup or restore on one add-on: a child of the backup's job, which already
@@ -110,14 +133,14 @@ fn child(name: &str, slug: &str) -> jobs::JobSpec {
 }
 
 impl AddonManager {
-    /// Where an add-on's data lives.
-    pub fn data_dir(&self, slug: &str) -> PathBuf {
-        self.inner.folders.data.join(slug)
+    /// Where an add-on's data lives; refused for a slug that is not a plain name.
+    pub fn data_dir(&self, slug: &str) -> Result<PathBuf, ApiError> {
+        beneath(&self.inner.folders.data, slug).map_err(invalid_slug)
     }
 
-    /// Where an add-on's public config folder lives.
-    pub fn config_dir(&self, slug: &str) -> PathBuf {
-        self.inner.folders.addon_configs.join(slug)
+    /// Where an add-on's public config folder lives; refused for a slug that is not a plain name.
+    pub fn config_dir(&self, slug: &str) -> Result<PathBuf, ApiError> {
+        beneath(&self.inner.folders.addon_configs, slug).map_err(invalid_slug)
     }
 
     /// Prepares a running add-on for a backup (job `addon_begin_backup`): a cold one is
@@ -181,7 +204,7 @@ impl AddonManager {
             state: state.to_owned(),
         };
         let maps_config = config.map.iter().any(|entry| entry.kind == MapType::AddonConfig);
-        let config_dir = Some(self.config_dir(slug)).filter(|dir| maps_config && dir.is_dir());
+        let config_dir = Some(self.config_dir(slug)?).filter(|dir| maps_config && dir.is_dir());
         let image = if config.image.is_none() {
             let path = tmp.join(format!("{slug}-image.tar"));
             self.save_image(&format!("{}:{}", addon.user.image, addon.user.version), &path).await?;
@@ -194,7 +217,7 @@ impl AddonManager {
             name: config.name.clone(),
             version: addon.user.version.clone(),
             addon_json: serde_json::to_vec(&json).expect("addon.json serializes"),
-            data_dir: self.data_dir(slug),
+            data_dir: self.data_dir(slug)?,
             config_dir,
             image,
             exclude: config.backup_exclude.clone(),
@@ -247,7 +270,7 @@ impl AddonManager {
             file.user.insert(slug.to_owned(), user);
             file.system.insert(slug.to_owned(), system);
         })?;
-        std::fs::create_dir_all(self.data_dir(slug))
+        base::fs::ensure_real_dir(&self.data_dir(slug)?)
             .map_err(|e| errors::unknown(slug, format!("can't create its data folder: {e}")))?;
         tracing::info!(addon = slug, version = %restore.version, "restored");
         if restore.started {

@@ -29,7 +29,8 @@ pub struct UserData {
     /// The image (without tag) the installed version runs.
     pub image: String,
     pub uuid: String,
-    /// The token of the running container; made anew at every start.
+    /// The digest ([`security::Tokens::digest`]) of the running container's token, which is made
+    /// anew at every start and kept in clear only in the container's environment.
     #[serde(default)]
     pub access_token: Option<String>,
     pub ingress_token: String,

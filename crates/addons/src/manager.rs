@@ -22,7 +22,7 @@ use bollard::query_parameters::{
 };
 use docker::DockerManager;
 use jobs::{Job, JobCondition, JobLimit, JobManager, JobSpec};
-use security::{Caller, Tokens};
+use security::{AddonRights, Caller, Role, Tokens};
 use serde_json::{Map, Value};
 use state::Persisted;
 use std::collections::HashMap;
@@ -414,7 +414,7 @@ impl AddonManager {
             );
         })?;
         let result = async {
-            std::fs::create_dir_all(&data_dir)
+            base::fs::ensure_real_dir(&data_dir)
                 .map_err(|e| errors::unknown(slug, format!("can't create {}: {e}", data_dir.display())))?;
             if had_image {
                 tracing::info!(addon = slug, image, "image already on the engine");
@@ -613,8 +613,10 @@ impl AddonManager {
             self.fetch_image(slug, &dir, config, &Self::arch(config), &addon.user.image, job).await?;
         }
         let network = self.inner.docker.ensure_network().await?;
+        // A link here would be bind-mounted as its target: an add-on mapping `all_addon_configs`
+        // can plant one in place of another add-on's config folder.
         for dir in container::folders_to_create(addon, &self.inner.folders) {
-            std::fs::create_dir_all(&dir)
+            base::fs::ensure_real_dir(&dir)
                 .map_err(|e| errors::unknown(slug, format!("can't create {}: {e}", dir.display())))?;
         }
         let options_file = self.inner.folders.data.join(slug).join("options.json");
@@ -624,9 +626,9 @@ impl AddonManager {
 
         let token = base::random::hex_token(TOKEN_BYTES);
         let old = addon.user.access_token.clone();
-        self.update_user(slug, |user| user.access_token = Some(token.clone()))?;
+        self.update_user(slug, |user| user.access_token = Some(Tokens::digest(&token)))?;
         if let Some(old) = old {
-            self.inner.tokens.revoke(&old);
+            self.inner.tokens.revoke_digest(&old);
         }
         self.inner.tokens.register(
             &token,
@@ -699,8 +701,8 @@ impl AddonManager {
         };
         self.with_runtime(slug, |r| r.failed = result.is_err());
         result?;
-        if let Some(token) = self.get(slug).and_then(|a| a.user.access_token) {
-            self.inner.tokens.revoke(&token);
+        if let Some(digest) = self.get(slug).and_then(|a| a.user.access_token) {
+            self.inner.tokens.revoke_digest(&digest);
             self.update_user(slug, |user| user.access_token = None)?;
         }
         Ok(())
@@ -730,14 +732,23 @@ impl AddonManager {
             let state = self.state(&addon.slug).await;
             let running = matches!(state, AddonState::Started | AddonState::Startup);
             match (&addon.user.access_token, running) {
-                (Some(token), true) => self.inner.tokens.register(
-                    token,
-                    Caller::Addon {
+                (Some(stored), true) => {
+                    let caller = Caller::Addon {
                         slug: addon.slug.clone(),
                         role: addon.config().hassio_role,
                         hassio_api: addon.config().hassio_api,
-                    },
-                ),
+                    };
+                    // A record from before digests holds the token itself, which is longer.
+                    if stored.len() == TOKEN_BYTES * 2 {
+                        let digest = Tokens::digest(stored);
+                        self.inner.tokens.register_digest(&digest, caller);
+                        self.update_user(&addon.slug, |u| u.access_token = Some(digest)).unwrap_or_else(|e| {
+                            tracing::warn!(addon = %addon.slug, "can't replace a token by its digest: {e}");
+                        });
+                    } else {
+                        self.inner.tokens.register_digest(stored, caller);
+                    }
+                }
                 // A token of a container that no longer runs is dead; forget it.
                 (Some(_), false) => self.update_user(&addon.slug, |u| u.access_token = None).unwrap_or_else(|e| {
                     tracing::warn!(addon = %addon.slug, "can't forget a stale token: {e}");
@@ -776,6 +787,15 @@ impl store::Installed for AddonManager {
 
     fn slugs(&self) -> Vec<String> {
         self.inner.file.read().user.keys().cloned().collect()
+    }
+}
+
+/// The access decision of an add-on's request reads its installed config as it is now.
+impl AddonRights for AddonManager {
+    fn rights(&self, slug: &str) -> Option<(Role, bool)> {
+        let file = self.inner.file.read();
+        let config = &file.system.get(slug)?.config;
+        file.user.contains_key(slug).then_some((config.hassio_role, config.hassio_api))
     }
 }
 

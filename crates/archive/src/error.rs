@@ -22,6 +22,9 @@ pub enum ArchiveError {
     Special(String),
     #[error("archive entry '{path}' has an unsupported type '{kind}'")]
     Unsupported { path: String, kind: char },
+    /// The `limit` is what the caller allowed (its free space), not the archive's own size.
+    #[error("the archive unpacks to more than the {limit} bytes of space available for it")]
+    TooLarge { limit: u64 },
     #[error("{0}")]
     Io(#[from] io::Error),
 }

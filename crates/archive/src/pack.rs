@@ -86,7 +86,7 @@ mod tests {
         let bytes = builder.into_inner().unwrap();
 
         let target = tempfile::tempdir().unwrap();
-        unpack(&mut TarReader::new(&bytes[..]), target.path()).unwrap();
+        unpack(&mut TarReader::new(&bytes[..]), target.path(), u64::MAX).unwrap();
         let data = target.path().join("data");
         assert_eq!(fs::read_to_string(data.join("keep/sub/a")).unwrap(), "alpha");
         assert_eq!(fs::read_link(data.join("link")).unwrap(), Path::new("keep/sub/a"));

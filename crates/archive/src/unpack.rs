@@ -6,6 +6,14 @@
 //! made (the classic `a -> /etc`, then `a/passwd`). Files are created with `O_NOFOLLOW` after
 //! whatever was at their path is removed. Device nodes and FIFOs are refused: no backup has them.
 //!
+//! The lexical check alone lets chained links out (`a -> .`, then `up -> a/..`), and a later
+//! entry may replace what an earlier link's check relied on, so once everything is unpacked every
+//! link is resolved for real against the finished tree, following the links inside it, and the
+//! unpack fails if one leads out.
+//!
+//! What an unpack may write is bounded (`budget`): a small compressed archive can expand without
+//! limit, and a restore must never fill the disk. Each entry is charged the blocks it takes.
+//!
 //! Modes, owners (when running as root) and modification times are restored, except the setuid
 //! and setgid bits: an archive is not allowed to plant privileged programs.
 
@@ -22,6 +30,11 @@ use std::time::{Duration, SystemTime};
 /// Modes an archive may set: permissions and the sticky bit, not setuid or setgid.
 const ALLOWED_MODE: u32 = 0o1777;
 const COPY_BUFFER: usize = 256 * 1024;
+/// What an entry is charged at least, and the unit file data is rounded up to: a file system
+/// block, so that millions of empty entries cannot fill the disk for free.
+const BLOCK: u64 = 4096;
+/// Links followed while resolving one link, as the kernel's own limit (`ELOOP`).
+const MAX_LINK_HOPS: usize = 40;
 
 /// What an unpack wrote.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -31,18 +44,26 @@ pub struct Unpacked {
     pub bytes: u64,
 }
 
-/// Unpacks every entry of `reader` into `target` (an existing directory).
-pub fn unpack<R: Read>(reader: &mut TarReader<R>, target: &Path) -> Result<Unpacked, ArchiveError> {
+/// Unpacks every entry of `reader` into `target` (an existing directory), writing at most
+/// `budget` bytes (entries charged in whole blocks); past it, stops with [`ArchiveError::TooLarge`]
+/// and leaves the partial tree for the caller to remove.
+pub fn unpack<R: Read>(reader: &mut TarReader<R>, target: &Path, budget: u64) -> Result<Unpacked, ArchiveError> {
     let restore_owner = unsafe { libc::geteuid() } == 0;
     let mut unpacked = Unpacked::default();
+    let mut charged = 0u64;
     // Directory modes and times go last: a read-only directory must not stop its own entries,
     // and writing entries changes a directory's time.
     let mut directories = Vec::new();
+    let mut links = Vec::new();
     let mut buffer = vec![0; COPY_BUFFER];
     while let Some(entry) = reader.next_entry()? {
         let Some(relative) = inside(&entry.path)? else {
             continue;
         };
+        charged = charged.saturating_add(BLOCK);
+        if charged > budget {
+            return Err(ArchiveError::TooLarge { limit: budget });
+        }
         let path = target.join(&relative);
         prepare_parents(target, &relative)?;
         match entry.kind {
@@ -64,7 +85,9 @@ pub fn unpack<R: Read>(reader: &mut TarReader<R>, target: &Path) -> Result<Unpac
                 remove(&path)?;
                 let mut file =
                     OpenOptions::new().write(true).create_new(true).custom_flags(libc::O_NOFOLLOW).open(&path)?;
-                unpacked.bytes += copy(reader, &mut file, &mut buffer)?;
+                let written = copy(reader, &mut file, &mut buffer, budget.saturating_sub(charged), budget)?;
+                unpacked.bytes += written;
+                charged = charged.saturating_add(written.div_ceil(BLOCK) * BLOCK);
                 file.set_permissions(fs::Permissions::from_mode(entry.mode & ALLOWED_MODE))?;
                 if restore_owner {
                     chown(&path, &entry)?;
@@ -80,6 +103,7 @@ pub fn unpack<R: Read>(reader: &mut TarReader<R>, target: &Path) -> Result<Unpac
                     chown(&path, &entry)?;
                 }
                 set_link_time(&path, &entry)?;
+                links.push((relative, entry.path.clone()));
             }
             Kind::HardLink => {
                 let link = entry.link.as_deref().unwrap_or(Path::new(""));
@@ -101,11 +125,59 @@ pub fn unpack<R: Read>(reader: &mut TarReader<R>, target: &Path) -> Result<Unpac
         }
         unpacked.entries += 1;
     }
+    for (relative, shown) in &links {
+        check_resolved(target, relative, shown)?;
+    }
     for (path, entry) in directories.iter().rev() {
-        fs::set_permissions(path, fs::Permissions::from_mode(entry.mode & ALLOWED_MODE))?;
-        set_link_time(path, entry)?;
+        // A later entry may have put something else at a directory's path; a link's target
+        // must not get the directory's mode.
+        if fs::symlink_metadata(path).is_ok_and(|meta| meta.is_dir()) {
+            fs::set_permissions(path, fs::Permissions::from_mode(entry.mode & ALLOWED_MODE))?;
+            set_link_time(path, entry)?;
+        }
     }
     Ok(unpacked)
+}
+
+/// Resolves the link at `relative` in the finished tree, following the links inside it as the
+/// kernel would, and refuses it when the path it names leaves `target` at any point.
+fn check_resolved(target: &Path, relative: &Path, shown: &Path) -> Result<(), ArchiveError> {
+    let link = fs::read_link(target.join(relative))?;
+    let outside =
+        || ArchiveError::LinkOutside { path: shown.display().to_string(), target: link.display().to_string() };
+    let mut resolved: Vec<std::ffi::OsString> =
+        relative.parent().into_iter().flat_map(Path::components).map(|c| c.as_os_str().to_owned()).collect();
+    // The components still to walk, the next one last.
+    let mut pending: Vec<std::ffi::OsString> = Vec::new();
+    let queue = |pending: &mut Vec<std::ffi::OsString>, path: &Path| -> Result<(), ArchiveError> {
+        if path.has_root() {
+            return Err(outside());
+        }
+        pending.extend(path.components().rev().map(|c| c.as_os_str().to_owned()));
+        Ok(())
+    };
+    queue(&mut pending, &link)?;
+    let mut hops = 0;
+    while let Some(part) = pending.pop() {
+        if part == ".." {
+            resolved.pop().ok_or_else(outside)?;
+            continue;
+        }
+        if part == "." {
+            continue;
+        }
+        resolved.push(part);
+        let here: PathBuf = target.join(resolved.iter().collect::<PathBuf>());
+        if fs::symlink_metadata(&here).is_ok_and(|meta| meta.file_type().is_symlink()) {
+            hops += 1;
+            if hops > MAX_LINK_HOPS {
+                return Err(outside());
+            }
+            resolved.pop();
+            queue(&mut pending, &fs::read_link(&here)?)?;
+        }
+    }
+    Ok(())
 }
 
 /// The entry's path inside the target, or `None` for the archive's root (`.`).
@@ -185,8 +257,15 @@ fn remove(path: &Path) -> io::Result<()> {
     }
 }
 
-fn copy<R: Read>(reader: &mut TarReader<R>, file: &mut File, buffer: &mut [u8]) -> Result<u64, ArchiveError> {
-    let mut written = 0;
+/// Copies the entry's data, stopping as soon as it would pass the `remaining` bytes of `budget`.
+fn copy<R: Read>(
+    reader: &mut TarReader<R>,
+    file: &mut File,
+    buffer: &mut [u8],
+    remaining: u64,
+    budget: u64,
+) -> Result<u64, ArchiveError> {
+    let mut written: u64 = 0;
     loop {
         let read = match reader.read(buffer) {
             Ok(0) => return Ok(written),
@@ -194,8 +273,11 @@ fn copy<R: Read>(reader: &mut TarReader<R>, file: &mut File, buffer: &mut [u8]) 
             Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
             Err(error) => return Err(ArchiveError::from_read(error)),
         };
-        file.write_all(&buffer[..read])?;
         written += read as u64;
+        if written > remaining {
+            return Err(ArchiveError::TooLarge { limit: budget });
+        }
+        file.write_all(&buffer[..read])?;
     }
 }
 
@@ -260,7 +342,7 @@ mod tests {
     }
 
     fn unpack_bytes(bytes: &[u8], target: &Path) -> Result<Unpacked, ArchiveError> {
-        unpack(&mut TarReader::new(bytes), target)
+        unpack_bytes_within(bytes, target, u64::MAX)
     }
 
     #[test]
@@ -329,6 +411,68 @@ mod tests {
             let left: Vec<_> = fs::read_dir(outer.path()).unwrap().collect();
             assert!(left.is_empty(), "nothing may be written next to the target: {left:?}");
         }
+    }
+
+    #[test]
+    fn refuses_chained_links_that_resolve_outside() {
+        let outer = tempfile::tempdir().unwrap();
+        let target = outer.path().join("target");
+        let mut chain =
+            vec![raw(tar::EntryType::Symlink, "a", ".", b""), raw(tar::EntryType::Symlink, "up0", "a/..", b"")];
+        for level in 1..12 {
+            chain.push(raw(tar::EntryType::Symlink, &format!("up{level}"), &format!("up{}/a/..", level - 1), b""));
+        }
+        chain.push(raw(tar::EntryType::Symlink, "x", "up11/etc", b""));
+        // A link checked first, made to escape by an entry that replaces what it went through.
+        let replaced = [
+            raw(tar::EntryType::Directory, "d/", "", b""),
+            raw(tar::EntryType::Symlink, "x", "d/..", b""),
+            raw(tar::EntryType::Symlink, "d", ".", b""),
+        ]
+        .concat();
+        for bytes in [chain.concat(), replaced] {
+            fs::create_dir(&target).unwrap();
+            let error = unpack_bytes(&bytes, &target).unwrap_err().to_string();
+            assert!(error.contains("outside the target"), "{error}");
+            fs::remove_dir_all(&target).unwrap();
+        }
+        // Links that stay inside, even through other links, are kept.
+        fs::create_dir(&target).unwrap();
+        let inside = [
+            raw(tar::EntryType::Directory, "conf/", "", b""),
+            raw(tar::EntryType::Regular, "conf/x.yaml", "", b"x"),
+            raw(tar::EntryType::Symlink, "current", "conf", b""),
+            raw(tar::EntryType::Symlink, "sub/link", "../current/x.yaml", b""),
+            raw(tar::EntryType::Symlink, "loop", "loop", b""),
+        ];
+        unpack_bytes(&inside[..4].concat(), &target).unwrap();
+        assert_eq!(fs::read(target.join("sub/link")).unwrap(), b"x");
+        let error = unpack_bytes(&inside[4], &target).unwrap_err().to_string();
+        assert!(error.contains("outside the target"), "{error}");
+    }
+
+    #[test]
+    fn stops_at_the_budget() {
+        // A 1 GiB entry of zeros, as a bomb's output would be, read as it streams.
+        let mut header = header(tar::EntryType::Regular, 1 << 30, 0o644);
+        header.set_path("bomb").unwrap();
+        header.set_cksum();
+        let stream = io::Cursor::new(header.as_bytes().to_vec()).chain(io::repeat(0).take(1 << 30));
+        let dir = tempfile::tempdir().unwrap();
+        let error = unpack(&mut TarReader::new(stream), dir.path(), 8 << 20).unwrap_err();
+        assert!(matches!(error, ArchiveError::TooLarge { limit } if limit == 8 << 20), "{error}");
+        assert!(fs::metadata(dir.path().join("bomb")).unwrap().len() <= 8 << 20);
+
+        // Many empty entries are charged a block each.
+        let many: Vec<u8> = (0..100).flat_map(|n| raw(tar::EntryType::Regular, &format!("f{n}"), "", b"")).collect();
+        let error = unpack_bytes_within(&many, dir.path(), 50 * BLOCK).unwrap_err();
+        assert!(matches!(error, ArchiveError::TooLarge { .. }), "{error}");
+        let fits = unpack_bytes_within(&raw(tar::EntryType::Regular, "ok", "", &[0; 5000]), dir.path(), 3 * BLOCK);
+        assert_eq!(fits.unwrap().bytes, 5000);
+    }
+
+    fn unpack_bytes_within(bytes: &[u8], target: &Path, budget: u64) -> Result<Unpacked, ArchiveError> {
+        unpack(&mut TarReader::new(bytes), target, budget)
     }
 
     #[test]

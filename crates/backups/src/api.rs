@@ -2,7 +2,7 @@
 
 use crate::file::BackupFile;
 use crate::manager::{AddonSelection, BackupManager, NewBackup, RestoreRequest, FREEZE_TIMEOUT};
-use crate::model::{is_slug, AddonEntry, BackupType, FOLDERS, HOMEASSISTANT_FOLDER};
+use crate::model::{is_addon_slug, is_slug, AddonEntry, BackupType, FOLDERS, HOMEASSISTANT_FOLDER};
 use actix_web::http::header;
 use actix_web::{delete, get, post, web, HttpResponse};
 use base::body::Body;
@@ -349,16 +349,23 @@ fn unique(key: &str, items: Vec<String>) -> Result<Vec<String>, ApiError> {
     }
 }
 
+/// A backup's file name: it names a file in the backup folder and reaches `Content-Disposition`
+/// at download, so it is one plain name without quotes, separators or control characters.
 fn check_filename(filename: &Option<String>) -> Result<(), ApiError> {
     if let Some(name) = filename {
         let stem = name.strip_suffix(".tar").unwrap_or("");
-        if stem.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+        if stem.is_empty() || name.starts_with('.') || !name.chars().all(filename_char) {
             return Err(ApiError::bad_request(format!(
-                "filename '{name}' must be a file name ending in .tar, without slashes"
+                "filename '{}' must be a file name ending in .tar, without slashes, quotes, ';' or control characters",
+                name.escape_debug()
             )));
         }
     }
     Ok(())
+}
+
+fn filename_char(c: char) -> bool {
+    !(c.is_control() || matches!(c, '/' | '\\' | '"' | ';'))
 }
 
 /// Checks the folder names and turns `homeassistant` among them into the flag.
@@ -431,10 +438,25 @@ async fn backups_new_upload(
     let mut field =
         field.map_err(|e| ApiError::bad_request(format!("Improperly formatted upload, could not read backup: {e}")))?;
     let path = backups.upload_path();
+    let budget = backups.free_budget()?;
     let written = async {
-        let mut file = tokio::fs::File::create(&path).await.map_err(|e| ApiError::internal(e.to_string()))?;
+        let mut file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let mut size = 0u64;
         while let Some(chunk) = field.next().await {
             let chunk = chunk.map_err(|e| ApiError::bad_request(format!("Improperly formatted upload: {e}")))?;
+            size += chunk.len() as u64;
+            if size > budget {
+                return Err(ApiError::bad_request(format!(
+                    "The upload is larger than the {:.1} MiB free for it on the disk",
+                    budget as f64 / 1024.0 / 1024.0
+                )));
+            }
             file.write_all(&chunk).await.map_err(|e| ApiError::internal(format!("Cannot store the upload: {e}")))?;
         }
         file.sync_all().await.map_err(|e| ApiError::internal(format!("Cannot store the upload: {e}")))
@@ -536,7 +558,8 @@ async fn backup_download(
             backup.meta.name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
         format!("{}.tar", collapse_underscores(&cleaned))
     } else {
-        file_name
+        // A file put in the backup folder by hand may have any name; the header gets a safe one.
+        file_name.chars().map(|c| if filename_char(c) && c.is_ascii() { c } else { '_' }).collect()
     };
     Ok(HttpResponse::Ok()
         .content_type("application/tar")
@@ -612,6 +635,9 @@ async fn backup_restore_partial(
     let mut homeassistant = body.homeassistant.unwrap_or(false);
     let folders = check_folders(body.folders.unwrap_or_default(), &mut homeassistant)?;
     let addons = unique("addons", body.addons.unwrap_or_default())?;
+    if let Some(bad) = addons.iter().find(|slug| !is_addon_slug(slug)) {
+        return Err(ApiError::bad_request(format!("addons: '{}' is not an add-on slug", bad.escape_debug())));
+    }
     let request = RestoreRequest { full: false, homeassistant, addons, folders, password: body.password };
     start_restore(backups, &path, request, body.background).await
 }

@@ -2,7 +2,7 @@
 //! a large backup is listed without reading it) and its `backup.json` read.
 
 use crate::model::{member_candidates, BackupMeta, LEGACY_META, META};
-use archive::Member;
+use archive::{Kind, Member};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -30,6 +30,9 @@ impl BackupFile {
             .find(|m| is_named(m, META))
             .or_else(|| members.iter().find(|m| is_named(m, LEGACY_META)))
             .ok_or("not a backup: it has no backup.json")?;
+        if meta.entry.kind != Kind::File {
+            return Err("not a backup: its backup.json is not a regular file".into());
+        }
         if meta.entry.size > META_LIMIT {
             return Err("not a backup: its backup.json is too large".into());
         }
@@ -40,9 +43,12 @@ impl BackupFile {
         Ok(BackupFile { path: path.to_path_buf(), meta, size, members })
     }
 
-    /// The inner archive of `part` (an add-on slug, `homeassistant` or a folder), if present.
+    /// The inner archive of `part` (an add-on slug, `homeassistant` or a folder), if present: a
+    /// regular member, never a link of the outer tar.
     pub fn member(&self, part: &str) -> Option<&Member> {
-        member_candidates(part).iter().find_map(|name| self.members.iter().find(|m| is_named(m, name)))
+        member_candidates(part)
+            .iter()
+            .find_map(|name| self.members.iter().find(|m| m.entry.kind == Kind::File && is_named(m, name)))
     }
 
     /// The stored bytes of `member` (still compressed or encrypted).

@@ -13,6 +13,7 @@ use crate::staging::{self, Staging, Swap};
 use crate::write::{tree_size, write_part, Contents, Progress, Tree};
 use addons::{AddonManager, AddonRestore};
 use archive::{OuterArchive, TarReader};
+use base::paths::beneath;
 use base::{ApiError, CoreState, DataDir, System};
 use jobs::{Job, JobCondition, JobLimit, JobManager, JobSpec};
 use serde::{Deserialize, Serialize};
@@ -20,6 +21,7 @@ use serde_json::{json, Map, Value};
 use state::{Persisted, Store};
 use std::collections::BTreeMap;
 use std::fs;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -119,6 +121,9 @@ impl BackupManager {
     ) -> state::Result<BackupManager> {
         staging::recover(&restore_root(&data));
         remove_partial_files(&data.backup());
+        if let Err(error) = fs::set_permissions(data.backup(), fs::Permissions::from_mode(0o700)) {
+            tracing::warn!("cannot make the backup folder private: {error}");
+        }
         let options = Persisted::load(store.section("backups")?, "options")?;
         Ok(BackupManager {
             inner: Arc::new(Inner {
@@ -205,7 +210,7 @@ impl BackupManager {
         job.set_reference(&slug);
         let file_name = new.filename.clone().unwrap_or_else(|| format!("{slug}.tar"));
         let folder = self.inner.data.backup();
-        let path = folder.join(&file_name);
+        let path = beneath(&folder, &file_name).map_err(|e| ApiError::bad_request(format!("filename {e}")))?;
         if path.exists() {
             return Err(ApiError::bad_request(format!(
                 "Cannot make new backup at {}, file already exists!",
@@ -312,9 +317,11 @@ impl BackupManager {
             meta.folders.push(folder.clone());
         }
 
+        // A backup holds every secret of the system: only the supervisor reads it.
         let file = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(0o600)
             .open(partial)
             .map_err(|e| ApiError::internal(format!("Cannot create {}: {e}", partial.display())))?;
         let mtime = chrono::Utc::now().timestamp().max(0) as u64;
@@ -332,7 +339,8 @@ impl BackupManager {
                 .cloned()
                 .collect(),
         };
-        let addon_bytes: u64 = addons.iter().map(|slug| tree_size(&self.inner.addons.data_dir(slug))).sum();
+        let addon_bytes: u64 =
+            addons.iter().filter_map(|slug| self.inner.addons.data_dir(slug).ok()).map(|dir| tree_size(&dir)).sum();
         let total =
             parts.iter().flat_map(|p| &p.contents.trees).map(|t| tree_size(&t.source)).sum::<u64>() + addon_bytes;
         let progress = Arc::new(Progress::new(job.clone(), total, (0.0, 99.0)));
@@ -521,6 +529,9 @@ impl BackupManager {
             planned.push(("home_assistant", HOMEASSISTANT_FOLDER.to_owned()));
         }
         for addon in &addon_slugs {
+            // Refused here, before anything on disk changes: the slug names host folders.
+            addons.data_dir(addon)?;
+            addons.config_dir(addon)?;
             match backup.member(addon) {
                 Some(_) => planned.push(("addons", addon.clone())),
                 None => tracing::warn!("Can't find backup {addon}"),
@@ -545,21 +556,16 @@ impl BackupManager {
             };
             match stage {
                 "folders" => swaps.push(Swap { staged: staging.relative(&staged), target: folder_path(data, &part) }),
-                "home_assistant" => {
-                    let config = keep_excluded_database(&backup.meta, &staged, &data.homeassistant());
-                    swaps.push(Swap { staged: staging.relative(&config), target: data.homeassistant() });
-                }
-                _ => match AddonRestore::read(&part, &staged) {
-                    Ok(restore) => {
-                        let data_dir = restore.staged_data();
-                        if let Err(error) = fs::create_dir_all(&data_dir) {
-                            staging.discard();
-                            return Err(ApiError::internal(error.to_string()));
-                        }
-                        swaps.push(Swap { staged: staging.relative(&data_dir), target: addons.data_dir(&part) });
-                        if let Some(config) = restore.staged_config() {
-                            swaps.push(Swap { staged: staging.relative(&config), target: addons.config_dir(&part) });
-                        }
+                "home_assistant" => match keep_excluded_database(&backup.meta, &staged, &data.homeassistant()) {
+                    Ok(config) => swaps.push(Swap { staged: staging.relative(&config), target: data.homeassistant() }),
+                    Err(error) => {
+                        staging.discard();
+                        return Err(error);
+                    }
+                },
+                _ => match addon_swaps(addons, &staging, &part, &staged) {
+                    Ok((restore, addon_swaps)) => {
+                        swaps.extend(addon_swaps);
                         restores.push(restore);
                     }
                     Err(error) => {
@@ -621,8 +627,9 @@ impl BackupManager {
         password: Option<Arc<securetar::Password>>,
     ) -> Result<PathBuf, ApiError> {
         let dir = staging.part_dir(part).map_err(|e| ApiError::internal(e.to_string()))?;
+        let budget = self.free_budget()?;
         let (backup, target, part) = (Arc::clone(backup), dir.clone(), part.to_owned());
-        tokio::task::spawn_blocking(move || unpack_part(&backup, &part, password.as_deref(), &target))
+        tokio::task::spawn_blocking(move || unpack_part(&backup, &part, password.as_deref(), &target, budget))
             .await
             .map_err(|e| ApiError::internal(e.to_string()))??;
         Ok(dir)
@@ -649,7 +656,13 @@ impl BackupManager {
             let _ = fs::remove_file(&upload);
             return Ok(slug);
         }
-        let target = self.inner.data.backup().join(filename.unwrap_or_else(|| format!("{slug}.tar")));
+        let target = match beneath(&self.inner.data.backup(), &filename.unwrap_or_else(|| format!("{slug}.tar"))) {
+            Ok(target) => target,
+            Err(error) => {
+                let _ = fs::remove_file(&upload);
+                return Err(ApiError::bad_request(format!("filename {error}")));
+            }
+        };
         if target.exists() {
             let _ = fs::remove_file(&upload);
             return Err(ApiError::bad_request(format!(
@@ -657,11 +670,24 @@ impl BackupManager {
                 target.display()
             )));
         }
-        fs::rename(&upload, &target).map_err(|e| ApiError::internal(format!("Cannot store the upload: {e}")))?;
+        if let Err(error) = fs::rename(&upload, &target) {
+            let _ = fs::remove_file(&upload);
+            let message = format!("Cannot store the upload: {error}");
+            return Err(if error.kind() == std::io::ErrorKind::InvalidFilename {
+                ApiError::bad_request(message)
+            } else {
+                ApiError::internal(message)
+            });
+        }
         let mut backup = backup;
         backup.path = target;
         self.inner.backups.write().expect("backups lock").insert(slug.clone(), backup);
         Ok(slug)
+    }
+
+    /// What an upload or a restore may still write on the data directory's file system.
+    pub fn free_budget(&self) -> Result<u64, ApiError> {
+        restore_budget(self.inner.data.root())
     }
 
     /// A temporary name in the backup folder for an upload (on the same file system, so the
@@ -836,6 +862,35 @@ fn made_by_newer_supervisor(version: &str) -> bool {
         && base::version::is_newer(version, base::SUPERVISOR_VERSION)
 }
 
+/// The swaps of one staged add-on archive: its data folder, and its public config folder when
+/// the archive has one.
+fn addon_swaps(
+    addons: &AddonManager,
+    staging: &Staging,
+    slug: &str,
+    staged: &Path,
+) -> Result<(AddonRestore, Vec<Swap>), ApiError> {
+    let restore = AddonRestore::read(slug, staged)?;
+    let mut swaps = vec![Swap { staged: staging.relative(&restore.staged_data()?), target: addons.data_dir(slug)? }];
+    if let Some(config) = restore.staged_config()? {
+        swaps.push(Swap { staged: staging.relative(&config), target: addons.config_dir(slug)? });
+    }
+    Ok((restore, swaps))
+}
+
+/// What a restore may still write on the data directory's file system: its free space less a
+/// reserve, so that the system keeps room to run (and to finish the restore's renames).
+fn restore_budget(root: &Path) -> Result<u64, ApiError> {
+    let usage =
+        base::system::disk_usage(root).map_err(|e| ApiError::internal(format!("free space is unknown: {e}")))?;
+    Ok(usage.free.saturating_sub(space_reserve(usage.total)))
+}
+
+/// The room kept free for the system: 5 % of the file system, at least 16 MiB and at most 1 GiB.
+pub fn space_reserve(total: u64) -> u64 {
+    (total / 20).clamp(16 << 20, 1 << 30)
+}
+
 fn restore_root(data: &DataDir) -> PathBuf {
     data.root().join("restore")
 }
@@ -861,6 +916,7 @@ fn unpack_part(
     part: &str,
     password: Option<&securetar::Password>,
     target: &Path,
+    budget: u64,
 ) -> Result<(), ApiError> {
     let slug = &backup.meta.slug;
     let member = backup.member(part).ok_or_else(|| ApiError::bad_request(format!("Can't find backup {part}")))?;
@@ -874,8 +930,12 @@ fn unpack_part(
     let stored = backup.read_member(member).map_err(fail)?;
     let tar = crate::codec::decoder(stored, password).map_err(fail)?;
     let mut reader = TarReader::new(tar);
-    archive::unpack(&mut reader, target).map_err(|error| match error {
+    archive::unpack(&mut reader, target, budget).map_err(|error| match error {
         archive::ArchiveError::Io(io) => fail(io),
+        archive::ArchiveError::TooLarge { limit } => ApiError::bad_request(format!(
+            "Can't restore {part} from backup {slug}: it unpacks to more than the {:.1} MiB free for it on the disk",
+            limit as f64 / 1024.0 / 1024.0
+        )),
         other => ApiError::bad_request(format!("Can't restore {part} from backup {slug}: {other}")),
     })?;
     Ok(())
@@ -884,8 +944,21 @@ fn unpack_part(
 /// The configuration to put in place from the staged Home Assistant archive: its `data`
 /// (version 1 backups have the configuration at the top). When the backup left the database
 /// out, the current database files are kept (hard links into the staged tree).
-fn keep_excluded_database(meta: &BackupMeta, staged: &Path, current: &Path) -> PathBuf {
-    let config = if staged.join("data").is_dir() { staged.join("data") } else { staged.to_path_buf() };
+///
+/// `data` replaces the configuration folder as a whole, so it must be a directory: a link there
+/// would make the host's folder a link to wherever it points.
+fn keep_excluded_database(meta: &BackupMeta, staged: &Path, current: &Path) -> Result<PathBuf, ApiError> {
+    let data = staged.join("data");
+    let config = match fs::symlink_metadata(&data) {
+        Ok(meta) if meta.is_dir() => data,
+        Ok(_) => {
+            return Err(ApiError::bad_request(format!(
+                "Can't restore homeassistant from backup {}: 'data' in it is not a directory",
+                meta.slug
+            )))
+        }
+        Err(_) => staged.to_path_buf(),
+    };
     if meta.homeassistant.as_ref().is_some_and(|ha| ha.exclude_database) {
         if let Ok(entries) = fs::read_dir(current) {
             for entry in entries.flatten() {
@@ -898,7 +971,7 @@ fn keep_excluded_database(meta: &BackupMeta, staged: &Path, current: &Path) -> P
             }
         }
     }
-    config
+    Ok(config)
 }
 
 fn scan(folder: &Path) -> BTreeMap<String, BackupFile> {

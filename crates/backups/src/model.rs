@@ -109,12 +109,19 @@ impl BackupMeta {
         if !is_slug(&meta.slug) {
             return Err(format!("invalid backup slug '{}'", meta.slug));
         }
+        // Add-on slugs and folders become paths on the host at restore.
+        if let Some(addon) = meta.addons.iter().find(|addon| !is_addon_slug(&addon.slug)) {
+            return Err(format!("invalid add-on slug '{}' in backup.json", addon.slug.escape_debug()));
+        }
         let mut seen = std::collections::HashSet::new();
         if !meta.addons.iter().all(|addon| seen.insert(addon.slug.clone())) {
             return Err("Invalid addon list in backup!".into());
         }
         // Version 1 listed the configuration among the folders.
         meta.folders.retain(|folder| folder != HOMEASSISTANT_FOLDER);
+        if let Some(folder) = meta.folders.iter().find(|folder| !FOLDERS.contains(&folder.as_str())) {
+            return Err(format!("invalid folder '{}' in backup.json", folder.escape_debug()));
+        }
         Ok(meta)
     }
 
@@ -140,6 +147,15 @@ pub fn member_candidates(part: &str) -> [String; 3] {
 /// name can safely carry.
 pub fn is_slug(slug: &str) -> bool {
     !slug.is_empty() && slug.len() <= 64 && slug.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// An add-on slug, in the grammar of the add-on configuration (`^[-_.A-Za-z0-9]+$`), and never
+/// `.` or `..`, which that grammar lets through but no path may carry.
+pub fn is_addon_slug(slug: &str) -> bool {
+    !slug.is_empty()
+        && slug != "."
+        && slug != ".."
+        && slug.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// The slug of a new backup: the first 8 hex digits of SHA-1 over `"<date> - <name>"` lowercased.
@@ -184,5 +200,27 @@ mod tests {
         assert_eq!(BackupMeta::parse(dup).unwrap_err(), "Invalid addon list in backup!");
         let slug = br#"{"slug":"../x","name":"n","date":"d","type":"partial"}"#;
         assert!(BackupMeta::parse(slug).unwrap_err().contains("slug"));
+    }
+
+    #[test]
+    fn refuses_addon_slugs_and_folders_that_are_not_names() {
+        for bad in ["/etc", "..", ".", "../../etc", "a/b", "", "a b", "a\\b"] {
+            let json = serde_json::json!({"slug":"abc","name":"n","date":"d","type":"partial",
+                "addons":[{"slug":bad,"name":"A","version":"1"}]});
+            let error = BackupMeta::parse(json.to_string().as_bytes()).unwrap_err();
+            assert!(
+                error.contains("invalid add-on slug") && error.contains(&bad.escape_debug().to_string()),
+                "{error}"
+            );
+        }
+        for bad in ["..", "/etc", "share/..", "backup"] {
+            let json = serde_json::json!({"slug":"abc","name":"n","date":"d","type":"partial","folders":[bad]});
+            let error = BackupMeta::parse(json.to_string().as_bytes()).unwrap_err();
+            assert!(error.contains("invalid folder"), "{error}");
+        }
+        let good =
+            br#"{"slug":"abc","name":"n","date":"d","type":"full","folders":["share","addons/local","homeassistant"],
+            "addons":[{"slug":"local_my.addon-1","name":"A","version":"1"}]}"#;
+        assert_eq!(BackupMeta::parse(good).unwrap().folders, ["share", "addons/local"]);
     }
 }

@@ -5,6 +5,7 @@
 //! crash after it is finished at the next start ([`recover`]), so a restore is all or nothing.
 
 use base::fs::atomic_write;
+use base::paths::beneath;
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::io;
@@ -27,7 +28,7 @@ pub struct Staging {
 impl Staging {
     /// A fresh, empty staging directory for `slug` under `root`.
     pub fn new(root: &Path, slug: &str) -> io::Result<Staging> {
-        let dir = root.join(slug);
+        let dir = beneath(root, slug).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         if dir.exists() {
             fs::remove_dir_all(&dir)?;
         }
@@ -37,7 +38,8 @@ impl Staging {
 
     /// Where the inner archive of `part` is unpacked (created empty).
     pub fn part_dir(&self, part: &str) -> io::Result<PathBuf> {
-        let dir = self.dir.join("staged").join(part.replace('/', "_"));
+        let dir = beneath(&self.dir.join("staged"), &part.replace('/', "_"))
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         fs::create_dir_all(&dir)?;
         Ok(dir)
     }
@@ -49,7 +51,11 @@ impl Staging {
 
     /// Records the swaps durably, then carries them out. What was staged but not swapped stays
     /// until [`Staging::discard`] (an add-on's saved image, used after the swap).
+    ///
+    /// The staged files are synced first: once the record exists the old trees may go, and a
+    /// power cut must not leave the new ones with files the disk never received.
     pub fn commit(&self, swaps: &[Swap]) -> io::Result<()> {
+        sync_file_system(&self.dir)?;
         let record = serde_json::to_vec(swaps).map_err(io::Error::other)?;
         atomic_write(&self.dir.join(COMMIT), &record, 0o600)?;
         apply(&self.dir, swaps)?;
@@ -62,6 +68,19 @@ impl Staging {
         if let Err(error) = fs::remove_dir_all(&self.dir) {
             tracing::warn!("cannot remove the restore staging {}: {error}", self.dir.display());
         }
+    }
+}
+
+/// Writes out everything pending on the file system holding `dir`: one call for the whole
+/// staged tree, where an fsync per file would cost one flush each.
+fn sync_file_system(dir: &Path) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let dir = fs::File::open(dir)?;
+    // SAFETY: a valid open file descriptor, borrowed for the call.
+    if unsafe { libc::syncfs(dir.as_raw_fd()) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 
@@ -112,6 +131,46 @@ fn apply(dir: &Path, swaps: &[Swap]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsRawFd;
+
+    /// Pages of `file` in the page cache not yet written to the disk, from `cachestat(2)`.
+    fn dirty_pages(file: &fs::File) -> u64 {
+        #[repr(C)]
+        struct Range {
+            off: u64,
+            len: u64,
+        }
+        #[repr(C)]
+        #[derive(Default)]
+        struct Stat {
+            cache: u64,
+            dirty: u64,
+            writeback: u64,
+            evicted: u64,
+            recently_evicted: u64,
+        }
+        // cachestat's number, the same on every architecture (Linux 6.5); libc lacks it here.
+        const SYS_CACHESTAT: libc::c_long = 451;
+        let range = Range { off: 0, len: 0 };
+        let mut stat = Stat::default();
+        // SAFETY: a valid descriptor and pointers to structs of the kernel's layout.
+        let rc = unsafe { libc::syscall(SYS_CACHESTAT, file.as_raw_fd(), &range, &mut stat, 0) };
+        assert_eq!(rc, 0, "cachestat: {}", io::Error::last_os_error());
+        stat.dirty + stat.writeback
+    }
+
+    #[test]
+    fn staged_data_is_on_disk_before_the_commit() {
+        let data = tempfile::tempdir().unwrap();
+        let staging = Staging::new(&data.path().join("restore"), "sync").unwrap();
+        let part = staging.part_dir("share").unwrap();
+        fs::write(part.join("big"), vec![7u8; 4 << 20]).unwrap();
+        assert!(dirty_pages(&fs::File::open(part.join("big")).unwrap()) > 0, "the test needs a disk-backed tmp");
+        let target = data.path().join("share");
+        staging.commit(&[Swap { staged: staging.relative(&part), target: target.clone() }]).unwrap();
+        assert_eq!(dirty_pages(&fs::File::open(target.join("big")).unwrap()), 0);
+        staging.discard();
+    }
 
     #[test]
     fn commit_swaps_trees_and_recover_finishes_or_drops() {

@@ -6,6 +6,40 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+/// Why a name from outside (a request, an archive, a repository) cannot be used as a path part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsafeName {
+    pub name: String,
+    pub why: &'static str,
+}
+
+impl std::fmt::Display for UnsafeName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "'{}' {}", self.name.escape_debug(), self.why)
+    }
+}
+
+impl std::error::Error for UnsafeName {}
+
+/// `base` joined with `name`, where `name` comes from outside (a slug, a file name, an archive
+/// member's part): the one way such a path is built, so that nothing reaches out of `base`.
+///
+/// `name` must be one plain path component: not empty, not `.` or `..`, no `/`, `\` or NUL.
+/// It does not resolve links; callers that write open the result without following them.
+pub fn beneath(base: &Path, name: &str) -> Result<PathBuf, UnsafeName> {
+    let refuse = |why| Err(UnsafeName { name: name.to_owned(), why });
+    if name.is_empty() {
+        return refuse("is empty");
+    }
+    if name == "." || name == ".." {
+        return refuse("is not a name");
+    }
+    if name.contains(['/', '\\', '\0']) {
+        return refuse("contains a path separator or NUL");
+    }
+    Ok(base.join(name))
+}
+
 /// The root of everything the supervisor keeps on disk.
 #[derive(Debug, Clone)]
 pub struct DataDir {
@@ -17,8 +51,12 @@ impl DataDir {
         DataDir { root: root.into() }
     }
 
-    /// Creates every folder of the layout that does not exist yet.
+    /// Creates every folder of the layout that does not exist yet. A folder of the layout that
+    /// is a link (a restore or a hand edit may have left one, dangling or not) is replaced by an
+    /// empty directory, the link's target untouched: the supervisor writes its folders, and backs
+    /// them up, only where they are.
     pub fn ensure_layout(&self) -> io::Result<()> {
+        std::fs::create_dir_all(&self.root)?;
         for dir in [
             self.addons_core(),
             self.addons_git(),
@@ -33,7 +71,12 @@ impl DataDir {
             self.tmp(),
             self.logs(),
         ] {
-            std::fs::create_dir_all(dir)?;
+            let relative = dir.strip_prefix(&self.root).expect("the layout is under the root");
+            let mut current = self.root.clone();
+            for part in relative.components() {
+                current.push(part);
+                reclaim_dir(&current)?;
+            }
         }
         Ok(())
     }
@@ -104,6 +147,34 @@ impl DataDir {
     }
 }
 
+/// Makes `path` a directory of its own: created when missing; a link or a file there is moved
+/// aside (`<name>.not-a-folder`) with a log line.
+fn reclaim_dir(path: &Path) -> io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => return Ok(()),
+        Ok(meta) => {
+            let mut aside = path.as_os_str().to_owned();
+            aside.push(".not-a-folder");
+            let what = if meta.file_type().is_symlink() { "a link" } else { "not a folder" };
+            tracing::warn!(
+                "{} is {what}; moving it to {} and making a new folder",
+                path.display(),
+                aside.to_string_lossy()
+            );
+            if std::fs::symlink_metadata(&aside).is_ok_and(|old| old.is_dir()) {
+                std::fs::remove_dir_all(&aside)?;
+            }
+            std::fs::rename(path, &aside)?;
+        }
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+        Err(error) => return Err(error),
+    }
+    match std::fs::create_dir(path) {
+        Err(error) if error.kind() != io::ErrorKind::AlreadyExists => Err(error),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,5 +189,34 @@ mod tests {
         {
             assert!(dir.path().join(sub).is_dir(), "{sub} missing");
         }
+    }
+
+    #[test]
+    fn layout_folders_that_are_links_are_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("keep"), "x").unwrap();
+        let data = DataDir::new(dir.path());
+        std::os::unix::fs::symlink("/nonexistent/share", data.share()).unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("addons")).unwrap();
+        data.ensure_layout().unwrap();
+        for folder in [data.share(), dir.path().join("addons"), data.addons_data()] {
+            assert!(std::fs::symlink_metadata(&folder).unwrap().is_dir(), "{}", folder.display());
+        }
+        assert!(std::fs::symlink_metadata(dir.path().join("share.not-a-folder")).unwrap().is_symlink());
+        let left: Vec<_> = std::fs::read_dir(outside.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, ["keep"], "nothing is created through the link");
+        data.ensure_layout().unwrap();
+    }
+
+    #[test]
+    fn beneath_takes_plain_names_only() {
+        let base = Path::new("/data/addons/data");
+        assert_eq!(beneath(base, "local_ssh").unwrap(), base.join("local_ssh"));
+        assert_eq!(beneath(base, ".hidden..name").unwrap(), base.join(".hidden..name"));
+        for bad in ["", ".", "..", "/etc", "../x", "a/b", "a\\b", "a\0b"] {
+            assert!(beneath(base, bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(beneath(base, "..").unwrap_err().to_string(), "'..' is not a name");
     }
 }

@@ -4,6 +4,8 @@
 //! It never needs the container engine to start: the engine is connected in the background and
 //! reported as unhealthy until it answers.
 
+mod peers;
+
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{web, HttpServer};
 use addons::AddonManager;
@@ -12,6 +14,7 @@ use base::{CoreState, DataDir, Lifecycle, System};
 use clap::Parser;
 use docker::{DockerManager, Naming};
 use jobs::JobManager;
+use peers::Peers;
 use router::AppState;
 use security::{SecurityManager, Tokens};
 use state::Store;
@@ -86,6 +89,7 @@ const JOB_GRACE: Duration = Duration::from_secs(20);
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    raise_open_files_limit();
     let next = actix_web::rt::System::new().block_on(serve(&args))?;
     if next == Lifecycle::Restart {
         restart_in_place();
@@ -185,12 +189,13 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
         hardware: web::Data::new(hardware::HardwareManager::new(Arc::clone(&host_services), args.host_root.clone())),
     };
     let workers = args.workers.max(1);
-    let (server, address) = bind_api(state.clone(), workers, args.listen)?;
+    let peers = Peers::default();
+    let (server, address) = bind_api(state.clone(), peers.clone(), workers, args.listen)?;
     println!("listening on {address}");
     tracing::info!(%address, data_dir = %args.data_dir.display(), version = base::SUPERVISOR_VERSION, "supervisor listening");
     let handle = server.handle();
     let serving = actix_web::rt::spawn(server);
-    let container_api = serve_containers(state, Arc::clone(&docker), workers, args.addon_port);
+    let container_api = serve_containers(state, peers, Arc::clone(&docker), workers, args.addon_port);
     system.set_state(CoreState::Running);
 
     let engine = Arc::clone(&docker);
@@ -231,14 +236,25 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
     Ok(next)
 }
 
-/// Binds the API on `address` with the limits every listener shares.
-fn bind_api(state: AppState, workers: usize, address: SocketAddr) -> anyhow::Result<(Server, SocketAddr)> {
+/// Connections one worker holds at most; a flood of idle ones must not stop the accept loop
+/// before the header timeout clears them.
+const CONNECTIONS_PER_WORKER: usize = 8192;
+
+/// Binds the API on `address` with the limits every listener shares: connections per peer and
+/// in total, and a short time to send the request head, so idle connections go quickly.
+fn bind_api(
+    state: AppState,
+    peers: Peers,
+    workers: usize,
+    address: SocketAddr,
+) -> anyhow::Result<(Server, SocketAddr)> {
     let server = HttpServer::new(move || router::app(&state))
+        .on_connect(move |connection, extensions| peers.on_connect(connection, extensions))
         .workers(workers)
         .disable_signals()
-        .backlog(256)
-        .max_connections(1024)
-        .client_request_timeout(Duration::from_secs(10))
+        .backlog(1024)
+        .max_connections(CONNECTIONS_PER_WORKER)
+        .client_request_timeout(Duration::from_secs(3))
         .client_disconnect_timeout(Duration::from_secs(2))
         .keep_alive(Duration::from_secs(30))
         .shutdown_timeout(5)
@@ -248,10 +264,24 @@ fn bind_api(state: AppState, workers: usize, address: SocketAddr) -> anyhow::Res
     Ok((server.run(), bound))
 }
 
+/// Lifts the soft limit of open files to the hard one, so the connection limits above, not
+/// the descriptor table, decide when connections are refused.
+fn raise_open_files_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: both calls only read or write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
 /// Serves the API to containers (`http://supervisor/`) on the network's gateway once the
 /// network exists; answers the slot its server handle lands in, for shutdown.
 fn serve_containers(
     state: AppState,
+    peers: Peers,
     docker: Arc<DockerManager>,
     workers: usize,
     port: u16,
@@ -263,7 +293,7 @@ fn serve_containers(
         let Ok(info) = network.wait_for(Option::is_some).await.map(|n| n.clone()) else { return };
         let Some(info) = info else { return };
         let address = SocketAddr::from((info.gateway, port));
-        match bind_api(state, workers, address) {
+        match bind_api(state, peers, workers, address) {
             Ok((server, address)) => {
                 tracing::info!(%address, network = %info.name, "serving containers");
                 *handle_slot.lock().expect("container api lock") = Some(server.handle());

@@ -2,6 +2,7 @@
 //! (exploit filter, system state, token and access table), answers unknown routes with a 404 in
 //! the envelope, limits request bodies, and serves the root endpoints and `/openapi.json`.
 
+mod access_table;
 mod openapi;
 mod root;
 
@@ -18,11 +19,13 @@ use host::HostManager;
 use jobs::JobManager;
 use network::Network;
 use os::OsManager;
-use security::{Guard, SecurityManager, Tokens};
+use security::{AddonRights, Guard, SecurityManager, Tokens};
+use std::sync::Arc;
 use store::StoreManager;
 use supervisor::SupervisorManager;
 use updater::Updater;
 
+pub use access_table::access_table;
 pub use openapi::openapi;
 
 /// The largest request body accepted (the real Supervisor's limit); bigger ones get 413.
@@ -70,6 +73,7 @@ pub fn app(
         .app_data(state.security.clone())
         .app_data(state.store.clone())
         .app_data(state.addons.clone())
+        .app_data(web::Data::<dyn AddonRights>::from(state.addons.clone().into_inner() as Arc<dyn AddonRights>))
         .app_data(state.backups.clone())
         .app_data(state.journal.clone())
         .app_data(state.host.clone())

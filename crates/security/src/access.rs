@@ -37,6 +37,13 @@ pub enum Caller {
     Addon { slug: String, role: Role, hassio_api: bool },
 }
 
+/// What the access table needs to know of an add-on, asked at every request the add-on makes:
+/// its current `hassio_role` and `hassio_api`, or `None` once it is no longer installed. So an
+/// update that changes the role takes effect at the next request, not at the next start.
+pub trait AddonRights: Send + Sync + 'static {
+    fn rights(&self, slug: &str) -> Option<(Role, bool)>;
+}
+
 /// The decision for one request.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Decision {
@@ -71,11 +78,25 @@ fn matches(table: &[Entry], path: &str) -> bool {
     table.iter().any(|e| e.matches(path))
 }
 
-/// Nobody reaches these: Core's own Supervisor integration endpoints, which an add-on could
-/// otherwise call through the Core API proxy with Core's rights.
-static BLACKLIST: LazyLock<Vec<Entry>> = LazyLock::new(|| {
-    table(&[("/homeassistant/api/hassio(?:_auth)?(?:/.*)?", None), ("/core/api/hassio(?:_auth)?(?:/.*)?", None)])
-});
+/// Nobody reaches these: Core's own Supervisor integration endpoints (`/api/hassio/...`,
+/// `/api/hassio_auth`, `/api/hassio_push/...`), which an add-on could otherwise call through the
+/// Core API proxy with Core's rights. Matched on the path with repeated slashes merged, since Core
+/// merges them too.
+static BLACKLIST: LazyLock<Vec<Entry>> =
+    LazyLock::new(|| table(&[("/(?:homeassistant|core)/api/hassio(?:[/_].*)?", None)]));
+
+fn blacklisted(path: &str) -> bool {
+    if !path.contains("//") {
+        return matches(&BLACKLIST, path);
+    }
+    let mut merged = String::with_capacity(path.len());
+    for c in path.chars() {
+        if !(c == '/' && merged.ends_with('/')) {
+            merged.push(c);
+        }
+    }
+    matches(&BLACKLIST, &merged)
+}
 
 /// Open without a token: the ping, the Core proxy and ingress (which check their own
 /// credentials), and the frontend's static files and add-on images.
@@ -139,7 +160,6 @@ static ROLE_MANAGER: LazyLock<Vec<Entry>> = LazyLock::new(|| {
         ("/observer/.+", None),
         ("/os/.+", Some("/os/(?:datadisk/wipe|ssh/authorized_keys).*")),
         ("/refresh_updates", None),
-        ("/reload_updates", None),
         ("/resolution/.+", None),
         ("/security/.+", None),
         ("/snapshots.*", None),
@@ -160,12 +180,12 @@ fn role_table(role: Role) -> Option<&'static [Entry]> {
 
 /// Whether `path` needs no token at all.
 pub fn is_open(path: &str) -> bool {
-    !matches(&BLACKLIST, path) && matches(&NO_SECURITY_CHECK, path)
+    !blacklisted(path) && matches(&NO_SECURITY_CHECK, path)
 }
 
 /// Decides a request to `path` by `caller` (`None`: no token; `Some(None)`: an unknown token).
 pub fn decide(path: &str, caller: Option<Option<&Caller>>) -> Decision {
-    if matches(&BLACKLIST, path) {
+    if blacklisted(path) {
         return Decision::Forbidden(format!("{path} is blacklisted"));
     }
     if matches(&NO_SECURITY_CHECK, path) {
@@ -222,11 +242,21 @@ mod tests {
 
     #[test]
     fn blacklist_stops_everyone_even_core() {
-        for path in ["/core/api/hassio/app", "/homeassistant/api/hassio/app", "/core/api/hassio_auth"] {
+        for path in [
+            "/core/api/hassio/app",
+            "/homeassistant/api/hassio/app",
+            "/core/api/hassio_auth",
+            "/core/api/hassio_push/panel",
+            "/homeassistant/api/hassio_auth",
+            "/core/api//hassio/app",
+            "/homeassistant//api/hassio_push/x",
+        ] {
             assert!(matches!(decide(path, Some(Some(&Caller::HomeAssistant))), Decision::Forbidden(_)), "{path}");
             assert!(matches!(decide(path, Some(Some(&addon(Admin)))), Decision::Forbidden(_)), "{path}");
         }
         assert_eq!(decide("/core/api/states", Some(Some(&addon(Admin)))), Decision::Allow);
+        assert_eq!(decide("/core/api/states/hassio", None), Decision::Allow);
+        assert!(!is_open("/core/api/hassio_auth"));
     }
 
     #[test]
@@ -331,6 +361,9 @@ mod tests {
         assert_eq!(roles_allowed("/os/ssh/authorized_keys"), vec![Admin]);
         assert_eq!(roles_allowed("/os/update"), vec![Manager, Admin]);
         assert_eq!(roles_allowed("/os/info"), ALL.to_vec());
+        // Not an `/info` path: managers and admins only, as the real ROLE_MANAGER's `/os/...`.
+        assert_eq!(roles_allowed("/os/boards/raspberrypi/firmware"), vec![Manager, Admin]);
+        assert_eq!(roles_allowed("/os/boards/raspberrypi/firmware/update"), vec![Manager, Admin]);
     }
 
     #[test]
@@ -376,6 +409,7 @@ mod tests {
         assert_eq!(roles_allowed("/info"), ALL.to_vec());
         assert_eq!(roles_allowed("/available_updates"), vec![Manager, Admin]);
         assert_eq!(roles_allowed("/refresh_updates"), vec![Manager, Admin]);
+        assert_eq!(roles_allowed("/reload_updates"), vec![Admin]);
         assert_eq!(roles_allowed("/jobs/info"), ALL.to_vec());
         assert_eq!(roles_allowed("/jobs/options"), vec![Manager, Admin]);
         assert_eq!(roles_allowed("/docker/registries"), vec![Manager, Admin]);

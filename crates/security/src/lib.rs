@@ -11,7 +11,7 @@ pub mod api;
 mod middleware;
 mod tokens;
 
-pub use access::{Caller, Role};
+pub use access::{AddonRights, Caller, Role};
 pub use api::{SecurityApi, SecurityManager};
 pub use middleware::Guard;
 pub use tokens::Tokens;

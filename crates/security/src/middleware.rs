@@ -2,7 +2,7 @@
 //! that look like exploits, refuse everything while the system is not ready, then decide by the
 //! token and the access table. The caller it found is left in the request for handlers (`self`).
 
-use crate::access::{decide, Decision};
+use crate::access::{decide, AddonRights, Decision};
 use crate::{Caller, Tokens};
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -28,13 +28,19 @@ impl Guard {
         req: ServiceRequest,
         next: Next<impl MessageBody>,
     ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-        // Decide on the decoded path, so an encoded character cannot slip past a pattern.
-        let path = unquote(req.path()).into_owned();
-        tracing::debug!(method = %req.method(), path = %path, "request");
-        if EXPLOITS.is_match(&path) || EXPLOITS.is_match(&unquote(req.query_string())) {
-            tracing::warn!(path = %path, "filtered a potentially harmful request");
+        // The exploit filter looks through every layer of encoding, so double-encoded attacks are
+        // seen too; the access decision below is made on the path exactly as the router routes it.
+        let decoded = unquote(req.path()).into_owned();
+        tracing::debug!(method = %req.method(), path = %decoded, "request");
+        if EXPLOITS.is_match(&decoded) || EXPLOITS.is_match(&unquote(req.query_string())) {
+            tracing::warn!(path = %decoded, "filtered a potentially harmful request");
             return Ok(refuse(req, ApiError::bad_request("The request was refused as potentially harmful")));
         }
+        if let Err(why) = routable(req.path()) {
+            tracing::warn!(path = %decoded, "refused a path the router would see differently: {why}");
+            return Ok(refuse(req, ApiError::bad_request(format!("The request path was refused: {why}"))));
+        }
+        let path = req.match_info().as_str().to_owned();
         if let Some(system) = req.app_data::<web::Data<System>>() {
             let state = system.state();
             if !matches!(state, CoreState::Startup | CoreState::Running | CoreState::Freeze) {
@@ -47,7 +53,7 @@ impl Guard {
         }
         let tokens = req.app_data::<web::Data<Tokens>>().expect("the token registry is mounted");
         let token = token_of(&req);
-        let caller = token.map(|t| tokens.caller(t));
+        let caller = token.map(|t| tokens.caller(t).and_then(|caller| with_current_rights(&req, caller)));
         match decide(&path, caller.as_ref().map(Option::as_ref)) {
             Decision::Allow => {
                 req.extensions_mut().insert(caller.flatten().unwrap_or(Caller::Anonymous));
@@ -65,6 +71,14 @@ impl Guard {
     }
 }
 
+/// An add-on caller with the role and API grant its installed config has now; `None` (an unknown
+/// token) for an add-on that is gone, or when nobody can tell (fail closed).
+fn with_current_rights(req: &ServiceRequest, caller: Caller) -> Option<Caller> {
+    let Caller::Addon { slug, .. } = caller else { return Some(caller) };
+    let (role, hassio_api) = req.app_data::<web::Data<dyn AddonRights>>()?.rights(&slug)?;
+    Some(Caller::Addon { slug, role, hassio_api })
+}
+
 fn refuse<B>(req: ServiceRequest, error: ApiError) -> ServiceResponse<EitherBody<B>> {
     req.into_response(error.error_response()).map_into_right_body()
 }
@@ -77,6 +91,30 @@ fn token_of(req: &ServiceRequest) -> Option<&str> {
         .or_else(|| header("X-Hassio-Key"))
         .or_else(|| header("Authorization").and_then(|v| v.rsplit(' ').next()))
         .filter(|t| !t.is_empty())
+}
+
+/// Whether the path the router matches is the path a reader of the URL sees.
+///
+/// The router matches on the path with `%2F`, `%25` and `%2B` still encoded and decodes a route's
+/// parameters afterwards, so `/install/1%2Finfo` is the install route with the version `1/info`
+/// while a decoded reading ends in `/info`. Requests whose path means something else once decoded
+/// (encoded separators, NUL, double encoding, dot segments in any encoding) are refused here, so
+/// the access decision on the routed path is the decision on what every reader of it sees.
+fn routable(raw: &str) -> Result<(), &'static str> {
+    let lower = raw.to_ascii_lowercase();
+    if lower.contains("%2f") || lower.contains("%5c") || raw.contains('\\') {
+        return Err("encoded path separators are not accepted");
+    }
+    if lower.contains("%00") {
+        return Err("NUL is not accepted");
+    }
+    if lower.contains("%25") {
+        return Err("double percent-encoding is not accepted");
+    }
+    if raw.split('/').any(|segment| matches!(percent_decode(segment).as_str(), "." | "..")) {
+        return Err("dot segments are not accepted");
+    }
+    Ok(())
 }
 
 /// Percent-decodes until nothing changes, so double-encoded attacks are seen too.
@@ -117,12 +155,73 @@ fn percent_decode(input: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Role;
 
     #[test]
     fn unquote_sees_through_double_encoding() {
         assert_eq!(unquote("test/%252E%252E/api"), "test/../api");
         assert_eq!(unquote("%3Cscript%3E"), "<script>");
         assert_eq!(unquote("100%"), "100%");
+    }
+
+    struct Rights(Option<Role>);
+
+    impl AddonRights for Rights {
+        fn rights(&self, _slug: &str) -> Option<(Role, bool)> {
+            self.0.map(|role| (role, true))
+        }
+    }
+
+    /// `GET /addons` (managers and admins only) by an add-on registered with role `default`,
+    /// while its installed config says `rights`.
+    async fn list_addons_as_default_addon(rights: Option<Rights>) -> u16 {
+        use actix_web::{middleware::from_fn, test, App};
+        let dir = tempfile::tempdir().unwrap();
+        let data = base::DataDir::new(dir.path());
+        let store = state::Store::open(&data.database()).unwrap();
+        let tokens = web::Data::new(Tokens::load(&store, &data).unwrap());
+        tokens.register("addon-token", Caller::Addon { slug: "local_x".into(), role: Role::Default, hassio_api: true });
+        let mut app = App::new().app_data(tokens);
+        if let Some(rights) = rights {
+            app = app.app_data(web::Data::<dyn AddonRights>::from(
+                std::sync::Arc::new(rights) as std::sync::Arc<dyn AddonRights>
+            ));
+        }
+        let app =
+            test::init_service(app.wrap(from_fn(Guard::check)).route("/addons", web::get().to(|| async { "ok" })))
+                .await;
+        let request = test::TestRequest::get().uri("/addons").insert_header(("Authorization", "Bearer addon-token"));
+        test::call_service(&app, request.to_request()).await.status().as_u16()
+    }
+
+    #[actix_web::test]
+    async fn an_addon_is_decided_with_the_rights_its_config_has_now() {
+        assert_eq!(list_addons_as_default_addon(Some(Rights(Some(Role::Manager)))).await, 200);
+        assert_eq!(list_addons_as_default_addon(Some(Rights(Some(Role::Default)))).await, 403);
+        // Uninstalled, or nobody to ask: the token counts as unknown.
+        assert_eq!(list_addons_as_default_addon(Some(Rights(None))).await, 401);
+        assert_eq!(list_addons_as_default_addon(None).await, 401);
+    }
+
+    #[test]
+    fn paths_that_decode_to_something_else_are_refused() {
+        for bad in [
+            "/store/addons/x/install/1%2Finfo",
+            "/store/addons/x/install/1%2finfo",
+            "/backups/abc%5Cinfo",
+            "/addons/x\\info",
+            "/jobs/a%00b",
+            "/store/addons/x/install/1%252Finfo",
+            "/addons/%2e%2e/info",
+            "/addons/./info",
+            "/addons/%2E/info",
+            "/addons/x/..",
+        ] {
+            assert!(routable(bad).is_err(), "{bad}");
+        }
+        for good in ["/supervisor/info", "/addons/local_x/logs/boots/-1", "/backups/a.b/info", "/core/api/x%20y"] {
+            assert_eq!(routable(good), Ok(()), "{good}");
+        }
     }
 
     #[test]

@@ -4,11 +4,17 @@
 //! in one named section per domain. sled is the engine today; nothing outside this crate names
 //! it. Every write is flushed to disk before it returns, so a write the API acknowledged
 //! survives a kill -9.
+//!
+//! The database holds tokens, so its folder is 0700 and its files 0600 whatever the umask:
+//! sled creates files with the process umask (and more of them as it runs), so the modes are
+//! set after opening and again after every write.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::path::Path;
-use std::sync::{RwLock, RwLockReadGuard};
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 /// A failure of the database itself: the disk, or a record that no longer decodes.
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +25,8 @@ pub enum StateError {
     Decode { section: String, key: String, source: serde_json::Error },
     #[error("value for {key:?} does not encode: {source}")]
     Encode { key: String, source: serde_json::Error },
+    #[error("database folder: {0}")]
+    Files(#[from] io::Error),
 }
 
 pub type Result<T> = std::result::Result<T, StateError>;
@@ -34,26 +42,57 @@ impl From<StateError> for base::ApiError {
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
+    path: Arc<PathBuf>,
 }
 
 impl Store {
     /// Opens (or creates) the database in directory `path`.
     pub fn open(path: &Path) -> Result<Store> {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path)?;
         // A small page cache: the records are tiny and the daemon runs on small boards.
         let db = sled::Config::new().path(path).cache_capacity(4 * 1024 * 1024).open()?;
-        Ok(Store { db })
+        protect(path)?;
+        Ok(Store { db, path: Arc::new(path.to_owned()) })
     }
 
     /// The section named `name`; each domain uses its own.
     pub fn section(&self, name: &str) -> Result<Section> {
-        Ok(Section { name: name.to_owned(), tree: self.db.open_tree(name)? })
+        Ok(Section { name: name.to_owned(), tree: self.db.open_tree(name)?, path: Arc::clone(&self.path) })
     }
 
     /// Flushes everything still buffered; called once more at shutdown.
     pub fn flush(&self) -> Result<()> {
         self.db.flush()?;
-        Ok(())
+        protect(&self.path)
     }
+}
+
+/// Makes `dir` and everything below it owner-only: folders 0700, files 0600. Links are left
+/// alone (a chmod would follow them); an entry sled removes meanwhile is no error.
+fn protect(dir: &Path) -> Result<()> {
+    let ignore_gone = |result: io::Result<()>| match result {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    };
+    ignore_gone(set_mode(dir, 0o700))?;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            protect(&entry.path())?;
+        } else if kind.is_file() {
+            ignore_gone(set_mode(&entry.path(), 0o600))?;
+        }
+    }
+    Ok(())
+}
+
+fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
+    let meta = std::fs::symlink_metadata(path)?;
+    if meta.is_symlink() || meta.permissions().mode() & 0o7777 == mode {
+        return Ok(());
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
 }
 
 /// One domain's records.
@@ -61,6 +100,7 @@ impl Store {
 pub struct Section {
     name: String,
     tree: sled::Tree,
+    path: Arc<PathBuf>,
 }
 
 impl Section {
@@ -80,13 +120,14 @@ impl Section {
         let bytes = serde_json::to_vec(value).map_err(|source| StateError::Encode { key: key.to_owned(), source })?;
         self.tree.insert(key, bytes)?;
         self.tree.flush()?;
-        Ok(())
+        protect(&self.path)
     }
 
     /// Removes `key` and waits until the removal is on disk; true if it existed.
     pub fn remove(&self, key: &str) -> Result<bool> {
         let existed = self.tree.remove(key)?.is_some();
         self.tree.flush()?;
+        protect(&self.path)?;
         Ok(existed)
     }
 
@@ -177,6 +218,57 @@ mod tests {
         }
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(Persisted::<u32>::load(store.section("s").unwrap(), "n").unwrap().get(), 5);
+    }
+
+    /// Every folder and file below `dir`, with its permission bits.
+    fn modes(dir: &Path) -> Vec<(PathBuf, bool, u32)> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            found.push((path.clone(), meta.is_dir(), meta.permissions().mode() & 0o7777));
+            if meta.is_dir() {
+                found.extend(modes(&path));
+            }
+        }
+        found
+    }
+
+    fn assert_owner_only(db: &Path) {
+        assert_eq!(std::fs::metadata(db).unwrap().permissions().mode() & 0o7777, 0o700);
+        let found = modes(db);
+        assert!(found.iter().any(|(_, dir, _)| !dir), "sled wrote files: {found:?}");
+        for (path, dir, mode) in found {
+            assert_eq!(mode, if dir { 0o700 } else { 0o600 }, "{}", path.display());
+        }
+    }
+
+    #[test]
+    fn database_folder_and_files_are_owner_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("db");
+        // An older database, made before the modes were set, with world-readable files.
+        {
+            Store::open(&db).unwrap().section("s").unwrap().put("k", &1u32).unwrap();
+        }
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o755)).unwrap();
+        for (path, is_dir, _) in modes(&db) {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(if is_dir { 0o755 } else { 0o644 }))
+                .unwrap();
+        }
+        let store = Store::open(&db).unwrap();
+        assert_owner_only(&db);
+        let section = store.section("s").unwrap();
+        // Large values too, which sled may keep in files of their own.
+        section.put("big", &"x".repeat(1 << 20)).unwrap();
+        section.put("k", &2u32).unwrap();
+        assert_owner_only(&db);
+        section.remove("big").unwrap();
+        store.flush().unwrap();
+        assert_owner_only(&db);
+        drop((section, store));
+        Store::open(&db).unwrap();
+        assert_owner_only(&db);
     }
 
     #[test]

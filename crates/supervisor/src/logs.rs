@@ -10,6 +10,7 @@ use base::{ApiError, DataDir};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
@@ -110,6 +111,8 @@ impl SupervisorLog {
     pub fn init(data: &DataDir, level: LogLevel) -> anyhow::Result<Arc<SupervisorLog>> {
         let dir = data.logs();
         std::fs::create_dir_all(&dir)?;
+        // Only the supervisor's user reads its log: a line may name what a user set.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
         let mut old = boot_files(&dir)?;
         while old.len() >= KEEP_BOOTS {
             let _ = std::fs::remove_file(old.remove(0));
@@ -117,7 +120,7 @@ impl SupervisorLog {
         let boot_id = base::random::hex_token(16);
         let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_micros();
         let current = dir.join(format!("{stamp:020}-{boot_id}.log"));
-        let file = OpenOptions::new().create(true).append(true).open(&current)?;
+        let file = OpenOptions::new().create(true).append(true).mode(0o600).open(&current)?;
         let (lines, _) = broadcast::channel(1024);
         let sink = Arc::new(Mutex::new(Sink { file: Some(file), written: 0, lines: lines.clone() }));
         let (filter, handle) = reload::Layer::new(EnvFilter::new(level.directives()));

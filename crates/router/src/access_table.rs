@@ -1,0 +1,127 @@
+//! `openapi/access.tsv`: every operation of the API × every kind of caller → what the access
+//! table decides, generated from the code (the OpenAPI document's operations and
+//! `security::access`), checked in so that a reviewer sees each route's rights, and read by the
+//! black-box test that proves the daemon answers the same, with and without encoded separators.
+
+use security::access::{decide, Caller, Decision, Role};
+
+/// The columns after the method and the path: no token, an add-on of each `hassio_role`, an
+/// add-on without `hassio_api`, the CLI and Home Assistant Core.
+const CALLERS: [&str; 9] = ["none", "default", "homeassistant", "backup", "manager", "admin", "no_api", "cli", "core"];
+
+/// The slug the table uses for an add-on that is not the caller.
+const OTHER_ADDON: &str = "core_other";
+
+fn caller(column: &str) -> Option<Caller> {
+    let addon = |role, hassio_api| Some(Caller::Addon { slug: "local_caller".into(), role, hassio_api });
+    match column {
+        "default" => addon(Role::Default, true),
+        "homeassistant" => addon(Role::Homeassistant, true),
+        "backup" => addon(Role::Backup, true),
+        "manager" => addon(Role::Manager, true),
+        "admin" => addon(Role::Admin, true),
+        "no_api" => addon(Role::Default, false),
+        "cli" => Some(Caller::Cli),
+        "core" => Some(Caller::HomeAssistant),
+        _ => None,
+    }
+}
+
+/// One path as a caller sends it: `{addon}` as `self` and as another add-on (their rights
+/// differ), every other parameter as its own name.
+fn concrete_paths(template: &str) -> Vec<String> {
+    let fill = |addon: &str| {
+        template
+            .split('/')
+            .map(|segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some("addon") => addon.to_owned(),
+                Some(name) => name.to_owned(),
+                None => segment.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    };
+    if template.contains("{addon}") {
+        vec![fill("self"), fill(OTHER_ADDON)]
+    } else {
+        vec![fill("")]
+    }
+}
+
+fn cell(decision: Decision) -> &'static str {
+    match decision {
+        Decision::Allow => "allow",
+        Decision::Unauthorized(_) => "401",
+        Decision::Forbidden(_) => "403",
+    }
+}
+
+/// The table as it is checked in: a header line, then one line per method and path.
+pub fn access_table() -> String {
+    let document = crate::openapi();
+    let mut out = format!("method\tpath\t{}\n", CALLERS.join("\t"));
+    for (template, item) in document.paths.paths.iter() {
+        let operations = [
+            ("GET", &item.get),
+            ("POST", &item.post),
+            ("PUT", &item.put),
+            ("PATCH", &item.patch),
+            ("DELETE", &item.delete),
+        ];
+        for (method, operation) in operations {
+            if operation.is_none() {
+                continue;
+            }
+            for path in concrete_paths(template) {
+                let cells: Vec<&str> = CALLERS
+                    .iter()
+                    .map(|column| {
+                        let caller = caller(column);
+                        let token = if *column == "none" { None } else { Some(caller.as_ref()) };
+                        cell(decide(&path, token))
+                    })
+                    .collect();
+                out.push_str(&format!("{method}\t{path}\t{}\n", cells.join("\t")));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checked_in_table_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi/access.tsv");
+        let checked_in = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(checked_in == access_table(), "openapi/access.tsv is stale: run `cargo xtask openapi`");
+    }
+
+    #[test]
+    fn addon_paths_have_a_row_for_self_and_for_another() {
+        assert_eq!(
+            concrete_paths("/addons/{addon}/logs/boots/{bootid}"),
+            ["/addons/self/logs/boots/bootid", "/addons/core_other/logs/boots/bootid"]
+        );
+        assert_eq!(concrete_paths("/supervisor/info"), ["/supervisor/info"]);
+    }
+
+    #[test]
+    fn every_operation_has_a_row() {
+        let table = access_table();
+        let rows = table.lines().skip(1).count();
+        let document = crate::openapi();
+        let operations: usize = document
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let methods = [&item.get, &item.post, &item.put, &item.patch, &item.delete];
+                methods.iter().filter(|o| o.is_some()).count() * if path.contains("{addon}") { 2 } else { 1 }
+            })
+            .sum();
+        assert_eq!(rows, operations);
+    }
+}
