@@ -8,6 +8,7 @@ mod backups_cli;
 mod cli;
 mod core;
 mod docker;
+mod fuzz_api;
 mod hardware;
 mod host;
 mod hostile_backups;

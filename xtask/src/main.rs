@@ -5,12 +5,15 @@
 //! - `test`: installs what the tests need, builds the binaries, runs the whole suite;
 //! - `test-images`: installs the Debian packages the tests run and imports the add-on fixtures'
 //!   base image (`test` does it first);
-//! - `bench`: runs the benchmarks and prints their figures.
+//! - `bench`: runs the benchmarks and prints their figures;
+//! - `fuzz [seconds]`: runs each `cargo fuzz` target of `fuzz/` for a bounded time (`test` does
+//!   it last, each target counting as one test).
 
 mod bench;
 mod bench_addons;
 mod bench_backups;
 mod bench_host;
+mod fuzz;
 mod test_images;
 mod test_tools;
 
@@ -26,7 +29,8 @@ fn main() -> anyhow::Result<()> {
         "test" => test(&root),
         "test-images" => test_images::run(),
         "bench" => bench::run(&root),
-        _ => bail!("usage: cargo xtask <openapi|test|test-images|bench>"),
+        "fuzz" => fuzz_task(&root),
+        _ => bail!("usage: cargo xtask <openapi|test|test-images|bench|fuzz [seconds]>"),
     }
 }
 
@@ -49,10 +53,25 @@ fn test(root: &Path) -> anyhow::Result<()> {
     test_images::run()?;
     run(root, "cargo", &["build", "--workspace", "--bins"])?;
     let (passed, failed) = test_counts(root)?;
+    let (fuzz_passed, fuzz_failed) = fuzz::run(root, fuzz::TEST_SECONDS)?;
+    let (passed, failed) = (passed + fuzz_passed, failed + fuzz_failed);
     // One closing line for the whole suite; cargo's own last line is that of one binary only.
     println!("{passed} passed, {failed} failed");
     if failed > 0 {
         bail!("{failed} tests failed");
+    }
+    Ok(())
+}
+
+fn fuzz_task(root: &Path) -> anyhow::Result<()> {
+    let seconds = match std::env::args().nth(2) {
+        Some(seconds) => seconds.parse().with_context(|| format!("{seconds:?} is not a number of seconds"))?,
+        None => fuzz::TEST_SECONDS,
+    };
+    let (passed, failed) = fuzz::run(root, seconds)?;
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 {
+        bail!("{failed} fuzz targets failed");
     }
     Ok(())
 }

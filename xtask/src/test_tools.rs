@@ -3,8 +3,9 @@
 //! `apache2-utils` (their logins), `systemd-journal-remote` (journal files and the
 //! systemd-journal-gatewayd serving them, for the journal tests), `dbus` (the private bus of the
 //! D-Bus tests) and `zstd` (the backup tests' reference). Each is installed with `apt-get` only
-//! when missing. Also the Python `securetar` library from PyPI in a virtual environment, for the
-//! SecureTar interoperability tests.
+//! when missing. Also, from PyPI, each in a virtual environment: the Python `securetar` library,
+//! for the SecureTar interoperability tests, and schemathesis, which fuzzes the API through its
+//! OpenAPI document (tests/e2e/fuzz_api.rs).
 
 use anyhow::{bail, Context};
 use std::path::Path;
@@ -27,6 +28,9 @@ const ZSTD: &str = "/usr/bin/zstd";
 /// makes a new environment).
 pub(crate) const SECURETAR: &str = "securetar==2026.10.0";
 pub(crate) const SECURETAR_VENV: &str = "/var/cache/supervisor-tests/securetar-2026.10.0";
+/// The API fuzzer, at the version tests/e2e/fuzz_api.rs runs it from.
+const SCHEMATHESIS: &str = "schemathesis==4.32.5";
+const SCHEMATHESIS_VENV: &str = "/var/cache/supervisor-tests/schemathesis-4.32.5";
 
 /// Installs whatever of the tests' packages is missing.
 pub fn ensure() -> anyhow::Result<()> {
@@ -49,26 +53,29 @@ pub fn ensure() -> anyhow::Result<()> {
     if !Path::new(ZSTD).exists() {
         apt_install(&["zstd"])?;
     }
-    ensure_securetar()
+    ensure_venv(SECURETAR_VENV, SECURETAR, "securetar")?;
+    ensure_venv(SCHEMATHESIS_VENV, SCHEMATHESIS, "schemathesis")
 }
 
-/// The virtual environment with `securetar` from PyPI, made when its Python cannot import it.
-fn ensure_securetar() -> anyhow::Result<()> {
-    let python = Path::new(SECURETAR_VENV).join("bin/python");
-    let imports = || Command::new(&python).args(["-c", "import securetar"]).status().is_ok_and(|s| s.success());
+/// The virtual environment `venv` with `requirement` from PyPI, made when its Python cannot
+/// import `module`.
+fn ensure_venv(venv: &str, requirement: &str, module: &str) -> anyhow::Result<()> {
+    let python = Path::new(venv).join("bin/python");
+    let imports =
+        || Command::new(&python).args(["-c", &format!("import {module}")]).status().is_ok_and(|s| s.success());
     if imports() {
         return Ok(());
     }
-    let venv = ["-m", "venv", "--clear", SECURETAR_VENV];
+    let args = ["-m", "venv", "--clear", venv];
     // Debian's Python makes virtual environments only with python3-venv installed.
-    if !succeeds("python3", &venv)? {
+    if !succeeds("python3", &args)? {
         apt_install(&["python3-venv"])?;
-        if !succeeds("python3", &venv)? {
-            bail!("python3 -m venv {SECURETAR_VENV} failed");
+        if !succeeds("python3", &args)? {
+            bail!("python3 -m venv {venv} failed");
         }
     }
-    if !succeeds(&python.to_string_lossy(), &["-m", "pip", "install", "--quiet", SECURETAR])? || !imports() {
-        bail!("could not install {SECURETAR} into {SECURETAR_VENV} (it needs Python 3.11 or newer)");
+    if !succeeds(&python.to_string_lossy(), &["-m", "pip", "install", "--quiet", requirement])? || !imports() {
+        bail!("could not install {requirement} into {venv} (it needs Python 3.11 or newer)");
     }
     Ok(())
 }
