@@ -360,7 +360,7 @@ fn the_data_disk_moves_to_a_listed_disk_and_is_wiped_with_a_reboot() {
     let (status, message) = refused(daemon.post("/os/datadisk/move", json!({})));
     assert_eq!((status, message.as_str()), (400, "Missing device: the id or device path of a disk"));
 
-    // This agent (1.7.2) leaves the new partition to the supervisor, which finds it smaller than
+    // This agent (1.9.0) leaves the new partition to the supervisor, which finds it smaller than
     // the disk the data is on: refused after the disk was prepared, without a reboot.
     let (status, message) = refused(daemon.post("/os/datadisk/move", json!({"device": "/dev/sda"})));
     assert_eq!(status, 400);
@@ -452,4 +452,112 @@ fn the_cli_shows_updates_and_sets_the_os() {
     let refused = daemon.ha(&["os", "boot-slot", "C"], &[]);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("Invalid boot_slot 'C'"), "{refused:?}");
+}
+
+#[test]
+fn raspberry_pi_firmware_is_shown_and_updated_as_a_job_on_the_yellow() {
+    let (bus, daemon) = start(HAOS_SERVICES, Profile::Haos, &[]);
+    let firmware = |daemon: &Daemon| {
+        let (status, body) = daemon.get("/os/boards/raspberrypi/firmware");
+        assert_eq!(status, 200, "{body}");
+        body["data"].clone()
+    };
+    assert_eq!(
+        firmware(&daemon),
+        json!({
+            "current_version": "1713175412", "latest_version": "1741606543", "update_available": true,
+            "update_blocked": false, "update_pending": false, "blocked_reason": null
+        })
+    );
+
+    let (status, message) = refused(daemon.post("/os/boards/raspberrypi/firmware/update", json!({"version": "1"})));
+    assert_eq!((status, message.as_str()), (400, "Invalid payload: unknown field `version`, expected `background`"));
+    assert!(!calls(&bus, Service::OsAgent).contains(&"Update()".to_owned()), "a bad body changes nothing");
+
+    let (status, body) = daemon.post("/os/boards/raspberrypi/firmware/update", json!({"background": true}));
+    assert_eq!(status, 200, "{body}");
+    let job = wait_for_job(&daemon, body["data"]["job_id"].as_str().unwrap());
+    assert_eq!(
+        (&job["name"], &job["progress"], &job["errors"]),
+        (&json!("os_manager_update_raspberrypi_firmware"), &json!(100.0), &json!([]))
+    );
+    assert_eq!(calls(&bus, Service::OsAgent).iter().filter(|call| *call == "Update()").count(), 1);
+    eventually("the update pending", || (firmware(&daemon)["update_pending"] == true).then_some(()));
+    assert!(calls(&bus, Service::Login1).is_empty(), "the new firmware waits for a reboot");
+}
+
+#[test]
+fn raspberry_pi_firmware_is_not_found_on_a_supervised_board() {
+    let (bus, daemon) = start(DEBIAN_SERVICES, Profile::Debian, &[]);
+    let absent = (404, "Raspberry Pi firmware is not available on this board".to_owned());
+    assert_eq!(refused(daemon.get("/os/boards/raspberrypi/firmware")), absent);
+    assert_eq!(refused(daemon.post("/os/boards/raspberrypi/firmware/update", json!({}))), absent);
+    assert!(!calls(&bus, Service::OsAgent).contains(&"Update()".to_owned()));
+
+    let refused = daemon.ha(&["os", "boards", "raspberrypi", "firmware"], &[]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("Raspberry Pi firmware is not available on this board"));
+}
+
+#[test]
+fn the_cli_shows_the_raspberry_pi_firmware_and_updates_it_when_confirmed() {
+    let (bus, daemon) = start(HAOS_SERVICES, Profile::Haos, &[]);
+    let info = daemon.ha(&["os", "boards", "rpi", "fw"], &[]);
+    assert!(info.status.success(), "{info:?}");
+    let shown = stdout(&info);
+    assert!(shown.lines().any(|line| line == "current_version: 2024-04-15"), "{shown}");
+    assert!(shown.lines().any(|line| line == "latest_version: 2025-03-10"), "{shown}");
+
+    let declined = daemon.ha_answering(&["os", "boards", "raspberrypi", "firmware", "update"], "no\n");
+    assert!(!declined.status.success());
+    assert!(stdout(&declined).contains("from 2024-04-15 to 2025-03-10"), "{declined:?}");
+    assert!(!calls(&bus, Service::OsAgent).contains(&"Update()".to_owned()));
+
+    let update = daemon.ha_answering(&["os", "boards", "raspberrypi", "firmware", "update"], "yes\n");
+    assert!(update.status.success(), "{update:?}");
+    assert!(stdout(&update).contains("Firmware update applied."), "{update:?}");
+    assert!(calls(&bus, Service::OsAgent).contains(&"Update()".to_owned()));
+
+    eventually("the update pending", || {
+        let (_, body) = daemon.get("/os/boards/raspberrypi/firmware");
+        (body["data"]["update_pending"] == true).then_some(())
+    });
+    let again = daemon.ha(&["os", "boards", "raspberrypi", "firmware", "update"], &[]);
+    assert!(again.status.success(), "{again:?}");
+    assert!(stdout(&again).starts_with("A firmware update is already pending."), "{again:?}");
+}
+
+#[test]
+fn a_blocked_raspberry_pi_firmware_update_or_an_old_agent_is_refused_without_a_job() {
+    let (bus, daemon) = start(HAOS_SERVICES, Profile::Haos, &[]);
+    bus.set_property(Service::OsAgent, "BlockedReason", "unsupported_boot_device").unwrap();
+    bus.set_property(Service::OsAgent, "UpdateBlocked", true).unwrap();
+    eventually("the update blocked", || {
+        let (_, body) = daemon.get("/os/boards/raspberrypi/firmware");
+        (body["data"]["update_blocked"] == true).then_some(())
+    });
+    assert_eq!(daemon.get("/os/boards/raspberrypi/firmware").1["data"]["blocked_reason"], "unsupported_boot_device");
+    assert_eq!(
+        refused(daemon.post("/os/boards/raspberrypi/firmware/update", json!({}))),
+        (400, "Raspberry Pi firmware update is unavailable on this boot device".to_owned())
+    );
+    let cli = daemon.ha(&["os", "boards", "raspberrypi", "firmware", "update"], &[]);
+    assert!(!cli.status.success());
+    assert!(
+        String::from_utf8_lossy(&cli.stderr).contains("firmware update is blocked: unsupported_boot_device"),
+        "{cli:?}"
+    );
+    let (_, jobs) = daemon.get("/jobs/info");
+    assert!(!jobs.to_string().contains("os_manager_update_raspberrypi_firmware"), "{jobs}");
+    assert!(!calls(&bus, Service::OsAgent).contains(&"Update()".to_owned()));
+
+    // Agents before 1.9.0 have no firmware management.
+    bus.set_property(Service::OsAgent, "Version", "1.8.0").unwrap();
+    let (status, body) = eventually("the old agent", || {
+        Some(daemon.get("/os/boards/raspberrypi/firmware")).filter(|(status, _)| *status == 404)
+    });
+    assert_eq!(
+        refused((status, body)),
+        (404, "OS Agent 1.9.0 or newer required for Raspberry Pi firmware management".to_owned())
+    );
 }

@@ -240,7 +240,13 @@ impl Daemon {
 
     /// Runs the `ha` CLI with `input` on its standard input, for the commands that ask.
     pub fn ha_answering(&self, args: &[&str], input: &str) -> std::process::Output {
-        let mut child = self.ha_command(args, &[]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("run ha");
+        let mut child = self
+            .ha_command(args, &[])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run ha");
         child.stdin.take().expect("piped stdin").write_all(input.as_bytes()).expect("answer ha");
         child.wait_with_output().expect("wait for ha")
     }

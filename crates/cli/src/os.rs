@@ -213,6 +213,48 @@ Assistant is running on.",
         #[command(subcommand)]
         command: Option<Green>,
     },
+
+    #[command(
+        visible_alias = "rpi",
+        about = "See or change settings of the current Raspberry Pi board",
+        long_about = "This command allows you to see or change settings of the Raspberry Pi board that
+Home Assistant is running on.",
+        after_help = "Examples:\n  ha os boards raspberrypi firmware",
+        subcommand_required = true,
+        arg_required_else_help = true
+    )]
+    Raspberrypi {
+        #[command(subcommand)]
+        command: Raspberrypi,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum Raspberrypi {
+    #[command(
+        visible_alias = "fw",
+        about = "Show Raspberry Pi firmware information",
+        long_about = "This command shows information about the Raspberry Pi bootloader (EEPROM) firmware,
+including the currently installed and latest bundled versions and whether an update
+is available. Available on Raspberry Pi 4 / 5 and Home Assistant Yellow.",
+        after_help = "Examples:\n  ha os boards raspberrypi firmware"
+    )]
+    Firmware {
+        #[command(subcommand)]
+        command: Option<Firmware>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum Firmware {
+    #[command(
+        visible_aliases = ["up", "upgrade"],
+        about = "Apply the bundled Raspberry Pi firmware update",
+        long_about = "This command applies the bundled Raspberry Pi firmware update (bootloader EEPROM,
+and VL805 where present). A reboot is required for the new firmware to take effect.",
+        after_help = "Examples:\n  ha os boards raspberrypi firmware update"
+    )]
+    Update,
 }
 
 #[derive(Subcommand)]
@@ -377,8 +419,107 @@ impl Command {
             Command::Boards { command: Boards::Green { command: Some(Green::Options(args)) } } => {
                 app.post(&["os", "boards", "green"], &args.body(), DEFAULT_TIMEOUT).await
             }
+            Command::Boards { command: Boards::Raspberrypi { command: Raspberrypi::Firmware { command: None } } } => {
+                let mut reply = app.client.call(Method::GET, &RPI_FIRMWARE, &Body::new(), DEFAULT_TIMEOUT).await?;
+                humanize_firmware(&mut reply.data);
+                output::show(&reply, app.raw_json)
+            }
+            Command::Boards {
+                command: Boards::Raspberrypi { command: Raspberrypi::Firmware { command: Some(Firmware::Update) } },
+            } => update_rpi_firmware(app).await,
         }
     }
+}
+
+const RPI_FIRMWARE: [&str; 4] = ["os", "boards", "raspberrypi", "firmware"];
+
+/// As the real CLI: the state first, so that a blocked, pending or needless update ends here,
+/// then a confirmation naming both versions.
+async fn update_rpi_firmware(app: &App) -> Result<()> {
+    let info = app.client.call(Method::GET, &RPI_FIRMWARE, &Body::new(), DEFAULT_TIMEOUT).await?.data;
+    let flag = |key: &str| info.get(key).and_then(Value::as_bool);
+    let text = |key: &str| info.get(key).and_then(Value::as_str).filter(|text| !text.is_empty());
+    if flag("update_blocked") == Some(true) {
+        match text("blocked_reason") {
+            Some(reason) => bail!("firmware update is blocked: {reason}"),
+            None => bail!("firmware update is blocked"),
+        }
+    }
+    if flag("update_pending") == Some(true) {
+        output::write_stdout(
+            b"A firmware update is already pending. Reboot the device using `ha host reboot` to finish the installation.\n",
+        )?;
+        return Ok(());
+    }
+    if flag("update_available") == Some(false) {
+        let message = match text("current_version") {
+            Some(current) => {
+                format!("The Raspberry Pi firmware is already up to date ({}).", humanize_firmware_version(current))
+            }
+            None => "The Raspberry Pi firmware is already up to date.".to_owned(),
+        };
+        output::write_stdout(format!("{message}\n").as_bytes())?;
+        return Ok(());
+    }
+    let prompt = match (text("current_version"), text("latest_version")) {
+        (Some(current), Some(latest)) => format!(
+            "This will update the Raspberry Pi firmware from {} to {} and requires a reboot to take effect.",
+            humanize_firmware_version(current),
+            humanize_firmware_version(latest)
+        ),
+        _ => "This applies the bundled Raspberry Pi firmware update and requires a reboot to take effect.".to_owned(),
+    };
+    if !output::confirm(&format!("{prompt} Continue?"))? {
+        bail!("Aborted.");
+    }
+    output::write_stdout(
+        b"\nApplying firmware update. Please be patient and do not unplug or power off the device.\n",
+    )?;
+    app.run_job(&["os", "boards", "raspberrypi", "firmware", "update"], Body::new(), CONTAINER_OPERATION_TIMEOUT, true)
+        .await?;
+    output::write_stdout(
+        b"\nFirmware update applied. Reboot the device using `ha host reboot` to finish the installation.\n",
+    )?;
+    Ok(())
+}
+
+/// The version fields of the firmware state made readable; other values stay as they are.
+fn humanize_firmware(data: &mut Value) {
+    for key in ["current_version", "latest_version"] {
+        if let Some(field) = data.get_mut(key) {
+            if let Some(version) = field.as_str() {
+                *field = Value::from(humanize_firmware_version(version));
+            }
+        }
+    }
+}
+
+/// The agent's `<bootloader build time>[-<VL805 revision>]` as the real CLI shows it:
+/// `2025-03-10 (VL805 000138c0)`. Anything else is shown as it is.
+fn humanize_firmware_version(version: &str) -> String {
+    let (timestamp, vl805) = version.split_once('-').unwrap_or((version, ""));
+    let Ok(seconds) = timestamp.parse::<i64>() else { return version.to_owned() };
+    let date = utc_date(seconds);
+    if vl805.is_empty() {
+        date
+    } else {
+        format!("{date} (VL805 {vl805})")
+    }
+}
+
+/// The UTC calendar date of a Unix time, `YYYY-MM-DD` (the proleptic Gregorian calendar's
+/// days-to-civil conversion: eras of 400 years starting on 1 March).
+fn utc_date(seconds: i64) -> String {
+    let days = seconds.div_euclid(86_400) + 719_468;
+    let era = days.div_euclid(146_097);
+    let day_of_era = days.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
 }
 
 /// The boot slot that is not booted: the one `/os/info` calls inactive.
@@ -440,6 +581,34 @@ mod tests {
         };
         assert_eq!(Value::from(args.body()), json!({"system_health_led": false}));
         assert!(matches!(parse(&["boards", "yell"]), Command::Boards { command: Boards::Yellow { command: None } }));
+    }
+
+    #[test]
+    fn raspberry_pi_firmware_commands_and_aliases_parse() {
+        assert!(matches!(
+            parse(&["boards", "raspberrypi", "firmware"]),
+            Command::Boards { command: Boards::Raspberrypi { command: Raspberrypi::Firmware { command: None } } }
+        ));
+        for update in [&["boards", "rpi", "fw", "update"], &["boards", "raspberrypi", "firmware", "up"]] {
+            assert!(matches!(
+                parse(update),
+                Command::Boards {
+                    command: Boards::Raspberrypi { command: Raspberrypi::Firmware { command: Some(Firmware::Update) } }
+                }
+            ));
+        }
+    }
+
+    #[test]
+    fn firmware_versions_read_as_dates() {
+        assert_eq!(humanize_firmware_version("1741606543"), "2025-03-10");
+        assert_eq!(humanize_firmware_version("1713175412-000138c0"), "2024-04-15 (VL805 000138c0)");
+        assert_eq!(humanize_firmware_version("0"), "1970-01-01");
+        assert_eq!(humanize_firmware_version("951782400"), "2000-02-29");
+        assert_eq!(humanize_firmware_version("unknown"), "unknown");
+        let mut data = json!({"current_version": "1741606543", "latest_version": null, "update_available": true});
+        humanize_firmware(&mut data);
+        assert_eq!(data, json!({"current_version": "2025-03-10", "latest_version": null, "update_available": true}));
     }
 
     #[test]

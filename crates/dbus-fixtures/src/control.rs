@@ -71,9 +71,7 @@ pub struct Control {
 impl Control {
     /// The control object of the fixture whose main interface `I` is served at `path`.
     pub fn new<I: HasProps>(path: &'static str, calls: Calls) -> Self {
-        let setter: Setter =
-            Box::new(move |connection, name, value| Box::pin(set_property::<I>(connection, path, name, value)));
-        Control { calls, setter, plugger: None }
+        Control { calls, setter: props_setter::<I>(path), plugger: None }
     }
 
     /// The control object of a fixture whose state is not a [`Props`] (NetworkManager's model).
@@ -95,6 +93,12 @@ impl Control {
             }
         }
     }
+}
+
+/// How `SetProperty` changes the [`Props`] of interface `I` at `path`, for a fixture whose
+/// control object steers more than one object.
+pub fn props_setter<I: HasProps>(path: &'static str) -> Setter {
+    Box::new(move |connection, name, value| Box::pin(set_property::<I>(connection, path, name, value)))
 }
 
 async fn set_property<I: HasProps>(

@@ -7,20 +7,25 @@
 //! | `/io/hass/os/Boards` | `io.hass.os.Boards` | `Board` (`Supervised`, or `Yellow` with the `haos` profile) |
 //! | `/io/hass/os/Boards/Yellow` | `io.hass.os.Boards.Yellow` | `PowerLED`, `DiskLED`, `HeartbeatLED` (rw) |
 //! | `/io/hass/os/Boards/Green` | `io.hass.os.Boards.Green` | `PowerLED`, `ActivityLED`, `UserLED` (rw) |
+//! | `/io/hass/os/Boards/RaspberryPi/Firmware` | `io.hass.os.Boards.RaspberryPi.Firmware` | `CurrentVersion`, `LatestVersion`, `UpdateAvailable`, `UpdateBlocked`, `UpdatePending`, `BlockedReason`; `Update()` |
 //! | `/io/hass/os/CGroup` | `io.hass.os.CGroup` | `AddDevicesAllowed(ss)→b` |
 //! | `/io/hass/os/Config/Swap` | `io.hass.os.Config.Swap` | `SwapSize` (rw), `Swappiness` (rw) |
 //! | `/io/hass/os/DataDisk` | `io.hass.os.DataDisk` | `CurrentDevice`; `ChangeDevice(s)→b`, `ReloadDevice()→b`, `MarkDataMove()` |
 //! | `/io/hass/os/System` | `io.hass.os.System` | `ScheduleWipeDevice()→b`, `AddSSHAuthKey(s)`, `ClearSSHAuthKeys()`, `MigrateDockerStorageDriver(s)` |
 //!
-//! Like the agent, every board object is exported and `Board` says which is in use. Writable
+//! Like the agent, every board object is exported and `Board` says which is in use; the
+//! Raspberry Pi firmware object only on the Yellow (the agent has it on the boards with a
+//! Raspberry Pi bootloader EEPROM), with an update to apply. Writable
 //! properties announce their changes; the swap settings are validated as the agent does
 //! (`org.freedesktop.DBus.Error.Failed`). Every method and property write is recorded in the
-//! `Calls` of `/io/hass/os` (writes as `Set(Name, value)`); none touches the machine.
+//! `Calls` of `/io/hass/os` (writes as `Set(Name, value)`); none touches the machine. Its
+//! `SetProperty` also reaches the firmware object's properties (a blocked boot device, say).
 
-use crate::control::{Calls, Control, HasProps};
+use crate::control::{props_setter, Calls, Control, HasProps, Setter};
 use crate::error::ServiceError;
 use crate::props::Props;
 use crate::Profile;
+use zbus::object_server::SignalEmitter;
 use zbus::{fdo, interface, Connection};
 
 pub const BUS_NAME: &str = "io.hass.os";
@@ -46,6 +51,11 @@ struct Yellow {
 }
 
 struct Green {
+    props: Props,
+    calls: Calls,
+}
+
+struct RpiFirmware {
     props: Props,
     calls: Calls,
 }
@@ -80,17 +90,28 @@ pub async fn serve(connection: &Connection, profile: Profile) -> zbus::Result<()
         |names: [&'static str; 3]| names.into_iter().fold(Props::default(), |props, name| props.signalled(name, true));
     let server = connection.object_server();
     let agent = Agent {
-        props: Props::default().invalidated("Version", "1.7.2").signalled("Diagnostics", false),
+        props: Props::default().invalidated("Version", "1.9.0").signalled("Diagnostics", false),
         calls: calls.clone(),
     };
     server.at(PATH, agent).await?;
-    server.at(PATH, Control::new::<Agent>(PATH, calls.clone())).await?;
+    let (agent_setter, firmware_setter) = (props_setter::<Agent>(PATH), props_setter::<RpiFirmware>(RPI_FIRMWARE_PATH));
+    let setter: Setter = Box::new(move |connection, name, value| {
+        if RPI_FIRMWARE_PROPERTIES.contains(&name.as_str()) {
+            firmware_setter(connection, name, value)
+        } else {
+            agent_setter(connection, name, value)
+        }
+    });
+    server.at(PATH, Control::with_setter(calls.clone(), setter)).await?;
     server.at("/io/hass/os/AppArmor", AppArmor { calls: calls.clone() }).await?;
     server.at("/io/hass/os/Boards", Boards { board }).await?;
     let yellow = Yellow { props: leds(["PowerLED", "DiskLED", "HeartbeatLED"]), calls: calls.clone() };
     server.at("/io/hass/os/Boards/Yellow", yellow).await?;
     let green = Green { props: leds(["PowerLED", "ActivityLED", "UserLED"]), calls: calls.clone() };
     server.at("/io/hass/os/Boards/Green", green).await?;
+    if board == "Yellow" {
+        server.at(RPI_FIRMWARE_PATH, RpiFirmware { props: rpi_firmware_props(), calls: calls.clone() }).await?;
+    }
     server.at("/io/hass/os/CGroup", CGroup { calls: calls.clone() }).await?;
     server
         .at("/io/hass/os/Config/Swap", Swap { swap_size: String::new(), swappiness: 1, calls: calls.clone() })
@@ -98,6 +119,23 @@ pub async fn serve(connection: &Connection, profile: Profile) -> zbus::Result<()
     server.at("/io/hass/os/DataDisk", DataDisk { current_device: data_disk.to_owned(), calls: calls.clone() }).await?;
     server.at("/io/hass/os/System", System { calls }).await?;
     Ok(())
+}
+
+const RPI_FIRMWARE_PATH: &str = "/io/hass/os/Boards/RaspberryPi/Firmware";
+const RPI_FIRMWARE_INTERFACE: &str = "io.hass.os.Boards.RaspberryPi.Firmware";
+const RPI_FIRMWARE_PROPERTIES: [&str; 6] =
+    ["CurrentVersion", "LatestVersion", "UpdateAvailable", "UpdateBlocked", "UpdatePending", "BlockedReason"];
+
+/// A CM4 bootloader of 2024-04-15 with the bundled one of 2025-03-10 waiting; the agent
+/// announces every property with its value.
+fn rpi_firmware_props() -> Props {
+    Props::default()
+        .signalled("CurrentVersion", "1713175412")
+        .signalled("LatestVersion", "1741606543")
+        .signalled("UpdateAvailable", true)
+        .signalled("UpdateBlocked", false)
+        .signalled("UpdatePending", false)
+        .signalled("BlockedReason", "")
 }
 
 fn failed(message: impl Into<String>) -> fdo::Error {
@@ -112,6 +150,12 @@ fn swap_size_is_valid(size: &str) -> bool {
 }
 
 impl HasProps for Agent {
+    fn props_mut(&mut self) -> &mut Props {
+        &mut self.props
+    }
+}
+
+impl HasProps for RpiFirmware {
     fn props_mut(&mut self) -> &mut Props {
         &mut self.props
     }
@@ -231,6 +275,54 @@ impl Green {
     #[zbus(property, name = "UserLED")]
     fn set_user_led(&mut self, on: bool) {
         set_led(&mut self.props, &self.calls, "UserLED", on);
+    }
+}
+
+#[interface(name = "io.hass.os.Boards.RaspberryPi.Firmware")]
+impl RpiFirmware {
+    /// Refuses as the agent does before running `rpi-eeprom-update -a`; the flashed firmware
+    /// runs only after a reboot, which `UpdatePending` says until then.
+    async fn update(&mut self, #[zbus(signal_emitter)] emitter: SignalEmitter<'_>) -> fdo::Result<()> {
+        self.calls.record("Update()");
+        if self.props.get::<bool>("UpdateBlocked") {
+            return Err(failed("EEPROM update is unavailable on this device"));
+        }
+        if !self.props.get::<bool>("UpdateAvailable") {
+            return Err(failed("no EEPROM update available"));
+        }
+        self.props.set("UpdatePending", true);
+        self.props.announce(&emitter, RPI_FIRMWARE_INTERFACE, &["UpdatePending"]).await?;
+        Ok(())
+    }
+
+    #[zbus(property)]
+    fn current_version(&self) -> String {
+        self.props.get("CurrentVersion")
+    }
+
+    #[zbus(property)]
+    fn latest_version(&self) -> String {
+        self.props.get("LatestVersion")
+    }
+
+    #[zbus(property)]
+    fn update_available(&self) -> bool {
+        self.props.get("UpdateAvailable")
+    }
+
+    #[zbus(property)]
+    fn update_blocked(&self) -> bool {
+        self.props.get("UpdateBlocked")
+    }
+
+    #[zbus(property)]
+    fn update_pending(&self) -> bool {
+        self.props.get("UpdatePending")
+    }
+
+    #[zbus(property)]
+    fn blocked_reason(&self) -> String {
+        self.props.get("BlockedReason")
     }
 }
 

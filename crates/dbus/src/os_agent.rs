@@ -77,6 +77,23 @@ agent_object!(
 );
 
 agent_object!(
+    /// `/io/hass/os/Boards/RaspberryPi/Firmware` (agent 1.9.0 on, on a Raspberry Pi 4 or 5 and
+    /// the Yellow): the bootloader EEPROM (and VL805) firmware. Versions are the agent's
+    /// composite `<bootloader build time>[-<VL805 revision>]`.
+    RpiFirmwareState, "/io/hass/os/Boards/RaspberryPi/Firmware", "io.hass.os.Boards.RaspberryPi.Firmware", {
+        current_version: String = "CurrentVersion" via set_string,
+        latest_version: String = "LatestVersion" via set_string,
+        update_available: bool = "UpdateAvailable" via set,
+        /// The boot device cannot take an update (`blocked_reason` says why).
+        update_blocked: bool = "UpdateBlocked" via set,
+        /// Applied, running the old firmware until the next reboot.
+        update_pending: bool = "UpdatePending" via set,
+        /// Empty when not blocked.
+        blocked_reason: String = "BlockedReason" via set_string,
+    }
+);
+
+agent_object!(
     /// `/io/hass/os/Config/Swap`.
     SwapState, "/io/hass/os/Config/Swap", "io.hass.os.Config.Swap", {
         /// E.g. `2G`; empty when the OS default applies.
@@ -97,6 +114,15 @@ agent_object!(
 pub trait AgentAppArmor {
     fn load_profile(&self, profile_path: &str, cache_path: &str) -> zbus::Result<bool>;
     fn unload_profile(&self, profile_path: &str, cache_path: &str) -> zbus::Result<bool>;
+}
+
+#[proxy(
+    interface = "io.hass.os.Boards.RaspberryPi.Firmware",
+    default_service = "io.hass.os",
+    default_path = "/io/hass/os/Boards/RaspberryPi/Firmware"
+)]
+pub trait AgentRpiFirmware {
+    fn update(&self) -> zbus::Result<()>;
 }
 
 #[proxy(interface = "io.hass.os.CGroup", default_service = "io.hass.os", default_path = "/io/hass/os/CGroup")]
@@ -129,13 +155,16 @@ pub struct OsAgent {
     pub boards: Service<BoardsState>,
     pub yellow: Service<YellowState>,
     pub green: Service<GreenState>,
+    /// Absent on other boards and older agents.
+    pub rpi_firmware: Service<RpiFirmwareState>,
     pub swap: Service<SwapState>,
     pub datadisk: Service<DataDiskState>,
 }
 
 impl OsAgent {
     pub async fn watch(bus: Option<&SystemBus>) -> OsAgent {
-        let (agent, apparmor, boards, yellow, green, swap, datadisk) = tokio::join!(
+        let (agent, apparmor, boards, yellow, green, rpi_firmware, swap, datadisk) = tokio::join!(
+            Service::watch(bus),
             Service::watch(bus),
             Service::watch(bus),
             Service::watch(bus),
@@ -144,7 +173,7 @@ impl OsAgent {
             Service::watch(bus),
             Service::watch(bus),
         );
-        OsAgent { agent, apparmor, boards, yellow, green, swap, datadisk }
+        OsAgent { agent, apparmor, boards, yellow, green, rpi_firmware, swap, datadisk }
     }
 }
 
@@ -220,6 +249,15 @@ impl Service<GreenState> {
 
     pub async fn set_user_led(&self, on: bool) -> Result<(), Error> {
         self.set_property("UserLED", on.into()).await
+    }
+}
+
+impl Service<RpiFirmwareState> {
+    /// Flashes the bundled firmware; it runs at the next reboot. The agent refuses when the
+    /// update is blocked or there is none, and answers only once the flash is done.
+    pub async fn update(&self) -> Result<(), Error> {
+        let proxy: AgentRpiFirmwareProxy<'_> = self.proxy().await?;
+        Self::answer(proxy.update().await)
     }
 }
 

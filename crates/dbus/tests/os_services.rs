@@ -96,7 +96,7 @@ async fn the_os_agent_objects_are_watched_and_written() {
     let bus = PrivateBus::start_with(&[Fixture::OsAgent], Profile::Haos).unwrap();
     let system = SystemBus::connect_to(bus.address()).await.unwrap();
     let agent = OsAgent::watch(Some(&system)).await;
-    assert_eq!(agent.agent.state().unwrap().version, "1.7.2");
+    assert_eq!(agent.agent.state().unwrap().version, "1.9.0");
     assert_eq!(agent.apparmor.state().unwrap().parser_version, "3.1.7");
     assert_eq!(agent.boards.state().unwrap().board, "Yellow");
     assert_eq!(agent.datadisk.state().unwrap().current_device, "/dev/nvme0n1");
@@ -172,4 +172,23 @@ async fn a_supervised_host_has_the_supervised_board() {
     let agent = OsAgent::watch(Some(&system)).await;
     assert_eq!(agent.boards.state().unwrap().board, "Supervised");
     assert_eq!(agent.datadisk.state().unwrap().current_device, "");
+    // Only boards with a Raspberry Pi bootloader EEPROM have the firmware object.
+    assert!(agent.rpi_firmware.state().is_none());
+    assert!(matches!(agent.rpi_firmware.update().await, Err(Error::Unavailable("io.hass.os"))));
+}
+
+#[tokio::test]
+async fn the_raspberry_pi_firmware_is_read_and_updated_once() {
+    let bus = PrivateBus::start_with(&[Fixture::OsAgent], Profile::Haos).unwrap();
+    let system = SystemBus::connect_to(bus.address()).await.unwrap();
+    let agent = OsAgent::watch(Some(&system)).await;
+    let firmware = agent.rpi_firmware.state().unwrap();
+    assert_eq!((firmware.current_version.as_str(), firmware.latest_version.as_str()), ("1713175412", "1741606543"));
+    assert!(firmware.update_available && !firmware.update_blocked && !firmware.update_pending);
+    assert_eq!(firmware.blocked_reason, "");
+
+    agent.rpi_firmware.update().await.unwrap();
+    until(&agent.rpi_firmware, "the update pending", |state| state.as_ref().is_some_and(|state| state.update_pending))
+        .await;
+    assert_eq!(bus.calls(Fixture::OsAgent).unwrap(), ["Update()"]);
 }

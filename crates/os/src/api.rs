@@ -22,11 +22,13 @@ use utoipa::{OpenApi, ToSchema};
     paths(
         os_info, os_update, os_boot_slot, os_config_sync, os_config_swap, os_config_swap_options,
         os_datadisk_list, os_datadisk_move, os_datadisk_wipe, os_boards_yellow, os_boards_yellow_options,
-        os_boards_green, os_boards_green_options, os_boards_board
+        os_boards_green, os_boards_green_options, os_boards_raspberrypi_firmware,
+        os_boards_raspberrypi_firmware_update, os_boards_board
     ),
     components(schemas(
         OsInfo, BootSlotInfo, UpdateBody, BootSlotBody, BootSlot, SwapInfo, SwapOptions, DataDiskList, Disk,
-        MoveBody, YellowInfo, YellowOptions, GreenInfo, GreenOptions, JobStarted
+        MoveBody, YellowInfo, YellowOptions, GreenInfo, GreenOptions, RpiFirmwareInfo, RpiFirmwareUpdateBody,
+        JobStarted
     )),
     tags((name = "os", description = "Home Assistant OS"))
 )]
@@ -47,6 +49,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(os_boards_yellow_options)
         .service(os_boards_green)
         .service(os_boards_green_options)
+        .service(os_boards_raspberrypi_firmware)
+        .service(os_boards_raspberrypi_firmware_update)
         .service(os_boards_board);
 }
 
@@ -406,6 +410,81 @@ async fn os_boards_green_options(os: web::Data<OsManager>, body: Body<Map<String
     };
     os.set_green(leds).await?;
     ok_empty()
+}
+
+/// The Raspberry Pi bootloader EEPROM firmware, as the OS-Agent reports it.
+#[derive(Serialize, ToSchema)]
+pub struct RpiFirmwareInfo {
+    /// The installed firmware: the bootloader's build time in seconds since the epoch, followed
+    /// by `-<VL805 revision>` on boards with that USB controller.
+    current_version: Option<String>,
+    /// The firmware bundled with the OS, in the same form.
+    latest_version: Option<String>,
+    update_available: bool,
+    /// The boot device cannot take an update.
+    update_blocked: bool,
+    /// An update was applied and runs after the next reboot.
+    update_pending: bool,
+    /// Why the update is blocked (`unsupported_boot_device`, ...); `null` when it is not.
+    blocked_reason: Option<String>,
+}
+
+/// The Raspberry Pi firmware of a Raspberry Pi 4 or 5 or a Yellow (OS-Agent 1.9.0 or newer).
+#[utoipa::path(
+    tag = "os",
+    responses(
+        (status = 200, body = base::api::Envelope<RpiFirmwareInfo>),
+        (status = 404, description = "Not this board, or an older OS-Agent", body = base::api::ErrorEnvelope)
+    )
+)]
+#[get("/os/boards/raspberrypi/firmware")]
+async fn os_boards_raspberrypi_firmware(os: web::Data<OsManager>) -> ApiResult {
+    let firmware = os.rpi_firmware()?;
+    let present = |text: String| Some(text).filter(|text| !text.is_empty());
+    ok(RpiFirmwareInfo {
+        current_version: present(firmware.current_version),
+        latest_version: present(firmware.latest_version),
+        update_available: firmware.update_available,
+        update_blocked: firmware.update_blocked,
+        update_pending: firmware.update_pending,
+        blocked_reason: present(firmware.blocked_reason),
+    })
+}
+
+#[derive(ToSchema)]
+pub struct RpiFirmwareUpdateBody {
+    /// Answer at once with `{"job_id": ...}` instead of waiting for the job.
+    background: Option<bool>,
+}
+
+impl RpiFirmwareUpdateBody {
+    fn parse(body: Map<String, Value>) -> Result<RpiFirmwareUpdateBody, ApiError> {
+        Ok(RpiFirmwareUpdateBody { background: Fields::new(body, &["background"])?.get("background")? })
+    }
+}
+
+/// Flashes the firmware bundled with the OS (bootloader EEPROM, and VL805 where present) as the
+/// job `os_manager_update_raspberrypi_firmware`; it runs after the next reboot.
+#[utoipa::path(
+    tag = "os",
+    request_body = Option<RpiFirmwareUpdateBody>,
+    responses(
+        (status = 200, description = "Applied, or started with `background`", body = base::api::Envelope<JobStarted>),
+        (status = 400, description = "Blocked on this boot device, or the agent failed", body = base::api::ErrorEnvelope),
+        (status = 404, description = "Not this board, or an older OS-Agent", body = base::api::ErrorEnvelope)
+    )
+)]
+#[post("/os/boards/raspberrypi/firmware/update")]
+async fn os_boards_raspberrypi_firmware_update(
+    os: web::Data<OsManager>,
+    jobs: web::Data<JobManager>,
+    body: Body<Map<String, Value>>,
+) -> ApiResult {
+    let body = RpiFirmwareUpdateBody::parse(body.into_inner())?;
+    os.check_rpi_firmware_update()?;
+    let os = os.into_inner();
+    let spec = OsManager::rpi_firmware_update_spec();
+    respond(&jobs, spec, body.background.unwrap_or(false), move |_| async move { os.update_rpi_firmware().await }).await
 }
 
 /// Any other board: nothing to show or set, an empty answer when it is this machine's board.

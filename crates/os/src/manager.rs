@@ -12,7 +12,7 @@ use crate::cpe;
 use crate::datadisk::{self, Disk};
 use base::version::is_newer;
 use base::{ApiError, DataDir, System};
-use dbus::os_agent::{GreenState, SwapState, YellowState};
+use dbus::os_agent::{GreenState, RpiFirmwareState, SwapState, YellowState};
 use dbus::rauc::Slot;
 use dbus::udisks2::Block;
 use dbus::HostServices;
@@ -31,6 +31,10 @@ use updater::Updater;
 const MARK_DATA_MOVE_AGENT: &str = "1.5.0";
 /// From this OS-Agent version on, the agent looks for the data disk again when asked at start.
 const RELOAD_DEVICE_AGENT: &str = "1.2.0";
+/// The OS-Agent version that first has the Raspberry Pi firmware object.
+const RPI_FIRMWARE_AGENT: &str = "1.9.0";
+/// The agent's boards with a Raspberry Pi bootloader EEPROM (the Yellow carries a CM4 or CM5).
+const RPI_FIRMWARE_BOARDS: [&str; 3] = ["RaspberryPi4", "RaspberryPi5", "Yellow"];
 /// Swap settings came with this OS version.
 const SWAP_MIN_OS: &str = "15.0";
 /// HAOS 18 renamed the unit that imports configuration from a USB stick.
@@ -602,6 +606,49 @@ impl OsManager {
             saved.power_led = leds.power_led.unwrap_or(saved.power_led);
             saved.system_health_led = leds.system_health_led.unwrap_or(saved.system_health_led);
         })?;
+        Ok(())
+    }
+
+    /// The Raspberry Pi firmware state. Not found, as in the real Supervisor (whose CLI tells
+    /// that apart), without an agent that manages it or on a board without the EEPROM.
+    pub fn rpi_firmware(&self) -> Result<RpiFirmwareState, ApiError> {
+        let agent = &self.services.os_agent;
+        let version = agent.agent.state().map(|agent| agent.version);
+        if !version.is_some_and(|version| at_least(&version, RPI_FIRMWARE_AGENT)) {
+            return Err(ApiError::not_found(format!(
+                "OS Agent {RPI_FIRMWARE_AGENT} or newer required for Raspberry Pi firmware management"
+            )));
+        }
+        let board = agent.boards.state().map(|boards| boards.board).unwrap_or_default();
+        match agent.rpi_firmware.state() {
+            Some(firmware) if RPI_FIRMWARE_BOARDS.contains(&board.as_str()) => Ok(firmware),
+            _ => Err(ApiError::not_found("Raspberry Pi firmware is not available on this board")),
+        }
+    }
+
+    /// Refuses an update the boot device cannot take, before any job starts.
+    pub fn check_rpi_firmware_update(&self) -> Result<(), ApiError> {
+        if self.rpi_firmware()?.update_blocked {
+            return Err(ApiError::bad_request("Raspberry Pi firmware update is unavailable on this boot device"));
+        }
+        Ok(())
+    }
+
+    pub fn rpi_firmware_update_spec() -> JobSpec {
+        JobSpec::new("os_manager_update_raspberrypi_firmware").conditions(&[JobCondition::Haos]).limit(JobLimit::Once)
+    }
+
+    /// Has the agent flash the bundled bootloader EEPROM (and VL805) firmware, which runs from
+    /// the next reboot on. The agent answers only when the flash is done, so the job's progress
+    /// goes from 0 to 100 at once, as the real one's.
+    pub async fn update_rpi_firmware(&self) -> Result<(), ApiError> {
+        self.check_rpi_firmware_update()?;
+        self.services.os_agent.rpi_firmware.update().await.map_err(|error| {
+            ApiError::bad_request(format!(
+                "Raspberry Pi firmware update failed: {error}. Check the Host logs for details."
+            ))
+        })?;
+        tracing::info!("Raspberry Pi firmware update completed; reboot required");
         Ok(())
     }
 
