@@ -31,29 +31,16 @@ fn python_backup(args: &[&str]) -> String {
 
 /// Every file under `dir` with its contents and mode, and every link with its target.
 fn snapshot(dir: &Path) -> Vec<(String, String)> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
-        let mut entries: Vec<_> = fs::read_dir(dir).unwrap().map(|e| e.unwrap()).collect();
-        entries.sort_by_key(|e| e.file_name());
-        for entry in entries {
-            let path = entry.path();
-            let name = path.strip_prefix(root).unwrap().display().to_string();
-            let meta = fs::symlink_metadata(&path).unwrap();
-            if meta.file_type().is_symlink() {
-                out.push((name, format!("-> {}", fs::read_link(&path).unwrap().display())));
-            } else if meta.is_dir() {
-                out.push((name.clone(), format!("dir {:o}", meta.mode() & 0o7777)));
-                walk(root, &path, out);
-            } else {
-                let contents = fs::read(&path).unwrap();
-                let digest: u64 =
-                    contents.iter().fold(0xcbf29ce484222325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3));
-                out.push((name, format!("{:o} {} {digest:x}", meta.mode() & 0o7777, contents.len())));
-            }
+    let describe = |path: &Path, meta: &fs::Metadata| {
+        if meta.is_dir() {
+            return format!("dir {:o}", meta.mode() & 0o7777);
         }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out
+        let contents = fs::read(path).unwrap();
+        let digest: u64 =
+            contents.iter().fold(0xcbf29ce484222325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3));
+        format!("{:o} {} {digest:x}", meta.mode() & 0o7777, contents.len())
+    };
+    e2e::tree_listing(dir, dir, &describe)
 }
 
 /// A share folder and a configuration worth backing up.

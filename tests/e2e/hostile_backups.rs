@@ -158,29 +158,18 @@ impl Watch {
 
 /// Every path under the watched folders with its kind, size and link target.
 fn state(data: &Path) -> Vec<(String, String)> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
-        let Ok(entries) = fs::read_dir(dir) else { return };
-        let mut entries: Vec<_> = entries.map(|e| e.unwrap()).collect();
-        entries.sort_by_key(|e| e.file_name());
-        for entry in entries {
-            let path = entry.path();
-            let name = path.strip_prefix(root).unwrap().display().to_string();
-            let meta = fs::symlink_metadata(&path).unwrap();
-            if meta.file_type().is_symlink() {
-                out.push((name, format!("-> {}", fs::read_link(&path).unwrap().display())));
-            } else if meta.is_dir() {
-                out.push((name, "dir".into()));
-                walk(root, &path, out);
-            } else {
-                out.push((name, format!("{} bytes", meta.len())));
-            }
+    let describe = |_: &Path, meta: &fs::Metadata| {
+        if meta.is_dir() {
+            "dir".to_owned()
+        } else {
+            format!("{} bytes", meta.len())
         }
-    }
+    };
     let mut out = Vec::new();
     for folder in WATCHED {
         let path = data.join(folder);
         out.push((folder.to_owned(), format!("{:?}", fs::symlink_metadata(&path).map(|m| m.file_type()).ok())));
-        walk(data, &path, &mut out);
+        out.extend(e2e::tree_listing(data, &path, &describe));
     }
     out
 }

@@ -7,7 +7,16 @@ use crate::addons::{addon_data, container_name, engine_daemon, inspect_container
 use e2e::fixtures::FixtureRepository;
 use serde_json::{json, Value};
 use std::os::unix::fs::symlink;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// A folder outside the data directory with a file `canary` in it, whose content must never
+/// change.
+fn outside_canary() -> (tempfile::TempDir, PathBuf) {
+    let outside = tempfile::tempdir().expect("a folder outside the data directory");
+    let canary = outside.path().join("canary");
+    std::fs::write(&canary, "canary\n").unwrap();
+    (outside, canary)
+}
 
 fn assert_canary(canary: &Path) {
     assert_eq!(std::fs::read_to_string(canary).expect("the canary"), "canary\n", "written through a link");
@@ -20,9 +29,7 @@ fn options_are_written_beside_planted_links_never_through_them() {
     let slug = "core_build_local";
     install(&daemon, slug);
 
-    let outside = tempfile::tempdir().expect("a folder outside the data directory");
-    let canary = outside.path().join("canary");
-    std::fs::write(&canary, "canary\n").unwrap();
+    let (_outside, canary) = outside_canary();
     let data = addon_data(&daemon, slug);
     // The temporary names the daemon used to write through (`.options.json.tmp-<pid>`), some
     // neighbours, and the target itself.
@@ -60,9 +67,7 @@ fn a_link_in_place_of_the_config_folder_is_not_mounted() {
     let slug = "core_build_local";
     install(&daemon, slug);
 
-    let outside = tempfile::tempdir().expect("a folder outside the data directory");
-    let canary = outside.path().join("canary");
-    std::fs::write(&canary, "canary\n").unwrap();
+    let (outside, canary) = outside_canary();
     let addon_configs = daemon.data_dir().join("addon_configs");
     std::fs::create_dir_all(&addon_configs).unwrap();
     symlink(outside.path(), addon_configs.join(slug)).unwrap();

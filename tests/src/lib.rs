@@ -340,3 +340,32 @@ pub fn manifest(channel: &str, supervisor: &str) -> Value {
         "images": {"supervisor": format!("localhost/e2e-{unique}/{{arch}}-supervisor")},
     })
 }
+
+/// Every entry under `dir` in name order, recursively, named relative to `root`: a link as
+/// `-> <target>` (never followed), anything else as `describe` says. A missing `dir` lists
+/// nothing.
+pub fn tree_listing(
+    root: &Path,
+    dir: &Path,
+    describe: &dyn Fn(&Path, &std::fs::Metadata) -> String,
+) -> Vec<(String, String)> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut entries: Vec<_> = entries.map(|e| e.expect("a folder entry")).collect();
+    entries.sort_by_key(|e| e.file_name());
+    let mut out = Vec::new();
+    for entry in entries {
+        let path = entry.path();
+        let name = path.strip_prefix(root).expect("under the root").display().to_string();
+        let meta = std::fs::symlink_metadata(&path).expect("metadata");
+        if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(&path).expect("a link");
+            out.push((name, format!("-> {}", target.display())));
+        } else {
+            out.push((name, describe(&path, &meta)));
+            if meta.is_dir() {
+                out.extend(tree_listing(root, &path, describe));
+            }
+        }
+    }
+    out
+}
