@@ -1,5 +1,5 @@
 //! The `/store` group: the catalog the daemon reads from its `core` repository (`store-fixtures/`
-//! or a private copy of it) and from git repositories added by URL (served from a temporary
+//! as embedded in the binary, or a private copy of it) and from git repositories added by URL (served from a temporary
 //! folder over `file://`), the add-on files it serves, availability on this machine, reloads
 //! that pull new commits, and broken or hostile repositories, which are reported and skipped
 //! without hiding the rest.
@@ -520,4 +520,69 @@ fn ha_store_lists_and_adds_and_ha_apps_info_shows_a_store_app() {
     assert!(slugs.contains(&format!("{hash}_stdin_reader").as_str()), "{slugs:?}");
     ha(&["store", "delete", &hash]);
     assert!(!repositories(&daemon).iter().any(|r| r["slug"] == hash.as_str()));
+}
+
+/// A `supervisor` process started by hand, killed on drop.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn an_installed_binary_serves_its_embedded_core_store() {
+    // The binary alone, in a folder outside the source tree, started from there: nothing can
+    // lead it back to `store-fixtures/`, so its `core` add-ons come from the binary itself.
+    let install = tempfile::tempdir().expect("install folder");
+    let binary = install.path().join("supervisor");
+    std::fs::copy(e2e::bin("supervisor"), &binary).expect("copy the binary");
+    let data = tempfile::tempdir().expect("data directory");
+    let start = || {
+        let mut child = Command::new(&binary)
+            .current_dir(install.path())
+            .arg("--data-dir")
+            .arg(data.path())
+            .args(["--listen", "127.0.0.1:0", "--workers", "1"])
+            .env_remove("SUPERVISOR_CORE_REPOSITORY")
+            .env("SUPERVISOR_VERSION_SOURCE", data.path().join("version-{channel}.json"))
+            .env("SUPERVISOR_JOURNAL", format!("unix:{}", data.path().join("no-journal.sock").display()))
+            .env("DBUS_SYSTEM_BUS_ADDRESS", format!("unix:path={}", data.path().join("no-bus.sock").display()))
+            // No engine: this test touches nothing on the shared one.
+            .env("SUPERVISOR_DOCKER", format!("unix://{}", data.path().join("no-docker.sock").display()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the copied supervisor");
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().expect("stdout")), &mut line)
+            .expect("the listening line");
+        let address = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("{line:?}")).to_owned();
+        (Running(child), address)
+    };
+    let slugs_at = |address: &str| {
+        let token = std::fs::read_to_string(data.path().join("cli_token")).expect("cli_token");
+        let client = reqwest::blocking::Client::new();
+        let response =
+            client.get(format!("http://{address}/store/addons")).bearer_auth(token.trim()).send().expect("request");
+        let (status, body) = e2e::json_of(response);
+        assert_eq!(status, 200, "{body}");
+        body["data"]["addons"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|a| a["slug"].as_str().unwrap().to_owned())
+            .collect::<BTreeSet<_>>()
+    };
+
+    let (first, address) = start();
+    assert_eq!(slugs_at(&address), core_addons());
+    assert!(data.path().join("addons/core/repository.yaml").is_file(), "unpacked into the data directory");
+    drop(first);
+
+    // A second start on the same data directory finds its unpacked copy again.
+    let (_second, address) = start();
+    assert_eq!(slugs_at(&address), core_addons());
 }

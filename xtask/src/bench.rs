@@ -1,8 +1,11 @@
-//! `cargo xtask bench`: the daemon's performance figures, each printed on one `bench <name>:` line.
-//! The host benchmarks (`/host/info` next to `/supervisor/info`, a followed journal line) follow,
-//! in `bench_host.rs`, then the backup benchmarks (create, restore, ping latency and memory
-//! during them), in `bench_backups.rs`, then the add-on benchmarks (store reload, install to
-//! running, memory with 20 add-ons), in `bench_addons.rs`.
+//! `cargo xtask bench [part...]`: the daemon's performance figures, each printed on one
+//! `bench <name>:` line. With no part named, every part runs, in this order: those of this file,
+//! then `routing` (flat against scoped actix routing at 300 routes, no daemon), in
+//! `bench_routing.rs`, then the host benchmarks (`host_info`: `/host/info` next to
+//! `/supervisor/info`; `log_follow`: a followed journal line), in `bench_host.rs`, then `backups`
+//! (create, restore, ping latency and memory during them), in `bench_backups.rs`, then `addons`
+//! (store reload, install to running, memory with 20 add-ons), in `bench_addons.rs`. Naming parts
+//! (`cargo xtask bench host_info routing`) runs only those, still in that order.
 //!
 //! - `supervisor_info`: requests per second and p99 latency of `GET /supervisor/info` with the
 //!   admin token, against the release daemon and against a bare actix-web handler that serves the
@@ -17,6 +20,12 @@
 //! built in debug (as `cargo xtask` does), runs again as a release build, since the load generator
 //! and the bare server are part of it.
 
+// In its own file, named like the other benches', but a part of this module.
+#[path = "bench_routing.rs"]
+mod routing;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{web, App, HttpResponse, HttpServer};
 use anyhow::{bail, ensure, Context};
 use std::fs::File;
@@ -32,16 +41,16 @@ use tokio::net::TcpStream;
 
 /// Keep-alive connections the load generator keeps busy, each sending its next request as soon
 /// as the previous answer is in.
-const CONNECTIONS: usize = 16;
+pub(crate) const CONNECTIONS: usize = 16;
 /// Load before the measurement, so both servers have their connections open and caches warm.
 const WARM_UP: Duration = Duration::from_secs(1);
 /// The measurement alternates between the two servers in rounds, so that whatever else the
 /// machine is doing meanwhile weighs on both alike.
-const ROUNDS: u32 = 5;
-const ROUND: Duration = Duration::from_secs(1);
+pub(crate) const ROUNDS: u32 = 5;
+pub(crate) const ROUND: Duration = Duration::from_secs(1);
 /// HTTP workers of both servers in the throughput comparison: one each leaves the other core of a
 /// 2-core machine to the load generator, and compares per-worker cost rather than scheduling.
-const SERVER_WORKERS: usize = 1;
+pub(crate) const SERVER_WORKERS: usize = 1;
 /// How long the daemon idles after its first ping before its memory is read.
 pub(crate) const IDLE: Duration = Duration::from_secs(1);
 /// Starts timed per data-directory case; the median of these is printed.
@@ -51,23 +60,49 @@ const PING_PERIOD: Duration = Duration::from_millis(1);
 /// Longest a daemon may take to listen or to answer its first ping before the bench fails.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Builds the release daemon, then measures it from a release build of this task.
+/// The parts of the bench, in the order they run; `cargo xtask bench <part>...` runs only those.
+const PARTS: [&str; 8] =
+    ["supervisor_info", "idle_rss", "startup", "routing", "host_info", "log_follow", "backups", "addons"];
+/// The parts that measure actix alone, without the daemon.
+const WITHOUT_DAEMON: [&str; 1] = ["routing"];
+
+/// Builds the release daemon (when a part needs it), then measures from a release build of this
+/// task the parts named after `bench` on the command line, or all of them.
 pub fn run(root: &Path) -> anyhow::Result<()> {
-    crate::run(root, "cargo", &["build", "--release", "-p", "daemon"])?;
+    let named: Vec<String> = std::env::args().skip(2).collect();
+    if let Some(unknown) = named.iter().find(|part| !PARTS.contains(&part.as_str())) {
+        bail!("no bench part {unknown:?}; the parts are {}", PARTS.join(", "));
+    }
+    let parts: Vec<&str> =
+        PARTS.into_iter().filter(|part| named.is_empty() || named.iter().any(|n| n == part)).collect();
+    let with_daemon = parts.iter().any(|part| !WITHOUT_DAEMON.contains(part));
+    if with_daemon {
+        crate::run(root, "cargo", &["build", "--release", "-p", "daemon"])?;
+    }
     // The load generator and the bare actix server run inside this process; from a debug build
     // they would be far slower than the release daemon and the comparison would mean nothing.
     if cfg!(debug_assertions) {
-        return crate::run(root, "cargo", &["run", "--release", "--quiet", "-p", "xtask", "--", "bench"]);
+        let mut args = vec!["run", "--release", "--quiet", "-p", "xtask", "--", "bench"];
+        args.extend(named.iter().map(String::as_str));
+        return crate::run(root, "cargo", &args);
     }
     // `cargo build --release` puts the daemon beside this release binary.
     let bin = std::env::current_exe().context("locating the xtask binary")?.with_file_name("supervisor");
-    ensure!(bin.exists(), "{} is missing after the release build", bin.display());
-    supervisor_info(&bin)?;
-    idle_rss(&bin)?;
-    startup(&bin)?;
-    crate::bench_host::run(&bin)?;
-    crate::bench_backups::run(&bin)?;
-    crate::bench_addons::run(root, &bin)
+    ensure!(!with_daemon || bin.exists(), "{} is missing after the release build", bin.display());
+    for part in parts {
+        match part {
+            "supervisor_info" => supervisor_info(&bin)?,
+            "idle_rss" => idle_rss(&bin)?,
+            "startup" => startup(&bin)?,
+            "routing" => routing::run()?,
+            "host_info" => crate::bench_host::host_info(&bin)?,
+            "log_follow" => crate::bench_host::log_follow(&bin)?,
+            "backups" => crate::bench_backups::run(&bin)?,
+            "addons" => crate::bench_addons::run(root, &bin)?,
+            _ => unreachable!("{part} is one of PARTS"),
+        }
+    }
+    Ok(())
 }
 
 /// Throughput and p99 latency of the daemon's `/supervisor/info` against a bare actix handler.
@@ -86,7 +121,7 @@ fn supervisor_info(bin: &Path) -> anyhow::Result<()> {
         connection.get().await?;
         anyhow::Ok(web::Bytes::copy_from_slice(&connection.body))
     })?;
-    let bare = BareServer::start(body)?;
+    let bare = bare_server(body)?;
 
     let [supervisor, baseline] =
         runtime.block_on(compare([(daemon.address, request.as_bytes()), (bare.address, request.as_bytes())]))?;
@@ -284,34 +319,53 @@ fn ping(address: SocketAddr) -> bool {
         && response.starts_with(b"HTTP/1.1 200")
 }
 
-/// The baseline: actix-web with one route that answers fixed bytes, no middleware, no state,
-/// on its own thread and actix system; stopped when dropped.
-struct BareServer {
-    address: SocketAddr,
+/// The baseline: actix-web with one route that answers fixed bytes, no middleware, no state.
+fn bare_server(body: web::Bytes) -> anyhow::Result<LocalServer> {
+    LocalServer::start("the bare actix server", move || {
+        let body = body.clone();
+        App::new().route(
+            "/supervisor/info",
+            web::get().to(move || {
+                let body = body.clone();
+                async move { HttpResponse::Ok().content_type("application/json").body(body) }
+            }),
+        )
+    })
+}
+
+/// An actix app served in this process, with the daemon's worker count and keep-alive, on a free
+/// loopback port, on its own thread and actix system; stopped when dropped.
+pub(crate) struct LocalServer {
+    pub(crate) address: SocketAddr,
     handle: actix_web::dev::ServerHandle,
     thread: Option<JoinHandle<std::io::Result<()>>>,
 }
 
-impl BareServer {
-    fn start(body: web::Bytes) -> anyhow::Result<BareServer> {
+impl LocalServer {
+    /// Serves the apps `app` makes (one per worker); `what` names the server in errors.
+    pub(crate) fn start<T, B>(
+        what: &str,
+        app: impl Fn() -> App<T> + Send + Clone + 'static,
+    ) -> anyhow::Result<LocalServer>
+    where
+        T: ServiceFactory<
+                ServiceRequest,
+                Config = (),
+                Response = ServiceResponse<B>,
+                Error = actix_web::Error,
+                InitError = (),
+            > + 'static,
+        B: MessageBody + 'static,
+    {
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
-                let server = HttpServer::new(move || {
-                    let body = body.clone();
-                    App::new().route(
-                        "/supervisor/info",
-                        web::get().to(move || {
-                            let body = body.clone();
-                            async move { HttpResponse::Ok().content_type("application/json").body(body) }
-                        }),
-                    )
-                })
-                .workers(SERVER_WORKERS)
-                // The daemon's keep-alive: connections idle while the other server has its round.
-                .keep_alive(Duration::from_secs(30))
-                .disable_signals()
-                .bind(("127.0.0.1", 0))?;
+                let server = HttpServer::new(app)
+                    .workers(SERVER_WORKERS)
+                    // The daemon's keep-alive: connections idle while the other server has its round.
+                    .keep_alive(Duration::from_secs(30))
+                    .disable_signals()
+                    .bind(("127.0.0.1", 0))?;
                 let address = server.addrs()[0];
                 let server = server.run();
                 let _ = tx.send((address, server.handle()));
@@ -319,16 +373,16 @@ impl BareServer {
             })
         });
         match rx.recv_timeout(READY_TIMEOUT) {
-            Ok((address, handle)) => Ok(BareServer { address, handle, thread: Some(thread) }),
+            Ok((address, handle)) => Ok(LocalServer { address, handle, thread: Some(thread) }),
             Err(_) => match thread.join() {
-                Ok(Err(e)) => Err(e).context("starting the bare actix server"),
-                _ => bail!("the bare actix server did not start"),
+                Ok(Err(e)) => Err(e).with_context(|| format!("starting {what}")),
+                _ => bail!("{what} did not start"),
             },
         }
     }
 }
 
-impl Drop for BareServer {
+impl Drop for LocalServer {
     fn drop(&mut self) {
         // The stop command is sent when `stop` is called; the returned future only waits for it.
         drop(self.handle.stop(false));
@@ -362,9 +416,9 @@ impl std::fmt::Display for Load {
     }
 }
 
-/// Warms both targets (a server and the request it gets) up, then loads them in alternating
+/// Warms the targets (each a server and the request it gets) up, then loads them in alternating
 /// rounds, each over its own connections.
-pub(crate) async fn compare(targets: [(SocketAddr, &[u8]); 2]) -> anyhow::Result<[Load; 2]> {
+pub(crate) async fn compare<const N: usize>(targets: [(SocketAddr, &[u8]); N]) -> anyhow::Result<[Load; N]> {
     let mut connections = Vec::new();
     for (address, request) in targets {
         let mut opened = Vec::new();
@@ -376,7 +430,7 @@ pub(crate) async fn compare(targets: [(SocketAddr, &[u8]); 2]) -> anyhow::Result
     for opened in &mut connections {
         load(opened, WARM_UP, &mut Load::default()).await?;
     }
-    let mut loads = [Load::default(), Load::default()];
+    let mut loads: [Load; N] = std::array::from_fn(|_| Load::default());
     for _ in 0..ROUNDS {
         for (opened, measured) in connections.iter_mut().zip(&mut loads) {
             load(opened, ROUND, measured).await?;
@@ -421,7 +475,7 @@ async fn load(connections: &mut Vec<Connection>, duration: Duration, into: &mut 
 /// so both servers measured the same, the client's limit; this one drives the bare server about
 /// twice as fast. It copes with what the two actix servers answer: a status line, headers with a
 /// `Content-Length`, and that many bytes of body.
-struct Connection {
+pub(crate) struct Connection {
     stream: BufReader<TcpStream>,
     request: Vec<u8>,
     line: String,
@@ -429,7 +483,7 @@ struct Connection {
 }
 
 impl Connection {
-    async fn open(address: SocketAddr, request: &[u8]) -> anyhow::Result<Connection> {
+    pub(crate) async fn open(address: SocketAddr, request: &[u8]) -> anyhow::Result<Connection> {
         let stream = TcpStream::connect(address).await.with_context(|| format!("connecting to {address}"))?;
         stream.set_nodelay(true)?;
         Ok(Connection {
@@ -441,7 +495,7 @@ impl Connection {
     }
 
     /// Sends the request and reads the whole answer into `body`; anything but a 200 is an error.
-    async fn get(&mut self) -> anyhow::Result<()> {
+    pub(crate) async fn get(&mut self) -> anyhow::Result<()> {
         self.stream.get_mut().write_all(&self.request).await?;
         self.read_line().await?;
         let status: u16 = self.line.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or_default();

@@ -1,5 +1,5 @@
-//! The host benchmarks of `cargo xtask bench`, run after those of `bench.rs` with the same
-//! release daemon, each printed on one `bench <name>:` line:
+//! The host benchmarks of `cargo xtask bench`, the parts `host_info` and `log_follow`, run after
+//! those of `bench.rs` with the same release daemon, each printed on one `bench <name>:` line:
 //!
 //! - `host_info`: requests per second and p99 latency of `GET /host/info` with every fixture
 //!   service of `dbus-fixtures` answering on a private bus, next to `GET /supervisor/info` of the
@@ -31,14 +31,9 @@ const LINE_TIMEOUT: Duration = Duration::from_secs(10);
 const IDENTIFIER: &str = "kernel";
 const BOOT: &str = "0123456789abcdef0123456789abcdef";
 
-pub fn run(bin: &Path) -> anyhow::Result<()> {
-    crate::test_tools::ensure()?;
-    host_info(bin)?;
-    log_follow(bin)
-}
-
 /// `/host/info` against `/supervisor/info` of one daemon whose host services all answer.
-fn host_info(bin: &Path) -> anyhow::Result<()> {
+pub(crate) fn host_info(bin: &Path) -> anyhow::Result<()> {
+    crate::test_tools::ensure()?;
     let bus = PrivateBus::start(Service::ALL).context("starting the fixture services")?;
     let data = tempfile::tempdir()?;
     let mut daemon = Daemon::start_with(bin, data.path(), &["--workers", "1"], &[bus.env()])?;
@@ -67,7 +62,8 @@ fn host_info(bin: &Path) -> anyhow::Result<()> {
 
 /// The time from appending a journal entry to its line reaching a follower of `/host/logs/follow`
 /// (and, for comparison, a follower of gatewayd itself).
-fn log_follow(bin: &Path) -> anyhow::Result<()> {
+pub(crate) fn log_follow(bin: &Path) -> anyhow::Result<()> {
+    crate::test_tools::ensure()?;
     let journal = TestJournal::serve(&[entry("bench start")]).context("starting the test journal")?;
     let data = tempfile::tempdir()?;
     let mut daemon = Daemon::start(bin, data.path(), &["--workers", "1", "--journal", journal.address()])?;

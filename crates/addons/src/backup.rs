@@ -13,7 +13,7 @@ use crate::manager::AddonManager;
 use crate::AddonState;
 use addon_config::{AddonConfig, BackupMode, MapType};
 use base::paths::{beneath, UnsafeName};
-use base::ApiError;
+use base::Error;
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use futures_util::{StreamExt, TryStreamExt};
 use jobs::Job;
@@ -72,8 +72,8 @@ pub struct AddonRestore {
 
 impl AddonRestore {
     /// Reads `addon.json` from an unpacked add-on archive at `staged`.
-    pub fn read(slug: &str, staged: &Path) -> Result<AddonRestore, ApiError> {
-        let invalid = |why: String| ApiError::bad_request(format!("Can't validate {slug}, backup data: {why}"));
+    pub fn read(slug: &str, staged: &Path) -> Result<AddonRestore, Error> {
+        let invalid = |why: String| Error::invalid(format!("Can't validate {slug}, backup data: {why}"));
         let bytes = std::fs::read(staged.join("addon.json")).map_err(|e| invalid(e.to_string()))?;
         let json: AddonJson = serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
         let user: UserData = serde_json::from_value(json.user).map_err(|e| invalid(format!("user: {e}")))?;
@@ -94,7 +94,7 @@ impl AddonRestore {
     }
 
     /// The unpacked data folder, created empty when the archive had none.
-    pub fn staged_data(&self) -> Result<PathBuf, ApiError> {
+    pub fn staged_data(&self) -> Result<PathBuf, Error> {
         let dir = self.staged.join("data");
         if self.staged_tree("data")?.is_none() {
             std::fs::create_dir(&dir).map_err(|e| errors::unknown(&self.slug, format!("can't stage its data: {e}")))?;
@@ -103,27 +103,26 @@ impl AddonRestore {
     }
 
     /// The unpacked public config folder, if the archive had one.
-    pub fn staged_config(&self) -> Result<Option<PathBuf>, ApiError> {
+    pub fn staged_config(&self) -> Result<Option<PathBuf>, Error> {
         self.staged_tree("config")
     }
 
     /// A top-level folder of the archive, which replaces a folder on the host as a whole: it
     /// must be a directory, never a link that would put the host folder elsewhere.
-    fn staged_tree(&self, name: &str) -> Result<Option<PathBuf>, ApiError> {
+    fn staged_tree(&self, name: &str) -> Result<Option<PathBuf>, Error> {
         let path = self.staged.join(name);
         match std::fs::symlink_metadata(&path) {
             Ok(meta) if meta.is_dir() => Ok(Some(path)),
-            Ok(_) => Err(ApiError::bad_request(format!(
-                "Can't restore {}: '{name}' in its backup is not a directory",
-                self.slug
-            ))),
+            Ok(_) => {
+                Err(Error::invalid(format!("Can't restore {}: '{name}' in its backup is not a directory", self.slug)))
+            }
             Err(_) => Ok(None),
         }
     }
 }
 
-fn invalid_slug(unsafe_name: UnsafeName) -> ApiError {
-    ApiError::bad_request(format!("Invalid add-on slug {unsafe_name}"))
+fn invalid_slug(unsafe_name: UnsafeName) -> Error {
+    Error::invalid(format!("Invalid add-on slug {unsafe_name}"))
 }
 
 /// A step of a backup or restore on one add-on: a child of the backup's job, which already
@@ -134,18 +133,18 @@ fn child(name: &str, slug: &str) -> jobs::JobSpec {
 
 impl AddonManager {
     /// Where an add-on's data lives; refused for a slug that is not a plain name.
-    pub fn data_dir(&self, slug: &str) -> Result<PathBuf, ApiError> {
+    pub fn data_dir(&self, slug: &str) -> Result<PathBuf, Error> {
         beneath(&self.inner.folders.data, slug).map_err(invalid_slug)
     }
 
     /// Where an add-on's public config folder lives; refused for a slug that is not a plain name.
-    pub fn config_dir(&self, slug: &str) -> Result<PathBuf, ApiError> {
+    pub fn config_dir(&self, slug: &str) -> Result<PathBuf, Error> {
         beneath(&self.inner.folders.addon_configs, slug).map_err(invalid_slug)
     }
 
     /// Prepares a running add-on for a backup (job `addon_begin_backup`): a cold one is
     /// stopped, a hot one runs `backup_pre`.
-    pub async fn begin_backup(&self, slug: &str, parent: &Job) -> Result<BackupHold, ApiError> {
+    pub async fn begin_backup(&self, slug: &str, parent: &Job) -> Result<BackupHold, Error> {
         let addon = self.get(slug).ok_or_else(errors::not_installed)?;
         let config = addon.config().clone();
         let running = matches!(self.state(slug).await, AddonState::Started | AddonState::Startup);
@@ -174,7 +173,7 @@ impl AddonManager {
     }
 
     /// Undoes [`AddonManager::begin_backup`] (job `addon_end_backup`).
-    pub async fn end_backup(&self, hold: BackupHold, parent: &Job) -> Result<(), ApiError> {
+    pub async fn end_backup(&self, hold: BackupHold, parent: &Job) -> Result<(), Error> {
         let manager = self.clone();
         parent
             .run_child(child("addon_end_backup", &hold.slug), |job| async move {
@@ -190,7 +189,7 @@ impl AddonManager {
     }
 
     /// What goes into the add-on's archive; a locally built image is saved under `tmp`.
-    pub async fn snapshot(&self, slug: &str, tmp: &Path) -> Result<AddonSnapshot, ApiError> {
+    pub async fn snapshot(&self, slug: &str, tmp: &Path) -> Result<AddonSnapshot, Error> {
         let addon = self.get(slug).ok_or_else(errors::not_installed)?;
         let config = addon.config();
         let state = match self.state(slug).await {
@@ -226,7 +225,7 @@ impl AddonManager {
 
     /// Puts an add-on back at its backed-up version and settings (its data is already in place)
     /// and starts it if it ran (job `addon_restore`).
-    pub async fn restore(&self, restore: AddonRestore, parent: &Job) -> Result<(), ApiError> {
+    pub async fn restore(&self, restore: AddonRestore, parent: &Job) -> Result<(), Error> {
         let manager = self.clone();
         let slug = restore.slug.clone();
         parent
@@ -234,7 +233,7 @@ impl AddonManager {
             .await
     }
 
-    async fn restore_addon(&self, restore: AddonRestore, job: &Job) -> Result<(), ApiError> {
+    async fn restore_addon(&self, restore: AddonRestore, job: &Job) -> Result<(), Error> {
         let slug = restore.slug.as_str();
         let store = self.inner.catalog.addon(slug);
         let system = match (&restore.system, &store) {
@@ -244,7 +243,7 @@ impl AddonManager {
                 config: store.config.clone(),
                 translations: store.translations.clone(),
             },
-            _ => return Err(ApiError::bad_request(format!("Can't restore {slug}: its configuration is unknown"))),
+            _ => return Err(Error::invalid(format!("Can't restore {slug}: its configuration is unknown"))),
         };
         if let Some(available) = &store {
             self.check_available(available)?;
@@ -280,7 +279,7 @@ impl AddonManager {
     }
 
     /// Runs `command` in the add-on's container; a non-zero exit is an error.
-    async fn exec(&self, slug: &str, command: &str) -> Result<(), ApiError> {
+    async fn exec(&self, slug: &str, command: &str) -> Result<(), Error> {
         let client = self.inner.docker.client()?;
         let failed = |e: bollard::errors::Error| errors::unknown(slug, format!("can't run '{command}': {e}"));
         let options = CreateExecOptions::<String> {
@@ -299,15 +298,15 @@ impl AddonManager {
         }
         let code = client.inspect_exec(&exec.id).await.map_err(failed)?.exit_code.unwrap_or(0);
         if code != 0 {
-            return Err(ApiError::bad_request(format!("Pre-/Post backup command returned error code: {code}")));
+            return Err(Error::invalid(format!("Pre-/Post backup command returned error code: {code}")));
         }
         Ok(())
     }
 
     /// Saves `tag` (`docker save`) into `path`.
-    async fn save_image(&self, tag: &str, path: &Path) -> Result<(), ApiError> {
+    async fn save_image(&self, tag: &str, path: &Path) -> Result<(), Error> {
         let client = self.inner.docker.client()?;
-        let failed = |e: String| ApiError::internal(format!("can't save the image {tag}: {e}"));
+        let failed = |e: String| Error::internal(format!("can't save the image {tag}: {e}"));
         let mut file = tokio::fs::File::create(path).await.map_err(|e| failed(e.to_string()))?;
         let mut stream = client.export_image(tag);
         while let Some(chunk) = stream.next().await {
@@ -317,9 +316,9 @@ impl AddonManager {
     }
 
     /// Loads a saved image (`docker load`) from `path`.
-    async fn load_image(&self, path: &Path) -> Result<(), ApiError> {
+    async fn load_image(&self, path: &Path) -> Result<(), Error> {
         let client = self.inner.docker.client()?;
-        let failed = |e: String| ApiError::internal(format!("can't load the image from the backup: {e}"));
+        let failed = |e: String| Error::internal(format!("can't load the image from the backup: {e}"));
         let file = tokio::fs::File::open(path).await.map_err(|e| failed(e.to_string()))?;
         let body = tokio_util::io::ReaderStream::new(file).map_ok(bytes::Bytes::from);
         let options = bollard::query_parameters::ImportImageOptionsBuilder::default().quiet(true).build();

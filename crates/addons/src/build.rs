@@ -7,7 +7,6 @@
 
 use crate::errors;
 use addon_config::{AddonConfig, BuildConfig};
-use base::ApiError;
 use bollard::query_parameters::{BuildImageOptionsBuilder, RemoveImageOptionsBuilder};
 use docker::{DockerManager, LABEL_MANAGED};
 use futures_util::StreamExt;
@@ -41,7 +40,7 @@ impl BuildPlan {
 }
 
 /// Plans the build of `config` (in `dir`) for `arch` as `image:<version>`.
-pub fn plan(slug: &str, dir: &Path, config: &AddonConfig, arch: &str, image: &str) -> Result<BuildPlan, ApiError> {
+pub fn plan(slug: &str, dir: &Path, config: &AddonConfig, arch: &str, image: &str) -> Result<BuildPlan, base::Error> {
     let dockerfile = [format!("Dockerfile.{arch}"), "Dockerfile".to_owned()]
         .into_iter()
         .find(|name| dir.join(name).is_file())
@@ -160,7 +159,7 @@ fn layer(line: &str) -> Option<&str> {
 
 /// Builds `plan` on the engine, reporting the steps on `job`. On failure the layers the build
 /// made are removed again, so a failed install leaves no image behind.
-pub async fn build(docker: &DockerManager, slug: &str, plan: BuildPlan, job: &Job) -> Result<(), ApiError> {
+pub async fn build(docker: &DockerManager, slug: &str, plan: BuildPlan, job: &Job) -> Result<(), base::Error> {
     let client = docker.client()?;
     job.set_stage("build");
     let (context, dockerfile, labels) = (plan.context.clone(), plan.dockerfile.clone(), plan.labels.clone());

@@ -103,6 +103,7 @@ pub struct AddonInfo {
     pub documentation: bool,
     pub stdin: bool,
     pub hassio_api: bool,
+    #[schema(schema_with = http_api::envelope::role_schema)]
     pub hassio_role: Role,
     pub auth_api: bool,
     pub homeassistant_api: bool,
@@ -169,6 +170,7 @@ pub struct StoreAddonInfo {
     pub docker_api: bool,
     pub full_access: bool,
     pub hassio_api: bool,
+    #[schema(schema_with = http_api::envelope::role_schema)]
     pub hassio_role: Role,
     pub homeassistant_api: bool,
     pub host_network: bool,

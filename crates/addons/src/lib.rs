@@ -16,7 +16,6 @@ mod info;
 mod manager;
 mod watchdog;
 
-pub use api::AddonsApi;
 pub use backup::{AddonRestore, AddonSnapshot, BackupHold};
 pub use data::{Boot, Installed, SystemData, UserData};
 pub use engine::AddonState;

@@ -14,7 +14,7 @@ use crate::engine::{self, AddonState};
 use crate::errors;
 use crate::info::StoreFacts;
 use addon_config::{AddonConfig, Startup};
-use base::{ApiError, DataDir};
+use base::{DataDir, Error};
 use bollard::models::ContainerInspectResponse;
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, InspectContainerOptions, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
@@ -78,7 +78,7 @@ pub trait UpdateBackup: Send + Sync {
         slug: &'a str,
         version: &'a str,
         parent: &'a Job,
-    ) -> futures_util::future::BoxFuture<'a, Result<(), ApiError>>;
+    ) -> futures_util::future::BoxFuture<'a, Result<(), Error>>;
 }
 
 /// An installed add-on with a newer version in its repository.
@@ -166,7 +166,7 @@ impl AddonManager {
     }
 
     /// Changes the user data of an installed add-on, on disk first.
-    pub fn update_user(&self, slug: &str, change: impl FnOnce(&mut UserData)) -> Result<(), ApiError> {
+    pub fn update_user(&self, slug: &str, change: impl FnOnce(&mut UserData)) -> Result<(), Error> {
         if !self.is_installed(slug) {
             return Err(errors::not_installed());
         }
@@ -195,7 +195,7 @@ impl AddonManager {
     }
 
     /// The add-on's container as the engine sees it; `None` when there is none.
-    pub async fn inspect(&self, slug: &str) -> Result<Option<ContainerInspectResponse>, ApiError> {
+    pub async fn inspect(&self, slug: &str) -> Result<Option<ContainerInspectResponse>, Error> {
         let client = self.inner.docker.client()?;
         match client.inspect_container(&self.container_name(slug), None::<InspectContainerOptions>).await {
             Ok(container) => Ok(Some(container)),
@@ -298,18 +298,18 @@ impl AddonManager {
     }
 
     /// The store add-on, or the store's 404.
-    pub fn store_addon(&self, slug: &str) -> Result<StoreAddon, ApiError> {
+    pub fn store_addon(&self, slug: &str) -> Result<StoreAddon, Error> {
         self.inner.catalog.addon(slug).ok_or_else(|| errors::not_in_store(slug))
     }
 
     /// The availability of the store version on this system, as the API error.
-    pub fn check_available(&self, addon: &StoreAddon) -> Result<(), ApiError> {
+    pub fn check_available(&self, addon: &StoreAddon) -> Result<(), Error> {
         self.inner.catalog.availability(addon)
     }
 
     /// What install checks before it changes anything (the handler calls it too, so the
     /// client hears of these errors even when it asked for the job to run in the background).
-    pub fn validate_install(&self, slug: &str) -> Result<StoreAddon, ApiError> {
+    pub fn validate_install(&self, slug: &str) -> Result<StoreAddon, Error> {
         if self.is_installed(slug) {
             return Err(errors::already_installed(slug));
         }
@@ -319,7 +319,7 @@ impl AddonManager {
     }
 
     /// What update checks before it changes anything.
-    pub fn validate_update(&self, slug: &str) -> Result<(Installed, StoreAddon), ApiError> {
+    pub fn validate_update(&self, slug: &str) -> Result<(Installed, StoreAddon), Error> {
         let installed = self.get(slug).ok_or_else(|| errors::slug_not_installed(slug))?;
         let addon = self.inner.catalog.addon(slug).ok_or_else(|| errors::detached(slug))?;
         if addon.config.version == installed.user.version {
@@ -330,7 +330,7 @@ impl AddonManager {
     }
 
     /// What rebuild checks before it changes anything.
-    pub fn validate_rebuild(&self, slug: &str, force: bool) -> Result<(Installed, StoreAddon), ApiError> {
+    pub fn validate_rebuild(&self, slug: &str, force: bool) -> Result<(Installed, StoreAddon), Error> {
         let installed = self.get(slug).ok_or_else(errors::not_installed)?;
         let addon = self.inner.catalog.addon(slug).ok_or_else(|| errors::detached(slug))?;
         if addon.config.version != installed.user.version {
@@ -363,10 +363,10 @@ impl AddonManager {
         arch: &str,
         image: &str,
         job: &Job,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), Error> {
         if config.image.is_some() {
-            self.inner.docker.pull(image, &config.version, job).await.map_err(|e| match e.status.as_u16() {
-                401 | 403 => e,
+            self.inner.docker.pull(image, &config.version, job).await.map_err(|e| match e.kind {
+                base::Kind::Unauthorized | base::Kind::Forbidden => e,
                 _ => errors::unknown(slug, e.message),
             })
         } else {
@@ -393,7 +393,7 @@ impl AddonManager {
 
     /// Installs the store add-on `slug`: records it, makes its data folder and fetches its
     /// image. A failure undoes all three.
-    pub async fn install(&self, slug: &str, job: &Job) -> Result<(), ApiError> {
+    pub async fn install(&self, slug: &str, job: &Job) -> Result<(), Error> {
         let addon = self.validate_install(slug)?;
         let config = addon.config.clone();
         let arch = Self::arch(&config);
@@ -450,12 +450,11 @@ impl AddonManager {
 
     /// Updates an installed add-on to the store version: new image, new configuration, then
     /// running again if it ran before. The old image is removed.
-    pub async fn update(&self, slug: &str, backup: bool, job: &Job) -> Result<(), ApiError> {
+    pub async fn update(&self, slug: &str, backup: bool, job: &Job) -> Result<(), Error> {
         let (installed, addon) = self.validate_update(slug)?;
         job.set_stage("validation complete");
         if backup {
-            let maker =
-                self.inner.update_backup.get().ok_or_else(|| ApiError::internal("backups are not available"))?;
+            let maker = self.inner.update_backup.get().ok_or_else(|| Error::internal("backups are not available"))?;
             job.set_stage("backup");
             maker.backup_addon(slug, &installed.user.version, job).await?;
         }
@@ -496,7 +495,7 @@ impl AddonManager {
 
     /// Builds (or, forced, pulls) the image of the installed version again and restarts the
     /// add-on if it was running.
-    pub async fn rebuild(&self, slug: &str, force: bool, job: &Job) -> Result<(), ApiError> {
+    pub async fn rebuild(&self, slug: &str, force: bool, job: &Job) -> Result<(), Error> {
         let (installed, addon) = self.validate_rebuild(slug, force)?;
         let config = installed.config().clone();
         let arch = Self::arch(&config);
@@ -521,7 +520,7 @@ impl AddonManager {
 
     /// Removes an add-on: container, token, image, data and, with `remove_config`, its public
     /// config folder.
-    pub async fn uninstall(&self, slug: &str, remove_config: bool) -> Result<(), ApiError> {
+    pub async fn uninstall(&self, slug: &str, remove_config: bool) -> Result<(), Error> {
         let installed = self.get(slug).ok_or_else(errors::not_installed)?;
         self.stop_container(slug).await?;
         self.inner.file.update(|file| {
@@ -558,7 +557,7 @@ impl AddonManager {
     }
 
     /// Starts the add-on (job `addon_start`) and waits until it left `startup`.
-    pub async fn start(&self, slug: &str) -> Result<(), ApiError> {
+    pub async fn start(&self, slug: &str) -> Result<(), Error> {
         let manager = self.clone();
         let slug = slug.to_owned();
         self.inner
@@ -568,14 +567,14 @@ impl AddonManager {
     }
 
     /// Stops the add-on (job `addon_stop`); the watchdog leaves it stopped.
-    pub async fn stop(&self, slug: &str) -> Result<(), ApiError> {
+    pub async fn stop(&self, slug: &str) -> Result<(), Error> {
         let manager = self.clone();
         let slug = slug.to_owned();
         self.inner.jobs.run(spec("addon_stop", &slug), |_| async move { manager.stop_container(&slug).await }).await
     }
 
     /// Stops and starts the add-on (job `addon_restart`).
-    pub async fn restart(&self, slug: &str) -> Result<(), ApiError> {
+    pub async fn restart(&self, slug: &str) -> Result<(), Error> {
         let manager = self.clone();
         let slug = slug.to_owned();
         self.inner
@@ -589,7 +588,7 @@ impl AddonManager {
 
     /// Starts the container: validated `options.json`, a fresh token, a new container on the
     /// network. An add-on that already runs is only waited for.
-    pub(crate) async fn start_container(&self, slug: &str, job: &Job) -> Result<(), ApiError> {
+    pub(crate) async fn start_container(&self, slug: &str, job: &Job) -> Result<(), Error> {
         let addon = self.get(slug).ok_or_else(errors::not_installed)?;
         if matches!(self.state(slug).await, AddonState::Started | AddonState::Startup) {
             return self.wait_for_startup(slug).await;
@@ -601,7 +600,7 @@ impl AddonManager {
         self.wait_for_startup(slug).await
     }
 
-    async fn create_and_start(&self, addon: &Installed, job: &Job) -> Result<(), ApiError> {
+    async fn create_and_start(&self, addon: &Installed, job: &Job) -> Result<(), Error> {
         let slug = addon.slug.as_str();
         let config = addon.config();
         let options = self.validated_options(addon).map_err(|why| errors::invalid_options(slug, &why))?;
@@ -659,7 +658,7 @@ impl AddonManager {
             let _ = self.remove_container(slug).await;
             let message = e.to_string();
             if message.contains("port is already allocated") || message.contains("address already in use") {
-                return Err(ApiError::bad_request(format!(
+                return Err(Error::invalid(format!(
                     "App {slug} can't start because a port it publishes is in use: {message}"
                 ))
                 .with_key("app_port_conflict"));
@@ -671,7 +670,7 @@ impl AddonManager {
 
     /// Waits while the add-on is in `startup` (a health check that has not passed yet), up to
     /// [`STARTUP_TIMEOUT`]; a timeout is only logged, as in the real Supervisor.
-    async fn wait_for_startup(&self, slug: &str) -> Result<(), ApiError> {
+    async fn wait_for_startup(&self, slug: &str) -> Result<(), Error> {
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         while self.state(slug).await == AddonState::Startup {
             if Instant::now() > deadline {
@@ -684,7 +683,7 @@ impl AddonManager {
     }
 
     /// Stops and removes the container and revokes its token.
-    pub(crate) async fn stop_container(&self, slug: &str) -> Result<(), ApiError> {
+    pub(crate) async fn stop_container(&self, slug: &str) -> Result<(), Error> {
         self.with_runtime(slug, |r| r.manual_stop = true);
         let timeout = self.get(slug).map_or(10, |a| a.config().timeout);
         let client = self.inner.docker.client()?;
@@ -709,7 +708,7 @@ impl AddonManager {
     }
 
     /// Force-removes the container if there is one.
-    async fn remove_container(&self, slug: &str) -> Result<(), ApiError> {
+    async fn remove_container(&self, slug: &str) -> Result<(), Error> {
         let client = self.inner.docker.client()?;
         let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
         match client.remove_container(&self.container_name(slug), Some(options)).await {

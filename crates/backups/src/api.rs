@@ -5,54 +5,37 @@ use crate::manager::{AddonSelection, BackupManager, NewBackup, RestoreRequest, F
 use crate::model::{is_addon_slug, is_slug, AddonEntry, BackupType, FOLDERS, HOMEASSISTANT_FOLDER};
 use actix_web::http::header;
 use actix_web::{delete, get, post, web, HttpResponse};
-use base::body::Body;
-use base::{ok, ok_empty, ApiError, ApiResult};
 use futures_util::StreamExt;
+use http_api::body::Body;
+use http_api::routes::{BACKUP, INFO};
+use http_api::Routes;
+use http_api::{ok, ok_empty, ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
 
-#[derive(OpenApi)]
-#[openapi(
-    paths(
-        backups_list,
-        backups_info,
-        backups_options,
-        backups_reload,
-        backups_freeze,
-        backups_thaw,
-        backups_new_full,
-        backups_new_partial,
-        backups_new_upload,
-        backup_info,
-        backup_remove,
-        backup_download,
-        backup_restore_full,
-        backup_restore_partial
-    ),
-    components(schemas(BackupItem, BackupDetails, BackupContent, BackupsInfo, NewBackupBody, RestoreFull, RestorePartial)),
-    tags((name = "backups", description = "Backups and restore"))
-)]
-pub struct BackupsApi;
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(backups_list)
-        .service(backups_info)
-        .service(backups_options)
-        .service(backups_reload)
-        .service(backups_freeze)
-        .service(backups_thaw)
-        .service(backups_new_full)
-        .service(backups_new_partial)
-        .service(backups_new_upload)
-        .service(backup_info)
-        .service(backup_remove)
-        .service(backup_download)
-        .service(backup_restore_full)
-        .service(backup_restore_partial);
+/// Declares the group's routes: each handler with who may call it.
+pub fn routes(routes: &mut Routes) {
+    routes.tag("backups", "Backups and restore");
+    routes
+        .group("/backups")
+        .route(BACKUP, backups_list)
+        .route(INFO, backups_info)
+        .route(BACKUP, backups_options)
+        .route(BACKUP, backups_reload)
+        .route(BACKUP, backups_freeze)
+        .route(BACKUP, backups_thaw)
+        .route(BACKUP, backups_new_full)
+        .route(BACKUP, backups_new_partial)
+        .route(BACKUP, backups_new_upload)
+        .route(INFO, backup_info)
+        .route(BACKUP, backup_remove)
+        .route(BACKUP, backup_download)
+        .route(BACKUP, backup_restore_full)
+        .route(BACKUP, backup_restore_partial);
 }
 
 #[derive(Serialize, ToSchema)]
@@ -160,14 +143,14 @@ fn item(backup: &BackupFile) -> BackupItem {
 
 /// Every backup.
 #[utoipa::path(tag = "backups", responses((status = 200, body = BackupsList)))]
-#[get("/backups")]
+#[get("")]
 async fn backups_list(backups: web::Data<BackupManager>) -> ApiResult {
     ok(BackupsList { backups: backups.list().iter().map(item).collect() })
 }
 
 /// Every backup and the manager's options.
 #[utoipa::path(tag = "backups", responses((status = 200, body = BackupsInfo)))]
-#[get("/backups/info")]
+#[get("/info")]
 async fn backups_info(backups: web::Data<BackupManager>) -> ApiResult {
     ok(BackupsInfo {
         backups: backups.list().iter().map(item).collect(),
@@ -183,7 +166,7 @@ pub struct BackupsOptions {
 
 /// Sets `days_until_stale` (at least 1).
 #[utoipa::path(tag = "backups", request_body = BackupsOptions, responses((status = 200), (status = 400)))]
-#[post("/backups/options")]
+#[post("/options")]
 async fn backups_options(backups: web::Data<BackupManager>, body: Body<BackupsOptions>) -> ApiResult {
     if let Some(days) = body.into_inner().days_until_stale {
         let days = u32::try_from(days)
@@ -197,7 +180,7 @@ async fn backups_options(backups: web::Data<BackupManager>, body: Body<BackupsOp
 
 /// Scans the backup folder again.
 #[utoipa::path(tag = "backups", responses((status = 200)))]
-#[post("/backups/reload")]
+#[post("/reload")]
 async fn backups_reload(backups: web::Data<BackupManager>) -> ApiResult {
     backups.load().await;
     ok_empty()
@@ -212,7 +195,7 @@ pub struct Freeze {
 
 /// Freezes the system for an external snapshot.
 #[utoipa::path(tag = "backups", request_body = Freeze, responses((status = 200), (status = 400)))]
-#[post("/backups/freeze")]
+#[post("/freeze")]
 async fn backups_freeze(backups: web::Data<BackupManager>, body: Body<Freeze>) -> ApiResult {
     let timeout = match body.into_inner().timeout {
         None => FREEZE_TIMEOUT,
@@ -227,7 +210,7 @@ async fn backups_freeze(backups: web::Data<BackupManager>, body: Body<Freeze>) -
 
 /// Ends a freeze made with `/backups/freeze`.
 #[utoipa::path(tag = "backups", responses((status = 200), (status = 400)))]
-#[post("/backups/thaw")]
+#[post("/thaw")]
 async fn backups_thaw(backups: web::Data<BackupManager>) -> ApiResult {
     backups.thaw().await?;
     ok_empty()
@@ -385,7 +368,7 @@ fn check_folders(folders: Vec<String>, homeassistant: &mut bool) -> Result<Vec<S
 
 /// A full backup: the Home Assistant configuration, every add-on and every folder.
 #[utoipa::path(tag = "backups", request_body = NewBackupBody, responses((status = 200), (status = 400)))]
-#[post("/backups/new/full")]
+#[post("/new/full")]
 async fn backups_new_full(backups: web::Data<BackupManager>, body: Body<NewBackupBody>) -> ApiResult {
     let (new, background) = body.into_inner().into_new(BackupType::Full)?;
     start_backup(backups, new, background).await
@@ -393,7 +376,7 @@ async fn backups_new_full(backups: web::Data<BackupManager>, body: Body<NewBacku
 
 /// A backup of what the body names.
 #[utoipa::path(tag = "backups", request_body = NewBackupBody, responses((status = 200), (status = 400)))]
-#[post("/backups/new/partial")]
+#[post("/new/partial")]
 async fn backups_new_partial(backups: web::Data<BackupManager>, body: Body<NewBackupBody>) -> ApiResult {
     let (new, background) = body.into_inner().into_new(BackupType::Partial)?;
     start_backup(backups, new, background).await
@@ -423,7 +406,7 @@ struct UploadQuery {
 /// Uploads a backup (multipart; the first part is the file). It is listed only once it was
 /// read as a backup; anything else is refused and not kept.
 #[utoipa::path(tag = "backups", responses((status = 200), (status = 400)))]
-#[post("/backups/new/upload")]
+#[post("/new/upload")]
 async fn backups_new_upload(
     backups: web::Data<BackupManager>,
     query: web::Query<UploadQuery>,
@@ -480,7 +463,7 @@ fn check_slug(slug: &str) -> Result<(), ApiError> {
 
 /// The details of one backup.
 #[utoipa::path(tag = "backups", params(("backup" = String, Path)), responses((status = 200, body = BackupDetails), (status = 404)))]
-#[get("/backups/{backup}/info")]
+#[get("/{backup}/info")]
 async fn backup_info(backups: web::Data<BackupManager>, path: web::Path<String>) -> ApiResult {
     check_slug(&path)?;
     let backup = backups.get(&path)?;
@@ -515,7 +498,7 @@ pub struct RemoveBody {
 
 /// Deletes a backup.
 #[utoipa::path(tag = "backups", params(("backup" = String, Path)), responses((status = 200), (status = 404)))]
-#[delete("/backups/{backup}")]
+#[delete("/{backup}")]
 async fn backup_remove(
     backups: web::Data<BackupManager>,
     path: web::Path<String>,
@@ -537,7 +520,7 @@ struct DownloadQuery {
 
 /// The backup file, streamed.
 #[utoipa::path(tag = "backups", params(("backup" = String, Path)), responses((status = 200, content_type = "application/tar"), (status = 404)))]
-#[get("/backups/{backup}/download")]
+#[get("/{backup}/download")]
 async fn backup_download(
     backups: web::Data<BackupManager>,
     path: web::Path<String>,
@@ -602,7 +585,7 @@ pub struct RestorePartial {
 
 /// Restores everything in a full backup.
 #[utoipa::path(tag = "backups", params(("backup" = String, Path)), request_body = RestoreFull, responses((status = 200), (status = 400), (status = 404)))]
-#[post("/backups/{backup}/restore/full")]
+#[post("/{backup}/restore/full")]
 async fn backup_restore_full(
     backups: web::Data<BackupManager>,
     path: web::Path<String>,
@@ -623,7 +606,7 @@ async fn backup_restore_full(
 
 /// Restores what the body names.
 #[utoipa::path(tag = "backups", params(("backup" = String, Path)), request_body = RestorePartial, responses((status = 200), (status = 400), (status = 404)))]
-#[post("/backups/{backup}/restore/partial")]
+#[post("/{backup}/restore/partial")]
 async fn backup_restore_partial(
     backups: web::Data<BackupManager>,
     path: web::Path<String>,

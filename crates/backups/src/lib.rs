@@ -17,5 +17,4 @@ mod model;
 mod staging;
 mod write;
 
-pub use api::BackupsApi;
 pub use manager::BackupManager;

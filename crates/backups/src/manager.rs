@@ -14,7 +14,7 @@ use crate::write::{tree_size, write_part, Contents, Progress, Tree};
 use addons::{AddonManager, AddonRestore};
 use archive::{OuterArchive, TarReader};
 use base::paths::beneath;
-use base::{ApiError, CoreState, DataDir, System};
+use base::{CoreState, DataDir, Error, System};
 use jobs::{Job, JobCondition, JobLimit, JobManager, JobSpec};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -154,21 +154,21 @@ impl BackupManager {
         list
     }
 
-    pub fn get(&self, slug: &str) -> Result<BackupFile, ApiError> {
+    pub fn get(&self, slug: &str) -> Result<BackupFile, Error> {
         self.inner
             .backups
             .read()
             .expect("backups lock")
             .get(slug)
             .cloned()
-            .ok_or_else(|| ApiError::not_found("Backup does not exist"))
+            .ok_or_else(|| Error::not_found("Backup does not exist"))
     }
 
     pub fn options(&self) -> BackupOptions {
         self.inner.options.get()
     }
 
-    pub fn set_days_until_stale(&self, days: u32) -> Result<(), ApiError> {
+    pub fn set_days_until_stale(&self, days: u32) -> Result<(), Error> {
         self.inner.options.update(|options| options.days_until_stale = days)?;
         Ok(())
     }
@@ -177,17 +177,17 @@ impl BackupManager {
         &self.inner.jobs
     }
 
-    pub fn remove(&self, slug: &str) -> Result<(), ApiError> {
+    pub fn remove(&self, slug: &str) -> Result<(), Error> {
         let backup = self.get(slug)?;
         if let Err(error) = fs::remove_file(&backup.path) {
             if error.kind() == std::io::ErrorKind::NotFound {
                 self.inner.backups.write().expect("backups lock").remove(slug);
-                return Err(ApiError::bad_request(format!(
+                return Err(Error::invalid(format!(
                     "Cannot delete backup at {}, file does not exist!",
                     backup.path.display()
                 )));
             }
-            return Err(ApiError::bad_request(format!("Could delete backup at {}: {error}", backup.path.display())));
+            return Err(Error::invalid(format!("Could delete backup at {}: {error}", backup.path.display())));
         }
         self.inner.backups.write().expect("backups lock").remove(slug);
         Ok(())
@@ -203,19 +203,16 @@ impl BackupManager {
     }
 
     /// Writes a new backup (as `job`) and lists it; returns its slug.
-    pub async fn create(&self, new: NewBackup, job: Job) -> Result<String, ApiError> {
+    pub async fn create(&self, new: NewBackup, job: Job) -> Result<String, Error> {
         let date = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string();
         let slug = create_slug(&date, &new.name);
         // A caller that started the backup in the background reads its slug from the job.
         job.set_reference(&slug);
         let file_name = new.filename.clone().unwrap_or_else(|| format!("{slug}.tar"));
         let folder = self.inner.data.backup();
-        let path = beneath(&folder, &file_name).map_err(|e| ApiError::bad_request(format!("filename {e}")))?;
+        let path = beneath(&folder, &file_name).map_err(|e| Error::invalid(format!("filename {e}")))?;
         if path.exists() {
-            return Err(ApiError::bad_request(format!(
-                "Cannot make new backup at {}, file already exists!",
-                path.display()
-            )));
+            return Err(Error::invalid(format!("Cannot make new backup at {}, file already exists!", path.display())));
         }
         let partial = folder.join(format!(".{file_name}.partial"));
         let _frozen = Frozen::enter(&self.inner.system);
@@ -229,12 +226,12 @@ impl BackupManager {
         };
         if let Err(error) = written {
             let _ = fs::remove_file(&partial);
-            return Err(ApiError::internal(format!("Cannot finish the backup file {}: {error}", path.display())));
+            return Err(Error::internal(format!("Cannot finish the backup file {}: {error}", path.display())));
         }
         let backup = tokio::task::spawn_blocking(move || BackupFile::open(&path))
             .await
-            .map_err(|e| ApiError::internal(e.to_string()))?
-            .map_err(ApiError::internal)?;
+            .map_err(|e| Error::internal(e.to_string()))?
+            .map_err(Error::internal)?;
         self.inner.backups.write().expect("backups lock").insert(slug.clone(), backup);
         job.set_progress(100.0);
         Ok(slug)
@@ -247,15 +244,15 @@ impl BackupManager {
         slug: &str,
         partial: &Path,
         job: &Job,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), Error> {
         let data = &self.inner.data;
         let key = match &new.password {
             Some(password) => {
                 let password = password.clone();
                 let key = tokio::task::spawn_blocking(move || securetar::RootKey::new(&password))
                     .await
-                    .map_err(|e| ApiError::internal(e.to_string()))?
-                    .map_err(|e| ApiError::internal(format!("Cannot derive the backup key: {e}")))?;
+                    .map_err(|e| Error::internal(e.to_string()))?
+                    .map_err(|e| Error::internal(format!("Cannot derive the backup key: {e}")))?;
                 Some(Arc::new(key))
             }
             None => None,
@@ -323,7 +320,7 @@ impl BackupManager {
             .create_new(true)
             .mode(0o600)
             .open(partial)
-            .map_err(|e| ApiError::internal(format!("Cannot create {}: {e}", partial.display())))?;
+            .map_err(|e| Error::internal(format!("Cannot create {}: {e}", partial.display())))?;
         let mtime = chrono::Utc::now().timestamp().max(0) as u64;
         let addons: Vec<String> = match &new.addons {
             AddonSelection::All => self.inner.addons.list().into_iter().map(|addon| addon.slug).collect(),
@@ -374,8 +371,8 @@ impl BackupManager {
             outer.finish().map(drop)
         })
         .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|e| ApiError::internal(format!("Cannot finish the backup file: {e}")))
+        .map_err(|e| Error::internal(e.to_string()))?
+        .map_err(|e| Error::internal(format!("Cannot finish the backup file: {e}")))
     }
 
     /// Writes one inner archive on a blocking thread; the archive comes back for the next.
@@ -387,17 +384,17 @@ impl BackupManager {
         key: Option<Arc<securetar::RootKey>>,
         progress: &Arc<Progress>,
         job: &Job,
-    ) -> Result<OuterArchive, ApiError> {
+    ) -> Result<OuterArchive, Error> {
         job.set_stage(part.stage);
         let member = meta.member_name(&part.name);
         let (progress, compressed) = (Arc::clone(progress), meta.compressed);
         let (outer, written) = tokio::task::spawn_blocking(move || {
             let written = write_part(&mut outer, &member, compressed, key.as_deref(), &part.contents, &progress)
-                .map_err(|e| ApiError::internal(format!("Can't backup {}: {e}", part.name)));
+                .map_err(|e| Error::internal(format!("Can't backup {}: {e}", part.name)));
             (outer, written)
         })
         .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+        .map_err(|e| Error::internal(e.to_string()))?;
         written.map(|_| outer)
     }
 
@@ -411,7 +408,7 @@ impl BackupManager {
         key: Option<Arc<securetar::RootKey>>,
         progress: &Arc<Progress>,
         job: &Job,
-    ) -> Result<(OuterArchive, AddonEntry), (Option<OuterArchive>, ApiError)> {
+    ) -> Result<(OuterArchive, AddonEntry), (Option<OuterArchive>, Error)> {
         let addons = &self.inner.addons;
         let hold = match addons.begin_backup(slug, job).await {
             Ok(hold) => hold,
@@ -479,30 +476,30 @@ impl BackupManager {
     }
 
     /// Checks what can be known before a restore starts: the messages the real Supervisor gives.
-    pub fn check_restore(&self, slug: &str, request: &RestoreRequest) -> Result<BackupFile, ApiError> {
+    pub fn check_restore(&self, slug: &str, request: &RestoreRequest) -> Result<BackupFile, Error> {
         let backup = self.get(slug)?;
         if request.full && backup.meta.kind == BackupType::Partial {
-            return Err(ApiError::bad_request(format!("{slug} is only a partial backup!")));
+            return Err(Error::invalid(format!("{slug} is only a partial backup!")));
         }
         if made_by_newer_supervisor(&backup.meta.supervisor_version) {
-            return Err(ApiError::bad_request(format!(
+            return Err(Error::invalid(format!(
                 "Backup was made on supervisor version {}, can't restore on {}. Must update supervisor first.",
                 backup.meta.supervisor_version,
                 base::SUPERVISOR_VERSION
             )));
         }
         if backup.protected() && request.password.is_none() {
-            return Err(ApiError::bad_request(format!("Invalid password for backup {slug}")));
+            return Err(Error::invalid(format!("Invalid password for backup {slug}")));
         }
         if !request.full && request.homeassistant && backup.meta.homeassistant.is_none() {
-            return Err(ApiError::bad_request("No Home Assistant Core data inside the backup"));
+            return Err(Error::invalid("No Home Assistant Core data inside the backup"));
         }
         Ok(backup)
     }
 
     /// Restores (as `job`) what `request` names from `backup`: everything is unpacked into a
     /// staging directory, then swapped in at once.
-    pub async fn restore(&self, backup: BackupFile, request: RestoreRequest, job: Job) -> Result<(), ApiError> {
+    pub async fn restore(&self, backup: BackupFile, request: RestoreRequest, job: Job) -> Result<(), Error> {
         let _frozen = Frozen::enter(&self.inner.system);
         let data = &self.inner.data;
         let addons = &self.inner.addons;
@@ -539,7 +536,7 @@ impl BackupManager {
         }
 
         let staging = Staging::new(&restore_root(data), &slug)
-            .map_err(|e| ApiError::internal(format!("Cannot prepare the restore: {e}")))?;
+            .map_err(|e| Error::internal(format!("Cannot prepare the restore: {e}")))?;
         let total: u64 = planned.iter().filter_map(|(_, part)| backup.member(part)).map(|m| m.entry.size).sum();
         let backup = Arc::new(backup);
         let mut swaps = Vec::new();
@@ -585,8 +582,8 @@ impl BackupManager {
         }
         let staging = tokio::task::spawn_blocking(move || staging.commit(&swaps).map(|()| staging))
             .await
-            .map_err(|e| ApiError::internal(e.to_string()))?
-            .map_err(|e| ApiError::internal(format!("Cannot put the restored data in place: {e}")))?;
+            .map_err(|e| Error::internal(e.to_string()))?
+            .map_err(|e| Error::internal(format!("Cannot put the restored data in place: {e}")))?;
 
         let mut failed = Vec::new();
         if request.full {
@@ -608,7 +605,7 @@ impl BackupManager {
         }
         staging.discard();
         if !failed.is_empty() {
-            return Err(ApiError::bad_request(format!(
+            return Err(Error::invalid(format!(
                 "An error occurred during restore of {slug}: these add-ons failed: {}",
                 failed.join(", ")
             )));
@@ -625,30 +622,30 @@ impl BackupManager {
         backup: &Arc<BackupFile>,
         part: &str,
         password: Option<Arc<securetar::Password>>,
-    ) -> Result<PathBuf, ApiError> {
-        let dir = staging.part_dir(part).map_err(|e| ApiError::internal(e.to_string()))?;
+    ) -> Result<PathBuf, Error> {
+        let dir = staging.part_dir(part).map_err(|e| Error::internal(e.to_string()))?;
         let budget = self.free_budget()?;
         let (backup, target, part) = (Arc::clone(backup), dir.clone(), part.to_owned());
         tokio::task::spawn_blocking(move || unpack_part(&backup, &part, password.as_deref(), &target, budget))
             .await
-            .map_err(|e| ApiError::internal(e.to_string()))??;
+            .map_err(|e| Error::internal(e.to_string()))??;
         Ok(dir)
     }
 
     /// Lists an uploaded file (already in the backup folder under a temporary name) when it is a
     /// backup; otherwise removes it. Returns the slug.
-    pub async fn import(&self, upload: PathBuf, filename: Option<String>) -> Result<String, ApiError> {
+    pub async fn import(&self, upload: PathBuf, filename: Option<String>) -> Result<String, Error> {
         let opened = {
             let upload = upload.clone();
             tokio::task::spawn_blocking(move || BackupFile::open(&upload))
                 .await
-                .map_err(|e| ApiError::internal(e.to_string()))?
+                .map_err(|e| Error::internal(e.to_string()))?
         };
         let backup = match opened {
             Ok(backup) => backup,
             Err(why) => {
                 let _ = fs::remove_file(&upload);
-                return Err(ApiError::bad_request(format!("The upload is not a backup: {why}")));
+                return Err(Error::invalid(format!("The upload is not a backup: {why}")));
             }
         };
         let slug = backup.meta.slug.clone();
@@ -660,23 +657,20 @@ impl BackupManager {
             Ok(target) => target,
             Err(error) => {
                 let _ = fs::remove_file(&upload);
-                return Err(ApiError::bad_request(format!("filename {error}")));
+                return Err(Error::invalid(format!("filename {error}")));
             }
         };
         if target.exists() {
             let _ = fs::remove_file(&upload);
-            return Err(ApiError::bad_request(format!(
-                "Cannot import backup {slug}: {} already exists",
-                target.display()
-            )));
+            return Err(Error::invalid(format!("Cannot import backup {slug}: {} already exists", target.display())));
         }
         if let Err(error) = fs::rename(&upload, &target) {
             let _ = fs::remove_file(&upload);
             let message = format!("Cannot store the upload: {error}");
             return Err(if error.kind() == std::io::ErrorKind::InvalidFilename {
-                ApiError::bad_request(message)
+                Error::invalid(message)
             } else {
-                ApiError::internal(message)
+                Error::internal(message)
             });
         }
         let mut backup = backup;
@@ -686,7 +680,7 @@ impl BackupManager {
     }
 
     /// What an upload or a restore may still write on the data directory's file system.
-    pub fn free_budget(&self) -> Result<u64, ApiError> {
+    pub fn free_budget(&self) -> Result<u64, Error> {
         restore_budget(self.inner.data.root())
     }
 
@@ -699,7 +693,7 @@ impl BackupManager {
     /// Puts the system in the freeze state for an external snapshot, until [`thaw`] or `timeout`.
     ///
     /// [`thaw`]: BackupManager::thaw
-    pub async fn freeze(&self, timeout: Duration) -> Result<(), ApiError> {
+    pub async fn freeze(&self, timeout: Duration) -> Result<(), Error> {
         let spec = JobSpec::new("backup_manager_freeze_all")
             .group(GROUP)
             .limit(JobLimit::Once)
@@ -767,7 +761,7 @@ impl BackupManager {
     }
 
     /// Ends a freeze made by [`freeze`](BackupManager::freeze), once the add-ons resumed.
-    pub async fn thaw(&self) -> Result<(), ApiError> {
+    pub async fn thaw(&self) -> Result<(), Error> {
         let spec = JobSpec::new("backup_manager_thaw_all")
             .group(GROUP)
             .limit(JobLimit::Once)
@@ -779,7 +773,7 @@ impl BackupManager {
             .run(spec, move |_job| async move {
                 let signal = manager.inner.thaw.lock().expect("thaw lock").take();
                 let Some(signal) = signal else {
-                    return Err(ApiError::bad_request("Freeze was not initiated by freeze API, cannot thaw this way"));
+                    return Err(Error::invalid("Freeze was not initiated by freeze API, cannot thaw this way"));
                 };
                 let (done, finished) = oneshot::channel();
                 let _ = signal.send(done);
@@ -800,7 +794,7 @@ impl addons::UpdateBackup for BackupManager {
         slug: &'a str,
         version: &'a str,
         parent: &'a Job,
-    ) -> futures_util::future::BoxFuture<'a, Result<(), ApiError>> {
+    ) -> futures_util::future::BoxFuture<'a, Result<(), Error>> {
         Box::pin(async move {
             let new = NewBackup {
                 kind: BackupType::Partial,
@@ -869,7 +863,7 @@ fn addon_swaps(
     staging: &Staging,
     slug: &str,
     staged: &Path,
-) -> Result<(AddonRestore, Vec<Swap>), ApiError> {
+) -> Result<(AddonRestore, Vec<Swap>), Error> {
     let restore = AddonRestore::read(slug, staged)?;
     let mut swaps = vec![Swap { staged: staging.relative(&restore.staged_data()?), target: addons.data_dir(slug)? }];
     if let Some(config) = restore.staged_config()? {
@@ -880,9 +874,8 @@ fn addon_swaps(
 
 /// What a restore may still write on the data directory's file system: its free space less a
 /// reserve, so that the system keeps room to run (and to finish the restore's renames).
-fn restore_budget(root: &Path) -> Result<u64, ApiError> {
-    let usage =
-        base::system::disk_usage(root).map_err(|e| ApiError::internal(format!("free space is unknown: {e}")))?;
+fn restore_budget(root: &Path) -> Result<u64, Error> {
+    let usage = base::system::disk_usage(root).map_err(|e| Error::internal(format!("free space is unknown: {e}")))?;
     Ok(usage.free.saturating_sub(space_reserve(usage.total)))
 }
 
@@ -917,14 +910,14 @@ fn unpack_part(
     password: Option<&securetar::Password>,
     target: &Path,
     budget: u64,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let slug = &backup.meta.slug;
-    let member = backup.member(part).ok_or_else(|| ApiError::bad_request(format!("Can't find backup {part}")))?;
+    let member = backup.member(part).ok_or_else(|| Error::invalid(format!("Can't find backup {part}")))?;
     let fail = |error: std::io::Error| {
         if crate::codec::is_wrong_password(&error) {
-            ApiError::bad_request(format!("Invalid password for backup {slug}"))
+            Error::invalid(format!("Invalid password for backup {slug}"))
         } else {
-            ApiError::bad_request(format!("Can't restore {part} from backup {slug}: {error}"))
+            Error::invalid(format!("Can't restore {part} from backup {slug}: {error}"))
         }
     };
     let stored = backup.read_member(member).map_err(fail)?;
@@ -932,11 +925,11 @@ fn unpack_part(
     let mut reader = TarReader::new(tar);
     archive::unpack(&mut reader, target, budget).map_err(|error| match error {
         archive::ArchiveError::Io(io) => fail(io),
-        archive::ArchiveError::TooLarge { limit } => ApiError::bad_request(format!(
+        archive::ArchiveError::TooLarge { limit } => Error::invalid(format!(
             "Can't restore {part} from backup {slug}: it unpacks to more than the {:.1} MiB free for it on the disk",
             limit as f64 / 1024.0 / 1024.0
         )),
-        other => ApiError::bad_request(format!("Can't restore {part} from backup {slug}: {other}")),
+        other => Error::invalid(format!("Can't restore {part} from backup {slug}: {other}")),
     })?;
     Ok(())
 }
@@ -947,12 +940,12 @@ fn unpack_part(
 ///
 /// `data` replaces the configuration folder as a whole, so it must be a directory: a link there
 /// would make the host's folder a link to wherever it points.
-fn keep_excluded_database(meta: &BackupMeta, staged: &Path, current: &Path) -> Result<PathBuf, ApiError> {
+fn keep_excluded_database(meta: &BackupMeta, staged: &Path, current: &Path) -> Result<PathBuf, Error> {
     let data = staged.join("data");
     let config = match fs::symlink_metadata(&data) {
         Ok(meta) if meta.is_dir() => data,
         Ok(_) => {
-            return Err(ApiError::bad_request(format!(
+            return Err(Error::invalid(format!(
                 "Can't restore homeassistant from backup {}: 'data' in it is not a directory",
                 meta.slug
             )))

@@ -2,7 +2,7 @@
 //! `Range: entries=cursor[[:num_skip]:num_entries]` header as the journal gateway reads it, or the
 //! last `lines` lines, or the last 100.
 
-use crate::ApiError;
+use crate::Error;
 
 /// Which lines of a log to answer: a `Range: entries=cursor[[:num_skip]:num_entries]` header,
 /// else the last `lines` lines.
@@ -24,8 +24,8 @@ impl Selection {
     }
 
     /// Parses a `Range` header value; the cursor of this backend is a line number.
-    pub fn parse_range(range: &str) -> Result<Self, ApiError> {
-        let bad = || ApiError::bad_request(format!("Invalid Range header: {range}"));
+    pub fn parse_range(range: &str) -> Result<Self, Error> {
+        let bad = || Error::invalid(format!("Invalid Range header: {range}"));
         let spec = range.trim().strip_prefix("entries=").ok_or_else(bad)?;
         let parts: Vec<&str> = spec.split(':').collect();
         let cursor = match parts[0] {
@@ -61,7 +61,7 @@ impl Selection {
 
 impl Selection {
     /// The selection a request names: its `Range` header, else `lines`, else the default.
-    pub fn of_request(range: Option<&str>, lines: Option<usize>) -> Result<Self, ApiError> {
+    pub fn of_request(range: Option<&str>, lines: Option<usize>) -> Result<Self, Error> {
         match (range, lines) {
             (Some(range), _) => Self::parse_range(range),
             (None, Some(lines)) => Ok(Self::last(lines)),

@@ -95,6 +95,8 @@ impl DataDir {
         self.root.join("cli_token")
     }
 
+    /// The built-in `core` add-on repository, unpacked from the binary at start (unless another
+    /// folder is given); replaced whole when the binary carries a different one.
     pub fn addons_core(&self) -> PathBuf {
         self.root.join("addons/core")
     }

@@ -10,10 +10,9 @@ use serde::Serialize;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
-use utoipa::ToSchema;
 
 /// The life-cycle state of the supervisor, as `/info` and `/supervisor/info` report it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CoreState {
     Initialize,

@@ -64,9 +64,10 @@ struct Args {
     /// Its subnet, or `auto` to let the engine choose.
     #[arg(long, env = "SUPERVISOR_NETWORK_SUBNET", default_value = "172.30.32.0/23")]
     network_subnet: String,
-    /// The built-in add-on repository (`core`): a folder in the add-on repository format.
-    #[arg(long, env = "SUPERVISOR_CORE_REPOSITORY", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../store-fixtures"))]
-    core_repository: PathBuf,
+    /// The built-in add-on repository (`core`): a folder in the add-on repository format. By
+    /// default the one embedded in the binary, unpacked into `<data-dir>/addons/core`.
+    #[arg(long, env = "SUPERVISOR_CORE_REPOSITORY")]
+    core_repository: Option<PathBuf>,
     /// systemd-journal-gatewayd, the backend of the `.../logs` endpoints: `unix:<socket>` or an
     /// http URL.
     #[arg(long, env = "SUPERVISOR_JOURNAL", default_value = journal::DEFAULT_ADDRESS)]
@@ -82,6 +83,22 @@ struct Args {
 
 fn parse_level(value: &str) -> Result<LogLevel, String> {
     serde_json::from_value(value.into()).map_err(|_| format!("unknown log level {value:?}"))
+}
+
+/// The folder of the `core` repository: the one given, else the embedded one, unpacked into the
+/// data directory when it is missing or from another build. A failed unpack is not fatal: the
+/// store reports the folder's problem, and a previous copy, if any, is still whole.
+fn core_repository(args: &Args, data: &DataDir) -> PathBuf {
+    if let Some(path) = &args.core_repository {
+        return path.clone();
+    }
+    let path = data.addons_core();
+    match store::builtin::unpack_core(&path) {
+        Ok(true) => tracing::info!(path = %path.display(), "built-in add-on repository unpacked"),
+        Ok(false) => {}
+        Err(e) => tracing::error!(path = %path.display(), "can't unpack the built-in add-on repository: {e}"),
+    }
+    path
 }
 
 /// Seconds running jobs get to stop at shutdown.
@@ -123,7 +140,7 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
     )?);
     let security = SecurityManager::load(&store)?;
     let catalog =
-        StoreManager::new(&store, data.clone(), jobs.clone(), args.core_repository.clone(), args.machine.clone())?;
+        StoreManager::new(&store, data.clone(), jobs.clone(), core_repository(args, &data), args.machine.clone())?;
     let supervisor = Arc::new(SupervisorManager::new(
         &store,
         Arc::clone(&system),

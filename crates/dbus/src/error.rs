@@ -1,9 +1,8 @@
-//! What a client call can fail with, and how that reaches the API: as a 400 with the message,
+//! What a client call can fail with, and how that reaches a domain error: as `Invalid` (a 400 at
+//! the API) with the message,
 //! which is what the real Supervisor answers for every D-Bus failure (its `DBusError`s are plain
 //! `HassioError`s). Handlers that owe a more specific answer (the hostname's `InvalidArgs`, say)
 //! match on [`Error::error_name`] first.
-
-use base::api::ApiError;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
@@ -59,9 +58,9 @@ impl Error {
     }
 }
 
-impl From<Error> for ApiError {
+impl From<Error> for base::Error {
     fn from(error: Error) -> Self {
-        ApiError::bad_request(error.to_string())
+        base::Error::invalid(error.to_string())
     }
 }
 
@@ -77,8 +76,8 @@ mod tests {
         let error = Error::from_call("org.freedesktop.hostname1", invalid);
         assert_eq!(error.error_name(), Some("org.freedesktop.DBus.Error.InvalidArgs"));
         assert_eq!(error.to_string(), "Invalid static hostname 'a_b'");
-        let api = ApiError::from(Error::Unavailable("org.freedesktop.login1"));
-        assert_eq!(api.status.as_u16(), 400);
+        let api = base::Error::from(Error::Unavailable("org.freedesktop.login1"));
+        assert_eq!(api.kind, base::Kind::Invalid);
         assert_eq!(api.message, "org.freedesktop.login1 is not available on this system");
     }
 }

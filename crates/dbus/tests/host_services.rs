@@ -215,8 +215,8 @@ async fn without_a_bus_everything_is_unavailable() {
     hostname.refresh().await;
     assert!(matches!(hostname.set_static_hostname("x").await, Err(Error::Unavailable("org.freedesktop.hostname1"))));
     assert!(matches!(systemd.list_units().await, Err(Error::Unavailable("org.freedesktop.systemd1"))));
-    let api = base::ApiError::from(systemd.reboot().await.unwrap_err());
-    assert_eq!(api.status.as_u16(), 400);
+    let api = base::Error::from(systemd.reboot().await.unwrap_err());
+    assert_eq!(api.kind, base::Kind::Invalid);
 }
 
 #[tokio::test]

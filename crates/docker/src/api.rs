@@ -2,27 +2,25 @@
 
 use crate::{DockerManager, Registry};
 use actix_web::{delete, get, post, web};
-use base::body::{present, Body, Options};
-use base::{ok, ok_empty, ApiError, ApiResult};
+use http_api::body::{present, Body, Options};
+use http_api::routes::{INFO, MANAGER};
+use http_api::Routes;
+use http_api::{ok, ok_empty, ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
 
-#[derive(OpenApi)]
-#[openapi(
-    paths(docker_info, docker_options, registries_list, registries_add, registries_delete, migrate_storage_driver),
-    components(schemas(DockerInfo, DockerOptions, RegistryUser, RegistryList, RegistryLogin)),
-    tags((name = "docker", description = "The container engine"))
-)]
-pub struct DockerApi;
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(docker_info)
-        .service(docker_options)
-        .service(registries_list)
-        .service(registries_add)
-        .service(registries_delete)
-        .service(migrate_storage_driver);
+/// Declares the group's routes: each handler with who may call it.
+pub fn routes(routes: &mut Routes) {
+    routes.tag("docker", "The container engine");
+    routes
+        .group("/docker")
+        .route(INFO, docker_info)
+        .route(MANAGER, docker_options)
+        .route(MANAGER, registries_list)
+        .route(MANAGER, registries_add)
+        .route(MANAGER, registries_delete)
+        .route(MANAGER, migrate_storage_driver);
 }
 
 #[derive(Serialize, ToSchema)]
@@ -74,8 +72,8 @@ fn users(registries: &BTreeMap<String, Registry>) -> BTreeMap<String, RegistryUs
 }
 
 /// The engine and its settings.
-#[utoipa::path(tag = "docker", responses((status = 200, body = base::api::Envelope<DockerInfo>)))]
-#[get("/docker/info")]
+#[utoipa::path(tag = "docker", responses((status = 200, body = http_api::envelope::Envelope<DockerInfo>)))]
+#[get("/info")]
 async fn docker_info(docker: web::Data<DockerManager>) -> ApiResult {
     let config = docker.config();
     let engine = docker.engine();
@@ -91,8 +89,8 @@ async fn docker_info(docker: web::Data<DockerManager>) -> ApiResult {
 }
 
 /// Sets engine options; they apply to the `hassio` network when it is next created.
-#[utoipa::path(tag = "docker", request_body = DockerOptions, responses((status = 200), (status = 400, body = base::api::ErrorEnvelope)))]
-#[post("/docker/options")]
+#[utoipa::path(tag = "docker", request_body = DockerOptions, responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[post("/options")]
 async fn docker_options(docker: web::Data<DockerManager>, body: Options<DockerOptions>) -> ApiResult {
     let options = body.into_inner();
     if let Some(Some(mtu)) = options.mtu {
@@ -115,15 +113,15 @@ async fn docker_options(docker: web::Data<DockerManager>, body: Options<DockerOp
 }
 
 /// The configured registries, without passwords.
-#[utoipa::path(tag = "docker", responses((status = 200, body = base::api::Envelope<RegistryList>)))]
-#[get("/docker/registries")]
+#[utoipa::path(tag = "docker", responses((status = 200, body = http_api::envelope::Envelope<RegistryList>)))]
+#[get("/registries")]
 async fn registries_list(docker: web::Data<DockerManager>) -> ApiResult {
     ok(RegistryList { registries: users(&docker.config().registries) })
 }
 
 /// Adds or replaces registry logins, keyed by hostname (`hub.docker.com` for Docker Hub).
-#[utoipa::path(tag = "docker", request_body = BTreeMap<String, RegistryLogin>, responses((status = 200), (status = 400, body = base::api::ErrorEnvelope)))]
-#[post("/docker/registries")]
+#[utoipa::path(tag = "docker", request_body = BTreeMap<String, RegistryLogin>, responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[post("/registries")]
 async fn registries_add(docker: web::Data<DockerManager>, body: Options<BTreeMap<String, RegistryLogin>>) -> ApiResult {
     let logins = body.into_inner();
     for (host, login) in &logins {
@@ -143,8 +141,8 @@ async fn registries_add(docker: web::Data<DockerManager>, body: Options<BTreeMap
 }
 
 /// Removes a registry login.
-#[utoipa::path(tag = "docker", params(("registry" = String, Path)), responses((status = 200), (status = 404, body = base::api::ErrorEnvelope)))]
-#[delete("/docker/registries/{registry}")]
+#[utoipa::path(tag = "docker", params(("registry" = String, Path)), responses((status = 200), (status = 404, body = http_api::envelope::ErrorEnvelope)))]
+#[delete("/registries/{registry}")]
 async fn registries_delete(docker: web::Data<DockerManager>, registry: web::Path<String>) -> ApiResult {
     if !docker.config().registries.contains_key(registry.as_str()) {
         return Err(ApiError::not_found(format!("Hostname {registry} does not exist in registries")));
@@ -157,8 +155,8 @@ async fn registries_delete(docker: web::Data<DockerManager>, registry: web::Path
 
 /// Schedules a storage driver migration; only Home Assistant OS 17.0 or newer can, so on any
 /// other system this is a 404, as the reference says.
-#[utoipa::path(tag = "docker", responses((status = 404, body = base::api::ErrorEnvelope)))]
-#[post("/docker/migrate-storage-driver")]
+#[utoipa::path(tag = "docker", responses((status = 404, body = http_api::envelope::ErrorEnvelope)))]
+#[post("/migrate-storage-driver")]
 async fn migrate_storage_driver(_body: Body<serde_json::Value>) -> ApiResult {
     Err(ApiError::not_found("Home Assistant OS 17.0 or newer required for Docker storage driver migration"))
 }

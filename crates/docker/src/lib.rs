@@ -11,7 +11,6 @@ mod manager;
 mod pull;
 mod stats;
 
-pub use api::DockerApi;
 pub use manager::{DockerConfig, DockerManager, EngineInfo, Naming, NetworkInfo, Registry};
 pub use pull::LABEL_MANAGED;
 pub use stats::{round2, stats_from, Stats};

@@ -1,6 +1,6 @@
 //! The Docker manager: connection, engine facts and persisted engine settings.
 
-use base::{ApiError, System};
+use base::{Error, System};
 use bollard::auth::DockerCredentials;
 use bollard::Docker;
 use serde::{Deserialize, Serialize};
@@ -158,10 +158,13 @@ impl DockerManager {
     }
 
     /// The engine client, or 503 when the engine is not reachable.
-    pub fn client(&self) -> Result<Docker, ApiError> {
-        self.connection.read().expect("docker connection lock").as_ref().map(|(docker, _)| docker.clone()).ok_or_else(
-            || ApiError::unavailable("The container engine is not available").with_key("docker_unavailable"),
-        )
+    pub fn client(&self) -> Result<Docker, Error> {
+        self.connection
+            .read()
+            .expect("docker connection lock")
+            .as_ref()
+            .map(|(docker, _)| docker.clone())
+            .ok_or_else(|| Error::unavailable("The container engine is not available").with_key("docker_unavailable"))
     }
 
     /// The engine's facts, if connected.
@@ -174,7 +177,7 @@ impl DockerManager {
     }
 
     /// Applies `change` to the configuration, on disk first, and answers whether it changed.
-    pub fn update_config(&self, change: impl FnOnce(&mut DockerConfig)) -> Result<bool, ApiError> {
+    pub fn update_config(&self, change: impl FnOnce(&mut DockerConfig)) -> Result<bool, Error> {
         let before = self.config.update(change)?;
         Ok(before != *self.config.read())
     }

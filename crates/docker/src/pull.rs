@@ -2,7 +2,7 @@
 //! `hassio` network every managed container lives on.
 
 use crate::{DockerManager, NetworkInfo};
-use base::ApiError;
+use base::Error;
 use bollard::models::{Ipam, IpamConfig, NetworkCreateRequest};
 use bollard::query_parameters::{CreateImageOptionsBuilder, InspectNetworkOptions, TagImageOptionsBuilder};
 use futures_util::StreamExt;
@@ -27,7 +27,7 @@ struct LayerProgress {
 impl DockerManager {
     /// Pulls `image:tag` with the stored registry login, reporting progress on `job`
     /// (downloading counts for 70%, extracting for 30%).
-    pub async fn pull(&self, image: &str, tag: &str, job: &Job) -> Result<(), ApiError> {
+    pub async fn pull(&self, image: &str, tag: &str, job: &Job) -> Result<(), Error> {
         let docker = self.client()?;
         let options = CreateImageOptionsBuilder::default().from_image(image).tag(tag).build();
         let mut stream = docker.create_image(Some(options), None, self.credentials_for(image));
@@ -35,7 +35,7 @@ impl DockerManager {
         job.set_stage("pull");
         while let Some(item) = tokio::select! {
             item = stream.next() => item,
-            _ = job.cancelled() => return Err(ApiError::unavailable(format!("Pull of {image}:{tag} was cancelled"))),
+            _ = job.cancelled() => return Err(Error::unavailable(format!("Pull of {image}:{tag} was cancelled"))),
         } {
             let info = item.map_err(|e| pull_error(image, tag, e))?;
             let (Some(id), Some(status)) = (info.id, info.status) else { continue };
@@ -55,25 +55,25 @@ impl DockerManager {
     }
 
     /// Whether `image:tag` is already on the engine.
-    pub async fn image_exists(&self, image: &str, tag: &str) -> Result<bool, ApiError> {
+    pub async fn image_exists(&self, image: &str, tag: &str) -> Result<bool, Error> {
         match self.client()?.inspect_image(&format!("{image}:{tag}")).await {
             Ok(_) => Ok(true),
             Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(false),
-            Err(e) => Err(ApiError::internal(format!("Can't inspect image {image}:{tag}: {e}"))),
+            Err(e) => Err(Error::internal(format!("Can't inspect image {image}:{tag}: {e}"))),
         }
     }
 
     /// Tags `image:from` as `image:to`.
-    pub async fn tag(&self, image: &str, from: &str, to: &str) -> Result<(), ApiError> {
+    pub async fn tag(&self, image: &str, from: &str, to: &str) -> Result<(), Error> {
         let options = TagImageOptionsBuilder::default().repo(image).tag(to).build();
         self.client()?
             .tag_image(&format!("{image}:{from}"), Some(options))
             .await
-            .map_err(|e| ApiError::internal(format!("Can't tag {image}:{from} as {to}: {e}")))
+            .map_err(|e| Error::internal(format!("Can't tag {image}:{from} as {to}: {e}")))
     }
 
     /// The network if it exists already, without creating it; publishes it to `network()`.
-    pub async fn find_network(&self) -> Result<Option<NetworkInfo>, ApiError> {
+    pub async fn find_network(&self) -> Result<Option<NetworkInfo>, Error> {
         let docker = self.client()?;
         let name = &self.naming.network;
         match docker.inspect_network(name, None::<InspectNetworkOptions>).await {
@@ -87,13 +87,13 @@ impl DockerManager {
                 Ok(Some(info))
             }
             Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
-            Err(e) => Err(ApiError::internal(format!("Can't inspect the {name} network: {e}"))),
+            Err(e) => Err(Error::internal(format!("Can't inspect the {name} network: {e}"))),
         }
     }
 
     /// The network, created first if it is missing (the real Supervisor's `hassio` setup by
     /// default: 172.30.32.0/23, containers from 172.30.33.0/24, the host at .1).
-    pub async fn ensure_network(&self) -> Result<NetworkInfo, ApiError> {
+    pub async fn ensure_network(&self) -> Result<NetworkInfo, Error> {
         if let Some(info) = self.find_network().await? {
             return Ok(info);
         }
@@ -129,20 +129,18 @@ impl DockerManager {
         docker
             .create_network(request)
             .await
-            .map_err(|e| ApiError::internal(format!("Can't create the {name} network: {e}")))?;
+            .map_err(|e| Error::internal(format!("Can't create the {name} network: {e}")))?;
         tracing::info!(network = %name, "created the container network");
-        self.find_network()
-            .await?
-            .ok_or_else(|| ApiError::internal(format!("The {name} network vanished after creation")))
+        self.find_network().await?.ok_or_else(|| Error::internal(format!("The {name} network vanished after creation")))
     }
 }
 
-fn network_info(name: &str, network: bollard::models::NetworkInspect) -> Result<NetworkInfo, ApiError> {
+fn network_info(name: &str, network: bollard::models::NetworkInspect) -> Result<NetworkInfo, Error> {
     let ipam = network.ipam.and_then(|ipam| ipam.config).unwrap_or_default();
     let config = ipam
         .into_iter()
         .find(|c| c.gateway.as_deref().is_some_and(|g| g.parse::<std::net::Ipv4Addr>().is_ok()))
-        .ok_or_else(|| ApiError::internal(format!("The {name} network has no IPv4 gateway")))?;
+        .ok_or_else(|| Error::internal(format!("The {name} network has no IPv4 gateway")))?;
     Ok(NetworkInfo {
         name: name.to_owned(),
         gateway: config.gateway.unwrap_or_default().parse().expect("checked above"),
@@ -150,11 +148,11 @@ fn network_info(name: &str, network: bollard::models::NetworkInspect) -> Result<
     })
 }
 
-fn pull_error(image: &str, tag: &str, e: bollard::errors::Error) -> ApiError {
+fn pull_error(image: &str, tag: &str, e: bollard::errors::Error) -> Error {
     let message = format!("Can't pull {image}:{tag}: {e}");
     match e {
-        bollard::errors::Error::DockerResponseServerError { status_code: 404, .. } => ApiError::not_found(message),
-        _ => ApiError::bad_request(message).with_key("docker_pull_failed"),
+        bollard::errors::Error::DockerResponseServerError { status_code: 404, .. } => Error::not_found(message),
+        _ => Error::invalid(message).with_key("docker_pull_failed"),
     }
 }
 

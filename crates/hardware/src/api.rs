@@ -2,23 +2,19 @@
 
 use crate::audio::Audio;
 use crate::devices::Device;
-use crate::drives::{Drive, Filesystem};
+use crate::drives::Drive;
 use crate::HardwareManager;
 use actix_web::{get, web};
-use base::{ok, ApiError, ApiResult};
+use http_api::routes::{INFO, MANAGER};
+use http_api::Routes;
+use http_api::{ok, ApiError, ApiResult};
 use serde::Serialize;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
 
-#[derive(OpenApi)]
-#[openapi(
-    paths(hardware_info, hardware_audio),
-    components(schemas(HardwareInfo, Device, Drive, Filesystem, HardwareAudio, Audio)),
-    tags((name = "hardware", description = "The hardware"))
-)]
-pub struct HardwareApi;
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(hardware_info).service(hardware_audio);
+/// Declares the group's routes: each handler with who may call it.
+pub fn routes(routes: &mut Routes) {
+    routes.tag("hardware", "The hardware");
+    routes.group("/hardware").route(INFO, hardware_info).route(MANAGER, hardware_audio);
 }
 
 #[derive(Serialize, ToSchema)]
@@ -40,8 +36,8 @@ async fn blocking<T: Send + 'static>(read: impl FnOnce() -> T + Send + 'static) 
 }
 
 /// The host's devices and drives.
-#[utoipa::path(tag = "hardware", responses((status = 200, body = base::api::Envelope<HardwareInfo>)))]
-#[get("/hardware/info")]
+#[utoipa::path(tag = "hardware", responses((status = 200, body = http_api::envelope::Envelope<HardwareInfo>)))]
+#[get("/info")]
 async fn hardware_info(hardware: web::Data<HardwareManager>) -> ApiResult {
     let reader = hardware.clone();
     let devices = blocking(move || reader.devices()).await?;
@@ -49,8 +45,8 @@ async fn hardware_info(hardware: web::Data<HardwareManager>) -> ApiResult {
 }
 
 /// The audio devices: inputs and outputs, each name with its description.
-#[utoipa::path(tag = "hardware", responses((status = 200, body = base::api::Envelope<HardwareAudio>)))]
-#[get("/hardware/audio")]
+#[utoipa::path(tag = "hardware", responses((status = 200, body = http_api::envelope::Envelope<HardwareAudio>)))]
+#[get("/audio")]
 async fn hardware_audio(hardware: web::Data<HardwareManager>) -> ApiResult {
     let reader = hardware.clone();
     ok(HardwareAudio { audio: blocking(move || reader.audio()).await? })

@@ -7,5 +7,4 @@ mod drives;
 mod manager;
 mod udev;
 
-pub use api::HardwareApi;
 pub use manager::HardwareManager;

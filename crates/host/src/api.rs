@@ -6,55 +6,47 @@ use crate::disks::DiskUsage;
 use crate::info::HostInfo;
 use crate::manager::{HostManager, HostService, UnitAction};
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
-use base::body::{Body, Options};
-use base::{ok, ok_empty, ApiError, ApiResult};
+use http_api::body::{Body, Options};
+use http_api::routes::{INFO, MANAGER};
+use http_api::Routes;
+use http_api::{ok, ok_empty, ApiError, ApiResult};
 use journal::{Logs, HOST_IDENTIFIERS};
 use serde::{Deserialize, Deserializer, Serialize};
-use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa::{IntoParams, ToSchema};
 
-#[derive(OpenApi)]
-#[openapi(
-    paths(
-        host_info, host_options, host_reboot, host_shutdown, host_reload, host_services, host_service_start,
-        host_service_stop, host_service_restart, host_service_reload, host_disks_default_usage, host_logs,
-        host_logs_follow, host_logs_identifiers, host_logs_identifier, host_logs_identifier_follow,
-        host_logs_boots, host_logs_boot, host_logs_boot_follow, host_logs_boot_identifier,
-        host_logs_boot_identifier_follow
-    ),
-    components(schemas(HostInfo, HostOptions, PowerOptions, ServiceList, HostService, DiskUsage, Identifiers, BootList)),
-    tags((name = "host", description = "The host machine"))
-)]
-pub struct HostApi;
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(host_info)
-        .service(host_options)
-        .service(host_reboot)
-        .service(host_shutdown)
-        .service(host_reload)
-        .service(host_services)
-        .service(host_service_start)
-        .service(host_service_stop)
-        .service(host_service_restart)
-        .service(host_service_reload)
-        .service(host_disks_default_usage)
-        .service(host_logs)
-        .service(host_logs_follow)
-        .service(host_logs_identifiers)
-        .service(host_logs_identifier)
-        .service(host_logs_identifier_follow)
-        .service(host_logs_boots)
-        .service(host_logs_boot)
-        .service(host_logs_boot_follow)
-        .service(host_logs_boot_identifier)
-        .service(host_logs_boot_identifier_follow);
+/// Declares the group's routes: each handler with who may call it.
+pub fn routes(routes: &mut Routes) {
+    routes.tag("host", "The host machine");
+    routes
+        .group("/host")
+        .route(INFO, host_info)
+        .route(MANAGER, host_options)
+        .route(MANAGER, host_reboot)
+        .route(MANAGER, host_shutdown)
+        .route(MANAGER, host_reload)
+        .route(MANAGER, host_services)
+        .route(MANAGER, host_service_start)
+        .route(MANAGER, host_service_stop)
+        .route(MANAGER, host_service_restart)
+        .route(MANAGER, host_service_reload)
+        .route(MANAGER, host_disks_default_usage)
+        .route(MANAGER, host_logs)
+        .route(MANAGER, host_logs_follow)
+        .route(MANAGER, host_logs_identifiers)
+        .route(MANAGER, host_logs_identifier)
+        .route(MANAGER, host_logs_identifier_follow)
+        .route(MANAGER, host_logs_boots)
+        .route(MANAGER, host_logs_boot)
+        .route(MANAGER, host_logs_boot_follow)
+        .route(MANAGER, host_logs_boot_identifier)
+        .route(MANAGER, host_logs_boot_identifier_follow);
 }
 
 type Host = web::Data<HostManager>;
 
 /// The host: its names, operating system, clock, boot, disk and the features it offers.
-#[utoipa::path(tag = "host", responses((status = 200, body = base::api::Envelope<HostInfo>)))]
-#[get("/host/info")]
+#[utoipa::path(tag = "host", responses((status = 200, body = http_api::envelope::Envelope<HostInfo>)))]
+#[get("/info")]
 async fn host_info(host: Host) -> ApiResult {
     ok(host.info()?)
 }
@@ -69,8 +61,8 @@ pub struct HostOptions {
 
 /// Changes the host's settings: its hostname.
 #[utoipa::path(tag = "host", request_body = HostOptions,
-    responses((status = 200), (status = 400, body = base::api::ErrorEnvelope)))]
-#[post("/host/options")]
+    responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[post("/options")]
 async fn host_options(host: Host, body: Options<HostOptions>) -> ApiResult {
     if let Some(hostname) = &body.0.hostname {
         host.set_hostname(hostname).await?;
@@ -88,8 +80,8 @@ pub struct PowerOptions {
 
 /// Reboots the host (logind, else systemd).
 #[utoipa::path(tag = "host", request_body = Option<PowerOptions>,
-    responses((status = 200), (status = 400, body = base::api::ErrorEnvelope)))]
-#[post("/host/reboot")]
+    responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[post("/reboot")]
 async fn host_reboot(host: Host, body: Body<PowerOptions>) -> ApiResult {
     // `force` skips the real Supervisor's check for Home Assistant's offline database migration;
     // this supervisor has no Core connection to ask, so there is nothing to skip.
@@ -100,8 +92,8 @@ async fn host_reboot(host: Host, body: Body<PowerOptions>) -> ApiResult {
 
 /// Powers the host off (logind, else systemd).
 #[utoipa::path(tag = "host", request_body = Option<PowerOptions>,
-    responses((status = 200), (status = 400, body = base::api::ErrorEnvelope)))]
-#[post("/host/shutdown")]
+    responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[post("/shutdown")]
 async fn host_shutdown(host: Host, body: Body<PowerOptions>) -> ApiResult {
     tracing::info!(force = body.0.force, "host shutdown requested");
     host.shutdown().await?;
@@ -110,7 +102,7 @@ async fn host_shutdown(host: Host, body: Body<PowerOptions>) -> ApiResult {
 
 /// Reads every host service's state again.
 #[utoipa::path(tag = "host", responses((status = 200)))]
-#[post("/host/reload")]
+#[post("/reload")]
 async fn host_reload(host: Host) -> ApiResult {
     host.reload().await;
     ok_empty()
@@ -123,8 +115,8 @@ pub struct ServiceList {
 
 /// The host's loaded systemd services and their states.
 #[utoipa::path(tag = "host",
-    responses((status = 200, body = base::api::Envelope<ServiceList>), (status = 400, body = base::api::ErrorEnvelope)))]
-#[get("/host/services")]
+    responses((status = 200, body = http_api::envelope::Envelope<ServiceList>), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[get("/services")]
 async fn host_services(host: Host) -> ApiResult {
     ok(ServiceList { services: host.host_services().await? })
 }
@@ -136,32 +128,32 @@ async fn unit_action(host: &HostManager, service: &str, action: UnitAction) -> A
 
 /// Starts one of the services `/host/services` lists.
 #[utoipa::path(tag = "host", params(("service" = String, Path)),
-    responses((status = 200), (status = 400, body = base::api::ErrorEnvelope)))]
-#[post("/host/service/{service}/start")]
+    responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[post("/service/{service}/start")]
 async fn host_service_start(host: Host, service: web::Path<String>) -> ApiResult {
     unit_action(&host, &service, UnitAction::Start).await
 }
 
 /// Stops one of the services `/host/services` lists.
 #[utoipa::path(tag = "host", params(("service" = String, Path)),
-    responses((status = 200), (status = 400, body = base::api::ErrorEnvelope)))]
-#[post("/host/service/{service}/stop")]
+    responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[post("/service/{service}/stop")]
 async fn host_service_stop(host: Host, service: web::Path<String>) -> ApiResult {
     unit_action(&host, &service, UnitAction::Stop).await
 }
 
 /// Restarts one of the services `/host/services` lists.
 #[utoipa::path(tag = "host", params(("service" = String, Path)),
-    responses((status = 200), (status = 400, body = base::api::ErrorEnvelope)))]
-#[post("/host/service/{service}/restart")]
+    responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[post("/service/{service}/restart")]
 async fn host_service_restart(host: Host, service: web::Path<String>) -> ApiResult {
     unit_action(&host, &service, UnitAction::Restart).await
 }
 
 /// Reloads one of the services `/host/services` lists.
 #[utoipa::path(tag = "host", params(("service" = String, Path)),
-    responses((status = 200), (status = 400, body = base::api::ErrorEnvelope)))]
-#[post("/host/service/{service}/reload")]
+    responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[post("/service/{service}/reload")]
 async fn host_service_reload(host: Host, service: web::Path<String>) -> ApiResult {
     unit_action(&host, &service, UnitAction::Reload).await
 }
@@ -175,8 +167,8 @@ pub struct UsageQuery {
 
 /// How the data disk's space is used: the data directory's known folders and the rest.
 #[utoipa::path(tag = "host", params(UsageQuery),
-    responses((status = 200, body = base::api::Envelope<DiskUsage>), (status = 400, body = base::api::ErrorEnvelope)))]
-#[get("/host/disks/default/usage")]
+    responses((status = 200, body = http_api::envelope::Envelope<DiskUsage>), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[get("/disks/default/usage")]
 async fn host_disks_default_usage(host: Host, query: web::Query<UsageQuery>) -> ApiResult {
     let max_depth = match query.max_depth.as_deref() {
         None => 1,
@@ -203,7 +195,7 @@ async fn journal_logs(host: &HostManager, req: &HttpRequest, logs: Logs) -> Http
 /// The host services' log (their syslog identifiers), verbose; `Range` or `lines` select entries.
 #[utoipa::path(tag = "host", responses((status = 200, content_type = "text/plain", body = String),
     (status = 400, content_type = "text/plain", body = String)))]
-#[get("/host/logs")]
+#[get("/logs")]
 async fn host_logs(host: Host, req: HttpRequest) -> HttpResponse {
     journal_logs(&host, &req, host_journal()).await
 }
@@ -211,7 +203,7 @@ async fn host_logs(host: Host, req: HttpRequest) -> HttpResponse {
 /// Like `/host/logs`, then every new entry as it is written.
 #[utoipa::path(tag = "host", responses((status = 200, content_type = "text/plain", body = String),
     (status = 400, content_type = "text/plain", body = String)))]
-#[get("/host/logs/follow")]
+#[get("/logs/follow")]
 async fn host_logs_follow(host: Host, req: HttpRequest) -> HttpResponse {
     journal_logs(&host, &req, host_journal().follow(true)).await
 }
@@ -223,16 +215,16 @@ pub struct Identifiers {
 
 /// The syslog identifiers the journal holds.
 #[utoipa::path(tag = "host",
-    responses((status = 200, body = base::api::Envelope<Identifiers>), (status = 400, body = base::api::ErrorEnvelope)))]
-#[get("/host/logs/identifiers")]
+    responses((status = 200, body = http_api::envelope::Envelope<Identifiers>), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[get("/logs/identifiers")]
 async fn host_logs_identifiers(host: Host) -> ApiResult {
-    ok(Identifiers { identifiers: host.journal().identifiers().await? })
+    ok(Identifiers { identifiers: host.journal().identifiers().await.map_err(base::Error::from)? })
 }
 
 /// The entries of one syslog identifier.
 #[utoipa::path(tag = "host", params(("identifier" = String, Path)),
     responses((status = 200, content_type = "text/plain", body = String), (status = 400, content_type = "text/plain", body = String)))]
-#[get("/host/logs/identifiers/{identifier}")]
+#[get("/logs/identifiers/{identifier}")]
 async fn host_logs_identifier(host: Host, req: HttpRequest, identifier: web::Path<String>) -> HttpResponse {
     journal_logs(&host, &req, Logs::identifiers([identifier.into_inner()])).await
 }
@@ -240,7 +232,7 @@ async fn host_logs_identifier(host: Host, req: HttpRequest, identifier: web::Pat
 /// Like `/host/logs/identifiers/{identifier}`, then every new entry.
 #[utoipa::path(tag = "host", params(("identifier" = String, Path)),
     responses((status = 200, content_type = "text/plain", body = String), (status = 400, content_type = "text/plain", body = String)))]
-#[get("/host/logs/identifiers/{identifier}/follow")]
+#[get("/logs/identifiers/{identifier}/follow")]
 async fn host_logs_identifier_follow(host: Host, req: HttpRequest, identifier: web::Path<String>) -> HttpResponse {
     journal_logs(&host, &req, Logs::identifiers([identifier.into_inner()]).follow(true)).await
 }
@@ -254,17 +246,17 @@ pub struct BootList {
 
 /// The boots the journal holds, by offset.
 #[utoipa::path(tag = "host",
-    responses((status = 200, body = base::api::Envelope<BootList>), (status = 400, body = base::api::ErrorEnvelope)))]
-#[get("/host/logs/boots")]
+    responses((status = 200, body = http_api::envelope::Envelope<BootList>), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[get("/logs/boots")]
 async fn host_logs_boots(host: Host) -> ApiResult {
-    ok(BootList { boots: host.journal().boots().await? })
+    ok(BootList { boots: host.journal().boots().await.map_err(base::Error::from)? })
 }
 
 /// The host services' log of one boot: an offset (`0` this boot, `-1` the one before, `1` the
 /// oldest) or a boot id.
 #[utoipa::path(tag = "host", params(("bootid" = String, Path)),
     responses((status = 200, content_type = "text/plain", body = String), (status = 400, content_type = "text/plain", body = String)))]
-#[get("/host/logs/boots/{bootid}")]
+#[get("/logs/boots/{bootid}")]
 async fn host_logs_boot(host: Host, req: HttpRequest, bootid: web::Path<String>) -> HttpResponse {
     journal_logs(&host, &req, host_journal().boot(bootid.into_inner())).await
 }
@@ -272,7 +264,7 @@ async fn host_logs_boot(host: Host, req: HttpRequest, bootid: web::Path<String>)
 /// Like `/host/logs/boots/{bootid}`, then every new entry.
 #[utoipa::path(tag = "host", params(("bootid" = String, Path)),
     responses((status = 200, content_type = "text/plain", body = String), (status = 400, content_type = "text/plain", body = String)))]
-#[get("/host/logs/boots/{bootid}/follow")]
+#[get("/logs/boots/{bootid}/follow")]
 async fn host_logs_boot_follow(host: Host, req: HttpRequest, bootid: web::Path<String>) -> HttpResponse {
     journal_logs(&host, &req, host_journal().boot(bootid.into_inner()).follow(true)).await
 }
@@ -280,7 +272,7 @@ async fn host_logs_boot_follow(host: Host, req: HttpRequest, bootid: web::Path<S
 /// The entries of one syslog identifier in one boot.
 #[utoipa::path(tag = "host", params(("bootid" = String, Path), ("identifier" = String, Path)),
     responses((status = 200, content_type = "text/plain", body = String), (status = 400, content_type = "text/plain", body = String)))]
-#[get("/host/logs/boots/{bootid}/identifiers/{identifier}")]
+#[get("/logs/boots/{bootid}/identifiers/{identifier}")]
 async fn host_logs_boot_identifier(host: Host, req: HttpRequest, path: web::Path<(String, String)>) -> HttpResponse {
     let (bootid, identifier) = path.into_inner();
     journal_logs(&host, &req, Logs::identifiers([identifier]).boot(bootid)).await
@@ -289,7 +281,7 @@ async fn host_logs_boot_identifier(host: Host, req: HttpRequest, path: web::Path
 /// Like `/host/logs/boots/{bootid}/identifiers/{identifier}`, then every new entry.
 #[utoipa::path(tag = "host", params(("bootid" = String, Path), ("identifier" = String, Path)),
     responses((status = 200, content_type = "text/plain", body = String), (status = 400, content_type = "text/plain", body = String)))]
-#[get("/host/logs/boots/{bootid}/identifiers/{identifier}/follow")]
+#[get("/logs/boots/{bootid}/identifiers/{identifier}/follow")]
 async fn host_logs_boot_identifier_follow(
     host: Host,
     req: HttpRequest,
@@ -348,7 +340,7 @@ mod tests {
 
     /// Calls the group's routes; answers the status and the body as text.
     async fn call(host: HostManager, requests: Vec<TestRequest>) -> Vec<(u16, String)> {
-        let app = init_service(App::new().app_data(web::Data::new(host)).configure(configure)).await;
+        let app = init_service(App::new().app_data(web::Data::new(host)).configure(http_api::Routes::of(routes))).await;
         let mut answers = Vec::new();
         for request in requests {
             let response = call_service(&app, request.to_request()).await;
@@ -475,7 +467,7 @@ mod tests {
         let bus = PrivateBus::start(&HOST_FIXTURES).unwrap();
         let (host, _dir) = manager(Some(&bus), None).await;
         let host = web::Data::new(host);
-        let app = init_service(App::new().app_data(host.clone()).configure(configure)).await;
+        let app = init_service(App::new().app_data(host.clone()).configure(http_api::Routes::of(routes))).await;
         let status = |request: TestRequest| {
             let app = &app;
             async move { call_service(app, request.to_request()).await.status().as_u16() }
@@ -619,21 +611,5 @@ mod tests {
         }
         assert_eq!(answers[2].0, 400);
         assert_eq!(json(&answers[2].1)["message"], "No systemd-journal-gatewayd Unix socket available");
-    }
-
-    #[test]
-    fn openapi_fragment_documents_every_route() {
-        let doc = serde_json::to_value(HostApi::openapi()).unwrap();
-        let paths = doc["paths"].as_object().unwrap();
-        for path in [
-            "/host/info",
-            "/host/options",
-            "/host/service/{service}/reload",
-            "/host/disks/default/usage",
-            "/host/logs/boots/{bootid}/identifiers/{identifier}/follow",
-        ] {
-            assert!(paths.contains_key(path), "{path} missing");
-        }
-        assert_eq!(paths.len(), 21);
     }
 }

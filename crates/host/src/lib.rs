@@ -11,7 +11,6 @@ mod disks;
 mod info;
 mod manager;
 
-pub use api::HostApi;
 pub use disks::DiskUsage;
 pub use info::{Feature, HostInfo};
 pub use manager::{HostManager, HostService};

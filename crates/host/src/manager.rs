@@ -5,7 +5,7 @@
 
 use crate::disks::{self, DiskUsage};
 use crate::info::{self, Feature, HostInfo, Presence, Snapshot, Space};
-use base::{ApiError, DataDir};
+use base::DataDir;
 use dbus::{Error as BusError, HostServices, HostnameState};
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -123,7 +123,7 @@ impl HostManager {
     }
 
     /// `/host/info`, from the watched states and the data directory's file system.
-    pub fn info(&self) -> Result<HostInfo, ApiError> {
+    pub fn info(&self) -> Result<HostInfo, base::Error> {
         let s = &self.services;
         let hostname = s.hostname.state();
         let features = self.features_with(hostname.as_ref());
@@ -141,15 +141,16 @@ impl HostManager {
     }
 
     /// The data directory's file system, read at most once per [`SPACE_TTL`].
-    fn space(&self) -> Result<Space, ApiError> {
+    fn space(&self) -> Result<Space, base::Error> {
         let mut cached = self.space.lock().expect("space lock");
         if let Some((read_at, space)) = *cached {
             if read_at.elapsed() < SPACE_TTL {
                 return Ok(space);
             }
         }
-        let usage = base::system::disk_usage(self.data.root())
-            .map_err(|error| ApiError::internal(format!("Can't read the disk usage of the data directory: {error}")))?;
+        let usage = base::system::disk_usage(self.data.root()).map_err(|error| {
+            base::Error::internal(format!("Can't read the disk usage of the data directory: {error}"))
+        })?;
         let space = Space { total: usage.total, used: usage.used, free: usage.free };
         *cached = Some((Instant::now(), space));
         Ok(space)
@@ -157,7 +158,7 @@ impl HostManager {
 
     /// Sets the static hostname through hostnamed, which judges it; returns once the new name
     /// shows in the watched state (or hostnamed did not announce it in time).
-    pub async fn set_hostname(&self, hostname: &str) -> Result<(), ApiError> {
+    pub async fn set_hostname(&self, hostname: &str) -> Result<(), base::Error> {
         let service = &self.services.hostname;
         if !service.is_available() {
             return Err(no_connection(Feature::Hostname));
@@ -168,7 +169,7 @@ impl HostManager {
             Err(error) if error.error_name() == Some("org.freedesktop.DBus.Error.InvalidArgs") => {
                 let extra = serde_json::Map::from_iter([("hostname".to_owned(), hostname.into())]);
                 tracing::debug!("hostnamed refused {hostname:?}: {error}");
-                return Err(ApiError::bad_request(format!("Invalid hostname '{hostname}'"))
+                return Err(base::Error::invalid(format!("Invalid hostname '{hostname}'"))
                     .with_key("host_invalid_hostname")
                     .with_extra(extra));
             }
@@ -181,7 +182,7 @@ impl HostManager {
     }
 
     /// Reboots the host: through logind when it is there, else systemd.
-    pub async fn reboot(&self) -> Result<(), ApiError> {
+    pub async fn reboot(&self) -> Result<(), base::Error> {
         let use_logind = self.power_control(Feature::Reboot)?;
         tracing::info!("Initialize host reboot using {}", if use_logind { "logind" } else { "systemd" });
         self.enter_haos_pre_shutdown().await;
@@ -191,7 +192,7 @@ impl HostManager {
     }
 
     /// Powers the host off: through logind when it is there, else systemd.
-    pub async fn shutdown(&self) -> Result<(), ApiError> {
+    pub async fn shutdown(&self) -> Result<(), base::Error> {
         let use_logind = self.power_control(Feature::Shutdown)?;
         tracing::info!("Initialize host power off using {}", if use_logind { "logind" } else { "systemd" });
         self.enter_haos_pre_shutdown().await;
@@ -201,7 +202,7 @@ impl HostManager {
     }
 
     /// Whether logind does it (else systemd); an error when neither is there.
-    fn power_control(&self, feature: Feature) -> Result<bool, ApiError> {
+    fn power_control(&self, feature: Feature) -> Result<bool, base::Error> {
         let s = &self.services;
         if s.logind.is_available() {
             Ok(true)
@@ -268,7 +269,7 @@ impl HostManager {
     }
 
     /// The loaded systemd services, by name, as systemd lists them now.
-    pub async fn host_services(&self) -> Result<Vec<HostService>, ApiError> {
+    pub async fn host_services(&self) -> Result<Vec<HostService>, base::Error> {
         let systemd = &self.services.systemd;
         if !systemd.is_available() {
             return Err(no_systemd());
@@ -288,9 +289,9 @@ impl HostManager {
 
     /// Starts, stops, restarts or reloads one of the services `/host/services` lists; nothing
     /// else (no targets, mounts or sockets).
-    pub async fn unit_action(&self, unit: &str, action: UnitAction) -> Result<(), ApiError> {
+    pub async fn unit_action(&self, unit: &str, action: UnitAction) -> Result<(), base::Error> {
         if !self.host_services().await?.iter().any(|service| service.name == unit) {
-            return Err(ApiError::bad_request(format!("Unit '{unit}' not found")));
+            return Err(base::Error::invalid(format!("Unit '{unit}' not found")));
         }
         let systemd = &self.services.systemd;
         let verb = match action {
@@ -310,7 +311,7 @@ impl HostManager {
     }
 
     /// `/host/disks/default/usage`: walks the data directory, off the async workers.
-    pub async fn disk_usage(&self, max_depth: u32) -> Result<DiskUsage, ApiError> {
+    pub async fn disk_usage(&self, max_depth: u32) -> Result<DiskUsage, base::Error> {
         let data = self.data.clone();
         let walk = tokio::task::spawn_blocking(move || {
             let known = [
@@ -324,18 +325,20 @@ impl HostManager {
             ];
             disks::usage(data.root(), &known, max_depth)
         });
-        let usage = walk.await.map_err(|error| ApiError::internal(format!("The disk usage walk failed: {error}")))?;
-        usage.map_err(|error| ApiError::internal(format!("Can't read the disk usage of the data directory: {error}")))
+        let usage =
+            walk.await.map_err(|error| base::Error::internal(format!("The disk usage walk failed: {error}")))?;
+        usage
+            .map_err(|error| base::Error::internal(format!("Can't read the disk usage of the data directory: {error}")))
     }
 }
 
 /// The real Supervisor's answer when a power or settings call has no service to go to.
-fn no_connection(feature: Feature) -> ApiError {
-    ApiError::bad_request(format!("No {} D-Bus connection available", feature.name()))
+fn no_connection(feature: Feature) -> base::Error {
+    base::Error::invalid(format!("No {} D-Bus connection available", feature.name()))
 }
 
-fn no_systemd() -> ApiError {
-    ApiError::bad_request("No systemd D-Bus connection available")
+fn no_systemd() -> base::Error {
+    base::Error::invalid("No systemd D-Bus connection available")
 }
 
 /// Keeps `life_time` current: read now, then again whenever UDisks2 comes, goes or sees its

@@ -2,29 +2,26 @@
 
 use crate::{JobCondition, JobInfo, JobManager};
 use actix_web::{delete, get, post, web, HttpResponse};
-use base::{ok, ok_empty, ApiError, ApiResult, Body};
 use bytes::Bytes;
+use http_api::routes::{INFO, MANAGER};
+use http_api::Routes;
+use http_api::{ok, ok_empty, ApiResult, Body};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
 
-/// The `/jobs` routes and their OpenAPI fragment.
-#[derive(OpenApi)]
-#[openapi(
-    paths(jobs_info, jobs_options, jobs_reset, job_info, job_delete, job_follow),
-    components(schemas(JobsInfo, JobsOptions, JobInfo, crate::JobError, JobCondition, BackgroundBody, JobStarted)),
-    tags((name = "jobs", description = "Long operations and their progress"))
-)]
-pub struct JobsApi;
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(jobs_info)
-        .service(jobs_options)
-        .service(jobs_reset)
-        .service(job_follow)
-        .service(job_info)
-        .service(job_delete);
+/// Declares the group's routes: each handler with who may call it.
+pub fn routes(routes: &mut Routes) {
+    routes.tag("jobs", "Long operations and their progress");
+    routes
+        .group("/jobs")
+        .route(INFO, jobs_info)
+        .route(MANAGER, jobs_options)
+        .route(MANAGER, jobs_reset)
+        .route(MANAGER, job_follow)
+        .route(MANAGER, job_info)
+        .route(MANAGER, job_delete);
 }
 
 #[derive(Serialize, ToSchema)]
@@ -41,16 +38,16 @@ pub struct JobsOptions {
 }
 
 /// Ignored conditions and every running or completed job.
-#[utoipa::path(tag = "jobs", responses((status = 200, body = base::api::Envelope<JobsInfo>)))]
-#[get("/jobs/info")]
+#[utoipa::path(tag = "jobs", responses((status = 200, body = http_api::envelope::Envelope<JobsInfo>)))]
+#[get("/info")]
 async fn jobs_info(jobs: web::Data<JobManager>) -> ApiResult {
     ok(JobsInfo { ignore_conditions: jobs.ignored_conditions(), jobs: jobs.jobs() })
 }
 
 /// Sets the conditions to ignore.
-#[utoipa::path(tag = "jobs", request_body = JobsOptions, responses((status = 200), (status = 400, body = base::api::ErrorEnvelope)))]
-#[post("/jobs/options")]
-async fn jobs_options(jobs: web::Data<JobManager>, body: base::body::Options<JobsOptions>) -> ApiResult {
+#[utoipa::path(tag = "jobs", request_body = JobsOptions, responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[post("/options")]
+async fn jobs_options(jobs: web::Data<JobManager>, body: http_api::body::Options<JobsOptions>) -> ApiResult {
     if let Some(conditions) = body.into_inner().ignore_conditions {
         jobs.set_ignored_conditions(conditions)?;
     }
@@ -59,22 +56,22 @@ async fn jobs_options(jobs: web::Data<JobManager>, body: base::body::Options<Job
 
 /// Stops ignoring any condition.
 #[utoipa::path(tag = "jobs", responses((status = 200)))]
-#[post("/jobs/reset")]
+#[post("/reset")]
 async fn jobs_reset(jobs: web::Data<JobManager>, _body: Body<serde_json::Map<String, serde_json::Value>>) -> ApiResult {
     jobs.set_ignored_conditions(Vec::new())?;
     ok_empty()
 }
 
 /// One job, with its child jobs.
-#[utoipa::path(tag = "jobs", params(("job_id" = String, Path)), responses((status = 200, body = base::api::Envelope<JobInfo>), (status = 404, body = base::api::ErrorEnvelope)))]
-#[get("/jobs/{job_id}")]
+#[utoipa::path(tag = "jobs", params(("job_id" = String, Path)), responses((status = 200, body = http_api::envelope::Envelope<JobInfo>), (status = 404, body = http_api::envelope::ErrorEnvelope)))]
+#[get("/{job_id}")]
 async fn job_info(jobs: web::Data<JobManager>, job_id: web::Path<String>) -> ApiResult {
     ok(jobs.job(&job_id).ok_or_else(|| crate::manager::no_such_job(&job_id))?)
 }
 
 /// Forgets a job that has ended.
-#[utoipa::path(tag = "jobs", params(("job_id" = String, Path)), responses((status = 200), (status = 400, body = base::api::ErrorEnvelope), (status = 404, body = base::api::ErrorEnvelope)))]
-#[delete("/jobs/{job_id}")]
+#[utoipa::path(tag = "jobs", params(("job_id" = String, Path)), responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 404, body = http_api::envelope::ErrorEnvelope)))]
+#[delete("/{job_id}")]
 async fn job_delete(jobs: web::Data<JobManager>, job_id: web::Path<String>) -> ApiResult {
     jobs.remove(&job_id)?;
     ok_empty()
@@ -88,10 +85,10 @@ async fn job_delete(jobs: web::Data<JobManager>, job_id: web::Path<String>) -> A
     params(("job_id" = String, Path)),
     responses(
         (status = 200, description = "Server-sent events, one `job` event per change", content_type = "text/event-stream", body = JobInfo),
-        (status = 404, body = base::api::ErrorEnvelope)
+        (status = 404, body = http_api::envelope::ErrorEnvelope)
     )
 )]
-#[get("/jobs/{job_id}/follow")]
+#[get("/{job_id}/follow")]
 async fn job_follow(jobs: web::Data<JobManager>, job_id: web::Path<String>) -> ApiResult {
     let job_id = job_id.into_inner();
     let changes = jobs.subscribe();
@@ -158,17 +155,20 @@ pub struct JobStarted {
     pub job_id: String,
 }
 
-/// Runs `work` as a job: in the background when asked (answering `{"job_id": ...}` once the job
-/// was admitted), else waiting for it (answering `{}`, or its error with its `job_id`).
+/// The answer to an action run as a job: `{}` once it is done, `{"job_id": ...}` when it runs on
+/// in the background.
+pub fn answer(outcome: crate::Outcome) -> ApiResult {
+    match outcome {
+        crate::Outcome::Done => ok_empty(),
+        crate::Outcome::Started(job_id) => ok(JobStarted { job_id }),
+    }
+}
+
+/// Runs `work` as a job for a handler, as [`JobManager::perform`] does.
 pub async fn respond<F, Fut>(jobs: &JobManager, spec: crate::JobSpec, background: bool, work: F) -> ApiResult
 where
     F: FnOnce(crate::Job) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = Result<(), ApiError>> + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), base::Error>> + Send + 'static,
 {
-    if background {
-        ok(JobStarted { job_id: jobs.start(spec, work)? })
-    } else {
-        jobs.run(spec, work).await?;
-        ok_empty()
-    }
+    answer(jobs.perform(spec, background, work).await?)
 }

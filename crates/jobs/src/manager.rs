@@ -1,7 +1,7 @@
 //! The job manager: the registry of jobs, their admission and their life cycle.
 
 use crate::JobCondition;
-use base::{ApiError, DataDir, System};
+use base::{DataDir, Error, System};
 use serde::Serialize;
 use serde_json::Value;
 use state::{Persisted, Store};
@@ -27,6 +27,15 @@ pub enum JobLimit {
     Wait,
     /// At most one start per period; a start within the period is refused.
     Throttle(Duration),
+}
+
+/// How an operation run through [`JobManager::perform`] ended for its caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The job ran to its end.
+    Done,
+    /// The job runs on in the background under this uuid.
+    Started(String),
 }
 
 /// What a domain declares about an operation before running it as a job.
@@ -166,7 +175,7 @@ impl JobManager {
     }
 
     /// Replaces the ignored conditions, on disk first.
-    pub fn set_ignored_conditions(&self, mut conditions: Vec<JobCondition>) -> Result<(), ApiError> {
+    pub fn set_ignored_conditions(&self, mut conditions: Vec<JobCondition>) -> Result<(), Error> {
         conditions.sort();
         conditions.dedup();
         let any = !conditions.is_empty();
@@ -189,11 +198,11 @@ impl JobManager {
     }
 
     /// Forgets a job that has ended, with its children.
-    pub fn remove(&self, uuid: &str) -> Result<(), ApiError> {
+    pub fn remove(&self, uuid: &str) -> Result<(), Error> {
         let mut records = self.inner.records.lock().expect("job records lock");
         let record = records.iter().find(|r| r.info.uuid == uuid).ok_or_else(|| no_such_job(uuid))?;
         if record.info.done != Some(true) {
-            return Err(ApiError::bad_request(format!("Job {uuid} is not done!")));
+            return Err(Error::invalid(format!("Job {uuid} is not done!")));
         }
         let doomed = descendants(&records, uuid);
         records.retain(|r| !doomed.contains(&r.info.uuid));
@@ -206,25 +215,41 @@ impl JobManager {
     }
 
     /// Checks conditions and limits and registers the job; nothing runs yet.
-    pub fn begin(&self, spec: JobSpec) -> Result<Job, ApiError> {
+    pub fn begin(&self, spec: JobSpec) -> Result<Job, Error> {
         self.inner.admit(spec, None)
     }
 
     /// Runs `work` as a job and waits for it.
-    pub async fn run<T, F, Fut>(&self, spec: JobSpec, work: F) -> Result<T, ApiError>
+    pub async fn run<T, F, Fut>(&self, spec: JobSpec, work: F) -> Result<T, Error>
     where
         F: FnOnce(Job) -> Fut,
-        Fut: Future<Output = Result<T, ApiError>>,
+        Fut: Future<Output = Result<T, Error>>,
     {
         self.begin(spec)?.execute(work).await
     }
 
+    /// Runs `work` as the job `spec` the way an API caller asked: waiting for its end, or, with
+    /// `background`, returning once the job was admitted (so a refused condition or a busy group
+    /// still fails the call). Managers declare their operations' jobs through this.
+    pub async fn perform<F, Fut>(&self, spec: JobSpec, background: bool, work: F) -> Result<Outcome, Error>
+    where
+        F: FnOnce(Job) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(), Error>> + Send + 'static,
+    {
+        if background {
+            Ok(Outcome::Started(self.start(spec, work)?))
+        } else {
+            self.run(spec, work).await?;
+            Ok(Outcome::Done)
+        }
+    }
+
     /// Starts `work` as a job in the background and answers its uuid once it was admitted.
-    pub fn start<T, F, Fut>(&self, spec: JobSpec, work: F) -> Result<String, ApiError>
+    pub fn start<T, F, Fut>(&self, spec: JobSpec, work: F) -> Result<String, Error>
     where
         T: Send + 'static,
         F: FnOnce(Job) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<T, ApiError>> + Send + 'static,
+        Fut: Future<Output = Result<T, Error>> + Send + 'static,
     {
         let job = self.begin(spec)?;
         let uuid = job.uuid.clone();
@@ -253,14 +278,14 @@ impl JobManager {
 }
 
 impl Inner {
-    fn admit(self: &Arc<Self>, spec: JobSpec, parent: Option<&Job>) -> Result<Job, ApiError> {
+    fn admit(self: &Arc<Self>, spec: JobSpec, parent: Option<&Job>) -> Result<Job, Error> {
         if self.shutdown.is_cancelled() {
-            return Err(ApiError::unavailable(format!("'{}' refused: the supervisor is shutting down", spec.name)));
+            return Err(Error::unavailable(format!("'{}' refused: the supervisor is shutting down", spec.name)));
         }
         let ignored = self.ignored.get();
         for condition in spec.conditions.iter().filter(|c| !ignored.contains(c)) {
             if let Some(why) = condition.check(&self.system, &self.data) {
-                return Err(ApiError::bad_request(format!("'{}' blocked from execution, {why}", spec.name))
+                return Err(Error::invalid(format!("'{}' blocked from execution, {why}", spec.name))
                     .with_key("job_condition_failed"));
             }
         }
@@ -268,7 +293,7 @@ impl Inner {
         let mut records = self.records.lock().expect("job records lock");
         match spec.limit {
             JobLimit::Once if records.iter().any(|r| r.group == group && r.info.done != Some(true)) => {
-                return Err(ApiError::conflict(format!(
+                return Err(Error::conflict(format!(
                     "'{}' blocked from execution, another job of its group is running",
                     spec.name
                 ))
@@ -277,10 +302,11 @@ impl Inner {
             JobLimit::Throttle(period) => {
                 let mut last = self.last_start.lock().expect("throttle lock");
                 if last.get(&group).is_some_and(|at| at.elapsed() < period) {
-                    return Err(ApiError::new(
-                        actix_web::http::StatusCode::TOO_MANY_REQUESTS,
-                        format!("'{}' was started less than {}s ago", spec.name, period.as_secs()),
-                    )
+                    return Err(Error::throttled(format!(
+                        "'{}' was started less than {}s ago",
+                        spec.name,
+                        period.as_secs()
+                    ))
                     .with_key("job_throttled"));
                 }
                 last.insert(group.clone(), Instant::now());
@@ -359,19 +385,19 @@ impl Job {
     }
 
     /// Runs `work` as a child job of this one and waits for it.
-    pub async fn run_child<T, F, Fut>(&self, spec: JobSpec, work: F) -> Result<T, ApiError>
+    pub async fn run_child<T, F, Fut>(&self, spec: JobSpec, work: F) -> Result<T, Error>
     where
         F: FnOnce(Job) -> Fut,
-        Fut: Future<Output = Result<T, ApiError>>,
+        Fut: Future<Output = Result<T, Error>>,
     {
         self.inner.admit(spec, Some(self))?.execute(work).await
     }
 
     /// Runs the work: waits for its group if the limit says so, records the outcome.
-    async fn execute<T, F, Fut>(self, work: F) -> Result<T, ApiError>
+    async fn execute<T, F, Fut>(self, work: F) -> Result<T, Error>
     where
         F: FnOnce(Job) -> Fut,
-        Fut: Future<Output = Result<T, ApiError>>,
+        Fut: Future<Output = Result<T, Error>>,
     {
         let _turn = match self.limit {
             JobLimit::Wait => {
@@ -402,8 +428,8 @@ impl Job {
     }
 }
 
-pub(crate) fn no_such_job(uuid: &str) -> ApiError {
-    ApiError::not_found(format!("Job does not exist: {uuid}"))
+pub(crate) fn no_such_job(uuid: &str) -> Error {
+    Error::not_found(format!("Job does not exist: {uuid}"))
 }
 
 /// The job `record` with its descendants nested in `child_jobs`.
@@ -465,13 +491,13 @@ mod tests {
     #[tokio::test]
     async fn a_job_records_progress_children_and_errors() {
         let (_dir, jobs) = manager();
-        let result: Result<(), ApiError> = jobs
+        let result: Result<(), Error> = jobs
             .run(JobSpec::new("outer").reference("ref"), |job| async move {
                 job.set_stage("work");
                 job.set_progress(42.0);
                 job.set_reference("named later");
                 job.run_child(JobSpec::new("inner"), |_| async { Ok(()) }).await?;
-                Err(ApiError::bad_request("broken"))
+                Err(Error::invalid("broken"))
             })
             .await;
         let err = result.unwrap_err();
@@ -505,8 +531,8 @@ mod tests {
         let (_dir, jobs) = manager();
         let spec = JobSpec::new("single").limit(JobLimit::Once);
         let first = jobs.begin(spec.clone()).unwrap();
-        assert_eq!(jobs.begin(spec.clone()).err().unwrap().status.as_u16(), 409);
-        first.execute(|_| async { Ok::<_, ApiError>(()) }).await.unwrap();
+        assert_eq!(jobs.begin(spec.clone()).err().unwrap().kind, base::Kind::Conflict);
+        first.execute(|_| async { Ok::<_, Error>(()) }).await.unwrap();
         assert!(jobs.begin(spec).is_ok());
     }
 
@@ -516,7 +542,7 @@ mod tests {
         let spec = JobSpec::new("throttled").limit(JobLimit::Throttle(Duration::from_secs(3600)));
         assert!(jobs.begin(spec.clone()).is_ok());
         let refused = jobs.begin(spec).err().unwrap();
-        assert_eq!(refused.status.as_u16(), 429);
+        assert_eq!(refused.kind, base::Kind::Throttled);
         assert!(jobs.begin(JobSpec::new("other").limit(JobLimit::Throttle(Duration::from_secs(3600)))).is_ok());
     }
 
@@ -526,7 +552,7 @@ mod tests {
         let uuid = jobs
             .start(JobSpec::new("long"), |job| async move {
                 job.cancelled().await;
-                Err::<(), _>(ApiError::unavailable("stopped"))
+                Err::<(), _>(Error::unavailable("stopped"))
             })
             .unwrap();
         tokio::time::sleep(Duration::from_millis(20)).await;

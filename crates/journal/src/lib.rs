@@ -24,7 +24,6 @@ pub use logs::{Logs, Source, HOST_IDENTIFIERS};
 
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
-use base::ApiError;
 
 /// The journal cannot answer this request; the endpoint may serve another log instead, or
 /// answer [`Unavailable::response`].
@@ -78,9 +77,9 @@ impl JournalError {
 }
 
 /// For the JSON endpoints (`/host/logs/boots`, `/host/logs/identifiers`): the envelope's 400.
-impl From<JournalError> for ApiError {
-    fn from(error: JournalError) -> ApiError {
-        ApiError::bad_request(error.to_string())
+impl From<JournalError> for base::Error {
+    fn from(error: JournalError) -> base::Error {
+        base::Error::invalid(error.to_string())
     }
 }
 

@@ -289,10 +289,10 @@ async fn a_journal_that_cannot_answer_is_unavailable() {
         (StatusCode::BAD_REQUEST, "Unable to connect to systemd-journal-gatewayd")
     );
     assert_eq!(gateway.boots().await, Err(JournalError::Unavailable(Unavailable::Unreachable)));
-    let error = base::ApiError::from(gateway.identifiers().await.unwrap_err());
+    let error = base::Error::from(gateway.identifiers().await.unwrap_err());
     assert_eq!(
-        (error.status, error.message.as_str()),
-        (StatusCode::BAD_REQUEST, "Unable to connect to systemd-journal-gatewayd")
+        (error.kind, error.message.as_str()),
+        (base::Kind::Invalid, "Unable to connect to systemd-journal-gatewayd")
     );
 
     let no_socket = Gateway::new("unix:/nonexistent/journal-gatewayd.sock").unwrap();

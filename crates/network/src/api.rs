@@ -5,58 +5,29 @@ use crate::interface::{
     AddrGenMode, AuthMethod, Interface, InterfaceMethod, InterfaceType, Ip6Privacy, IpConfig, IpSetting,
     MulticastDnsMode, WifiMode,
 };
-use crate::request::{InterfaceUpdate, IpRequest, WifiRequest};
+use crate::request::InterfaceUpdate;
 use crate::Network;
 use actix_web::{get, post, web};
-use base::{ok, ok_empty, ApiError, ApiResult};
+use http_api::routes::{INFO, MANAGER};
+use http_api::Routes;
+use http_api::{ok, ok_empty, ApiError, ApiResult};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::future::Future;
 use std::net::Ipv4Addr;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
 
-#[derive(OpenApi)]
-#[openapi(
-    paths(
-        network_info,
-        network_reload,
-        network_interface_info,
-        network_interface_update,
-        network_interface_accesspoints,
-        network_interface_vlan
-    ),
-    components(schemas(
-        NetworkInfo,
-        DockerNetwork,
-        InterfaceInfo,
-        Ip4Info,
-        Ip6Info,
-        WifiInfo,
-        VlanInfo,
-        AccessPoints,
-        AccessPointInfo,
-        InterfaceUpdate,
-        IpRequest,
-        WifiRequest,
-        InterfaceType,
-        InterfaceMethod,
-        AddrGenMode,
-        Ip6Privacy,
-        AuthMethod,
-        WifiMode,
-        MulticastDnsMode
-    )),
-    tags((name = "network", description = "The network"))
-)]
-pub struct NetworkApi;
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(network_info)
-        .service(network_reload)
-        .service(network_interface_info)
-        .service(network_interface_update)
-        .service(network_interface_accesspoints)
-        .service(network_interface_vlan);
+/// Declares the group's routes: each handler with who may call it.
+pub fn routes(routes: &mut Routes) {
+    routes.tag("network", "The network");
+    routes
+        .group("/network")
+        .route(INFO, network_info)
+        .route(MANAGER, network_reload)
+        .route(INFO, network_interface_info)
+        .route(MANAGER, network_interface_update)
+        .route(MANAGER, network_interface_accesspoints)
+        .route(MANAGER, network_interface_vlan);
 }
 
 #[derive(Serialize, ToSchema)]
@@ -209,7 +180,7 @@ fn dns_address(subnet: &str) -> Option<String> {
 
 /// Runs a change of the network to its end even if the client goes away, as the real
 /// Supervisor shields it: a half-applied profile is worse than a late answer.
-async fn shielded<F: Future<Output = Result<(), ApiError>> + 'static>(change: F) -> ApiResult {
+async fn shielded<F: Future<Output = Result<(), base::Error>> + 'static>(change: F) -> ApiResult {
     actix_web::rt::spawn(change)
         .await
         .map_err(|error| ApiError::internal(format!("The network change was interrupted: {error}")))??;
@@ -218,8 +189,8 @@ async fn shielded<F: Future<Output = Result<(), ApiError>> + 'static>(change: F)
 
 /// The interfaces, the container network, and whether the host and the supervisor reach the
 /// internet.
-#[utoipa::path(tag = "network", responses((status = 200, body = base::api::Envelope<NetworkInfo>)))]
-#[get("/network/info")]
+#[utoipa::path(tag = "network", responses((status = 200, body = http_api::envelope::Envelope<NetworkInfo>)))]
+#[get("/info")]
 async fn network_info(network: web::Data<Network>) -> ApiResult {
     let (name, docker) = network.docker_network();
     ok(NetworkInfo {
@@ -236,8 +207,8 @@ async fn network_info(network: web::Data<Network>) -> ApiResult {
 }
 
 /// Reads the network from NetworkManager again and has it check connectivity.
-#[utoipa::path(tag = "network", responses((status = 200), (status = 400, body = base::api::ErrorEnvelope)))]
-#[post("/network/reload")]
+#[utoipa::path(tag = "network", responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[post("/reload")]
 async fn network_reload(network: web::Data<Network>) -> ApiResult {
     let network = network.into_inner();
     shielded(async move { network.reload().await }).await
@@ -247,9 +218,9 @@ async fn network_reload(network: web::Data<Network>) -> ApiResult {
 #[utoipa::path(
     tag = "network",
     params(("interface" = String, Path, description = "An interface name or MAC address, or `default`")),
-    responses((status = 200, body = base::api::Envelope<InterfaceInfo>), (status = 404, body = base::api::ErrorEnvelope))
+    responses((status = 200, body = http_api::envelope::Envelope<InterfaceInfo>), (status = 404, body = http_api::envelope::ErrorEnvelope))
 )]
-#[get("/network/interface/{interface}/info")]
+#[get("/interface/{interface}/info")]
 async fn network_interface_info(network: web::Data<Network>, interface: web::Path<String>) -> ApiResult {
     ok(interface_info(network.interface(&interface)?))
 }
@@ -260,13 +231,13 @@ async fn network_interface_info(network: web::Data<Network>, interface: web::Pat
     tag = "network",
     params(("interface" = String, Path, description = "An interface name or MAC address, or `default`")),
     request_body = InterfaceUpdate,
-    responses((status = 200), (status = 400, body = base::api::ErrorEnvelope), (status = 404, body = base::api::ErrorEnvelope))
+    responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 404, body = http_api::envelope::ErrorEnvelope))
 )]
-#[post("/network/interface/{interface}/update")]
+#[post("/interface/{interface}/update")]
 async fn network_interface_update(
     network: web::Data<Network>,
     interface: web::Path<String>,
-    body: base::body::Body<Map<String, Value>>,
+    body: http_api::body::Body<Map<String, Value>>,
 ) -> ApiResult {
     let mut interface = network.interface(&interface)?;
     let update = InterfaceUpdate::try_from(body.into_inner())?;
@@ -282,9 +253,9 @@ async fn network_interface_update(
 #[utoipa::path(
     tag = "network",
     params(("interface" = String, Path, description = "A wireless interface, or `default`")),
-    responses((status = 200, body = base::api::Envelope<AccessPoints>), (status = 400, body = base::api::ErrorEnvelope))
+    responses((status = 200, body = http_api::envelope::Envelope<AccessPoints>), (status = 400, body = http_api::envelope::ErrorEnvelope))
 )]
-#[get("/network/interface/{interface}/accesspoints")]
+#[get("/interface/{interface}/accesspoints")]
 async fn network_interface_accesspoints(network: web::Data<Network>, interface: web::Path<String>) -> ApiResult {
     let interface = network.interface(&interface)?;
     if interface.kind != InterfaceType::Wireless {
@@ -314,13 +285,13 @@ async fn network_interface_accesspoints(network: web::Data<Network>, interface: 
         ("vlan" = String, Path, description = "The VLAN id, 0 to 4094")
     ),
     request_body = InterfaceUpdate,
-    responses((status = 200), (status = 400, body = base::api::ErrorEnvelope), (status = 404, body = base::api::ErrorEnvelope))
+    responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 404, body = http_api::envelope::ErrorEnvelope))
 )]
-#[post("/network/interface/{interface}/vlan/{vlan}")]
+#[post("/interface/{interface}/vlan/{vlan}")]
 async fn network_interface_vlan(
     network: web::Data<Network>,
     path: web::Path<(String, String)>,
-    body: base::body::Body<Map<String, Value>>,
+    body: http_api::body::Body<Map<String, Value>>,
 ) -> ApiResult {
     let (interface, vlan) = path.into_inner();
     let parent = network.interface(&interface)?;

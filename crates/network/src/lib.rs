@@ -6,5 +6,4 @@ mod manager;
 mod request;
 mod settings;
 
-pub use api::NetworkApi;
 pub use manager::Network;

@@ -9,7 +9,7 @@
 
 use crate::interface::{text, Interface, InterfaceType};
 use crate::settings::{connection_settings, merge};
-use base::{ApiError, System};
+use base::{Error, System};
 use dbus::network::{AccessPoint, Device, NetworkState, Settings, ACTIVATED, DEACTIVATED};
 use dbus::{HostServices, NetworkManager};
 use docker::{DockerManager, NetworkInfo};
@@ -42,8 +42,8 @@ impl Network {
         &self.services.network
     }
 
-    fn state(&self) -> Result<NetworkState, ApiError> {
-        self.nm().state().ok_or_else(|| ApiError::bad_request(NO_NETWORK_MANAGER))
+    fn state(&self) -> Result<NetworkState, Error> {
+        self.nm().state().ok_or_else(|| Error::invalid(NO_NETWORK_MANAGER))
     }
 
     /// Every interface, in NetworkManager's order; none while NetworkManager is not there.
@@ -52,14 +52,14 @@ impl Network {
     }
 
     /// The interface named `name` (or with that MAC address); `default` is the primary one.
-    pub fn interface(&self, name: &str) -> Result<Interface, ApiError> {
+    pub fn interface(&self, name: &str) -> Result<Interface, Error> {
         let all = interfaces(&self.state()?);
         let found = if name.eq_ignore_ascii_case("default") {
             all.into_iter().find(|interface| interface.primary)
         } else {
             all.into_iter().find(|interface| interface.name == name || interface.mac == name)
         };
-        found.ok_or_else(|| ApiError::not_found(format!("Interface {name} does not exist")))
+        found.ok_or_else(|| Error::not_found(format!("Interface {name} does not exist")))
     }
 
     /// Whether the host reaches the internet, as NetworkManager's connectivity check says;
@@ -80,7 +80,7 @@ impl Network {
     }
 
     /// Reads everything from NetworkManager again and has it check connectivity.
-    pub async fn reload(&self) -> Result<(), ApiError> {
+    pub async fn reload(&self) -> Result<(), Error> {
         self.state()?;
         self.refresh().await;
         Ok(())
@@ -96,12 +96,12 @@ impl Network {
     }
 
     /// Makes `interface` (as changed by a request) what the host has.
-    pub async fn apply(&self, interface: Interface) -> Result<(), ApiError> {
+    pub async fn apply(&self, interface: Interface) -> Result<(), Error> {
         let _one_at_a_time = self.changes.lock().await;
         let state = self.state()?;
         let device = state
             .device(&interface.name)
-            .ok_or_else(|| ApiError::not_found(format!("Interface {} does not exist", interface.name)))?;
+            .ok_or_else(|| Error::not_found(format!("Interface {} does not exist", interface.name)))?;
         let outcome = match self.change_profile(&state, device, &interface).await {
             Ok(Some(active)) => self.wait_for_activation(&active).await,
             Ok(None) => Ok(()),
@@ -119,7 +119,7 @@ impl Network {
         state: &NetworkState,
         device: &Device,
         interface: &Interface,
-    ) -> Result<Option<String>, ApiError> {
+    ) -> Result<Option<String>, Error> {
         let profile = device
             .active
             .as_ref()
@@ -133,15 +133,16 @@ impl Network {
                 let settings = connection_settings(interface, None, None, &state.version);
                 let (_, active) =
                     self.nm().add_and_activate_connection(&settings, &device.path).await.map_err(|error| {
-                        ApiError::bad_request(format!("Can't create config and activate {}: {error}", interface.name))
+                        Error::invalid(format!("Can't create config and activate {}: {error}", interface.name))
                     })?;
                 Ok(Some(active))
             }
             Some((path, _)) => {
                 tracing::info!("deleting configuration for interface {}", interface.name);
-                self.nm().delete_connection(path).await.map_err(|error| {
-                    ApiError::bad_request(format!("Can't disable interface {}: {error}", interface.name))
-                })?;
+                self.nm()
+                    .delete_connection(path)
+                    .await
+                    .map_err(|error| Error::invalid(format!("Can't disable interface {}: {error}", interface.name)))?;
                 Ok(None)
             }
             None => {
@@ -159,9 +160,8 @@ impl Network {
         device: &Device,
         interface: &Interface,
         path: &str,
-    ) -> Result<Option<String>, ApiError> {
-        let failed =
-            |error: dbus::Error| ApiError::bad_request(format!("Can't update config on {}: {error}", interface.name));
+    ) -> Result<Option<String>, Error> {
+        let failed = |error: dbus::Error| Error::invalid(format!("Can't update config on {}: {error}", interface.name));
         // The profile as it is now, with what the supervisor does not manage in it.
         let current = self.nm().get_settings(path).await.map_err(failed)?;
         let id = text(&current, "connection", "id").unwrap_or_default();
@@ -198,26 +198,23 @@ impl Network {
         }
     }
 
-    async fn wait_for_activation(&self, active: &str) -> Result<(), ApiError> {
+    async fn wait_for_activation(&self, active: &str) -> Result<(), Error> {
         let state = self.nm().wait_for_activation(active, ACTIVATION_TIMEOUT).await?;
         match state {
             ACTIVATED => Ok(()),
-            DEACTIVATED => Err(ApiError::bad_request("Activating connection failed, check connection settings.")),
-            _ => Err(ApiError::bad_request("Timed out waiting for connection to activate, check connection settings")),
+            DEACTIVATED => Err(Error::invalid("Activating connection failed, check connection settings.")),
+            _ => Err(Error::invalid("Timed out waiting for connection to activate, check connection settings")),
         }
     }
 
     /// Creates `vlan` (see [`Interface::new_vlan`]) on its parent; NetworkManager brings the
     /// device up with the profile.
-    pub async fn create_vlan(&self, vlan: Interface) -> Result<(), ApiError> {
+    pub async fn create_vlan(&self, vlan: Interface) -> Result<(), Error> {
         let _one_at_a_time = self.changes.lock().await;
         let state = self.state()?;
         let config = vlan.vlan.as_ref().expect("a VLAN to create has its VLAN");
         if interfaces(&state).iter().any(|interface| interface.name == vlan.name) {
-            return Err(ApiError::bad_request(format!(
-                "VLAN {} already exists on interface {}",
-                config.id, config.parent
-            )));
+            return Err(Error::invalid(format!("VLAN {} already exists on interface {}", config.id, config.parent)));
         }
         // NetworkManager follows the parent's profile by UUID, so the VLAN stays on it whatever
         // the parent's name becomes.
@@ -230,23 +227,24 @@ impl Network {
         self.nm()
             .add_connection(&settings)
             .await
-            .map_err(|error| ApiError::bad_request(format!("Can't create new interface: {error}")))?;
+            .map_err(|error| Error::invalid(format!("Can't create new interface: {error}")))?;
         self.refresh().await;
         Ok(())
     }
 
     /// Scans for wireless networks on `interface` and lists the access points it sees.
-    pub async fn scan(&self, interface: &Interface) -> Result<Vec<AccessPoint>, ApiError> {
-        let not_wireless = || ApiError::bad_request(format!("Can only scan with wireless card - {}", interface.name));
+    pub async fn scan(&self, interface: &Interface) -> Result<Vec<AccessPoint>, Error> {
+        let not_wireless = || Error::invalid(format!("Can only scan with wireless card - {}", interface.name));
         let last_scan = |state: &Option<NetworkState>| {
             let device = state.as_ref()?.device(&interface.name)?;
             Some((device.path.clone(), device.wireless.as_ref()?.last_scan))
         };
         let mut changes = self.nm().subscribe();
         let (path, before) = last_scan(&changes.borrow_and_update()).ok_or_else(not_wireless)?;
-        self.nm().request_scan(&path).await.map_err(|error| {
-            ApiError::bad_request(format!("Can't request a new scan on {}: {error}", interface.name))
-        })?;
+        self.nm()
+            .request_scan(&path)
+            .await
+            .map_err(|error| Error::invalid(format!("Can't request a new scan on {}: {error}", interface.name)))?;
         // The scan has finished when the device says so; then what it found is in the state.
         let finished = changes.wait_for(|state| last_scan(state).is_none_or(|(_, last)| last != before));
         if tokio::time::timeout(SCAN_TIMEOUT, finished).await.is_err() {

@@ -6,7 +6,6 @@ use crate::interface::{
     AddrGenMode, AuthMethod, Interface, InterfaceMethod, Ip6Privacy, IpInterface, IpSetting, MulticastDnsMode,
     WifiConfig, WifiMode,
 };
-use base::ApiError;
 use serde_json::{Map, Value};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use utoipa::ToSchema;
@@ -88,8 +87,8 @@ impl Family {
     }
 }
 
-fn bad(message: impl Into<String>) -> ApiError {
-    ApiError::bad_request(message)
+fn bad(message: impl Into<String>) -> base::Error {
+    base::Error::invalid(message)
 }
 
 /// The JSON type of a value, for messages.
@@ -104,29 +103,33 @@ fn kind(value: &Value) -> &'static str {
     }
 }
 
-fn object(value: Value, path: &str) -> Result<Map<String, Value>, ApiError> {
+fn object(value: Value, path: &str) -> Result<Map<String, Value>, base::Error> {
     match value {
         Value::Object(object) => Ok(object),
         other => Err(bad(format!("{path}: expected an object, got {}", kind(&other)))),
     }
 }
 
-fn string(value: &Value, path: &str) -> Result<String, ApiError> {
+fn string(value: &Value, path: &str) -> Result<String, base::Error> {
     value.as_str().map(str::to_owned).ok_or_else(|| bad(format!("{path}: expected a string, got {}", kind(value))))
 }
 
-fn list<T>(value: &Value, path: &str, item: impl Fn(&Value, &str) -> Result<T, ApiError>) -> Result<Vec<T>, ApiError> {
+fn list<T>(
+    value: &Value,
+    path: &str,
+    item: impl Fn(&Value, &str) -> Result<T, base::Error>,
+) -> Result<Vec<T>, base::Error> {
     let items = value.as_array().ok_or_else(|| bad(format!("{path}: expected a list, got {}", kind(value))))?;
     items.iter().enumerate().map(|(index, value)| item(value, &format!("{path}[{index}]"))).collect()
 }
 
 /// One of the fixed names of `T`.
-fn named<T>(value: &Value, path: &str, names: &[&str], parse: impl Fn(&str) -> Option<T>) -> Result<T, ApiError> {
+fn named<T>(value: &Value, path: &str, names: &[&str], parse: impl Fn(&str) -> Option<T>) -> Result<T, base::Error> {
     let text = string(value, path)?;
     parse(&text).ok_or_else(|| bad(format!("{path}: '{text}' is not one of {}", names.join(", "))))
 }
 
-fn address(value: &Value, path: &str, family: Family) -> Result<IpAddr, ApiError> {
+fn address(value: &Value, path: &str, family: Family) -> Result<IpAddr, base::Error> {
     let text = string(value, path)?;
     let parsed = match family {
         Family::V4 => text.parse::<Ipv4Addr>().map(IpAddr::V4).ok(),
@@ -137,7 +140,7 @@ fn address(value: &Value, path: &str, family: Family) -> Result<IpAddr, ApiError
 
 /// `address/prefix`, or a bare address (a host route), or for IPv4 `address/netmask`, as
 /// Python's `ipaddress` interfaces are written.
-fn interface_address(value: &Value, path: &str, family: Family) -> Result<IpInterface, ApiError> {
+fn interface_address(value: &Value, path: &str, family: Family) -> Result<IpInterface, base::Error> {
     let text = string(value, path)?;
     let (host, prefix) = match text.split_once('/') {
         Some((host, prefix)) => (host, Some(prefix)),
@@ -165,7 +168,7 @@ fn prefix_length(text: &str, family: Family) -> Option<u8> {
     (mask.leading_ones() == mask.count_ones()).then(|| mask.count_ones() as u8)
 }
 
-fn parse_ip(value: Value, path: &str, family: Family) -> Result<IpRequest, ApiError> {
+fn parse_ip(value: Value, path: &str, family: Family) -> Result<IpRequest, base::Error> {
     let mut request = IpRequest::default();
     for (key, value) in object(value, path)? {
         let field = format!("{path}.{key}");
@@ -196,7 +199,7 @@ fn parse_ip(value: Value, path: &str, family: Family) -> Result<IpRequest, ApiEr
     Ok(request)
 }
 
-fn parse_wifi(value: Value) -> Result<WifiRequest, ApiError> {
+fn parse_wifi(value: Value) -> Result<WifiRequest, base::Error> {
     let mut request = WifiRequest::default();
     for (key, value) in object(value, "wifi")? {
         let field = format!("wifi.{key}");
@@ -212,9 +215,9 @@ fn parse_wifi(value: Value) -> Result<WifiRequest, ApiError> {
 }
 
 impl TryFrom<Map<String, Value>> for InterfaceUpdate {
-    type Error = ApiError;
+    type Error = base::Error;
 
-    fn try_from(body: Map<String, Value>) -> Result<Self, ApiError> {
+    fn try_from(body: Map<String, Value>) -> Result<Self, base::Error> {
         let mut update = InterfaceUpdate::default();
         for (key, value) in body {
             match key.as_str() {
@@ -249,7 +252,7 @@ impl InterfaceUpdate {
     /// Changes `interface` as asked. A family's setting is replaced as a whole, what is not
     /// given at its default (the method: `static`), and so is the wireless configuration, as
     /// the real Supervisor does; what is not asked for stays as the profile has it.
-    pub fn apply_to(&self, interface: &mut Interface) -> Result<(), ApiError> {
+    pub fn apply_to(&self, interface: &mut Interface) -> Result<(), base::Error> {
         if let Some(ipv4) = &self.ipv4 {
             interface.ipv4_setting = ipv4.setting("ipv4", InterfaceMethod::Static)?;
         }
@@ -273,7 +276,7 @@ impl InterfaceUpdate {
 
     /// Configures a VLAN to create: its IP settings (the method: `auto` when not given) and
     /// multicast modes; being enabled and wireless do not apply to it.
-    pub fn apply_to_vlan(&self, vlan: &mut Interface) -> Result<(), ApiError> {
+    pub fn apply_to_vlan(&self, vlan: &mut Interface) -> Result<(), base::Error> {
         if let Some(ipv4) = &self.ipv4 {
             vlan.ipv4_setting = ipv4.setting("ipv4", InterfaceMethod::Auto)?;
         }
@@ -295,7 +298,7 @@ impl IpRequest {
     /// `default_method`), as the real Supervisor replaces a family's setting as a whole. A static
     /// setting needs an address: NetworkManager would refuse it later, after the request was
     /// taken.
-    pub fn setting(&self, path: &str, default_method: InterfaceMethod) -> Result<IpSetting, ApiError> {
+    pub fn setting(&self, path: &str, default_method: InterfaceMethod) -> Result<IpSetting, base::Error> {
         let method = self.method.unwrap_or(default_method);
         let addresses = self.address.clone().unwrap_or_default();
         if method == InterfaceMethod::Static && addresses.is_empty() {
@@ -334,7 +337,7 @@ mod tests {
     fn parse(body: Value) -> Result<InterfaceUpdate, String> {
         let Value::Object(body) = body else { panic!("an object") };
         InterfaceUpdate::try_from(body).map_err(|error| {
-            assert_eq!(error.status.as_u16(), 400);
+            assert_eq!(error.kind, base::Kind::Invalid);
             error.message
         })
     }

@@ -8,50 +8,38 @@ use crate::fields::Fields;
 use crate::manager::{GreenLeds, YellowLeds};
 use crate::OsManager;
 use actix_web::{get, post, web};
-use base::body::Body;
-use base::{ok, ok_empty, ApiError, ApiResult};
+use http_api::body::Body;
+use http_api::routes::{ADMIN, INFO, MANAGER};
+use http_api::Routes;
+use http_api::{ok, ok_empty, ApiError, ApiResult};
 use jobs::api::{respond, JobStarted};
 use jobs::JobManager;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
 
-#[derive(OpenApi)]
-#[openapi(
-    paths(
-        os_info, os_update, os_boot_slot, os_config_sync, os_config_swap, os_config_swap_options,
-        os_datadisk_list, os_datadisk_move, os_datadisk_wipe, os_boards_yellow, os_boards_yellow_options,
-        os_boards_green, os_boards_green_options, os_boards_raspberrypi_firmware,
-        os_boards_raspberrypi_firmware_update, os_boards_board
-    ),
-    components(schemas(
-        OsInfo, BootSlotInfo, UpdateBody, BootSlotBody, BootSlot, SwapInfo, SwapOptions, DataDiskList, Disk,
-        MoveBody, YellowInfo, YellowOptions, GreenInfo, GreenOptions, RpiFirmwareInfo, RpiFirmwareUpdateBody,
-        JobStarted
-    )),
-    tags((name = "os", description = "Home Assistant OS"))
-)]
-pub struct OsApi;
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(os_info)
-        .service(os_update)
-        .service(os_boot_slot)
-        .service(os_config_sync)
-        .service(os_config_swap)
-        .service(os_config_swap_options)
-        .service(os_datadisk_list)
-        .service(os_datadisk_move)
-        .service(os_datadisk_wipe)
-        // The named boards before the catch-all.
-        .service(os_boards_yellow)
-        .service(os_boards_yellow_options)
-        .service(os_boards_green)
-        .service(os_boards_green_options)
-        .service(os_boards_raspberrypi_firmware)
-        .service(os_boards_raspberrypi_firmware_update)
-        .service(os_boards_board);
+/// Declares the group's routes: each handler with who may call it.
+pub fn routes(routes: &mut Routes) {
+    routes.tag("os", "Home Assistant OS");
+    routes
+        .group("/os")
+        .route(INFO, os_info)
+        .route(MANAGER, os_update)
+        .route(MANAGER, os_boot_slot)
+        .route(MANAGER, os_config_sync)
+        .route(MANAGER, os_config_swap)
+        .route(MANAGER, os_config_swap_options)
+        .route(MANAGER, os_datadisk_list)
+        .route(MANAGER, os_datadisk_move)
+        .route(ADMIN, os_datadisk_wipe)
+        .route(MANAGER, os_boards_yellow)
+        .route(MANAGER, os_boards_yellow_options)
+        .route(MANAGER, os_boards_green)
+        .route(MANAGER, os_boards_green_options)
+        .route(MANAGER, os_boards_raspberrypi_firmware)
+        .route(MANAGER, os_boards_raspberrypi_firmware_update)
+        .route(MANAGER, os_boards_board);
 }
 
 #[derive(Serialize, ToSchema)]
@@ -83,8 +71,8 @@ pub struct BootSlotInfo {
 }
 
 /// What the OS is, its versions and slots.
-#[utoipa::path(tag = "os", responses((status = 200, body = base::api::Envelope<OsInfo>)))]
-#[get("/os/info")]
+#[utoipa::path(tag = "os", responses((status = 200, body = http_api::envelope::Envelope<OsInfo>)))]
+#[get("/info")]
 async fn os_info(os: web::Data<OsManager>) -> ApiResult {
     let boot_slots = os
         .boot_slots()
@@ -110,32 +98,32 @@ async fn os_info(os: web::Data<OsManager>) -> ApiResult {
 }
 
 #[derive(ToSchema)]
-pub struct UpdateBody {
+pub struct OsUpdate {
     /// The version to install (a string or a number); the latest by default.
     version: Option<String>,
     /// Answer at once with `{"job_id": ...}` instead of waiting for the job.
     background: Option<bool>,
 }
 
-impl UpdateBody {
-    fn parse(body: Map<String, Value>) -> Result<UpdateBody, ApiError> {
+impl OsUpdate {
+    fn parse(body: Map<String, Value>) -> Result<OsUpdate, ApiError> {
         let fields = Fields::new(body, &["version", "background"])?;
-        Ok(UpdateBody { version: fields.version("version")?, background: fields.get("background")? })
+        Ok(OsUpdate { version: fields.version("version")?, background: fields.get("background")? })
     }
 }
 
 /// Downloads and installs an OS update with RAUC; it becomes active at the next reboot.
 #[utoipa::path(
     tag = "os",
-    request_body = Option<UpdateBody>,
+    request_body = Option<OsUpdate>,
     responses(
-        (status = 200, description = "Installed, or started with `background`", body = base::api::Envelope<JobStarted>),
-        (status = 400, body = base::api::ErrorEnvelope)
+        (status = 200, description = "Installed, or started with `background`", body = http_api::envelope::Envelope<JobStarted>),
+        (status = 400, body = http_api::envelope::ErrorEnvelope)
     )
 )]
-#[post("/os/update")]
+#[post("/update")]
 async fn os_update(os: web::Data<OsManager>, jobs: web::Data<JobManager>, body: Body<Map<String, Value>>) -> ApiResult {
-    let body = UpdateBody::parse(body.into_inner())?;
+    let body = OsUpdate::parse(body.into_inner())?;
     let os = os.into_inner();
     let version = body.version;
     respond(&jobs, OsManager::update_spec(), body.background.unwrap_or(false), move |job| async move {
@@ -179,8 +167,8 @@ impl BootSlotBody {
 }
 
 /// Makes a slot the one to boot and reboots into it.
-#[utoipa::path(tag = "os", request_body = BootSlotBody, responses((status = 200), (status = 400, body = base::api::ErrorEnvelope)))]
-#[post("/os/boot-slot")]
+#[utoipa::path(tag = "os", request_body = BootSlotBody, responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[post("/boot-slot")]
 async fn os_boot_slot(
     os: web::Data<OsManager>,
     jobs: web::Data<JobManager>,
@@ -193,8 +181,8 @@ async fn os_boot_slot(
 }
 
 /// Imports host configuration from a USB stick.
-#[utoipa::path(tag = "os", responses((status = 200), (status = 400, body = base::api::ErrorEnvelope)))]
-#[post("/os/config/sync")]
+#[utoipa::path(tag = "os", responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[post("/config/sync")]
 async fn os_config_sync(
     os: web::Data<OsManager>,
     jobs: web::Data<JobManager>,
@@ -213,8 +201,8 @@ pub struct SwapInfo {
 }
 
 /// The swap settings (Home Assistant OS 15.0 or newer).
-#[utoipa::path(tag = "os", responses((status = 200, body = base::api::Envelope<SwapInfo>), (status = 404, body = base::api::ErrorEnvelope)))]
-#[get("/os/config/swap")]
+#[utoipa::path(tag = "os", responses((status = 200, body = http_api::envelope::Envelope<SwapInfo>), (status = 404, body = http_api::envelope::ErrorEnvelope)))]
+#[get("/config/swap")]
 async fn os_config_swap(os: web::Data<OsManager>) -> ApiResult {
     let swap = os.swap()?;
     ok(SwapInfo { swap_size: swap.swap_size, swappiness: swap.swappiness })
@@ -259,8 +247,8 @@ fn swap_size_is_valid(size: &str) -> bool {
 }
 
 /// Changes the swap settings (Home Assistant OS 15.0 or newer); they apply after a reboot.
-#[utoipa::path(tag = "os", request_body = SwapOptions, responses((status = 200), (status = 400, body = base::api::ErrorEnvelope), (status = 404, body = base::api::ErrorEnvelope)))]
-#[post("/os/config/swap")]
+#[utoipa::path(tag = "os", request_body = SwapOptions, responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 404, body = http_api::envelope::ErrorEnvelope)))]
+#[post("/config/swap")]
 async fn os_config_swap_options(os: web::Data<OsManager>, body: Body<Map<String, Value>>) -> ApiResult {
     let options = SwapOptions::parse(body.into_inner())?;
     os.set_swap(options.swap_size.as_deref(), options.swappiness).await?;
@@ -275,8 +263,8 @@ pub struct DataDiskList {
 }
 
 /// The disks the data partition may move to.
-#[utoipa::path(tag = "os", responses((status = 200, body = base::api::Envelope<DataDiskList>)))]
-#[get("/os/datadisk/list")]
+#[utoipa::path(tag = "os", responses((status = 200, body = http_api::envelope::Envelope<DataDiskList>)))]
+#[get("/datadisk/list")]
 async fn os_datadisk_list(os: web::Data<OsManager>) -> ApiResult {
     let disks = os.available_disks();
     ok(DataDiskList { devices: disks.iter().map(|disk| disk.id.clone()).collect(), disks })
@@ -296,8 +284,8 @@ impl MoveBody {
 }
 
 /// Moves the data partition to another disk at the next boot, and reboots.
-#[utoipa::path(tag = "os", request_body = MoveBody, responses((status = 200), (status = 400, body = base::api::ErrorEnvelope)))]
-#[post("/os/datadisk/move")]
+#[utoipa::path(tag = "os", request_body = MoveBody, responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[post("/datadisk/move")]
 async fn os_datadisk_move(
     os: web::Data<OsManager>,
     jobs: web::Data<JobManager>,
@@ -309,8 +297,8 @@ async fn os_datadisk_move(
 }
 
 /// Wipes the data partition (every setting and all data) at the next boot, and reboots. Admin only.
-#[utoipa::path(tag = "os", responses((status = 200), (status = 400, body = base::api::ErrorEnvelope), (status = 403, body = base::api::ErrorEnvelope)))]
-#[post("/os/datadisk/wipe")]
+#[utoipa::path(tag = "os", responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 403, body = http_api::envelope::ErrorEnvelope)))]
+#[post("/datadisk/wipe")]
 async fn os_datadisk_wipe(
     os: web::Data<OsManager>,
     jobs: web::Data<JobManager>,
@@ -329,8 +317,8 @@ pub struct YellowInfo {
 }
 
 /// The Home Assistant Yellow's LEDs.
-#[utoipa::path(tag = "os", responses((status = 200, body = base::api::Envelope<YellowInfo>), (status = 400, body = base::api::ErrorEnvelope)))]
-#[get("/os/boards/yellow")]
+#[utoipa::path(tag = "os", responses((status = 200, body = http_api::envelope::Envelope<YellowInfo>), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[get("/boards/yellow")]
 async fn os_boards_yellow(os: web::Data<OsManager>) -> ApiResult {
     let yellow = os.yellow()?;
     ok(YellowInfo { disk_led: yellow.disk_led, heartbeat_led: yellow.heartbeat_led, power_led: yellow.power_led })
@@ -355,8 +343,8 @@ impl YellowOptions {
 }
 
 /// Switches the Yellow's LEDs; the setting is kept and applied again at every start.
-#[utoipa::path(tag = "os", request_body = YellowOptions, responses((status = 200), (status = 400, body = base::api::ErrorEnvelope)))]
-#[post("/os/boards/yellow")]
+#[utoipa::path(tag = "os", request_body = YellowOptions, responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[post("/boards/yellow")]
 async fn os_boards_yellow_options(os: web::Data<OsManager>, body: Body<Map<String, Value>>) -> ApiResult {
     let options = YellowOptions::parse(body.into_inner())?;
     let leds =
@@ -373,8 +361,8 @@ pub struct GreenInfo {
 }
 
 /// The Home Assistant Green's LEDs.
-#[utoipa::path(tag = "os", responses((status = 200, body = base::api::Envelope<GreenInfo>), (status = 400, body = base::api::ErrorEnvelope)))]
-#[get("/os/boards/green")]
+#[utoipa::path(tag = "os", responses((status = 200, body = http_api::envelope::Envelope<GreenInfo>), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[get("/boards/green")]
 async fn os_boards_green(os: web::Data<OsManager>) -> ApiResult {
     let green = os.green()?;
     ok(GreenInfo { activity_led: green.activity_led, power_led: green.power_led, system_health_led: green.user_led })
@@ -399,8 +387,8 @@ impl GreenOptions {
 }
 
 /// Switches the Green's LEDs; the setting is kept and applied again at every start.
-#[utoipa::path(tag = "os", request_body = GreenOptions, responses((status = 200), (status = 400, body = base::api::ErrorEnvelope)))]
-#[post("/os/boards/green")]
+#[utoipa::path(tag = "os", request_body = GreenOptions, responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[post("/boards/green")]
 async fn os_boards_green_options(os: web::Data<OsManager>, body: Body<Map<String, Value>>) -> ApiResult {
     let options = GreenOptions::parse(body.into_inner())?;
     let leds = GreenLeds {
@@ -433,11 +421,11 @@ pub struct RpiFirmwareInfo {
 #[utoipa::path(
     tag = "os",
     responses(
-        (status = 200, body = base::api::Envelope<RpiFirmwareInfo>),
-        (status = 404, description = "Not this board, or an older OS-Agent", body = base::api::ErrorEnvelope)
+        (status = 200, body = http_api::envelope::Envelope<RpiFirmwareInfo>),
+        (status = 404, description = "Not this board, or an older OS-Agent", body = http_api::envelope::ErrorEnvelope)
     )
 )]
-#[get("/os/boards/raspberrypi/firmware")]
+#[get("/boards/raspberrypi/firmware")]
 async fn os_boards_raspberrypi_firmware(os: web::Data<OsManager>) -> ApiResult {
     let firmware = os.rpi_firmware()?;
     let present = |text: String| Some(text).filter(|text| !text.is_empty());
@@ -469,12 +457,12 @@ impl RpiFirmwareUpdateBody {
     tag = "os",
     request_body = Option<RpiFirmwareUpdateBody>,
     responses(
-        (status = 200, description = "Applied, or started with `background`", body = base::api::Envelope<JobStarted>),
-        (status = 400, description = "Blocked on this boot device, or the agent failed", body = base::api::ErrorEnvelope),
-        (status = 404, description = "Not this board, or an older OS-Agent", body = base::api::ErrorEnvelope)
+        (status = 200, description = "Applied, or started with `background`", body = http_api::envelope::Envelope<JobStarted>),
+        (status = 400, description = "Blocked on this boot device, or the agent failed", body = http_api::envelope::ErrorEnvelope),
+        (status = 404, description = "Not this board, or an older OS-Agent", body = http_api::envelope::ErrorEnvelope)
     )
 )]
-#[post("/os/boards/raspberrypi/firmware/update")]
+#[post("/boards/raspberrypi/firmware/update")]
 async fn os_boards_raspberrypi_firmware_update(
     os: web::Data<OsManager>,
     jobs: web::Data<JobManager>,
@@ -491,9 +479,9 @@ async fn os_boards_raspberrypi_firmware_update(
 #[utoipa::path(
     tag = "os",
     params(("board" = String, Path, description = "The `board` of `/os/info`")),
-    responses((status = 200), (status = 400, body = base::api::ErrorEnvelope))
+    responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope))
 )]
-#[get("/os/boards/{board}")]
+#[get("/boards/{board}")]
 async fn os_boards_board(os: web::Data<OsManager>, board: web::Path<String>) -> ApiResult {
     if os.board().as_deref() != Some(board.as_str()) {
         return Err(ApiError::bad_request(format!("{board} board is not in use")));
@@ -543,9 +531,9 @@ mod tests {
 
     #[test]
     fn update_versions_may_be_numbers() {
-        let update = UpdateBody::parse(body(json!({"version": 16.1, "background": true}))).unwrap();
+        let update = OsUpdate::parse(body(json!({"version": 16.1, "background": true}))).unwrap();
         assert_eq!((update.version.as_deref(), update.background), (Some("16.1"), Some(true)));
-        assert!(UpdateBody::parse(body(json!({"background": "yes"}))).is_err());
+        assert!(OsUpdate::parse(body(json!({"background": "yes"}))).is_err());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Request bodies read key by key, so that every refusal names the key it is about, as the real
 //! Supervisor's answers do (`... for dictionary value @ data['swappiness']`).
 
-use base::ApiError;
+use base::Error;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
@@ -9,10 +9,10 @@ pub struct Fields(Map<String, Value>);
 
 impl Fields {
     /// Takes a body whose keys must all be among `known`.
-    pub fn new(body: Map<String, Value>, known: &[&str]) -> Result<Fields, ApiError> {
+    pub fn new(body: Map<String, Value>, known: &[&str]) -> Result<Fields, Error> {
         if let Some(unknown) = body.keys().find(|key| !known.contains(&key.as_str())) {
             let expected: Vec<String> = known.iter().map(|key| format!("`{key}`")).collect();
-            return Err(ApiError::bad_request(format!(
+            return Err(Error::invalid(format!(
                 "Invalid payload: unknown field `{unknown}`, expected {}",
                 match &expected[..] {
                     [] => "none".to_owned(),
@@ -25,26 +25,26 @@ impl Fields {
     }
 
     /// The value of `key` if the body has it; a value of another type is refused naming the key.
-    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, ApiError> {
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
         let Some(value) = self.0.get(key) else { return Ok(None) };
         serde_json::from_value(value.clone())
             .map(Some)
-            .map_err(|error| ApiError::bad_request(format!("Invalid {key}: {error}")))
+            .map_err(|error| Error::invalid(format!("Invalid {key}: {error}")))
     }
 
     /// The value of a key the body must have; `what` says what it should be.
-    pub fn require<T: DeserializeOwned>(&self, key: &str, what: &str) -> Result<T, ApiError> {
-        self.get(key)?.ok_or_else(|| ApiError::bad_request(format!("Missing {key}: {what}")))
+    pub fn require<T: DeserializeOwned>(&self, key: &str, what: &str) -> Result<T, Error> {
+        self.get(key)?.ok_or_else(|| Error::invalid(format!("Missing {key}: {what}")))
     }
 
     /// A version given as a string or a number (`"16.1"` or `16.1`), as the real `version_tag`
     /// takes it.
-    pub fn version(&self, key: &str) -> Result<Option<String>, ApiError> {
+    pub fn version(&self, key: &str) -> Result<Option<String>, Error> {
         match self.0.get(key) {
             None => Ok(None),
             Some(Value::String(text)) if !text.trim().is_empty() => Ok(Some(text.trim().to_owned())),
             Some(Value::Number(number)) => Ok(Some(number.to_string())),
-            Some(other) => Err(ApiError::bad_request(format!("Invalid {key}: {other} is not a version"))),
+            Some(other) => Err(Error::invalid(format!("Invalid {key}: {other} is not a version"))),
         }
     }
 }
@@ -54,7 +54,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn fields(body: Value, known: &[&str]) -> Result<Fields, ApiError> {
+    fn fields(body: Value, known: &[&str]) -> Result<Fields, Error> {
         Fields::new(body.as_object().unwrap().clone(), known)
     }
 

@@ -6,5 +6,4 @@ pub mod datadisk;
 mod fields;
 mod manager;
 
-pub use api::OsApi;
 pub use manager::{OsFacts, OsManager};

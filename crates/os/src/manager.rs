@@ -11,7 +11,7 @@
 use crate::cpe;
 use crate::datadisk::{self, Disk};
 use base::version::is_newer;
-use base::{ApiError, DataDir, System};
+use base::{DataDir, System};
 use dbus::os_agent::{GreenState, RpiFirmwareState, SwapState, YellowState};
 use dbus::rauc::Slot;
 use dbus::udisks2::Block;
@@ -255,15 +255,15 @@ impl OsManager {
 
     /// Downloads the bundle of `version` (the latest when `None`) and installs it with RAUC into
     /// the other slot, which becomes active at the next reboot.
-    pub async fn update(&self, job: Job, version: Option<String>) -> Result<(), ApiError> {
+    pub async fn update(&self, job: Job, version: Option<String>) -> Result<(), base::Error> {
         let version = version
             .or_else(|| self.latest_version())
-            .ok_or_else(|| ApiError::bad_request("No version information available, cannot update"))?;
+            .ok_or_else(|| base::Error::invalid("No version information available, cannot update"))?;
         if self.version().as_deref() == Some(version.as_str()) {
-            return Err(ApiError::bad_request(format!("Version {version} is already installed")));
+            return Err(base::Error::invalid(format!("Version {version} is already installed")));
         }
         if self.version_pending().as_deref() == Some(version.as_str()) {
-            return Err(ApiError::bad_request(format!(
+            return Err(base::Error::invalid(format!(
                 "Version {version} is already installed, reboot the system to activate it"
             )));
         }
@@ -292,14 +292,14 @@ impl OsManager {
         let last_error = self.services.rauc.state().map(|rauc| rauc.last_error).unwrap_or_default();
         // The failed install overwrote the other slot: an update waiting there is gone too.
         self.set_pending(None);
-        Err(ApiError::bad_request(format!("Home Assistant Operating System update failed with: {last_error}")))
+        Err(base::Error::invalid(format!("Home Assistant Operating System update failed with: {last_error}")))
     }
 
     /// The manifest's `ota` template filled in; bundles of OS 6 and later are named `haos`, and
     /// the `intel-nuc` board became `generic-x86-64` then.
-    fn download_url(&self, version: &str) -> Result<String, ApiError> {
+    fn download_url(&self, version: &str) -> Result<String, base::Error> {
         let template =
-            self.updater.versions().ota.ok_or_else(|| ApiError::bad_request("Don't have an URL for OTA updates!"))?;
+            self.updater.versions().ota.ok_or_else(|| base::Error::invalid("Don't have an URL for OTA updates!"))?;
         let before_6 = is_newer("6.0", version);
         let mut board = self.board().unwrap_or_default();
         if board == "intel-nuc" && !before_6 {
@@ -309,14 +309,14 @@ impl OsManager {
         Ok(template.replace("{version}", version).replace("{board}", &board).replace("{os_name}", os_name))
     }
 
-    async fn download(&self, url: &str, bundle: &Path, job: &Job) -> Result<(), ApiError> {
+    async fn download(&self, url: &str, bundle: &Path, job: &Job) -> Result<(), base::Error> {
         tracing::info!(%url, "fetching the OS update");
         let fetch_error =
-            |error: reqwest::Error| ApiError::bad_request(format!("Can't fetch OTA update from {url}: {error}"));
-        let write_error = |error: std::io::Error| ApiError::bad_request(format!("Can't write OTA file: {error}"));
+            |error: reqwest::Error| base::Error::invalid(format!("Can't fetch OTA update from {url}: {error}"));
+        let write_error = |error: std::io::Error| base::Error::invalid(format!("Can't write OTA file: {error}"));
         let mut response = self.http.get(url).send().await.map_err(fetch_error)?;
         if response.status() != reqwest::StatusCode::OK {
-            return Err(ApiError::bad_request(format!(
+            return Err(base::Error::invalid(format!(
                 "Error raised from OTA Webserver: {}",
                 response.status().as_u16()
             )));
@@ -327,7 +327,7 @@ impl OsManager {
         loop {
             let chunk = tokio::select! {
                 chunk = response.chunk() => chunk.map_err(fetch_error)?,
-                () = job.cancelled() => return Err(ApiError::unavailable("The OS update was stopped: the supervisor is shutting down")),
+                () = job.cancelled() => return Err(base::Error::unavailable("The OS update was stopped: the supervisor is shutting down")),
             };
             let Some(chunk) = chunk else { break };
             file.write_all(&chunk).await.map_err(write_error)?;
@@ -342,13 +342,13 @@ impl OsManager {
     }
 
     /// RAUC's install of the bundle, its progress the job's; RAUC's result (0 for success).
-    async fn install(&self, bundle: &Path, job: &Job) -> Result<i32, ApiError> {
+    async fn install(&self, bundle: &Path, job: &Job) -> Result<i32, base::Error> {
         let progress = |step: &dbus::rauc::Progress| job.set_progress(install_progress(step.percentage));
         self.services
             .rauc
             .install(&bundle.to_string_lossy(), progress)
             .await
-            .map_err(|error| ApiError::bad_request(format!("Rauc communication error: {error}")))
+            .map_err(|error| base::Error::invalid(format!("Rauc communication error: {error}")))
     }
 
     pub fn boot_slot_spec() -> JobSpec {
@@ -356,19 +356,19 @@ impl OsManager {
     }
 
     /// Makes the slot with bootname `boot_name` the one to boot, and reboots into it.
-    pub async fn set_boot_slot(&self, boot_name: &str) -> Result<(), ApiError> {
+    pub async fn set_boot_slot(&self, boot_name: &str) -> Result<(), base::Error> {
         let slots = self.services.rauc.slots().await?;
         let slot = slots
             .iter()
             .find(|slot| slot.bootname.as_deref() == Some(boot_name))
-            .ok_or_else(|| ApiError::bad_request(format!("No boot slot {boot_name} on this system")))?;
+            .ok_or_else(|| base::Error::invalid(format!("No boot slot {boot_name} on this system")))?;
         let (_, message) = self.services.rauc.mark("active", &slot.name).await.map_err(|error| {
             tracing::error!("marking {} active: {error}", slot.name);
-            ApiError::bad_request(format!("Can't mark {boot_name} as active!"))
+            base::Error::invalid(format!("Can't mark {boot_name} as active!"))
         })?;
         tracing::info!("Rauc: {message}");
         tracing::info!("Rebooting into new boot slot now");
-        self.reboot().await.map_err(|error| ApiError::bad_request(format!("Can't reboot the host: {error}")))
+        self.reboot().await.map_err(|error| base::Error::invalid(format!("Can't reboot the host: {error}")))
     }
 
     pub fn config_sync_spec() -> JobSpec {
@@ -376,7 +376,7 @@ impl OsManager {
     }
 
     /// Has the OS import configuration from a USB stick (`CONFIG` on a FAT/ext4 partition).
-    pub async fn config_sync(&self) -> Result<(), ApiError> {
+    pub async fn config_sync(&self) -> Result<(), base::Error> {
         tracing::info!("Synchronizing configuration from USB with Home Assistant Operating System");
         let renamed = self.version().is_some_and(|version| at_least(&version, CONFIG_UNIT_RENAMED));
         let unit = if renamed { "haos-config.service" } else { "hassos-config.service" };
@@ -385,19 +385,19 @@ impl OsManager {
     }
 
     /// Swap settings need Home Assistant OS 15.0 or newer; elsewhere they are not found.
-    fn check_swap(&self) -> Result<(), ApiError> {
+    fn check_swap(&self) -> Result<(), base::Error> {
         match self.version() {
             Some(version) if at_least(&version, SWAP_MIN_OS) => Ok(()),
-            _ => Err(ApiError::not_found("Home Assistant OS 15.0 or newer required for swap settings")),
+            _ => Err(base::Error::not_found("Home Assistant OS 15.0 or newer required for swap settings")),
         }
     }
 
-    pub fn swap(&self) -> Result<SwapState, ApiError> {
+    pub fn swap(&self) -> Result<SwapState, base::Error> {
         self.check_swap()?;
         Ok(self.services.os_agent.swap.state().ok_or(dbus::Error::Unavailable("io.hass.os"))?)
     }
 
-    pub async fn set_swap(&self, swap_size: Option<&str>, swappiness: Option<i32>) -> Result<(), ApiError> {
+    pub async fn set_swap(&self, swap_size: Option<&str>, swappiness: Option<i32>) -> Result<(), base::Error> {
         self.check_swap()?;
         let swap = &self.services.os_agent.swap;
         if let Some(size) = swap_size {
@@ -417,7 +417,7 @@ impl OsManager {
 
     /// Moves the data partition to `device` (a disk's id or device path) at the next boot, and
     /// reboots.
-    pub async fn migrate_data_disk(&self, device: &str) -> Result<(), ApiError> {
+    pub async fn migrate_data_disk(&self, device: &str) -> Result<(), base::Error> {
         let udisks = &self.services.udisks2;
         // UDisks2 does not announce everything (sizes after a resize, say): read it all first.
         udisks.refresh().await;
@@ -425,7 +425,7 @@ impl OsManager {
         let mut targets =
             datadisk::available(&disks).into_iter().filter(|disk| disk.id == device || disk.dev_path == device);
         let (Some(target), None) = (targets.next(), targets.next()) else {
-            return Err(ApiError::bad_request(format!("'{device}' not a valid data disk target!")));
+            return Err(base::Error::invalid(format!("'{device}' not a valid data disk target!")));
         };
         let used = self.data_disk();
         if let Some(used) = &used {
@@ -444,7 +444,7 @@ impl OsManager {
                 .map(|block| block.device.as_str())
                 .collect();
             if !conflicts.is_empty() {
-                return Err(ApiError::bad_request(format!(
+                return Err(base::Error::invalid(format!(
                     "Partition(s) {} have name '{}' which prevents migration. Remove or rename them first.",
                     conflicts.join(", "),
                     datadisk::EXTERNAL_DATA_PARTITION
@@ -458,7 +458,7 @@ impl OsManager {
                 .datadisk
                 .change_device(&target.dev_path)
                 .await
-                .map_err(|error| ApiError::bad_request(format!("Can't move data partition to {device}: {error}")))?;
+                .map_err(|error| base::Error::invalid(format!("Can't move data partition to {device}: {error}")))?;
         } else {
             let current = used.as_ref().and_then(|used| disks.block(&used.block_path)).cloned();
             self.prepare_data_disk(device, &target, current.as_ref()).await?;
@@ -466,19 +466,19 @@ impl OsManager {
         tracing::info!(%device, "data disk move prepared, rebooting");
         self.reboot()
             .await
-            .map_err(|error| ApiError::bad_request(format!("Can't restart device to finish disk migration: {error}")))
+            .map_err(|error| base::Error::invalid(format!("Can't restart device to finish disk migration: {error}")))
     }
 
     /// What newer agents leave to the supervisor: one data partition on the new disk, at least as
     /// big as the current disk, and the mark for the move at the next boot.
-    async fn prepare_data_disk(&self, device: &str, target: &Disk, current: Option<&Block>) -> Result<(), ApiError> {
+    async fn prepare_data_disk(&self, device: &str, target: &Disk, current: Option<&Block>) -> Result<(), base::Error> {
         let udisks = &self.services.udisks2;
         // First, so that a failure later leaves no two partitions of the same name behind.
         if let Some(current) = current {
             if current.partition.as_ref().is_some_and(|partition| partition.name == datadisk::EXTERNAL_DATA_PARTITION) {
                 udisks.set_partition_name(&current.path, datadisk::OLD_EXTERNAL_DATA_PARTITION).await.map_err(
                     |error| {
-                        ApiError::bad_request(format!(
+                        base::Error::invalid(format!(
                             "Could not rename existing external data disk to prevent name conflict: {error}"
                         ))
                     },
@@ -488,13 +488,13 @@ impl OsManager {
         udisks
             .format(&target.block_path, "gpt")
             .await
-            .map_err(|error| ApiError::bad_request(format!("Could not format {}: {error}", target.id)))?;
+            .map_err(|error| base::Error::invalid(format!("Could not format {}: {error}", target.id)))?;
         udisks.refresh().await;
         let has_table = udisks
             .state()
             .is_some_and(|disks| disks.block(&target.block_path).is_some_and(|block| block.partition_table.is_some()));
         if !has_table {
-            return Err(ApiError::bad_request(
+            return Err(base::Error::invalid(
                 "Block device does not contain a partition table after format, cannot create data partition",
             ));
         }
@@ -507,14 +507,14 @@ impl OsManager {
                 datadisk::EXTERNAL_DATA_PARTITION,
             )
             .await
-            .map_err(|error| ApiError::bad_request(format!("Could not create new data partition: {error}")))?;
+            .map_err(|error| base::Error::invalid(format!("Could not create new data partition: {error}")))?;
         udisks.refresh().await;
-        let size =
-            udisks.state().and_then(|disks| disks.block(&partition).map(|block| block.size)).ok_or_else(|| {
-                ApiError::bad_request(format!("New data partition at {partition} is missing or unusable"))
-            })?;
+        let size = udisks
+            .state()
+            .and_then(|disks| disks.block(&partition).map(|block| block.size))
+            .ok_or_else(|| base::Error::invalid(format!("New data partition at {partition} is missing or unusable")))?;
         if let Some(current) = current.filter(|current| current.size > size) {
-            return Err(ApiError::bad_request(format!(
+            return Err(base::Error::invalid(format!(
                 "Cannot use {device} as data disk as it is smaller then the current one (new: {size}, current: {})",
                 current.size
             )));
@@ -524,7 +524,7 @@ impl OsManager {
             .datadisk
             .mark_data_move()
             .await
-            .map_err(|error| ApiError::bad_request(format!("Unable to create data disk migration marker: {error}")))
+            .map_err(|error| base::Error::invalid(format!("Unable to create data disk migration marker: {error}")))
     }
 
     pub fn wipe_spec() -> JobSpec {
@@ -534,42 +534,42 @@ impl OsManager {
     }
 
     /// Has the OS wipe the data partition at the next boot, and reboots.
-    pub async fn wipe_data_disk(&self) -> Result<(), ApiError> {
+    pub async fn wipe_data_disk(&self) -> Result<(), base::Error> {
         tracing::info!("Scheduling wipe of data disk on next reboot");
         match self.services.os_agent.agent.schedule_wipe_device().await {
             Ok(true) => {}
             Ok(false) => {
-                return Err(ApiError::bad_request("Can't schedule wipe of data disk, check host logs for details"))
+                return Err(base::Error::invalid("Can't schedule wipe of data disk, check host logs for details"))
             }
-            Err(error) => return Err(ApiError::bad_request(format!("Can't schedule wipe of data disk: {error}"))),
+            Err(error) => return Err(base::Error::invalid(format!("Can't schedule wipe of data disk: {error}"))),
         }
         tracing::info!("Rebooting the host to finish the wipe");
         self.reboot()
             .await
-            .map_err(|error| ApiError::bad_request(format!("Can't restart device to finish data disk wipe: {error}")))
+            .map_err(|error| base::Error::invalid(format!("Can't restart device to finish data disk wipe: {error}")))
     }
 
     /// The OS-Agent's board must be `name` (`Yellow`, `Green`).
-    fn board_in_use(&self, name: &str) -> Result<(), ApiError> {
+    fn board_in_use(&self, name: &str) -> Result<(), base::Error> {
         let board = self.services.os_agent.boards.state().map(|boards| boards.board);
         if board.as_deref() == Some(name) {
             Ok(())
         } else {
-            Err(ApiError::bad_request(format!("{name} board is not in use")))
+            Err(base::Error::invalid(format!("{name} board is not in use")))
         }
     }
 
-    pub fn yellow(&self) -> Result<YellowState, ApiError> {
+    pub fn yellow(&self) -> Result<YellowState, base::Error> {
         self.board_in_use("Yellow")?;
         Ok(self.services.os_agent.yellow.state().ok_or(dbus::Error::Unavailable("io.hass.os"))?)
     }
 
-    pub fn green(&self) -> Result<GreenState, ApiError> {
+    pub fn green(&self) -> Result<GreenState, base::Error> {
         self.board_in_use("Green")?;
         Ok(self.services.os_agent.green.state().ok_or(dbus::Error::Unavailable("io.hass.os"))?)
     }
 
-    pub async fn set_yellow(&self, leds: YellowLeds) -> Result<(), ApiError> {
+    pub async fn set_yellow(&self, leds: YellowLeds) -> Result<(), base::Error> {
         self.board_in_use("Yellow")?;
         let yellow = &self.services.os_agent.yellow;
         if let Some(on) = leds.disk_led {
@@ -589,7 +589,7 @@ impl OsManager {
         Ok(())
     }
 
-    pub async fn set_green(&self, leds: GreenLeds) -> Result<(), ApiError> {
+    pub async fn set_green(&self, leds: GreenLeds) -> Result<(), base::Error> {
         self.board_in_use("Green")?;
         let green = &self.services.os_agent.green;
         if let Some(on) = leds.activity_led {
@@ -611,25 +611,25 @@ impl OsManager {
 
     /// The Raspberry Pi firmware state. Not found, as in the real Supervisor (whose CLI tells
     /// that apart), without an agent that manages it or on a board without the EEPROM.
-    pub fn rpi_firmware(&self) -> Result<RpiFirmwareState, ApiError> {
+    pub fn rpi_firmware(&self) -> Result<RpiFirmwareState, base::Error> {
         let agent = &self.services.os_agent;
         let version = agent.agent.state().map(|agent| agent.version);
         if !version.is_some_and(|version| at_least(&version, RPI_FIRMWARE_AGENT)) {
-            return Err(ApiError::not_found(format!(
+            return Err(base::Error::not_found(format!(
                 "OS Agent {RPI_FIRMWARE_AGENT} or newer required for Raspberry Pi firmware management"
             )));
         }
         let board = agent.boards.state().map(|boards| boards.board).unwrap_or_default();
         match agent.rpi_firmware.state() {
             Some(firmware) if RPI_FIRMWARE_BOARDS.contains(&board.as_str()) => Ok(firmware),
-            _ => Err(ApiError::not_found("Raspberry Pi firmware is not available on this board")),
+            _ => Err(base::Error::not_found("Raspberry Pi firmware is not available on this board")),
         }
     }
 
     /// Refuses an update the boot device cannot take, before any job starts.
-    pub fn check_rpi_firmware_update(&self) -> Result<(), ApiError> {
+    pub fn check_rpi_firmware_update(&self) -> Result<(), base::Error> {
         if self.rpi_firmware()?.update_blocked {
-            return Err(ApiError::bad_request("Raspberry Pi firmware update is unavailable on this boot device"));
+            return Err(base::Error::invalid("Raspberry Pi firmware update is unavailable on this boot device"));
         }
         Ok(())
     }
@@ -641,10 +641,10 @@ impl OsManager {
     /// Has the agent flash the bundled bootloader EEPROM (and VL805) firmware, which runs from
     /// the next reboot on. The agent answers only when the flash is done, so the job's progress
     /// goes from 0 to 100 at once, as the real one's.
-    pub async fn update_rpi_firmware(&self) -> Result<(), ApiError> {
+    pub async fn update_rpi_firmware(&self) -> Result<(), base::Error> {
         self.check_rpi_firmware_update()?;
         self.services.os_agent.rpi_firmware.update().await.map_err(|error| {
-            ApiError::bad_request(format!(
+            base::Error::invalid(format!(
                 "Raspberry Pi firmware update failed: {error}. Check the Host logs for details."
             ))
         })?;

@@ -3,16 +3,18 @@
 //! `security::access`), checked in so that a reviewer sees each route's rights, and read by the
 //! black-box test that proves the daemon answers the same, with and without encoded separators.
 
-use security::access::{decide, Caller, Decision, Role};
+use http_api::routes::path_parameter;
+use security::access::{decide, Caller, Decision, Role, Route};
 
 /// The columns after the method and the path: no token, an add-on of each `hassio_role`, an
 /// add-on without `hassio_api`, the CLI and Home Assistant Core.
-const CALLERS: [&str; 9] = ["none", "default", "homeassistant", "backup", "manager", "admin", "no_api", "cli", "core"];
+pub(crate) const CALLERS: [&str; 9] =
+    ["none", "default", "homeassistant", "backup", "manager", "admin", "no_api", "cli", "core"];
 
 /// The slug the table uses for an add-on that is not the caller.
 const OTHER_ADDON: &str = "core_other";
 
-fn caller(column: &str) -> Option<Caller> {
+pub(crate) fn caller(column: &str) -> Option<Caller> {
     let addon = |role, hassio_api| Some(Caller::Addon { slug: "local_caller".into(), role, hassio_api });
     match column {
         "default" => addon(Role::Default, true),
@@ -29,7 +31,7 @@ fn caller(column: &str) -> Option<Caller> {
 
 /// One path as a caller sends it: `{addon}` as `self` and as another add-on (their rights
 /// differ), every other parameter as its own name.
-fn concrete_paths(template: &str) -> Vec<String> {
+pub(crate) fn concrete_paths(template: &str) -> Vec<String> {
     let fill = |addon: &str| {
         template
             .split('/')
@@ -56,34 +58,30 @@ fn cell(decision: Decision) -> &'static str {
     }
 }
 
-/// The table as it is checked in: a header line, then one line per method and path.
+/// The table as it is checked in: a header line, then one line per method and path, in the order
+/// of the paths.
 pub fn access_table() -> String {
-    let document = crate::openapi();
-    let mut out = format!("method\tpath\t{}\n", CALLERS.join("\t"));
-    for (template, item) in document.paths.paths.iter() {
-        let operations = [
-            ("GET", &item.get),
-            ("POST", &item.post),
-            ("PUT", &item.put),
-            ("PATCH", &item.patch),
-            ("DELETE", &item.delete),
-        ];
-        for (method, operation) in operations {
-            if operation.is_none() {
-                continue;
-            }
-            for path in concrete_paths(template) {
-                let cells: Vec<&str> = CALLERS
-                    .iter()
-                    .map(|column| {
-                        let caller = caller(column);
-                        let token = if *column == "none" { None } else { Some(caller.as_ref()) };
-                        cell(decide(&path, token))
-                    })
-                    .collect();
-                out.push_str(&format!("{method}\t{path}\t{}\n", cells.join("\t")));
-            }
+    let routes = crate::routes();
+    let mut rows = Vec::new();
+    for declared in routes.operations() {
+        for path in concrete_paths(&declared.path) {
+            let is_self = path_parameter(&declared.path, &path, "addon") == Some("self");
+            let route = Route { rule: declared.rule, is_self };
+            let cells: Vec<&str> = CALLERS
+                .iter()
+                .map(|column| {
+                    let caller = caller(column);
+                    let token = if *column == "none" { None } else { Some(caller.as_ref()) };
+                    cell(decide(&path, Some(route), token))
+                })
+                .collect();
+            rows.push((path, declared.method.to_string(), cells.join("\t")));
         }
+    }
+    rows.sort();
+    let mut out = format!("method\tpath\t{}\n", CALLERS.join("\t"));
+    for (path, method, cells) in rows {
+        out.push_str(&format!("{method}\t{path}\t{cells}\n"));
     }
     out
 }
@@ -112,16 +110,8 @@ mod tests {
     fn every_operation_has_a_row() {
         let table = access_table();
         let rows = table.lines().skip(1).count();
-        let document = crate::openapi();
-        let operations: usize = document
-            .paths
-            .paths
-            .iter()
-            .map(|(path, item)| {
-                let methods = [&item.get, &item.post, &item.put, &item.patch, &item.delete];
-                methods.iter().filter(|o| o.is_some()).count() * if path.contains("{addon}") { 2 } else { 1 }
-            })
-            .sum();
+        let operations: usize =
+            crate::routes().operations().iter().map(|o| if o.path.contains("{addon}") { 2 } else { 1 }).sum();
         assert_eq!(rows, operations);
     }
 }

@@ -2,6 +2,8 @@
 //! (exploit filter, system state, token and access table), answers unknown routes with a 404 in
 //! the envelope, limits request bodies, and serves the root endpoints and `/openapi.json`.
 
+#[cfg(test)]
+mod access_spec;
 mod access_table;
 mod openapi;
 mod root;
@@ -12,15 +14,17 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpRequest};
 use addons::AddonManager;
 use backups::BackupManager;
-use base::{ApiError, System};
+use base::System;
 use docker::DockerManager;
 use hardware::HardwareManager;
 use host::HostManager;
+use http_api::routes::RouteRules;
+use http_api::{ApiError, Routes};
 use jobs::JobManager;
 use network::Network;
 use os::OsManager;
 use security::{AddonRights, Guard, SecurityManager, Tokens};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use store::StoreManager;
 use supervisor::SupervisorManager;
 use updater::Updater;
@@ -81,27 +85,34 @@ pub fn app(
         .app_data(state.network.clone())
         .app_data(state.hardware.clone())
         .app_data(web::PayloadConfig::new(MAX_BODY))
+        .app_data(RULES.clone())
         .wrap(from_fn(Guard::check))
-        .configure(routes)
+        .configure(|cfg| routes().mount(cfg))
         .default_service(web::to(unknown_route))
 }
 
-/// Every route of the API; `openapi` documents the same set.
-fn routes(cfg: &mut web::ServiceConfig) {
-    supervisor::api::configure(cfg);
-    jobs::api::configure(cfg);
-    docker::api::configure(cfg);
-    security::api::configure(cfg);
-    addons::api::configure(cfg);
-    store::api::configure(cfg);
-    backups::api::configure(cfg);
-    host::api::configure(cfg);
-    os::api::configure(cfg);
-    network::api::configure(cfg);
-    hardware::api::configure(cfg);
-    root::configure(cfg);
-    openapi::configure(cfg);
+/// Every route of the API, each declared once by its group's `routes` function; the app mounts
+/// them, the guard applies their rules and `openapi` documents them.
+pub fn routes() -> Routes {
+    let mut routes = Routes::new();
+    root::routes(&mut routes);
+    supervisor::api::routes(&mut routes);
+    jobs::api::routes(&mut routes);
+    docker::api::routes(&mut routes);
+    security::api::routes(&mut routes);
+    addons::api::routes(&mut routes);
+    store::api::routes(&mut routes);
+    backups::api::routes(&mut routes);
+    host::api::routes(&mut routes);
+    os::api::routes(&mut routes);
+    network::api::routes(&mut routes);
+    hardware::api::routes(&mut routes);
+    openapi::routes(&mut routes);
+    routes
 }
+
+/// The rules of every route, for the guard; built once.
+static RULES: LazyLock<web::Data<RouteRules>> = LazyLock::new(|| web::Data::new(routes().rules()));
 
 async fn unknown_route(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::not_found(format!("No route for {} {}", req.method(), req.path())))

@@ -1,56 +1,42 @@
 //! The OpenAPI document: every domain's fragment merged, with the bearer-token scheme, served
 //! at `/openapi.json` and kept in `openapi/openapi.json` by `cargo xtask openapi`.
 
-use actix_web::{get, web, HttpResponse};
+use actix_web::{get, HttpResponse};
+use http_api::routes::ADMIN;
+use http_api::Routes;
 use std::sync::LazyLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{InfoBuilder, OpenApi as Document, SecurityRequirement};
-use utoipa::OpenApi;
+use utoipa::openapi::{Components, InfoBuilder, OpenApi as Document};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(openapi_json);
+/// Declares `/openapi.json`.
+pub fn routes(routes: &mut Routes) {
+    routes.group("").route(ADMIN, openapi_json);
 }
 
-/// The whole API's document.
+/// The whole API's document, from the declared routes.
 pub fn openapi() -> Document {
+    let declared = crate::routes().openapi().unwrap_or_else(|collisions| {
+        panic!("schemas declared with the same name but different shapes: {}", collisions.join(", "))
+    });
+    let mut components = Components::new();
+    components.schemas = declared.schemas;
+    components
+        .add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
     let mut doc = Document::new(
         InfoBuilder::new()
             .title("Supervisor API")
             .version(base::SUPERVISOR_VERSION)
             .description(Some("Wire-compatible with the Home Assistant Supervisor API."))
             .build(),
-        utoipa::openapi::Paths::new(),
+        declared.paths,
     );
-    for fragment in [
-        crate::root::RootApi::openapi(),
-        supervisor::SupervisorApi::openapi(),
-        jobs::api::JobsApi::openapi(),
-        docker::DockerApi::openapi(),
-        security::SecurityApi::openapi(),
-        store::StoreApi::openapi(),
-        addons::AddonsApi::openapi(),
-        backups::BackupsApi::openapi(),
-        host::HostApi::openapi(),
-        os::OsApi::openapi(),
-        network::NetworkApi::openapi(),
-        hardware::HardwareApi::openapi(),
-        OpenApiDoc::openapi(),
-    ] {
-        doc.merge(fragment);
-    }
-    let components = doc.components.get_or_insert_with(Default::default);
-    components
-        .add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
-    doc.security = Some(vec![SecurityRequirement::new("bearer", Vec::<String>::new())]);
+    doc.components = Some(components);
+    doc.tags = Some(declared.tags);
     doc
 }
 
 static DOCUMENT: LazyLock<String> =
     LazyLock::new(|| openapi().to_pretty_json().expect("the OpenAPI document serializes"));
-
-#[derive(OpenApi)]
-#[openapi(paths(openapi_json))]
-struct OpenApiDoc;
 
 /// This document.
 #[utoipa::path(tag = "root", responses((status = 200, content_type = "application/json", body = Object)))]

@@ -3,28 +3,30 @@
 
 use actix_web::{get, post, web};
 use addons::AddonManager;
-use base::body::Body;
-use base::{ok, ApiResult, System};
+use base::System;
 use docker::DockerManager;
 use host::HostManager;
+use http_api::body::Body;
+use http_api::routes::{ADDONS, ADMIN, MANAGER};
+use http_api::Routes;
+use http_api::{ok, ApiResult};
 use jobs::api::{respond, BackgroundBody};
 use jobs::{JobManager, JobSpec};
 use os::OsManager;
 use serde::Serialize;
 use supervisor::{LogLevel, SupervisorManager};
 use updater::{Channel, Updater};
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
 
-#[derive(OpenApi)]
-#[openapi(
-    paths(root_info, available_updates, reload_updates, refresh_updates),
-    components(schemas(RootInfo, AvailableUpdates, AvailableUpdate)),
-    tags((name = "root", description = "The whole system at a glance"))
-)]
-pub struct RootApi;
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(root_info).service(available_updates).service(reload_updates).service(refresh_updates);
+/// Declares the group's routes: each handler with who may call it.
+pub fn routes(routes: &mut Routes) {
+    routes.tag("root", "The whole system at a glance");
+    routes
+        .group("")
+        .route(ADDONS, root_info)
+        .route(MANAGER, available_updates)
+        .route(ADMIN, reload_updates)
+        .route(MANAGER, refresh_updates);
 }
 
 #[derive(Serialize, ToSchema)]
@@ -65,7 +67,7 @@ pub struct AvailableUpdates {
 }
 
 /// A summary of the system from every domain.
-#[utoipa::path(tag = "root", responses((status = 200, body = base::api::Envelope<RootInfo>)))]
+#[utoipa::path(tag = "root", responses((status = 200, body = http_api::envelope::Envelope<RootInfo>)))]
 #[get("/info")]
 async fn root_info(
     system: web::Data<System>,
@@ -100,7 +102,7 @@ async fn root_info(
 }
 
 /// Components with a newer version on the user's channel.
-#[utoipa::path(tag = "root", responses((status = 200, body = base::api::Envelope<AvailableUpdates>)))]
+#[utoipa::path(tag = "root", responses((status = 200, body = http_api::envelope::Envelope<AvailableUpdates>)))]
 #[get("/available_updates")]
 async fn available_updates(
     supervisor: web::Data<SupervisorManager>,
@@ -137,7 +139,7 @@ async fn available_updates(
 }
 
 /// Reads the version information again.
-#[utoipa::path(tag = "root", request_body = Option<BackgroundBody>, responses((status = 200), (status = 400, body = base::api::ErrorEnvelope)))]
+#[utoipa::path(tag = "root", request_body = Option<BackgroundBody>, responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
 #[post("/reload_updates")]
 async fn reload_updates(
     jobs: web::Data<JobManager>,
@@ -149,7 +151,7 @@ async fn reload_updates(
 
 /// Reads the version information and the add-on repositories again (discouraged; use
 /// `/reload_updates` or `/store/reload`).
-#[utoipa::path(tag = "root", request_body = Option<BackgroundBody>, responses((status = 200), (status = 400, body = base::api::ErrorEnvelope)))]
+#[utoipa::path(tag = "root", request_body = Option<BackgroundBody>, responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
 #[post("/refresh_updates")]
 async fn refresh_updates(
     jobs: web::Data<JobManager>,

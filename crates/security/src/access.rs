@@ -1,27 +1,14 @@
-//! The access table: one place that says which caller may reach which path.
+//! The access decision: who may call a route, from the rule the route declared (see
+//! `http_api::routes`), in the real Supervisor's order: the blacklist, open routes, the token,
+//! Core-only routes, then the caller's kind, role and `hassio_api`.
 //!
-//! Patterns are anchored regular expressions over the request path. The real Supervisor writes
-//! some of them with negative look-ahead (`/addons/self/(?!security|update)...`), which Rust's
-//! `regex` does not have; here such an entry carries an explicit `except` pattern instead, scoped to
-//! that one entry so the meaning stays the same.
+//! The blacklist is the one check made on the path rather than the route: it stops requests that
+//! a proxy route would forward into Core's own Supervisor integration.
 
+pub use base::Role;
+use http_api::routes::{Access, Rule, ADMIN};
 use regex::Regex;
-use serde::{Deserialize, Serialize};
 use std::sync::LazyLock;
-use utoipa::ToSchema;
-
-/// An add-on's `hassio_role`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    #[default]
-    Default,
-    Homeassistant,
-    Backup,
-    Manager,
-    Admin,
-}
-
 /// Who is calling, as told by the token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
@@ -54,40 +41,24 @@ pub enum Decision {
     Forbidden(String),
 }
 
-/// One entry of a table: a path pattern, optionally minus paths the real rule excludes.
-struct Entry {
-    allow: Regex,
-    except: Option<Regex>,
-}
-
-impl Entry {
-    fn matches(&self, path: &str) -> bool {
-        self.allow.is_match(path) && !self.except.as_ref().is_some_and(|e| e.is_match(path))
-    }
-}
-
-/// An add-on slug as the real Supervisor accepts it in paths.
-const SLUG: &str = "[-_.A-Za-z0-9]+";
-
-fn table(entries: &[(&str, Option<&str>)]) -> Vec<Entry> {
-    let anchored = |p: &str| Regex::new(&format!("^(?:{})$", p.replace("{SLUG}", SLUG))).expect("access pattern");
-    entries.iter().map(|(allow, except)| Entry { allow: anchored(allow), except: except.map(anchored) }).collect()
-}
-
-fn matches(table: &[Entry], path: &str) -> bool {
-    table.iter().any(|e| e.matches(path))
+/// The route a request matched, as the guard found it.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    pub rule: Rule,
+    /// The path's `{addon}` is `self`: the calling add-on itself.
+    pub is_self: bool,
 }
 
 /// Nobody reaches these: Core's own Supervisor integration endpoints (`/api/hassio/...`,
 /// `/api/hassio_auth`, `/api/hassio_push/...`), which an add-on could otherwise call through the
 /// Core API proxy with Core's rights. Matched on the path with repeated slashes merged, since Core
 /// merges them too.
-static BLACKLIST: LazyLock<Vec<Entry>> =
-    LazyLock::new(|| table(&[("/(?:homeassistant|core)/api/hassio(?:[/_].*)?", None)]));
+static BLACKLIST: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new("^/(?:homeassistant|core)/api/hassio(?:[/_].*)?$").expect("blacklist pattern"));
 
 fn blacklisted(path: &str) -> bool {
     if !path.contains("//") {
-        return matches(&BLACKLIST, path);
+        return BLACKLIST.is_match(path);
     }
     let mut merged = String::with_capacity(path.len());
     for c in path.chars() {
@@ -95,100 +66,19 @@ fn blacklisted(path: &str) -> bool {
             merged.push(c);
         }
     }
-    matches(&BLACKLIST, &merged)
-}
-
-/// Open without a token: the ping, the Core proxy and ingress (which check their own
-/// credentials), and the frontend's static files and add-on images.
-static NO_SECURITY_CHECK: LazyLock<Vec<Entry>> = LazyLock::new(|| {
-    table(&[
-        ("/supervisor/ping", None),
-        ("/homeassistant/api/.*", None),
-        ("/homeassistant/websocket", None),
-        ("/core/api/.*", None),
-        ("/core/websocket", None),
-        ("/ingress/[-_A-Za-z0-9]+/.*", None),
-        (r"/app/.*\.(?:js|gz|json|map|woff2)", None),
-        ("/(?:store/)?addons/{SLUG}/(?:logo|icon)", None),
-    ])
-});
-
-/// Only Home Assistant Core may call these.
-static CORE_ONLY: LazyLock<Vec<Entry>> = LazyLock::new(|| table(&[("/addons/{SLUG}/sys_options", None)]));
-
-/// Every add-on may call these, with or without `hassio_api`.
-static ADDON_BYPASS: LazyLock<Vec<Entry>> = LazyLock::new(|| {
-    table(&[
-        ("/addons/self/[^/]+", Some("/addons/self/(?:security|update)[^/]*")),
-        ("/addons/self/options/config", None),
-        ("/info", None),
-        ("/services.*", None),
-        ("/discovery.*", None),
-        ("/auth", None),
-    ])
-});
-
-/// The observer plugin may read `/info` endpoints only.
-static OBSERVER: LazyLock<Vec<Entry>> = LazyLock::new(|| table(&[("/.+/info", None)]));
-
-static ROLE_DEFAULT: LazyLock<Vec<Entry>> = LazyLock::new(|| table(&[("/.+/info", None)]));
-
-static ROLE_HOMEASSISTANT: LazyLock<Vec<Entry>> =
-    LazyLock::new(|| table(&[("/.+/info", None), ("/core/.+", None), ("/homeassistant/.+", None)]));
-
-static ROLE_BACKUP: LazyLock<Vec<Entry>> = LazyLock::new(|| table(&[("/.+/info", None), ("/backups.*", None)]));
-
-static ROLE_MANAGER: LazyLock<Vec<Entry>> = LazyLock::new(|| {
-    table(&[
-        ("/.+/info", None),
-        ("/addons(?:/{SLUG}/.+|/reload)?", Some("/addons/{SLUG}/security.*")),
-        ("/audio/.+", None),
-        ("/auth/cache", None),
-        ("/available_updates", None),
-        ("/backups.*", None),
-        ("/cli/.+", None),
-        ("/core/.+", None),
-        ("/dns/.+", None),
-        ("/docker/.+", None),
-        ("/jobs/.+", None),
-        ("/hardware/.+", None),
-        ("/homeassistant/.+", None),
-        ("/host/.+", None),
-        ("/mounts.*", None),
-        ("/multicast/.+", None),
-        ("/network/.+", None),
-        ("/observer/.+", None),
-        ("/os/.+", Some("/os/(?:datadisk/wipe|ssh/authorized_keys).*")),
-        ("/refresh_updates", None),
-        ("/resolution/.+", None),
-        ("/security/.+", None),
-        ("/snapshots.*", None),
-        ("/store.*", None),
-        ("/supervisor/.+", None),
-    ])
-});
-
-fn role_table(role: Role) -> Option<&'static [Entry]> {
-    match role {
-        Role::Default => Some(&ROLE_DEFAULT),
-        Role::Homeassistant => Some(&ROLE_HOMEASSISTANT),
-        Role::Backup => Some(&ROLE_BACKUP),
-        Role::Manager => Some(&ROLE_MANAGER),
-        Role::Admin => None,
-    }
-}
-
-/// Whether `path` needs no token at all.
-pub fn is_open(path: &str) -> bool {
-    !blacklisted(path) && matches(&NO_SECURITY_CHECK, path)
+    BLACKLIST.is_match(&merged)
 }
 
 /// Decides a request to `path` by `caller` (`None`: no token; `Some(None)`: an unknown token).
-pub fn decide(path: &str, caller: Option<Option<&Caller>>) -> Decision {
+/// `route` is the route the path matched; a path that matched none is decided as an admin-only
+/// route (its answer is a 404 for those who may ask).
+pub fn decide(path: &str, route: Option<Route>, caller: Option<Option<&Caller>>) -> Decision {
     if blacklisted(path) {
         return Decision::Forbidden(format!("{path} is blacklisted"));
     }
-    if matches(&NO_SECURITY_CHECK, path) {
+    let rule = route.map_or(ADMIN, |r| r.rule);
+    let own = route.is_some_and(|r| r.rule.own && r.is_self);
+    if rule.access == Access::Open {
         return Decision::Allow;
     }
     let caller = match caller {
@@ -199,25 +89,22 @@ pub fn decide(path: &str, caller: Option<Option<&Caller>>) -> Decision {
     if *caller == Caller::HomeAssistant {
         return Decision::Allow;
     }
-    if matches(&CORE_ONLY, path) {
+    if rule.access == Access::Core {
         return Decision::Forbidden(format!("{path} may only be called by Home Assistant"));
     }
     match caller {
         Caller::Cli | Caller::HomeAssistant => Decision::Allow,
         Caller::Anonymous => Decision::Unauthorized("No API token provided"),
-        Caller::Observer if matches(&OBSERVER, path) => Decision::Allow,
+        Caller::Observer if rule.access == Access::Info => Decision::Allow,
         Caller::Observer => Decision::Forbidden(format!("{path} is not allowed for the observer")),
-        Caller::Addon { .. } if matches(&ADDON_BYPASS, path) => Decision::Allow,
+        Caller::Addon { .. } if rule.access == Access::Addons || own => Decision::Allow,
         Caller::Addon { slug, hassio_api: false, .. } => {
             Decision::Forbidden(format!("Add-on {slug} has no permission to use the Supervisor API"))
         }
-        Caller::Addon { slug, role, hassio_api: true } => match role_table(*role) {
-            None => Decision::Allow,
-            Some(table) if matches(table, path) => Decision::Allow,
-            Some(_) => Decision::Forbidden(format!(
-                "Add-on {slug} with role {} may not call {path}",
-                serde_json::to_value(role).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
-            )),
+        Caller::Addon { slug, role, hassio_api: true } => match rule.access {
+            Access::Info => Decision::Allow,
+            Access::Roles(roles) if *role == Role::Admin || roles.contains(role) => Decision::Allow,
+            _ => Decision::Forbidden(format!("Add-on {slug} with role {} may not call {path}", role.as_str())),
         },
     }
 }
@@ -225,23 +112,24 @@ pub fn decide(path: &str, caller: Option<Option<&Caller>>) -> Decision {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http_api::routes::{ADDONS, BACKUP, CORE, INFO, MANAGER, OPEN};
 
-    fn addon(role: Role) -> Caller {
-        Caller::Addon { slug: "local_test".into(), role, hassio_api: true }
+    fn addon(role: Role, hassio_api: bool) -> Caller {
+        Caller::Addon { slug: "local_test".into(), role, hassio_api }
     }
 
-    fn roles_allowed(path: &str) -> Vec<Role> {
-        [Role::Default, Role::Homeassistant, Role::Backup, Role::Manager, Role::Admin]
-            .into_iter()
-            .filter(|role| decide(path, Some(Some(&addon(*role)))) == Decision::Allow)
-            .collect()
+    fn on(rule: Rule) -> Option<Route> {
+        Some(Route { rule, is_self: false })
     }
 
-    use Role::*;
-    const ALL: [Role; 5] = [Default, Homeassistant, Backup, Manager, Admin];
+    const ALL: [Role; 5] = Role::ALL;
+
+    fn roles_allowed(route: Option<Route>) -> Vec<Role> {
+        ALL.into_iter().filter(|role| decide("/x", route, Some(Some(&addon(*role, true)))) == Decision::Allow).collect()
+    }
 
     #[test]
-    fn blacklist_stops_everyone_even_core() {
+    fn blacklist_stops_everyone_even_core_on_open_routes() {
         for path in [
             "/core/api/hassio/app",
             "/homeassistant/api/hassio/app",
@@ -251,168 +139,84 @@ mod tests {
             "/core/api//hassio/app",
             "/homeassistant//api/hassio_push/x",
         ] {
-            assert!(matches!(decide(path, Some(Some(&Caller::HomeAssistant))), Decision::Forbidden(_)), "{path}");
-            assert!(matches!(decide(path, Some(Some(&addon(Admin)))), Decision::Forbidden(_)), "{path}");
+            assert!(
+                matches!(decide(path, on(OPEN), Some(Some(&Caller::HomeAssistant))), Decision::Forbidden(_)),
+                "{path}"
+            );
+            assert!(matches!(decide(path, on(OPEN), None), Decision::Forbidden(_)), "{path}");
         }
-        assert_eq!(decide("/core/api/states", Some(Some(&addon(Admin)))), Decision::Allow);
-        assert_eq!(decide("/core/api/states/hassio", None), Decision::Allow);
-        assert!(!is_open("/core/api/hassio_auth"));
+        assert_eq!(decide("/core/api/states/hassio", on(OPEN), None), Decision::Allow);
     }
 
     #[test]
-    fn open_paths_need_no_token() {
-        for path in [
-            "/supervisor/ping",
-            "/core/api/states",
-            "/addons/local_x/icon",
-            "/store/addons/a_b/logo",
-            "/ingress/abc/x",
-            "/app/entry.js",
-        ] {
-            assert_eq!(decide(path, None), Decision::Allow, "{path}");
-        }
-        assert!(is_open("/supervisor/ping"));
-        assert!(!is_open("/supervisor/info"));
+    fn open_routes_need_no_token_and_others_do() {
+        assert_eq!(decide("/x", on(OPEN), None), Decision::Allow);
+        assert_eq!(decide("/x", on(INFO), None), Decision::Unauthorized("No API token provided"));
+        assert_eq!(decide("/x", on(INFO), Some(None)), Decision::Unauthorized("Invalid token"));
+        assert_eq!(decide("/x", None, None), Decision::Unauthorized("No API token provided"));
     }
 
     #[test]
-    fn missing_or_unknown_token_is_401() {
-        assert_eq!(decide("/supervisor/info", None), Decision::Unauthorized("No API token provided"));
-        assert_eq!(decide("/supervisor/info", Some(None)), Decision::Unauthorized("Invalid token"));
+    fn core_only_routes() {
+        assert_eq!(decide("/x", on(CORE), Some(Some(&Caller::HomeAssistant))), Decision::Allow);
+        assert_eq!(
+            decide("/x", on(CORE), Some(Some(&Caller::Cli))),
+            Decision::Forbidden("/x may only be called by Home Assistant".into())
+        );
+        assert_eq!(roles_allowed(Some(Route { rule: CORE.or_own(), is_self: true })), vec![]);
     }
 
     #[test]
-    fn core_only_paths() {
-        assert_eq!(decide("/addons/local_test/sys_options", Some(Some(&Caller::HomeAssistant))), Decision::Allow);
-        assert!(matches!(decide("/addons/local_test/sys_options", Some(Some(&Caller::Cli))), Decision::Forbidden(_)));
-        assert_eq!(roles_allowed("/addons/self/sys_options"), vec![]);
-        assert_eq!(roles_allowed("/addons/abc123/sys_options"), vec![]);
-    }
-
-    #[test]
-    fn cli_reaches_everything_else() {
-        for path in ["/supervisor/options", "/os/datadisk/wipe", "/addons/x/security", "/jobs/info"] {
-            assert_eq!(decide(path, Some(Some(&Caller::Cli))), Decision::Allow, "{path}");
+    fn cli_and_core_reach_every_other_route_even_undeclared_ones() {
+        for route in [on(ADMIN), on(MANAGER), on(INFO), None] {
+            assert_eq!(decide("/x", route, Some(Some(&Caller::Cli))), Decision::Allow);
+            assert_eq!(decide("/x", route, Some(Some(&Caller::HomeAssistant))), Decision::Allow);
         }
     }
 
     #[test]
     fn observer_reads_info_only() {
-        assert_eq!(decide("/supervisor/info", Some(Some(&Caller::Observer))), Decision::Allow);
-        assert!(matches!(decide("/supervisor/options", Some(Some(&Caller::Observer))), Decision::Forbidden(_)));
-    }
-
-    #[test]
-    fn addon_without_hassio_api_gets_only_the_bypass() {
-        let plain = Caller::Addon { slug: "x".into(), role: Admin, hassio_api: false };
-        assert_eq!(decide("/addons/self/info", Some(Some(&plain))), Decision::Allow);
-        assert_eq!(decide("/info", Some(Some(&plain))), Decision::Allow);
-        assert_eq!(decide("/services/mqtt", Some(Some(&plain))), Decision::Allow);
-        assert!(matches!(decide("/supervisor/info", Some(Some(&plain))), Decision::Forbidden(_)));
-        assert!(matches!(decide("/addons/self/security", Some(Some(&plain))), Decision::Forbidden(_)));
-        assert!(matches!(decide("/addons/self/update", Some(Some(&plain))), Decision::Forbidden(_)));
-    }
-
-    // The cases of the real Supervisor's own middleware tests, one role list each.
-    #[test]
-    fn auth_paths() {
-        assert_eq!(roles_allowed("/auth/reset"), vec![Admin]);
-        assert_eq!(roles_allowed("/auth/list"), vec![Admin]);
-        assert_eq!(roles_allowed("/auth/cache"), vec![Manager, Admin]);
-        assert_eq!(roles_allowed("/auth"), ALL.to_vec());
-    }
-
-    #[test]
-    fn backup_paths() {
-        assert_eq!(roles_allowed("/backups/info"), ALL.to_vec());
-        assert_eq!(roles_allowed("/backups/abc123/download"), vec![Backup, Manager, Admin]);
-        assert_eq!(roles_allowed("/backups/new/full"), vec![Backup, Manager, Admin]);
-        assert_eq!(roles_allowed("/backups/abc123/restore/full"), vec![Backup, Manager, Admin]);
-    }
-
-    #[test]
-    fn core_paths() {
-        assert_eq!(roles_allowed("/core/info"), ALL.to_vec());
-        assert_eq!(roles_allowed("/core/update"), vec![Homeassistant, Manager, Admin]);
-        assert_eq!(roles_allowed("/core/restart"), vec![Homeassistant, Manager, Admin]);
-    }
-
-    #[test]
-    fn addon_self_paths() {
-        assert_eq!(roles_allowed("/addons/self/options/config"), ALL.to_vec());
-        assert_eq!(roles_allowed("/addons/self/options"), ALL.to_vec());
-        assert_eq!(roles_allowed("/addons/self/restart"), ALL.to_vec());
-        assert_eq!(roles_allowed("/addons/self/security"), vec![Admin]);
-    }
-
-    #[test]
-    fn other_addon_paths() {
-        assert_eq!(roles_allowed("/addons/abc123/options/config"), vec![Manager, Admin]);
-        assert_eq!(roles_allowed("/addons/abc123/options"), vec![Manager, Admin]);
-        assert_eq!(roles_allowed("/addons/abc123/restart"), vec![Manager, Admin]);
-        assert_eq!(roles_allowed("/addons/abc123/security"), vec![Admin]);
-        assert_eq!(roles_allowed("/addons"), vec![Manager, Admin]);
-        assert_eq!(roles_allowed("/addons/reload"), vec![Manager, Admin]);
-    }
-
-    #[test]
-    fn os_paths() {
-        assert_eq!(roles_allowed("/os/datadisk/wipe"), vec![Admin]);
-        assert_eq!(roles_allowed("/os/ssh/authorized_keys"), vec![Admin]);
-        assert_eq!(roles_allowed("/os/update"), vec![Manager, Admin]);
-        assert_eq!(roles_allowed("/os/info"), ALL.to_vec());
-        // Not an `/info` path: managers and admins only, as the real ROLE_MANAGER's `/os/...`.
-        assert_eq!(roles_allowed("/os/boards/raspberrypi/firmware"), vec![Manager, Admin]);
-        assert_eq!(roles_allowed("/os/boards/raspberrypi/firmware/update"), vec![Manager, Admin]);
-    }
-
-    #[test]
-    fn network_paths() {
-        assert_eq!(roles_allowed("/network/info"), ALL.to_vec());
-        assert_eq!(roles_allowed("/network/interface/eth0/info"), ALL.to_vec());
-        assert_eq!(roles_allowed("/network/interface/eth0/update"), vec![Manager, Admin]);
-        assert_eq!(roles_allowed("/network/interface/wlan0/accesspoints"), vec![Manager, Admin]);
-        assert_eq!(roles_allowed("/network/interface/eth0/vlan/10"), vec![Manager, Admin]);
-        assert_eq!(roles_allowed("/network/reload"), vec![Manager, Admin]);
-    }
-
-    #[test]
-    fn hardware_paths() {
-        assert_eq!(roles_allowed("/hardware/info"), ALL.to_vec());
-        assert_eq!(roles_allowed("/hardware/audio"), vec![Manager, Admin]);
-    }
-
-    #[test]
-    fn host_paths() {
-        // Every role reads the host's information; managing the host (power, hostname, units,
-        // logs, disk usage) is for managers and admins.
-        assert_eq!(roles_allowed("/host/info"), ALL.to_vec());
-        for path in [
-            "/host/reboot",
-            "/host/shutdown",
-            "/host/options",
-            "/host/reload",
-            "/host/services",
-            "/host/service/ssh.service/stop",
-            "/host/logs",
-            "/host/logs/boots/-1/identifiers/kernel/follow",
-            "/host/disks/default/usage",
-        ] {
-            assert_eq!(roles_allowed(path), vec![Manager, Admin], "{path}");
+        assert_eq!(decide("/x", on(INFO), Some(Some(&Caller::Observer))), Decision::Allow);
+        for route in [on(ADDONS), on(MANAGER), None] {
+            assert!(matches!(decide("/x", route, Some(Some(&Caller::Observer))), Decision::Forbidden(_)));
         }
     }
 
     #[test]
-    fn supervisor_and_root_paths() {
-        assert_eq!(roles_allowed("/supervisor/info"), ALL.to_vec());
-        assert_eq!(roles_allowed("/supervisor/options"), vec![Manager, Admin]);
-        assert_eq!(roles_allowed("/info"), ALL.to_vec());
-        assert_eq!(roles_allowed("/available_updates"), vec![Manager, Admin]);
-        assert_eq!(roles_allowed("/refresh_updates"), vec![Manager, Admin]);
-        assert_eq!(roles_allowed("/reload_updates"), vec![Admin]);
-        assert_eq!(roles_allowed("/jobs/info"), ALL.to_vec());
-        assert_eq!(roles_allowed("/jobs/options"), vec![Manager, Admin]);
-        assert_eq!(roles_allowed("/docker/registries"), vec![Manager, Admin]);
-        assert_eq!(roles_allowed("/security/options"), vec![Manager, Admin]);
+    fn addon_without_hassio_api_gets_only_addon_routes_and_itself() {
+        let plain = addon(Role::Admin, false);
+        assert_eq!(decide("/x", on(ADDONS), Some(Some(&plain))), Decision::Allow);
+        assert_eq!(
+            decide("/x", Some(Route { rule: MANAGER.or_own(), is_self: true }), Some(Some(&plain))),
+            Decision::Allow
+        );
+        for route in [on(INFO), on(MANAGER.or_own()), on(ADMIN)] {
+            assert_eq!(
+                decide("/x", route, Some(Some(&plain))),
+                Decision::Forbidden("Add-on local_test has no permission to use the Supervisor API".into())
+            );
+        }
+    }
+
+    #[test]
+    fn roles() {
+        assert_eq!(roles_allowed(on(INFO)), ALL.to_vec());
+        assert_eq!(roles_allowed(on(ADDONS)), ALL.to_vec());
+        assert_eq!(roles_allowed(on(MANAGER)), vec![Role::Manager, Role::Admin]);
+        assert_eq!(roles_allowed(on(BACKUP)), vec![Role::Backup, Role::Manager, Role::Admin]);
+        assert_eq!(roles_allowed(on(ADMIN)), vec![Role::Admin]);
+        assert_eq!(roles_allowed(None), vec![Role::Admin]);
+        assert_eq!(
+            decide("/x", on(MANAGER), Some(Some(&addon(Role::Backup, true)))),
+            Decision::Forbidden("Add-on local_test with role backup may not call /x".into())
+        );
+    }
+
+    #[test]
+    fn own_routes_are_open_to_the_addon_itself_only() {
+        let own = |is_self| Some(Route { rule: MANAGER.or_own(), is_self });
+        assert_eq!(roles_allowed(own(true)), ALL.to_vec());
+        assert_eq!(roles_allowed(own(false)), vec![Role::Manager, Role::Admin]);
+        assert_eq!(roles_allowed(Some(Route { rule: MANAGER, is_self: true })), vec![Role::Manager, Role::Admin]);
     }
 }

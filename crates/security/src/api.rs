@@ -1,22 +1,18 @@
 //! The `/security` API group: the security options of the whole system.
 
 use actix_web::{get, post, web};
-use base::body::Options;
-use base::{ok, ok_empty, ApiError, ApiResult};
+use http_api::body::Options;
+use http_api::routes::{INFO, MANAGER};
+use http_api::Routes;
+use http_api::{ok, ok_empty, ApiResult};
 use serde::{Deserialize, Serialize};
 use state::{Persisted, Store};
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
 
-#[derive(OpenApi)]
-#[openapi(
-    paths(security_info, security_options),
-    components(schemas(SecurityInfo, SecurityOptions)),
-    tags((name = "security", description = "Security options"))
-)]
-pub struct SecurityApi;
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(security_info).service(security_options);
+/// Declares the group's routes: each handler with who may call it.
+pub fn routes(routes: &mut Routes) {
+    routes.tag("security", "Security options");
+    routes.group("/security").route(INFO, security_info).route(MANAGER, security_options);
 }
 
 /// The security options, as `/security/info` shows them.
@@ -58,7 +54,7 @@ impl SecurityManager {
         self.options.get()
     }
 
-    fn update(&self, change: SecurityOptions) -> Result<(), ApiError> {
+    fn update(&self, change: SecurityOptions) -> Result<(), base::Error> {
         self.options.update(|options| {
             options.content_trust = change.content_trust.unwrap_or(options.content_trust);
             options.pwned = change.pwned.unwrap_or(options.pwned);
@@ -68,14 +64,14 @@ impl SecurityManager {
     }
 }
 
-#[utoipa::path(tag = "security", responses((status = 200, body = base::api::Envelope<SecurityInfo>)))]
-#[get("/security/info")]
+#[utoipa::path(tag = "security", responses((status = 200, body = http_api::envelope::Envelope<SecurityInfo>)))]
+#[get("/info")]
 async fn security_info(security: web::Data<SecurityManager>) -> ApiResult {
     ok(security.options())
 }
 
-#[utoipa::path(tag = "security", request_body = SecurityOptions, responses((status = 200), (status = 400, body = base::api::ErrorEnvelope)))]
-#[post("/security/options")]
+#[utoipa::path(tag = "security", request_body = SecurityOptions, responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[post("/options")]
 async fn security_options(security: web::Data<SecurityManager>, body: Options<SecurityOptions>) -> ApiResult {
     security.update(body.into_inner())?;
     ok_empty()

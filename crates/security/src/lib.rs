@@ -12,6 +12,6 @@ mod middleware;
 mod tokens;
 
 pub use access::{AddonRights, Caller, Role};
-pub use api::{SecurityApi, SecurityManager};
+pub use api::SecurityManager;
 pub use middleware::Guard;
 pub use tokens::Tokens;

@@ -2,13 +2,15 @@
 //! that look like exploits, refuse everything while the system is not ready, then decide by the
 //! token and the access table. The caller it found is left in the request for handlers (`self`).
 
-use crate::access::{decide, AddonRights, Decision};
+use crate::access::{decide, AddonRights, Decision, Route};
 use crate::{Caller, Tokens};
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, ResponseError};
-use base::{ApiError, CoreState, System};
+use base::{CoreState, System};
+use http_api::routes::{path_parameter, RouteRules};
+use http_api::ApiError;
 use regex::Regex;
 use std::sync::LazyLock;
 
@@ -54,7 +56,7 @@ impl Guard {
         let tokens = req.app_data::<web::Data<Tokens>>().expect("the token registry is mounted");
         let token = token_of(&req);
         let caller = token.map(|t| tokens.caller(t).and_then(|caller| with_current_rights(&req, caller)));
-        match decide(&path, caller.as_ref().map(Option::as_ref)) {
+        match decide(&path, route_of(&req, &path), caller.as_ref().map(Option::as_ref)) {
             Decision::Allow => {
                 req.extensions_mut().insert(caller.flatten().unwrap_or(Caller::Anonymous));
                 Ok(next.call(req).await?.map_into_left_body())
@@ -69,6 +71,14 @@ impl Guard {
             }
         }
     }
+}
+
+/// The declared route the request matched, with its rule.
+fn route_of(req: &ServiceRequest, path: &str) -> Option<Route> {
+    let pattern = req.match_pattern()?;
+    let rule = req.app_data::<web::Data<RouteRules>>()?.rule(req.method(), &pattern)?;
+    let is_self = path_parameter(&pattern, path, "addon") == Some("self");
+    Some(Route { rule, is_self })
 }
 
 /// An add-on caller with the role and API grant its installed config has now; `None` (an unknown
@@ -156,6 +166,7 @@ fn percent_decode(input: &str) -> String {
 mod tests {
     use super::*;
     use crate::Role;
+    use actix_web::get;
 
     #[test]
     fn unquote_sees_through_double_encoding() {
@@ -170,6 +181,12 @@ mod tests {
         fn rights(&self, _slug: &str) -> Option<(Role, bool)> {
             self.0.map(|role| (role, true))
         }
+    }
+
+    #[utoipa::path(responses((status = 200)))]
+    #[get("")]
+    async fn list() -> &'static str {
+        "ok"
     }
 
     /// `GET /addons` (managers and admins only) by an add-on registered with role `default`,
@@ -187,9 +204,10 @@ mod tests {
                 std::sync::Arc::new(rights) as std::sync::Arc<dyn AddonRights>
             ));
         }
-        let app =
-            test::init_service(app.wrap(from_fn(Guard::check)).route("/addons", web::get().to(|| async { "ok" })))
-                .await;
+        let mut routes = http_api::Routes::new();
+        routes.group("/addons").route(http_api::routes::MANAGER, list);
+        let app = app.app_data(web::Data::new(routes.rules())).wrap(from_fn(Guard::check));
+        let app = test::init_service(app.configure(|cfg| routes.mount(cfg))).await;
         let request = test::TestRequest::get().uri("/addons").insert_header(("Authorization", "Bearer addon-token"));
         test::call_service(&app, request.to_request()).await.status().as_u16()
     }

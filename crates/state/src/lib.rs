@@ -32,9 +32,9 @@ pub enum StateError {
 pub type Result<T> = std::result::Result<T, StateError>;
 
 /// A database failure reaches an API client as a 500: it is never the request's fault.
-impl From<StateError> for base::ApiError {
+impl From<StateError> for base::Error {
     fn from(e: StateError) -> Self {
-        base::ApiError::internal(e.to_string())
+        base::Error::internal(e.to_string())
     }
 }
 

@@ -6,71 +6,40 @@ use crate::repository::Repository;
 use actix_web::http::StatusCode;
 use actix_web::{delete, get, post, web, HttpResponse};
 use addon_config::Stage;
-use base::{ok, ok_empty, ApiError, ApiResult, Body};
+use http_api::routes::{MANAGER, OPEN};
+use http_api::Routes;
+use http_api::{ok, ok_empty, ApiError, ApiResult, Body};
 use jobs::api::BackgroundBody;
 use serde::{Deserialize, Serialize};
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
 
-/// The `/store` routes and their OpenAPI fragment.
-#[derive(OpenApi)]
-#[openapi(
-    paths(
-        store_info,
-        store_addons,
-        store_addon,
-        store_addon_icon,
-        store_addon_logo,
-        store_addon_changelog,
-        store_addon_documentation,
-        store_addon_availability,
-        store_addon_version,
-        addons_addon_icon,
-        addons_addon_logo,
-        addons_addon_changelog,
-        addons_addon_documentation,
-        store_reload,
-        addons_reload,
-        store_repositories,
-        store_repositories_add,
-        store_repository,
-        store_repository_delete,
-        store_repository_repair
-    ),
-    components(schemas(
-        StoreInfo,
-        StoreAddons,
-        StoreAddonInfo,
-        StoreAddonDetails,
-        RepositoryInfo,
-        RepositoryDetails,
-        AddRepository
-    )),
-    tags((name = "store", description = "Add-on repositories and the add-ons they offer"))
-)]
-pub struct StoreApi;
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    // `/store/addons/{addon}/{version}` last: every fixed second segment must win over it.
-    cfg.service(store_info)
-        .service(store_addons)
-        .service(store_addon)
-        .service(store_addon_icon)
-        .service(store_addon_logo)
-        .service(store_addon_changelog)
-        .service(store_addon_documentation)
-        .service(store_addon_availability)
-        .service(store_addon_version)
-        .service(addons_addon_icon)
-        .service(addons_addon_logo)
-        .service(addons_addon_changelog)
-        .service(addons_addon_documentation)
-        .service(store_reload)
-        .service(addons_reload)
-        .service(store_repositories)
-        .service(store_repositories_add)
-        .service(store_repository)
-        .service(store_repository_delete)
-        .service(store_repository_repair);
+/// Declares the group's routes: each handler with who may call it.
+pub fn routes(routes: &mut Routes) {
+    routes.tag("store", "Add-on repositories and the add-ons they offer");
+    routes
+        .group("/store")
+        .route(MANAGER, store_info)
+        .route(MANAGER, store_addons)
+        .route(MANAGER, store_addon)
+        .route(OPEN, store_addon_icon)
+        .route(OPEN, store_addon_logo)
+        .route(MANAGER, store_addon_changelog)
+        .route(MANAGER, store_addon_documentation)
+        .route(MANAGER, store_addon_availability)
+        .route(MANAGER, store_addon_version)
+        .route(MANAGER, store_reload)
+        .route(MANAGER, store_repositories)
+        .route(MANAGER, store_repositories_add)
+        .route(MANAGER, store_repository)
+        .route(MANAGER, store_repository_delete)
+        .route(MANAGER, store_repository_repair);
+    routes
+        .group("/addons")
+        .route(OPEN, addons_addon_icon)
+        .route(OPEN, addons_addon_logo)
+        .route(MANAGER.or_own(), addons_addon_changelog)
+        .route(MANAGER.or_own(), addons_addon_documentation)
+        .route(MANAGER, addons_reload);
 }
 
 /// An add-on of the store as lists show it.
@@ -243,8 +212,8 @@ fn find(store: &StoreManager, slug: &str) -> Result<std::sync::Arc<StoreAddon>, 
 }
 
 /// Add-ons and repositories.
-#[utoipa::path(tag = "store", responses((status = 200, body = base::api::Envelope<StoreInfo>)))]
-#[get("/store")]
+#[utoipa::path(tag = "store", responses((status = 200, body = http_api::envelope::Envelope<StoreInfo>)))]
+#[get("")]
 async fn store_info(store: web::Data<StoreManager>) -> ApiResult {
     let addons = store.shared_addons().iter().map(|a| addon_info(&store, a)).collect();
     let repositories = store.repositories().iter().map(repository_info).collect();
@@ -252,8 +221,8 @@ async fn store_info(store: web::Data<StoreManager>) -> ApiResult {
 }
 
 /// Every add-on of every repository.
-#[utoipa::path(tag = "store", responses((status = 200, body = base::api::Envelope<StoreAddons>)))]
-#[get("/store/addons")]
+#[utoipa::path(tag = "store", responses((status = 200, body = http_api::envelope::Envelope<StoreAddons>)))]
+#[get("/addons")]
 async fn store_addons(store: web::Data<StoreManager>) -> ApiResult {
     ok(StoreAddons { addons: store.shared_addons().iter().map(|a| addon_info(&store, a)).collect() })
 }
@@ -262,9 +231,9 @@ async fn store_addons(store: web::Data<StoreManager>) -> ApiResult {
 #[utoipa::path(
     tag = "store",
     params(("addon" = String, Path, description = "Full slug")),
-    responses((status = 200, body = base::api::Envelope<StoreAddonDetails>), (status = 404, body = base::api::ErrorEnvelope))
+    responses((status = 200, body = http_api::envelope::Envelope<StoreAddonDetails>), (status = 404, body = http_api::envelope::ErrorEnvelope))
 )]
-#[get("/store/addons/{addon}")]
+#[get("/addons/{addon}")]
 async fn store_addon(store: web::Data<StoreManager>, addon: web::Path<String>) -> ApiResult {
     let addon = find(&store, &addon)?;
     ok(addon_details(&store, &addon).await)
@@ -274,9 +243,9 @@ async fn store_addon(store: web::Data<StoreManager>, addon: web::Path<String>) -
 #[utoipa::path(
     tag = "store",
     params(("addon" = String, Path, description = "Full slug"), ("version" = String, Path, description = "Ignored")),
-    responses((status = 200, body = base::api::Envelope<StoreAddonDetails>), (status = 404, body = base::api::ErrorEnvelope))
+    responses((status = 200, body = http_api::envelope::Envelope<StoreAddonDetails>), (status = 404, body = http_api::envelope::ErrorEnvelope))
 )]
-#[get("/store/addons/{addon}/{version}")]
+#[get("/addons/{addon}/{version}")]
 async fn store_addon_version(store: web::Data<StoreManager>, path: web::Path<(String, String)>) -> ApiResult {
     let addon = find(&store, &path.0)?;
     ok(addon_details(&store, &addon).await)
@@ -286,9 +255,9 @@ async fn store_addon_version(store: web::Data<StoreManager>, path: web::Path<(St
 #[utoipa::path(
     tag = "store",
     params(("addon" = String, Path, description = "Full slug")),
-    responses((status = 200), (status = 400, body = base::api::ErrorEnvelope), (status = 404, body = base::api::ErrorEnvelope))
+    responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 404, body = http_api::envelope::ErrorEnvelope))
 )]
-#[get("/store/addons/{addon}/availability")]
+#[get("/addons/{addon}/availability")]
 async fn store_addon_availability(store: web::Data<StoreManager>, addon: web::Path<String>) -> ApiResult {
     let addon = find(&store, &addon)?;
     store.availability(&addon)?;
@@ -337,7 +306,7 @@ async fn markdown(store: &StoreManager, slug: &str, file: AddonFile) -> ApiResul
     params(("addon" = String, Path, description = "Full slug")),
     responses((status = 200, content_type = "image/png", body = String, description = "The PNG file"), (status = 400, content_type = "text/plain", body = String), (status = 404, content_type = "text/plain", body = String))
 )]
-#[get("/store/addons/{addon}/icon")]
+#[get("/addons/{addon}/icon")]
 async fn store_addon_icon(store: web::Data<StoreManager>, addon: web::Path<String>) -> ApiResult {
     image(&store, &addon, AddonFile::Icon).await
 }
@@ -348,7 +317,7 @@ async fn store_addon_icon(store: web::Data<StoreManager>, addon: web::Path<Strin
     params(("addon" = String, Path, description = "Full slug")),
     responses((status = 200, content_type = "image/png", body = String, description = "The PNG file"), (status = 400, content_type = "text/plain", body = String), (status = 404, content_type = "text/plain", body = String))
 )]
-#[get("/store/addons/{addon}/logo")]
+#[get("/addons/{addon}/logo")]
 async fn store_addon_logo(store: web::Data<StoreManager>, addon: web::Path<String>) -> ApiResult {
     image(&store, &addon, AddonFile::Logo).await
 }
@@ -359,7 +328,7 @@ async fn store_addon_logo(store: web::Data<StoreManager>, addon: web::Path<Strin
     params(("addon" = String, Path, description = "Full slug")),
     responses((status = 200, content_type = "text/plain", body = String))
 )]
-#[get("/store/addons/{addon}/changelog")]
+#[get("/addons/{addon}/changelog")]
 async fn store_addon_changelog(store: web::Data<StoreManager>, addon: web::Path<String>) -> ApiResult {
     markdown(&store, &addon, AddonFile::Changelog).await
 }
@@ -370,7 +339,7 @@ async fn store_addon_changelog(store: web::Data<StoreManager>, addon: web::Path<
     params(("addon" = String, Path, description = "Full slug")),
     responses((status = 200, content_type = "text/plain", body = String))
 )]
-#[get("/store/addons/{addon}/documentation")]
+#[get("/addons/{addon}/documentation")]
 async fn store_addon_documentation(store: web::Data<StoreManager>, addon: web::Path<String>) -> ApiResult {
     markdown(&store, &addon, AddonFile::Documentation).await
 }
@@ -381,7 +350,7 @@ async fn store_addon_documentation(store: web::Data<StoreManager>, addon: web::P
     params(("addon" = String, Path, description = "Full slug")),
     responses((status = 200, content_type = "image/png", body = String, description = "The PNG file"), (status = 400, content_type = "text/plain", body = String), (status = 404, content_type = "text/plain", body = String))
 )]
-#[get("/addons/{addon}/icon")]
+#[get("/{addon}/icon")]
 async fn addons_addon_icon(store: web::Data<StoreManager>, addon: web::Path<String>) -> ApiResult {
     image(&store, &addon, AddonFile::Icon).await
 }
@@ -392,7 +361,7 @@ async fn addons_addon_icon(store: web::Data<StoreManager>, addon: web::Path<Stri
     params(("addon" = String, Path, description = "Full slug")),
     responses((status = 200, content_type = "image/png", body = String, description = "The PNG file"), (status = 400, content_type = "text/plain", body = String), (status = 404, content_type = "text/plain", body = String))
 )]
-#[get("/addons/{addon}/logo")]
+#[get("/{addon}/logo")]
 async fn addons_addon_logo(store: web::Data<StoreManager>, addon: web::Path<String>) -> ApiResult {
     image(&store, &addon, AddonFile::Logo).await
 }
@@ -403,7 +372,7 @@ async fn addons_addon_logo(store: web::Data<StoreManager>, addon: web::Path<Stri
     params(("addon" = String, Path, description = "Full slug")),
     responses((status = 200, content_type = "text/plain", body = String))
 )]
-#[get("/addons/{addon}/changelog")]
+#[get("/{addon}/changelog")]
 async fn addons_addon_changelog(store: web::Data<StoreManager>, addon: web::Path<String>) -> ApiResult {
     markdown(&store, &addon, AddonFile::Changelog).await
 }
@@ -414,7 +383,7 @@ async fn addons_addon_changelog(store: web::Data<StoreManager>, addon: web::Path
     params(("addon" = String, Path, description = "Full slug")),
     responses((status = 200, content_type = "text/plain", body = String))
 )]
-#[get("/addons/{addon}/documentation")]
+#[get("/{addon}/documentation")]
 async fn addons_addon_documentation(store: web::Data<StoreManager>, addon: web::Path<String>) -> ApiResult {
     markdown(&store, &addon, AddonFile::Documentation).await
 }
@@ -431,9 +400,9 @@ async fn reload(store: &StoreManager, body: BackgroundBody) -> ApiResult {
 #[utoipa::path(
     tag = "store",
     request_body = BackgroundBody,
-    responses((status = 200, body = base::api::Envelope<jobs::api::JobStarted>), (status = 400, body = base::api::ErrorEnvelope))
+    responses((status = 200, body = http_api::envelope::Envelope<jobs::api::JobStarted>), (status = 400, body = http_api::envelope::ErrorEnvelope))
 )]
-#[post("/store/reload")]
+#[post("/reload")]
 async fn store_reload(store: web::Data<StoreManager>, body: Body<BackgroundBody>) -> ApiResult {
     reload(&store, body.into_inner()).await
 }
@@ -442,16 +411,16 @@ async fn store_reload(store: web::Data<StoreManager>, body: Body<BackgroundBody>
 #[utoipa::path(
     tag = "store",
     request_body = BackgroundBody,
-    responses((status = 200, body = base::api::Envelope<jobs::api::JobStarted>), (status = 400, body = base::api::ErrorEnvelope))
+    responses((status = 200, body = http_api::envelope::Envelope<jobs::api::JobStarted>), (status = 400, body = http_api::envelope::ErrorEnvelope))
 )]
-#[post("/addons/reload")]
+#[post("/reload")]
 async fn addons_reload(store: web::Data<StoreManager>, body: Body<BackgroundBody>) -> ApiResult {
     reload(&store, body.into_inner()).await
 }
 
 /// Every repository.
-#[utoipa::path(tag = "store", responses((status = 200, body = base::api::Envelope<Vec<RepositoryInfo>>)))]
-#[get("/store/repositories")]
+#[utoipa::path(tag = "store", responses((status = 200, body = http_api::envelope::Envelope<Vec<RepositoryInfo>>)))]
+#[get("/repositories")]
 async fn store_repositories(store: web::Data<StoreManager>) -> ApiResult {
     ok(store.repositories().iter().map(repository_info).collect::<Vec<_>>())
 }
@@ -460,9 +429,9 @@ async fn store_repositories(store: web::Data<StoreManager>) -> ApiResult {
 #[utoipa::path(
     tag = "store",
     request_body = AddRepository,
-    responses((status = 200), (status = 400, body = base::api::ErrorEnvelope))
+    responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope))
 )]
-#[post("/store/repositories")]
+#[post("/repositories")]
 async fn store_repositories_add(store: web::Data<StoreManager>, body: Body<AddRepository>) -> ApiResult {
     store.add_repository(&body.into_inner().repository).await?;
     ok_empty()
@@ -480,9 +449,9 @@ fn find_repository(store: &StoreManager, slug: &str) -> Result<Repository, ApiEr
 #[utoipa::path(
     tag = "store",
     params(("repository" = String, Path, description = "`core`, `local` or the repository hash")),
-    responses((status = 200, body = base::api::Envelope<RepositoryDetails>), (status = 404, body = base::api::ErrorEnvelope))
+    responses((status = 200, body = http_api::envelope::Envelope<RepositoryDetails>), (status = 404, body = http_api::envelope::ErrorEnvelope))
 )]
-#[get("/store/repositories/{repository}")]
+#[get("/repositories/{repository}")]
 async fn store_repository(store: web::Data<StoreManager>, repository: web::Path<String>) -> ApiResult {
     let repository = find_repository(&store, &repository)?;
     ok(RepositoryDetails { info: repository_info(&repository), errors: repository.errors })
@@ -492,9 +461,9 @@ async fn store_repository(store: web::Data<StoreManager>, repository: web::Path<
 #[utoipa::path(
     tag = "store",
     params(("repository" = String, Path, description = "The repository hash")),
-    responses((status = 200), (status = 400, body = base::api::ErrorEnvelope), (status = 404, body = base::api::ErrorEnvelope))
+    responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 404, body = http_api::envelope::ErrorEnvelope))
 )]
-#[delete("/store/repositories/{repository}")]
+#[delete("/repositories/{repository}")]
 async fn store_repository_delete(store: web::Data<StoreManager>, repository: web::Path<String>) -> ApiResult {
     store.remove_repository(&repository).await?;
     ok_empty()
@@ -504,9 +473,9 @@ async fn store_repository_delete(store: web::Data<StoreManager>, repository: web
 #[utoipa::path(
     tag = "store",
     params(("repository" = String, Path, description = "The repository hash")),
-    responses((status = 200), (status = 400, body = base::api::ErrorEnvelope), (status = 404, body = base::api::ErrorEnvelope), (status = 500, body = base::api::ErrorEnvelope))
+    responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 404, body = http_api::envelope::ErrorEnvelope), (status = 500, body = http_api::envelope::ErrorEnvelope))
 )]
-#[post("/store/repositories/{repository}/repair")]
+#[post("/repositories/{repository}/repair")]
 async fn store_repository_repair(store: web::Data<StoreManager>, repository: web::Path<String>) -> ApiResult {
     store.repair_repository(&repository).await?;
     ok_empty()

@@ -9,7 +9,7 @@ use crate::git;
 use crate::repository::{Repository, RepositoryKind, Source};
 use crate::scan::{self, read_repository};
 use addon_config::{AddonConfig, RepositoryConfig};
-use base::{ApiError, DataDir};
+use base::{DataDir, Error};
 use jobs::{Job, JobCondition, JobManager, JobSpec};
 use serde_json::Value;
 use state::{Persisted, Store};
@@ -155,7 +155,7 @@ impl StoreManager {
 
     /// Pulls every git repository (cloning those whose checkout is missing) and reads them all
     /// again, as the job `store_manager_reload` (a child of `parent` when given).
-    pub async fn reload(&self, parent: Option<&Job>) -> Result<(), ApiError> {
+    pub async fn reload(&self, parent: Option<&Job>) -> Result<(), Error> {
         let this = self.clone();
         let work = move |job: Job| async move { this.reload_in(&job).await };
         match parent {
@@ -175,7 +175,7 @@ impl StoreManager {
 
     /// The work of a reload, inside its job: every git repository is updated at once, then all
     /// are read.
-    pub(crate) async fn reload_in(&self, job: &Job) -> Result<(), ApiError> {
+    pub(crate) async fn reload_in(&self, job: &Job) -> Result<(), Error> {
         let _changing = self.inner.changing.lock().await;
         let mut updates = tokio::task::JoinSet::new();
         for source in self.sources().into_iter().filter(|s| s.kind == RepositoryKind::Git) {
@@ -240,7 +240,7 @@ impl StoreManager {
     /// Whether `addon` can be installed here: this machine's architectures and machine type (no
     /// Home Assistant Core is managed yet, so its version never limits). The error is the real
     /// Supervisor's, with the `error_key` and `extra_fields` naming what the add-on requires.
-    pub fn availability(&self, addon: &StoreAddon) -> Result<(), ApiError> {
+    pub fn availability(&self, addon: &StoreAddon) -> Result<(), Error> {
         let archs = base::arch::supported_archs();
         addon.config.availability_for(&addon.slug, &archs, &self.inner.machine, None).map_err(|unavailable| {
             let config = &addon.config;
@@ -253,7 +253,7 @@ impl StoreManager {
                 ("slug".to_owned(), addon.slug.clone().into()),
                 (name.to_owned(), value.into()),
             ]);
-            ApiError::bad_request(unavailable.message).with_key(unavailable.error_key).with_extra(extra)
+            Error::invalid(unavailable.message).with_key(unavailable.error_key).with_extra(extra)
         })
     }
 
@@ -288,7 +288,7 @@ impl StoreManager {
 
     /// Adds the git repository `source` (`url[#branch]`) as the job
     /// `store_manager_add_repository`: clones it, requires a `repository.yaml`, stores it.
-    pub async fn add_repository(&self, source: &str) -> Result<(), ApiError> {
+    pub async fn add_repository(&self, source: &str) -> Result<(), Error> {
         let source = Source::parse(source)?;
         // Checked again under the lock; this answers the common case without a job.
         if self.sources().iter().any(|s| s.slug == source.slug) {
@@ -305,7 +305,7 @@ impl StoreManager {
         self.inner.jobs.run(spec, move |job| async move { this.add_in(&job, source).await }).await
     }
 
-    async fn add_in(&self, job: &Job, source: Source) -> Result<(), ApiError> {
+    async fn add_in(&self, job: &Job, source: Source) -> Result<(), Error> {
         let _changing = self.inner.changing.lock().await;
         if self.sources().iter().any(|s| s.slug == source.slug) {
             return Err(already_added(&source));
@@ -314,7 +314,7 @@ impl StoreManager {
         job.set_stage("clone");
         if let Err(e) = self.fresh_clone(&source, &path, Some(job)).await {
             tracing::warn!(source = %source.text, "clone failed: {e}");
-            return Err(ApiError::bad_request(format!("Can't clone {}: {e}", source.text)));
+            return Err(Error::invalid(format!("Can't clone {}: {e}", source.text)));
         }
         job.set_stage("validate");
         let checked = path.clone();
@@ -323,7 +323,7 @@ impl StoreManager {
             let why = valid.err().map_or_else(|| "no repository.yaml".to_owned(), |e| e.to_string());
             tracing::warn!(source = %source.text, "not an add-on repository: {why}");
             remove_folder(&path).await;
-            return Err(ApiError::bad_request(format!("{} is not a valid add-on repository", source.text)));
+            return Err(Error::invalid(format!("{} is not a valid add-on repository", source.text)));
         }
         self.inner.sources.update(|sources| sources.push(source.text.clone()))?;
         job.set_stage("read");
@@ -331,18 +331,15 @@ impl StoreManager {
     }
 
     /// Removes the git repository `slug`, refused while an installed add-on comes from it.
-    pub async fn remove_repository(&self, slug: &str) -> Result<(), ApiError> {
+    pub async fn remove_repository(&self, slug: &str) -> Result<(), Error> {
         let _changing = self.inner.changing.lock().await;
         let source = self.source_of(slug)?;
         if source.kind != RepositoryKind::Git {
-            return Err(ApiError::bad_request("Can't remove built-in repositories!"));
+            return Err(Error::invalid("Can't remove built-in repositories!"));
         }
         let prefix = format!("{slug}_");
         if self.installed().is_some_and(|installed| installed.slugs().iter().any(|s| s.starts_with(&prefix))) {
-            return Err(ApiError::bad_request(format!(
-                "Can't remove '{}'. It's used by installed add-ons",
-                source.text
-            )));
+            return Err(Error::invalid(format!("Can't remove '{}'. It's used by installed add-ons", source.text)));
         }
         // Forgotten first: a crash before the folder is gone leaves only an unused folder, which
         // the next add of the same source replaces.
@@ -353,18 +350,18 @@ impl StoreManager {
     }
 
     /// Clones the git repository `slug` again from scratch and reads it.
-    pub(crate) async fn repair_repository(&self, slug: &str) -> Result<(), ApiError> {
+    pub(crate) async fn repair_repository(&self, slug: &str) -> Result<(), Error> {
         let _changing = self.inner.changing.lock().await;
         let source = self.source_of(slug)?;
         if source.kind != RepositoryKind::Git {
-            return Err(ApiError::bad_request(format!("Can't reset repository {slug} as it is not git based!"))
+            return Err(Error::invalid(format!("Can't reset repository {slug} as it is not git based!"))
                 .with_key("store_repository_local_cannot_reset")
                 .with_extra(serde_json::Map::from_iter([("local_repo".to_owned(), slug.into())])));
         }
         let path = self.path_of(&source);
         if let Err(e) = self.fresh_clone(&source, &path, None).await {
             tracing::error!(repository = %slug, source = %source.text, "repair failed: {e}");
-            let error = ApiError::internal(format!(
+            let error = Error::internal(format!(
                 "An unknown error occurred with app repository {slug}. Check Supervisor logs for details"
             ))
             .with_key("store_repository_unknown_error")
@@ -411,11 +408,11 @@ impl StoreManager {
         [Source::core(), Source::local()].into_iter().chain(gits).collect()
     }
 
-    fn source_of(&self, slug: &str) -> Result<Source, ApiError> {
+    fn source_of(&self, slug: &str) -> Result<Source, Error> {
         self.sources()
             .into_iter()
             .find(|s| s.slug == slug)
-            .ok_or_else(|| ApiError::not_found(format!("Repository {slug} does not exist in the store")))
+            .ok_or_else(|| Error::not_found(format!("Repository {slug} does not exist in the store")))
     }
 
     fn path_of(&self, source: &Source) -> PathBuf {
@@ -449,7 +446,7 @@ impl StoreManager {
     }
 
     /// Reads one repository and puts it in place of what was known of it.
-    async fn read_one(&self, source: Source) -> Result<(), ApiError> {
+    async fn read_one(&self, source: Source) -> Result<(), Error> {
         let path = self.path_of(&source);
         let (repository, addons) = blocking(move || read_repository(&source, path)).await?;
         let sources = self.sources();
@@ -468,8 +465,8 @@ impl StoreManager {
     }
 }
 
-fn already_added(source: &Source) -> ApiError {
-    ApiError::bad_request(format!("Can't add {}, already in the store", source.text))
+fn already_added(source: &Source) -> Error {
+    Error::invalid(format!("Can't add {}, already in the store", source.text))
         .with_key("store_repository_already_added_error")
 }
 
@@ -482,8 +479,8 @@ async fn cancellable<T>(job: &Job, work: impl Future<Output = Result<T, String>>
 }
 
 /// Runs blocking file work off the async threads.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work).await.map_err(|e| ApiError::internal(format!("store reader failed: {e}")))
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, Error> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| Error::internal(format!("store reader failed: {e}")))
 }
 
 /// Deletes a checkout; a failure is logged, since the folder is only a cache of the remote.

@@ -1,7 +1,7 @@
 //! What a repository is: its kind, its identity (slug and folder, both derived from the source
 //! string the user added) and the source-string rules the real Supervisor applies.
 
-use base::{ApiError, DataDir};
+use base::{DataDir, Error};
 use regex::Regex;
 use serde::Serialize;
 use sha1::{Digest, Sha1};
@@ -71,13 +71,13 @@ pub(crate) struct Source {
 
 /// Checks a repository string (`url[#branch]`, `core` or `local`) as adding it would, without
 /// adding it: for callers that must validate a whole request before changing anything.
-pub fn check_source(input: &str) -> Result<(), ApiError> {
+pub fn check_source(input: &str) -> Result<(), Error> {
     Source::parse(input).map(drop)
 }
 
 impl Source {
     /// Parses a source string, refusing what the real Supervisor refuses with its message.
-    pub fn parse(input: &str) -> Result<Source, ApiError> {
+    pub fn parse(input: &str) -> Result<Source, Error> {
         let input = input.trim();
         if input == CORE || input.trim_end_matches('/').eq_ignore_ascii_case(URL_CORE_ADDONS) {
             return Ok(Source::builtin(RepositoryKind::Core));
@@ -85,7 +85,7 @@ impl Source {
         if input == LOCAL {
             return Ok(Source::builtin(RepositoryKind::Local));
         }
-        let invalid = || ApiError::bad_request("No valid repository format!");
+        let invalid = || Error::invalid("No valid repository format!");
         let captures = RE_REPOSITORY.captures(input).ok_or_else(invalid)?;
         let url = captures["url"].to_owned();
         if !RE_URL.is_match(&url) {
@@ -195,7 +195,7 @@ mod tests {
         ] {
             let err = Source::parse(bad).unwrap_err();
             assert_eq!(err.message, "No valid repository format!", "{bad}");
-            assert_eq!(err.status.as_u16(), 400);
+            assert_eq!(err.kind, base::Kind::Invalid);
         }
     }
 }

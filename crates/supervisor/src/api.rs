@@ -5,11 +5,14 @@ use crate::manager::valid_timezone;
 use crate::{LogLevel, SupervisorManager};
 use actix_web::http::header;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
-use base::body::{present, Body, Options};
 use base::logs::Selection;
-use base::{ok, ok_empty, ApiError, ApiResult, Lifecycle};
+use base::Lifecycle;
 use bytes::Bytes;
 use docker::Stats;
+use http_api::body::{present, Body, Options};
+use http_api::routes::{INFO, MANAGER, OPEN};
+use http_api::Routes;
+use http_api::{ok, ok_empty, ApiError, ApiResult};
 use jobs::api::{respond, BackgroundBody};
 use jobs::{JobCondition, JobSpec};
 use serde::{Deserialize, Serialize};
@@ -17,34 +20,26 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::broadcast::error::RecvError;
 use updater::Channel;
-use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa::{IntoParams, ToSchema};
 
-#[derive(OpenApi)]
-#[openapi(
-    paths(
-        supervisor_ping, supervisor_info, supervisor_options, supervisor_reload, supervisor_restart,
-        supervisor_repair, supervisor_update, supervisor_stats, supervisor_logs, supervisor_logs_follow,
-        supervisor_logs_latest, supervisor_logs_boot, supervisor_logs_boot_follow
-    ),
-    components(schemas(SupervisorInfo, SupervisorOptions, UpdateBody, Stats, LogLevel, Channel, DetectBlockingIo)),
-    tags((name = "supervisor", description = "The supervisor itself"))
-)]
-pub struct SupervisorApi;
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(supervisor_ping)
-        .service(supervisor_info)
-        .service(supervisor_options)
-        .service(supervisor_reload)
-        .service(supervisor_restart)
-        .service(supervisor_repair)
-        .service(supervisor_update)
-        .service(supervisor_stats)
-        .service(supervisor_logs)
-        .service(supervisor_logs_follow)
-        .service(supervisor_logs_latest)
-        .service(supervisor_logs_boot)
-        .service(supervisor_logs_boot_follow);
+/// Declares the group's routes: each handler with who may call it.
+pub fn routes(routes: &mut Routes) {
+    routes.tag("supervisor", "The supervisor itself");
+    routes
+        .group("/supervisor")
+        .route(OPEN, supervisor_ping)
+        .route(INFO, supervisor_info)
+        .route(MANAGER, supervisor_options)
+        .route(MANAGER, supervisor_reload)
+        .route(MANAGER, supervisor_restart)
+        .route(MANAGER, supervisor_repair)
+        .route(MANAGER, supervisor_update)
+        .route(MANAGER, supervisor_stats)
+        .route(MANAGER, supervisor_logs)
+        .route(MANAGER, supervisor_logs_follow)
+        .route(MANAGER, supervisor_logs_latest)
+        .route(MANAGER, supervisor_logs_boot)
+        .route(MANAGER, supervisor_logs_boot_follow);
 }
 
 /// The address add-ons reach the supervisor at before the network exists: the real default
@@ -107,7 +102,7 @@ pub struct SupervisorOptions {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct UpdateBody {
+pub struct SupervisorUpdate {
     /// The version to install (only on the `dev` channel); the latest otherwise.
     version: Option<String>,
     #[serde(default)]
@@ -118,14 +113,14 @@ pub struct UpdateBody {
 const FEATURE_FLAGS: [&str; 2] = ["supervisor_v2_api", "unix_socket_core_api"];
 
 /// Answers whether the supervisor is up; needs no token.
-#[utoipa::path(tag = "supervisor", responses((status = 200)), security(()))]
-#[get("/supervisor/ping")]
+#[utoipa::path(tag = "supervisor", responses((status = 200)))]
+#[get("/ping")]
 async fn supervisor_ping() -> ApiResult {
     ok_empty()
 }
 
-#[utoipa::path(tag = "supervisor", responses((status = 200, body = base::api::Envelope<SupervisorInfo>)))]
-#[get("/supervisor/info")]
+#[utoipa::path(tag = "supervisor", responses((status = 200, body = http_api::envelope::Envelope<SupervisorInfo>)))]
+#[get("/info")]
 async fn supervisor_info(supervisor: web::Data<SupervisorManager>) -> ApiResult {
     let config = supervisor.config();
     let mut feature_flags: BTreeMap<String, bool> = FEATURE_FLAGS.iter().map(|f| (f.to_string(), false)).collect();
@@ -157,8 +152,8 @@ async fn supervisor_info(supervisor: web::Data<SupervisorManager>) -> ApiResult 
 }
 
 /// Sets options; every value is checked before anything is stored.
-#[utoipa::path(tag = "supervisor", request_body = SupervisorOptions, responses((status = 200), (status = 400, body = base::api::ErrorEnvelope)))]
-#[post("/supervisor/options")]
+#[utoipa::path(tag = "supervisor", request_body = SupervisorOptions, responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[post("/options")]
 async fn supervisor_options(supervisor: web::Data<SupervisorManager>, body: Options<SupervisorOptions>) -> ApiResult {
     let options = body.into_inner();
     if let Some(zone) = &options.timezone {
@@ -225,7 +220,7 @@ async fn supervisor_options(supervisor: web::Data<SupervisorManager>, body: Opti
 
 /// Reloads version information.
 #[utoipa::path(tag = "supervisor", request_body = Option<BackgroundBody>, responses((status = 200)))]
-#[post("/supervisor/reload")]
+#[post("/reload")]
 async fn supervisor_reload(supervisor: web::Data<SupervisorManager>, body: Body<BackgroundBody>) -> ApiResult {
     let manager = supervisor.into_inner();
     let jobs = manager.jobs.clone();
@@ -239,8 +234,8 @@ async fn supervisor_reload(supervisor: web::Data<SupervisorManager>, body: Body<
 }
 
 /// Restarts the supervisor in place once this answer is sent.
-#[utoipa::path(tag = "supervisor", responses((status = 200), (status = 400, body = base::api::ErrorEnvelope)))]
-#[post("/supervisor/restart")]
+#[utoipa::path(tag = "supervisor", responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[post("/restart")]
 async fn supervisor_restart(supervisor: web::Data<SupervisorManager>, _body: Body<serde_json::Value>) -> ApiResult {
     let spec = JobSpec::new("supervisor_restart").conditions(&[JobCondition::Running]).limit(jobs::JobLimit::Once);
     let system = Arc::clone(&supervisor.system);
@@ -255,8 +250,8 @@ async fn supervisor_restart(supervisor: web::Data<SupervisorManager>, _body: Bod
 }
 
 /// Repairs the container network and what the supervisor depends on.
-#[utoipa::path(tag = "supervisor", request_body = Option<BackgroundBody>, responses((status = 200), (status = 503, body = base::api::ErrorEnvelope)))]
-#[post("/supervisor/repair")]
+#[utoipa::path(tag = "supervisor", request_body = Option<BackgroundBody>, responses((status = 200), (status = 503, body = http_api::envelope::ErrorEnvelope)))]
+#[post("/repair")]
 async fn supervisor_repair(supervisor: web::Data<SupervisorManager>, body: Body<BackgroundBody>) -> ApiResult {
     let manager = supervisor.into_inner();
     let jobs = manager.jobs.clone();
@@ -265,9 +260,9 @@ async fn supervisor_repair(supervisor: web::Data<SupervisorManager>, body: Body<
 }
 
 /// Updates the supervisor to the latest version (or, on `dev`, to `version`).
-#[utoipa::path(tag = "supervisor", request_body = Option<UpdateBody>, responses((status = 200), (status = 400, body = base::api::ErrorEnvelope)))]
-#[post("/supervisor/update")]
-async fn supervisor_update(supervisor: web::Data<SupervisorManager>, body: Body<UpdateBody>) -> ApiResult {
+#[utoipa::path(tag = "supervisor", request_body = Option<SupervisorUpdate>, responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[post("/update")]
+async fn supervisor_update(supervisor: web::Data<SupervisorManager>, body: Body<SupervisorUpdate>) -> ApiResult {
     let body = body.into_inner();
     let (image, target) = supervisor.check_update(body.version)?;
     let manager = supervisor.into_inner();
@@ -279,8 +274,8 @@ async fn supervisor_update(supervisor: web::Data<SupervisorManager>, body: Body<
 }
 
 /// CPU, memory, network and block figures of the supervisor process.
-#[utoipa::path(tag = "supervisor", responses((status = 200, body = base::api::Envelope<Stats>)))]
-#[get("/supervisor/stats")]
+#[utoipa::path(tag = "supervisor", responses((status = 200, body = http_api::envelope::Envelope<Stats>)))]
+#[get("/stats")]
 async fn supervisor_stats(supervisor: web::Data<SupervisorManager>) -> ApiResult {
     ok(supervisor.stats.sample().map_err(|e| ApiError::internal(format!("Can't read process figures: {e}")))?)
 }
@@ -293,7 +288,7 @@ pub struct LogQuery {
 
 /// The supervisor's log of this start; `Range: entries=...` or `lines` select lines.
 #[utoipa::path(tag = "supervisor", params(LogQuery), responses((status = 200, content_type = "text/plain", body = String)))]
-#[get("/supervisor/logs")]
+#[get("/logs")]
 async fn supervisor_logs(
     supervisor: web::Data<SupervisorManager>,
     req: HttpRequest,
@@ -304,7 +299,7 @@ async fn supervisor_logs(
 
 /// Like `/supervisor/logs`, then every new line as it is written.
 #[utoipa::path(tag = "supervisor", params(LogQuery), responses((status = 200, content_type = "text/plain", body = String)))]
-#[get("/supervisor/logs/follow")]
+#[get("/logs/follow")]
 async fn supervisor_logs_follow(
     supervisor: web::Data<SupervisorManager>,
     req: HttpRequest,
@@ -315,15 +310,15 @@ async fn supervisor_logs_follow(
 
 /// Every line of this start (`lines` limits; `Range` is ignored).
 #[utoipa::path(tag = "supervisor", params(LogQuery), responses((status = 200, content_type = "text/plain", body = String)))]
-#[get("/supervisor/logs/latest")]
+#[get("/logs/latest")]
 async fn supervisor_logs_latest(supervisor: web::Data<SupervisorManager>, query: web::Query<LogQuery>) -> ApiResult {
     let selection = query.lines.map_or(Selection::parse_range("entries=0")?, Selection::last);
     text(read_lines(supervisor.log.current(), selection)?)
 }
 
 /// The log of one start: `0` this one, `-1` the one before, `1` the oldest kept, or a boot id.
-#[utoipa::path(tag = "supervisor", params(("bootid" = String, Path), LogQuery), responses((status = 200, content_type = "text/plain", body = String), (status = 400, body = base::api::ErrorEnvelope)))]
-#[get("/supervisor/logs/boots/{bootid}")]
+#[utoipa::path(tag = "supervisor", params(("bootid" = String, Path), LogQuery), responses((status = 200, content_type = "text/plain", body = String), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[get("/logs/boots/{bootid}")]
 async fn supervisor_logs_boot(
     supervisor: web::Data<SupervisorManager>,
     req: HttpRequest,
@@ -335,7 +330,7 @@ async fn supervisor_logs_boot(
 
 /// Like `/supervisor/logs/boots/{bootid}`, following new lines when it is this start.
 #[utoipa::path(tag = "supervisor", params(("bootid" = String, Path), LogQuery), responses((status = 200, content_type = "text/plain", body = String)))]
-#[get("/supervisor/logs/boots/{bootid}/follow")]
+#[get("/logs/boots/{bootid}/follow")]
 async fn supervisor_logs_boot_follow(
     supervisor: web::Data<SupervisorManager>,
     req: HttpRequest,

@@ -6,7 +6,6 @@ pub mod logs;
 mod manager;
 mod stats;
 
-pub use api::SupervisorApi;
 pub use logs::{LogLevel, SupervisorLog};
 pub use manager::{SupervisorConfig, SupervisorManager};
 pub use stats::StatsSampler;

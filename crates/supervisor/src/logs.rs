@@ -6,7 +6,7 @@
 //! polling the file.
 
 use base::logs::Selection;
-use base::{ApiError, DataDir};
+use base::DataDir;
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -133,10 +133,10 @@ impl SupervisorLog {
     }
 
     /// Changes the level of every later line.
-    pub fn set_level(&self, level: LogLevel) -> Result<(), ApiError> {
+    pub fn set_level(&self, level: LogLevel) -> Result<(), base::Error> {
         self.filter
             .reload(EnvFilter::new(level.directives()))
-            .map_err(|e| ApiError::internal(format!("Can't change the log level: {e}")))
+            .map_err(|e| base::Error::internal(format!("Can't change the log level: {e}")))
     }
 
     /// Lines written from now on.
@@ -147,8 +147,8 @@ impl SupervisorLog {
     /// The log file of a boot named as the real Supervisor's `bootid`: `0` or a negative offset
     /// counts back from the current start, a positive one forward from the oldest kept, anything
     /// else is a boot id. Answers the file and whether it is the current start.
-    pub fn boot(&self, bootid: &str) -> Result<(PathBuf, bool), ApiError> {
-        let files = boot_files(&self.dir).map_err(|e| ApiError::internal(e.to_string()))?;
+    pub fn boot(&self, bootid: &str) -> Result<(PathBuf, bool), base::Error> {
+        let files = boot_files(&self.dir).map_err(|e| base::Error::internal(e.to_string()))?;
         let found = match bootid.parse::<i64>() {
             Ok(offset) if offset <= 0 => {
                 let index = files.len() as i64 - 1 + offset;
@@ -157,7 +157,7 @@ impl SupervisorLog {
             Ok(offset) => files.get(offset as usize - 1),
             Err(_) => files.iter().find(|f| boot_id_of(f) == Some(bootid)),
         };
-        let path = found.cloned().ok_or_else(|| ApiError::bad_request(format!("Logs not found for boot {bootid}")))?;
+        let path = found.cloned().ok_or_else(|| base::Error::invalid(format!("Logs not found for boot {bootid}")))?;
         let current = path == self.current;
         Ok((path, current))
     }
@@ -181,7 +181,7 @@ fn boot_id_of(path: &Path) -> Option<&str> {
 }
 
 /// Reads the selected lines of a log file.
-pub fn read_lines(path: &Path, selection: Selection) -> Result<String, ApiError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ApiError::internal(format!("Can't read the log: {e}")))?;
+pub fn read_lines(path: &Path, selection: Selection) -> Result<String, base::Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| base::Error::internal(format!("Can't read the log: {e}")))?;
     Ok(selection.select(&text))
 }

@@ -1,7 +1,7 @@
 //! The supervisor manager: options, and the operations on the supervisor as jobs.
 
 use crate::{LogLevel, StatsSampler, SupervisorLog};
-use base::{ApiError, Lifecycle, System};
+use base::{Error, Lifecycle, System};
 use docker::DockerManager;
 use jobs::{Job, JobCondition, JobLimit, JobManager, JobSpec};
 use serde::{Deserialize, Serialize};
@@ -68,7 +68,7 @@ impl SupervisorManager {
     }
 
     /// Applies the persisted log level (at start, unless the command line set one).
-    pub fn apply_log_level(&self) -> Result<(), ApiError> {
+    pub fn apply_log_level(&self) -> Result<(), Error> {
         self.log.set_level(self.config.read().logging)
     }
 
@@ -77,7 +77,7 @@ impl SupervisorManager {
     }
 
     /// Applies `change`, on disk first, then the log level it implies.
-    pub fn update_config(&self, change: impl FnOnce(&mut SupervisorConfig)) -> Result<(), ApiError> {
+    pub fn update_config(&self, change: impl FnOnce(&mut SupervisorConfig)) -> Result<(), Error> {
         let before = self.config.update(change)?;
         let level = self.config.read().logging;
         if level != before.logging {
@@ -94,7 +94,7 @@ impl SupervisorManager {
 
     /// Makes the user's repositories exactly `wanted`: adds (clones) the new ones, then removes
     /// the ones no longer listed. Stops at the first failure, with the store's message.
-    pub async fn set_addons_repositories(&self, wanted: &[String]) -> Result<(), ApiError> {
+    pub async fn set_addons_repositories(&self, wanted: &[String]) -> Result<(), Error> {
         let current = self.addons_repositories();
         for source in wanted.iter().filter(|s| !current.contains(s)) {
             self.catalog.add_repository(source).await?;
@@ -123,7 +123,7 @@ impl SupervisorManager {
 
     /// Reloads version information as the job `supervisor_reload`; a failed fetch is logged, not
     /// fatal, as in the real Supervisor.
-    pub async fn reload(&self, job: Job) -> Result<(), ApiError> {
+    pub async fn reload(&self, job: Job) -> Result<(), Error> {
         job.set_stage("updater");
         if let Err(e) = self.updater.fetch(Some(&job)).await {
             tracing::warn!("version information not refreshed: {}", e.message);
@@ -138,15 +138,15 @@ impl SupervisorManager {
 
     /// Pulls the supervisor image of `version` (the latest when `None`), tags it `latest` for
     /// the service that starts the supervisor, and asks for a restart into it.
-    pub fn check_update(&self, version: Option<String>) -> Result<(String, String), ApiError> {
+    pub fn check_update(&self, version: Option<String>) -> Result<(String, String), Error> {
         let current = base::SUPERVISOR_VERSION;
         let explicit = version.filter(|_| self.updater.channel() == updater::Channel::Dev);
         if explicit.is_none() && !self.update_available() {
-            return Err(ApiError::bad_request(format!("No supervisor update available - {current}")));
+            return Err(Error::invalid(format!("No supervisor update available - {current}")));
         }
         let target = explicit.unwrap_or_else(|| self.version_latest());
         if target == current {
-            return Err(ApiError::bad_request(format!("Version {target} is already installed")));
+            return Err(Error::invalid(format!("Version {target} is already installed")));
         }
         let image = self
             .updater
@@ -154,11 +154,11 @@ impl SupervisorManager {
             .images
             .get("supervisor")
             .cloned()
-            .ok_or_else(|| ApiError::bad_request("The version information names no supervisor image"))?;
+            .ok_or_else(|| Error::invalid("The version information names no supervisor image"))?;
         Ok((image, target))
     }
 
-    pub async fn update(&self, job: Job, image: String, target: String) -> Result<(), ApiError> {
+    pub async fn update(&self, job: Job, image: String, target: String) -> Result<(), Error> {
         if !self.docker.image_exists(&image, &target).await? {
             self.docker.pull(&image, &target, &job).await?;
         }
@@ -173,10 +173,10 @@ impl SupervisorManager {
 
     /// Repairs what the supervisor depends on: the container network now; the images of
     /// add-ons and plugins join as those domains arrive.
-    pub async fn repair(&self, job: Job) -> Result<(), ApiError> {
+    pub async fn repair(&self, job: Job) -> Result<(), Error> {
         job.set_stage("docker");
         if !self.docker.connect().await {
-            return Err(ApiError::unavailable("The container engine is not available"));
+            return Err(Error::unavailable("The container engine is not available"));
         }
         job.set_progress(50.0);
         job.set_stage("network");

@@ -7,7 +7,7 @@
 //! The last manifest read is kept in the database, so versions are known after a restart
 //! without a network.
 
-use base::{ApiError, System};
+use base::{Error, System};
 use jobs::{Job, JobLimit, JobManager, JobSpec};
 use serde::{Deserialize, Serialize};
 use state::{Persisted, Store};
@@ -134,7 +134,7 @@ impl Updater {
     }
 
     /// Sets the channel and the auto-update flag (each if given), on disk first.
-    pub fn set_options(&self, channel: Option<Channel>, auto_update: Option<bool>) -> Result<(), ApiError> {
+    pub fn set_options(&self, channel: Option<Channel>, auto_update: Option<bool>) -> Result<(), Error> {
         self.config.update(|config| {
             if let Some(channel) = channel {
                 config.channel = channel;
@@ -153,7 +153,7 @@ impl Updater {
 
     /// Reads the manifest as the job `updater_fetch_data` (a child of `parent` when given) and
     /// stores what it says.
-    pub async fn fetch(&self, parent: Option<&Job>) -> Result<(), ApiError> {
+    pub async fn fetch(&self, parent: Option<&Job>) -> Result<(), Error> {
         let spec = JobSpec::new("updater_fetch_data").limit(JobLimit::Wait);
         let work = |job: Job| async move {
             job.set_stage("download");
@@ -161,9 +161,9 @@ impl Updater {
             let bytes = self.download(&source).await?;
             job.set_stage("parse");
             let manifest: Manifest = serde_json::from_slice(&bytes)
-                .map_err(|e| ApiError::bad_request(format!("Can't process version data from {source}: {e}")))?;
+                .map_err(|e| Error::invalid(format!("Can't process version data from {source}: {e}")))?;
             if manifest.channel != self.channel() {
-                return Err(ApiError::bad_request(format!(
+                return Err(Error::invalid(format!(
                     "Invalid data from {source}: it is for the {} channel",
                     manifest.channel.as_str()
                 )));
@@ -179,19 +179,18 @@ impl Updater {
         }
     }
 
-    async fn download(&self, source: &str) -> Result<Vec<u8>, ApiError> {
+    async fn download(&self, source: &str) -> Result<Vec<u8>, Error> {
         if !(source.starts_with("http://") || source.starts_with("https://")) {
             let path = source.strip_prefix("file://").unwrap_or(source);
             return tokio::fs::read(path)
                 .await
-                .map_err(|e| ApiError::bad_request(format!("Can't read version data from {path}: {e}")));
+                .map_err(|e| Error::invalid(format!("Can't read version data from {path}: {e}")));
         }
         let response = self.http.get(source).send().await;
         self.system.set_internet(response.is_ok());
-        let response =
-            response.map_err(|e| ApiError::bad_request(format!("Can't fetch version data from {source}: {e}")))?;
+        let response = response.map_err(|e| Error::invalid(format!("Can't fetch version data from {source}: {e}")))?;
         if !response.status().is_success() {
-            return Err(ApiError::bad_request(format!(
+            return Err(Error::invalid(format!(
                 "Fetching version from {source} response with {}",
                 response.status().as_u16()
             )));
@@ -199,7 +198,7 @@ impl Updater {
         let bytes = response
             .bytes()
             .await
-            .map_err(|e| ApiError::bad_request(format!("Can't read version data from {source}: {e}")))?;
+            .map_err(|e| Error::invalid(format!("Can't read version data from {source}: {e}")))?;
         Ok(bytes.to_vec())
     }
 

@@ -8,7 +8,9 @@ use store::repository_hash;
 macro_rules! service {
     ($fixture:expr) => {
         test::init_service(
-            App::new().app_data(web::Data::new($fixture.manager.clone())).configure(store::api::configure),
+            App::new()
+                .app_data(web::Data::new($fixture.manager.clone()))
+                .configure(http_api::Routes::of(store::api::routes)),
         )
         .await
     };

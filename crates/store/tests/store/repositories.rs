@@ -22,7 +22,7 @@ async fn add_reload_and_remove_a_git_repository() {
     assert!(fixture.jobs.jobs().iter().any(|j| j.name == "store_manager_add_repository" && j.done == Some(true)));
 
     let again = fixture.manager.add_repository(&url).await.unwrap_err();
-    assert_eq!(again.status.as_u16(), 400);
+    assert_eq!(again.kind, base::Kind::Invalid);
     assert_eq!(again.message, format!("Can't add {url}, already in the store"));
 
     // A new commit upstream: a new version and a new add-on after a reload.
@@ -37,7 +37,7 @@ async fn add_reload_and_remove_a_git_repository() {
     // Refused while an add-on from it is installed.
     fixture.manager.set_installed(FakeInstalled::with(&format!("{hash}_hello"), "1.0.0"));
     let refused = fixture.manager.remove_repository(&hash).await.unwrap_err();
-    assert_eq!(refused.status.as_u16(), 400);
+    assert_eq!(refused.kind, base::Kind::Invalid);
     assert_eq!(refused.message, format!("Can't remove '{url}'. It's used by installed add-ons"));
     assert!(fixture.manager.addon(&format!("{hash}_hello")).is_some());
 
@@ -99,7 +99,7 @@ async fn a_repository_without_repository_yaml_is_refused_and_its_clone_removed()
     remote.commit("no repository.yaml");
     let url = remote.url();
     let err = fixture.manager.add_repository(&url).await.unwrap_err();
-    assert_eq!(err.status.as_u16(), 400);
+    assert_eq!(err.kind, base::Kind::Invalid);
     assert_eq!(err.message, format!("{url} is not a valid add-on repository"));
     assert!(err.job_id.is_some(), "it failed inside its job");
     assert!(!fixture.data().join("addons/git").join(repository_hash(&url)).exists());
@@ -126,27 +126,27 @@ async fn a_broken_repository_yaml_is_reported_and_the_rest_keeps_working() {
 async fn bad_sources_unreachable_remotes_and_builtins() {
     let fixture = Fixture::new("qemux86-64");
     let bad = fixture.manager.add_repository("ftp://example.com/x").await.unwrap_err();
-    assert_eq!((bad.status.as_u16(), bad.message.as_str()), (400, "No valid repository format!"));
+    assert_eq!((bad.kind, bad.message.as_str()), (base::Kind::Invalid, "No valid repository format!"));
     assert!(bad.job_id.is_none(), "refused before any job");
 
     let missing = format!("file://{}/nothing.git", fixture.dir.path().display());
     let err = fixture.manager.add_repository(&missing).await.unwrap_err();
-    assert_eq!(err.status.as_u16(), 400);
+    assert_eq!(err.kind, base::Kind::Invalid);
     assert!(err.message.starts_with(&format!("Can't clone {missing}: git clone failed")), "{}", err.message);
     assert!(!fixture.data().join("addons/git").join(repository_hash(&missing)).exists());
 
     for builtin in ["core", "local"] {
         let err = fixture.manager.remove_repository(builtin).await.unwrap_err();
-        assert_eq!((err.status.as_u16(), err.message.as_str()), (400, "Can't remove built-in repositories!"));
+        assert_eq!((err.kind, err.message.as_str()), (base::Kind::Invalid, "Can't remove built-in repositories!"));
     }
     let unknown = fixture.manager.remove_repository("0123abcd").await.unwrap_err();
     assert_eq!(
-        (unknown.status.as_u16(), unknown.message.as_str()),
-        (404, "Repository 0123abcd does not exist in the store")
+        (unknown.kind, unknown.message.as_str()),
+        (base::Kind::NotFound, "Repository 0123abcd does not exist in the store")
     );
     // The built-ins are always there.
     let again = fixture.manager.add_repository("local").await.unwrap_err();
-    assert_eq!((again.status.as_u16(), again.message.as_str()), (400, "Can't add local, already in the store"));
+    assert_eq!((again.kind, again.message.as_str()), (base::Kind::Invalid, "Can't add local, already in the store"));
     assert_eq!(again.error_key.as_deref(), Some("store_repository_already_added_error"));
     assert_eq!(fixture.manager.repositories().len(), 2);
 }

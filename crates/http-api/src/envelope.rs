@@ -1,4 +1,5 @@
-//! The response envelope shared by every JSON endpoint.
+//! The response envelope shared by every JSON endpoint, and the HTTP error: a domain
+//! [`base::Error`] becomes one here, its kind mapped to the status the real Supervisor answers.
 //!
 //! Success is `{"result":"ok","data":{...}}`; failure is
 //! `{"result":"error","message":"...","error_key":...,"extra_fields":...,"job_id":...}` with a
@@ -31,6 +32,15 @@ pub struct ErrorEnvelope {
     pub extra_fields: Option<Map<String, Value>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
+}
+
+/// The OpenAPI schema of a [`base::Role`] field (`#[schema(schema_with = role_schema)]`): `base`
+/// stays free of the documentation layer.
+pub fn role_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(base::Role::ALL.map(base::Role::as_str)))
+        .build()
 }
 
 /// What every handler returns.
@@ -120,6 +130,29 @@ impl ApiError {
             error_key: self.error_key.clone(),
             extra_fields: self.extra_fields.as_deref().cloned(),
             job_id: self.job_id.clone(),
+        }
+    }
+}
+
+impl From<base::Error> for ApiError {
+    fn from(error: base::Error) -> Self {
+        use base::Kind;
+        let status = match error.kind {
+            Kind::Invalid => StatusCode::BAD_REQUEST,
+            Kind::Unauthorized => StatusCode::UNAUTHORIZED,
+            Kind::Forbidden => StatusCode::FORBIDDEN,
+            Kind::NotFound => StatusCode::NOT_FOUND,
+            Kind::Conflict => StatusCode::CONFLICT,
+            Kind::Throttled => StatusCode::TOO_MANY_REQUESTS,
+            Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        ApiError {
+            status,
+            message: error.message,
+            error_key: error.error_key,
+            extra_fields: error.extra_fields,
+            job_id: error.job_id,
         }
     }
 }

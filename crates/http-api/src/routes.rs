@@ -1,0 +1,313 @@
+//! The route table: each route is declared once, by one line in its crate's `routes` function that
+//! names the handler and who may call it. From that one line come the actix route (mounted in one
+//! `web::scope` per group, so matching is not linear over the whole API), the OpenAPI operation
+//! (the handler's `#[utoipa::path]` plus the rule as its security requirement) and the rule the
+//! request guard applies to the matched route.
+//!
+//! A handler's actix path is relative to its group (`#[get("/info")]` in the `/supervisor` group);
+//! its full path is the group's prefix followed by it, which is what the guard, the OpenAPI
+//! document and `openapi/access.tsv` show.
+
+use actix_web::dev::HttpServiceFactory;
+use actix_web::http::Method;
+use actix_web::web;
+use base::Role;
+use std::collections::{BTreeMap, HashMap};
+use utoipa::__dev::{SchemaReferences, Tags};
+use utoipa::openapi::path::{HttpMethod, Operation};
+use utoipa::openapi::schema::Schema;
+use utoipa::openapi::tag::Tag;
+use utoipa::openapi::{Paths, RefOr, SecurityRequirement};
+
+/// Who may call a route besides Home Assistant Core (which may call every route) and the CLI
+/// (every route but the Core-only ones); the real Supervisor's tables, one kind per table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No token needed: the ping, the proxies that check their own credentials, static files.
+    Open,
+    /// Home Assistant Core only; not even the CLI.
+    Core,
+    /// Every add-on, with or without `hassio_api` (the real `ADDONS_API_BYPASS`); not the observer.
+    Addons,
+    /// An `/info` endpoint: every add-on with `hassio_api`, whatever its role, and the observer.
+    Info,
+    /// Add-ons with `hassio_api` whose role is one of these, and `admin` add-ons always.
+    Roles(&'static [Role]),
+}
+
+/// A route's access rule: its [`Access`], and whether an add-on may call it on itself
+/// (`/addons/self/...`) regardless of its role and `hassio_api`, as the real Supervisor lets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    pub access: Access,
+    /// The `{addon}` of the path may be the caller itself (`self`), which then needs no grant.
+    pub own: bool,
+}
+
+pub const OPEN: Rule = Rule { access: Access::Open, own: false };
+pub const CORE: Rule = Rule { access: Access::Core, own: false };
+pub const ADDONS: Rule = Rule { access: Access::Addons, own: false };
+pub const INFO: Rule = Rule { access: Access::Info, own: false };
+/// `manager` add-ons.
+pub const MANAGER: Rule = Rule { access: Access::Roles(&[Role::Manager]), own: false };
+/// `backup` and `manager` add-ons.
+pub const BACKUP: Rule = Rule { access: Access::Roles(&[Role::Backup, Role::Manager]), own: false };
+/// `homeassistant` and `manager` add-ons.
+pub const HOMEASSISTANT: Rule = Rule { access: Access::Roles(&[Role::Homeassistant, Role::Manager]), own: false };
+/// `admin` add-ons only.
+pub const ADMIN: Rule = Rule { access: Access::Roles(&[]), own: false };
+
+impl Rule {
+    /// The same rule, and the add-on named by `{addon}` may call it on itself.
+    pub const fn or_own(self) -> Rule {
+        Rule { own: true, ..self }
+    }
+
+    /// The rule as OpenAPI security scopes of the `bearer` scheme; `None` for an open route.
+    pub fn scopes(&self) -> Option<Vec<&'static str>> {
+        let mut scopes = match self.access {
+            Access::Open => return None,
+            Access::Core => vec!["core"],
+            Access::Addons => vec!["addons"],
+            Access::Info => vec!["info"],
+            Access::Roles([]) => vec!["admin"],
+            Access::Roles(roles) => roles.iter().map(|role| role.as_str()).collect(),
+        };
+        if self.own {
+            scopes.push("self");
+        }
+        Some(scopes)
+    }
+}
+
+/// One declared operation: what the guard and the documents know of a route.
+pub struct Declared {
+    pub method: Method,
+    /// The full path template, `{name}` for a parameter.
+    pub path: String,
+    pub rule: Rule,
+    operation: Operation,
+    schemas: Vec<(String, RefOr<Schema>)>,
+}
+
+type Registration = Box<dyn FnOnce(&mut web::ServiceConfig)>;
+
+/// The routes of one prefix, mounted as one `web::scope` (the root group directly on the app).
+struct Group {
+    prefix: &'static str,
+    registrations: Vec<Registration>,
+}
+
+/// Collects every route of the API. The router builds one per worker to mount the routes, and one
+/// once for the documents and the guard's rules; both come from the same `routes` functions.
+#[derive(Default)]
+pub struct Routes {
+    groups: Vec<Group>,
+    operations: Vec<Declared>,
+    tags: Vec<Tag>,
+}
+
+/// Adds routes to one group of a [`Routes`]; see [`Routes::group`].
+pub struct GroupRoutes<'a> {
+    routes: &'a mut Routes,
+    index: usize,
+}
+
+impl Routes {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The group of routes under `prefix` (`""` for the root). Crates may add to the same group:
+    /// `/store/addons/...` is the add-ons crate's, the rest of `/store` the store's.
+    pub fn group(&mut self, prefix: &'static str) -> GroupRoutes<'_> {
+        assert!(prefix.is_empty() || (prefix.starts_with('/') && !prefix.ends_with('/')), "group prefix {prefix:?}");
+        let index = match self.groups.iter().position(|g| g.prefix == prefix) {
+            Some(index) => index,
+            None => {
+                self.groups.push(Group { prefix, registrations: Vec::new() });
+                self.groups.len() - 1
+            }
+        };
+        GroupRoutes { routes: self, index }
+    }
+
+    /// Names an OpenAPI tag and says what its operations are about.
+    pub fn tag(&mut self, name: &str, description: &str) -> &mut Self {
+        let mut tag = Tag::new(name);
+        tag.description = Some(description.to_owned());
+        self.tags.push(tag);
+        self
+    }
+
+    /// Mounts every route: the root group on the app itself, every other group in its scope.
+    pub fn mount(self, cfg: &mut web::ServiceConfig) {
+        for group in self.groups {
+            let registrations = group.registrations;
+            let register = move |cfg: &mut web::ServiceConfig| registrations.into_iter().for_each(|r| r(cfg));
+            if group.prefix.is_empty() {
+                register(cfg);
+            } else {
+                cfg.service(web::scope(group.prefix).configure(register));
+            }
+        }
+    }
+
+    /// Mounts what `declare` declares: an app of one crate's routes (its tests).
+    pub fn of(declare: fn(&mut Routes)) -> impl FnOnce(&mut web::ServiceConfig) {
+        move |cfg| {
+            let mut routes = Routes::new();
+            declare(&mut routes);
+            routes.mount(cfg);
+        }
+    }
+
+    /// Every declared operation, in declaration order.
+    pub fn operations(&self) -> &[Declared] {
+        &self.operations
+    }
+
+    /// The guard's view: the rule of each method and path template.
+    pub fn rules(&self) -> RouteRules {
+        RouteRules { rules: self.operations.iter().map(|o| ((o.method.clone(), o.path.clone()), o.rule)).collect() }
+    }
+
+    /// The paths, schemas and tags of the OpenAPI document. Two schemas of the same name that
+    /// differ are a collision: the document would describe one of them wrongly, so they are
+    /// answered as an error naming them.
+    pub fn openapi(&self) -> Result<Document, Vec<String>> {
+        let mut paths = Paths::new();
+        let mut schemas: BTreeMap<String, RefOr<Schema>> = BTreeMap::new();
+        let mut collisions = Vec::new();
+        for declared in &self.operations {
+            let mut operation = declared.operation.clone();
+            operation.security = Some(vec![match declared.rule.scopes() {
+                None => SecurityRequirement::default(),
+                Some(scopes) => SecurityRequirement::new("bearer", scopes),
+            }]);
+            paths.add_path_operation(&declared.path, vec![http_method(&declared.method)], operation);
+            for (name, schema) in &declared.schemas {
+                match schemas.get(name) {
+                    Some(known) if json(known) != json(schema) => {
+                        collisions.push(format!("{name} (at {} {})", declared.method, declared.path))
+                    }
+                    Some(_) => {}
+                    None => {
+                        schemas.insert(name.clone(), schema.clone());
+                    }
+                }
+            }
+        }
+        if !collisions.is_empty() {
+            return Err(collisions);
+        }
+        Ok(Document { paths, schemas, tags: self.tags.clone() })
+    }
+}
+
+/// What [`Routes::openapi`] answers, for the router to put in the document.
+pub struct Document {
+    pub paths: Paths,
+    pub schemas: BTreeMap<String, RefOr<Schema>>,
+    pub tags: Vec<Tag>,
+}
+
+fn json(schema: &RefOr<Schema>) -> serde_json::Value {
+    serde_json::to_value(schema).unwrap_or_default()
+}
+
+impl GroupRoutes<'_> {
+    /// Declares the route `handler` serves (its `#[utoipa::path]` and actix attribute) and who may
+    /// call it.
+    pub fn route<H>(&mut self, rule: Rule, handler: H) -> &mut Self
+    where
+        H: HttpServiceFactory + utoipa::Path + SchemaReferences + for<'t> Tags<'t> + 'static,
+    {
+        let mut schemas = Vec::new();
+        H::schemas(&mut schemas);
+        let mut operation = H::operation();
+        operation.tags = Some(H::tags().into_iter().map(str::to_owned).collect());
+        self.declare(H::path(), H::methods(), rule, operation, schemas);
+        self.register(Box::new(move |cfg| {
+            cfg.service(handler);
+        }))
+    }
+
+    /// Declares an operation whose service [`GroupRoutes::register`] mounts separately (a family
+    /// of routes generated from one declaration).
+    pub(crate) fn declare(
+        &mut self,
+        relative: String,
+        methods: Vec<HttpMethod>,
+        rule: Rule,
+        operation: Operation,
+        schemas: Vec<(String, RefOr<Schema>)>,
+    ) {
+        let prefix = self.routes.groups[self.index].prefix;
+        let path = format!("{prefix}{relative}");
+        for method in methods {
+            let method = actix_method(&method);
+            let known = self.routes.operations.iter().any(|o| o.method == method && o.path == path);
+            assert!(!known, "{method} {path} is declared twice");
+            self.routes.operations.push(Declared {
+                method,
+                path: path.clone(),
+                rule,
+                operation: operation.clone(),
+                schemas: schemas.clone(),
+            });
+        }
+    }
+
+    pub(crate) fn register(&mut self, registration: Registration) -> &mut Self {
+        self.routes.groups[self.index].registrations.push(registration);
+        self
+    }
+}
+
+/// The rule of every declared route, by method and path template, for the request guard.
+#[derive(Default)]
+pub struct RouteRules {
+    rules: HashMap<(Method, String), Rule>,
+}
+
+impl RouteRules {
+    /// The rule of the route `pattern` (as actix's `match_pattern` gives it) for `method`.
+    pub fn rule(&self, method: &Method, pattern: &str) -> Option<Rule> {
+        self.rules.get(&(method.clone(), pattern.to_owned())).copied()
+    }
+}
+
+fn actix_method(method: &HttpMethod) -> Method {
+    match method {
+        HttpMethod::Get => Method::GET,
+        HttpMethod::Post => Method::POST,
+        HttpMethod::Put => Method::PUT,
+        HttpMethod::Delete => Method::DELETE,
+        HttpMethod::Options => Method::OPTIONS,
+        HttpMethod::Head => Method::HEAD,
+        HttpMethod::Patch => Method::PATCH,
+        HttpMethod::Trace => Method::TRACE,
+    }
+}
+
+fn http_method(method: &Method) -> HttpMethod {
+    match *method {
+        Method::POST => HttpMethod::Post,
+        Method::PUT => HttpMethod::Put,
+        Method::DELETE => HttpMethod::Delete,
+        Method::OPTIONS => HttpMethod::Options,
+        Method::HEAD => HttpMethod::Head,
+        Method::PATCH => HttpMethod::Patch,
+        Method::TRACE => HttpMethod::Trace,
+        _ => HttpMethod::Get,
+    }
+}
+
+/// The value of the `{name}` parameter in `path` when it matched `pattern` (segment by segment:
+/// the API's parameters are whole segments).
+pub fn path_parameter<'p>(pattern: &str, path: &'p str, name: &str) -> Option<&'p str> {
+    let wanted = format!("{{{name}}}");
+    let index = pattern.split('/').position(|segment| segment == wanted)?;
+    path.split('/').nth(index)
+}
