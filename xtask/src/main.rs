@@ -16,6 +16,7 @@ mod bench_host;
 mod fuzz;
 mod test_images;
 mod test_tools;
+mod tidy;
 
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};

@@ -299,7 +299,7 @@ pub struct AddonConfig {
     pub kernel_modules: bool,
     pub realtime: bool,
     pub hassio_api: bool,
-    pub hassio_role: security::Role,
+    pub hassio_role: base::Role,
     pub homeassistant_api: bool,
     pub auth_api: bool,
     pub docker_api: bool,
@@ -908,7 +908,7 @@ mod tests {
         assert!(!c.ingress && !c.host_network && !c.hassio_api && !c.tmpfs && !c.journald);
         assert_eq!(c.ingress_port, 8099);
         assert_eq!(c.panel_icon, "mdi:puzzle");
-        assert_eq!(c.hassio_role, security::Role::Default);
+        assert_eq!(c.hassio_role, base::Role::Default);
         assert_eq!(c.timeout, 10);
         assert_eq!(c.schema, Some(Schema::default()));
         assert!(c.options.is_empty() && c.ports.is_empty() && c.ulimits.is_empty());
@@ -987,7 +987,7 @@ mod tests {
         assert_eq!((c.ingress, c.ingress_port), (true, 0));
         assert_eq!(c.homeassistant.as_deref(), Some("2024.1.0"));
         assert_eq!(c.map, [MapEntry { kind: MapType::Share, read_only: false, path: Some("/mnt/share".into()) }]);
-        assert_eq!(c.hassio_role, security::Role::Manager);
+        assert_eq!(c.hassio_role, base::Role::Manager);
         assert_eq!(c.backup, BackupMode::Cold);
         assert_eq!(c.options["user"], "me");
         assert!(c.schema.is_some());

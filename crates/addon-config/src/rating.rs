@@ -2,7 +2,7 @@
 //! installed add-on's info both show.
 
 use crate::AddonConfig;
-use security::Role;
+use base::Role;
 use std::collections::BTreeMap;
 
 /// Capabilities that cost a point of the security rating.

@@ -5,26 +5,24 @@
 //! a 400. The log endpoints answer their errors as plain text, like their bodies.
 
 use crate::data::{ports_from_api, Boot, Installed, Ports};
-use crate::engine;
 use crate::errors;
 use crate::info::{self, AddonInfo, AddonList};
-use crate::manager::{spec, AddonManager};
+use crate::manager::AddonManager;
 use actix_web::{get, post, web, HttpMessage, HttpRequest, HttpResponse};
 use base::logs::Selection;
-use bollard::query_parameters::{AttachContainerOptionsBuilder, LogsOptionsBuilder, StatsOptionsBuilder};
 use bytes::Bytes;
 use docker::Stats;
 use futures_util::StreamExt;
 use http_api::body::{present, Body, Options};
+use http_api::logs::{text_error, LogDocs, LogError, LogRequest, LogSource};
 use http_api::routes::{ADMIN, CORE, INFO, MANAGER};
 use http_api::Routes;
 use http_api::{ok, ok_empty, ApiError, ApiResult};
-use jobs::api::{respond, JobStarted};
+use jobs::api::{answer, JobStarted};
 use security::{Caller, Role};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use tokio::io::AsyncWriteExt;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 /// Declares the group's routes: each handler with who may call it.
 pub fn routes(routes: &mut Routes) {
@@ -47,11 +45,7 @@ pub fn routes(routes: &mut Routes) {
         .route(MANAGER.or_own(), addon_stdin)
         .route(ADMIN, addon_security)
         .route(MANAGER.or_own(), addon_stats)
-        .route(MANAGER.or_own(), addon_logs)
-        .route(MANAGER, addon_logs_follow)
-        .route(MANAGER, addon_logs_latest)
-        .route(MANAGER, addon_logs_boot)
-        .route(MANAGER, addon_logs_boot_follow);
+        .logs("/{addon}", MANAGER.or_own(), AddonLogs);
     routes
         .group("/store")
         .route(MANAGER, store_addon_install)
@@ -152,13 +146,7 @@ pub struct AddonUpdate {
 }
 
 async fn install(manager: Manager, slug: String, body: InstallBody) -> ApiResult {
-    manager.validate_install(&slug)?;
-    let manager = manager.into_inner();
-    let jobs = manager.jobs().clone();
-    respond(&jobs, AddonManager::install_spec(&slug), body.background, move |job| async move {
-        manager.install(&slug, &job).await
-    })
-    .await
+    answer(manager.install(&slug, body.background).await?)
 }
 
 async fn update(req: HttpRequest, manager: Manager, slug: String, body: AddonUpdate) -> ApiResult {
@@ -170,23 +158,7 @@ async fn update(req: HttpRequest, manager: Manager, slug: String, body: AddonUpd
     if caller.as_deref() == Some(slug.as_str()) {
         return Err(errors::update_self(&slug).into());
     }
-    if !manager.is_installed(&slug) {
-        return Err(if manager.catalog().addon(&slug).is_some() {
-            errors::slug_not_installed(&slug)
-        } else {
-            errors::not_in_store(&slug)
-        }
-        .into());
-    }
-    manager.store_addon(&slug)?;
-    manager.validate_update(&slug)?;
-    let backup = body.backup.unwrap_or(false);
-    let manager = manager.into_inner();
-    let jobs = manager.jobs().clone();
-    respond(&jobs, AddonManager::update_spec(&slug), body.background, move |job| async move {
-        manager.update(&slug, backup, &job).await
-    })
-    .await
+    answer(manager.update(&slug, body.backup.unwrap_or(false), body.background).await?)
 }
 
 /// Installs a store add-on (job `addon_manager_install`).
@@ -269,7 +241,7 @@ pub struct UninstallBody {
 
 /// Uninstalls an add-on: container, image, data and token (job `addon_manager_uninstall`).
 #[utoipa::path(tag = "addons", params(("addon" = String, Path)), request_body = Option<UninstallBody>,
-    responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 404, body = http_api::envelope::ErrorEnvelope)))]
+    responses((status = 200, description = "Done (`{}`), or started with `background` (its job id)", body = http_api::envelope::Envelope<jobs::api::JobStarted>), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 404, body = http_api::envelope::ErrorEnvelope)))]
 #[post("/{addon}/uninstall")]
 async fn addon_uninstall(
     req: HttpRequest,
@@ -279,15 +251,12 @@ async fn addon_uninstall(
 ) -> ApiResult {
     let slug = installed(&req, &manager, &addon)?.slug;
     let UninstallBody { remove_config, background } = body.into_inner();
-    let manager = manager.into_inner();
-    let jobs = manager.jobs().clone();
-    let spec = spec("addon_manager_uninstall", &slug);
-    respond(&jobs, spec, background, move |_| async move { manager.uninstall(&slug, remove_config).await }).await
+    answer(manager.uninstall(&slug, remove_config, background).await?)
 }
 
 /// Starts an add-on and waits until it is up (job `addon_start`).
 #[utoipa::path(tag = "addons", params(("addon" = String, Path)),
-    responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 404, body = http_api::envelope::ErrorEnvelope), (status = 409, body = http_api::envelope::ErrorEnvelope)))]
+    responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 404, body = http_api::envelope::ErrorEnvelope), (status = 409, body = http_api::envelope::ErrorEnvelope)))]
 #[post("/{addon}/start")]
 async fn addon_start(req: HttpRequest, manager: Manager, addon: web::Path<String>) -> ApiResult {
     let slug = installed(&req, &manager, &addon)?.slug;
@@ -297,7 +266,7 @@ async fn addon_start(req: HttpRequest, manager: Manager, addon: web::Path<String
 
 /// Stops an add-on; the watchdog leaves it stopped (job `addon_stop`).
 #[utoipa::path(tag = "addons", params(("addon" = String, Path)),
-    responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 404, body = http_api::envelope::ErrorEnvelope), (status = 409, body = http_api::envelope::ErrorEnvelope)))]
+    responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 404, body = http_api::envelope::ErrorEnvelope), (status = 409, body = http_api::envelope::ErrorEnvelope)))]
 #[post("/{addon}/stop")]
 async fn addon_stop(req: HttpRequest, manager: Manager, addon: web::Path<String>) -> ApiResult {
     let slug = installed(&req, &manager, &addon)?.slug;
@@ -307,7 +276,7 @@ async fn addon_stop(req: HttpRequest, manager: Manager, addon: web::Path<String>
 
 /// Restarts an add-on (job `addon_restart`).
 #[utoipa::path(tag = "addons", params(("addon" = String, Path)),
-    responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 404, body = http_api::envelope::ErrorEnvelope), (status = 409, body = http_api::envelope::ErrorEnvelope)))]
+    responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 404, body = http_api::envelope::ErrorEnvelope), (status = 409, body = http_api::envelope::ErrorEnvelope)))]
 #[post("/{addon}/restart")]
 async fn addon_restart(req: HttpRequest, manager: Manager, addon: web::Path<String>) -> ApiResult {
     let slug = installed(&req, &manager, &addon)?.slug;
@@ -342,7 +311,7 @@ pub struct OptionsBody {
 
 /// Changes an add-on's settings; takes effect at its next start.
 #[utoipa::path(tag = "addons", params(("addon" = String, Path)), request_body = OptionsBody,
-    responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 404, body = http_api::envelope::ErrorEnvelope)))]
+    responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 404, body = http_api::envelope::ErrorEnvelope)))]
 #[post("/{addon}/options")]
 async fn addon_options(
     req: HttpRequest,
@@ -417,7 +386,7 @@ pub struct SysOptionsBody {
 
 /// Marks an add-on as managed by Home Assistant (Home Assistant only).
 #[utoipa::path(tag = "addons", params(("addon" = String, Path)), request_body = SysOptionsBody,
-    responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 403, body = http_api::envelope::ErrorEnvelope)))]
+    responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 403, body = http_api::envelope::ErrorEnvelope)))]
 #[post("/{addon}/sys_options")]
 async fn addon_sys_options(
     req: HttpRequest,
@@ -523,43 +492,16 @@ async fn addon_rebuild(
 ) -> ApiResult {
     let slug = installed(&req, &manager, &addon)?.slug;
     let body = body.into_inner();
-    manager.validate_rebuild(&slug, body.force)?;
-    let manager = manager.into_inner();
-    let jobs = manager.jobs().clone();
-    respond(&jobs, AddonManager::rebuild_spec(&slug), body.background, move |job| async move {
-        manager.rebuild(&slug, body.force, &job).await
-    })
-    .await
+    answer(manager.rebuild(&slug, body.force, body.background).await?)
 }
 
 /// Writes the raw body, and a newline, to the add-on's standard input.
 #[utoipa::path(tag = "addons", params(("addon" = String, Path)), request_body(content = String, content_type = "application/octet-stream"),
-    responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+    responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
 #[post("/{addon}/stdin")]
 async fn addon_stdin(req: HttpRequest, manager: Manager, addon: web::Path<String>, body: web::Bytes) -> ApiResult {
     let addon = installed(&req, &manager, &addon)?;
-    let slug = addon.slug.as_str();
-    if !addon.config().stdin {
-        return Err(errors::no_stdin(slug).into());
-    }
-    if !matches!(manager.state(slug).await, engine::AddonState::Started | engine::AddonState::Startup) {
-        return Err(errors::not_running(slug).into());
-    }
-    let client = manager.inner.docker.client()?;
-    let options = AttachContainerOptionsBuilder::default().stdin(true).stream(true).build();
-    let mut attached = client
-        .attach_container(&manager.container_name(slug), Some(options))
-        .await
-        .map_err(|e| errors::unknown(slug, format!("can't attach to the container: {e}")))?;
-    let mut data = body.to_vec();
-    data.push(b'\n');
-    let written = async {
-        attached.input.write_all(&data).await?;
-        attached.input.flush().await?;
-        attached.input.shutdown().await
-    }
-    .await;
-    written.map_err(|e| errors::unknown(slug, format!("can't write to stdin: {e}")))?;
+    manager.write_stdin(&addon, &body).await?;
     ok_empty()
 }
 
@@ -572,7 +514,7 @@ pub struct SecurityBody {
 
 /// Changes an add-on's protection mode; takes effect at its next start.
 #[utoipa::path(tag = "addons", params(("addon" = String, Path)), request_body = SecurityBody,
-    responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+    responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
 #[post("/{addon}/security")]
 async fn addon_security(
     req: HttpRequest,
@@ -594,87 +536,57 @@ async fn addon_security(
 #[get("/{addon}/stats")]
 async fn addon_stats(req: HttpRequest, manager: Manager, addon: web::Path<String>) -> ApiResult {
     let slug = installed(&req, &manager, &addon)?.slug;
-    if !matches!(manager.state(&slug).await, engine::AddonState::Started | engine::AddonState::Startup) {
-        return Err(errors::not_running(&slug).into());
-    }
-    let client = manager.inner.docker.client()?;
-    // Not one-shot: the engine then samples twice, which `cpu_percent` needs.
-    let options = StatsOptionsBuilder::default().stream(false).build();
-    let sample = client
-        .stats(&manager.container_name(&slug), Some(options))
-        .next()
-        .await
-        .ok_or_else(|| errors::unknown(&slug, "the engine sent no stats"))?
-        .map_err(|e| errors::unknown(&slug, format!("can't read stats: {e}")))?;
-    ok(docker::stats_from(&sample))
+    ok(manager.stats(&slug).await?)
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-pub struct LogQuery {
-    /// How many of the last lines to answer (default 100).
-    lines: Option<usize>,
-}
+/// An add-on's log: the journal's entries of its container when it holds any (Docker's journald
+/// log driver), else the engine's log of its current container, as the real Supervisor falls
+/// back for its own log. Errors are text, like the log.
+struct AddonLogs;
 
-/// A plain-text error, as the log endpoints answer.
-fn text_error(error: impl Into<ApiError>) -> HttpResponse {
-    let error = error.into();
-    HttpResponse::build(error.status).content_type("text/plain; charset=utf-8").body(error.message)
-}
+impl LogSource for AddonLogs {
+    type Manager = AddonManager;
 
-/// The engine's log of the add-on's current container as plain text; `tail` lines (`None`:
-/// all), then, with `follow`, every new line.
-async fn container_logs(
-    req: &HttpRequest,
-    manager: &AddonManager,
-    addon: &str,
-    tail: Option<usize>,
-    follow: bool,
-) -> HttpResponse {
-    let slug = match installed(req, manager, addon) {
-        Ok(addon) => addon.slug,
-        Err(e) => return text_error(e),
-    };
-    let client = match manager.inner.docker.client() {
-        Ok(client) => client,
-        Err(e) => return text_error(e),
-    };
-    // A `Range` header selects among all lines, like the journal; it does not apply to following.
-    let range = match req.headers().get(actix_web::http::header::RANGE).filter(|_| !follow) {
-        None => None,
-        Some(range) => match range
-            .to_str()
-            .map_err(|_| base::Error::invalid("Invalid Range header"))
-            .and_then(Selection::parse_range)
-        {
-            Ok(selection) => Some(selection),
-            Err(e) => return text_error(e),
-        },
-    };
-    let tail = match (range, tail) {
-        (None, Some(n)) => n.to_string(),
-        _ => "all".to_owned(),
-    };
-    let options = LogsOptionsBuilder::default().stdout(true).stderr(true).follow(follow).tail(&tail).build();
-    let logs = client.logs(&manager.container_name(&slug), Some(options)).map(|item| match item {
-        Ok(output) => Ok(output.into_bytes()),
-        Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(Bytes::new()),
-        Err(e) => Err(actix_web::error::ErrorInternalServerError(e.to_string())),
-    });
-    let response = || HttpResponse::Ok().content_type("text/plain; charset=utf-8").take();
-    if follow {
-        return response().streaming(logs);
-    }
-    let chunks: Vec<Result<Bytes, actix_web::Error>> = logs.collect().await;
-    let mut body = Vec::new();
-    for chunk in chunks {
-        match chunk {
-            Ok(bytes) => body.extend_from_slice(&bytes),
-            Err(e) => return text_error(errors::unknown(&slug, format!("can't read logs: {e}"))),
+    fn docs(&self) -> LogDocs {
+        LogDocs {
+            tag: "addons",
+            name: "addon",
+            whose: "The add-on's",
+            about: "From the journal when it holds entries of the add-on's container (Docker's \
+                journald log driver), else the engine's log of its current container: then boot \
+                `0` is the only one, `Range` selects among all its lines and following ignores \
+                it. An add-on may read its own log (`/addons/self/logs`).",
+            errors: &[
+                LogError {
+                    status: 400,
+                    when: "A wrong `Range`, `lines` or `Accept`, a boot the log does not hold, or an \
+                        add-on that is not installed",
+                    envelope: false,
+                },
+                LogError { status: 404, when: "No such add-on", envelope: false },
+                LogError { status: 503, when: "The container engine is not available", envelope: false },
+            ],
         }
     }
-    match range {
-        Some(selection) => response().body(selection.select(&String::from_utf8_lossy(&body))),
-        None => response().body(body),
+
+    async fn answer(&self, manager: &AddonManager, request: LogRequest) -> actix_web::Result<HttpResponse> {
+        let lines = request.lines()?;
+        let slug = match installed(request.http(), manager, request.param("addon").unwrap_or_default()) {
+            Ok(addon) => addon.slug,
+            Err(e) => return Ok(text_error(e)),
+        };
+        if let Some(gateway) = request.http().app_data::<web::Data<journal::Gateway>>() {
+            let logs = journal::Logs::container(manager.container_name(&slug)).fallback_when_empty();
+            if let Ok(response) = request.journal(gateway, &request.select(logs)).await {
+                return Ok(response);
+            }
+        }
+        if let Err(e) = request.boot().map_or(Ok(()), current_boot) {
+            return Ok(text_error(e));
+        }
+        // All of the latest run; else the last lines, as the journal answers.
+        let tail = if request.latest() { lines } else { Some(lines.unwrap_or(base::logs::DEFAULT_LINES)) };
+        Ok(container_logs(manager, &request, &slug, tail).await)
     }
 }
 
@@ -686,112 +598,45 @@ fn current_boot(bootid: &str) -> Result<(), ApiError> {
     }
 }
 
-/// Which part of an add-on's log an endpoint shows.
-struct LogRequest<'a> {
-    /// `None`: the current boot (the engine's log only has the current container's).
-    bootid: Option<&'a str>,
-    follow: bool,
-    latest: bool,
-    /// The engine log's last lines (`None`: all).
-    tail: Option<usize>,
-}
-
-/// The add-on's log from the journal when it holds the container's entries (Docker's journald
-/// log driver; Range, lines, boots and follow as the journal answers them), else the engine's
-/// log of its current container, as the real Supervisor falls back for its own log.
-async fn addon_log(req: &HttpRequest, manager: &AddonManager, addon: &str, request: LogRequest<'_>) -> HttpResponse {
-    let slug = match installed(req, manager, addon) {
-        Ok(addon) => addon.slug,
+/// The engine's log of the add-on's current container as plain text; `tail` lines (`None`:
+/// all), then, when following, every new line.
+async fn container_logs(manager: &AddonManager, request: &LogRequest, slug: &str, tail: Option<usize>) -> HttpResponse {
+    let follow = request.follow();
+    // A `Range` header selects among all lines, like the journal; it does not apply to following.
+    let range = match request.range() {
+        Ok(Some(range)) if !follow => Selection::parse_range(range).map(Some),
+        Err(e) if !follow => Err(e),
+        _ => Ok(None),
+    };
+    let tail = match (&range, tail) {
+        (Ok(None), Some(lines)) => Some(lines),
+        _ => None,
+    };
+    let log = match manager.container_log(slug, tail, follow) {
+        Ok(log) => log,
         Err(e) => return text_error(e),
     };
-    if let Some(gateway) = req.app_data::<web::Data<journal::Gateway>>() {
-        let mut logs = journal::Logs::container(manager.container_name(&slug)).fallback_when_empty();
-        if let Some(bootid) = request.bootid {
-            logs = logs.boot(bootid);
-        }
-        if request.latest {
-            logs = logs.latest();
-        }
-        if let Ok(response) = gateway.respond(req, &logs.follow(request.follow)).await {
-            return response;
+    let range = match range {
+        Ok(range) => range,
+        Err(e) => return text_error(e),
+    };
+    let response = || HttpResponse::Ok().content_type("text/plain; charset=utf-8").take();
+    if follow {
+        return response()
+            .streaming(log.map(|chunk| chunk.map_err(|e| actix_web::error::ErrorInternalServerError(e.message))));
+    }
+    let chunks: Vec<Result<Bytes, base::Error>> = log.collect().await;
+    let mut body = Vec::new();
+    for chunk in chunks {
+        match chunk {
+            Ok(bytes) => body.extend_from_slice(&bytes),
+            Err(e) => return text_error(errors::unknown(slug, format!("can't read logs: {}", e.message))),
         }
     }
-    if let Err(e) = request.bootid.map_or(Ok(()), current_boot) {
-        return text_error(e);
+    match range {
+        Some(selection) => response().body(selection.select(&String::from_utf8_lossy(&body))),
+        None => response().body(body),
     }
-    container_logs(req, manager, addon, request.tail, request.follow).await
-}
-
-/// The add-on's log (the journal's, else its current container's), the last `lines` lines.
-#[utoipa::path(tag = "addons", params(("addon" = String, Path), LogQuery),
-    responses((status = 200, content_type = "text/plain", body = String), (status = 400, content_type = "text/plain", body = String), (status = 404, content_type = "text/plain", body = String)))]
-#[get("/{addon}/logs")]
-async fn addon_logs(
-    req: HttpRequest,
-    manager: Manager,
-    addon: web::Path<String>,
-    query: web::Query<LogQuery>,
-) -> HttpResponse {
-    let tail = Some(query.lines.unwrap_or(base::logs::DEFAULT_LINES));
-    addon_log(&req, &manager, &addon, LogRequest { bootid: None, follow: false, latest: false, tail }).await
-}
-
-/// Like `/addons/{addon}/logs`, then every new line as it is written.
-#[utoipa::path(tag = "addons", params(("addon" = String, Path), LogQuery),
-    responses((status = 200, content_type = "text/plain", body = String), (status = 400, content_type = "text/plain", body = String), (status = 404, content_type = "text/plain", body = String)))]
-#[get("/{addon}/logs/follow")]
-async fn addon_logs_follow(
-    req: HttpRequest,
-    manager: Manager,
-    addon: web::Path<String>,
-    query: web::Query<LogQuery>,
-) -> HttpResponse {
-    let tail = Some(query.lines.unwrap_or(base::logs::DEFAULT_LINES));
-    addon_log(&req, &manager, &addon, LogRequest { bootid: None, follow: true, latest: false, tail }).await
-}
-
-/// Every line of the add-on's current container run (`lines` limits).
-#[utoipa::path(tag = "addons", params(("addon" = String, Path), LogQuery),
-    responses((status = 200, content_type = "text/plain", body = String), (status = 400, content_type = "text/plain", body = String), (status = 404, content_type = "text/plain", body = String)))]
-#[get("/{addon}/logs/latest")]
-async fn addon_logs_latest(
-    req: HttpRequest,
-    manager: Manager,
-    addon: web::Path<String>,
-    query: web::Query<LogQuery>,
-) -> HttpResponse {
-    addon_log(&req, &manager, &addon, LogRequest { bootid: None, follow: false, latest: true, tail: query.lines }).await
-}
-
-/// The log of one boot: an offset or a boot id in the journal; without it, `0` (the current
-/// container) is the only one kept.
-#[utoipa::path(tag = "addons", params(("addon" = String, Path), ("bootid" = String, Path), LogQuery),
-    responses((status = 200, content_type = "text/plain", body = String), (status = 400, content_type = "text/plain", body = String), (status = 404, content_type = "text/plain", body = String)))]
-#[get("/{addon}/logs/boots/{bootid}")]
-async fn addon_logs_boot(
-    req: HttpRequest,
-    manager: Manager,
-    path: web::Path<(String, String)>,
-    query: web::Query<LogQuery>,
-) -> HttpResponse {
-    let (addon, bootid) = path.into_inner();
-    let tail = Some(query.lines.unwrap_or(base::logs::DEFAULT_LINES));
-    addon_log(&req, &manager, &addon, LogRequest { bootid: Some(&bootid), follow: false, latest: false, tail }).await
-}
-
-/// Like `/addons/{addon}/logs/boots/{bootid}`, following new lines.
-#[utoipa::path(tag = "addons", params(("addon" = String, Path), ("bootid" = String, Path), LogQuery),
-    responses((status = 200, content_type = "text/plain", body = String), (status = 400, content_type = "text/plain", body = String), (status = 404, content_type = "text/plain", body = String)))]
-#[get("/{addon}/logs/boots/{bootid}/follow")]
-async fn addon_logs_boot_follow(
-    req: HttpRequest,
-    manager: Manager,
-    path: web::Path<(String, String)>,
-    query: web::Query<LogQuery>,
-) -> HttpResponse {
-    let (addon, bootid) = path.into_inner();
-    let tail = Some(query.lines.unwrap_or(base::logs::DEFAULT_LINES));
-    addon_log(&req, &manager, &addon, LogRequest { bootid: Some(&bootid), follow: true, latest: false, tail }).await
 }
 
 #[cfg(test)]
@@ -889,5 +734,19 @@ mod tests {
         assert!(!manager.is_installed("core_crasher"));
         assert!(!dir.path().join("addons/data/core_crasher").exists());
         assert_eq!(manager.jobs().jobs()[0].name, "addon_manager_install");
+    }
+
+    #[actix_web::test]
+    async fn install_from_code_keeps_its_job_and_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let manager = manager(dir.path()).await;
+        let first = manager.install("core_crasher", true).await.unwrap();
+        let jobs::Outcome::Started(job_id) = first else { panic!("a background install is started: {first:?}") };
+        let second = manager.install("core_crasher", true).await.unwrap_err();
+        assert_eq!(second.error_key.as_deref(), Some("job_group_busy"), "{}", second.message);
+        let job = manager.jobs().job(&job_id).unwrap();
+        assert_eq!((job.name.as_str(), job.reference.as_deref()), ("addon_manager_install", Some("core_crasher")));
+        let refused = manager.uninstall("core_nope", false, false).await.unwrap_err();
+        assert_eq!(refused.message, "App is not installed", "the work refuses inside the job");
     }
 }

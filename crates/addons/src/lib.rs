@@ -13,6 +13,7 @@ mod data;
 mod engine;
 mod errors;
 mod info;
+mod logs;
 mod manager;
 mod watchdog;
 

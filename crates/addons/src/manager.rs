@@ -17,11 +17,12 @@ use addon_config::{AddonConfig, Startup};
 use base::{DataDir, Error};
 use bollard::models::ContainerInspectResponse;
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, InspectContainerOptions, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
-    StopContainerOptionsBuilder,
+    AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, InspectContainerOptions,
+    RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder, StatsOptionsBuilder, StopContainerOptionsBuilder,
 };
 use docker::DockerManager;
-use jobs::{Job, JobCondition, JobLimit, JobManager, JobSpec};
+use futures_util::StreamExt;
+use jobs::{Job, JobCondition, JobLimit, JobManager, JobSpec, Outcome};
 use security::{AddonRights, Caller, Role, Tokens};
 use serde_json::{Map, Value};
 use state::Persisted;
@@ -30,6 +31,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use store::{AddonFile, StoreAddon, StoreManager};
+use tokio::io::AsyncWriteExt;
 
 /// How long `start` waits for a health-checked add-on to leave `startup`.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(120);
@@ -307,8 +309,8 @@ impl AddonManager {
         self.inner.catalog.availability(addon)
     }
 
-    /// What install checks before it changes anything (the handler calls it too, so the
-    /// client hears of these errors even when it asked for the job to run in the background).
+    /// What install checks before it changes anything (before its job too, so the caller hears
+    /// of these errors even when it asked for the job to run in the background).
     pub fn validate_install(&self, slug: &str) -> Result<StoreAddon, Error> {
         if self.is_installed(slug) {
             return Err(errors::already_installed(slug));
@@ -342,16 +344,57 @@ impl AddonManager {
         Ok((installed, addon))
     }
 
-    pub fn install_spec(slug: &str) -> JobSpec {
-        spec("addon_manager_install", slug).conditions(&FETCH_CONDITIONS)
+    /// Installs the store add-on `slug` as the job `addon_manager_install`. What can be checked
+    /// before the job is checked first, so a caller that asked for the background still hears
+    /// of a refusal.
+    pub async fn install(&self, slug: &str, background: bool) -> Result<Outcome, Error> {
+        self.validate_install(slug)?;
+        let spec = spec("addon_manager_install", slug).conditions(&FETCH_CONDITIONS);
+        let (manager, slug) = (self.clone(), slug.to_owned());
+        self.inner.jobs.perform(spec, background, move |job| async move { manager.install_in(&slug, &job).await }).await
     }
 
-    pub fn update_spec(slug: &str) -> JobSpec {
-        spec("addon_manager_update", slug).conditions(&FETCH_CONDITIONS)
+    /// Updates the installed add-on `slug` to the store version as the job
+    /// `addon_manager_update`, after a backup of it with `backup`; checked before the job.
+    pub async fn update(&self, slug: &str, backup: bool, background: bool) -> Result<Outcome, Error> {
+        if !self.is_installed(slug) {
+            return Err(if self.inner.catalog.addon(slug).is_some() {
+                errors::slug_not_installed(slug)
+            } else {
+                errors::not_in_store(slug)
+            });
+        }
+        self.store_addon(slug)?;
+        self.validate_update(slug)?;
+        let spec = spec("addon_manager_update", slug).conditions(&FETCH_CONDITIONS);
+        let (manager, slug) = (self.clone(), slug.to_owned());
+        self.inner
+            .jobs
+            .perform(spec, background, move |job| async move { manager.update_in(&slug, backup, &job).await })
+            .await
     }
 
-    pub fn rebuild_spec(slug: &str) -> JobSpec {
-        spec("addon_manager_rebuild", slug).conditions(&FETCH_CONDITIONS)
+    /// Builds (or, `force`d, pulls) the image of the installed add-on `slug` again as the job
+    /// `addon_manager_rebuild`; checked before the job.
+    pub async fn rebuild(&self, slug: &str, force: bool, background: bool) -> Result<Outcome, Error> {
+        self.validate_rebuild(slug, force)?;
+        let spec = spec("addon_manager_rebuild", slug).conditions(&FETCH_CONDITIONS);
+        let (manager, slug) = (self.clone(), slug.to_owned());
+        self.inner
+            .jobs
+            .perform(spec, background, move |job| async move { manager.rebuild_in(&slug, force, &job).await })
+            .await
+    }
+
+    /// Uninstalls the add-on `slug` as the job `addon_manager_uninstall` (see
+    /// [`AddonManager::remove`] for what goes).
+    pub async fn uninstall(&self, slug: &str, remove_config: bool, background: bool) -> Result<Outcome, Error> {
+        let spec = spec("addon_manager_uninstall", slug);
+        let (manager, slug) = (self.clone(), slug.to_owned());
+        self.inner
+            .jobs
+            .perform(spec, background, move |_| async move { manager.remove(&slug, remove_config).await })
+            .await
     }
 
     /// Pulls or builds the image of `config` for `arch` as `image:<version>`.
@@ -391,9 +434,9 @@ impl AddonManager {
         }
     }
 
-    /// Installs the store add-on `slug`: records it, makes its data folder and fetches its
-    /// image. A failure undoes all three.
-    pub async fn install(&self, slug: &str, job: &Job) -> Result<(), Error> {
+    /// The work of an install: records the add-on, makes its data folder and fetches its image.
+    /// A failure undoes all three.
+    async fn install_in(&self, slug: &str, job: &Job) -> Result<(), Error> {
         let addon = self.validate_install(slug)?;
         let config = addon.config.clone();
         let arch = Self::arch(&config);
@@ -448,9 +491,9 @@ impl AddonManager {
         }
     }
 
-    /// Updates an installed add-on to the store version: new image, new configuration, then
-    /// running again if it ran before. The old image is removed.
-    pub async fn update(&self, slug: &str, backup: bool, job: &Job) -> Result<(), Error> {
+    /// The work of an update: new image, new configuration, then running again if it ran
+    /// before. The old image is removed.
+    async fn update_in(&self, slug: &str, backup: bool, job: &Job) -> Result<(), Error> {
         let (installed, addon) = self.validate_update(slug)?;
         job.set_stage("validation complete");
         if backup {
@@ -493,9 +536,9 @@ impl AddonManager {
         Ok(())
     }
 
-    /// Builds (or, forced, pulls) the image of the installed version again and restarts the
-    /// add-on if it was running.
-    pub async fn rebuild(&self, slug: &str, force: bool, job: &Job) -> Result<(), Error> {
+    /// The work of a rebuild: the image of the installed version again, and the add-on
+    /// restarted if it was running.
+    async fn rebuild_in(&self, slug: &str, force: bool, job: &Job) -> Result<(), Error> {
         let (installed, addon) = self.validate_rebuild(slug, force)?;
         let config = installed.config().clone();
         let arch = Self::arch(&config);
@@ -519,8 +562,9 @@ impl AddonManager {
     }
 
     /// Removes an add-on: container, token, image, data and, with `remove_config`, its public
-    /// config folder.
-    pub async fn uninstall(&self, slug: &str, remove_config: bool) -> Result<(), Error> {
+    /// config folder. The work of [`AddonManager::uninstall`], for a caller already inside a job
+    /// that excludes other operations (a restore).
+    pub async fn remove(&self, slug: &str, remove_config: bool) -> Result<(), Error> {
         let installed = self.get(slug).ok_or_else(errors::not_installed)?;
         self.stop_container(slug).await?;
         self.inner.file.update(|file| {
@@ -584,6 +628,50 @@ impl AddonManager {
                 manager.start_container(&slug, &job).await
             })
             .await
+    }
+
+    /// Writes `data`, and a newline, to the standard input of the add-on `addon`; it must take
+    /// input (`stdin: true`) and run.
+    pub async fn write_stdin(&self, addon: &Installed, data: &[u8]) -> Result<(), Error> {
+        let slug = addon.slug.as_str();
+        if !addon.config().stdin {
+            return Err(errors::no_stdin(slug));
+        }
+        if !matches!(self.state(slug).await, AddonState::Started | AddonState::Startup) {
+            return Err(errors::not_running(slug));
+        }
+        let client = self.inner.docker.client()?;
+        let options = AttachContainerOptionsBuilder::default().stdin(true).stream(true).build();
+        let mut attached = client
+            .attach_container(&self.container_name(slug), Some(options))
+            .await
+            .map_err(|e| errors::unknown(slug, format!("can't attach to the container: {e}")))?;
+        let mut data = data.to_vec();
+        data.push(b'\n');
+        let written = async {
+            attached.input.write_all(&data).await?;
+            attached.input.flush().await?;
+            attached.input.shutdown().await
+        }
+        .await;
+        written.map_err(|e| errors::unknown(slug, format!("can't write to stdin: {e}")))
+    }
+
+    /// The CPU, memory, network and block figures of the running add-on `slug`.
+    pub async fn stats(&self, slug: &str) -> Result<docker::Stats, Error> {
+        if !matches!(self.state(slug).await, AddonState::Started | AddonState::Startup) {
+            return Err(errors::not_running(slug));
+        }
+        let client = self.inner.docker.client()?;
+        // Not one-shot: the engine then samples twice, which `cpu_percent` needs.
+        let options = StatsOptionsBuilder::default().stream(false).build();
+        let sample = client
+            .stats(&self.container_name(slug), Some(options))
+            .next()
+            .await
+            .ok_or_else(|| errors::unknown(slug, "the engine sent no stats"))?
+            .map_err(|e| errors::unknown(slug, format!("can't read stats: {e}")))?;
+        Ok(docker::stats_from(&sample))
     }
 
     /// Starts the container: validated `options.json`, a fresh token, a new container on the

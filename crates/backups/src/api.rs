@@ -1,7 +1,7 @@
 //! The `/backups` API group.
 
 use crate::file::BackupFile;
-use crate::manager::{AddonSelection, BackupManager, NewBackup, RestoreRequest, FREEZE_TIMEOUT};
+use crate::manager::{AddonSelection, BackupJob, BackupManager, NewBackup, RestoreRequest, FREEZE_TIMEOUT};
 use crate::model::{is_addon_slug, is_slug, AddonEntry, BackupType, FOLDERS, HOMEASSISTANT_FOLDER};
 use actix_web::http::header;
 use actix_web::{delete, get, post, web, HttpResponse};
@@ -14,7 +14,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 use utoipa::ToSchema;
 
 /// Declares the group's routes: each handler with who may call it.
@@ -165,7 +164,7 @@ pub struct BackupsOptions {
 }
 
 /// Sets `days_until_stale` (at least 1).
-#[utoipa::path(tag = "backups", request_body = BackupsOptions, responses((status = 200), (status = 400)))]
+#[utoipa::path(tag = "backups", request_body = BackupsOptions, responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400)))]
 #[post("/options")]
 async fn backups_options(backups: web::Data<BackupManager>, body: Body<BackupsOptions>) -> ApiResult {
     if let Some(days) = body.into_inner().days_until_stale {
@@ -179,7 +178,7 @@ async fn backups_options(backups: web::Data<BackupManager>, body: Body<BackupsOp
 }
 
 /// Scans the backup folder again.
-#[utoipa::path(tag = "backups", responses((status = 200)))]
+#[utoipa::path(tag = "backups", responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>)))]
 #[post("/reload")]
 async fn backups_reload(backups: web::Data<BackupManager>) -> ApiResult {
     backups.load().await;
@@ -194,7 +193,7 @@ pub struct Freeze {
 }
 
 /// Freezes the system for an external snapshot.
-#[utoipa::path(tag = "backups", request_body = Freeze, responses((status = 200), (status = 400)))]
+#[utoipa::path(tag = "backups", request_body = Freeze, responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400)))]
 #[post("/freeze")]
 async fn backups_freeze(backups: web::Data<BackupManager>, body: Body<Freeze>) -> ApiResult {
     let timeout = match body.into_inner().timeout {
@@ -209,7 +208,7 @@ async fn backups_freeze(backups: web::Data<BackupManager>, body: Body<Freeze>) -
 }
 
 /// Ends a freeze made with `/backups/freeze`.
-#[utoipa::path(tag = "backups", responses((status = 200), (status = 400)))]
+#[utoipa::path(tag = "backups", responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400)))]
 #[post("/thaw")]
 async fn backups_thaw(backups: web::Data<BackupManager>) -> ApiResult {
     backups.thaw().await?;
@@ -367,7 +366,7 @@ fn check_folders(folders: Vec<String>, homeassistant: &mut bool) -> Result<Vec<S
 }
 
 /// A full backup: the Home Assistant configuration, every add-on and every folder.
-#[utoipa::path(tag = "backups", request_body = NewBackupBody, responses((status = 200), (status = 400)))]
+#[utoipa::path(tag = "backups", request_body = NewBackupBody, responses((status = 200, description = "The job, and the new backup's slug once made", body = http_api::envelope::Envelope<BackupJob>), (status = 400)))]
 #[post("/new/full")]
 async fn backups_new_full(backups: web::Data<BackupManager>, body: Body<NewBackupBody>) -> ApiResult {
     let (new, background) = body.into_inner().into_new(BackupType::Full)?;
@@ -375,7 +374,7 @@ async fn backups_new_full(backups: web::Data<BackupManager>, body: Body<NewBacku
 }
 
 /// A backup of what the body names.
-#[utoipa::path(tag = "backups", request_body = NewBackupBody, responses((status = 200), (status = 400)))]
+#[utoipa::path(tag = "backups", request_body = NewBackupBody, responses((status = 200, description = "The job, and the new backup's slug once made", body = http_api::envelope::Envelope<BackupJob>), (status = 400)))]
 #[post("/new/partial")]
 async fn backups_new_partial(backups: web::Data<BackupManager>, body: Body<NewBackupBody>) -> ApiResult {
     let (new, background) = body.into_inner().into_new(BackupType::Partial)?;
@@ -383,17 +382,7 @@ async fn backups_new_partial(backups: web::Data<BackupManager>, body: Body<NewBa
 }
 
 async fn start_backup(backups: web::Data<BackupManager>, new: NewBackup, background: bool) -> ApiResult {
-    let spec = BackupManager::create_spec(new.kind);
-    let manager = backups.get_ref().clone();
-    let work = move |job: jobs::Job| async move {
-        let slug = manager.create(new, job.clone()).await?;
-        Ok(json!({"job_id": job.uuid(), "slug": slug}))
-    };
-    if background {
-        ok(json!({"job_id": backups.jobs().start(spec, work)?}))
-    } else {
-        ok(backups.jobs().run(spec, work).await?)
-    }
+    ok(backups.create(new, background).await?)
 }
 
 #[derive(Deserialize)]
@@ -405,7 +394,7 @@ struct UploadQuery {
 
 /// Uploads a backup (multipart; the first part is the file). It is listed only once it was
 /// read as a backup; anything else is refused and not kept.
-#[utoipa::path(tag = "backups", responses((status = 200), (status = 400)))]
+#[utoipa::path(tag = "backups", responses((status = 200, description = "The job, and the new backup's slug once made", body = http_api::envelope::Envelope<BackupJob>), (status = 400)))]
 #[post("/new/upload")]
 async fn backups_new_upload(
     backups: web::Data<BackupManager>,
@@ -418,38 +407,9 @@ async fn backups_new_upload(
     let Some(field) = payload.next().await else {
         return Err(ApiError::bad_request("Improperly formatted upload, could not read backup"));
     };
-    let mut field =
+    let field =
         field.map_err(|e| ApiError::bad_request(format!("Improperly formatted upload, could not read backup: {e}")))?;
-    let path = backups.upload_path();
-    let budget = backups.free_budget()?;
-    let written = async {
-        let mut file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        let mut size = 0u64;
-        while let Some(chunk) = field.next().await {
-            let chunk = chunk.map_err(|e| ApiError::bad_request(format!("Improperly formatted upload: {e}")))?;
-            size += chunk.len() as u64;
-            if size > budget {
-                return Err(ApiError::bad_request(format!(
-                    "The upload is larger than the {:.1} MiB free for it on the disk",
-                    budget as f64 / 1024.0 / 1024.0
-                )));
-            }
-            file.write_all(&chunk).await.map_err(|e| ApiError::internal(format!("Cannot store the upload: {e}")))?;
-        }
-        file.sync_all().await.map_err(|e| ApiError::internal(format!("Cannot store the upload: {e}")))
-    }
-    .await;
-    if let Err(error) = written {
-        let _ = tokio::fs::remove_file(&path).await;
-        return Err(error);
-    }
-    let slug = backups.import(path, query.filename).await?;
+    let slug = backups.upload(field, query.filename).await?;
     ok(json!({"slug": slug}))
 }
 
@@ -497,7 +457,8 @@ pub struct RemoveBody {
 }
 
 /// Deletes a backup.
-#[utoipa::path(tag = "backups", params(("backup" = String, Path)), responses((status = 200), (status = 404)))]
+#[utoipa::path(tag = "backups", params(("backup" = String, Path)), request_body = Option<RemoveBody>,
+    responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 404, body = http_api::envelope::ErrorEnvelope)))]
 #[delete("/{backup}")]
 async fn backup_remove(
     backups: web::Data<BackupManager>,
@@ -531,8 +492,7 @@ async fn backup_download(
     if let Some(location) = query.into_inner().location.filter(|l| !(l.is_empty() || l == ".local")) {
         return Err(ApiError::bad_request(format!("Backup {} is not in location {location}", backup.meta.slug)));
     }
-    let Ok(file) = tokio::fs::File::open(&backup.path).await else {
-        backups.load().await;
+    let Some(file) = backups.open(&backup).await else {
         return Ok(HttpResponse::NotFound().finish());
     };
     let file_name = backup.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -584,7 +544,7 @@ pub struct RestorePartial {
 }
 
 /// Restores everything in a full backup.
-#[utoipa::path(tag = "backups", params(("backup" = String, Path)), request_body = RestoreFull, responses((status = 200), (status = 400), (status = 404)))]
+#[utoipa::path(tag = "backups", params(("backup" = String, Path)), request_body = RestoreFull, responses((status = 200, description = "The job, and the new backup's slug once made", body = http_api::envelope::Envelope<BackupJob>), (status = 400), (status = 404)))]
 #[post("/{backup}/restore/full")]
 async fn backup_restore_full(
     backups: web::Data<BackupManager>,
@@ -605,7 +565,7 @@ async fn backup_restore_full(
 }
 
 /// Restores what the body names.
-#[utoipa::path(tag = "backups", params(("backup" = String, Path)), request_body = RestorePartial, responses((status = 200), (status = 400), (status = 404)))]
+#[utoipa::path(tag = "backups", params(("backup" = String, Path)), request_body = RestorePartial, responses((status = 200, description = "The job, and the new backup's slug once made", body = http_api::envelope::Envelope<BackupJob>), (status = 400), (status = 404)))]
 #[post("/{backup}/restore/partial")]
 async fn backup_restore_partial(
     backups: web::Data<BackupManager>,
@@ -631,16 +591,5 @@ async fn start_restore(
     request: RestoreRequest,
     background: bool,
 ) -> ApiResult {
-    let backup = backups.check_restore(slug, &request)?;
-    let spec = BackupManager::restore_spec(request.full);
-    let manager = backups.get_ref().clone();
-    let work = move |job: jobs::Job| async move {
-        manager.restore(backup, request, job.clone()).await?;
-        Ok(json!({"job_id": job.uuid()}))
-    };
-    if background {
-        ok(json!({"job_id": backups.jobs().start(spec, work)?}))
-    } else {
-        ok(backups.jobs().run(spec, work).await?)
-    }
+    ok(backups.restore(slug, request, background).await?)
 }

@@ -48,6 +48,14 @@ const DATABASE_EXCLUDES: [&str; 2] = ["home-assistant_v?.db", "home-assistant_v?
 /// The default of `/backups/freeze`'s `timeout`, in seconds.
 pub const FREEZE_TIMEOUT: u64 = 600;
 
+/// A backup or restore run for a caller: its job, and once a backup is made, its slug.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct BackupJob {
+    pub job_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slug: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BackupOptions {
     pub days_until_stale: u32,
@@ -194,7 +202,7 @@ impl BackupManager {
     }
 
     /// The job of a new backup.
-    pub fn create_spec(kind: BackupType) -> JobSpec {
+    fn create_spec(kind: BackupType) -> JobSpec {
         let name = match kind {
             BackupType::Full => "backup_manager_full_backup",
             BackupType::Partial => "backup_manager_partial_backup",
@@ -202,8 +210,25 @@ impl BackupManager {
         JobSpec::new(name).group(GROUP).limit(JobLimit::Once).conditions(&[JobCondition::Running])
     }
 
+    /// Makes a new backup as the job `backup_manager_full_backup` or
+    /// `backup_manager_partial_backup`: waits for it (the answer names the backup), or with
+    /// `background` answers once the job was admitted.
+    pub async fn create(&self, new: NewBackup, background: bool) -> Result<BackupJob, Error> {
+        let spec = Self::create_spec(new.kind);
+        let manager = self.clone();
+        let work = move |job: Job| async move {
+            let slug = manager.create_in(new, job.clone()).await?;
+            Ok(BackupJob { job_id: job.uuid().to_owned(), slug: Some(slug) })
+        };
+        if background {
+            Ok(BackupJob { job_id: self.inner.jobs.start(spec, work)?, slug: None })
+        } else {
+            self.inner.jobs.run(spec, work).await
+        }
+    }
+
     /// Writes a new backup (as `job`) and lists it; returns its slug.
-    pub async fn create(&self, new: NewBackup, job: Job) -> Result<String, Error> {
+    async fn create_in(&self, new: NewBackup, job: Job) -> Result<String, Error> {
         let date = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string();
         let slug = create_slug(&date, &new.name);
         // A caller that started the backup in the background reads its slug from the job.
@@ -463,10 +488,9 @@ impl BackupManager {
         }
     }
 
-    /// The job of a restore.
     /// The job of a restore; its reference (the backup) is set when it runs, since a reference
     /// in the spec would make a group per backup, and restores and backups must take turns.
-    pub fn restore_spec(full: bool) -> JobSpec {
+    fn restore_spec(full: bool) -> JobSpec {
         let name = if full { "backup_manager_full_restore" } else { "backup_manager_partial_restore" };
         JobSpec::new(name).group(GROUP).limit(JobLimit::Once).conditions(&[
             JobCondition::FreeSpace,
@@ -475,8 +499,26 @@ impl BackupManager {
         ])
     }
 
+    /// Restores what `request` names from the backup `slug` as the job
+    /// `backup_manager_full_restore` or `backup_manager_partial_restore`, after the checks that
+    /// need no job; waits for it unless `background`.
+    pub async fn restore(&self, slug: &str, request: RestoreRequest, background: bool) -> Result<BackupJob, Error> {
+        let backup = self.check_restore(slug, &request)?;
+        let spec = Self::restore_spec(request.full);
+        let manager = self.clone();
+        let work = move |job: Job| async move {
+            manager.restore_in(backup, request, job.clone()).await?;
+            Ok(BackupJob { job_id: job.uuid().to_owned(), slug: None })
+        };
+        if background {
+            Ok(BackupJob { job_id: self.inner.jobs.start(spec, work)?, slug: None })
+        } else {
+            self.inner.jobs.run(spec, work).await
+        }
+    }
+
     /// Checks what can be known before a restore starts: the messages the real Supervisor gives.
-    pub fn check_restore(&self, slug: &str, request: &RestoreRequest) -> Result<BackupFile, Error> {
+    fn check_restore(&self, slug: &str, request: &RestoreRequest) -> Result<BackupFile, Error> {
         let backup = self.get(slug)?;
         if request.full && backup.meta.kind == BackupType::Partial {
             return Err(Error::invalid(format!("{slug} is only a partial backup!")));
@@ -499,7 +541,7 @@ impl BackupManager {
 
     /// Restores (as `job`) what `request` names from `backup`: everything is unpacked into a
     /// staging directory, then swapped in at once.
-    pub async fn restore(&self, backup: BackupFile, request: RestoreRequest, job: Job) -> Result<(), Error> {
+    async fn restore_in(&self, backup: BackupFile, request: RestoreRequest, job: Job) -> Result<(), Error> {
         let _frozen = Frozen::enter(&self.inner.system);
         let data = &self.inner.data;
         let addons = &self.inner.addons;
@@ -589,7 +631,7 @@ impl BackupManager {
         if request.full {
             job.set_stage("remove_delta_addons");
             for addon in addons.list().into_iter().filter(|addon| !addon_slugs.contains(&addon.slug)) {
-                if let Err(error) = addons.uninstall(&addon.slug, false).await {
+                if let Err(error) = addons.remove(&addon.slug, false).await {
                     tracing::error!("Can't uninstall {}: {}", addon.slug, error.message);
                     failed.push(addon.slug.clone());
                 }
@@ -680,14 +722,70 @@ impl BackupManager {
     }
 
     /// What an upload or a restore may still write on the data directory's file system.
-    pub fn free_budget(&self) -> Result<u64, Error> {
+    fn free_budget(&self) -> Result<u64, Error> {
         restore_budget(self.inner.data.root())
     }
 
     /// A temporary name in the backup folder for an upload (on the same file system, so the
     /// final rename is atomic; ignored by reload and removed at start).
-    pub fn upload_path(&self) -> PathBuf {
+    fn upload_path(&self) -> PathBuf {
         self.inner.data.backup().join(format!(".upload-{}.tar.partial", base::random::hex_token(4)))
+    }
+
+    /// Stores an uploaded file, read from `chunks`, and lists it when it is a backup (see
+    /// [`BackupManager::import`]); returns its slug. A broken upload (a chunk that is an error)
+    /// or one larger than the free space is refused, and nothing of it is kept.
+    pub async fn upload<S, B, E>(&self, mut chunks: S, filename: Option<String>) -> Result<String, Error>
+    where
+        S: futures_util::Stream<Item = Result<B, E>> + Unpin,
+        B: AsRef<[u8]>,
+        E: std::fmt::Display,
+    {
+        use futures_util::StreamExt;
+        use tokio::io::AsyncWriteExt;
+        let path = self.upload_path();
+        let budget = self.free_budget()?;
+        let written = async {
+            let mut file = tokio::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .await
+                .map_err(|e| Error::internal(e.to_string()))?;
+            let mut size = 0u64;
+            while let Some(chunk) = chunks.next().await {
+                let chunk = chunk.map_err(|e| Error::invalid(format!("Improperly formatted upload: {e}")))?;
+                let chunk = chunk.as_ref();
+                size += chunk.len() as u64;
+                if size > budget {
+                    return Err(Error::invalid(format!(
+                        "The upload is larger than the {:.1} MiB free for it on the disk",
+                        budget as f64 / 1024.0 / 1024.0
+                    )));
+                }
+                file.write_all(chunk).await.map_err(|e| Error::internal(format!("Cannot store the upload: {e}")))?;
+            }
+            file.sync_all().await.map_err(|e| Error::internal(format!("Cannot store the upload: {e}")))
+        }
+        .await;
+        if let Err(error) = written {
+            let _ = tokio::fs::remove_file(&path).await;
+            return Err(error);
+        }
+        self.import(path, filename).await
+    }
+
+    /// The file of `backup`, opened for a download; `None` when it is gone (the list is read
+    /// again then, so it no longer shows).
+    pub async fn open(&self, backup: &BackupFile) -> Option<tokio::fs::File> {
+        match tokio::fs::File::open(&backup.path).await {
+            Ok(file) => Some(file),
+            Err(_) => {
+                self.load().await;
+                None
+            }
+        }
     }
 
     /// Puts the system in the freeze state for an external snapshot, until [`thaw`] or `timeout`.
@@ -810,7 +908,10 @@ impl addons::UpdateBackup for BackupManager {
             };
             let manager = self.clone();
             parent
-                .run_child(Self::create_spec(BackupType::Partial), |job| async move { manager.create(new, job).await })
+                .run_child(
+                    Self::create_spec(BackupType::Partial),
+                    |job| async move { manager.create_in(new, job).await },
+                )
                 .await?;
             Ok(())
         })
@@ -1029,5 +1130,79 @@ mod tests {
         assert!(!homeassistant_excluded(Path::new("home-assistant_v2.db"), false));
         assert!(homeassistant_excluded(Path::new("home-assistant_v2.db"), true));
         assert!(!homeassistant_excluded(Path::new("configuration.yaml"), true));
+    }
+
+    /// A manager over an empty data directory, with an engine that is never reached.
+    async fn manager(dir: &Path) -> BackupManager {
+        let data = DataDir::new(dir);
+        data.ensure_layout().unwrap();
+        let store = Store::open(&data.database()).unwrap();
+        let system = Arc::new(System::default());
+        system.set_state(CoreState::Running);
+        let jobs = JobManager::new(&store, Arc::clone(&system), data.clone()).unwrap();
+        let docker = docker::DockerManager::new(&store, Arc::clone(&system), "/nonexistent.sock", Default::default());
+        let tokens = Arc::new(security::Tokens::load(&store, &data).unwrap());
+        let catalog = StoreManager::new(&store, data.clone(), jobs.clone(), dir.join("core"), "ova".into()).unwrap();
+        let timezone: addons::Timezone = Arc::new(|| "UTC".to_owned());
+        let addons = AddonManager::new(
+            &store,
+            data.clone(),
+            jobs.clone(),
+            Arc::new(docker.unwrap()),
+            tokens,
+            catalog.clone(),
+            timezone,
+        )
+        .unwrap();
+        BackupManager::new(&store, data, system, jobs, catalog, addons).unwrap()
+    }
+
+    fn new_backup(name: &str) -> NewBackup {
+        NewBackup {
+            kind: BackupType::Partial,
+            name: name.to_owned(),
+            filename: None,
+            password: None,
+            compressed: true,
+            homeassistant: false,
+            exclude_database: false,
+            addons: AddonSelection::Only(Vec::new()),
+            folders: Vec::new(),
+            extra: Map::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn backups_from_code_take_turns_in_their_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let backups = manager(dir.path()).await;
+        let first = backups.create(new_backup("first"), true).await.unwrap();
+        assert_eq!(first.slug, None, "a background backup answers its job only");
+        let second = backups.create(new_backup("second"), true).await.unwrap_err();
+        assert_eq!(second.error_key.as_deref(), Some("job_group_busy"), "{}", second.message);
+        let job = backups.jobs().job(&first.job_id).unwrap();
+        assert_eq!(job.name, "backup_manager_partial_backup");
+        let request =
+            RestoreRequest { full: true, homeassistant: true, addons: vec![], folders: vec![], password: None };
+        let restore = backups.restore("0123abcd", request, true).await.unwrap_err();
+        assert_eq!(restore.kind, base::Kind::NotFound, "checked before the job: {}", restore.message);
+    }
+
+    #[tokio::test]
+    async fn a_refused_upload_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let backups = manager(dir.path()).await;
+        let leftovers = || fs::read_dir(dir.path().join("backup")).unwrap().count();
+        let broken = futures_util::stream::iter(vec![Ok(b"tar".to_vec()), Err("boom")]);
+        let refused = backups.upload(broken, None).await.unwrap_err();
+        assert_eq!(
+            (refused.kind, refused.message.as_str()),
+            (base::Kind::Invalid, "Improperly formatted upload: boom")
+        );
+        assert_eq!(leftovers(), 0);
+        let not_a_backup = futures_util::stream::iter(vec![Ok::<_, &str>(b"not a tar".to_vec())]);
+        let refused = backups.upload(not_a_backup, None).await.unwrap_err();
+        assert!(refused.message.starts_with("The upload is not a backup"), "{}", refused.message);
+        assert_eq!(leftovers(), 0);
     }
 }

@@ -156,6 +156,11 @@ fn toggle(set: &RwLock<BTreeSet<String>>, reason: &str, present: bool, what: &st
     }
 }
 
+/// The host's machine id (`/etc/machine-id`), when it has one.
+pub fn machine_id() -> Option<String> {
+    std::fs::read_to_string("/etc/machine-id").ok().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
 /// Free bytes on the filesystem holding `path`, as an unprivileged process may use them.
 pub fn free_space(path: &std::path::Path) -> std::io::Result<u64> {
     disk_usage(path).map(|usage| usage.free)

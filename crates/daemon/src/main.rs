@@ -182,6 +182,7 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
         Arc::clone(&host_services),
         Arc::clone(&updater),
         Arc::clone(&system),
+        jobs.clone(),
         data.clone(),
     )?);
     let state = AppState {

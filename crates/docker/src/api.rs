@@ -76,20 +76,19 @@ fn users(registries: &BTreeMap<String, Registry>) -> BTreeMap<String, RegistryUs
 #[get("/info")]
 async fn docker_info(docker: web::Data<DockerManager>) -> ApiResult {
     let config = docker.config();
-    let engine = docker.engine();
-    let unknown = || "unknown".to_owned();
+    let engine = docker.engine_or_unknown();
     ok(DockerInfo {
-        version: engine.as_ref().map(|e| e.version.clone()).unwrap_or_else(|| "0.0.0".to_owned()),
+        version: engine.version,
         enable_ipv6: config.enable_ipv6,
         mtu: config.mtu,
-        storage: engine.as_ref().map(|e| e.storage.clone()).unwrap_or_else(unknown),
-        logging: engine.as_ref().map(|e| e.logging.clone()).unwrap_or_else(unknown),
+        storage: engine.storage,
+        logging: engine.logging,
         registries: users(&config.registries),
     })
 }
 
 /// Sets engine options; they apply to the `hassio` network when it is next created.
-#[utoipa::path(tag = "docker", request_body = DockerOptions, responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[utoipa::path(tag = "docker", request_body = DockerOptions, responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
 #[post("/options")]
 async fn docker_options(docker: web::Data<DockerManager>, body: Options<DockerOptions>) -> ApiResult {
     let options = body.into_inner();
@@ -120,7 +119,7 @@ async fn registries_list(docker: web::Data<DockerManager>) -> ApiResult {
 }
 
 /// Adds or replaces registry logins, keyed by hostname (`hub.docker.com` for Docker Hub).
-#[utoipa::path(tag = "docker", request_body = BTreeMap<String, RegistryLogin>, responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[utoipa::path(tag = "docker", request_body = BTreeMap<String, RegistryLogin>, responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
 #[post("/registries")]
 async fn registries_add(docker: web::Data<DockerManager>, body: Options<BTreeMap<String, RegistryLogin>>) -> ApiResult {
     let logins = body.into_inner();
@@ -141,7 +140,7 @@ async fn registries_add(docker: web::Data<DockerManager>, body: Options<BTreeMap
 }
 
 /// Removes a registry login.
-#[utoipa::path(tag = "docker", params(("registry" = String, Path)), responses((status = 200), (status = 404, body = http_api::envelope::ErrorEnvelope)))]
+#[utoipa::path(tag = "docker", params(("registry" = String, Path)), responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 404, body = http_api::envelope::ErrorEnvelope)))]
 #[delete("/registries/{registry}")]
 async fn registries_delete(docker: web::Data<DockerManager>, registry: web::Path<String>) -> ApiResult {
     if !docker.config().registries.contains_key(registry.as_str()) {
@@ -155,7 +154,8 @@ async fn registries_delete(docker: web::Data<DockerManager>, registry: web::Path
 
 /// Schedules a storage driver migration; only Home Assistant OS 17.0 or newer can, so on any
 /// other system this is a 404, as the reference says.
-#[utoipa::path(tag = "docker", responses((status = 404, body = http_api::envelope::ErrorEnvelope)))]
+#[utoipa::path(tag = "docker", request_body(content = Option<Object>, description = "Ignored; must be JSON when given"),
+    responses((status = 404, body = http_api::envelope::ErrorEnvelope)))]
 #[post("/migrate-storage-driver")]
 async fn migrate_storage_driver(_body: Body<serde_json::Value>) -> ApiResult {
     Err(ApiError::not_found("Home Assistant OS 17.0 or newer required for Docker storage driver migration"))

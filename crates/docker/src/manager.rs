@@ -172,6 +172,21 @@ impl DockerManager {
         self.connection.read().expect("docker connection lock").as_ref().map(|(_, info)| info.clone())
     }
 
+    /// The engine's facts as the info shows them: while it cannot be reached, version `0.0.0`
+    /// and the drivers `unknown`.
+    pub fn engine_or_unknown(&self) -> EngineInfo {
+        self.engine().unwrap_or_else(|| EngineInfo {
+            version: "0.0.0".to_owned(),
+            storage: "unknown".to_owned(),
+            logging: "unknown".to_owned(),
+        })
+    }
+
+    /// The engine's version, while it is reachable.
+    pub fn engine_version(&self) -> Option<String> {
+        self.engine().map(|engine| engine.version)
+    }
+
     pub fn config(&self) -> DockerConfig {
         self.config.get()
     }
@@ -236,5 +251,19 @@ mod tests {
         assert_eq!(docker.credentials_for("ghcr.io/a/b").unwrap().username.as_deref(), Some("me"));
         assert_eq!(docker.credentials_for("library/busybox").unwrap().username.as_deref(), Some("hub"));
         assert!(docker.credentials_for("quay.io/a/b").is_none());
+    }
+
+    #[test]
+    fn an_unreachable_engine_is_unknown() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let docker =
+            DockerManager::new(&store, Arc::new(System::default()), "/nonexistent.sock", Naming::default()).unwrap();
+        assert_eq!(docker.engine_version(), None);
+        let engine = docker.engine_or_unknown();
+        assert_eq!(
+            (engine.version.as_str(), engine.storage.as_str(), engine.logging.as_str()),
+            ("0.0.0", "unknown", "unknown")
+        );
     }
 }

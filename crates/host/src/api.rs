@@ -5,8 +5,9 @@
 use crate::disks::DiskUsage;
 use crate::info::HostInfo;
 use crate::manager::{HostManager, HostService, UnitAction};
-use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use actix_web::{get, post, web, HttpResponse};
 use http_api::body::{Body, Options};
+use http_api::logs::{self, LogDocs, LogError, LogRequest, LogRoute, LogSource};
 use http_api::routes::{INFO, MANAGER};
 use http_api::Routes;
 use http_api::{ok, ok_empty, ApiError, ApiResult};
@@ -30,16 +31,9 @@ pub fn routes(routes: &mut Routes) {
         .route(MANAGER, host_service_restart)
         .route(MANAGER, host_service_reload)
         .route(MANAGER, host_disks_default_usage)
-        .route(MANAGER, host_logs)
-        .route(MANAGER, host_logs_follow)
         .route(MANAGER, host_logs_identifiers)
-        .route(MANAGER, host_logs_identifier)
-        .route(MANAGER, host_logs_identifier_follow)
         .route(MANAGER, host_logs_boots)
-        .route(MANAGER, host_logs_boot)
-        .route(MANAGER, host_logs_boot_follow)
-        .route(MANAGER, host_logs_boot_identifier)
-        .route(MANAGER, host_logs_boot_identifier_follow);
+        .logs("", MANAGER, HostLogs);
 }
 
 type Host = web::Data<HostManager>;
@@ -61,7 +55,7 @@ pub struct HostOptions {
 
 /// Changes the host's settings: its hostname.
 #[utoipa::path(tag = "host", request_body = HostOptions,
-    responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+    responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
 #[post("/options")]
 async fn host_options(host: Host, body: Options<HostOptions>) -> ApiResult {
     if let Some(hostname) = &body.0.hostname {
@@ -80,7 +74,7 @@ pub struct PowerOptions {
 
 /// Reboots the host (logind, else systemd).
 #[utoipa::path(tag = "host", request_body = Option<PowerOptions>,
-    responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+    responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
 #[post("/reboot")]
 async fn host_reboot(host: Host, body: Body<PowerOptions>) -> ApiResult {
     // `force` skips the real Supervisor's check for Home Assistant's offline database migration;
@@ -92,7 +86,7 @@ async fn host_reboot(host: Host, body: Body<PowerOptions>) -> ApiResult {
 
 /// Powers the host off (logind, else systemd).
 #[utoipa::path(tag = "host", request_body = Option<PowerOptions>,
-    responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+    responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
 #[post("/shutdown")]
 async fn host_shutdown(host: Host, body: Body<PowerOptions>) -> ApiResult {
     tracing::info!(force = body.0.force, "host shutdown requested");
@@ -101,7 +95,7 @@ async fn host_shutdown(host: Host, body: Body<PowerOptions>) -> ApiResult {
 }
 
 /// Reads every host service's state again.
-#[utoipa::path(tag = "host", responses((status = 200)))]
+#[utoipa::path(tag = "host", responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>)))]
 #[post("/reload")]
 async fn host_reload(host: Host) -> ApiResult {
     host.reload().await;
@@ -128,7 +122,7 @@ async fn unit_action(host: &HostManager, service: &str, action: UnitAction) -> A
 
 /// Starts one of the services `/host/services` lists.
 #[utoipa::path(tag = "host", params(("service" = String, Path)),
-    responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+    responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
 #[post("/service/{service}/start")]
 async fn host_service_start(host: Host, service: web::Path<String>) -> ApiResult {
     unit_action(&host, &service, UnitAction::Start).await
@@ -136,7 +130,7 @@ async fn host_service_start(host: Host, service: web::Path<String>) -> ApiResult
 
 /// Stops one of the services `/host/services` lists.
 #[utoipa::path(tag = "host", params(("service" = String, Path)),
-    responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+    responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
 #[post("/service/{service}/stop")]
 async fn host_service_stop(host: Host, service: web::Path<String>) -> ApiResult {
     unit_action(&host, &service, UnitAction::Stop).await
@@ -144,7 +138,7 @@ async fn host_service_stop(host: Host, service: web::Path<String>) -> ApiResult 
 
 /// Restarts one of the services `/host/services` lists.
 #[utoipa::path(tag = "host", params(("service" = String, Path)),
-    responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+    responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
 #[post("/service/{service}/restart")]
 async fn host_service_restart(host: Host, service: web::Path<String>) -> ApiResult {
     unit_action(&host, &service, UnitAction::Restart).await
@@ -152,7 +146,7 @@ async fn host_service_restart(host: Host, service: web::Path<String>) -> ApiResu
 
 /// Reloads one of the services `/host/services` lists.
 #[utoipa::path(tag = "host", params(("service" = String, Path)),
-    responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+    responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
 #[post("/service/{service}/reload")]
 async fn host_service_reload(host: Host, service: web::Path<String>) -> ApiResult {
     unit_action(&host, &service, UnitAction::Reload).await
@@ -179,33 +173,53 @@ async fn host_disks_default_usage(host: Host, query: web::Query<UsageQuery>) -> 
     ok(host.disk_usage(max_depth).await?)
 }
 
-/// The host services' journal entries: verbose lines, whatever the client asks.
-fn host_journal() -> Logs {
-    Logs::identifiers(HOST_IDENTIFIERS.iter().copied()).verbose_by_default()
-}
+/// The host's journal: the host services' entries (verbose lines, whatever the client asks), or
+/// one syslog identifier's; no fallback.
+struct HostLogs;
 
-/// Answers a `.../logs` request from the journal, or says (as text) that there is none.
-async fn journal_logs(host: &HostManager, req: &HttpRequest, logs: Logs) -> HttpResponse {
-    match host.journal().respond(req, &logs).await {
-        Ok(response) => response,
-        Err(unavailable) => unavailable.response(),
+impl LogSource for HostLogs {
+    type Manager = HostManager;
+
+    fn docs(&self) -> LogDocs {
+        LogDocs {
+            tag: "host",
+            name: "host",
+            whose: "The host services'",
+            about: "From the journal only. Without an `{identifier}`, the entries of the host \
+                services' syslog identifiers, as verbose lines whatever the client asks; else \
+                `Accept: text/x-log` or `verbose` gives verbose lines. `no_colors` drops colour \
+                escapes.",
+            errors: &[LogError {
+                status: 400,
+                when: "A wrong `Range` or `Accept`, a boot the journal does not hold, or no journal",
+                envelope: false,
+            }],
+        }
     }
-}
 
-/// The host services' log (their syslog identifiers), verbose; `Range` or `lines` select entries.
-#[utoipa::path(tag = "host", responses((status = 200, content_type = "text/plain", body = String),
-    (status = 400, content_type = "text/plain", body = String)))]
-#[get("/logs")]
-async fn host_logs(host: Host, req: HttpRequest) -> HttpResponse {
-    journal_logs(&host, &req, host_journal()).await
-}
+    fn routes(&self) -> &'static [LogRoute] {
+        &[
+            LogRoute::LOGS,
+            LogRoute::FOLLOW,
+            LogRoute::IDENTIFIER,
+            LogRoute::IDENTIFIER_FOLLOW,
+            LogRoute::BOOT,
+            LogRoute::BOOT_FOLLOW,
+            LogRoute::BOOT_IDENTIFIER,
+            LogRoute::BOOT_IDENTIFIER_FOLLOW,
+        ]
+    }
 
-/// Like `/host/logs`, then every new entry as it is written.
-#[utoipa::path(tag = "host", responses((status = 200, content_type = "text/plain", body = String),
-    (status = 400, content_type = "text/plain", body = String)))]
-#[get("/logs/follow")]
-async fn host_logs_follow(host: Host, req: HttpRequest) -> HttpResponse {
-    journal_logs(&host, &req, host_journal().follow(true)).await
+    async fn answer(&self, host: &HostManager, request: LogRequest) -> actix_web::Result<HttpResponse> {
+        let logs = match request.identifier() {
+            Some(identifier) => Logs::identifiers([identifier]),
+            None => Logs::identifiers(HOST_IDENTIFIERS.iter().copied()).verbose_by_default(),
+        };
+        Ok(match request.journal(host.journal(), &request.select(logs)).await {
+            Ok(response) => response,
+            Err(unavailable) => logs::unavailable(&unavailable),
+        })
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -221,22 +235,6 @@ async fn host_logs_identifiers(host: Host) -> ApiResult {
     ok(Identifiers { identifiers: host.journal().identifiers().await.map_err(base::Error::from)? })
 }
 
-/// The entries of one syslog identifier.
-#[utoipa::path(tag = "host", params(("identifier" = String, Path)),
-    responses((status = 200, content_type = "text/plain", body = String), (status = 400, content_type = "text/plain", body = String)))]
-#[get("/logs/identifiers/{identifier}")]
-async fn host_logs_identifier(host: Host, req: HttpRequest, identifier: web::Path<String>) -> HttpResponse {
-    journal_logs(&host, &req, Logs::identifiers([identifier.into_inner()])).await
-}
-
-/// Like `/host/logs/identifiers/{identifier}`, then every new entry.
-#[utoipa::path(tag = "host", params(("identifier" = String, Path)),
-    responses((status = 200, content_type = "text/plain", body = String), (status = 400, content_type = "text/plain", body = String)))]
-#[get("/logs/identifiers/{identifier}/follow")]
-async fn host_logs_identifier_follow(host: Host, req: HttpRequest, identifier: web::Path<String>) -> HttpResponse {
-    journal_logs(&host, &req, Logs::identifiers([identifier.into_inner()]).follow(true)).await
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BootList {
     /// Boot ids by offset: `0` this boot, `-1` the one before, ...
@@ -250,45 +248,6 @@ pub struct BootList {
 #[get("/logs/boots")]
 async fn host_logs_boots(host: Host) -> ApiResult {
     ok(BootList { boots: host.journal().boots().await.map_err(base::Error::from)? })
-}
-
-/// The host services' log of one boot: an offset (`0` this boot, `-1` the one before, `1` the
-/// oldest) or a boot id.
-#[utoipa::path(tag = "host", params(("bootid" = String, Path)),
-    responses((status = 200, content_type = "text/plain", body = String), (status = 400, content_type = "text/plain", body = String)))]
-#[get("/logs/boots/{bootid}")]
-async fn host_logs_boot(host: Host, req: HttpRequest, bootid: web::Path<String>) -> HttpResponse {
-    journal_logs(&host, &req, host_journal().boot(bootid.into_inner())).await
-}
-
-/// Like `/host/logs/boots/{bootid}`, then every new entry.
-#[utoipa::path(tag = "host", params(("bootid" = String, Path)),
-    responses((status = 200, content_type = "text/plain", body = String), (status = 400, content_type = "text/plain", body = String)))]
-#[get("/logs/boots/{bootid}/follow")]
-async fn host_logs_boot_follow(host: Host, req: HttpRequest, bootid: web::Path<String>) -> HttpResponse {
-    journal_logs(&host, &req, host_journal().boot(bootid.into_inner()).follow(true)).await
-}
-
-/// The entries of one syslog identifier in one boot.
-#[utoipa::path(tag = "host", params(("bootid" = String, Path), ("identifier" = String, Path)),
-    responses((status = 200, content_type = "text/plain", body = String), (status = 400, content_type = "text/plain", body = String)))]
-#[get("/logs/boots/{bootid}/identifiers/{identifier}")]
-async fn host_logs_boot_identifier(host: Host, req: HttpRequest, path: web::Path<(String, String)>) -> HttpResponse {
-    let (bootid, identifier) = path.into_inner();
-    journal_logs(&host, &req, Logs::identifiers([identifier]).boot(bootid)).await
-}
-
-/// Like `/host/logs/boots/{bootid}/identifiers/{identifier}`, then every new entry.
-#[utoipa::path(tag = "host", params(("bootid" = String, Path), ("identifier" = String, Path)),
-    responses((status = 200, content_type = "text/plain", body = String), (status = 400, content_type = "text/plain", body = String)))]
-#[get("/logs/boots/{bootid}/identifiers/{identifier}/follow")]
-async fn host_logs_boot_identifier_follow(
-    host: Host,
-    req: HttpRequest,
-    path: web::Path<(String, String)>,
-) -> HttpResponse {
-    let (bootid, identifier) = path.into_inner();
-    journal_logs(&host, &req, Logs::identifiers([identifier]).boot(bootid).follow(true)).await
 }
 
 /// `hostname` must be a string; anything else is refused in voluptuous's words, naming the key.

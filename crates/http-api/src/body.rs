@@ -110,18 +110,18 @@ mod tests {
     #[test]
     fn empty_body_is_an_empty_object() {
         assert_eq!(parse_object::<Opts>(b"", false).unwrap(), Opts { debug: None });
-        assert!(parse_object::<Opts>(b"  ", true).unwrap_err().message.contains("at least one"));
+        assert!(parse_object::<Opts>(b"  ", true).unwrap_err().error.message.contains("at least one"));
     }
 
     #[test]
     fn errors_name_the_problem() {
         let unknown = parse_object::<Opts>(br#"{"bogus": 1}"#, false).unwrap_err();
-        assert!(unknown.message.contains("bogus"), "{}", unknown.message);
+        assert!(unknown.error.message.contains("bogus"), "{}", unknown.error.message);
         let wrong = parse_object::<Opts>(br#"{"debug": "yes"}"#, false).unwrap_err();
-        assert!(wrong.message.contains("invalid type"), "{}", wrong.message);
+        assert!(wrong.error.message.contains("invalid type"), "{}", wrong.error.message);
         let array = parse_object::<Opts>(b"[]", false).unwrap_err();
-        assert!(array.message.contains("JSON object"));
+        assert!(array.error.message.contains("JSON object"));
         let broken = parse_object::<Opts>(b"{", false).unwrap_err();
-        assert!(broken.message.starts_with("Invalid JSON body"));
+        assert!(broken.error.message.starts_with("Invalid JSON body"));
     }
 }

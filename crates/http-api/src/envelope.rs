@@ -51,85 +51,63 @@ pub fn ok<T: Serialize>(data: T) -> ApiResult {
     Ok(HttpResponse::Ok().json(Envelope { result: "ok".to_owned(), data }))
 }
 
+/// The `data` of an action that answers nothing: `{}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Empty {}
+
 /// The success envelope with an empty `data` object, for actions that return nothing.
 pub fn ok_empty() -> ApiResult {
-    ok(Map::new())
+    ok(Empty {})
 }
 
-/// An API failure: its HTTP status, a message for people and the optional machine-readable keys.
+/// An API failure: the domain error (message and machine-readable keys) and the HTTP status it
+/// is answered with, which its kind decides unless a handler names another (413, say).
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub message: String,
-    pub error_key: Option<String>,
-    /// Boxed: rarely set, and keeps the error (in every `Result`) small.
-    pub extra_fields: Option<Box<Map<String, Value>>>,
-    pub job_id: Option<String>,
+    pub error: base::Error,
 }
 
 impl ApiError {
+    /// An error with a status of its own; its kind is only what `status` says in general.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError { status, message: message.into(), error_key: None, extra_fields: None, job_id: None }
+        let kind = if status.is_server_error() { base::Kind::Internal } else { base::Kind::Invalid };
+        ApiError { status, error: base::Error::new(kind, message) }
     }
 
     /// 400: the request is wrong and nothing was changed.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, message)
+        base::Error::invalid(message).into()
     }
 
     /// 401: no token, or one nobody issued.
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, message)
+        base::Error::unauthorized(message).into()
     }
 
     /// 403: the caller is known but its role does not allow this.
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, message)
+        base::Error::forbidden(message).into()
     }
 
     /// 404: the thing named in the path does not exist.
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, message)
-    }
-
-    /// 409: the request conflicts with the current state (a job already running, say).
-    pub fn conflict(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, message)
+        base::Error::not_found(message).into()
     }
 
     /// 500: a bug or a failure of the machine, never of the request.
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
-    }
-
-    /// 503: a part the request needs (the container engine, say) cannot be reached.
-    pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
-    }
-
-    pub fn with_key(mut self, key: impl Into<String>) -> Self {
-        self.error_key = Some(key.into());
-        self
-    }
-
-    pub fn with_extra(mut self, extra: Map<String, Value>) -> Self {
-        self.extra_fields = Some(Box::new(extra));
-        self
-    }
-
-    pub fn with_job(mut self, job_id: impl Into<String>) -> Self {
-        self.job_id = Some(job_id.into());
-        self
+        base::Error::internal(message).into()
     }
 
     /// The error envelope, for places that answer outside a handler (middleware, streams).
     pub fn envelope(&self) -> ErrorEnvelope {
         ErrorEnvelope {
             result: "error".to_owned(),
-            message: self.message.clone(),
-            error_key: self.error_key.clone(),
-            extra_fields: self.extra_fields.as_deref().cloned(),
-            job_id: self.job_id.clone(),
+            message: self.error.message.clone(),
+            error_key: self.error.error_key.clone(),
+            extra_fields: self.error.extra_fields.as_deref().cloned(),
+            job_id: self.error.job_id.clone(),
         }
     }
 }
@@ -147,19 +125,13 @@ impl From<base::Error> for ApiError {
             Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         };
-        ApiError {
-            status,
-            message: error.message,
-            error_key: error.error_key,
-            extra_fields: error.extra_fields,
-            job_id: error.job_id,
-        }
+        ApiError { status, error }
     }
 }
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.error.message)
     }
 }
 
@@ -172,7 +144,7 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         if self.status.is_server_error() {
-            tracing::error!(status = self.status.as_u16(), "{}", self.message);
+            tracing::error!(status = self.status.as_u16(), "{}", self.error.message);
         }
         HttpResponse::build(self.status).json(self.envelope())
     }
@@ -186,8 +158,8 @@ mod tests {
     fn error_envelope_has_only_the_keys_that_are_set() {
         let plain = serde_json::to_value(ApiError::bad_request("nope").envelope()).unwrap();
         assert_eq!(plain, serde_json::json!({"result": "error", "message": "nope"}));
-        let full =
-            serde_json::to_value(ApiError::conflict("busy").with_key("job_busy").with_job("abc").envelope()).unwrap();
+        let busy = ApiError::from(base::Error::conflict("busy").with_key("job_busy").with_job("abc"));
+        let full = serde_json::to_value(busy.envelope()).unwrap();
         assert_eq!(full["error_key"], "job_busy");
         assert_eq!(full["job_id"], "abc");
         assert!(full.get("extra_fields").is_none());

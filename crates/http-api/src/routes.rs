@@ -8,6 +8,7 @@
 //! its full path is the group's prefix followed by it, which is what the guard, the OpenAPI
 //! document and `openapi/access.tsv` show.
 
+use crate::envelope::ErrorEnvelope;
 use actix_web::dev::HttpServiceFactory;
 use actix_web::http::Method;
 use actix_web::web;
@@ -15,9 +16,11 @@ use base::Role;
 use std::collections::{BTreeMap, HashMap};
 use utoipa::__dev::{SchemaReferences, Tags};
 use utoipa::openapi::path::{HttpMethod, Operation};
+use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::Schema;
 use utoipa::openapi::tag::Tag;
-use utoipa::openapi::{Paths, RefOr, SecurityRequirement};
+use utoipa::openapi::{Content, Paths, Ref, RefOr, SecurityRequirement};
+use utoipa::PartialSchema;
 
 /// Who may call a route besides Home Assistant Core (which may call every route) and the CLI
 /// (every route but the Core-only ones); the real Supervisor's tables, one kind per table.
@@ -169,7 +172,11 @@ impl Routes {
 
     /// The guard's view: the rule of each method and path template.
     pub fn rules(&self) -> RouteRules {
-        RouteRules { rules: self.operations.iter().map(|o| ((o.method.clone(), o.path.clone()), o.rule)).collect() }
+        let mut rules: HashMap<String, Vec<(Method, Rule)>> = HashMap::new();
+        for declared in &self.operations {
+            rules.entry(declared.path.clone()).or_default().push((declared.method.clone(), declared.rule));
+        }
+        RouteRules { rules }
     }
 
     /// The paths, schemas and tags of the OpenAPI document. Two schemas of the same name that
@@ -183,8 +190,24 @@ impl Routes {
             let mut operation = declared.operation.clone();
             operation.security = Some(vec![match declared.rule.scopes() {
                 None => SecurityRequirement::default(),
-                Some(scopes) => SecurityRequirement::new("bearer", scopes),
+                Some(scopes) => {
+                    // The guard's answers belong to every route it guards.
+                    for (status, why) in
+                        [("401", "No token, or an unknown one"), ("403", "The caller may not call this route")]
+                    {
+                        operation.responses.responses.entry(status.to_owned()).or_insert_with(|| error_response(why));
+                    }
+                    SecurityRequirement::new("bearer", scopes)
+                }
             }]);
+            // Every error is the envelope unless the handler says otherwise (logs answer text).
+            for (status, response) in operation.responses.responses.iter_mut() {
+                if let RefOr::T(response) = response {
+                    if !status.starts_with('2') && response.content.is_empty() {
+                        response.content.insert("application/json".to_owned(), error_content());
+                    }
+                }
+            }
             paths.add_path_operation(&declared.path, vec![http_method(&declared.method)], operation);
             for (name, schema) in &declared.schemas {
                 match schemas.get(name) {
@@ -198,6 +221,7 @@ impl Routes {
                 }
             }
         }
+        schemas.entry("ErrorEnvelope".to_owned()).or_insert_with(ErrorEnvelope::schema);
         if !collisions.is_empty() {
             return Err(collisions);
         }
@@ -210,6 +234,15 @@ pub struct Document {
     pub paths: Paths,
     pub schemas: BTreeMap<String, RefOr<Schema>>,
     pub tags: Vec<Tag>,
+}
+
+/// An error answer in the envelope.
+fn error_response(description: &str) -> RefOr<Response> {
+    ResponseBuilder::new().description(description).content("application/json", error_content()).build().into()
+}
+
+fn error_content() -> Content {
+    Content::new(Some(Ref::from_schema_name("ErrorEnvelope")))
 }
 
 fn json(schema: &RefOr<Schema>) -> serde_json::Value {
@@ -243,8 +276,7 @@ impl GroupRoutes<'_> {
         operation: Operation,
         schemas: Vec<(String, RefOr<Schema>)>,
     ) {
-        let prefix = self.routes.groups[self.index].prefix;
-        let path = format!("{prefix}{relative}");
+        let path = format!("{}{relative}", self.prefix());
         for method in methods {
             let method = actix_method(&method);
             let known = self.routes.operations.iter().any(|o| o.method == method && o.path == path);
@@ -259,6 +291,11 @@ impl GroupRoutes<'_> {
         }
     }
 
+    /// The group's prefix (`""` for the root).
+    pub(crate) fn prefix(&self) -> &'static str {
+        self.routes.groups[self.index].prefix
+    }
+
     pub(crate) fn register(&mut self, registration: Registration) -> &mut Self {
         self.routes.groups[self.index].registrations.push(registration);
         self
@@ -268,13 +305,14 @@ impl GroupRoutes<'_> {
 /// The rule of every declared route, by method and path template, for the request guard.
 #[derive(Default)]
 pub struct RouteRules {
-    rules: HashMap<(Method, String), Rule>,
+    /// By path template, then method: looked up at every request without building a key.
+    rules: HashMap<String, Vec<(Method, Rule)>>,
 }
 
 impl RouteRules {
     /// The rule of the route `pattern` (as actix's `match_pattern` gives it) for `method`.
     pub fn rule(&self, method: &Method, pattern: &str) -> Option<Rule> {
-        self.rules.get(&(method.clone(), pattern.to_owned())).copied()
+        self.rules.get(pattern)?.iter().find(|(declared, _)| declared == method).map(|(_, rule)| *rule)
     }
 }
 

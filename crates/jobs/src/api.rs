@@ -1,6 +1,6 @@
 //! The `/jobs` API group.
 
-use crate::{JobCondition, JobInfo, JobManager};
+use crate::{JobInfo, JobManager, JobsInfo, JobsOptions};
 use actix_web::{delete, get, post, web, HttpResponse};
 use bytes::Bytes;
 use http_api::routes::{INFO, MANAGER};
@@ -24,28 +24,15 @@ pub fn routes(routes: &mut Routes) {
         .route(MANAGER, job_delete);
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct JobsInfo {
-    ignore_conditions: Vec<JobCondition>,
-    jobs: Vec<JobInfo>,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct JobsOptions {
-    /// Conditions to ignore; replaces the list.
-    ignore_conditions: Option<Vec<JobCondition>>,
-}
-
 /// Ignored conditions and every running or completed job.
 #[utoipa::path(tag = "jobs", responses((status = 200, body = http_api::envelope::Envelope<JobsInfo>)))]
 #[get("/info")]
 async fn jobs_info(jobs: web::Data<JobManager>) -> ApiResult {
-    ok(JobsInfo { ignore_conditions: jobs.ignored_conditions(), jobs: jobs.jobs() })
+    ok(jobs.info())
 }
 
 /// Sets the conditions to ignore.
-#[utoipa::path(tag = "jobs", request_body = JobsOptions, responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[utoipa::path(tag = "jobs", request_body = JobsOptions, responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
 #[post("/options")]
 async fn jobs_options(jobs: web::Data<JobManager>, body: http_api::body::Options<JobsOptions>) -> ApiResult {
     if let Some(conditions) = body.into_inner().ignore_conditions {
@@ -55,7 +42,8 @@ async fn jobs_options(jobs: web::Data<JobManager>, body: http_api::body::Options
 }
 
 /// Stops ignoring any condition.
-#[utoipa::path(tag = "jobs", responses((status = 200)))]
+#[utoipa::path(tag = "jobs", request_body(content = Option<Object>, description = "Ignored; must be JSON when given"),
+    responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
 #[post("/reset")]
 async fn jobs_reset(jobs: web::Data<JobManager>, _body: Body<serde_json::Map<String, serde_json::Value>>) -> ApiResult {
     jobs.set_ignored_conditions(Vec::new())?;
@@ -70,7 +58,7 @@ async fn job_info(jobs: web::Data<JobManager>, job_id: web::Path<String>) -> Api
 }
 
 /// Forgets a job that has ended.
-#[utoipa::path(tag = "jobs", params(("job_id" = String, Path)), responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 404, body = http_api::envelope::ErrorEnvelope)))]
+#[utoipa::path(tag = "jobs", params(("job_id" = String, Path)), responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 404, body = http_api::envelope::ErrorEnvelope)))]
 #[delete("/{job_id}")]
 async fn job_delete(jobs: web::Data<JobManager>, job_id: web::Path<String>) -> ApiResult {
     jobs.remove(&job_id)?;
@@ -162,13 +150,4 @@ pub fn answer(outcome: crate::Outcome) -> ApiResult {
         crate::Outcome::Done => ok_empty(),
         crate::Outcome::Started(job_id) => ok(JobStarted { job_id }),
     }
-}
-
-/// Runs `work` as a job for a handler, as [`JobManager::perform`] does.
-pub async fn respond<F, Fut>(jobs: &JobManager, spec: crate::JobSpec, background: bool, work: F) -> ApiResult
-where
-    F: FnOnce(crate::Job) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = Result<(), base::Error>> + Send + 'static,
-{
-    answer(jobs.perform(spec, background, work).await?)
 }

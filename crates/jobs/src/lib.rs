@@ -11,4 +11,4 @@ mod condition;
 mod manager;
 
 pub use condition::JobCondition;
-pub use manager::{Job, JobError, JobInfo, JobLimit, JobManager, JobSpec, Outcome};
+pub use manager::{Job, JobError, JobInfo, JobLimit, JobManager, JobSpec, JobsInfo, JobsOptions, Outcome};

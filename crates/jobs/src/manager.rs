@@ -2,7 +2,7 @@
 
 use crate::JobCondition;
 use base::{DataDir, Error, System};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use state::{Persisted, Store};
 use std::collections::HashMap;
@@ -117,6 +117,21 @@ pub struct JobInfo {
     pub extra: Option<Value>,
 }
 
+/// What `/jobs/info` shows: the ignored conditions and every running or completed job.
+#[derive(Serialize, ToSchema)]
+pub struct JobsInfo {
+    ignore_conditions: Vec<JobCondition>,
+    jobs: Vec<JobInfo>,
+}
+
+/// A change of the job manager's options (`/jobs/options`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobsOptions {
+    /// Conditions to ignore; replaces the list.
+    pub ignore_conditions: Option<Vec<JobCondition>>,
+}
+
 struct Record {
     info: JobInfo,
     parent: Option<String>,
@@ -183,6 +198,11 @@ impl JobManager {
         // Ignoring a condition takes the system out of what is supported, as in the real Supervisor.
         self.inner.system.mark_unsupported("job_conditions", any);
         Ok(())
+    }
+
+    /// The ignored conditions and every job.
+    pub fn info(&self) -> JobsInfo {
+        JobsInfo { ignore_conditions: self.ignored_conditions(), jobs: self.jobs() }
     }
 
     /// Every top-level job, oldest first, with its children nested.

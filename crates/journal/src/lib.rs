@@ -7,9 +7,10 @@
 //! - [`Gateway`]: the client (a `http://host:port` URL or `unix:/path/to/socket`), with the
 //!   JSON listings behind `/host/logs/boots` ([`Gateway::boots`]) and
 //!   `/host/logs/identifiers` ([`Gateway::identifiers`]).
-//! - [`Logs`] and [`Gateway::respond`]: one `.../logs` request answered as a streaming
-//!   `text/plain` response, or a `text/plain` error; [`Unavailable`] when the journal cannot
-//!   answer, so the endpoint can fall back to another log.
+//! - [`Logs`], [`Request`] and [`Gateway::entries`]: the entries one `.../logs` request selects,
+//!   as streamed text lines ([`Text`]), or the message of a wrong request; [`Unavailable`] when
+//!   the journal cannot answer, so the endpoint can fall back to another log. `http_api::logs`
+//!   answers them over HTTP; this crate knows nothing of the server.
 //! - `testing` (feature `testing`): journal files and a gatewayd serving them, for tests.
 
 mod export;
@@ -20,13 +21,10 @@ mod logs;
 pub mod testing;
 
 pub use gateway::{Boots, Gateway, DEFAULT_ADDRESS};
-pub use logs::{Logs, Source, HOST_IDENTIFIERS};
-
-use actix_web::http::StatusCode;
-use actix_web::HttpResponse;
+pub use logs::{Header, Logs, Request, Source, Text, HOST_IDENTIFIERS};
 
 /// The journal cannot answer this request; the endpoint may serve another log instead, or
-/// answer [`Unavailable::response`].
+/// say so (the real Supervisor answers 400 with the message).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Unavailable {
     /// The gateway's unix socket does not exist (no gatewayd on this host).
@@ -40,13 +38,6 @@ pub enum Unavailable {
     NoEntries(String),
 }
 
-impl Unavailable {
-    /// The real Supervisor's answer when it has no journal: 400, as text.
-    pub fn response(&self) -> HttpResponse {
-        text_error(StatusCode::BAD_REQUEST, self.to_string())
-    }
-}
-
 /// Why a journal request failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JournalError {
@@ -58,11 +49,6 @@ pub enum JournalError {
 }
 
 impl JournalError {
-    /// The error as the log endpoints answer errors: 400, as text.
-    pub fn response(&self) -> HttpResponse {
-        text_error(StatusCode::BAD_REQUEST, self.to_string())
-    }
-
     /// A listing's own message in place of a detail, keeping `Unavailable` as it is (the real
     /// Supervisor reports a gateway it cannot reach the same way for every request).
     fn listing(self, message: &str) -> JournalError {
@@ -81,8 +67,4 @@ impl From<JournalError> for base::Error {
     fn from(error: JournalError) -> base::Error {
         base::Error::invalid(error.to_string())
     }
-}
-
-fn text_error(status: StatusCode, message: String) -> HttpResponse {
-    HttpResponse::build(status).content_type("text/plain; charset=utf-8").body(message)
 }

@@ -2,21 +2,20 @@
 //! `advanced_logs_handler` answers it.
 //!
 //! What the endpoint decides ([`Logs`]): whose entries (syslog identifiers or a container), which
-//! boot, follow, latest, verbose by default. What the API client decides (the request): `Range`
+//! boot, follow, latest, verbose by default. What the API client decides ([`Request`]): `Range`
 //! or `?lines=N` (last N, at least 2), `Accept: text/plain | text/x-log | */*` (`text/x-log`
-//! and `?verbose` give verbose lines), `?no_colors`. The answer is `text/plain`, one line per
-//! entry, streamed; its headers wait for the first entry, so that `X-First-Cursor` carries that
-//! entry's cursor (a client pages back with `Range: entries=<cursor>:-N:N`).
+//! and `?verbose` give verbose lines), `?no_colors`. The answer ([`Text`]) is one line per
+//! entry, streamed; it waits for the first entry, so that its cursor can go with the headers
+//! (`X-First-Cursor`: a client pages back with `Range: entries=<cursor>:-N:N`). Answering over
+//! HTTP is `http_api::logs`.
 
 use crate::export::{Entry, Malformed, Parser};
 use crate::format::line;
 use crate::gateway::{success, Gateway, EXPORT};
 use crate::{JournalError, Unavailable};
-use actix_web::http::header;
-use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
+use futures_util::stream::BoxStream;
 use futures_util::{Stream, StreamExt};
-use std::convert::Infallible;
 use std::time::Duration;
 
 /// The most entries a range asks for: "all of them", for following and `latest`.
@@ -176,6 +175,53 @@ impl Logs {
     }
 }
 
+/// A request header as the API client sent it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Header<'a> {
+    #[default]
+    Absent,
+    Text(&'a str),
+    /// Present, but not text (not visible ASCII).
+    Invalid,
+}
+
+impl<'a> Header<'a> {
+    /// The header's text, if present; `invalid` when it is not text.
+    fn text(self, invalid: &str) -> Result<Option<&'a str>, JournalError> {
+        match self {
+            Header::Absent => Ok(None),
+            Header::Text(text) => Ok(Some(text)),
+            Header::Invalid => Err(JournalError::Failed(invalid.to_owned())),
+        }
+    }
+}
+
+/// What the API client asks of a log: its query's pairs (decoded, in order) and two headers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Request<'a> {
+    pub query: &'a [(String, String)],
+    pub accept: Header<'a>,
+    pub range: Header<'a>,
+}
+
+/// The entries a request selects, as text: one line per entry, each ending in a newline.
+pub enum Text {
+    /// No entry is selected.
+    Empty,
+    /// The lines, streamed as the journal sends the entries (without end when following); the
+    /// first entry's cursor, when it has one.
+    Lines { first_cursor: Option<String>, lines: BoxStream<'static, Bytes> },
+}
+
+impl std::fmt::Debug for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Text::Empty => f.write_str("Empty"),
+            Text::Lines { first_cursor, .. } => f.debug_struct("Lines").field("first_cursor", first_cursor).finish(),
+        }
+    }
+}
+
 /// The client's choices, read from the query string by presence as the real Supervisor does.
 #[derive(Default)]
 struct Query {
@@ -185,8 +231,7 @@ struct Query {
 }
 
 impl Query {
-    fn parse(query: &str) -> Query {
-        let pairs = web::Query::<Vec<(String, String)>>::from_query(query).map(|q| q.into_inner()).unwrap_or_default();
+    fn parse(pairs: &[(String, String)]) -> Query {
         let mut parsed = Query::default();
         for (key, value) in pairs {
             match key.as_str() {
@@ -203,20 +248,12 @@ impl Query {
 }
 
 impl Gateway {
-    /// Answers a `.../logs` request: `200 text/plain` streaming one line per entry, or a
-    /// `text/plain` error (400) for a wrong request; `Err` only when the journal cannot answer,
-    /// for the endpoint to fall back or to answer [`Unavailable::response`].
-    pub async fn respond(&self, req: &HttpRequest, logs: &Logs) -> Result<HttpResponse, Unavailable> {
-        match self.entries_response(req, logs).await {
-            Ok(response) => Ok(response),
-            Err(JournalError::Unavailable(unavailable)) => Err(unavailable),
-            Err(error) => Ok(error.response()),
-        }
-    }
-
-    async fn entries_response(&self, req: &HttpRequest, logs: &Logs) -> Result<HttpResponse, JournalError> {
-        let query = Query::parse(req.query_string());
-        let accept = header_text(req, header::ACCEPT, INVALID_ACCEPT)?;
+    /// The entries `logs` and the client's `request` select, as text lines. A wrong request is
+    /// [`JournalError::Failed`] with the message for the client; [`JournalError::Unavailable`]
+    /// when the journal cannot answer, for the endpoint to fall back or say so.
+    pub async fn entries(&self, request: &Request<'_>, logs: &Logs) -> Result<Text, JournalError> {
+        let query = Query::parse(request.query);
+        let accept = request.accept.text(INVALID_ACCEPT)?;
         if accept.is_some_and(|accept| !matches!(accept, "text/plain" | "text/x-log" | "*/*")) {
             return Err(JournalError::Failed(INVALID_ACCEPT.to_owned()));
         }
@@ -229,7 +266,7 @@ impl Gateway {
             format!("entries=:-{}:{}", lines - 1, follow_max(lines))
         } else if logs.latest {
             format!("entries=:0:{LINES_MAX}")
-        } else if let Some(range) = header_text(req, header::RANGE, "Invalid range header")? {
+        } else if let Some(range) = request.range.text("Invalid range header")? {
             complete_range(range)?
         } else {
             format!("entries=:-{}:{}", DEFAULT_LINES - 1, follow_max(DEFAULT_LINES))
@@ -255,21 +292,14 @@ impl Gateway {
         }
 
         let response = success(self.get("/entries", &params, EXPORT, Some(&range), None).await?).await?;
-        let mut lines =
-            Lines { body: Box::pin(response.bytes_stream()), parser: Parser::default(), verbose, no_colors };
-        // The headers go with the first entry, so that they can name its cursor.
-        let first = lines.first_entry().await?;
-        let mut builder = HttpResponse::Ok();
-        builder.content_type("text/plain; charset=utf-8").insert_header(("X-Accel-Buffering", "no"));
-        let Some(first) = first else {
-            return Ok(builder.finish());
+        let mut lines = Lines { body: response.bytes_stream().boxed(), parser: Parser::default(), verbose, no_colors };
+        // The answer waits for the first entry, so that it can name its cursor.
+        let Some(first) = lines.first_entry().await? else {
+            return Ok(Text::Empty);
         };
-        if let Some(cursor) = &first.cursor {
-            builder.insert_header(("X-First-Cursor", cursor.as_str()));
-        }
         let mut head = line(&first, verbose, no_colors);
         head.push('\n');
-        Ok(builder.streaming(lines.into_stream(head)))
+        Ok(Text::Lines { first_cursor: first.cursor, lines: lines.into_stream(head).boxed() })
     }
 
     /// Whether the journal holds any entry matching `params`.
@@ -292,18 +322,6 @@ impl Gateway {
         let epoch = entries.last().and_then(|entry| entry["CONTAINER_LOG_EPOCH"].as_str());
         epoch.map(str::to_owned).ok_or_else(failed)
     }
-}
-
-/// A request header as text, if present.
-fn header_text<'a>(
-    req: &'a HttpRequest,
-    name: header::HeaderName,
-    invalid: &str,
-) -> Result<Option<&'a str>, JournalError> {
-    req.headers()
-        .get(name)
-        .map(|value| value.to_str().map_err(|_| JournalError::Failed(invalid.to_owned())))
-        .transpose()
 }
 
 /// The client's range with an empty `num_entries` made explicit: systemd 256 refuses the empty
@@ -329,7 +347,7 @@ struct Lines<S> {
     no_colors: bool,
 }
 
-impl<S: Stream<Item = reqwest::Result<Bytes>> + Unpin + 'static> Lines<S> {
+impl<S: Stream<Item = reqwest::Result<Bytes>> + Unpin + Send + 'static> Lines<S> {
     /// The first entry, or `None` when the selection is empty. Failing before it is the
     /// client's error to see; once lines flow, a failure can only end the stream.
     async fn first_entry(&mut self) -> Result<Option<Entry>, JournalError> {
@@ -368,15 +386,15 @@ impl<S: Stream<Item = reqwest::Result<Bytes>> + Unpin + 'static> Lines<S> {
     }
 
     /// `head`, then the lines of the entries as they complete, one chunk per batch received.
-    fn into_stream(self, head: String) -> impl Stream<Item = Result<Bytes, Infallible>> {
+    fn into_stream(self, head: String) -> impl Stream<Item = Bytes> + Send {
         futures_util::stream::unfold(Some((self, head)), |state| async move {
             let (mut lines, mut text) = state?;
             loop {
                 if !lines.drain_into(&mut text) {
-                    return (!text.is_empty()).then(|| (Ok(Bytes::from(text)), None));
+                    return (!text.is_empty()).then(|| (Bytes::from(text), None));
                 }
                 if !text.is_empty() {
-                    return Some((Ok(Bytes::from(text)), Some((lines, String::new()))));
+                    return Some((Bytes::from(text), Some((lines, String::new()))));
                 }
                 match lines.body.next().await {
                     Some(Ok(chunk)) => lines.parser.push(&chunk),
@@ -387,7 +405,7 @@ impl<S: Stream<Item = reqwest::Result<Bytes>> + Unpin + 'static> Lines<S> {
                     None => {
                         let last = lines.parser.finish()?;
                         let text = line(&last, lines.verbose, lines.no_colors) + "\n";
-                        return Some((Ok(Bytes::from(text)), None));
+                        return Some((Bytes::from(text), None));
                     }
                 }
             }

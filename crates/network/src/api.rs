@@ -207,7 +207,7 @@ async fn network_info(network: web::Data<Network>) -> ApiResult {
 }
 
 /// Reads the network from NetworkManager again and has it check connectivity.
-#[utoipa::path(tag = "network", responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[utoipa::path(tag = "network", responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
 #[post("/reload")]
 async fn network_reload(network: web::Data<Network>) -> ApiResult {
     let network = network.into_inner();
@@ -231,7 +231,7 @@ async fn network_interface_info(network: web::Data<Network>, interface: web::Pat
     tag = "network",
     params(("interface" = String, Path, description = "An interface name or MAC address, or `default`")),
     request_body = InterfaceUpdate,
-    responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 404, body = http_api::envelope::ErrorEnvelope))
+    responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 404, body = http_api::envelope::ErrorEnvelope))
 )]
 #[post("/interface/{interface}/update")]
 async fn network_interface_update(
@@ -285,7 +285,7 @@ async fn network_interface_accesspoints(network: web::Data<Network>, interface: 
         ("vlan" = String, Path, description = "The VLAN id, 0 to 4094")
     ),
     request_body = InterfaceUpdate,
-    responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 404, body = http_api::envelope::ErrorEnvelope))
+    responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 404, body = http_api::envelope::ErrorEnvelope))
 )]
 #[post("/interface/{interface}/vlan/{vlan}")]
 async fn network_interface_vlan(

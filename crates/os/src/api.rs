@@ -12,8 +12,7 @@ use http_api::body::Body;
 use http_api::routes::{ADMIN, INFO, MANAGER};
 use http_api::Routes;
 use http_api::{ok, ok_empty, ApiError, ApiResult};
-use jobs::api::{respond, JobStarted};
-use jobs::JobManager;
+use jobs::api::{answer, JobStarted};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -122,14 +121,9 @@ impl OsUpdate {
     )
 )]
 #[post("/update")]
-async fn os_update(os: web::Data<OsManager>, jobs: web::Data<JobManager>, body: Body<Map<String, Value>>) -> ApiResult {
+async fn os_update(os: web::Data<OsManager>, body: Body<Map<String, Value>>) -> ApiResult {
     let body = OsUpdate::parse(body.into_inner())?;
-    let os = os.into_inner();
-    let version = body.version;
-    respond(&jobs, OsManager::update_spec(), body.background.unwrap_or(false), move |job| async move {
-        os.update(job, version).await
-    })
-    .await
+    answer(os.update(body.version, body.background.unwrap_or(false)).await?)
 }
 
 /// A boot slot's name.
@@ -167,30 +161,22 @@ impl BootSlotBody {
 }
 
 /// Makes a slot the one to boot and reboots into it.
-#[utoipa::path(tag = "os", request_body = BootSlotBody, responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[utoipa::path(tag = "os", request_body = BootSlotBody, responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
 #[post("/boot-slot")]
-async fn os_boot_slot(
-    os: web::Data<OsManager>,
-    jobs: web::Data<JobManager>,
-    body: Body<Map<String, Value>>,
-) -> ApiResult {
+async fn os_boot_slot(os: web::Data<OsManager>, body: Body<Map<String, Value>>) -> ApiResult {
     let slot = BootSlotBody::parse(body.into_inner())?.boot_slot;
-    let os = os.into_inner();
-    respond(&jobs, OsManager::boot_slot_spec(), false, move |_| async move { os.set_boot_slot(slot.name()).await })
-        .await
+    os.set_boot_slot(slot.name()).await?;
+    ok_empty()
 }
 
 /// Imports host configuration from a USB stick.
-#[utoipa::path(tag = "os", responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[utoipa::path(tag = "os", request_body(content = Option<Object>, description = "No keys: `{}` when given"),
+    responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
 #[post("/config/sync")]
-async fn os_config_sync(
-    os: web::Data<OsManager>,
-    jobs: web::Data<JobManager>,
-    body: Body<Map<String, Value>>,
-) -> ApiResult {
+async fn os_config_sync(os: web::Data<OsManager>, body: Body<Map<String, Value>>) -> ApiResult {
     Fields::new(body.into_inner(), &[])?;
-    let os = os.into_inner();
-    respond(&jobs, OsManager::config_sync_spec(), false, move |_| async move { os.config_sync().await }).await
+    os.config_sync().await?;
+    ok_empty()
 }
 
 #[derive(Serialize, ToSchema)]
@@ -247,7 +233,7 @@ fn swap_size_is_valid(size: &str) -> bool {
 }
 
 /// Changes the swap settings (Home Assistant OS 15.0 or newer); they apply after a reboot.
-#[utoipa::path(tag = "os", request_body = SwapOptions, responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 404, body = http_api::envelope::ErrorEnvelope)))]
+#[utoipa::path(tag = "os", request_body = SwapOptions, responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 404, body = http_api::envelope::ErrorEnvelope)))]
 #[post("/config/swap")]
 async fn os_config_swap_options(os: web::Data<OsManager>, body: Body<Map<String, Value>>) -> ApiResult {
     let options = SwapOptions::parse(body.into_inner())?;
@@ -284,29 +270,22 @@ impl MoveBody {
 }
 
 /// Moves the data partition to another disk at the next boot, and reboots.
-#[utoipa::path(tag = "os", request_body = MoveBody, responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[utoipa::path(tag = "os", request_body = MoveBody, responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
 #[post("/datadisk/move")]
-async fn os_datadisk_move(
-    os: web::Data<OsManager>,
-    jobs: web::Data<JobManager>,
-    body: Body<Map<String, Value>>,
-) -> ApiResult {
+async fn os_datadisk_move(os: web::Data<OsManager>, body: Body<Map<String, Value>>) -> ApiResult {
     let device = MoveBody::parse(body.into_inner())?.device;
-    let os = os.into_inner();
-    respond(&jobs, OsManager::migrate_spec(), false, move |_| async move { os.migrate_data_disk(&device).await }).await
+    os.migrate_data_disk(&device).await?;
+    ok_empty()
 }
 
 /// Wipes the data partition (every setting and all data) at the next boot, and reboots. Admin only.
-#[utoipa::path(tag = "os", responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 403, body = http_api::envelope::ErrorEnvelope)))]
+#[utoipa::path(tag = "os", request_body(content = Option<Object>, description = "No keys: `{}` when given"),
+    responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 403, body = http_api::envelope::ErrorEnvelope)))]
 #[post("/datadisk/wipe")]
-async fn os_datadisk_wipe(
-    os: web::Data<OsManager>,
-    jobs: web::Data<JobManager>,
-    body: Body<Map<String, Value>>,
-) -> ApiResult {
+async fn os_datadisk_wipe(os: web::Data<OsManager>, body: Body<Map<String, Value>>) -> ApiResult {
     Fields::new(body.into_inner(), &[])?;
-    let os = os.into_inner();
-    respond(&jobs, OsManager::wipe_spec(), false, move |_| async move { os.wipe_data_disk().await }).await
+    os.wipe_data_disk().await?;
+    ok_empty()
 }
 
 #[derive(Serialize, ToSchema)]
@@ -343,7 +322,7 @@ impl YellowOptions {
 }
 
 /// Switches the Yellow's LEDs; the setting is kept and applied again at every start.
-#[utoipa::path(tag = "os", request_body = YellowOptions, responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[utoipa::path(tag = "os", request_body = YellowOptions, responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
 #[post("/boards/yellow")]
 async fn os_boards_yellow_options(os: web::Data<OsManager>, body: Body<Map<String, Value>>) -> ApiResult {
     let options = YellowOptions::parse(body.into_inner())?;
@@ -387,7 +366,7 @@ impl GreenOptions {
 }
 
 /// Switches the Green's LEDs; the setting is kept and applied again at every start.
-#[utoipa::path(tag = "os", request_body = GreenOptions, responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[utoipa::path(tag = "os", request_body = GreenOptions, responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
 #[post("/boards/green")]
 async fn os_boards_green_options(os: web::Data<OsManager>, body: Body<Map<String, Value>>) -> ApiResult {
     let options = GreenOptions::parse(body.into_inner())?;
@@ -463,23 +442,16 @@ impl RpiFirmwareUpdateBody {
     )
 )]
 #[post("/boards/raspberrypi/firmware/update")]
-async fn os_boards_raspberrypi_firmware_update(
-    os: web::Data<OsManager>,
-    jobs: web::Data<JobManager>,
-    body: Body<Map<String, Value>>,
-) -> ApiResult {
+async fn os_boards_raspberrypi_firmware_update(os: web::Data<OsManager>, body: Body<Map<String, Value>>) -> ApiResult {
     let body = RpiFirmwareUpdateBody::parse(body.into_inner())?;
-    os.check_rpi_firmware_update()?;
-    let os = os.into_inner();
-    let spec = OsManager::rpi_firmware_update_spec();
-    respond(&jobs, spec, body.background.unwrap_or(false), move |_| async move { os.update_rpi_firmware().await }).await
+    answer(os.update_rpi_firmware(body.background.unwrap_or(false)).await?)
 }
 
 /// Any other board: nothing to show or set, an empty answer when it is this machine's board.
 #[utoipa::path(
     tag = "os",
     params(("board" = String, Path, description = "The `board` of `/os/info`")),
-    responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope))
+    responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope))
 )]
 #[get("/boards/{board}")]
 async fn os_boards_board(os: web::Data<OsManager>, board: web::Path<String>) -> ApiResult {
@@ -512,7 +484,7 @@ mod tests {
     fn swap_options_name_the_field_they_refuse() {
         let options = SwapOptions::parse(body(json!({"swap_size": "2G", "swappiness": 200}))).unwrap();
         assert_eq!((options.swap_size.as_deref(), options.swappiness), (Some("2G"), Some(200)));
-        let refused = |value| SwapOptions::parse(body(value)).err().unwrap().message;
+        let refused = |value| SwapOptions::parse(body(value)).err().unwrap().error.message;
         assert!(refused(json!({"swappiness": 201})).starts_with("Invalid swappiness 201"));
         assert!(refused(json!({"swappiness": -1})).starts_with("Invalid swappiness -1"));
         assert!(refused(json!({"swappiness": "high"})).starts_with("Invalid swappiness"));
@@ -525,8 +497,8 @@ mod tests {
     fn boot_slots_are_a_or_b() {
         assert_eq!(BootSlotBody::parse(body(json!({"boot_slot": "B"}))).unwrap().boot_slot.name(), "B");
         let refused = BootSlotBody::parse(body(json!({"boot_slot": "C"}))).err().unwrap();
-        assert_eq!(refused.message, "Invalid boot_slot 'C': expected BootSlot or one of 'A', 'B'");
-        assert!(BootSlotBody::parse(body(json!({}))).err().unwrap().message.starts_with("Missing boot_slot"));
+        assert_eq!(refused.error.message, "Invalid boot_slot 'C': expected BootSlot or one of 'A', 'B'");
+        assert!(BootSlotBody::parse(body(json!({}))).err().unwrap().error.message.starts_with("Missing boot_slot"));
     }
 
     #[test]
@@ -541,6 +513,6 @@ mod tests {
         let options = YellowOptions::parse(body(json!({"disk_led": false}))).unwrap();
         assert_eq!((options.disk_led, options.heartbeat_led, options.power_led), (Some(false), None, None));
         let refused = GreenOptions::parse(body(json!({"power_led": "off"}))).err().unwrap();
-        assert!(refused.message.starts_with("Invalid power_led"), "{}", refused.message);
+        assert!(refused.error.message.starts_with("Invalid power_led"), "{}", refused.error.message);
     }
 }

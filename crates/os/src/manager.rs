@@ -16,7 +16,7 @@ use dbus::os_agent::{GreenState, RpiFirmwareState, SwapState, YellowState};
 use dbus::rauc::Slot;
 use dbus::udisks2::Block;
 use dbus::HostServices;
-use jobs::{Job, JobCondition, JobLimit, JobSpec};
+use jobs::{Job, JobCondition, JobLimit, JobManager, JobSpec, Outcome};
 use serde::{Deserialize, Serialize};
 use state::{Persisted, Store};
 use std::collections::BTreeMap;
@@ -109,6 +109,7 @@ pub struct OsManager {
     services: Arc<HostServices>,
     updater: Arc<Updater>,
     system: Arc<System>,
+    jobs: JobManager,
     data: DataDir,
     boards: Persisted<BoardSettings>,
     http: reqwest::Client,
@@ -122,11 +123,12 @@ impl OsManager {
         services: Arc<HostServices>,
         updater: Arc<Updater>,
         system: Arc<System>,
+        jobs: JobManager,
         data: DataDir,
     ) -> anyhow::Result<OsManager> {
         let boards = Persisted::load(store.section("os")?, "board")?;
         let http = reqwest::Client::builder().connect_timeout(CONNECT_TIMEOUT).timeout(DOWNLOAD_TIMEOUT).build()?;
-        let manager = OsManager { services, updater, system, data, boards, http, pending: Mutex::new(None) };
+        let manager = OsManager { services, updater, system, jobs, data, boards, http, pending: Mutex::new(None) };
         manager.publish_conditions();
         Ok(manager)
     }
@@ -241,8 +243,11 @@ impl OsManager {
         self.services.udisks2.state().map(|disks| datadisk::available(&disks)).unwrap_or_default()
     }
 
-    pub fn update_spec() -> JobSpec {
-        JobSpec::new("os_manager_update")
+    /// Updates the OS to `version` (the latest when `None`) as the job `os_manager_update`: the
+    /// bundle is downloaded and installed with RAUC into the other slot, which becomes active at
+    /// the next reboot.
+    pub async fn update(self: &Arc<Self>, version: Option<String>, background: bool) -> Result<Outcome, base::Error> {
+        let spec = JobSpec::new("os_manager_update")
             .conditions(&[
                 JobCondition::Haos,
                 JobCondition::Healthy,
@@ -250,12 +255,13 @@ impl OsManager {
                 JobCondition::Running,
                 JobCondition::SupervisorUpdated,
             ])
-            .limit(JobLimit::Once)
+            .limit(JobLimit::Once);
+        let os = Arc::clone(self);
+        self.jobs.perform(spec, background, move |job| async move { os.update_in(job, version).await }).await
     }
 
-    /// Downloads the bundle of `version` (the latest when `None`) and installs it with RAUC into
-    /// the other slot, which becomes active at the next reboot.
-    pub async fn update(&self, job: Job, version: Option<String>) -> Result<(), base::Error> {
+    /// The work of an update.
+    async fn update_in(&self, job: Job, version: Option<String>) -> Result<(), base::Error> {
         let version = version
             .or_else(|| self.latest_version())
             .ok_or_else(|| base::Error::invalid("No version information available, cannot update"))?;
@@ -351,12 +357,14 @@ impl OsManager {
             .map_err(|error| base::Error::invalid(format!("Rauc communication error: {error}")))
     }
 
-    pub fn boot_slot_spec() -> JobSpec {
-        JobSpec::new("os_manager_set_boot_slot").conditions(&[JobCondition::Haos])
+    /// Makes the slot with bootname `boot_name` the one to boot, and reboots into it (job
+    /// `os_manager_set_boot_slot`).
+    pub async fn set_boot_slot(&self, boot_name: &str) -> Result<(), base::Error> {
+        let spec = JobSpec::new("os_manager_set_boot_slot").conditions(&[JobCondition::Haos]);
+        self.jobs.run(spec, |_| self.set_boot_slot_in(boot_name)).await
     }
 
-    /// Makes the slot with bootname `boot_name` the one to boot, and reboots into it.
-    pub async fn set_boot_slot(&self, boot_name: &str) -> Result<(), base::Error> {
+    async fn set_boot_slot_in(&self, boot_name: &str) -> Result<(), base::Error> {
         let slots = self.services.rauc.slots().await?;
         let slot = slots
             .iter()
@@ -371,12 +379,14 @@ impl OsManager {
         self.reboot().await.map_err(|error| base::Error::invalid(format!("Can't reboot the host: {error}")))
     }
 
-    pub fn config_sync_spec() -> JobSpec {
-        JobSpec::new("os_manager_config_sync").conditions(&[JobCondition::Haos])
+    /// Has the OS import configuration from a USB stick (`CONFIG` on a FAT/ext4 partition), as
+    /// the job `os_manager_config_sync`.
+    pub async fn config_sync(&self) -> Result<(), base::Error> {
+        let spec = JobSpec::new("os_manager_config_sync").conditions(&[JobCondition::Haos]);
+        self.jobs.run(spec, |_| self.config_sync_in()).await
     }
 
-    /// Has the OS import configuration from a USB stick (`CONFIG` on a FAT/ext4 partition).
-    pub async fn config_sync(&self) -> Result<(), base::Error> {
+    async fn config_sync_in(&self) -> Result<(), base::Error> {
         tracing::info!("Synchronizing configuration from USB with Home Assistant Operating System");
         let renamed = self.version().is_some_and(|version| at_least(&version, CONFIG_UNIT_RENAMED));
         let unit = if renamed { "haos-config.service" } else { "hassos-config.service" };
@@ -409,15 +419,16 @@ impl OsManager {
         Ok(())
     }
 
-    pub fn migrate_spec() -> JobSpec {
-        JobSpec::new("data_disk_migrate")
+    /// Moves the data partition to `device` (a disk's id or device path) at the next boot, and
+    /// reboots (job `data_disk_migrate`).
+    pub async fn migrate_data_disk(&self, device: &str) -> Result<(), base::Error> {
+        let spec = JobSpec::new("data_disk_migrate")
             .conditions(&[JobCondition::Haos, JobCondition::OsAgent, JobCondition::Healthy])
-            .limit(JobLimit::Once)
+            .limit(JobLimit::Once);
+        self.jobs.run(spec, |_| self.migrate_data_disk_in(device)).await
     }
 
-    /// Moves the data partition to `device` (a disk's id or device path) at the next boot, and
-    /// reboots.
-    pub async fn migrate_data_disk(&self, device: &str) -> Result<(), base::Error> {
+    async fn migrate_data_disk_in(&self, device: &str) -> Result<(), base::Error> {
         let udisks = &self.services.udisks2;
         // UDisks2 does not announce everything (sizes after a resize, say): read it all first.
         udisks.refresh().await;
@@ -527,14 +538,15 @@ impl OsManager {
             .map_err(|error| base::Error::invalid(format!("Unable to create data disk migration marker: {error}")))
     }
 
-    pub fn wipe_spec() -> JobSpec {
-        JobSpec::new("data_disk_wipe")
+    /// Has the OS wipe the data partition at the next boot, and reboots (job `data_disk_wipe`).
+    pub async fn wipe_data_disk(&self) -> Result<(), base::Error> {
+        let spec = JobSpec::new("data_disk_wipe")
             .conditions(&[JobCondition::Haos, JobCondition::OsAgent, JobCondition::Healthy])
-            .limit(JobLimit::Once)
+            .limit(JobLimit::Once);
+        self.jobs.run(spec, |_| self.wipe_data_disk_in()).await
     }
 
-    /// Has the OS wipe the data partition at the next boot, and reboots.
-    pub async fn wipe_data_disk(&self) -> Result<(), base::Error> {
+    async fn wipe_data_disk_in(&self) -> Result<(), base::Error> {
         tracing::info!("Scheduling wipe of data disk on next reboot");
         match self.services.os_agent.agent.schedule_wipe_device().await {
             Ok(true) => {}
@@ -627,21 +639,27 @@ impl OsManager {
     }
 
     /// Refuses an update the boot device cannot take, before any job starts.
-    pub fn check_rpi_firmware_update(&self) -> Result<(), base::Error> {
+    fn check_rpi_firmware_update(&self) -> Result<(), base::Error> {
         if self.rpi_firmware()?.update_blocked {
             return Err(base::Error::invalid("Raspberry Pi firmware update is unavailable on this boot device"));
         }
         Ok(())
     }
 
-    pub fn rpi_firmware_update_spec() -> JobSpec {
-        JobSpec::new("os_manager_update_raspberrypi_firmware").conditions(&[JobCondition::Haos]).limit(JobLimit::Once)
+    /// Has the agent flash the bundled bootloader EEPROM (and VL805) firmware, which runs from
+    /// the next reboot on, as the job `os_manager_update_raspberrypi_firmware`. The agent
+    /// answers only when the flash is done, so the job's progress goes from 0 to 100 at once, as
+    /// the real one's. A boot device that cannot take it is refused before the job.
+    pub async fn update_rpi_firmware(self: &Arc<Self>, background: bool) -> Result<Outcome, base::Error> {
+        self.check_rpi_firmware_update()?;
+        let spec = JobSpec::new("os_manager_update_raspberrypi_firmware")
+            .conditions(&[JobCondition::Haos])
+            .limit(JobLimit::Once);
+        let os = Arc::clone(self);
+        self.jobs.perform(spec, background, move |_| async move { os.update_rpi_firmware_in().await }).await
     }
 
-    /// Has the agent flash the bundled bootloader EEPROM (and VL805) firmware, which runs from
-    /// the next reboot on. The agent answers only when the flash is done, so the job's progress
-    /// goes from 0 to 100 at once, as the real one's.
-    pub async fn update_rpi_firmware(&self) -> Result<(), base::Error> {
+    async fn update_rpi_firmware_in(&self) -> Result<(), base::Error> {
         self.check_rpi_firmware_update()?;
         self.services.os_agent.rpi_firmware.update().await.map_err(|error| {
             base::Error::invalid(format!(
@@ -814,5 +832,50 @@ mod tests {
         assert!(at_least("18.0", "18.0.rc1"));
         assert!(!at_least("17.3", "18.0.rc1"));
         assert!(!at_least("dev", "15.0"));
+    }
+
+    /// A manager on no bus at all, with the job conditions it needs to pass but `Haos` as given.
+    async fn manager(dir: &std::path::Path, haos: bool) -> (Arc<OsManager>, JobManager) {
+        let data = DataDir::new(dir);
+        data.ensure_layout().unwrap();
+        let store = Store::open(&data.database()).unwrap();
+        let system = Arc::new(System::default());
+        system.set_state(base::CoreState::Running);
+        let jobs = JobManager::new(&store, Arc::clone(&system), data.clone()).unwrap();
+        let updater = Updater::new(&store, Arc::clone(&system), jobs.clone(), "/nonexistent/{channel}.json", "ova");
+        let services = Arc::new(HostServices::watch(None).await);
+        let os = OsManager::new(&store, services, Arc::new(updater.unwrap()), Arc::clone(&system), jobs.clone(), data);
+        system.set_haos(haos);
+        system.set_internet(true);
+        (Arc::new(os.unwrap()), jobs)
+    }
+
+    #[tokio::test]
+    async fn operations_called_from_code_run_as_their_jobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let (os, jobs) = manager(dir.path(), false).await;
+        let refused = os.update(None, true).await.unwrap_err();
+        assert_eq!(refused.message, "'os_manager_update' blocked from execution, no Home Assistant OS available");
+        let refused = os.set_boot_slot("A").await.unwrap_err();
+        assert_eq!(
+            refused.message,
+            "'os_manager_set_boot_slot' blocked from execution, no Home Assistant OS available"
+        );
+        let refused = os.config_sync().await.unwrap_err();
+        assert_eq!(refused.message, "'os_manager_config_sync' blocked from execution, no Home Assistant OS available");
+        assert_eq!(os.migrate_data_disk("sda").await.unwrap_err().error_key.as_deref(), Some("job_condition_failed"));
+        assert!(os.wipe_data_disk().await.unwrap_err().message.starts_with("'data_disk_wipe' blocked"));
+        assert!(jobs.jobs().is_empty(), "refused jobs are not recorded");
+    }
+
+    #[tokio::test]
+    async fn an_update_from_code_keeps_its_once_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let (os, jobs) = manager(dir.path(), true).await;
+        let first = os.update(Some("99.0".to_owned()), true).await.unwrap();
+        let Outcome::Started(job_id) = first else { panic!("a background update is started: {first:?}") };
+        let second = os.update(Some("99.0".to_owned()), true).await.unwrap_err();
+        assert_eq!(second.error_key.as_deref(), Some("job_group_busy"), "{}", second.message);
+        assert_eq!(jobs.job(&job_id).unwrap().name, "os_manager_update");
     }
 }

@@ -10,8 +10,7 @@ use http_api::body::Body;
 use http_api::routes::{ADDONS, ADMIN, MANAGER};
 use http_api::Routes;
 use http_api::{ok, ApiResult};
-use jobs::api::{respond, BackgroundBody};
-use jobs::{JobManager, JobSpec};
+use jobs::api::{answer, BackgroundBody};
 use os::OsManager;
 use serde::Serialize;
 use supervisor::{LogLevel, SupervisorManager};
@@ -82,15 +81,12 @@ async fn root_info(
         supervisor: base::SUPERVISOR_VERSION.to_owned(),
         homeassistant: None,
         hassos: os.version(),
-        docker: docker.engine().map(|e| e.version),
+        docker: docker.engine_version(),
         hostname,
         operating_system,
         features: host.features().into_iter().map(|feature| feature.name().to_owned()).collect(),
         machine: updater.machine().to_owned(),
-        machine_id: std::fs::read_to_string("/etc/machine-id")
-            .ok()
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty()),
+        machine_id: base::system::machine_id(),
         arch: base::arch::arch().to_owned(),
         supported_arch: base::arch::supported_archs().into_iter().map(str::to_owned).collect(),
         supported: system.supported(),
@@ -139,30 +135,16 @@ async fn available_updates(
 }
 
 /// Reads the version information again.
-#[utoipa::path(tag = "root", request_body = Option<BackgroundBody>, responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[utoipa::path(tag = "root", request_body = Option<BackgroundBody>, responses((status = 200, description = "Done (`{}`), or started with `background` (its job id)", body = http_api::envelope::Envelope<jobs::api::JobStarted>), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
 #[post("/reload_updates")]
-async fn reload_updates(
-    jobs: web::Data<JobManager>,
-    updater: web::Data<Updater>,
-    body: Body<BackgroundBody>,
-) -> ApiResult {
-    fetch_versions("reload_updates", &jobs, updater, body.0.background).await
+async fn reload_updates(updater: web::Data<Updater>, body: Body<BackgroundBody>) -> ApiResult {
+    answer(updater.reload_updates(body.0.background).await?)
 }
 
 /// Reads the version information and the add-on repositories again (discouraged; use
 /// `/reload_updates` or `/store/reload`).
-#[utoipa::path(tag = "root", request_body = Option<BackgroundBody>, responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[utoipa::path(tag = "root", request_body = Option<BackgroundBody>, responses((status = 200, description = "Done (`{}`), or started with `background` (its job id)", body = http_api::envelope::Envelope<jobs::api::JobStarted>), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
 #[post("/refresh_updates")]
-async fn refresh_updates(
-    jobs: web::Data<JobManager>,
-    updater: web::Data<Updater>,
-    body: Body<BackgroundBody>,
-) -> ApiResult {
-    fetch_versions("refresh_updates", &jobs, updater, body.0.background).await
-}
-
-/// Runs a version fetch as the job `name`.
-async fn fetch_versions(name: &str, jobs: &JobManager, updater: web::Data<Updater>, background: bool) -> ApiResult {
-    let updater = updater.into_inner();
-    respond(jobs, JobSpec::new(name), background, move |job| async move { updater.fetch(Some(&job)).await }).await
+async fn refresh_updates(updater: web::Data<Updater>, body: Body<BackgroundBody>) -> ApiResult {
+    answer(updater.refresh_updates(body.0.background).await?)
 }

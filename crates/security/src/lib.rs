@@ -8,10 +8,11 @@
 
 pub mod access;
 pub mod api;
+mod manager;
 mod middleware;
 mod tokens;
 
 pub use access::{AddonRights, Caller, Role};
-pub use api::SecurityManager;
+pub use manager::{SecurityChange, SecurityInfo, SecurityManager};
 pub use middleware::Guard;
 pub use tokens::Tokens;

@@ -178,10 +178,7 @@ fn addon_info(store: &StoreManager, addon: &StoreAddon) -> StoreAddonInfo {
 
 async fn addon_details(store: &StoreManager, addon: &StoreAddon) -> StoreAddonDetails {
     let config = &addon.config;
-    let long_description = match store.addon_file(addon, AddonFile::Readme) {
-        Some(path) => tokio::fs::read(path).await.ok().map(|bytes| String::from_utf8_lossy(&bytes).into_owned()),
-        None => None,
-    };
+    let long_description = store.addon_text(addon, AddonFile::Readme).await;
     StoreAddonDetails {
         info: addon_info(store, addon),
         apparmor: if config.apparmor { "default" } else { "disable" }.to_owned(),
@@ -202,9 +199,10 @@ async fn addon_details(store: &StoreManager, addon: &StoreAddon) -> StoreAddonDe
 }
 
 fn not_in_store(slug: &str) -> ApiError {
-    ApiError::not_found(format!("App {slug} does not exist in the store"))
+    base::Error::not_found(format!("App {slug} does not exist in the store"))
         .with_key("store_addon_not_found_error")
         .with_extra(serde_json::Map::from_iter([("addon".to_owned(), slug.into())]))
+        .into()
 }
 
 fn find(store: &StoreManager, slug: &str) -> Result<std::sync::Arc<StoreAddon>, ApiError> {
@@ -255,7 +253,7 @@ async fn store_addon_version(store: web::Data<StoreManager>, path: web::Path<(St
 #[utoipa::path(
     tag = "store",
     params(("addon" = String, Path, description = "Full slug")),
-    responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 404, body = http_api::envelope::ErrorEnvelope))
+    responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 404, body = http_api::envelope::ErrorEnvelope))
 )]
 #[get("/addons/{addon}/availability")]
 async fn store_addon_availability(store: web::Data<StoreManager>, addon: web::Path<String>) -> ApiResult {
@@ -278,10 +276,9 @@ async fn image(store: &StoreManager, slug: &str, file: AddonFile) -> ApiResult {
     };
     let what = if file == AddonFile::Icon { "icon" } else { "logo" };
     let missing = || text(StatusCode::BAD_REQUEST, format!("No {what} found for app {slug}!"));
-    let Some(path) = store.addon_file(&addon, file) else { return Ok(missing()) };
-    match tokio::fs::read(path).await {
-        Ok(bytes) => Ok(HttpResponse::Ok().content_type("image/png").body(bytes)),
-        Err(_) => Ok(missing()),
+    match store.read_addon_file(&addon, file).await {
+        Some(bytes) => Ok(HttpResponse::Ok().content_type("image/png").body(bytes)),
+        None => Ok(missing()),
     }
 }
 
@@ -293,10 +290,9 @@ async fn markdown(store: &StoreManager, slug: &str, file: AddonFile) -> ApiResul
     };
     let what = if file == AddonFile::Changelog { "changelog" } else { "documentation" };
     let missing = || text(StatusCode::OK, format!("No {what} found for app {slug}!"));
-    let Some(path) = store.addon_file(&addon, file) else { return Ok(missing()) };
-    match tokio::fs::read(path).await {
-        Ok(bytes) => Ok(text(StatusCode::OK, String::from_utf8_lossy(&bytes).into_owned())),
-        Err(_) => Ok(missing()),
+    match store.addon_text(&addon, file).await {
+        Some(markdown) => Ok(text(StatusCode::OK, markdown)),
+        None => Ok(missing()),
     }
 }
 
@@ -389,11 +385,7 @@ async fn addons_addon_documentation(store: web::Data<StoreManager>, addon: web::
 }
 
 async fn reload(store: &StoreManager, body: BackgroundBody) -> ApiResult {
-    let this = store.clone();
-    jobs::api::respond(store.jobs(), StoreManager::reload_spec(), body.background, move |job| async move {
-        this.reload_in(&job).await
-    })
-    .await
+    jobs::api::answer(store.reload(body.background).await?)
 }
 
 /// Updates every git repository and reads all repositories again (job `store_manager_reload`).
@@ -429,7 +421,7 @@ async fn store_repositories(store: web::Data<StoreManager>) -> ApiResult {
 #[utoipa::path(
     tag = "store",
     request_body = AddRepository,
-    responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope))
+    responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope))
 )]
 #[post("/repositories")]
 async fn store_repositories_add(store: web::Data<StoreManager>, body: Body<AddRepository>) -> ApiResult {
@@ -461,7 +453,7 @@ async fn store_repository(store: web::Data<StoreManager>, repository: web::Path<
 #[utoipa::path(
     tag = "store",
     params(("repository" = String, Path, description = "The repository hash")),
-    responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 404, body = http_api::envelope::ErrorEnvelope))
+    responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 404, body = http_api::envelope::ErrorEnvelope))
 )]
 #[delete("/repositories/{repository}")]
 async fn store_repository_delete(store: web::Data<StoreManager>, repository: web::Path<String>) -> ApiResult {
@@ -473,7 +465,7 @@ async fn store_repository_delete(store: web::Data<StoreManager>, repository: web
 #[utoipa::path(
     tag = "store",
     params(("repository" = String, Path, description = "The repository hash")),
-    responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 404, body = http_api::envelope::ErrorEnvelope), (status = 500, body = http_api::envelope::ErrorEnvelope))
+    responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 404, body = http_api::envelope::ErrorEnvelope), (status = 500, body = http_api::envelope::ErrorEnvelope))
 )]
 #[post("/repositories/{repository}/repair")]
 async fn store_repository_repair(store: web::Data<StoreManager>, repository: web::Path<String>) -> ApiResult {

@@ -10,7 +10,7 @@ use crate::repository::{Repository, RepositoryKind, Source};
 use crate::scan::{self, read_repository};
 use addon_config::{AddonConfig, RepositoryConfig};
 use base::{DataDir, Error};
-use jobs::{Job, JobCondition, JobManager, JobSpec};
+use jobs::{Job, JobCondition, JobManager, JobSpec, Outcome};
 use serde_json::Value;
 use state::{Persisted, Store};
 use std::collections::{BTreeMap, HashMap};
@@ -154,28 +154,20 @@ impl StoreManager {
     }
 
     /// Pulls every git repository (cloning those whose checkout is missing) and reads them all
-    /// again, as the job `store_manager_reload` (a child of `parent` when given).
-    pub async fn reload(&self, parent: Option<&Job>) -> Result<(), Error> {
-        let this = self.clone();
-        let work = move |job: Job| async move { this.reload_in(&job).await };
-        match parent {
-            Some(parent) => parent.run_child(Self::reload_spec(), work).await,
-            None => self.inner.jobs.run(Self::reload_spec(), work).await,
-        }
-    }
-
-    /// The job a reload runs as, with the real Supervisor's conditions.
-    pub(crate) fn reload_spec() -> JobSpec {
-        JobSpec::new("store_manager_reload").conditions(&[
+    /// again, as the job `store_manager_reload` with the real Supervisor's conditions.
+    pub async fn reload(&self, background: bool) -> Result<Outcome, Error> {
+        let spec = JobSpec::new("store_manager_reload").conditions(&[
             JobCondition::SupervisorUpdated,
             JobCondition::OsSupported,
             JobCondition::HomeAssistantCoreSupported,
-        ])
+        ]);
+        let this = self.clone();
+        self.inner.jobs.perform(spec, background, move |job| async move { this.reload_in(&job).await }).await
     }
 
     /// The work of a reload, inside its job: every git repository is updated at once, then all
     /// are read.
-    pub(crate) async fn reload_in(&self, job: &Job) -> Result<(), Error> {
+    async fn reload_in(&self, job: &Job) -> Result<(), Error> {
         let _changing = self.inner.changing.lock().await;
         let mut updates = tokio::task::JoinSet::new();
         for source in self.sources().into_iter().filter(|s| s.kind == RepositoryKind::Git) {
@@ -273,6 +265,18 @@ impl StoreManager {
         (scan::inside(&root, &path) && path.is_file()).then_some(path)
     }
 
+    /// The content of `file` of `addon`; `None` when it is missing (as [`StoreManager::addon_file`]
+    /// says) or cannot be read.
+    pub async fn read_addon_file(&self, addon: &StoreAddon, file: AddonFile) -> Option<Vec<u8>> {
+        tokio::fs::read(self.addon_file(addon, file)?).await.ok()
+    }
+
+    /// [`StoreManager::read_addon_file`] as text (invalid UTF-8 replaced), for the markdown files.
+    pub async fn addon_text(&self, addon: &StoreAddon, file: AddonFile) -> Option<String> {
+        let bytes = self.read_addon_file(addon, file).await?;
+        Some(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
     /// The installed version of `slug`, if the add-on is installed.
     pub(crate) fn installed_version(&self, slug: &str) -> Option<String> {
         self.installed().and_then(|installed| installed.version(slug))
@@ -280,10 +284,6 @@ impl StoreManager {
 
     pub(crate) fn installed(&self) -> Option<Arc<dyn Installed>> {
         self.inner.installed.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    pub(crate) fn jobs(&self) -> &JobManager {
-        &self.inner.jobs
     }
 
     /// Adds the git repository `source` (`url[#branch]`) as the job

@@ -3,24 +3,21 @@
 use crate::logs::read_lines;
 use crate::manager::valid_timezone;
 use crate::{LogLevel, SupervisorManager};
-use actix_web::http::header;
-use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use actix_web::{get, post, web, HttpResponse};
 use base::logs::Selection;
-use base::Lifecycle;
 use bytes::Bytes;
 use docker::Stats;
 use http_api::body::{present, Body, Options};
+use http_api::logs::{LogDocs, LogError, LogRequest, LogSource};
 use http_api::routes::{INFO, MANAGER, OPEN};
 use http_api::Routes;
 use http_api::{ok, ok_empty, ApiError, ApiResult};
-use jobs::api::{respond, BackgroundBody};
-use jobs::{JobCondition, JobSpec};
+use jobs::api::{answer, BackgroundBody};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use tokio::sync::broadcast::error::RecvError;
 use updater::Channel;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 /// Declares the group's routes: each handler with who may call it.
 pub fn routes(routes: &mut Routes) {
@@ -35,11 +32,7 @@ pub fn routes(routes: &mut Routes) {
         .route(MANAGER, supervisor_repair)
         .route(MANAGER, supervisor_update)
         .route(MANAGER, supervisor_stats)
-        .route(MANAGER, supervisor_logs)
-        .route(MANAGER, supervisor_logs_follow)
-        .route(MANAGER, supervisor_logs_latest)
-        .route(MANAGER, supervisor_logs_boot)
-        .route(MANAGER, supervisor_logs_boot_follow);
+        .logs("", MANAGER, SupervisorLogs);
 }
 
 /// The address add-ons reach the supervisor at before the network exists: the real default
@@ -113,7 +106,7 @@ pub struct SupervisorUpdate {
 const FEATURE_FLAGS: [&str; 2] = ["supervisor_v2_api", "unix_socket_core_api"];
 
 /// Answers whether the supervisor is up; needs no token.
-#[utoipa::path(tag = "supervisor", responses((status = 200)))]
+#[utoipa::path(tag = "supervisor", responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>)))]
 #[get("/ping")]
 async fn supervisor_ping() -> ApiResult {
     ok_empty()
@@ -152,7 +145,7 @@ async fn supervisor_info(supervisor: web::Data<SupervisorManager>) -> ApiResult 
 }
 
 /// Sets options; every value is checked before anything is stored.
-#[utoipa::path(tag = "supervisor", request_body = SupervisorOptions, responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[utoipa::path(tag = "supervisor", request_body = SupervisorOptions, responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
 #[post("/options")]
 async fn supervisor_options(supervisor: web::Data<SupervisorManager>, body: Options<SupervisorOptions>) -> ApiResult {
     let options = body.into_inner();
@@ -219,58 +212,34 @@ async fn supervisor_options(supervisor: web::Data<SupervisorManager>, body: Opti
 }
 
 /// Reloads version information.
-#[utoipa::path(tag = "supervisor", request_body = Option<BackgroundBody>, responses((status = 200)))]
+#[utoipa::path(tag = "supervisor", request_body = Option<BackgroundBody>, responses((status = 200, description = "Done (`{}`), or started with `background` (its job id)", body = http_api::envelope::Envelope<jobs::api::JobStarted>)))]
 #[post("/reload")]
 async fn supervisor_reload(supervisor: web::Data<SupervisorManager>, body: Body<BackgroundBody>) -> ApiResult {
-    let manager = supervisor.into_inner();
-    let jobs = manager.jobs.clone();
-    respond(
-        &jobs,
-        JobSpec::new("supervisor_reload"),
-        body.0.background,
-        move |job| async move { manager.reload(job).await },
-    )
-    .await
+    answer(supervisor.reload(body.0.background).await?)
 }
 
 /// Restarts the supervisor in place once this answer is sent.
-#[utoipa::path(tag = "supervisor", responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[utoipa::path(tag = "supervisor", request_body(content = Option<Object>, description = "Ignored; must be JSON when given"),
+    responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
 #[post("/restart")]
 async fn supervisor_restart(supervisor: web::Data<SupervisorManager>, _body: Body<serde_json::Value>) -> ApiResult {
-    let spec = JobSpec::new("supervisor_restart").conditions(&[JobCondition::Running]).limit(jobs::JobLimit::Once);
-    let system = Arc::clone(&supervisor.system);
-    supervisor
-        .jobs
-        .run(spec, |_| async move {
-            system.request(Lifecycle::Restart);
-            Ok(())
-        })
-        .await?;
+    supervisor.restart().await?;
     ok_empty()
 }
 
 /// Repairs the container network and what the supervisor depends on.
-#[utoipa::path(tag = "supervisor", request_body = Option<BackgroundBody>, responses((status = 200), (status = 503, body = http_api::envelope::ErrorEnvelope)))]
+#[utoipa::path(tag = "supervisor", request_body = Option<BackgroundBody>, responses((status = 200, description = "Done (`{}`), or started with `background` (its job id)", body = http_api::envelope::Envelope<jobs::api::JobStarted>), (status = 503, body = http_api::envelope::ErrorEnvelope)))]
 #[post("/repair")]
 async fn supervisor_repair(supervisor: web::Data<SupervisorManager>, body: Body<BackgroundBody>) -> ApiResult {
-    let manager = supervisor.into_inner();
-    let jobs = manager.jobs.clone();
-    let spec = JobSpec::new("supervisor_repair").limit(jobs::JobLimit::Once);
-    respond(&jobs, spec, body.0.background, move |job| async move { manager.repair(job).await }).await
+    answer(supervisor.repair(body.0.background).await?)
 }
 
 /// Updates the supervisor to the latest version (or, on `dev`, to `version`).
-#[utoipa::path(tag = "supervisor", request_body = Option<SupervisorUpdate>, responses((status = 200), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[utoipa::path(tag = "supervisor", request_body = Option<SupervisorUpdate>, responses((status = 200, description = "Done (`{}`), or started with `background` (its job id)", body = http_api::envelope::Envelope<jobs::api::JobStarted>), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
 #[post("/update")]
 async fn supervisor_update(supervisor: web::Data<SupervisorManager>, body: Body<SupervisorUpdate>) -> ApiResult {
     let body = body.into_inner();
-    let (image, target) = supervisor.check_update(body.version)?;
-    let manager = supervisor.into_inner();
-    let jobs = manager.jobs.clone();
-    respond(&jobs, SupervisorManager::update_spec(), body.background, move |job| async move {
-        manager.update(job, image, target).await
-    })
-    .await
+    answer(supervisor.update(body.version, body.background).await?)
 }
 
 /// CPU, memory, network and block figures of the supervisor process.
@@ -280,98 +249,67 @@ async fn supervisor_stats(supervisor: web::Data<SupervisorManager>) -> ApiResult
     ok(supervisor.stats.sample().map_err(|e| ApiError::internal(format!("Can't read process figures: {e}")))?)
 }
 
-#[derive(Deserialize, IntoParams)]
-pub struct LogQuery {
-    /// How many of the last lines to answer (default 100).
-    lines: Option<usize>,
-}
-
-/// The supervisor's log of this start; `Range: entries=...` or `lines` select lines.
-#[utoipa::path(tag = "supervisor", params(LogQuery), responses((status = 200, content_type = "text/plain", body = String)))]
-#[get("/logs")]
-async fn supervisor_logs(
-    supervisor: web::Data<SupervisorManager>,
-    req: HttpRequest,
-    query: web::Query<LogQuery>,
-) -> ApiResult {
-    logs_of_boot(&supervisor, &req, &query, "0", false).await
-}
-
-/// Like `/supervisor/logs`, then every new line as it is written.
-#[utoipa::path(tag = "supervisor", params(LogQuery), responses((status = 200, content_type = "text/plain", body = String)))]
-#[get("/logs/follow")]
-async fn supervisor_logs_follow(
-    supervisor: web::Data<SupervisorManager>,
-    req: HttpRequest,
-    query: web::Query<LogQuery>,
-) -> ApiResult {
-    logs_of_boot(&supervisor, &req, &query, "0", true).await
-}
-
-/// Every line of this start (`lines` limits; `Range` is ignored).
-#[utoipa::path(tag = "supervisor", params(LogQuery), responses((status = 200, content_type = "text/plain", body = String)))]
-#[get("/logs/latest")]
-async fn supervisor_logs_latest(supervisor: web::Data<SupervisorManager>, query: web::Query<LogQuery>) -> ApiResult {
-    let selection = query.lines.map_or(Selection::parse_range("entries=0")?, Selection::last);
-    text(read_lines(supervisor.log.current(), selection)?)
-}
-
-/// The log of one start: `0` this one, `-1` the one before, `1` the oldest kept, or a boot id.
-#[utoipa::path(tag = "supervisor", params(("bootid" = String, Path), LogQuery), responses((status = 200, content_type = "text/plain", body = String), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
-#[get("/logs/boots/{bootid}")]
-async fn supervisor_logs_boot(
-    supervisor: web::Data<SupervisorManager>,
-    req: HttpRequest,
-    query: web::Query<LogQuery>,
-    bootid: web::Path<String>,
-) -> ApiResult {
-    logs_of_boot(&supervisor, &req, &query, &bootid, false).await
-}
-
-/// Like `/supervisor/logs/boots/{bootid}`, following new lines when it is this start.
-#[utoipa::path(tag = "supervisor", params(("bootid" = String, Path), LogQuery), responses((status = 200, content_type = "text/plain", body = String)))]
-#[get("/logs/boots/{bootid}/follow")]
-async fn supervisor_logs_boot_follow(
-    supervisor: web::Data<SupervisorManager>,
-    req: HttpRequest,
-    query: web::Query<LogQuery>,
-    bootid: web::Path<String>,
-) -> ApiResult {
-    logs_of_boot(&supervisor, &req, &query, &bootid, true).await
-}
-
-fn text(body: String) -> ApiResult {
-    Ok(HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(body))
-}
+/// The supervisor's log: the journal's entries of its syslog identifier when it has any
+/// (running as a service), else the log files it keeps itself, one per start.
+struct SupervisorLogs;
 
 /// The syslog identifier of the supervisor's journal entries (the service's `SyslogIdentifier`,
 /// the real Supervisor's name).
 pub const JOURNAL_IDENTIFIER: &str = "hassio_supervisor";
 
-/// The supervisor's log from the journal when it has entries there (running as a service),
-/// else from the log files the supervisor keeps itself.
-async fn logs_of_boot(
-    supervisor: &SupervisorManager,
-    req: &HttpRequest,
-    query: &LogQuery,
-    bootid: &str,
-    follow: bool,
-) -> ApiResult {
-    if let Some(gateway) = req.app_data::<web::Data<journal::Gateway>>() {
-        let logs = journal::Logs::identifiers([JOURNAL_IDENTIFIER]).fallback_when_empty().boot(bootid).follow(follow);
-        if let Ok(response) = gateway.respond(req, &logs).await {
-            return Ok(response);
+impl LogSource for SupervisorLogs {
+    type Manager = SupervisorManager;
+
+    fn docs(&self) -> LogDocs {
+        LogDocs {
+            tag: "supervisor",
+            name: "supervisor",
+            whose: "The supervisor's",
+            about: "From the journal when it holds entries of `hassio_supervisor` (the supervisor \
+                running as a service), else from the log files the supervisor keeps itself, one per \
+                start: a boot is then a start, and following goes on only in this start's. \
+                `/latest` is always this start's file.",
+            errors: &[LogError {
+                status: 400,
+                when: "A wrong `Range`, `lines` or `Accept`, or a boot the log does not hold",
+                envelope: true,
+            }],
         }
     }
-    let range = req
-        .headers()
-        .get(header::RANGE)
-        .map(|r| r.to_str().map_err(|_| ApiError::bad_request("Invalid Range header")))
-        .transpose()?;
-    let selection = Selection::of_request(range, query.lines)?;
+
+    async fn answer(&self, supervisor: &SupervisorManager, request: LogRequest) -> actix_web::Result<HttpResponse> {
+        let lines = request.lines()?;
+        if request.latest() {
+            return Ok(latest_log(supervisor, lines)?);
+        }
+        let bootid = request.boot().unwrap_or("0");
+        if let Some(gateway) = request.http().app_data::<web::Data<journal::Gateway>>() {
+            let logs = journal::Logs::identifiers([JOURNAL_IDENTIFIER]).fallback_when_empty().boot(bootid);
+            if let Ok(response) = request.journal(gateway, &request.select(logs)).await {
+                return Ok(response);
+            }
+        }
+        Ok(logs_of_boot(supervisor, &request, lines, bootid)?)
+    }
+}
+
+fn text(body: String) -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(body)
+}
+
+/// Every line of this start's log file (the last `lines`).
+fn latest_log(supervisor: &SupervisorManager, lines: Option<usize>) -> ApiResult {
+    let selection = lines.map_or(Selection::parse_range("entries=0")?, Selection::last);
+    Ok(text(read_lines(supervisor.log.current(), selection)?))
+}
+
+/// The supervisor's log from the log files it keeps itself.
+fn logs_of_boot(supervisor: &SupervisorManager, request: &LogRequest, lines: Option<usize>, bootid: &str) -> ApiResult {
+    let range = request.range()?;
+    let selection = Selection::of_request(range, lines)?;
     let (path, current) = supervisor.log.boot(bootid)?;
-    if !(follow && current) {
-        return text(read_lines(&path, selection)?);
+    if !(request.follow() && current) {
+        return Ok(text(read_lines(&path, selection)?));
     }
     // Subscribe before reading, so no line falls between the file and the stream.
     let lines = supervisor.log.subscribe();

@@ -3,7 +3,7 @@
 use crate::{LogLevel, StatsSampler, SupervisorLog};
 use base::{Error, Lifecycle, System};
 use docker::DockerManager;
-use jobs::{Job, JobCondition, JobLimit, JobManager, JobSpec};
+use jobs::{Job, JobCondition, JobLimit, JobManager, JobSpec, Outcome};
 use serde::{Deserialize, Serialize};
 use state::{Persisted, Store};
 use std::collections::BTreeMap;
@@ -123,7 +123,13 @@ impl SupervisorManager {
 
     /// Reloads version information as the job `supervisor_reload`; a failed fetch is logged, not
     /// fatal, as in the real Supervisor.
-    pub async fn reload(&self, job: Job) -> Result<(), Error> {
+    pub async fn reload(self: &Arc<Self>, background: bool) -> Result<Outcome, Error> {
+        let manager = Arc::clone(self);
+        let spec = JobSpec::new("supervisor_reload");
+        self.jobs.perform(spec, background, move |job| async move { manager.reload_in(job).await }).await
+    }
+
+    async fn reload_in(&self, job: Job) -> Result<(), Error> {
         job.set_stage("updater");
         if let Err(e) = self.updater.fetch(Some(&job)).await {
             tracing::warn!("version information not refreshed: {}", e.message);
@@ -131,14 +137,29 @@ impl SupervisorManager {
         Ok(())
     }
 
-    /// The job spec of a supervisor update.
-    pub fn update_spec() -> JobSpec {
-        JobSpec::new("supervisor_update").limit(JobLimit::Once).conditions(&[JobCondition::FreeSpace])
+    /// Asks for a restart of the supervisor in place, as the job `supervisor_restart`.
+    pub async fn restart(&self) -> Result<(), Error> {
+        let spec = JobSpec::new("supervisor_restart").conditions(&[JobCondition::Running]).limit(JobLimit::Once);
+        self.jobs
+            .run(spec, |_| async move {
+                self.system.request(Lifecycle::Restart);
+                Ok(())
+            })
+            .await
     }
 
-    /// Pulls the supervisor image of `version` (the latest when `None`), tags it `latest` for
-    /// the service that starts the supervisor, and asks for a restart into it.
-    pub fn check_update(&self, version: Option<String>) -> Result<(String, String), Error> {
+    /// Updates the supervisor as the job `supervisor_update`: pulls the image of `version` (the
+    /// latest when `None`; an explicit version only on `dev`), tags it `latest` for the service
+    /// that starts the supervisor, and asks for a restart into it. Checked before the job.
+    pub async fn update(self: &Arc<Self>, version: Option<String>, background: bool) -> Result<Outcome, Error> {
+        let (image, target) = self.check_update(version)?;
+        let spec = JobSpec::new("supervisor_update").limit(JobLimit::Once).conditions(&[JobCondition::FreeSpace]);
+        let manager = Arc::clone(self);
+        self.jobs.perform(spec, background, move |job| async move { manager.update_in(job, image, target).await }).await
+    }
+
+    /// The image and version an update goes to, or why there is none.
+    fn check_update(&self, version: Option<String>) -> Result<(String, String), Error> {
         let current = base::SUPERVISOR_VERSION;
         let explicit = version.filter(|_| self.updater.channel() == updater::Channel::Dev);
         if explicit.is_none() && !self.update_available() {
@@ -158,7 +179,7 @@ impl SupervisorManager {
         Ok((image, target))
     }
 
-    pub async fn update(&self, job: Job, image: String, target: String) -> Result<(), Error> {
+    async fn update_in(&self, job: Job, image: String, target: String) -> Result<(), Error> {
         if !self.docker.image_exists(&image, &target).await? {
             self.docker.pull(&image, &target, &job).await?;
         }
@@ -171,9 +192,15 @@ impl SupervisorManager {
         Ok(())
     }
 
-    /// Repairs what the supervisor depends on: the container network now; the images of
-    /// add-ons and plugins join as those domains arrive.
-    pub async fn repair(&self, job: Job) -> Result<(), Error> {
+    /// Repairs what the supervisor depends on, as the job `supervisor_repair`: the container
+    /// network now; the images of add-ons and plugins join as those domains arrive.
+    pub async fn repair(self: &Arc<Self>, background: bool) -> Result<Outcome, Error> {
+        let manager = Arc::clone(self);
+        let spec = JobSpec::new("supervisor_repair").limit(JobLimit::Once);
+        self.jobs.perform(spec, background, move |job| async move { manager.repair_in(job).await }).await
+    }
+
+    async fn repair_in(&self, job: Job) -> Result<(), Error> {
         job.set_stage("docker");
         if !self.docker.connect().await {
             return Err(Error::unavailable("The container engine is not available"));
@@ -208,4 +235,52 @@ pub fn valid_timezone(zone: &str) -> bool {
         && zone.split('/').all(|p| !p.is_empty() && p != "." && p != "..")
         && zone.chars().all(|c| c.is_ascii_alphanumeric() || "/_-+".contains(c));
     safe && (zone == "UTC" || std::path::Path::new("/usr/share/zoneinfo").join(zone).is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base::{CoreState, DataDir};
+
+    /// A manager with an engine that is never reached and no version information.
+    async fn manager(dir: &std::path::Path) -> Arc<SupervisorManager> {
+        let data = DataDir::new(dir);
+        data.ensure_layout().unwrap();
+        let store = Store::open(&data.database()).unwrap();
+        let system = Arc::new(System::default());
+        system.set_state(CoreState::Running);
+        let jobs = JobManager::new(&store, Arc::clone(&system), data.clone()).unwrap();
+        let docker = DockerManager::new(&store, Arc::clone(&system), "/nonexistent/docker.sock", Default::default());
+        let updater = Updater::new(&store, Arc::clone(&system), jobs.clone(), "/nonexistent/{channel}.json", "ova");
+        let log = SupervisorLog::init(&data, LogLevel::Info).unwrap();
+        let core = dir.join("core");
+        let catalog = StoreManager::new(&store, data, jobs.clone(), core, "ova".into()).unwrap();
+        let docker = Arc::new(docker.unwrap());
+        let manager = SupervisorManager::new(&store, system, jobs, docker, Arc::new(updater.unwrap()), log, catalog);
+        Arc::new(manager.unwrap())
+    }
+
+    #[tokio::test]
+    async fn operations_called_from_code_keep_their_jobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let manager = manager(dir.path()).await;
+
+        let first = manager.repair(true).await.unwrap();
+        let Outcome::Started(job_id) = first else { panic!("a background repair is started: {first:?}") };
+        let second = manager.repair(true).await.unwrap_err();
+        assert_eq!(second.error_key.as_deref(), Some("job_group_busy"), "{}", second.message);
+        assert_eq!(manager.jobs.job(&job_id).unwrap().name, "supervisor_repair");
+
+        let refused = manager.update(None, true).await.unwrap_err();
+        assert!(refused.message.starts_with("No supervisor update available"), "{}", refused.message);
+        assert_eq!(manager.reload(false).await.unwrap(), Outcome::Done, "a failed fetch is not fatal");
+
+        manager.system.set_state(CoreState::Setup);
+        let refused = manager.restart().await.unwrap_err();
+        assert_eq!(refused.error_key.as_deref(), Some("job_condition_failed"));
+        assert!(refused.message.starts_with("'supervisor_restart' blocked from execution"), "{}", refused.message);
+        manager.system.set_state(CoreState::Running);
+        manager.restart().await.unwrap();
+        assert_eq!(manager.system.requested().await, Lifecycle::Restart);
+    }
 }

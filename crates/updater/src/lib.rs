@@ -8,7 +8,7 @@
 //! without a network.
 
 use base::{Error, System};
-use jobs::{Job, JobLimit, JobManager, JobSpec};
+use jobs::{Job, JobLimit, JobManager, JobSpec, Outcome};
 use serde::{Deserialize, Serialize};
 use state::{Persisted, Store};
 use std::collections::BTreeMap;
@@ -179,6 +179,25 @@ impl Updater {
         }
     }
 
+    /// Reads the version information again as the job `reload_updates` (`POST /reload_updates`),
+    /// the fetch its child.
+    pub async fn reload_updates(self: &Arc<Self>, background: bool) -> Result<Outcome, Error> {
+        self.fetch_as("reload_updates", background).await
+    }
+
+    /// Reads the version information again as the job `refresh_updates` (`POST /refresh_updates`),
+    /// the fetch its child.
+    pub async fn refresh_updates(self: &Arc<Self>, background: bool) -> Result<Outcome, Error> {
+        self.fetch_as("refresh_updates", background).await
+    }
+
+    async fn fetch_as(self: &Arc<Self>, name: &str, background: bool) -> Result<Outcome, Error> {
+        let updater = Arc::clone(self);
+        self.jobs
+            .perform(JobSpec::new(name), background, move |job| async move { updater.fetch(Some(&job)).await })
+            .await
+    }
+
     async fn download(&self, source: &str) -> Result<Vec<u8>, Error> {
         if !(source.starts_with("http://") || source.starts_with("https://")) {
             let path = source.strip_prefix("file://").unwrap_or(source);
@@ -263,5 +282,28 @@ mod tests {
         let err = updater.fetch(None).await.unwrap_err();
         assert!(err.message.contains("beta.json"), "{}", err.message);
         assert_eq!(updater.versions().supervisor.as_deref(), Some("0.2.0"), "a failed fetch keeps what was known");
+    }
+
+    #[tokio::test]
+    async fn the_root_reloads_are_jobs_with_the_fetch_as_their_child() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("stable.json"), MANIFEST).unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        let system = Arc::new(System::default());
+        let jobs = JobManager::new(&store, system.clone(), DataDir::new(dir.path())).unwrap();
+        let source = dir.path().join("{channel}.json").to_string_lossy().into_owned();
+        let updater = Arc::new(Updater::new(&store, system, jobs.clone(), source, "generic-x86-64").unwrap());
+        assert_eq!(updater.reload_updates(false).await.unwrap(), Outcome::Done);
+        assert_eq!(updater.versions().supervisor.as_deref(), Some("0.2.0"));
+        let reload = &jobs.jobs()[0];
+        assert_eq!(
+            (reload.name.as_str(), reload.child_jobs[0].name.as_str()),
+            ("reload_updates", "updater_fetch_data")
+        );
+
+        updater.set_options(Some(Channel::Beta), None).unwrap();
+        let failed = updater.refresh_updates(false).await.unwrap_err();
+        let refresh = jobs.jobs().into_iter().find(|job| job.name == "refresh_updates").unwrap();
+        assert_eq!(failed.job_id.as_deref(), Some(refresh.uuid.as_str()), "the error names the job the caller started");
     }
 }

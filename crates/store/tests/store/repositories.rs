@@ -29,7 +29,7 @@ async fn add_reload_and_remove_a_git_repository() {
     addon(&remote.work, "hello", "hello", "2.0.0");
     addon(&remote.work, "world", "world", "1.0.0");
     remote.commit("second");
-    fixture.manager.reload(None).await.unwrap();
+    assert_eq!(fixture.manager.reload(false).await.unwrap(), jobs::Outcome::Done, "waited for");
     assert_eq!(fixture.manager.addon(&format!("{hash}_hello")).unwrap().config.version, "2.0.0");
     assert!(fixture.manager.addon(&format!("{hash}_world")).is_some());
     assert!(fixture.jobs.jobs().iter().any(|j| j.name == "store_manager_reload"));
@@ -66,7 +66,7 @@ async fn added_repositories_survive_a_restart_without_network() {
     assert_eq!(sources, ["core".to_owned(), "local".to_owned(), remote.url()]);
 
     // A reload that cannot reach the remote keeps the checkout and says why.
-    restarted.reload(None).await.unwrap();
+    restarted.reload(false).await.unwrap();
     assert!(restarted.addon(&format!("{hash}_hello")).is_some());
     let repository = restarted.repositories().into_iter().find(|r| r.slug == hash).unwrap();
     assert!(repository.errors[0].contains("git fetch failed"), "{:?}", repository.errors);
@@ -87,7 +87,7 @@ async fn a_branch_is_cloned_and_pulled() {
 
     addon(&remote.work, "hello", "hello", "3.0.0");
     remote.commit("release");
-    fixture.manager.reload(None).await.unwrap();
+    fixture.manager.reload(false).await.unwrap();
     assert_eq!(fixture.manager.addon(&format!("{hash}_hello")).unwrap().config.version, "3.0.0");
 }
 
@@ -114,7 +114,7 @@ async fn a_broken_repository_yaml_is_reported_and_the_rest_keeps_working() {
     addon(&fixture.core(), "core_one", "one", "1");
     write(&remote.work.join("repository.yaml"), "maintainer: [broken\n");
     remote.commit("break it");
-    fixture.manager.reload(None).await.unwrap();
+    fixture.manager.reload(false).await.unwrap();
     let hash = repository_hash(&remote.url());
     let repository = fixture.manager.repositories().into_iter().find(|r| r.slug == hash).unwrap();
     assert!(repository.errors.iter().any(|e| e.contains("repository.yaml")), "{:?}", repository.errors);
