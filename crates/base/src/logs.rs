@@ -20,7 +20,8 @@ pub const DEFAULT_LINES: usize = 100;
 
 impl Selection {
     pub fn last(lines: usize) -> Self {
-        Selection { cursor: None, skip: 1 - lines as i64, count: Some(lines), from_end: true }
+        let back = i64::try_from(lines).unwrap_or(i64::MAX);
+        Selection { cursor: None, skip: 1i64.saturating_sub(back), count: Some(lines), from_end: true }
     }
 
     /// Parses a `Range` header value; the cursor of this backend is a line number.
@@ -48,13 +49,14 @@ impl Selection {
         if lines.is_empty() {
             return lines;
         }
+        // Every figure comes from the client: saturate rather than overflow.
         let base = match self.cursor {
-            Some(c) => c as i64,
+            Some(c) => i64::try_from(c).unwrap_or(i64::MAX),
             None if self.from_end => lines.len() as i64 - 1,
             None => 0,
         };
-        let start = (base + self.skip).clamp(0, lines.len() as i64) as usize;
-        let end = self.count.map_or(lines.len(), |c| (start + c).min(lines.len()));
+        let start = base.saturating_add(self.skip).clamp(0, lines.len() as i64) as usize;
+        let end = self.count.map_or(lines.len(), |c| start.saturating_add(c).min(lines.len()));
         &lines[start..end]
     }
 }
@@ -96,5 +98,17 @@ mod tests {
         assert!(Selection::parse_range("bytes=0-5").is_err());
         assert!(Selection::parse_range("entries=x:1:2").is_err());
         assert_eq!(Selection::of_request(None, Some(1)).unwrap().select("a\nb\n"), "b\n");
+    }
+
+    #[test]
+    fn huge_figures_select_everything_or_nothing_without_overflow() {
+        let lines = ["a", "b", "c"];
+        assert_eq!(Selection::last(usize::MAX).apply(&lines), lines);
+        assert_eq!(Selection::last(18446744073709551244).apply(&lines), lines);
+        assert_eq!(Selection::last(i64::MAX as usize + 1).apply(&lines), lines);
+        let far = format!("entries={}:{}:{}", usize::MAX, i64::MAX, i64::MAX);
+        assert!(Selection::parse_range(&far).unwrap().apply(&lines).is_empty());
+        let back = format!("entries=:{}:{}", i64::MIN, i64::MAX);
+        assert_eq!(Selection::parse_range(&back).unwrap().apply(&lines), lines);
     }
 }
