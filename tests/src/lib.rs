@@ -4,9 +4,11 @@
 //! The binaries come from `SUPERVISOR_BIN_DIR`, else the cargo target directory this test runs
 //! from; `cargo xtask test` builds them first.
 //!
-//! `fixtures` holds the add-on repository the daemon reads as its `core` store, and `registry` a
-//! private container registry to push add-on images to.
+//! `fixtures` holds the add-on repository the daemon reads as its `core` store, `registry` a
+//! private container registry to push add-on and Core images to, and `core_fixture` the helpers
+//! of tests that run the Core fixture.
 
+pub mod core_fixture;
 pub mod fixtures;
 pub mod registry;
 
@@ -94,6 +96,8 @@ impl Daemon {
             .env("SUPERVISOR_INSTANCE", &self.instance)
             .env("SUPERVISOR_NETWORK", format!("{}hassio", self.instance))
             .env("SUPERVISOR_NETWORK_SUBNET", "auto")
+            // No test but Core's own wants a Core installed from the manifest it writes.
+            .env("SUPERVISOR_CORE_INSTALL", "false")
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         for (k, v) in &self.extra {
@@ -324,6 +328,12 @@ pub fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
         assert!(Instant::now() < deadline, "gave up waiting for {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// A port on 127.0.0.1 that was free a moment ago; whoever takes it may lose a race, so callers
+/// that can retry do.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).expect("a free port").port()
 }
 
 /// A valid version manifest for `channel` announcing supervisor `supervisor`; its image name is

@@ -7,11 +7,10 @@
 //! Dropping the helper stops the registry and removes the image tags it created in the engine.
 //!
 //! `cargo xtask test-images` installs the packages (`docker-registry`, `apache2-utils`) and the
-//! base image this pushes.
+//! images this pushes: the base of the fixture add-ons and the Core fixture.
 
 use std::fs::File;
 use std::io::Read;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
@@ -21,6 +20,9 @@ const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
 const HTPASSWD_BIN: &str = "/usr/bin/htpasswd";
 /// What every fixture add-on builds on; `cargo xtask test-images` imports it.
 pub const BASE_IMAGE: &str = "supervisor-test-base:latest";
+/// Home Assistant Core as the tests know it (`crates/core-fixture`); `cargo xtask test-images`
+/// builds it.
+pub const CORE_IMAGE: &str = "supervisor-test-core:latest";
 /// Ports are picked free and then taken by the registry; another process may win that race.
 const START_ATTEMPTS: usize = 5;
 
@@ -48,7 +50,7 @@ impl LocalRegistry {
     fn try_start() -> Option<LocalRegistry> {
         assert!(Path::new(REGISTRY_BIN).exists(), "{REGISTRY_BIN} is missing; run cargo xtask test-images");
         let dir = tempfile::tempdir().expect("registry directory");
-        let port = free_port();
+        let port = crate::free_port();
         let (username, password) = ("supervisor-tests".to_owned(), random_hex(12));
         std::fs::write(dir.path().join("htpasswd"), htpasswd_line(&username, &password)).expect("htpasswd file");
         std::fs::write(dir.path().join("config.yml"), config(dir.path(), port)).expect("registry config");
@@ -132,13 +134,34 @@ impl LocalRegistry {
     pub fn push_prebuilt_fixture(&self, version: &str) -> String {
         let image = format!("{}/supervisor-fixtures/prebuilt-{{arch}}", self.address());
         let reference = format!("{}:{version}", image.replace("{arch}", crate::fixtures::arch()));
-        let source = crate::fixtures::store_fixtures().join("prebuilt/image-source");
-        let source = source.to_str().expect("UTF-8 path");
-        self.tags.lock().expect("tags").push(reference.clone());
-        self.run_docker(&["build", "--quiet", "--tag", &reference, source]);
-        self.login();
-        self.run_docker(&["push", &reference]);
+        self.build_and_push(&crate::fixtures::store_fixtures().join("prebuilt/image-source"), &reference);
         image
+    }
+
+    /// Builds an image of the Core fixture that reports `version` (and, with `mode`, starts in
+    /// that `CORE_FIXTURE_MODE`: `crash` or `hang`) and pushes it as Core's image for `machine`
+    /// at `version`. Answers the value for the version manifest's `images.core`,
+    /// `<address>/supervisor-fixtures/{machine}-homeassistant` (the placeholder kept).
+    pub fn push_core_fixture(&self, machine: &str, version: &str, mode: Option<&str>) -> String {
+        let image = format!("{}/supervisor-fixtures/{{machine}}-homeassistant", self.address());
+        let reference = format!("{}:{version}", image.replace("{machine}", machine));
+        let context = tempfile::tempdir().expect("build context");
+        let mut recipe = format!("FROM {CORE_IMAGE}\nENV CORE_FIXTURE_VERSION={version}\n");
+        if let Some(mode) = mode {
+            recipe += &format!("ENV CORE_FIXTURE_MODE={mode}\n");
+        }
+        std::fs::write(context.path().join("Dockerfile"), recipe).expect("write the Dockerfile");
+        self.build_and_push(context.path(), &reference);
+        image
+    }
+
+    /// `docker build` of the recipe in `context` as `reference` (a tag removed on drop), pushed
+    /// logged in.
+    fn build_and_push(&self, context: &Path, reference: &str) {
+        self.tags.lock().expect("tags").push(reference.to_owned());
+        self.run_docker(&["build", "--quiet", "--tag", reference, context.to_str().expect("UTF-8 path")]);
+        self.login();
+        self.run_docker(&["push", reference]);
     }
 
     fn run_docker(&self, args: &[&str]) -> Output {
@@ -200,10 +223,6 @@ fn htpasswd_line(username: &str, password: &str) -> String {
     let output = Command::new(HTPASSWD_BIN).args(["-Bbn", username, password]).output().expect("run htpasswd");
     assert!(output.status.success(), "htpasswd failed: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).expect("htpasswd output").trim().to_owned() + "\n"
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).expect("a free port").port()
 }
 
 fn random_hex(bytes: usize) -> String {

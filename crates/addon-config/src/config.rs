@@ -124,6 +124,12 @@ static RE_WEBUI: LazyLock<Regex> = LazyLock::new(|| re(r"^(?:https?|\[PROTO:\w+\
 static RE_SERVICE: LazyLock<Regex> = LazyLock::new(|| re(r"^(?:mqtt|mysql):(?:provide|want|need)$"));
 static RE_DOCKER_PORT: LazyLock<Regex> = LazyLock::new(|| re(r"^\d+(?:/tcp|/udp)?$"));
 static RE_DOCKER_IMAGE: LazyLock<Regex> = LazyLock::new(|| re(r"^([a-zA-Z\-\.:\d{}]+/)*?([\-\w{}]+)/([\-\w{}]+)$"));
+/// Whether `name` is a Docker image name without a tag, by the rule the real Supervisor checks
+/// images with (an add-on's `image`, Core's `image` option).
+pub fn is_docker_image(name: &str) -> bool {
+    RE_DOCKER_IMAGE.is_match(name)
+}
+
 static RE_URL: LazyLock<Regex> = LazyLock::new(|| re(r"^[A-Za-z][A-Za-z0-9+.\-]*://[^/?#]"));
 /// The old string form of a `map` entry: `type[:rw|:ro]`.
 static RE_VOLUME: LazyLock<Regex> = LazyLock::new(|| {

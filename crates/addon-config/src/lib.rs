@@ -12,7 +12,8 @@ mod translations;
 
 pub use build::BuildConfig;
 pub use config::{
-    AddonConfig, BackupMode, BootConfig, MapEntry, MapType, Stage, Startup, Ulimit, Unavailable, WatchdogRestartPolicy,
+    is_docker_image, AddonConfig, BackupMode, BootConfig, MapEntry, MapType, Stage, Startup, Ulimit, Unavailable,
+    WatchdogRestartPolicy,
 };
 pub use repository::RepositoryConfig;
 pub use schema::Schema;

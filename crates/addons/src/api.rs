@@ -9,10 +9,7 @@ use crate::errors;
 use crate::info::{self, AddonInfo, AddonList};
 use crate::manager::AddonManager;
 use actix_web::{get, post, web, HttpMessage, HttpRequest, HttpResponse};
-use base::logs::Selection;
-use bytes::Bytes;
 use docker::Stats;
-use futures_util::StreamExt;
 use http_api::body::{present, Body, Options};
 use http_api::logs::{text_error, LogDocs, LogError, LogRequest, LogSource};
 use http_api::routes::{ADMIN, CORE, INFO, MANAGER};
@@ -570,7 +567,7 @@ impl LogSource for AddonLogs {
     }
 
     async fn answer(&self, manager: &AddonManager, request: LogRequest) -> actix_web::Result<HttpResponse> {
-        let lines = request.lines()?;
+        request.lines()?;
         let slug = match installed(request.http(), manager, request.param("addon").unwrap_or_default()) {
             Ok(addon) => addon.slug,
             Err(e) => return Ok(text_error(e)),
@@ -581,61 +578,9 @@ impl LogSource for AddonLogs {
                 return Ok(response);
             }
         }
-        if let Err(e) = request.boot().map_or(Ok(()), current_boot) {
-            return Ok(text_error(e));
-        }
-        // All of the latest run; else the last lines, as the journal answers.
-        let tail = if request.latest() { lines } else { Some(lines.unwrap_or(base::logs::DEFAULT_LINES)) };
-        Ok(container_logs(manager, &request, &slug, tail).await)
-    }
-}
-
-/// The boot id of a log request: only the current container (`0`) has a log.
-fn current_boot(bootid: &str) -> Result<(), ApiError> {
-    match bootid.parse::<i64>() {
-        Ok(0) => Ok(()),
-        _ => Err(ApiError::bad_request(format!("Logs not found for boot {bootid}"))),
-    }
-}
-
-/// The engine's log of the add-on's current container as plain text; `tail` lines (`None`:
-/// all), then, when following, every new line.
-async fn container_logs(manager: &AddonManager, request: &LogRequest, slug: &str, tail: Option<usize>) -> HttpResponse {
-    let follow = request.follow();
-    // A `Range` header selects among all lines, like the journal; it does not apply to following.
-    let range = match request.range() {
-        Ok(Some(range)) if !follow => Selection::parse_range(range).map(Some),
-        Err(e) if !follow => Err(e),
-        _ => Ok(None),
-    };
-    let tail = match (&range, tail) {
-        (Ok(None), Some(lines)) => Some(lines),
-        _ => None,
-    };
-    let log = match manager.container_log(slug, tail, follow) {
-        Ok(log) => log,
-        Err(e) => return text_error(e),
-    };
-    let range = match range {
-        Ok(range) => range,
-        Err(e) => return text_error(e),
-    };
-    let response = || HttpResponse::Ok().content_type("text/plain; charset=utf-8").take();
-    if follow {
-        return response()
-            .streaming(log.map(|chunk| chunk.map_err(|e| actix_web::error::ErrorInternalServerError(e.message))));
-    }
-    let chunks: Vec<Result<Bytes, base::Error>> = log.collect().await;
-    let mut body = Vec::new();
-    for chunk in chunks {
-        match chunk {
-            Ok(bytes) => body.extend_from_slice(&bytes),
-            Err(e) => return text_error(errors::unknown(slug, format!("can't read logs: {}", e.message))),
-        }
-    }
-    match range {
-        Some(selection) => response().body(selection.select(&String::from_utf8_lossy(&body))),
-        None => response().body(body),
+        let name = manager.container_name(&slug);
+        let docker = manager.docker();
+        request.container_log(|tail, follow| docker.container_log(&name, tail, follow)).await
     }
 }
 
@@ -664,7 +609,7 @@ mod tests {
         let catalog =
             store::StoreManager::new(&store, data.clone(), jobs.clone(), fixtures, "generic-x86-64".into()).unwrap();
         catalog.load().await;
-        let timezone: crate::Timezone = Arc::new(|| "UTC".to_owned());
+        let timezone: base::Timezone = Arc::new(|| "UTC".to_owned());
         AddonManager::new(&store, data, jobs, Arc::new(docker), tokens, catalog, timezone).unwrap()
     }
 

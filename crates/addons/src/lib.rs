@@ -13,11 +13,10 @@ mod data;
 mod engine;
 mod errors;
 mod info;
-mod logs;
 mod manager;
 mod watchdog;
 
 pub use backup::{AddonRestore, AddonSnapshot, BackupHold};
 pub use data::{Boot, Installed, SystemData, UserData};
 pub use engine::AddonState;
-pub use manager::{AddonManager, AvailableUpdate, Timezone, UpdateBackup};
+pub use manager::{AddonManager, AvailableUpdate, UninstallHook, UpdateBackup};

@@ -14,7 +14,7 @@ use crate::engine::{self, AddonState};
 use crate::errors;
 use crate::info::StoreFacts;
 use addon_config::{AddonConfig, Startup};
-use base::{DataDir, Error};
+use base::{DataDir, Error, Timezone};
 use bollard::models::ContainerInspectResponse;
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, InspectContainerOptions,
@@ -23,7 +23,7 @@ use bollard::query_parameters::{
 use docker::DockerManager;
 use futures_util::StreamExt;
 use jobs::{Job, JobCondition, JobLimit, JobManager, JobSpec, Outcome};
-use security::{AddonRights, Caller, Role, Tokens};
+use security::{AddonRights, Caller, Grants, Tokens};
 use serde_json::{Map, Value};
 use state::Persisted;
 use std::collections::HashMap;
@@ -37,9 +37,6 @@ use tokio::io::AsyncWriteExt;
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(120);
 /// Add-on tokens: 56 random bytes, 112 hex characters, as the real Supervisor makes them.
 const TOKEN_BYTES: usize = 56;
-
-/// The supervisor's time zone, read at every start (it can change at run time).
-pub type Timezone = Arc<dyn Fn() -> String + Send + Sync>;
 
 /// Run-time facts about one add-on that are not persisted.
 #[derive(Debug, Default)]
@@ -71,7 +68,13 @@ pub(crate) struct Inner {
     pub(crate) runtime: Mutex<HashMap<String, Runtime>>,
     /// Makes the backup an update asks for; set once the backups exist (they need us first).
     update_backup: std::sync::OnceLock<Arc<dyn UpdateBackup>>,
+    /// Told of every removed add-on; see [`AddonManager::on_uninstall`].
+    uninstall_hooks: Mutex<Vec<UninstallHook>>,
 }
+
+/// Called with each add-on [`AddonManager::remove`] removed, so the domains built on add-ons
+/// (discovery, services, ingress) drop what belonged to it.
+pub type UninstallHook = Arc<dyn Fn(&Installed) + Send + Sync>;
 
 /// Makes a backup of one add-on before it is updated (`backup: true` on update).
 pub trait UpdateBackup: Send + Sync {
@@ -124,6 +127,7 @@ impl AddonManager {
                 file,
                 runtime: Mutex::default(),
                 update_backup: std::sync::OnceLock::new(),
+                uninstall_hooks: Mutex::default(),
             }),
         };
         catalog.set_installed(Arc::new(manager.clone()));
@@ -133,6 +137,11 @@ impl AddonManager {
     /// How updates make the backup they are asked for.
     pub fn set_update_backup(&self, backup: Arc<dyn UpdateBackup>) {
         let _ = self.inner.update_backup.set(backup);
+    }
+
+    /// Adds a hook called after each removal.
+    pub fn on_uninstall(&self, hook: UninstallHook) {
+        self.inner.uninstall_hooks.lock().unwrap_or_else(|e| e.into_inner()).push(hook);
     }
 
     /// One installed add-on.
@@ -157,6 +166,11 @@ impl AddonManager {
 
     pub fn is_installed(&self, slug: &str) -> bool {
         self.inner.file.read().user.contains_key(slug)
+    }
+
+    /// The engine connection the add-ons run on.
+    pub fn docker(&self) -> &DockerManager {
+        &self.inner.docker
     }
 
     pub fn jobs(&self) -> &JobManager {
@@ -588,6 +602,8 @@ impl AddonManager {
         }
         self.inner.runtime.lock().unwrap_or_else(|e| e.into_inner()).remove(slug);
         tracing::info!(addon = slug, "uninstalled");
+        let hooks = self.inner.uninstall_hooks.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        hooks.iter().for_each(|hook| hook(&installed));
         Ok(())
     }
 
@@ -879,10 +895,15 @@ impl store::Installed for AddonManager {
 
 /// The access decision of an add-on's request reads its installed config as it is now.
 impl AddonRights for AddonManager {
-    fn rights(&self, slug: &str) -> Option<(Role, bool)> {
+    fn rights(&self, slug: &str) -> Option<Grants> {
         let file = self.inner.file.read();
         let config = &file.system.get(slug)?.config;
-        file.user.contains_key(slug).then_some((config.hassio_role, config.hassio_api))
+        file.user.contains_key(slug).then_some(Grants {
+            role: config.hassio_role,
+            hassio_api: config.hassio_api,
+            homeassistant_api: config.homeassistant_api,
+            auth_api: config.auth_api,
+        })
     }
 }
 

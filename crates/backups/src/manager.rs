@@ -15,6 +15,7 @@ use addons::{AddonManager, AddonRestore};
 use archive::{OuterArchive, TarReader};
 use base::paths::beneath;
 use base::{CoreState, DataDir, Error, System};
+use homeassistant::CoreManager;
 use jobs::{Job, JobCondition, JobLimit, JobManager, JobSpec};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -110,6 +111,7 @@ struct Inner {
     jobs: JobManager,
     store: StoreManager,
     addons: AddonManager,
+    core: CoreManager,
     backups: RwLock<BTreeMap<String, BackupFile>>,
     options: Persisted<BackupOptions>,
     /// Set while a freeze asked for through the API lasts: sending thaws.
@@ -126,6 +128,7 @@ impl BackupManager {
         jobs: JobManager,
         catalog: StoreManager,
         addons: AddonManager,
+        core: CoreManager,
     ) -> state::Result<BackupManager> {
         staging::recover(&restore_root(&data));
         remove_partial_files(&data.backup());
@@ -140,6 +143,7 @@ impl BackupManager {
                 jobs,
                 store: catalog,
                 addons,
+                core,
                 backups: RwLock::default(),
                 options,
                 thaw: Mutex::default(),
@@ -308,7 +312,8 @@ impl BackupManager {
         let mut parts: Vec<Part> = Vec::new();
         if new.homeassistant {
             let exclude_database = new.exclude_database;
-            let settings = json!({"version": null, "exclude_database": exclude_database});
+            let mut settings = self.inner.core.backup_settings();
+            settings["exclude_database"] = json!(exclude_database);
             parts.push(Part {
                 stage: "home_assistant",
                 name: HOMEASSISTANT_FOLDER.to_owned(),
@@ -322,7 +327,8 @@ impl BackupManager {
                     }],
                 },
             });
-            meta.homeassistant = Some(HomeAssistantEntry { version: None, exclude_database, size: 0.0 });
+            let version = self.inner.core.config().version.filter(|_| self.inner.core.config().installed());
+            meta.homeassistant = Some(HomeAssistantEntry { version, exclude_database, size: 0.0 });
         }
         for folder in &new.folders {
             let source = folder_path(data, folder);
@@ -370,7 +376,13 @@ impl BackupManager {
         let (homeassistant, folders): (Vec<Part>, Vec<Part>) =
             parts.into_iter().partition(|p| p.stage == "home_assistant");
         for part in homeassistant {
-            outer = self.write_part(outer, &meta, part, key.clone(), &progress, job).await?;
+            // Core writes its database out and holds it while its folder is read.
+            let told = self.inner.core.begin_backup().await?;
+            let written = self.write_part(outer, &meta, part, key.clone(), &progress, job).await;
+            if told {
+                self.inner.core.end_backup().await;
+            }
+            outer = written?;
         }
         job.set_stage("addons");
         for slug in addons {
@@ -583,6 +595,7 @@ impl BackupManager {
         let backup = Arc::new(backup);
         let mut swaps = Vec::new();
         let mut restores = Vec::new();
+        let mut core_settings = Value::Null;
         let mut done = 0u64;
         for (stage, part) in planned {
             job.set_stage(stage);
@@ -596,6 +609,12 @@ impl BackupManager {
             match stage {
                 "folders" => swaps.push(Swap { staged: staging.relative(&staged), target: folder_path(data, &part) }),
                 "home_assistant" => match keep_excluded_database(&backup.meta, &staged, &data.homeassistant()) {
+                    Ok(config) if core_settings.is_null() => {
+                        // Core's settings as the backup kept them; a backup without them has none.
+                        let kept = fs::read(staged.join("homeassistant.json")).ok();
+                        core_settings = kept.and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default();
+                        swaps.push(Swap { staged: staging.relative(&config), target: data.homeassistant() })
+                    }
                     Ok(config) => swaps.push(Swap { staged: staging.relative(&config), target: data.homeassistant() }),
                     Err(error) => {
                         staging.discard();
@@ -646,6 +665,14 @@ impl BackupManager {
             }
         }
         staging.discard();
+        if homeassistant {
+            job.set_stage("home_assistant");
+            let version = backup.meta.homeassistant.as_ref().and_then(|ha| ha.version.clone());
+            if let Err(error) = self.inner.core.restored(&core_settings, version).await {
+                tracing::error!("Can't start Home Assistant Core after the restore: {}", error.message);
+                failed.push("homeassistant".to_owned());
+            }
+        }
         if !failed.is_empty() {
             return Err(Error::invalid(format!(
                 "An error occurred during restore of {slug}: these add-ons failed: {}",
@@ -886,6 +913,36 @@ impl BackupManager {
 
 /// The backup an add-on update asks for: a partial backup of the add-on alone, named as the
 /// real Supervisor names it.
+impl BackupManager {
+    /// The partial backup an update asks for, as a child job of the update's: `name`, Core's
+    /// configuration or the one add-on.
+    async fn backup_before_update(
+        &self,
+        name: String,
+        homeassistant: bool,
+        addons: Vec<String>,
+        parent: &Job,
+    ) -> Result<(), Error> {
+        let new = NewBackup {
+            kind: BackupType::Partial,
+            name,
+            filename: None,
+            password: None,
+            compressed: true,
+            homeassistant,
+            exclude_database: self.inner.core.config().backups_exclude_database,
+            addons: AddonSelection::Only(addons),
+            folders: Vec::new(),
+            extra: Map::new(),
+        };
+        let manager = self.clone();
+        parent
+            .run_child(Self::create_spec(BackupType::Partial), |job| async move { manager.create_in(new, job).await })
+            .await?;
+        Ok(())
+    }
+}
+
 impl addons::UpdateBackup for BackupManager {
     fn backup_addon<'a>(
         &'a self,
@@ -893,28 +950,17 @@ impl addons::UpdateBackup for BackupManager {
         version: &'a str,
         parent: &'a Job,
     ) -> futures_util::future::BoxFuture<'a, Result<(), Error>> {
-        Box::pin(async move {
-            let new = NewBackup {
-                kind: BackupType::Partial,
-                name: format!("addon_{slug}_{version}"),
-                filename: None,
-                password: None,
-                compressed: true,
-                homeassistant: false,
-                exclude_database: false,
-                addons: AddonSelection::Only(vec![slug.to_owned()]),
-                folders: Vec::new(),
-                extra: Map::new(),
-            };
-            let manager = self.clone();
-            parent
-                .run_child(
-                    Self::create_spec(BackupType::Partial),
-                    |job| async move { manager.create_in(new, job).await },
-                )
-                .await?;
-            Ok(())
-        })
+        Box::pin(self.backup_before_update(format!("addon_{slug}_{version}"), false, vec![slug.to_owned()], parent))
+    }
+}
+
+impl homeassistant::UpdateBackup for BackupManager {
+    fn backup_core<'a>(
+        &'a self,
+        version: &'a str,
+        parent: &'a Job,
+    ) -> futures_util::future::BoxFuture<'a, Result<(), Error>> {
+        Box::pin(self.backup_before_update(format!("core_{version}"), true, Vec::new(), parent))
     }
 }
 
@@ -1143,18 +1189,28 @@ mod tests {
         let docker = docker::DockerManager::new(&store, Arc::clone(&system), "/nonexistent.sock", Default::default());
         let tokens = Arc::new(security::Tokens::load(&store, &data).unwrap());
         let catalog = StoreManager::new(&store, data.clone(), jobs.clone(), dir.join("core"), "ova".into()).unwrap();
-        let timezone: addons::Timezone = Arc::new(|| "UTC".to_owned());
-        let addons = AddonManager::new(
+        let timezone: base::Timezone = Arc::new(|| "UTC".to_owned());
+        let docker = Arc::new(docker.unwrap());
+        let updater =
+            Arc::new(updater::Updater::new(&store, Arc::clone(&system), jobs.clone(), "/nonexistent", "ova").unwrap());
+        let core = CoreManager::new(
             &store,
             data.clone(),
             jobs.clone(),
-            Arc::new(docker.unwrap()),
-            tokens,
-            catalog.clone(),
-            timezone,
+            Arc::clone(&docker),
+            updater,
+            Arc::clone(&tokens),
+            Arc::clone(&timezone),
+            homeassistant::Settings {
+                addon_port: 80,
+                install: false,
+                watchdog_interval: std::time::Duration::from_secs(120),
+            },
         )
         .unwrap();
-        BackupManager::new(&store, data, system, jobs, catalog, addons).unwrap()
+        let addons =
+            AddonManager::new(&store, data.clone(), jobs.clone(), docker, tokens, catalog.clone(), timezone).unwrap();
+        BackupManager::new(&store, data, system, jobs, catalog, addons, core).unwrap()
     }
 
     fn new_backup(name: &str) -> NewBackup {

@@ -18,7 +18,7 @@ pub mod version;
 pub use error::{Error, Kind};
 pub use paths::DataDir;
 pub use role::Role;
-pub use system::{CoreState, Lifecycle, System};
+pub use system::{CoreState, Lifecycle, System, Timezone};
 
 /// The version of this build, reported as the supervisor version.
 pub const SUPERVISOR_VERSION: &str = env!("CARGO_PKG_VERSION");

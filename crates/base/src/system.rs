@@ -195,6 +195,10 @@ pub fn disk_usage(path: &std::path::Path) -> std::io::Result<DiskUsage> {
     Ok(DiskUsage { total, used, free })
 }
 
+/// The supervisor's time zone as containers get it, asked again at every start (the user can
+/// change it at run time).
+pub type Timezone = std::sync::Arc<dyn Fn() -> String + Send + Sync>;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -79,6 +79,13 @@ struct Args {
     /// them); another root serves a fabricated device tree.
     #[arg(long, env = "SUPERVISOR_HOST_ROOT", default_value = "/")]
     host_root: PathBuf,
+    /// Install Home Assistant Core at start when it is not installed (the landing page first).
+    /// With `false`, an installed Core is still run and kept alive, but none is installed.
+    #[arg(long, env = "SUPERVISOR_CORE_INSTALL", default_value_t = true, action = clap::ArgAction::Set)]
+    core_install: bool,
+    /// Seconds between two checks of Core's API by its watchdog.
+    #[arg(long, env = "SUPERVISOR_CORE_WATCHDOG_INTERVAL", default_value_t = 120)]
+    core_watchdog_interval: u64,
 }
 
 fn parse_level(value: &str) -> Result<LogLevel, String> {
@@ -151,6 +158,21 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
         catalog.clone(),
     )?);
     let timezone_of = Arc::clone(&supervisor);
+    let core = homeassistant::CoreManager::new(
+        &store,
+        data.clone(),
+        jobs.clone(),
+        Arc::clone(&docker),
+        Arc::clone(&updater),
+        Arc::clone(&tokens),
+        Arc::new(move || timezone_of.timezone()),
+        homeassistant::Settings {
+            addon_port: args.addon_port,
+            install: args.core_install,
+            watchdog_interval: Duration::from_secs(args.core_watchdog_interval.max(1)),
+        },
+    )?;
+    let timezone_of = Arc::clone(&supervisor);
     let addons = AddonManager::new(
         &store,
         data.clone(),
@@ -167,8 +189,10 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
         jobs.clone(),
         catalog.clone(),
         addons.clone(),
+        core.clone(),
     )?;
     addons.set_update_backup(Arc::new(backups.clone()));
+    core.set_update_backup(Arc::new(backups.clone()));
     catalog.load().await;
     backups.load().await;
     let host_services = Arc::new(dbus::HostServices::connect().await);
@@ -205,6 +229,11 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
             Arc::clone(&system),
         )),
         hardware: web::Data::new(hardware::HardwareManager::new(Arc::clone(&host_services), args.host_root.clone())),
+        core: web::Data::new(core.clone()),
+        auth: web::Data::new(auth::AuthManager::new(&store, core.clone())?),
+        discovery: web::Data::new(discovery::DiscoveryManager::new(&store, addons.clone(), core.clone())?),
+        services: web::Data::new(discovery::ServicesManager::new(&store, addons.clone())?),
+        ingress: web::Data::new(ingress::IngressManager::new(&store, addons.clone(), core.clone())?),
     };
     let workers = args.workers.max(1);
     let peers = Peers::default();
@@ -219,11 +248,14 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
     let engine = Arc::clone(&docker);
     actix_web::rt::spawn(async move {
         engine.connect_until_ready(Duration::from_secs(10)).await;
-        if let Err(e) = engine.find_network().await {
-            tracing::warn!("container network not inspected: {}", e.message);
+        // Made at once, not at the first container: containers, Core and `/network/info` rely
+        // on its gateway, where the supervisor serves containers.
+        if let Err(e) = engine.ensure_network().await {
+            tracing::warn!("container network not made: {}", e.message);
         }
     });
     actix_web::rt::spawn(async move { addons.boot().await });
+    actix_web::rt::spawn(async move { core.boot().await });
     actix_web::rt::spawn(os.load());
     let versions = Arc::clone(&updater);
     actix_web::rt::spawn(async move {

@@ -7,6 +7,7 @@
 //! need it answer 503 instead of failing the daemon.
 
 pub mod api;
+mod logs;
 mod manager;
 mod pull;
 mod stats;

@@ -1,7 +1,8 @@
 //! The HTTP layer every API group shares: the envelope and [`ApiError`] (a domain error with its
 //! status), the JSON body extractors, [`routes`], where each route is declared once with its
 //! handler, its OpenAPI operation and who may call it, and [`logs`], the `.../logs` family of
-//! routes declared once per log source, with the journal's answer over HTTP.
+//! routes declared once per log source, with the journal's answer over HTTP, and [`websocket`],
+//! the relay of the proxies' websockets.
 
 pub mod body;
 pub mod envelope;
@@ -10,5 +11,6 @@ pub mod logs;
 pub use body::{Body, Options};
 pub use envelope::{ok, ok_empty, ApiError, ApiResult, Envelope, ErrorEnvelope};
 pub mod routes;
+pub mod websocket;
 
 pub use routes::{Routes, Rule};

@@ -25,6 +25,10 @@ use crate::envelope::ApiError;
 use crate::routes::{GroupRoutes, Rule};
 use actix_web::http::header::{self, HeaderName};
 use actix_web::{guard, web, FromRequest, HttpRequest, HttpResponse};
+use base::logs::Selection;
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+use futures_util::StreamExt;
 use journal::{Gateway, Header, JournalError, Logs, Text, Unavailable};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
@@ -263,6 +267,64 @@ pub async fn respond(gateway: &Gateway, req: &HttpRequest, logs: &Logs) -> Resul
             response.streaming(futures_util::StreamExt::map(lines, Ok::<_, std::convert::Infallible>))
         }
     })
+}
+
+/// The engine's log of a container: its stdout and stderr as written, the last lines asked for
+/// (`None`: all), then, when following, every new line.
+pub type ContainerLog = BoxStream<'static, Result<Bytes, base::Error>>;
+
+impl LogRequest {
+    /// The answer from the engine's log of a container, what a container's log family falls
+    /// back to without a journal: boot `0` (the current container) is the only one, `Range`
+    /// selects among all its lines like the journal's, and following ignores it. `open` asks the
+    /// engine for the last `tail` lines (`None`: all), following or not.
+    pub async fn container_log(
+        &self,
+        open: impl FnOnce(Option<usize>, bool) -> Result<ContainerLog, base::Error>,
+    ) -> actix_web::Result<HttpResponse> {
+        let lines = self.lines()?;
+        if let Some(bootid) = self.boot() {
+            if bootid.parse::<i64>().ok() != Some(0) {
+                return Ok(text_error(ApiError::bad_request(format!("Logs not found for boot {bootid}"))));
+            }
+        }
+        let follow = self.follow();
+        // All of the latest run; else the last lines, as the journal answers.
+        let tail = if self.latest() { lines } else { Some(lines.unwrap_or(base::logs::DEFAULT_LINES)) };
+        let range = match self.range() {
+            Ok(Some(range)) if !follow => Selection::parse_range(range).map(Some),
+            Err(e) if !follow => Err(e),
+            _ => Ok(None),
+        };
+        let tail = match (&range, tail) {
+            (Ok(None), Some(lines)) => Some(lines),
+            _ => None,
+        };
+        let log = match open(tail, follow) {
+            Ok(log) => log,
+            Err(e) => return Ok(text_error(e)),
+        };
+        let range = match range {
+            Ok(range) => range,
+            Err(e) => return Ok(text_error(e)),
+        };
+        let response = || HttpResponse::Ok().content_type(TEXT).take();
+        if follow {
+            return Ok(response()
+                .streaming(log.map(|chunk| chunk.map_err(|e| actix_web::error::ErrorInternalServerError(e.message)))));
+        }
+        let mut body = Vec::new();
+        for chunk in log.collect::<Vec<_>>().await {
+            match chunk {
+                Ok(bytes) => body.extend_from_slice(&bytes),
+                Err(e) => return Ok(text_error(base::Error::internal(format!("can't read logs: {}", e.message)))),
+            }
+        }
+        Ok(match range {
+            Some(selection) => response().body(selection.select(&String::from_utf8_lossy(&body))),
+            None => response().body(body),
+        })
+    }
 }
 
 /// The answer when the journal cannot answer and there is nothing to fall back to: the real

@@ -312,8 +312,37 @@ pub struct RouteRules {
 impl RouteRules {
     /// The rule of the route `pattern` (as actix's `match_pattern` gives it) for `method`.
     pub fn rule(&self, method: &Method, pattern: &str) -> Option<Rule> {
-        self.rules.get(pattern)?.iter().find(|(declared, _)| declared == method).map(|(_, rule)| *rule)
+        let rules = match self.rules.get(pattern) {
+            Some(rules) => rules,
+            // A parameter with its own pattern (`{path:.*}`) is documented by its name alone.
+            None if pattern.contains(':') => self.rules.get(&without_parameter_patterns(pattern))?,
+            None => return None,
+        };
+        rules.iter().find(|(declared, _)| declared == method).map(|(_, rule)| *rule)
     }
+}
+
+/// `/api/{path:.*}` as `/api/{path}`.
+fn without_parameter_patterns(pattern: &str) -> String {
+    let mut plain = String::with_capacity(pattern.len());
+    let mut skipping = false;
+    for c in pattern.chars() {
+        match c {
+            ':' if plain.ends_with(|c: char| c.is_alphanumeric() || c == '_') && plain.contains('{') => {
+                skipping = !plain.rsplit('{').next().unwrap_or_default().contains('}');
+                if !skipping {
+                    plain.push(c);
+                }
+            }
+            '}' if skipping => {
+                skipping = false;
+                plain.push(c);
+            }
+            _ if skipping => {}
+            _ => plain.push(c),
+        }
+    }
+    plain
 }
 
 fn actix_method(method: &HttpMethod) -> Method {
@@ -348,4 +377,16 @@ pub fn path_parameter<'p>(pattern: &str, path: &'p str, name: &str) -> Option<&'
     let wanted = format!("{{{name}}}");
     let index = pattern.split('/').position(|segment| segment == wanted)?;
     path.split('/').nth(index)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_parameter_patterns;
+
+    #[test]
+    fn parameter_patterns_are_dropped() {
+        assert_eq!(without_parameter_patterns("/core/api/{path:.*}"), "/core/api/{path}");
+        assert_eq!(without_parameter_patterns("/ingress/{token}/{path:.*}"), "/ingress/{token}/{path}");
+        assert_eq!(without_parameter_patterns("/a:b/{x}"), "/a:b/{x}");
+    }
 }

@@ -13,13 +13,17 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpRequest};
 use addons::AddonManager;
+use auth::AuthManager;
 use backups::BackupManager;
 use base::System;
+use discovery::{DiscoveryManager, ServicesManager};
 use docker::DockerManager;
 use hardware::HardwareManager;
+use homeassistant::CoreManager;
 use host::HostManager;
 use http_api::routes::RouteRules;
 use http_api::{ApiError, Routes};
+use ingress::IngressManager;
 use jobs::JobManager;
 use network::Network;
 use os::OsManager;
@@ -53,6 +57,11 @@ pub struct AppState {
     pub os: web::Data<OsManager>,
     pub network: web::Data<Network>,
     pub hardware: web::Data<HardwareManager>,
+    pub core: web::Data<CoreManager>,
+    pub auth: web::Data<AuthManager>,
+    pub discovery: web::Data<DiscoveryManager>,
+    pub services: web::Data<ServicesManager>,
+    pub ingress: web::Data<IngressManager>,
 }
 
 /// The application for one worker.
@@ -84,6 +93,11 @@ pub fn app(
         .app_data(state.os.clone())
         .app_data(state.network.clone())
         .app_data(state.hardware.clone())
+        .app_data(state.core.clone())
+        .app_data(state.auth.clone())
+        .app_data(state.discovery.clone())
+        .app_data(state.services.clone())
+        .app_data(state.ingress.clone())
         .app_data(web::PayloadConfig::new(MAX_BODY))
         .app_data(RULES.clone())
         .wrap(from_fn(Guard::check))
@@ -107,6 +121,10 @@ pub fn routes() -> Routes {
     os::api::routes(&mut routes);
     network::api::routes(&mut routes);
     hardware::api::routes(&mut routes);
+    homeassistant::api::routes(&mut routes);
+    auth::api::routes(&mut routes);
+    discovery::api::routes(&mut routes);
+    ingress::api::routes(&mut routes);
     openapi::routes(&mut routes);
     routes
 }

@@ -24,11 +24,24 @@ pub enum Caller {
     Addon { slug: String, role: Role, hassio_api: bool },
 }
 
-/// What the access table needs to know of an add-on, asked at every request the add-on makes:
-/// its current `hassio_role` and `hassio_api`, or `None` once it is no longer installed. So an
-/// update that changes the role takes effect at the next request, not at the next start.
+/// What an add-on's installed config grants it towards the supervisor and Core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grants {
+    /// `hassio_role`.
+    pub role: Role,
+    /// `hassio_api`: the Supervisor API beyond the routes every add-on may call.
+    pub hassio_api: bool,
+    /// `homeassistant_api`: Core's API through the proxy.
+    pub homeassistant_api: bool,
+    /// `auth_api`: checking Home Assistant users' credentials (`/auth`).
+    pub auth_api: bool,
+}
+
+/// What the access decisions need to know of an add-on, asked at every request the add-on makes:
+/// its current grants, or `None` once it is no longer installed. So an update that changes the
+/// role takes effect at the next request, not at the next start.
 pub trait AddonRights: Send + Sync + 'static {
-    fn rights(&self, slug: &str) -> Option<(Role, bool)>;
+    fn rights(&self, slug: &str) -> Option<Grants>;
 }
 
 /// The decision for one request.

@@ -12,7 +12,7 @@ mod manager;
 mod middleware;
 mod tokens;
 
-pub use access::{AddonRights, Caller, Role};
+pub use access::{AddonRights, Caller, Grants, Role};
 pub use manager::{SecurityChange, SecurityInfo, SecurityManager};
 pub use middleware::Guard;
 pub use tokens::Tokens;

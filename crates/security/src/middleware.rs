@@ -85,8 +85,8 @@ fn route_of(req: &ServiceRequest, path: &str) -> Option<Route> {
 /// token) for an add-on that is gone, or when nobody can tell (fail closed).
 fn with_current_rights(req: &ServiceRequest, caller: Caller) -> Option<Caller> {
     let Caller::Addon { slug, .. } = caller else { return Some(caller) };
-    let (role, hassio_api) = req.app_data::<web::Data<dyn AddonRights>>()?.rights(&slug)?;
-    Some(Caller::Addon { slug, role, hassio_api })
+    let grants = req.app_data::<web::Data<dyn AddonRights>>()?.rights(&slug)?;
+    Some(Caller::Addon { slug, role: grants.role, hassio_api: grants.hassio_api })
 }
 
 fn refuse<B>(req: ServiceRequest, error: ApiError) -> ServiceResponse<EitherBody<B>> {
@@ -165,7 +165,7 @@ fn percent_decode(input: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Role;
+    use crate::{Grants, Role};
     use actix_web::get;
 
     #[test]
@@ -178,8 +178,8 @@ mod tests {
     struct Rights(Option<Role>);
 
     impl AddonRights for Rights {
-        fn rights(&self, _slug: &str) -> Option<(Role, bool)> {
-            self.0.map(|role| (role, true))
+        fn rights(&self, _slug: &str) -> Option<Grants> {
+            self.0.map(|role| Grants { role, hassio_api: true, homeassistant_api: false, auth_api: false })
         }
     }
 
