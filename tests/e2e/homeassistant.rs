@@ -306,3 +306,89 @@ fn core_is_told_of_its_backup_and_restarted_by_a_restore() {
     assert_eq!(info["data"]["version"], "2025.1.0");
     assert_eq!(info["data"]["port"], port);
 }
+
+/// Core's own token, as its container got it.
+fn core_token(daemon: &Daemon) -> String {
+    let container = core_container(daemon);
+    let env = container["Config"]["Env"].as_array().expect("an environment");
+    let line = env.iter().filter_map(Value::as_str).find_map(|e| e.strip_prefix("SUPERVISOR_TOKEN="));
+    line.expect("SUPERVISOR_TOKEN").to_owned()
+}
+
+#[test]
+fn addons_check_logins_announce_services_and_serve_ingress_through_core() {
+    let repository = FixtureRepository::copy();
+    repository.set_config("api_client", "auth_api", "true");
+    repository.set_config("api_client", "discovery", "[mqtt]");
+    let registry = LocalRegistry::start();
+    let (daemon, port) = daemon_with_core(&registry, Some(&repository), "2025.1.0");
+    for slug in ["core_api_client", "core_ingress"] {
+        install(&daemon, slug);
+        let (status, body) = daemon.post(&format!("/addons/{slug}/start"), json!({}));
+        assert_eq!(status, 200, "{body}");
+    }
+    let addon = container_token(&daemon, "core_api_client");
+    let core = core_token(&daemon);
+
+    // Logins are checked by Core; the users are Core's, without system users. The add-on's token
+    // goes in `X-Supervisor-Token`: `Authorization` would be read as the login.
+    let login = |password: &str| {
+        let request = daemon.client().post(daemon.url("/auth")).header("X-Supervisor-Token", &addon);
+        request.json(&json!({"username": "homer", "password": password})).send().unwrap().status()
+    };
+    assert_eq!(login("donut"), 200);
+    assert_eq!(login("beer"), 401);
+    let auth_calls = fixture_state(port).unwrap()["auth_calls"].clone();
+    assert_eq!(auth_calls.as_array().map(Vec::len), Some(2), "{auth_calls}");
+    let (status, users) = daemon.get("/auth/list");
+    assert_eq!(status, 200, "{users}");
+    let names: Vec<&str> =
+        users["data"]["users"].as_array().unwrap().iter().filter_map(|u| u["username"].as_str()).collect();
+    assert_eq!(names, ["homer"], "{users}");
+    let output = daemon.ha(&["authentication", "list", "--raw-json"], &[]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("homer"));
+    let output = daemon.ha(&["core", "info", "--raw-json"], &[]);
+    let info: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(info["data"]["version"], "2025.1.0", "{info}");
+
+    // A discovery message reaches Core, which reads it back with its token.
+    let announce = json!({"service": "mqtt", "config": {"host": "broker", "port": 1883}});
+    let (status, body) = e2e::json_of(daemon.request("POST", "/discovery", Some(&addon), Some(announce)));
+    assert_eq!(status, 200, "{body}");
+    let uuid = body["data"]["uuid"].as_str().expect("a uuid").to_owned();
+    let pushed = eventually("Core to be told of the message", || {
+        let pushes = fixture_state(port)?["discovery"].as_array()?.clone();
+        pushes.into_iter().find(|p| p["uuid"] == uuid.as_str())
+    });
+    assert_eq!(pushed["method"], "POST", "{pushed}");
+    let (status, message) = e2e::json_of(daemon.request("GET", &format!("/discovery/{uuid}"), Some(&core), None));
+    assert_eq!(status, 200, "{message}");
+    assert_eq!(message["data"]["addon"], "core_api_client");
+    assert_eq!(message["data"]["config"]["host"], "broker");
+
+    // Ingress: Core opens a session for its user; the page comes through with the cookie only.
+    let (status, panels) = e2e::json_of(daemon.request("GET", "/ingress/panels", Some(&core), None));
+    assert_eq!(status, 200, "{panels}");
+    assert!(panels["data"]["panels"]["core_ingress"].is_object(), "{panels}");
+    let (status, session) = e2e::json_of(daemon.request("POST", "/ingress/session", Some(&core), Some(json!({}))));
+    assert_eq!(status, 200, "{session}");
+    let session = session["data"]["session"].as_str().expect("a session").to_owned();
+    let (_, info) = daemon.get("/addons/core_ingress/info");
+    let entry = info["data"]["ingress_entry"].as_str().expect("an ingress entry");
+    let token = entry.rsplit('/').next().unwrap();
+    let page = |cookie: Option<&str>| {
+        let mut request = daemon.client().get(daemon.url(&format!("/ingress/{token}/")));
+        if let Some(cookie) = cookie {
+            request = request.header("Cookie", format!("ingress_session={cookie}"));
+        }
+        request.send().unwrap()
+    };
+    assert_eq!(page(None).status(), 401);
+    let served = eventually("the add-on's page through ingress", || {
+        let response = page(Some(&session));
+        response.status().is_success().then(|| response.text().unwrap())
+    });
+    let expected = std::fs::read_to_string(e2e::fixtures::store_fixtures().join("ingress/www/index.html")).unwrap();
+    assert_eq!(served, expected);
+}

@@ -114,8 +114,8 @@ async fn addon_info(req: HttpRequest, manager: Manager, addon: web::Path<String>
     };
     let addon = manager.get(&slug).ok_or_else(errors::not_installed)?;
     let show_options = match req.extensions().get::<Caller>() {
-        Some(Caller::Addon { slug: caller, role, .. }) => {
-            *caller == slug || matches!(role, Role::Manager | Role::Admin)
+        Some(Caller::Addon { slug: caller, grants }) => {
+            *caller == slug || matches!(grants.role, Role::Manager | Role::Admin)
         }
         _ => true,
     };

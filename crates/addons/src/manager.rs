@@ -733,10 +733,7 @@ impl AddonManager {
         if let Some(old) = old {
             self.inner.tokens.revoke_digest(&old);
         }
-        self.inner.tokens.register(
-            &token,
-            Caller::Addon { slug: slug.to_owned(), role: config.hassio_role, hassio_api: config.hassio_api },
-        );
+        self.inner.tokens.register(&token, Caller::Addon { slug: slug.to_owned(), grants: grants_of(config) });
 
         let client = self.inner.docker.client()?;
         let name = self.container_name(slug);
@@ -836,11 +833,7 @@ impl AddonManager {
             let running = matches!(state, AddonState::Started | AddonState::Startup);
             match (&addon.user.access_token, running) {
                 (Some(stored), true) => {
-                    let caller = Caller::Addon {
-                        slug: addon.slug.clone(),
-                        role: addon.config().hassio_role,
-                        hassio_api: addon.config().hassio_api,
-                    };
+                    let caller = Caller::Addon { slug: addon.slug.clone(), grants: grants_of(addon.config()) };
                     // A record from before digests holds the token itself, which is longer.
                     if stored.len() == TOKEN_BYTES * 2 {
                         let digest = Tokens::digest(stored);
@@ -898,12 +891,17 @@ impl AddonRights for AddonManager {
     fn rights(&self, slug: &str) -> Option<Grants> {
         let file = self.inner.file.read();
         let config = &file.system.get(slug)?.config;
-        file.user.contains_key(slug).then_some(Grants {
-            role: config.hassio_role,
-            hassio_api: config.hassio_api,
-            homeassistant_api: config.homeassistant_api,
-            auth_api: config.auth_api,
-        })
+        file.user.contains_key(slug).then(|| grants_of(config))
+    }
+}
+
+/// What an add-on's config grants it towards the supervisor and Core.
+fn grants_of(config: &AddonConfig) -> Grants {
+    Grants {
+        role: config.hassio_role,
+        hassio_api: config.hassio_api,
+        homeassistant_api: config.homeassistant_api,
+        auth_api: config.auth_api,
     }
 }
 

@@ -11,9 +11,9 @@ use crate::manager::{AuthManager, User};
 use actix_web::http::header::WWW_AUTHENTICATE;
 use actix_web::{delete, get, post, route, web, HttpMessage, HttpRequest, HttpResponse};
 use http_api::body::Body;
-use http_api::routes::{ADDONS, ADMIN, MANAGER};
+use http_api::routes::{Requires, ADDONS, ADMIN, MANAGER};
 use http_api::{ok, ok_empty, ApiError, ApiResult, Routes};
-use security::{AddonRights, Caller};
+use security::Caller;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -22,7 +22,7 @@ pub fn routes(routes: &mut Routes) {
     routes.tag("auth", "Home Assistant user logins for add-ons");
     routes
         .group("/auth")
-        .route(ADDONS, auth)
+        .route(ADDONS.requiring(Requires::AuthApi), auth)
         .route(ADMIN, auth_reset)
         .route(MANAGER, auth_cache)
         .route(ADMIN, auth_list);
@@ -39,11 +39,13 @@ fn unauthorized(realm: bool) -> HttpResponse {
     response.content_type("text/plain; charset=utf-8").body("401: Unauthorized")
 }
 
-/// The calling add-on, if it is one granted `auth_api`.
+/// The calling add-on; the route requires one granted `auth_api`, so the guard let no other
+/// caller through.
 fn auth_addon(req: &HttpRequest) -> Option<String> {
-    let Some(Caller::Addon { slug, .. }) = req.extensions().get::<Caller>().cloned() else { return None };
-    let rights = req.app_data::<web::Data<dyn AddonRights>>()?;
-    rights.rights(&slug)?.auth_api.then_some(slug)
+    match req.extensions().get::<Caller>() {
+        Some(Caller::Addon { slug, .. }) => Some(slug.clone()),
+        _ => None,
+    }
 }
 
 /// Checks a Home Assistant user's login for the calling add-on: HTTP Basic credentials, or
@@ -139,12 +141,12 @@ async fn auth_list(manager: web::Data<AuthManager>) -> ApiResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use actix_web::{test, App};
+    use actix_web::test;
     use base::{DataDir, System};
     use docker::{DockerManager, Naming};
     use homeassistant::{CoreManager, Settings};
     use jobs::JobManager;
-    use security::{Grants, Role, Tokens};
+    use security::{AddonRights, Grants, Tokens};
     use std::sync::Arc;
     use std::time::Duration;
     use updater::Updater;
@@ -180,34 +182,38 @@ mod tests {
     impl AddonRights for Rights {
         fn rights(&self, slug: &str) -> Option<Grants> {
             let auth_api = slug.starts_with("auth_");
-            Some(Grants { role: Role::Default, hassio_api: false, homeassistant_api: false, auth_api })
+            Some(Grants { auth_api, ..Grants::default() })
         }
     }
 
     fn addon(slug: &str) -> Caller {
-        Caller::Addon { slug: slug.to_owned(), role: Role::Default, hassio_api: false }
+        Caller::Addon { slug: slug.to_owned(), grants: Grants::default() }
     }
 
-    /// `POST /auth` by `caller`: status, `WWW-Authenticate`, body.
+    /// `POST /auth` by `caller` (its token in `X-Supervisor-Token`, as add-ons send it beside
+    /// Basic credentials), through the request guard as the router mounts the group: status,
+    /// `WWW-Authenticate`, body.
     async fn post(
         manager: &AuthManager,
         caller: Caller,
         headers: &[(&str, &str)],
         body: &str,
     ) -> (u16, Option<String>, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path());
+        data.ensure_layout().unwrap();
+        let tokens = Tokens::load(&state::Store::open(&data.database()).unwrap(), &data).unwrap();
+        tokens.register("caller-token", caller);
         let rights: Arc<dyn AddonRights> = Arc::new(Rights);
-        let app = App::new()
-            .app_data(web::Data::new(manager.clone()))
-            .app_data(web::Data::from(rights))
-            .configure(Routes::of(routes));
+        let app = security::testing::guarded(routes, web::Data::new(tokens), rights)
+            .app_data(web::Data::new(manager.clone()));
         let app = test::init_service(app).await;
         let mut req = test::TestRequest::post().uri("/auth").set_payload(body.to_owned());
+        req = req.insert_header(("X-Supervisor-Token", "caller-token"));
         for header in headers {
             req = req.insert_header(*header);
         }
-        let req = req.to_request();
-        req.extensions_mut().insert(caller);
-        let resp = test::call_service(&app, req).await;
+        let resp = test::call_service(&app, req.to_request()).await;
         let status = resp.status().as_u16();
         let realm = resp.headers().get(WWW_AUTHENTICATE).map(|v| v.to_str().unwrap().to_owned());
         (status, realm, String::from_utf8_lossy(&test::read_body(resp).await).into_owned())

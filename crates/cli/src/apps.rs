@@ -1,7 +1,7 @@
 //! `ha apps` (formerly `ha addons`): the installed apps (add-ons), their life cycle, logs and
 //! stats. Install, update, rebuild and uninstall run as background jobs that `ha` follows.
 
-use crate::client::{Body, CONTAINER_DOWNLOAD_TIMEOUT, CONTAINER_OPERATION_TIMEOUT};
+use crate::client::{flags, Body, CONTAINER_DOWNLOAD_TIMEOUT, CONTAINER_OPERATION_TIMEOUT};
 use crate::supervisor::LogsArgs;
 use crate::{output, parse_bool, App};
 use anyhow::Result;
@@ -138,11 +138,7 @@ pub struct RebuildArgs {
 
 impl RebuildArgs {
     fn body(&self) -> Body {
-        let mut body = Body::new();
-        if self.force {
-            body.insert("force".into(), true.into());
-        }
-        body
+        flags(&[("force", self.force)])
     }
 }
 
@@ -159,11 +155,7 @@ pub struct UninstallArgs {
 
 impl UninstallArgs {
     fn body(&self) -> Body {
-        let mut body = Body::new();
-        if self.remove_config {
-            body.insert("remove_config".into(), true.into());
-        }
-        body
+        flags(&[("remove_config", self.remove_config)])
     }
 }
 
@@ -254,17 +246,11 @@ pub fn deprecation_notices(args: &[String], deprecated: &[&str]) -> Vec<String> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
+    use crate::testing::{parse_command, try_parse_command};
     use serde_json::{json, Value};
 
-    #[derive(Parser)]
-    struct Apps {
-        #[command(subcommand)]
-        command: Command,
-    }
-
     fn parse(args: &[&str]) -> Command {
-        Apps::try_parse_from(std::iter::once("apps").chain(args.iter().copied())).unwrap().command
+        parse_command(args)
     }
 
     fn body(args: &[&str]) -> Value {
@@ -311,10 +297,10 @@ mod tests {
 
     #[test]
     fn actions_need_exactly_one_slug() {
-        let parse = |args: &[&str]| Apps::try_parse_from(std::iter::once("apps").chain(args.iter().copied()));
+        let parse = try_parse_command::<Command>;
         assert!(parse(&["start"]).is_err());
         assert!(parse(&["start", "a", "b"]).is_err());
-        assert!(matches!(parse(&["run", "a"]).unwrap().command, Command::Start(Slug { slug }) if slug == "a"));
+        assert!(matches!(parse(&["run", "a"]).unwrap(), Command::Start(Slug { slug }) if slug == "a"));
     }
 
     #[test]

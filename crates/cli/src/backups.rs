@@ -377,21 +377,15 @@ pub fn deprecation_notices(args: &[String]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
+    use crate::testing::{parse_command, try_parse_command};
     use serde_json::json;
 
-    #[derive(Parser)]
-    struct Backups {
-        #[command(subcommand)]
-        command: Command,
-    }
-
     fn try_parse(args: &[&str]) -> Result<Command, clap::Error> {
-        Backups::try_parse_from(std::iter::once("backups").chain(args.iter().copied())).map(|parsed| parsed.command)
+        try_parse_command(args)
     }
 
     fn parse(args: &[&str]) -> Command {
-        try_parse(args).unwrap_or_else(|err| panic!("{args:?}: {err}"))
+        parse_command(args)
     }
 
     /// The path below `/backups/` and the body a command sends.

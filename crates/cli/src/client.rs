@@ -20,6 +20,11 @@ pub const CONTAINER_DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 /// A JSON object body; an empty one is not sent at all, as the real CLI does.
 pub type Body = Map<String, Value>;
 
+/// A body with `true` for each flag that is set; the real CLI leaves unset flags out.
+pub fn flags(set: &[(&str, bool)]) -> Body {
+    set.iter().filter(|(_, on)| *on).map(|(name, _)| ((*name).to_owned(), Value::Bool(true))).collect()
+}
+
 /// A successful answer.
 #[derive(Debug)]
 pub struct Reply {

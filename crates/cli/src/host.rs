@@ -1,7 +1,7 @@
 //! `ha host`: the machine the supervisor runs on: its information, hostname, power, services and
 //! journal.
 
-use crate::client::{Body, CONTAINER_OPERATION_TIMEOUT, DEFAULT_TIMEOUT};
+use crate::client::{flags, Body, CONTAINER_OPERATION_TIMEOUT, DEFAULT_TIMEOUT};
 use crate::{output, parse_bool, App};
 use anyhow::Result;
 use clap::{ArgAction, Args, Subcommand};
@@ -111,11 +111,7 @@ pub struct ForceArgs {
 impl ForceArgs {
     /// `force` only when set, as the real CLI sends it.
     fn body(&self) -> Body {
-        let mut body = Body::new();
-        if self.force {
-            body.insert("force".into(), true.into());
-        }
-        body
+        flags(&[("force", self.force)])
     }
 }
 
@@ -210,17 +206,11 @@ impl LogsArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
+    use crate::testing::parse_command;
     use serde_json::{json, Value};
 
-    #[derive(Parser)]
-    struct Host {
-        #[command(subcommand)]
-        command: Command,
-    }
-
     fn parse(args: &[&str]) -> Command {
-        Host::try_parse_from(std::iter::once("host").chain(args.iter().copied())).unwrap().command
+        parse_command(args)
     }
 
     fn logs(args: &[&str]) -> LogsArgs {

@@ -4,9 +4,11 @@
 //! lives in its own module.
 
 mod apps;
+mod authentication;
 mod backups;
 mod client;
 mod config;
+mod core;
 mod docker;
 mod follow;
 mod hardware;
@@ -19,6 +21,8 @@ mod root;
 mod security;
 mod store;
 mod supervisor;
+#[cfg(test)]
+mod testing;
 
 use anyhow::Result;
 use clap::error::ErrorKind;
@@ -63,10 +67,36 @@ enum Command {
     },
 
     #[command(
+        visible_aliases = ["auth", "au"],
+        about = "Manage Home Assistant user authentication",
+        long_about = authentication::LONG_ABOUT,
+        subcommand_required = true,
+        arg_required_else_help = true,
+        after_help = "Examples:\n  ha authentication list\n  ha authentication reset --interactive"
+    )]
+    Authentication {
+        #[command(subcommand)]
+        command: authentication::Command,
+    },
+
+    #[command(
         visible_aliases = ["updates", "available_updates"],
         about = "Provides information about current pending updates"
     )]
     AvailableUpdates,
+
+    #[command(
+        visible_aliases = ["homeassistant", "home-assistant", "ha"],
+        about = "Provides control of Home Assistant Core",
+        long_about = core::LONG_ABOUT,
+        subcommand_required = true,
+        arg_required_else_help = true,
+        after_help = "Examples:\n  ha core check\n  ha core restart\n  ha core update"
+    )]
+    Core {
+        #[command(subcommand)]
+        command: core::Command,
+    },
 
     #[command(
         visible_aliases = ["backup", "back", "bk", "snapshots", "snapshot", "snap", "shot", "sn"],
@@ -363,6 +393,8 @@ async fn dispatch(app: &App, command: Command) -> Result<()> {
         Command::Backups { command: None } => backups::info(app).await,
         Command::Backups { command: Some(command) } => command.run(app).await,
         Command::Info => root::info(app).await,
+        Command::Authentication { command } => command.run(app).await,
+        Command::Core { command } => command.run(app).await,
         Command::RefreshUpdates => root::refresh_updates(app).await,
         Command::Docker { command } => command.run(app).await,
         Command::Hardware { command } => command.run(app).await,
@@ -393,6 +425,13 @@ fn print_deprecation_notices(command: &Command) {
         let args: Vec<String> = std::env::args().collect();
         if let Some(notice) = os::deprecation_notice(&args) {
             output::print_notice(notice);
+        }
+        return;
+    }
+    if let Command::Core { .. } = command {
+        let args: Vec<String> = std::env::args().collect();
+        for arg in args.iter().skip(1).filter(|arg| core::DEPRECATED_ALIASES.contains(&arg.as_str())) {
+            output::print_notice(format!("The use of '{arg}' is deprecated, please use 'core' instead!"));
         }
         return;
     }

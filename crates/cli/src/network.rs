@@ -257,18 +257,11 @@ impl Command {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
+    use crate::testing::parse_command;
     use serde_json::json;
 
-    #[derive(Parser)]
-    struct Cli {
-        #[command(subcommand)]
-        command: Command,
-    }
-
     fn body(args: &[&str]) -> Value {
-        let cli = Cli::try_parse_from([&["ha"], args].concat()).unwrap();
-        match cli.command {
+        match parse_command(args) {
             Command::Update(args) => Value::Object(args.body()),
             Command::Vlan(args) => {
                 let mut body = Body::new();

@@ -45,7 +45,7 @@ pub enum Command {
 Operating System to the latest version or the version specified.",
         after_help = "Examples:\n  ha os update\n  ha os update --version 5"
     )]
-    Update(UpdateArgs),
+    Update(crate::supervisor::UpdateArgs),
 
     #[command(
         visible_alias = "boot",
@@ -279,23 +279,6 @@ Assistant is running on.",
         after_help = "Examples:\n  ha os boards green options --activity-led=false"
     )]
     Options(GreenArgs),
-}
-
-#[derive(Args)]
-pub struct UpdateArgs {
-    /// Version to update to
-    #[arg(long)]
-    version: Option<String>,
-}
-
-impl UpdateArgs {
-    fn body(&self) -> Body {
-        let mut body = Body::new();
-        if let Some(version) = self.version.as_deref().filter(|version| !version.is_empty()) {
-            body.insert("version".into(), version.into());
-        }
-        body
-    }
 }
 
 #[derive(Args)]
@@ -537,17 +520,11 @@ async fn inactive_slot(app: &App) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
+    use crate::testing::parse_command;
     use serde_json::json;
 
-    #[derive(Parser)]
-    struct Os {
-        #[command(subcommand)]
-        command: Command,
-    }
-
     fn parse(args: &[&str]) -> Command {
-        Os::try_parse_from(std::iter::once("os").chain(args.iter().copied())).unwrap().command
+        parse_command(args)
     }
 
     #[test]

@@ -152,17 +152,11 @@ impl AppsCommand {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
+    use crate::testing::parse_command;
     use serde_json::{json, Value};
 
-    #[derive(Parser)]
-    struct Store {
-        #[command(subcommand)]
-        command: Command,
-    }
-
     fn parse(args: &[&str]) -> Command {
-        Store::try_parse_from(std::iter::once("store").chain(args.iter().copied())).unwrap().command
+        parse_command(args)
     }
 
     #[test]

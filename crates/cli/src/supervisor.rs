@@ -254,6 +254,7 @@ impl OptionsArgs {
     }
 }
 
+/// `--version`, for every update to a version of one's choice.
 #[derive(Args)]
 pub struct UpdateArgs {
     /// Version to update to
@@ -262,7 +263,7 @@ pub struct UpdateArgs {
 }
 
 impl UpdateArgs {
-    fn body(&self) -> Body {
+    pub fn body(&self) -> Body {
         let mut body = Body::new();
         if let Some(version) = self.version.as_deref().filter(|version| !version.is_empty()) {
             body.insert("version".into(), version.into());
@@ -274,18 +275,11 @@ impl UpdateArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
+    use crate::testing::parse_args;
     use serde_json::json;
 
-    #[derive(Parser)]
-    struct Options {
-        #[command(flatten)]
-        args: OptionsArgs,
-    }
-
     fn options(args: &[&str]) -> Value {
-        let parsed = Options::try_parse_from(std::iter::once("options").chain(args.iter().copied())).unwrap();
-        parsed.args.body().into()
+        parse_args::<OptionsArgs>(args).body().into()
     }
 
     #[test]
@@ -332,14 +326,8 @@ mod tests {
         assert_eq!(options(&["--detect-blocking-io=off"]), json!({"detect_blocking_io": "off"}));
     }
 
-    #[derive(Parser)]
-    struct Logs {
-        #[command(flatten)]
-        args: LogsArgs,
-    }
-
     fn logs(args: &[&str]) -> LogsArgs {
-        Logs::try_parse_from(std::iter::once("logs").chain(args.iter().copied())).unwrap().args
+        parse_args(args)
     }
 
     #[test]

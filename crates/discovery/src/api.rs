@@ -1,13 +1,13 @@
-//! The `/discovery` and `/services` API groups. Every add-on may call them (the guard lets any
-//! add-on through); listing and reading discovery messages is Core's alone, which the handlers
-//! check as the real Supervisor does, with its web framework's plain 401 for anyone else. The
-//! V1 shapes name the add-on `addon`.
+//! The `/discovery` and `/services` API groups. Every add-on may call them; listing and reading
+//! discovery messages is Core's alone (the routes require it, so the guard answers anyone else
+//! with the plain 401 of the real Supervisor's web framework). The V1 shapes name the add-on
+//! `addon`.
 
 use crate::messages::{DiscoveryManager, Message};
 use crate::services::{Service, ServiceConfig, ServiceStatus, ServicesManager};
-use actix_web::{delete, get, post, web, HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{delete, get, post, web, HttpMessage, HttpRequest};
 use http_api::body::Body;
-use http_api::routes::ADDONS;
+use http_api::routes::{Requires, ADDONS};
 use http_api::{ok, ok_empty, ApiResult, Routes};
 use security::Caller;
 use serde::{Deserialize, Serialize};
@@ -20,9 +20,9 @@ pub fn routes(routes: &mut Routes) {
     routes.tag("discovery", "Services add-ons announce to Home Assistant");
     routes
         .group("/discovery")
-        .route(ADDONS, discovery_list)
+        .route(ADDONS.requiring(Requires::Core), discovery_list)
         .route(ADDONS, discovery_send)
-        .route(ADDONS, discovery_get)
+        .route(ADDONS.requiring(Requires::Core), discovery_get)
         .route(ADDONS, discovery_remove);
     routes.tag("services", "Services add-ons provide each other (mqtt, mysql)");
     routes
@@ -43,13 +43,6 @@ fn caller_slug(req: &HttpRequest) -> Option<String> {
         Some(Caller::Addon { slug, .. }) => Some(slug),
         _ => None,
     }
-}
-
-/// `None` for Home Assistant Core; for anyone else the plain 401 the real Supervisor's
-/// `require_home_assistant` answers.
-fn refuse_unless_core(req: &HttpRequest) -> Option<HttpResponse> {
-    (caller(req) != Some(Caller::HomeAssistant))
-        .then(|| HttpResponse::Unauthorized().content_type("text/plain; charset=utf-8").body("401: Unauthorized"))
 }
 
 /// A discovery message as the V1 API shows it.
@@ -85,10 +78,7 @@ pub struct DiscoveryList {
     )
 )]
 #[get("")]
-async fn discovery_list(req: HttpRequest, manager: web::Data<DiscoveryManager>) -> ApiResult {
-    if let Some(refusal) = refuse_unless_core(&req) {
-        return Ok(refusal);
-    }
+async fn discovery_list(manager: web::Data<DiscoveryManager>) -> ApiResult {
     let discovery = manager.list_running().await.into_iter().map(DiscoveryMessage::from).collect();
     ok(DiscoveryList { discovery, services: manager.services() })
 }
@@ -139,10 +129,7 @@ async fn discovery_send(
     )
 )]
 #[get("/{uuid}")]
-async fn discovery_get(req: HttpRequest, uuid: web::Path<String>, manager: web::Data<DiscoveryManager>) -> ApiResult {
-    if let Some(refusal) = refuse_unless_core(&req) {
-        return Ok(refusal);
-    }
+async fn discovery_get(uuid: web::Path<String>, manager: web::Data<DiscoveryManager>) -> ApiResult {
     ok(DiscoveryMessage::from(manager.get(&uuid)?))
 }
 
@@ -254,13 +241,13 @@ async fn service_delete(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use actix_web::{test, App};
+    use actix_web::test;
     use addons::AddonManager;
     use base::{DataDir, System};
     use docker::{DockerManager, Naming};
     use homeassistant::{CoreManager, Settings};
     use jobs::JobManager;
-    use security::{Role, Tokens};
+    use security::Tokens;
     use serde_json::json;
     use std::sync::Arc;
     use std::time::Duration;
@@ -321,8 +308,17 @@ mod tests {
         (discovery, services)
     }
 
+    /// Every add-on is installed, granted nothing.
+    struct PlainAddons;
+
+    impl security::AddonRights for PlainAddons {
+        fn rights(&self, _slug: &str) -> Option<security::Grants> {
+            Some(security::Grants::default())
+        }
+    }
+
     fn addon(slug: &str) -> Caller {
-        Caller::Addon { slug: format!("local_{slug}"), role: Role::Default, hassio_api: false }
+        Caller::Addon { slug: format!("local_{slug}"), grants: security::Grants::default() }
     }
 
     /// Calls the API as `caller`: status and body (JSON, or the text as a JSON string).
@@ -333,17 +329,23 @@ mod tests {
         uri: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let app = App::new()
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path());
+        data.ensure_layout().unwrap();
+        let tokens = Tokens::load(&state::Store::open(&data.database()).unwrap(), &data).unwrap();
+        tokens.register("caller-token", caller);
+        let app = security::testing::guarded(routes, web::Data::new(tokens), Arc::new(PlainAddons))
             .app_data(web::Data::new(managers.0.clone()))
-            .app_data(web::Data::new(managers.1.clone()))
-            .configure(Routes::of(routes));
+            .app_data(web::Data::new(managers.1.clone()));
         let app = test::init_service(app).await;
-        let mut req = test::TestRequest::default().method(method.parse().unwrap()).uri(uri);
+        let mut req = test::TestRequest::default()
+            .method(method.parse().unwrap())
+            .uri(uri)
+            .insert_header(("X-Supervisor-Token", "caller-token"));
         if let Some(body) = body {
             req = req.set_json(body);
         }
         let req = req.to_request();
-        req.extensions_mut().insert(caller);
         let resp = test::call_service(&app, req).await;
         let status = resp.status().as_u16();
         let bytes = test::read_body(resp).await;

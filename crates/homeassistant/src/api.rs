@@ -6,7 +6,7 @@ use actix_web::{get, post, route, web, HttpRequest, HttpResponse};
 use docker::Stats;
 use http_api::body::{present, Body, Options};
 use http_api::logs::{LogDocs, LogError, LogRequest, LogSource};
-use http_api::routes::{GroupRoutes, HOMEASSISTANT, INFO, OPEN};
+use http_api::routes::{GroupRoutes, Requires, HOMEASSISTANT, INFO, OPEN};
 use http_api::{ok, ok_empty, ApiError, ApiResult, Routes};
 use jobs::api::answer;
 use serde::{Deserialize, Serialize};
@@ -31,9 +31,9 @@ fn declare(group: &mut GroupRoutes) {
         .route(HOMEASSISTANT, core_stop)
         .route(HOMEASSISTANT, core_start)
         .route(HOMEASSISTANT, core_check)
-        .route(OPEN, core_websocket)
-        .route(OPEN, core_api_websocket)
-        .route(OPEN, core_api)
+        .route(OPEN.requiring(Requires::OwnCredential), core_websocket)
+        .route(OPEN.requiring(Requires::OwnCredential), core_api_websocket)
+        .route(OPEN.requiring(Requires::HomeassistantApi), core_api)
         .logs("", HOMEASSISTANT, CoreLogs);
 }
 

@@ -90,7 +90,8 @@ pub(crate) struct Inner {
 pub struct Settings {
     /// The port containers reach the supervisor on at the network's gateway.
     pub addon_port: u16,
-    /// Whether a missing Core is installed at start (the landing page, then the latest version).
+    /// Whether a missing Core is installed, at start (the landing page, then the latest version)
+    /// and by a restore that holds Core.
     pub install: bool,
     /// Between two checks of Core's API by the watchdog.
     pub watchdog_interval: Duration,
@@ -738,7 +739,8 @@ impl CoreManager {
     /// After a restore put Core's configuration back: takes the settings the backup kept that
     /// belong to this configuration (port, SSL, refresh token, watchdog, audio devices), then
     /// runs Core at the backed-up `version` (restarted when that is the installed one), as the
-    /// job `home_assistant_module_restore`.
+    /// job `home_assistant_module_restore`. Without Core installed and with installing turned
+    /// off, only the settings are taken.
     pub async fn restored(&self, settings: &serde_json::Value, version: Option<String>) -> Result<(), Error> {
         let kept: CoreConfig = serde_json::from_value(settings.clone()).unwrap_or_default();
         self.update_config(|config| {
@@ -755,6 +757,9 @@ impl CoreManager {
             .jobs
             .run(spec("home_assistant_module_restore"), |job| async move {
                 let image = manager.image();
+                // A supervisor told not to install Core (`--core-install false`) keeps only the
+                // configuration when Core is not installed: installing it is not its job there.
+                let version = version.filter(|_| manager.config().installed() || manager.inner.settings.install);
                 match version.filter(|v| manager.version().as_ref() != Some(v)) {
                     Some(version) => {
                         if !manager.inner.docker.image_exists(&image, &version).await? {

@@ -1,22 +1,20 @@
 //! The proxy add-ons reach Core's API through (`/core/api/...`, `/core/websocket`, and the same
 //! under `/homeassistant`), as the real Supervisor runs it: the caller's token must be that of an
-//! installed add-on granted `homeassistant_api`; the request goes on with the supervisor's own
-//! access token instead, streamed both ways. Core's Supervisor integration stays out of reach:
+//! installed add-on granted `homeassistant_api` (the REST route requires it of the guard; the
+//! websocket reads it from the protocol's `auth` message here); the request goes on with the
+//! supervisor's own access token instead, streamed both ways. Core's Supervisor integration stays out of reach:
 //! its `hassio` API paths are refused by the request guard's blacklist, and its `hassio/` and
 //! `supervisor/` websocket commands here.
 
 use crate::manager::CoreManager;
-use actix_web::http::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http_api::websocket::{self, Verdict};
 use http_api::ApiError;
 use security::{AddonRights, Caller, Tokens};
 use serde_json::{json, Value};
-
-/// The legacy header add-ons may send their token in.
-const HA_ACCESS: &str = "X-Ha-Access";
 
 /// The add-on a token belongs to, if it is installed and may use Core's API.
 fn addon_of(req: &HttpRequest, token: &str) -> Option<String> {
@@ -26,29 +24,18 @@ fn addon_of(req: &HttpRequest, token: &str) -> Option<String> {
     rights.rights(&slug)?.homeassistant_api.then_some(slug)
 }
 
-/// The token of an HTTP request: `Authorization: Bearer`, else `X-Ha-Access`.
-fn token_of(headers: &HeaderMap) -> Option<&str> {
-    let bearer = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    bearer.or_else(|| headers.get(HA_ACCESS).and_then(|v| v.to_str().ok())).map(str::trim)
-}
-
-fn unauthorized() -> ApiError {
-    ApiError::from(base::Error::unauthorized("Unauthorized: not an add-on with access to the Home Assistant API"))
-}
-
 /// Forwards one HTTP request to Core's `api/<path>`, the body streamed up and the answer
-/// streamed down. 401 for a caller that may not, 502 when Core does not answer.
+/// streamed down; 502 when Core does not answer.
 pub async fn forward(
     req: HttpRequest,
     path: &str,
     mut payload: web::Payload,
     core: &CoreManager,
 ) -> Result<HttpResponse, ApiError> {
-    let token = token_of(req.headers()).ok_or_else(unauthorized)?;
-    let slug = addon_of(&req, token).ok_or_else(|| {
-        tracing::warn!("Unknown or not permitted Home Assistant API access");
-        unauthorized()
-    })?;
+    let slug = match req.extensions().get::<Caller>() {
+        Some(Caller::Addon { slug, .. }) => slug.clone(),
+        _ => String::new(),
+    };
     let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes())
         .map_err(|_| ApiError::bad_request(format!("Unsupported method {}", req.method())))?;
     let mut target = format!("api/{path}");

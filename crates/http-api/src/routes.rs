@@ -38,27 +38,52 @@ pub enum Access {
     Roles(&'static [Role]),
 }
 
-/// A route's access rule: its [`Access`], and whether an add-on may call it on itself
-/// (`/addons/self/...`) regardless of its role and `hassio_api`, as the real Supervisor lets it.
+/// What a route's handler demands of a caller the tables let through, as the real Supervisor's
+/// handlers check it. The guard checks it, after the tables, so `openapi/access.tsv` states it too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requires {
+    /// Nothing more.
+    Nothing,
+    /// Home Assistant Core itself (the real `require_home_assistant`): anyone else gets the web
+    /// framework's plain 401.
+    Core,
+    /// An add-on granted `auth_api`: anyone else gets a 403.
+    AuthApi,
+    /// An add-on granted `homeassistant_api` (the Core API proxy): anyone else, Core included,
+    /// gets the plain 401.
+    HomeassistantApi,
+    /// A credential the handler reads itself rather than the token: the ingress session cookie,
+    /// the websocket's `auth` message. No token alone gets a caller through.
+    OwnCredential,
+}
+
+/// A route's access rule: its [`Access`], whether an add-on may call it on itself
+/// (`/addons/self/...`) regardless of its role and `hassio_api`, as the real Supervisor lets it,
+/// and what the handler demands beyond that.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rule {
     pub access: Access,
     /// The `{addon}` of the path may be the caller itself (`self`), which then needs no grant.
     pub own: bool,
+    pub requires: Requires,
 }
 
-pub const OPEN: Rule = Rule { access: Access::Open, own: false };
-pub const CORE: Rule = Rule { access: Access::Core, own: false };
-pub const ADDONS: Rule = Rule { access: Access::Addons, own: false };
-pub const INFO: Rule = Rule { access: Access::Info, own: false };
+const fn rule(access: Access) -> Rule {
+    Rule { access, own: false, requires: Requires::Nothing }
+}
+
+pub const OPEN: Rule = rule(Access::Open);
+pub const CORE: Rule = rule(Access::Core);
+pub const ADDONS: Rule = rule(Access::Addons);
+pub const INFO: Rule = rule(Access::Info);
 /// `manager` add-ons.
-pub const MANAGER: Rule = Rule { access: Access::Roles(&[Role::Manager]), own: false };
+pub const MANAGER: Rule = rule(Access::Roles(&[Role::Manager]));
 /// `backup` and `manager` add-ons.
-pub const BACKUP: Rule = Rule { access: Access::Roles(&[Role::Backup, Role::Manager]), own: false };
+pub const BACKUP: Rule = rule(Access::Roles(&[Role::Backup, Role::Manager]));
 /// `homeassistant` and `manager` add-ons.
-pub const HOMEASSISTANT: Rule = Rule { access: Access::Roles(&[Role::Homeassistant, Role::Manager]), own: false };
+pub const HOMEASSISTANT: Rule = rule(Access::Roles(&[Role::Homeassistant, Role::Manager]));
 /// `admin` add-ons only.
-pub const ADMIN: Rule = Rule { access: Access::Roles(&[]), own: false };
+pub const ADMIN: Rule = rule(Access::Roles(&[]));
 
 impl Rule {
     /// The same rule, and the add-on named by `{addon}` may call it on itself.
@@ -66,8 +91,21 @@ impl Rule {
         Rule { own: true, ..self }
     }
 
-    /// The rule as OpenAPI security scopes of the `bearer` scheme; `None` for an open route.
+    /// The same rule, and the handler demands `requires` of the caller too.
+    pub const fn requiring(self, requires: Requires) -> Rule {
+        Rule { requires, ..self }
+    }
+
+    /// The rule as OpenAPI security scopes of the `bearer` scheme; `None` for a route that needs
+    /// no token.
     pub fn scopes(&self) -> Option<Vec<&'static str>> {
+        match self.requires {
+            Requires::Nothing => {}
+            Requires::Core => return Some(vec!["core"]),
+            Requires::AuthApi => return Some(vec!["auth_api"]),
+            Requires::HomeassistantApi => return Some(vec!["homeassistant_api"]),
+            Requires::OwnCredential => return None,
+        }
         let mut scopes = match self.access {
             Access::Open => return None,
             Access::Core => vec!["core"],

@@ -1,16 +1,15 @@
 //! The `/ingress` API group: the panels (Core, the CLI and admin add-ons), sessions (Home
-//! Assistant Core alone, which the handlers check as the real Supervisor does, with its web
-//! framework's plain 401 for anyone else) and the proxy, open to all since it checks the
+//! Assistant Core alone: the routes require it, so the guard answers anyone else with the plain
+//! 401 of the real Supervisor's web framework) and the proxy, open to all since it checks the
 //! session cookie itself.
 
 use crate::manager::{IngressManager, Panel};
 use crate::proxy::{self, plain};
 use actix_web::http::StatusCode;
-use actix_web::{get, post, route, web, HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{get, post, route, web, HttpRequest, HttpResponse};
 use http_api::body::parse_object;
-use http_api::routes::{ADMIN, OPEN};
+use http_api::routes::{Requires, ADMIN, OPEN};
 use http_api::{ok, ok_empty, ApiResult, Routes};
-use security::Caller;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
@@ -21,15 +20,9 @@ pub fn routes(routes: &mut Routes) {
     routes
         .group("/ingress")
         .route(ADMIN, ingress_panels)
-        .route(ADMIN, ingress_session)
-        .route(ADMIN, ingress_validate_session)
-        .route(OPEN, ingress_proxy);
-}
-
-/// `None` for Home Assistant Core; for anyone else the plain 401 of the real Supervisor's
-/// `require_home_assistant` (checked before the body is read, as there).
-fn refuse_unless_core(req: &HttpRequest) -> Option<HttpResponse> {
-    (req.extensions().get::<Caller>() != Some(&Caller::HomeAssistant)).then(|| plain(StatusCode::UNAUTHORIZED))
+        .route(ADMIN.requiring(Requires::Core), ingress_session)
+        .route(ADMIN.requiring(Requires::Core), ingress_validate_session)
+        .route(OPEN.requiring(Requires::OwnCredential), ingress_proxy);
 }
 
 #[derive(Serialize, ToSchema)]
@@ -68,10 +61,7 @@ pub struct IngressSession {
     )
 )]
 #[post("/session")]
-async fn ingress_session(req: HttpRequest, body: web::Bytes, manager: web::Data<IngressManager>) -> ApiResult {
-    if let Some(refusal) = refuse_unless_core(&req) {
-        return Ok(refusal);
-    }
+async fn ingress_session(body: web::Bytes, manager: web::Data<IngressManager>) -> ApiResult {
     let IngressSessionRequest { user_id } = parse_object(&body, false)?;
     ok(IngressSession { session: manager.open_session(user_id.as_deref()).await? })
 }
@@ -93,10 +83,7 @@ pub struct IngressSessionValidation {
     )
 )]
 #[post("/validate_session")]
-async fn ingress_validate_session(req: HttpRequest, body: web::Bytes, manager: web::Data<IngressManager>) -> ApiResult {
-    if let Some(refusal) = refuse_unless_core(&req) {
-        return Ok(refusal);
-    }
+async fn ingress_validate_session(body: web::Bytes, manager: web::Data<IngressManager>) -> ApiResult {
     let IngressSessionValidation { session } = parse_object(&body, false)?;
     if !manager.validate_session(&session) {
         tracing::warn!("No valid ingress session");
@@ -140,7 +127,6 @@ async fn ingress_proxy(req: HttpRequest, payload: web::Payload, manager: web::Da
 mod tests {
     use super::*;
     use crate::sessions::SessionUser;
-    use actix_web::middleware::from_fn;
     use actix_web::{test, App, HttpServer};
     use addons::AddonManager;
     use base::{DataDir, System};
@@ -148,7 +134,7 @@ mod tests {
     use futures_util::{SinkExt, StreamExt};
     use homeassistant::{CoreManager, Settings};
     use jobs::JobManager;
-    use security::{AddonRights, Guard, Tokens};
+    use security::{AddonRights, Caller, Tokens};
     use serde_json::{json, Map, Value};
     use std::sync::Arc;
     use std::time::Duration;
@@ -234,16 +220,8 @@ mod tests {
             InitError = (),
         >,
     > {
-        let rights: Arc<dyn AddonRights> = Arc::new(NoAddons);
-        let mut declared = Routes::new();
-        super::routes(&mut declared);
-        App::new()
+        security::testing::guarded(super::routes, tokens.clone(), Arc::new(NoAddons))
             .app_data(web::Data::new(manager.clone()))
-            .app_data(tokens.clone())
-            .app_data(web::Data::from(rights))
-            .app_data(web::Data::new(declared.rules()))
-            .wrap(from_fn(Guard::check))
-            .configure(Routes::of(super::routes))
     }
 
     struct NoAddons;

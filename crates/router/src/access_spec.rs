@@ -7,7 +7,7 @@
 //! Rust's `regex` does not have; such an entry carries an explicit `except` pattern instead.
 
 use regex::Regex;
-use security::access::{Caller, Decision, Role};
+use security::access::{Caller, Decision, Grants, Role};
 use std::sync::LazyLock;
 
 /// One entry of a table: a path pattern, optionally minus paths the real rule excludes.
@@ -159,15 +159,61 @@ pub fn decide(path: &str, caller: Option<Option<&Caller>>) -> Decision {
         Caller::Observer if matches(&OBSERVER, path) => Decision::Allow,
         Caller::Observer => Decision::Forbidden(format!("{path} is not allowed for the observer")),
         Caller::Addon { .. } if matches(&ADDON_BYPASS, path) => Decision::Allow,
-        Caller::Addon { slug, hassio_api: false, .. } => {
+        Caller::Addon { slug, grants } if !grants.hassio_api => {
             Decision::Forbidden(format!("Add-on {slug} has no permission to use the Supervisor API"))
         }
-        Caller::Addon { slug, role, hassio_api: true } => match role_table(*role) {
+        Caller::Addon { slug, grants } => match role_table(grants.role) {
             None => Decision::Allow,
             Some(table) if matches(table, path) => Decision::Allow,
-            Some(_) => Decision::Forbidden(format!("Add-on {slug} with role {} may not call {path}", role.as_str())),
+            Some(_) => {
+                Decision::Forbidden(format!("Add-on {slug} with role {} may not call {path}", grants.role.as_str()))
+            }
         },
     }
+}
+
+/// The real Supervisor's handlers that answer anyone but Core with its web framework's plain 401
+/// (`require_home_assistant`), by method and path.
+static REQUIRE_HOME_ASSISTANT: LazyLock<Vec<(&str, Entry)>> = LazyLock::new(|| {
+    let entries = table(&[
+        ("/discovery", None),
+        ("/discovery/[^/]+", None),
+        ("/ingress/session", None),
+        ("/ingress/validate_session", None),
+    ]);
+    ["GET", "GET", "POST", "POST"].into_iter().zip(entries).collect()
+});
+
+/// The Core API proxy, which checks the token itself: an add-on granted `homeassistant_api`. Its
+/// websocket reads the token from the protocol's `auth` message instead.
+static CORE_API_PROXY: LazyLock<Vec<Entry>> = LazyLock::new(|| {
+    table(&[
+        ("/homeassistant/api/.*", Some("/homeassistant/api/websocket")),
+        ("/core/api/.*", Some("/core/api/websocket")),
+    ])
+});
+
+/// Decides a request as the real Supervisor does from end to end: its middleware ([`decide`]),
+/// then what the handler demands of the caller it let through.
+pub fn decide_request(method: &str, path: &str, caller: Option<Option<&Caller>>) -> Decision {
+    let admitted = decide(path, caller);
+    if admitted != Decision::Allow {
+        return admitted;
+    }
+    let caller = caller.flatten();
+    let grants = caller.and_then(Caller::grants);
+    if REQUIRE_HOME_ASSISTANT.iter().any(|(m, entry)| *m == method && entry.matches(path))
+        && caller != Some(&Caller::HomeAssistant)
+    {
+        return Decision::PlainUnauthorized("only Home Assistant may call this");
+    }
+    if path == "/auth" && !grants.is_some_and(|g| g.auth_api) {
+        return Decision::Forbidden("Can't use Home Assistant auth!".into());
+    }
+    if matches(&CORE_API_PROXY, path) && !grants.is_some_and(|g| g.homeassistant_api) {
+        return Decision::PlainUnauthorized("unknown or not permitted Home Assistant API access");
+    }
+    Decision::Allow
 }
 
 #[cfg(test)]
@@ -179,7 +225,7 @@ mod tests {
     use security::access::Route;
 
     fn addon(role: Role) -> Caller {
-        Caller::Addon { slug: "local_test".into(), role, hassio_api: true }
+        Caller::Addon { slug: "local_test".into(), grants: Grants { role, hassio_api: true, ..Grants::default() } }
     }
 
     /// The declared route `path` reaches, preferring `GET` as the tests below read paths.
@@ -201,7 +247,7 @@ mod tests {
         };
         let specified = allowed(&|caller| decide(path, Some(Some(caller))));
         if let Some(route) = declared_route(path) {
-            let declared = allowed(&|caller| security::access::decide(path, Some(route), Some(Some(caller))));
+            let declared = allowed(&|caller| security::access::admit(path, Some(route), Some(Some(caller))));
             assert_eq!(declared, specified, "{path}: the declared rule differs from the specification");
         }
         specified
@@ -221,7 +267,7 @@ mod tests {
                     let token = if column == "none" { None } else { Some(caller.as_ref()) };
                     assert_eq!(
                         security::access::decide(&path, Some(route), token),
-                        decide(&path, token),
+                        decide_request(declared.method.as_str(), &path, token),
                         "{} {path} by {column}",
                         declared.method
                     );
@@ -291,7 +337,7 @@ mod tests {
 
     #[test]
     fn addon_without_hassio_api_gets_only_the_bypass() {
-        let plain = Caller::Addon { slug: "x".into(), role: Admin, hassio_api: false };
+        let plain = Caller::Addon { slug: "x".into(), grants: Grants { role: Admin, ..Grants::default() } };
         assert_eq!(decide("/addons/self/info", Some(Some(&plain))), Decision::Allow);
         assert_eq!(decide("/info", Some(Some(&plain))), Decision::Allow);
         assert_eq!(decide("/services/mqtt", Some(Some(&plain))), Decision::Allow);

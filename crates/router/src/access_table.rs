@@ -3,8 +3,8 @@
 //! `security::access`), checked in so that a reviewer sees each route's rights, and read by the
 //! black-box test that proves the daemon answers the same, with and without encoded separators.
 
-use http_api::routes::path_parameter;
-use security::access::{decide, Caller, Decision, Role, Route};
+use http_api::routes::{path_parameter, Requires};
+use security::access::{decide, Caller, Decision, Grants, Role, Route};
 
 /// The columns after the method and the path: no token, an add-on of each `hassio_role`, an
 /// add-on without `hassio_api`, the CLI and Home Assistant Core.
@@ -15,7 +15,9 @@ pub(crate) const CALLERS: [&str; 9] =
 const OTHER_ADDON: &str = "core_other";
 
 pub(crate) fn caller(column: &str) -> Option<Caller> {
-    let addon = |role, hassio_api| Some(Caller::Addon { slug: "local_caller".into(), role, hassio_api });
+    let addon = |role, hassio_api| {
+        Some(Caller::Addon { slug: "local_caller".into(), grants: Grants { role, hassio_api, ..Grants::default() } })
+    };
     match column {
         "default" => addon(Role::Default, true),
         "homeassistant" => addon(Role::Homeassistant, true),
@@ -50,10 +52,13 @@ pub(crate) fn concrete_paths(template: &str) -> Vec<String> {
     }
 }
 
-fn cell(decision: Decision) -> &'static str {
+/// One cell: `allow`, `401`, `403`, or `own` where the route lets the caller through to a
+/// handler that then asks for a credential of its own (no token alone gets through).
+fn cell(decision: Decision, requires: Requires) -> &'static str {
     match decision {
+        Decision::Allow if requires == Requires::OwnCredential => "own",
         Decision::Allow => "allow",
-        Decision::Unauthorized(_) => "401",
+        Decision::Unauthorized(_) | Decision::PlainUnauthorized(_) => "401",
         Decision::Forbidden(_) => "403",
     }
 }
@@ -72,7 +77,7 @@ pub fn access_table() -> String {
                 .map(|column| {
                     let caller = caller(column);
                     let token = if *column == "none" { None } else { Some(caller.as_ref()) };
-                    cell(decide(&path, Some(route), token))
+                    cell(decide(&path, Some(route), token), declared.rule.requires)
                 })
                 .collect();
             rows.push((path, declared.method.to_string(), cells.join("\t")));

@@ -1,12 +1,13 @@
 //! The access decision: who may call a route, from the rule the route declared (see
 //! `http_api::routes`), in the real Supervisor's order: the blacklist, open routes, the token,
-//! Core-only routes, then the caller's kind, role and `hassio_api`.
+//! Core-only routes, then the caller's kind, role and `hassio_api` (its middleware's tables), then
+//! what the route's handler demands (Core itself, an add-on's `auth_api` or `homeassistant_api`).
 //!
 //! The blacklist is the one check made on the path rather than the route: it stops requests that
 //! a proxy route would forward into Core's own Supervisor integration.
 
 pub use base::Role;
-use http_api::routes::{Access, Rule, ADMIN};
+use http_api::routes::{Access, Requires, Rule, ADMIN};
 use regex::Regex;
 use std::sync::LazyLock;
 /// Who is calling, as told by the token.
@@ -21,11 +22,21 @@ pub enum Caller {
     /// The observer plugin: `/info` endpoints only.
     Observer,
     /// An installed add-on with the permissions its config grants.
-    Addon { slug: String, role: Role, hassio_api: bool },
+    Addon { slug: String, grants: Grants },
+}
+
+impl Caller {
+    /// What the caller was granted, if it is an add-on.
+    pub fn grants(&self) -> Option<Grants> {
+        match self {
+            Caller::Addon { grants, .. } => Some(*grants),
+            _ => None,
+        }
+    }
 }
 
 /// What an add-on's installed config grants it towards the supervisor and Core.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Grants {
     /// `hassio_role`.
     pub role: Role,
@@ -50,6 +61,9 @@ pub enum Decision {
     Allow,
     /// 401: no token where one is needed, or a token nobody issued.
     Unauthorized(&'static str),
+    /// 401 as the real Supervisor's handlers answer it, the web framework's plain text: a caller
+    /// the handler does not accept.
+    PlainUnauthorized(&'static str),
     /// 403: a known caller on a path it may not reach.
     Forbidden(String),
 }
@@ -86,6 +100,27 @@ fn blacklisted(path: &str) -> bool {
 /// `route` is the route the path matched; a path that matched none is decided as an admin-only
 /// route (its answer is a 404 for those who may ask).
 pub fn decide(path: &str, route: Option<Route>, caller: Option<Option<&Caller>>) -> Decision {
+    let admitted = admit(path, route, caller);
+    let requires = route.map_or(Requires::Nothing, |r| r.rule.requires);
+    if admitted != Decision::Allow {
+        return admitted;
+    }
+    let caller = caller.flatten();
+    let grants = caller.and_then(Caller::grants);
+    match requires {
+        Requires::Nothing | Requires::OwnCredential => Decision::Allow,
+        Requires::Core if caller == Some(&Caller::HomeAssistant) => Decision::Allow,
+        Requires::Core => Decision::PlainUnauthorized("only Home Assistant may call this"),
+        Requires::AuthApi if grants.is_some_and(|g| g.auth_api) => Decision::Allow,
+        Requires::AuthApi => Decision::Forbidden("Can't use Home Assistant auth!".into()),
+        Requires::HomeassistantApi if grants.is_some_and(|g| g.homeassistant_api) => Decision::Allow,
+        Requires::HomeassistantApi => Decision::PlainUnauthorized("unknown or not permitted Home Assistant API access"),
+    }
+}
+
+/// The first stage of [`decide`], the real Supervisor's middleware: its blacklist and tables by
+/// the caller's kind, role and `hassio_api`.
+pub fn admit(path: &str, route: Option<Route>, caller: Option<Option<&Caller>>) -> Decision {
     if blacklisted(path) {
         return Decision::Forbidden(format!("{path} is blacklisted"));
     }
@@ -111,13 +146,13 @@ pub fn decide(path: &str, route: Option<Route>, caller: Option<Option<&Caller>>)
         Caller::Observer if rule.access == Access::Info => Decision::Allow,
         Caller::Observer => Decision::Forbidden(format!("{path} is not allowed for the observer")),
         Caller::Addon { .. } if rule.access == Access::Addons || own => Decision::Allow,
-        Caller::Addon { slug, hassio_api: false, .. } => {
+        Caller::Addon { slug, grants } if !grants.hassio_api => {
             Decision::Forbidden(format!("Add-on {slug} has no permission to use the Supervisor API"))
         }
-        Caller::Addon { slug, role, hassio_api: true } => match rule.access {
+        Caller::Addon { slug, grants } => match rule.access {
             Access::Info => Decision::Allow,
-            Access::Roles(roles) if *role == Role::Admin || roles.contains(role) => Decision::Allow,
-            _ => Decision::Forbidden(format!("Add-on {slug} with role {} may not call {path}", role.as_str())),
+            Access::Roles(roles) if grants.role == Role::Admin || roles.contains(&grants.role) => Decision::Allow,
+            _ => Decision::Forbidden(format!("Add-on {slug} with role {} may not call {path}", grants.role.as_str())),
         },
     }
 }
@@ -128,7 +163,10 @@ mod tests {
     use http_api::routes::{ADDONS, BACKUP, CORE, INFO, MANAGER, OPEN};
 
     fn addon(role: Role, hassio_api: bool) -> Caller {
-        Caller::Addon { slug: "local_test".into(), role, hassio_api }
+        Caller::Addon {
+            slug: "local_test".into(),
+            grants: Grants { role, hassio_api, homeassistant_api: false, auth_api: false },
+        }
     }
 
     fn on(rule: Rule) -> Option<Route> {
@@ -231,5 +269,50 @@ mod tests {
         assert_eq!(roles_allowed(own(true)), ALL.to_vec());
         assert_eq!(roles_allowed(own(false)), vec![Role::Manager, Role::Admin]);
         assert_eq!(roles_allowed(Some(Route { rule: MANAGER, is_self: true })), vec![Role::Manager, Role::Admin]);
+    }
+
+    #[test]
+    fn core_itself_where_the_handler_demands_it() {
+        let route = on(ADDONS.requiring(Requires::Core));
+        assert_eq!(decide("/x", route, Some(Some(&Caller::HomeAssistant))), Decision::Allow);
+        for caller in [Caller::Cli, addon(Role::Admin, true), addon(Role::Default, false)] {
+            assert!(matches!(decide("/x", route, Some(Some(&caller))), Decision::PlainUnauthorized(_)), "{caller:?}");
+        }
+        // The tables come first: without a token it is their 401, with the envelope.
+        assert_eq!(decide("/x", route, None), Decision::Unauthorized("No API token provided"));
+        assert!(matches!(
+            decide("/x", on(ADMIN.requiring(Requires::Core)), Some(Some(&addon(Role::Default, true)))),
+            Decision::Forbidden(_)
+        ));
+    }
+
+    #[test]
+    fn grants_where_the_handler_demands_them() {
+        let granted = |homeassistant_api, auth_api| Caller::Addon {
+            slug: "local_test".into(),
+            grants: Grants { role: Role::Default, hassio_api: false, homeassistant_api, auth_api },
+        };
+        let auth = on(ADDONS.requiring(Requires::AuthApi));
+        assert_eq!(decide("/auth", auth, Some(Some(&granted(false, true)))), Decision::Allow);
+        for caller in [granted(true, false), Caller::Cli, Caller::HomeAssistant] {
+            assert_eq!(
+                decide("/auth", auth, Some(Some(&caller))),
+                Decision::Forbidden("Can't use Home Assistant auth!".into()),
+                "{caller:?}"
+            );
+        }
+        let proxy = on(OPEN.requiring(Requires::HomeassistantApi));
+        assert_eq!(decide("/core/api/states", proxy, Some(Some(&granted(true, false)))), Decision::Allow);
+        for caller in [None, Some(None), Some(Some(&Caller::HomeAssistant)), Some(Some(&Caller::Cli))] {
+            assert!(matches!(decide("/core/api/states", proxy, caller), Decision::PlainUnauthorized(_)), "{caller:?}");
+        }
+        let other = granted(false, true);
+        assert!(matches!(decide("/core/api/states", proxy, Some(Some(&other))), Decision::PlainUnauthorized(_)));
+        assert!(matches!(
+            decide("/core/api/hassio/x", proxy, Some(Some(&granted(true, false)))),
+            Decision::Forbidden(_)
+        ));
+        let own = on(OPEN.requiring(Requires::OwnCredential));
+        assert_eq!(decide("/ingress/x/y", own, None), Decision::Allow);
     }
 }

@@ -10,6 +10,8 @@ pub mod access;
 pub mod api;
 mod manager;
 mod middleware;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod tokens;
 
 pub use access::{AddonRights, Caller, Grants, Role};

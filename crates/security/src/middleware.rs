@@ -7,7 +7,7 @@ use crate::{Caller, Tokens};
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{web, HttpMessage, ResponseError};
+use actix_web::{web, HttpMessage, HttpResponse, ResponseError};
 use base::{CoreState, System};
 use http_api::routes::{path_parameter, RouteRules};
 use http_api::ApiError;
@@ -65,6 +65,12 @@ impl Guard {
                 tracing::warn!(path = %path, "{why}");
                 Ok(refuse(req, ApiError::unauthorized(why)))
             }
+            Decision::PlainUnauthorized(why) => {
+                tracing::warn!(path = %path, "{why}");
+                let plain =
+                    HttpResponse::Unauthorized().content_type("text/plain; charset=utf-8").body("401: Unauthorized");
+                Ok(req.into_response(plain).map_into_right_body())
+            }
             Decision::Forbidden(why) => {
                 tracing::warn!(path = %path, "access denied: {why}");
                 Ok(refuse(req, ApiError::forbidden(why)))
@@ -81,25 +87,27 @@ fn route_of(req: &ServiceRequest, path: &str) -> Option<Route> {
     Some(Route { rule, is_self })
 }
 
-/// An add-on caller with the role and API grant its installed config has now; `None` (an unknown
-/// token) for an add-on that is gone, or when nobody can tell (fail closed).
+/// An add-on caller with the grants its installed config has now; `None` (an unknown token) for
+/// an add-on that is gone, or when nobody can tell (fail closed).
 fn with_current_rights(req: &ServiceRequest, caller: Caller) -> Option<Caller> {
     let Caller::Addon { slug, .. } = caller else { return Some(caller) };
     let grants = req.app_data::<web::Data<dyn AddonRights>>()?.rights(&slug)?;
-    Some(Caller::Addon { slug, role: grants.role, hassio_api: grants.hassio_api })
+    Some(Caller::Addon { slug, grants })
 }
 
 fn refuse<B>(req: ServiceRequest, error: ApiError) -> ServiceResponse<EitherBody<B>> {
     req.into_response(error.error_response()).map_into_right_body()
 }
 
-/// The token, from `X-Supervisor-Token`, the legacy `X-Hassio-Key`, or the last word of
-/// `Authorization` (`Bearer <token>`); an empty header counts as none.
+/// The token, from `X-Supervisor-Token`, the legacy `X-Hassio-Key`, the last word of
+/// `Authorization` (`Bearer <token>`), or `X-Ha-Access`, which add-ons may still send to the Core
+/// API proxy; an empty header counts as none.
 fn token_of(req: &ServiceRequest) -> Option<&str> {
     let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
     header("X-Supervisor-Token")
         .or_else(|| header("X-Hassio-Key"))
         .or_else(|| header("Authorization").and_then(|v| v.rsplit(' ').next()))
+        .or_else(|| header("X-Ha-Access"))
         .filter(|t| !t.is_empty())
 }
 
@@ -197,7 +205,10 @@ mod tests {
         let data = base::DataDir::new(dir.path());
         let store = state::Store::open(&data.database()).unwrap();
         let tokens = web::Data::new(Tokens::load(&store, &data).unwrap());
-        tokens.register("addon-token", Caller::Addon { slug: "local_x".into(), role: Role::Default, hassio_api: true });
+        tokens.register(
+            "addon-token",
+            Caller::Addon { slug: "local_x".into(), grants: Grants { hassio_api: true, ..Grants::default() } },
+        );
         let mut app = App::new().app_data(tokens);
         if let Some(rights) = rights {
             app = app.app_data(web::Data::<dyn AddonRights>::from(

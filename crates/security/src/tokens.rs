@@ -133,7 +133,7 @@ mod tests {
         assert_eq!(tokens.cli(), cli);
         assert_eq!(tokens.caller(&core), Some(Caller::HomeAssistant));
         assert_eq!(tokens.caller("nope"), None);
-        let addon = Caller::Addon { slug: "local_x".into(), role: crate::Role::Default, hassio_api: false };
+        let addon = Caller::Addon { slug: "local_x".into(), grants: crate::Grants::default() };
         tokens.register("addon-token", addon.clone());
         assert_eq!(tokens.caller("addon-token"), Some(addon));
         tokens.revoke("addon-token");
