@@ -148,7 +148,8 @@ fn core_is_installed_run_updated_rolled_back_and_checked() {
     assert!(body["message"].as_str().unwrap().contains("Invalid config"), "{body}");
     std::fs::write(&config, valid).unwrap();
 
-    // An update with a backup first.
+    // An update with a backup first; the new container gets a new token, the old one is refused.
+    let old_token = core_token(&daemon);
     registry.push_core_fixture(MACHINE, "2025.2.0", None);
     let image = info["image"].as_str().unwrap().replace(MACHINE, "{machine}");
     write_manifest(&daemon, &image, "2025.2.0");
@@ -163,6 +164,10 @@ fn core_is_installed_run_updated_rolled_back_and_checked() {
     let names: Vec<&str> =
         backups["data"]["backups"].as_array().unwrap().iter().filter_map(|b| b["name"].as_str()).collect();
     assert!(names.contains(&"core_2025.1.0"), "{backups}");
+    let new_token = core_token(&daemon);
+    assert_ne!(new_token, old_token);
+    assert_eq!(daemon.request("GET", "/core/info", Some(&old_token), None).status(), 401);
+    assert_eq!(daemon.request("GET", "/core/info", Some(&new_token), None).status(), 200);
 
     // A version that crashes at start is rolled back.
     registry.push_core_fixture(MACHINE, "2025.3.0", Some("crash"));
@@ -320,6 +325,8 @@ fn addons_check_logins_announce_services_and_serve_ingress_through_core() {
     let repository = FixtureRepository::copy();
     repository.set_config("api_client", "auth_api", "true");
     repository.set_config("api_client", "discovery", "[mqtt]");
+    // Its port is picked by the supervisor; the add-on asks for it as bashio does.
+    repository.set_config("ingress", "ingress_port", "0");
     let registry = LocalRegistry::start();
     let (daemon, port) = daemon_with_core(&registry, Some(&repository), "2025.1.0");
     for slug in ["core_api_client", "core_ingress"] {
@@ -337,9 +344,14 @@ fn addons_check_logins_announce_services_and_serve_ingress_through_core() {
         request.json(&json!({"username": "homer", "password": password})).send().unwrap().status()
     };
     assert_eq!(login("donut"), 200);
+    // A cached user is answered from the cache at once and checked with Core in the background,
+    // as the real Supervisor does.
     assert_eq!(login("beer"), 401);
-    let auth_calls = fixture_state(port).unwrap()["auth_calls"].clone();
-    assert_eq!(auth_calls.as_array().map(Vec::len), Some(2), "{auth_calls}");
+    let checked = eventually("Core to check the second login", || {
+        let calls = fixture_state(port)?["auth_calls"].as_array()?.clone();
+        (calls.len() == 2).then_some(calls)
+    });
+    assert_eq!(checked[1]["result"], false, "{checked:?}");
     let (status, users) = daemon.get("/auth/list");
     assert_eq!(status, 200, "{users}");
     let names: Vec<&str> =
@@ -391,4 +403,24 @@ fn addons_check_logins_announce_services_and_serve_ingress_through_core() {
     });
     let expected = std::fs::read_to_string(e2e::fixtures::store_fixtures().join("ingress/www/index.html")).unwrap();
     assert_eq!(served, expected);
+    // Core's sidebar follows the panel as the user turns it on and off.
+    for enabled in [true, false] {
+        let (status, body) = daemon.post("/addons/core_ingress/options", json!({"ingress_panel": enabled}));
+        assert_eq!(status, 200, "{body}");
+    }
+    let pushes = eventually("Core to be told of the panel", || {
+        let pushes = fixture_state(port)?["panels"].as_array()?.clone();
+        (pushes.len() == 2).then_some(pushes)
+    });
+    assert_eq!(
+        pushes,
+        [json!({"method": "POST", "slug": "core_ingress"}), json!({"method": "DELETE", "slug": "core_ingress"})]
+    );
+    let picked = info["data"]["ingress_port"].as_u64().expect("a picked ingress port");
+    assert!((62000..=65500).contains(&picked), "{picked}");
+    let (status, body) = daemon.post("/addons/core_ingress/restart", json!({}));
+    assert_eq!(status, 200, "{body}");
+    let (_, again) = daemon.get("/addons/core_ingress/info");
+    assert_eq!(again["data"]["ingress_port"], picked, "the picked port is kept");
+    eventually("the page again after a restart", || page(Some(&session)).status().is_success().then_some(()));
 }

@@ -359,9 +359,6 @@ async fn addon_options(
         if let Some(input) = body.audio_input {
             user.audio_input = input;
         }
-        if let Some(panel) = body.ingress_panel {
-            user.ingress_panel = panel;
-        }
         if let Some(watchdog) = watchdog {
             user.watchdog = watchdog;
         }
@@ -369,6 +366,9 @@ async fn addon_options(
             user.options = options;
         }
     })?;
+    if let Some(panel) = body.ingress_panel {
+        manager.set_ingress_panel(slug, panel)?;
+    }
     ok_empty()
 }
 

@@ -50,6 +50,10 @@ pub struct UserData {
     pub protected: bool,
     #[serde(default)]
     pub ingress_panel: bool,
+    /// The port picked for an add-on whose config asks for one (`ingress_port: 0`), kept for as
+    /// long as it is installed.
+    #[serde(default)]
+    pub ingress_port: Option<u16>,
     #[serde(default)]
     pub watchdog: bool,
     #[serde(default)]
@@ -79,6 +83,7 @@ impl UserData {
             audio_input: None,
             protected: true,
             ingress_panel: false,
+            ingress_port: None,
             watchdog: false,
             system_managed: false,
             system_managed_config_entry: None,
@@ -113,6 +118,17 @@ pub struct Installed {
 impl Installed {
     pub fn config(&self) -> &AddonConfig {
         &self.system.config
+    }
+
+    /// The port its ingress listens on: the config's, or the one picked for it when the config
+    /// asks for one (`None` until then); `None` without ingress.
+    pub fn ingress_port(&self) -> Option<u16> {
+        let config = self.config();
+        match config.ingress_port {
+            _ if !config.ingress => None,
+            0 => self.user.ingress_port,
+            port => Some(port),
+        }
     }
 
     /// The effective boot: `manual_only` forces manual, else the user's choice, else the config's.

@@ -320,7 +320,7 @@ pub fn info(addon: &Installed, store: &StoreFacts, runtime: Runtime) -> AddonInf
             .as_ref()
             .map(|entry| format!("{entry}/{}", config.ingress_entry.as_deref().unwrap_or("").trim_start_matches('/'))),
         ingress_entry,
-        ingress_port: config.ingress.then_some(config.ingress_port),
+        ingress_port: addon.ingress_port(),
         ingress_panel: config.ingress.then_some(addon.user.ingress_panel),
         audio_input: if config.audio { addon.user.audio_input.clone() } else { None },
         audio_output: if config.audio { addon.user.audio_output.clone() } else { None },

@@ -19,4 +19,4 @@ mod watchdog;
 pub use backup::{AddonRestore, AddonSnapshot, BackupHold};
 pub use data::{Boot, Installed, SystemData, UserData};
 pub use engine::AddonState;
-pub use manager::{AddonManager, AvailableUpdate, UninstallHook, UpdateBackup};
+pub use manager::{AddonManager, AvailableUpdate, PanelHook, UninstallHook, UpdateBackup};

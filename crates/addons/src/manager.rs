@@ -70,11 +70,17 @@ pub(crate) struct Inner {
     update_backup: std::sync::OnceLock<Arc<dyn UpdateBackup>>,
     /// Told of every removed add-on; see [`AddonManager::on_uninstall`].
     uninstall_hooks: Mutex<Vec<UninstallHook>>,
+    /// Told of every panel turned on or off; see [`AddonManager::on_panel_change`].
+    panel_hooks: Mutex<Vec<PanelHook>>,
 }
 
 /// Called with each add-on [`AddonManager::remove`] removed, so the domains built on add-ons
 /// (discovery, services, ingress) drop what belonged to it.
 pub type UninstallHook = Arc<dyn Fn(&Installed) + Send + Sync>;
+
+/// Called with an add-on's slug and whether its ingress panel is on, each time the user turns it
+/// on or off, so Core's sidebar follows (ingress).
+pub type PanelHook = Arc<dyn Fn(&str, bool) + Send + Sync>;
 
 /// Makes a backup of one add-on before it is updated (`backup: true` on update).
 pub trait UpdateBackup: Send + Sync {
@@ -128,6 +134,7 @@ impl AddonManager {
                 runtime: Mutex::default(),
                 update_backup: std::sync::OnceLock::new(),
                 uninstall_hooks: Mutex::default(),
+                panel_hooks: Mutex::default(),
             }),
         };
         catalog.set_installed(Arc::new(manager.clone()));
@@ -142,6 +149,22 @@ impl AddonManager {
     /// Adds a hook called after each removal.
     pub fn on_uninstall(&self, hook: UninstallHook) {
         self.inner.uninstall_hooks.lock().unwrap_or_else(|e| e.into_inner()).push(hook);
+    }
+
+    /// Adds a hook called when an add-on's ingress panel is turned on or off.
+    pub fn on_panel_change(&self, hook: PanelHook) {
+        self.inner.panel_hooks.lock().unwrap_or_else(|e| e.into_inner()).push(hook);
+    }
+
+    /// Turns an add-on's ingress panel on or off, and tells the panel hooks when that changed it.
+    pub fn set_ingress_panel(&self, slug: &str, enabled: bool) -> Result<(), Error> {
+        let before = self.get(slug).ok_or_else(errors::not_installed)?.user.ingress_panel;
+        self.update_user(slug, |user| user.ingress_panel = enabled)?;
+        if before != enabled {
+            let hooks = self.inner.panel_hooks.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            hooks.iter().for_each(|hook| hook(slug, enabled));
+        }
+        Ok(())
     }
 
     /// One installed add-on.
@@ -192,6 +215,26 @@ impl AddonManager {
             }
         })?;
         Ok(())
+    }
+
+    /// Picks the port of an add-on whose config asks for one (`ingress_port: 0`) and has none yet:
+    /// at random in the real Supervisor's range, neither another add-on's nor in use on the host's
+    /// side of the container network.
+    async fn pick_ingress_port(&self, addon: &Installed, gateway: std::net::Ipv4Addr) -> Result<(), Error> {
+        if !addon.config().ingress || addon.config().ingress_port != 0 || addon.user.ingress_port.is_some() {
+            return Ok(());
+        }
+        let taken: Vec<u16> = self.list().iter().filter_map(|other| other.user.ingress_port).collect();
+        for _ in 0..100 {
+            let span = u32::from(DYNAMIC_INGRESS_PORTS.end() - DYNAMIC_INGRESS_PORTS.start()) + 1;
+            let port = DYNAMIC_INGRESS_PORTS.start() + base::random::below(span) as u16;
+            if taken.contains(&port) || in_use(gateway, port).await {
+                continue;
+            }
+            tracing::info!(addon = %addon.slug, port, "picked the ingress port");
+            return self.update_user(&addon.slug, |user| user.ingress_port = Some(port));
+        }
+        Err(errors::unknown(&addon.slug, "no free port for its ingress"))
     }
 
     pub(crate) fn with_runtime<T>(&self, slug: &str, f: impl FnOnce(&mut Runtime) -> T) -> T {
@@ -716,6 +759,7 @@ impl AddonManager {
             self.fetch_image(slug, &dir, config, &Self::arch(config), &addon.user.image, job).await?;
         }
         let network = self.inner.docker.ensure_network().await?;
+        self.pick_ingress_port(addon, network.gateway).await?;
         // A link here would be bind-mounted as its target: an add-on mapping `all_addon_configs`
         // can plant one in place of another add-on's config folder.
         for dir in container::folders_to_create(addon, &self.inner.folders) {
@@ -887,6 +931,15 @@ impl store::Installed for AddonManager {
 }
 
 /// The access decision of an add-on's request reads its installed config as it is now.
+/// Where ingress ports are picked for add-ons that ask for one, as the real Supervisor picks them.
+const DYNAMIC_INGRESS_PORTS: std::ops::RangeInclusive<u16> = 62000..=65500;
+
+/// Whether something listens on `port` of `address`.
+async fn in_use(address: std::net::Ipv4Addr, port: u16) -> bool {
+    let connect = tokio::net::TcpStream::connect((address, port));
+    matches!(tokio::time::timeout(std::time::Duration::from_millis(500), connect).await, Ok(Ok(_)))
+}
+
 impl AddonRights for AddonManager {
     fn rights(&self, slug: &str) -> Option<Grants> {
         let file = self.inner.file.read();

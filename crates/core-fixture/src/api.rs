@@ -43,6 +43,8 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .route("/hassio_auth/password_reset", web::post().to(password_reset))
                 .route("/hassio_push/discovery/{uuid}", web::post().to(discovery))
                 .route("/hassio_push/discovery/{uuid}", web::delete().to(discovery))
+                .route("/hassio_push/panel/{slug}", web::post().to(panel))
+                .route("/hassio_push/panel/{slug}", web::delete().to(panel))
                 .route("/websocket", web::get().to(websocket)),
         );
 }
@@ -165,6 +167,12 @@ async fn discovery(
     let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let method = request.method().as_str();
     fixture.record(|r| r.discovery.push(json!({"method": method, "uuid": *uuid, "body": body})));
+    HttpResponse::Ok().finish()
+}
+
+async fn panel(fixture: web::Data<Fixture>, request: HttpRequest, slug: web::Path<String>) -> HttpResponse {
+    let method = request.method().as_str();
+    fixture.record(|r| r.panels.push(json!({"method": method, "slug": *slug})));
     HttpResponse::Ok().finish()
 }
 

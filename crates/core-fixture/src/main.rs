@@ -10,7 +10,7 @@
 //! - under `/api` (access token required, else 401 `401: Unauthorized`): `/`, `/core/state`,
 //!   `/config`, `/echo/...` (any method; answers what it received), `/stream` (20 server-sent
 //!   events, 100 ms apart), `/hassio_auth`, `/hassio_auth/password_reset`,
-//!   `/hassio_push/discovery/{uuid}` and the websocket `/api/websocket`;
+//!   `/hassio_push/discovery/{uuid}`, `/hassio_push/panel/{slug}` and the websocket `/api/websocket`;
 //! - `/fixture/state` (everything recorded), `/fixture/crash`, `/fixture/hang`: no token.
 //!
 //! The environment sets it up:
@@ -44,6 +44,7 @@ const DEFAULT_VERSION: &str = "2025.1.0";
 const INVALID_KEY: &str = "fixture_invalid";
 
 fn main() -> ExitCode {
+    exit_on_terminate();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let outcome = match args.as_slice() {
@@ -62,6 +63,21 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Exits at SIGTERM at once, from the first instant on: as the container's PID 1 an unhandled
+/// SIGTERM is ignored, so a stop right after a start (the landing page replaced by Core) would
+/// wait for the engine's SIGKILL minutes later.
+fn exit_on_terminate() {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    let mut terminate = runtime
+        .block_on(async { tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) })
+        .expect("a SIGTERM handler");
+    std::thread::spawn(move || {
+        runtime.block_on(terminate.recv());
+        println!("core-fixture: terminated");
+        std::process::exit(0);
+    });
 }
 
 fn serve(config_dir: &Path) -> Result<(), String> {

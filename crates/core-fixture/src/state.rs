@@ -42,6 +42,8 @@ pub struct Record {
     pub backup_events: Vec<String>,
     /// `{method, uuid, body}` of each `/api/hassio_push/discovery/{uuid}`.
     pub discovery: Vec<Value>,
+    /// `{method, slug}` of each `/api/hassio_push/panel/{slug}`.
+    pub panels: Vec<Value>,
     /// `{kind: "login" | "password_reset", username, result}` of each `/api/hassio_auth*`.
     pub auth_calls: Vec<Value>,
     /// `{method, path}` of every request under `/api`, authorized or not.

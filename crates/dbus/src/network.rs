@@ -433,7 +433,12 @@ impl Service<NetworkState> {
         let proxy: NetworkActiveConnectionProxy<'_> = self.proxy_at(object_path(active_path)?.into_owned()).await?;
         // Subscribed before reading, so that a change in between is not missed.
         let mut changes = Self::answer(proxy.receive_activation_state_changed().await)?;
-        let mut state = Self::answer(proxy.state().await)?;
+        // NetworkManager drops an active connection soon after its activation failed: one that
+        // is already gone ended without activating.
+        let mut state = match Self::answer(proxy.state().await) {
+            Err(e) if e.error_name() == Some("org.freedesktop.DBus.Error.UnknownObject") => return Ok(DEACTIVATED),
+            other => other?,
+        };
         let ended = |state: u32| state == ACTIVATED || state == DEACTIVATED;
         let waiting = async {
             while !ended(state) {

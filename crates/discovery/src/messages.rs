@@ -12,10 +12,6 @@ use serde_json::{json, Map, Value};
 use state::Persisted;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
-use std::time::Duration;
-
-/// How long Core gets to take a push.
-const PUSH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One discovery message, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -175,27 +171,12 @@ impl DiscoveryManager {
     /// message when it starts). Core gets the message without its details, under the key
     /// `addon` whatever the API version.
     fn push(&self, message: &Message, push: Push) {
-        let core = self.inner.core.clone();
         let body = json!({"addon": message.app, "service": message.service, "uuid": message.uuid});
-        let path = format!("api/hassio_push/discovery/{}", message.uuid);
-        tokio::spawn(async move {
-            if !core.api().running().await {
-                tracing::debug!("Home Assistant Core is not running: discovery push {path} skipped");
-                return;
-            }
-            let method = match push {
-                Push::New => reqwest::Method::POST,
-                Push::Removed => reqwest::Method::DELETE,
-            };
-            let request = core.api().request(method, &path).json(&body).timeout(PUSH_TIMEOUT);
-            match core.api().send(request).await {
-                Ok(response) if response.status().is_success() => {}
-                Ok(response) => {
-                    tracing::warn!("Home Assistant answered the discovery push {path} with {}", response.status())
-                }
-                Err(e) => tracing::warn!("Can't push discovery {path} to Home Assistant: {}", e.message),
-            }
-        });
+        let method = match push {
+            Push::New => reqwest::Method::POST,
+            Push::Removed => reqwest::Method::DELETE,
+        };
+        self.inner.core.push(method, format!("api/hassio_push/discovery/{}", message.uuid), Some(body));
     }
 }
 

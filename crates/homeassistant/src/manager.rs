@@ -83,7 +83,12 @@ pub(crate) struct Inner {
     pub(crate) settings: Settings,
     pub(crate) runtime: Mutex<Runtime>,
     update_backup: std::sync::OnceLock<Arc<dyn UpdateBackup>>,
+    /// Where [`CoreManager::push`] queues its pushes; made at the first.
+    pushes: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<Push>>,
 }
+
+/// One change to tell Core: the method, the path under its API, the body.
+type Push = (reqwest::Method, String, Option<serde_json::Value>);
 
 /// How this supervisor runs Core, from its command line.
 #[derive(Debug, Clone)]
@@ -96,6 +101,9 @@ pub struct Settings {
     /// Between two checks of Core's API by the watchdog.
     pub watchdog_interval: Duration,
 }
+
+/// How long Core gets to take a push.
+const PUSH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The job of one operation on Core.
 pub(crate) fn spec(name: &str) -> JobSpec {
@@ -141,6 +149,7 @@ impl CoreManager {
                 settings,
                 runtime: Mutex::default(),
                 update_backup: std::sync::OnceLock::new(),
+                pushes: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -168,6 +177,40 @@ impl CoreManager {
     /// The client of Core's API.
     pub fn api(&self) -> &CoreApi {
         &self.inner.api
+    }
+
+    /// Tells Core of a change in the background (`path` is one of its `api/hassio_push/...`),
+    /// after the changes told before it, so a message added then removed ends removed. Skipped
+    /// while Core's API is down: Core reads the whole state when it starts. A refusal is logged.
+    pub fn push(&self, method: reqwest::Method, path: String, body: Option<serde_json::Value>) {
+        let queue = self.inner.pushes.get_or_init(|| {
+            let (queue, mut pushes) = tokio::sync::mpsc::unbounded_channel::<Push>();
+            let manager = Arc::downgrade(&self.inner);
+            tokio::spawn(async move {
+                while let Some((method, path, body)) = pushes.recv().await {
+                    let Some(inner) = manager.upgrade() else { break };
+                    CoreManager { inner }.send_push(method, &path, body.as_ref()).await;
+                }
+            });
+            queue
+        });
+        let _ = queue.send((method, path, body));
+    }
+
+    async fn send_push(&self, method: reqwest::Method, path: &str, body: Option<&serde_json::Value>) {
+        if !self.api().running().await {
+            tracing::debug!("Home Assistant Core is not running: push {path} skipped");
+            return;
+        }
+        let mut request = self.api().request(method, path).timeout(PUSH_TIMEOUT);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        match self.api().send(request).await {
+            Ok(response) if response.status().is_success() => tracing::debug!("pushed {path} to Core"),
+            Ok(response) => tracing::warn!("Home Assistant answered the push {path} with {}", response.status()),
+            Err(e) => tracing::warn!("Can't push {path} to Home Assistant: {}", e.message),
+        }
     }
 
     /// The engine connection Core runs on.
@@ -558,9 +601,14 @@ impl CoreManager {
         inspect.ok().and_then(|i| i.config).and_then(|c| c.image).as_deref() == Some(&format!("{image}:{version}"))
     }
 
-    /// Creates Core's container of `image` (with its tag).
+    /// Creates Core's container of `image` (with its tag), with a token of its own.
     async fn create_container(&self, image: &str, host_privileges: bool) -> Result<(), Error> {
-        let body = self.container_body(image, self.inner.tokens.homeassistant(), host_privileges);
+        let token = self
+            .inner
+            .tokens
+            .renew_homeassistant()
+            .map_err(|e| Error::internal(format!("Can't issue Core a token: {e}")))?;
+        let body = self.container_body(image, &token, host_privileges);
         let options = CreateContainerOptionsBuilder::default().name(&self.container_name()).build();
         let client = self.inner.docker.client()?;
         client.create_container(Some(options), body).await.map_err(|e| engine_error("create", e))?;

@@ -63,6 +63,19 @@ impl IngressManager {
             .connect_timeout(Duration::from_secs(10))
             .build()
             .expect("an HTTP client");
+        // Core's sidebar follows the panels: one turned on or off, or gone with its add-on.
+        let push = |core: &CoreManager, slug: &str, enabled: bool| {
+            let method = if enabled { reqwest::Method::POST } else { reqwest::Method::DELETE };
+            core.push(method, format!("api/hassio_push/panel/{slug}"), None);
+        };
+        let panel_core = core.clone();
+        addons.on_panel_change(Arc::new(move |slug, enabled| push(&panel_core, slug, enabled)));
+        let uninstall_core = core.clone();
+        addons.on_uninstall(Arc::new(move |addon: &addons::Installed| {
+            if addon.user.ingress_panel {
+                push(&uninstall_core, &addon.slug, false);
+            }
+        }));
         let inner = Inner { addons, core, sessions: Sessions::load(store)?, http, addresses: Mutex::default() };
         Ok(IngressManager { inner: Arc::new(inner) })
     }
@@ -137,13 +150,11 @@ impl IngressManager {
             .into_iter()
             .find(|addon| addon.config().ingress && addon.user.ingress_token == token)
             .ok_or_else(|| Error::unavailable("No add-on with this ingress token"))?;
+        let port =
+            addon.ingress_port().ok_or_else(|| Error::unavailable("The add-on's ingress port is not picked yet"))?;
         let address = self.address(&addon).await;
         let config = addon.config();
-        Ok(Target {
-            base: format!("http://{address}:{}", config.ingress_port),
-            stream: config.ingress_stream,
-            slug: addon.slug,
-        })
+        Ok(Target { base: format!("http://{address}:{port}"), stream: config.ingress_stream, slug: addon.slug })
     }
 
     async fn address(&self, addon: &addons::Installed) -> String {

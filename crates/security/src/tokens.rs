@@ -3,7 +3,9 @@
 //! The CLI and Home Assistant Core tokens are made on first start. The CLI token is kept in clear
 //! only in `<data>/cli_token` (mode 0600), for the `ha` CLI to read; the database holds its
 //! SHA-256, enough to know the file is the one issued. The Core token is kept in the database
-//! (owner-only), since Core is given it again at every start. Add-on tokens are registered by the
+//! (owner-only), since Core's container holds it across restarts of the supervisor; it is renewed
+//! whenever Core's container is made anew, as the real Supervisor does, so a token that leaked
+//! from an old container stops working. Add-on tokens are registered by the
 //! add-on manager, which keeps only their digests. In memory, too, callers are found by digest.
 //! Tokens are never logged.
 
@@ -21,7 +23,8 @@ pub struct Tokens {
     /// By the digest of their token.
     callers: RwLock<HashMap<String, Caller>>,
     cli: String,
-    homeassistant: String,
+    homeassistant: RwLock<String>,
+    section: Section,
 }
 
 impl Tokens {
@@ -29,9 +32,9 @@ impl Tokens {
     pub fn load(store: &Store, data: &DataDir) -> anyhow::Result<Tokens> {
         let section = store.section("tokens")?;
         let cli = cli_token(&section, data)?;
-        let homeassistant = issued(&section, "homeassistant")?;
+        let homeassistant = issued(&section, HOMEASSISTANT)?;
         let callers = HashMap::from([(sha256(&cli), Caller::Cli), (sha256(&homeassistant), Caller::HomeAssistant)]);
-        Ok(Tokens { callers: RwLock::new(callers), cli, homeassistant })
+        Ok(Tokens { callers: RwLock::new(callers), cli, homeassistant: RwLock::new(homeassistant), section })
     }
 
     /// The caller a token stands for, if the supervisor issued it.
@@ -67,9 +70,21 @@ impl Tokens {
         &self.cli
     }
 
-    /// The token Home Assistant Core gets as `SUPERVISOR_TOKEN`.
-    pub fn homeassistant(&self) -> &str {
-        &self.homeassistant
+    /// The token Home Assistant Core's container holds as `SUPERVISOR_TOKEN`.
+    pub fn homeassistant(&self) -> String {
+        self.homeassistant.read().expect("token lock").clone()
+    }
+
+    /// Issues Core a new token for a new container, on disk first; the old one is refused from
+    /// now on.
+    pub fn renew_homeassistant(&self) -> anyhow::Result<String> {
+        let token = base::random::hex_token(TOKEN_BYTES);
+        self.section.put(HOMEASSISTANT, &token)?;
+        let old = std::mem::replace(&mut *self.homeassistant.write().expect("token lock"), token.clone());
+        let mut callers = self.callers.write().expect("token lock");
+        callers.remove(&sha256(&old));
+        callers.insert(sha256(&token), Caller::HomeAssistant);
+        Ok(token)
     }
 }
 
@@ -99,6 +114,8 @@ fn cli_token(section: &Section, data: &DataDir) -> anyhow::Result<String> {
 
 /// Where the database keeps the CLI token's hash.
 const CLI_HASH: &str = "cli_sha256";
+/// Where the database keeps Core's token.
+const HOMEASSISTANT: &str = "homeassistant";
 
 fn sha256(token: &str) -> String {
     Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
@@ -204,5 +221,23 @@ mod tests {
         assert_eq!(section.get::<String>("cli").unwrap(), None);
         assert_eq!(std::fs::read_to_string(data.cli_token()).unwrap(), "old-cli-token");
         assert_eq!(Tokens::load(&store, &data).unwrap().cli(), "old-cli-token");
+    }
+
+    #[test]
+    fn a_renewed_core_token_replaces_the_old_one_and_persists() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path());
+        let store = Store::open(&data.database()).unwrap();
+        let tokens = Tokens::load(&store, &data).unwrap();
+        let old = tokens.homeassistant();
+        let new = tokens.renew_homeassistant().unwrap();
+        assert_ne!(old, new);
+        assert_eq!(tokens.homeassistant(), new);
+        assert_eq!(tokens.caller(&old), None);
+        assert_eq!(tokens.caller(&new), Some(Caller::HomeAssistant));
+        drop(tokens);
+        let tokens = Tokens::load(&store, &data).unwrap();
+        assert_eq!(tokens.caller(&new), Some(Caller::HomeAssistant));
+        assert_eq!(tokens.caller(&old), None);
     }
 }
