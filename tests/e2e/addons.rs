@@ -160,6 +160,13 @@ fn build_local_runs_with_exactly_what_its_config_grants() {
     assert_eq!(state(&daemon, slug), "stopped");
     let (_, store) = daemon.get(&format!("/store/addons/{slug}"));
     assert_eq!((&store["data"]["installed"], &store["data"]["version"]), (&json!(true), &json!("1.0.0")), "{store}");
+    let (_, supervisor) = daemon.get("/supervisor/info");
+    let listed = &supervisor["data"]["addons"];
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(
+        (&listed[0]["slug"], &listed[0]["state"], &listed[0]["repository"]),
+        (&json!(slug), &json!("stopped"), &json!("core"))
+    );
     set_options(&daemon, slug, json!({"options": {"message": "from e2e"}}));
     start(&daemon, slug);
 

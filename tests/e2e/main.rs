@@ -21,6 +21,7 @@ mod links;
 mod logs;
 mod network;
 mod os;
+mod real_core;
 mod registry;
 mod security;
 mod store;

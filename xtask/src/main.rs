@@ -6,6 +6,8 @@
 //! - `test-images`: installs the Debian packages the tests run and imports the add-on fixtures'
 //!   base image (`test` does it first);
 //! - `bench`: runs the benchmarks and prints their figures;
+//! - `real-core`: builds (when missing) an image of a real Home Assistant Core from PyPI and runs
+//!   the ignored test that points it at the supervisor (`real_core.rs`);
 //! - `fuzz [seconds]`: runs each `cargo fuzz` target of `fuzz/` for a bounded time (`test` does
 //!   it last, each target counting as one test).
 
@@ -14,6 +16,7 @@ mod bench_addons;
 mod bench_backups;
 mod bench_host;
 mod fuzz;
+mod real_core;
 mod test_images;
 mod test_tools;
 mod tidy;
@@ -31,7 +34,8 @@ fn main() -> anyhow::Result<()> {
         "test-images" => test_images::run(),
         "bench" => bench::run(&root),
         "fuzz" => fuzz_task(&root),
-        _ => bail!("usage: cargo xtask <openapi|test|test-images|bench|fuzz [seconds]>"),
+        "real-core" => real_core::run(&root),
+        _ => bail!("usage: cargo xtask <openapi|test|test-images|bench|fuzz [seconds]|real-core>"),
     }
 }
 

@@ -18,8 +18,8 @@ mod tests {
         &["jobs"],
         &["security", "docker", "updater"],
         &["store", "host", "os", "network", "hardware", "homeassistant"],
-        &["supervisor", "addons"],
-        &["backups", "auth", "discovery", "ingress"],
+        &["addons"],
+        &["supervisor", "backups", "auth", "discovery", "ingress"],
         &["router"],
         &["daemon"],
     ];

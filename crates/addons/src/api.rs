@@ -83,12 +83,7 @@ fn installed(req: &HttpRequest, manager: &AddonManager, addon: &str) -> Result<I
 #[utoipa::path(tag = "addons", responses((status = 200, body = http_api::envelope::Envelope<AddonList>)))]
 #[get("")]
 async fn addons_list(manager: Manager) -> ApiResult {
-    let mut addons = Vec::new();
-    for addon in manager.list() {
-        let state = manager.state(&addon.slug).await;
-        addons.push(info::list_item(&addon, &manager.installed_facts(&addon), state));
-    }
-    ok(AddonList { addons })
+    ok(AddonList { addons: manager.list_items().await })
 }
 
 /// An add-on's details; for an add-on that is only in the store, its store details with state

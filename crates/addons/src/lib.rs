@@ -19,4 +19,5 @@ mod watchdog;
 pub use backup::{AddonRestore, AddonSnapshot, BackupHold};
 pub use data::{Boot, Installed, SystemData, UserData};
 pub use engine::AddonState;
+pub use info::AddonListItem;
 pub use manager::{AddonManager, AvailableUpdate, PanelHook, UninstallHook, UpdateBackup};

@@ -326,6 +326,16 @@ impl AddonManager {
 
     /// What the store knows of an installed add-on; a detached one (gone from every
     /// repository) has no latest version and no files.
+    /// The `GET /addons` entry of every installed add-on.
+    pub async fn list_items(&self) -> Vec<crate::info::AddonListItem> {
+        let mut items = Vec::new();
+        for addon in self.list() {
+            let state = self.state(&addon.slug).await;
+            items.push(crate::info::list_item(&addon, &self.installed_facts(&addon), state));
+        }
+        items
+    }
+
     pub(crate) fn installed_facts(&self, addon: &Installed) -> StoreFacts {
         if let Some(store) = self.inner.catalog.addon(&addon.slug) {
             return self.store_facts(&store);

@@ -262,6 +262,10 @@ fn replies(fixture: &Fixture, kind: &str, message: &Value) -> Vec<Value> {
             fixture.record(|r| r.backup_events.push(kind.to_owned()));
             vec![result(Value::Null)]
         }
+        "supervisor/event" => {
+            fixture.record(|r| r.supervisor_events.push(message["data"].clone()));
+            vec![result(Value::Null)]
+        }
         "config/auth/list" => vec![result(fixture.users())],
         "subscribe_events" => vec![
             result(Value::Null),
@@ -287,5 +291,8 @@ mod tests {
         assert_eq!(answer(json!({"id": 5, "type": "subscribe_events"}))[1]["event"]["event_type"], "fixture");
         assert_eq!(answer(json!({"id": 6, "type": "other", "x": 1}))[0]["result"]["echo"]["x"], 1);
         assert_eq!(fixture.state()["backup_events"], json!(["backup/start", "backup/end"]));
+        let event = json!({"event": "job", "data": {"uuid": "u"}});
+        assert_eq!(answer(json!({"id": 7, "type": "supervisor/event", "data": event}))[0]["success"], true);
+        assert_eq!(fixture.state()["supervisor_events"], json!([event]));
     }
 }

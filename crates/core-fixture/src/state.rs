@@ -40,6 +40,8 @@ pub struct Record {
     pub websocket_messages: Vec<String>,
     /// `backup/start` and `backup/end`, as they came.
     pub backup_events: Vec<String>,
+    /// The `data` of each `supervisor/event` (`{event, data}`), as they came.
+    pub supervisor_events: Vec<Value>,
     /// `{method, uuid, body}` of each `/api/hassio_push/discovery/{uuid}`.
     pub discovery: Vec<Value>,
     /// `{method, slug}` of each `/api/hassio_push/panel/{slug}`.

@@ -168,10 +168,12 @@ impl CoreApi {
         }
     }
 
-    /// Whether Core answers on its port at all (any HTTP answer, before it has a refresh token).
+    /// Whether Core's port takes connections (before it may have a refresh token). A TCP
+    /// connection only: an unauthenticated HTTP request would count against Core's login ban.
     pub async fn answers(&self) -> bool {
-        let probe = self.http.get(format!("{}/api/", self.base_url())).timeout(Duration::from_secs(10));
-        probe.send().await.is_ok()
+        let port = self.config.read().port;
+        let connect = tokio::net::TcpStream::connect((self.host(), port));
+        matches!(tokio::time::timeout(Duration::from_secs(10), connect).await, Ok(Ok(_)))
     }
 
     /// Opens Core's websocket and authenticates with the supervisor's access token.

@@ -815,7 +815,8 @@ impl CoreManager {
                         }
                         manager.install_version(&image, &version).await?;
                     }
-                    None => manager.stop_container(false).await?,
+                    None if manager.config().installed() => manager.stop_container(false).await?,
+                    None => {}
                 }
                 if manager.config().installed() {
                     manager.start_in(&job).await?;
@@ -842,6 +843,7 @@ impl CoreManager {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
         tokio::spawn(crate::watchdog::watch(self.clone()));
+        tokio::spawn(crate::events::forward_jobs(self.clone()));
         if !self.config().installed() {
             if !self.inner.settings.install {
                 return;

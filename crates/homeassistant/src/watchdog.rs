@@ -1,6 +1,6 @@
 //! Core's watchdog, as the real Supervisor keeps Core alive: a container that dies while the
-//! user did not stop it is started again (with back-off between failed attempts and a cap per
-//! half hour), and a running Core whose API fails two checks in a row is restarted.
+//! user did not stop it is started again, then rebuilt while it still fails (with a cap per half
+//! hour), and a running Core whose API fails two checks in a row is restarted.
 
 use crate::manager::{CoreManager, CoreState};
 use bollard::query_parameters::EventsOptionsBuilder;
@@ -8,9 +8,9 @@ use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-/// Failed start attempts after a crash before the watchdog gives up.
+/// Rebuilds after a crash and a failed start before the watchdog gives up.
 const MAX_ATTEMPTS: u32 = 5;
-/// The first wait after a failed attempt; it doubles with every failure.
+/// Between two attempts.
 const RETRY: Duration = Duration::from_secs(10);
 /// At most this many watchdog restarts per [`RATE_PERIOD`].
 const RATE_MAX: usize = 10;
@@ -76,29 +76,41 @@ fn may_restart(manager: &CoreManager) -> bool {
     })
 }
 
+/// Starts a Core that died again, as the real Supervisor does in the job
+/// `home_assistant_core_restart_after_problem`: a start first, then, while Core still does not
+/// run, a rebuild of its container every [`RETRY`], at most [`MAX_ATTEMPTS`] times.
 async fn on_die(manager: &CoreManager) {
     // A stop by an operation also ends the container; the operation marked it first.
     if manager.with_runtime(|r| r.manual_stop) || manager.running().await || !may_restart(manager) {
         return;
     }
-    tracing::warn!("Watchdog found Home Assistant Core failed, restarting...");
-    for attempt in 1..=MAX_ATTEMPTS {
-        match manager.start().await {
-            Ok(()) => return,
-            Err(e) if e.kind == base::Kind::Conflict => {
-                // Another operation on Core runs; it decides what becomes of Core.
-                return;
-            }
-            Err(e) => {
-                tracing::error!("Watchdog could not start Home Assistant Core (attempt {attempt}): {}", e.message);
-                if manager.with_runtime(|r| r.manual_stop) {
-                    return;
+    let core = manager.clone();
+    let restarted = manager
+        .jobs()
+        .run(jobs::JobSpec::new("home_assistant_core_restart_after_problem"), |_| async move {
+            tracing::warn!("Watchdog found Home Assistant Core failed, restarting...");
+            let mut attempt = 0;
+            loop {
+                let result = if attempt == 0 { core.start().await } else { core.rebuild(false, true).await };
+                match result {
+                    Ok(()) => return Ok(()),
+                    // Another operation on Core runs; it decides what becomes of Core.
+                    Err(e) if e.kind == base::Kind::Conflict => return Ok(()),
+                    Err(e) => tracing::error!("Watchdog restart of Home Assistant failed: {}", e.message),
                 }
-                tokio::time::sleep(RETRY * 2u32.pow(attempt - 1)).await;
+                attempt += 1;
+                if attempt > MAX_ATTEMPTS || core.with_runtime(|r| r.manual_stop) {
+                    return Err(base::Error::internal(format!(
+                        "Watchdog cannot restart Home Assistant, failed all {MAX_ATTEMPTS} attempts"
+                    )));
+                }
+                tokio::time::sleep(RETRY).await;
             }
-        }
+        })
+        .await;
+    if let Err(e) = restarted {
+        tracing::error!("{}", e.message);
     }
-    tracing::error!("Watchdog gave up on Home Assistant Core after {MAX_ATTEMPTS} attempts");
 }
 
 /// Checks Core's API every interval; the second failure in a row restarts Core.

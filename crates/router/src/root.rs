@@ -5,6 +5,7 @@ use actix_web::{get, post, web};
 use addons::AddonManager;
 use base::System;
 use docker::DockerManager;
+use homeassistant::CoreManager;
 use host::HostManager;
 use http_api::body::Body;
 use http_api::routes::{ADDONS, ADMIN, MANAGER};
@@ -75,11 +76,12 @@ async fn root_info(
     supervisor: web::Data<SupervisorManager>,
     host: web::Data<HostManager>,
     os: web::Data<OsManager>,
+    core: web::Data<CoreManager>,
 ) -> ApiResult {
     let (hostname, operating_system) = host.hostname_and_os();
     ok(RootInfo {
         supervisor: base::SUPERVISOR_VERSION.to_owned(),
-        homeassistant: None,
+        homeassistant: core.version(),
         hassos: os.version(),
         docker: docker.engine_version(),
         hostname,
@@ -104,8 +106,18 @@ async fn available_updates(
     supervisor: web::Data<SupervisorManager>,
     os: web::Data<OsManager>,
     addons: web::Data<AddonManager>,
+    core: web::Data<CoreManager>,
 ) -> ApiResult {
     let mut available_updates = Vec::new();
+    if let Some(version_latest) = core.version_latest().filter(|_| core.update_available()) {
+        available_updates.push(AvailableUpdate {
+            update_type: "core".to_owned(),
+            name: None,
+            icon: None,
+            panel_path: "/update-available/core".to_owned(),
+            version_latest,
+        });
+    }
     if supervisor.update_available() {
         available_updates.push(AvailableUpdate {
             update_type: "supervisor".to_owned(),

@@ -4,6 +4,7 @@ use crate::logs::read_lines;
 use crate::manager::valid_timezone;
 use crate::{LogLevel, SupervisorManager};
 use actix_web::{get, post, web, HttpResponse};
+use addons::AddonManager;
 use base::logs::Selection;
 use bytes::Bytes;
 use docker::Stats;
@@ -57,9 +58,48 @@ pub struct SupervisorInfo {
     auto_update: bool,
     detect_blocking_io: bool,
     country: Option<String>,
-    wait_boot: u32,
-    addons_repositories: Vec<String>,
     feature_flags: BTreeMap<String, bool>,
+    /// Deprecated in the real Supervisor, still read by Core to make a device per add-on.
+    wait_boot: u32,
+    /// Deprecated likewise.
+    addons: Vec<InstalledAddon>,
+    /// Every repository, the built-in ones too (deprecated likewise).
+    addons_repositories: Vec<RepositoryName>,
+}
+
+/// An installed add-on as `/supervisor/info` lists it.
+#[derive(Serialize, ToSchema)]
+pub struct InstalledAddon {
+    name: String,
+    slug: String,
+    version: String,
+    version_latest: String,
+    update_available: bool,
+    #[schema(value_type = String)]
+    state: addons::AddonState,
+    repository: String,
+    icon: bool,
+}
+
+impl From<addons::AddonListItem> for InstalledAddon {
+    fn from(item: addons::AddonListItem) -> Self {
+        InstalledAddon {
+            name: item.name,
+            slug: item.slug,
+            version: item.version,
+            version_latest: item.version_latest,
+            update_available: item.update_available,
+            state: item.state,
+            repository: item.repository,
+            icon: item.icon,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RepositoryName {
+    name: String,
+    slug: String,
 }
 
 /// `on` and `on_at_startup` are accepted for compatibility; Rust has no event loop to watch.
@@ -114,7 +154,7 @@ async fn supervisor_ping() -> ApiResult {
 
 #[utoipa::path(tag = "supervisor", responses((status = 200, body = http_api::envelope::Envelope<SupervisorInfo>)))]
 #[get("/info")]
-async fn supervisor_info(supervisor: web::Data<SupervisorManager>) -> ApiResult {
+async fn supervisor_info(supervisor: web::Data<SupervisorManager>, addons: web::Data<AddonManager>) -> ApiResult {
     let config = supervisor.config();
     let mut feature_flags: BTreeMap<String, bool> = FEATURE_FLAGS.iter().map(|f| (f.to_string(), false)).collect();
     feature_flags.extend(config.feature_flags.clone());
@@ -138,9 +178,15 @@ async fn supervisor_info(supervisor: web::Data<SupervisorManager>) -> ApiResult 
         auto_update: supervisor.updater.auto_update(),
         detect_blocking_io: config.detect_blocking_io,
         country: config.country,
-        wait_boot: config.wait_boot,
-        addons_repositories: supervisor.addons_repositories(),
         feature_flags,
+        wait_boot: config.wait_boot,
+        addons: addons.list_items().await.into_iter().map(InstalledAddon::from).collect(),
+        addons_repositories: supervisor
+            .catalog
+            .repositories()
+            .into_iter()
+            .map(|r| RepositoryName { name: r.name, slug: r.slug })
+            .collect(),
     })
 }
 
