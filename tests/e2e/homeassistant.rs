@@ -336,6 +336,27 @@ fn core_is_told_of_its_backup_and_restarted_by_a_restore() {
     assert_eq!(first["data"]["name"], "backup_manager_partial_backup", "{first}");
     assert!(first["data"].get("child_jobs").is_none(), "{first}");
 
+    // The resolution center's changes reach Core too: a dismissed issue, and the same issue
+    // found again with its suggestion.
+    let (_, resolution) = daemon.get("/resolution/info");
+    let issue =
+        resolution["data"]["issues"].as_array().unwrap().iter().find(|i| i["type"] == "no_current_backup").cloned();
+    let uuid = issue.expect("no full backup yet")["uuid"].as_str().unwrap().to_owned();
+    let (status, body) = daemon.call("DELETE", &format!("/resolution/issue/{uuid}"), None);
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = daemon.post("/resolution/check/backups/run", json!({}));
+    assert_eq!(status, 200, "{body}");
+    let events = eventually("Core to be told of the issue", || {
+        let events = fixture_state(port)?["supervisor_events"].as_array()?.clone();
+        events
+            .iter()
+            .any(|e| e["event"] == "issue_changed" && e["data"]["type"] == "no_current_backup")
+            .then_some(events)
+    });
+    assert!(events.iter().any(|e| e["event"] == "issue_removed" && e["data"]["uuid"] == uuid.as_str()), "{events:?}");
+    let changed = events.iter().rfind(|e| e["event"] == "issue_changed").unwrap();
+    assert_eq!(changed["data"]["suggestions"][0]["type"], "create_full_backup", "{changed}");
+
     wait_until_idle(&daemon);
     let started = core_container(&daemon)["State"]["StartedAt"].clone();
     let (status, body) = daemon.post(&format!("/backups/{slug}/restore/partial"), json!({"homeassistant": true}));

@@ -23,6 +23,7 @@ mod network;
 mod os;
 mod real_core;
 mod registry;
+mod resolution;
 mod security;
 mod store;
 mod supervisor;

@@ -20,6 +20,7 @@ mod tests {
         &["store", "host", "os", "network", "hardware", "homeassistant"],
         &["addons"],
         &["supervisor", "backups", "auth", "discovery", "ingress"],
+        &["resolution"],
         &["router"],
         &["daemon"],
     ];

@@ -17,4 +17,5 @@ mod model;
 mod staging;
 mod write;
 
-pub use manager::BackupManager;
+pub use manager::{AddonSelection, BackupManager, NewBackup};
+pub use model::BackupType;

@@ -37,6 +37,8 @@ pub struct System {
     haos: AtomicBool,
     os_agent: AtomicBool,
     lifecycle: tokio::sync::watch::Sender<Lifecycle>,
+    /// Rung by a domain whose change can turn a support or health verdict.
+    evaluation: tokio::sync::Notify,
 }
 
 /// What the daemon's main loop should do next.
@@ -59,6 +61,7 @@ impl Default for System {
             haos: AtomicBool::new(false),
             os_agent: AtomicBool::new(false),
             lifecycle: tokio::sync::watch::channel(Lifecycle::Serve).0,
+            evaluation: tokio::sync::Notify::new(),
         }
     }
 }
@@ -76,6 +79,17 @@ impl System {
         }
     }
 
+    /// Asks the resolution center to evaluate the system again (a setting the evaluations read
+    /// changed), as the real Supervisor does after such an API call.
+    pub fn request_evaluation(&self) {
+        self.evaluation.notify_one();
+    }
+
+    /// Waits until an evaluation is asked for.
+    pub async fn evaluation_requested(&self) {
+        self.evaluation.notified().await;
+    }
+
     /// Healthy while no domain reports an unhealthy reason.
     pub fn healthy(&self) -> bool {
         self.unhealthy.read().expect("health lock").is_empty()
@@ -84,6 +98,10 @@ impl System {
     /// Supported while no domain reports an unsupported reason.
     pub fn supported(&self) -> bool {
         self.unsupported.read().expect("support lock").is_empty()
+    }
+
+    pub fn unsupported_reasons(&self) -> Vec<String> {
+        self.unsupported.read().expect("support lock").iter().cloned().collect()
     }
 
     pub fn unhealthy_reasons(&self) -> Vec<String> {

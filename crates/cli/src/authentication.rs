@@ -4,7 +4,6 @@ use crate::client::{Body, DEFAULT_TIMEOUT};
 use crate::App;
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
-use reqwest::Method;
 use std::io::{BufRead, Write};
 
 pub const LONG_ABOUT: &str = "This command set allows you to manage the authentication of Home Assistant users.";
@@ -43,10 +42,7 @@ pub struct ResetArgs {
 impl Command {
     pub async fn run(self, app: &App) -> Result<()> {
         match self {
-            Command::Cache => {
-                let reply = app.client.call(Method::DELETE, &["auth", "cache"], &Body::new(), DEFAULT_TIMEOUT).await?;
-                crate::output::show(&reply, app.raw_json)
-            }
+            Command::Cache => app.delete(&["auth", "cache"]).await,
             Command::List => app.get(&["auth", "list"]).await,
             Command::Reset(args) => {
                 let (username, password) = args.credentials()?;

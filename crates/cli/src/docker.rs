@@ -153,11 +153,7 @@ impl Command {
                 app.post(&["docker", "registries"], &args.body(), DEFAULT_TIMEOUT).await
             }
             Command::Registries { command: Some(Registries::Delete { host }) } => {
-                let reply = app
-                    .client
-                    .call(Method::DELETE, &["docker", "registries", &host], &Body::new(), DEFAULT_TIMEOUT)
-                    .await?;
-                output::show(&reply, app.raw_json)
+                app.delete(&["docker", "registries", &host]).await
             }
             Command::MigrateStorageDriver { driver } => {
                 let prompt = format!(

@@ -17,6 +17,7 @@ mod jobs;
 mod network;
 mod os;
 mod output;
+mod resolution;
 mod root;
 mod security;
 mod store;
@@ -207,6 +208,18 @@ enum Command {
     RefreshUpdates,
 
     #[command(
+        visible_aliases = ["resolutions", "res"],
+        about = "Resolution center of Supervisor, show issues and suggest solutions",
+        long_about = resolution::LONG_ABOUT,
+        subcommand_required = true,
+        arg_required_else_help = true
+    )]
+    Resolution {
+        #[command(subcommand)]
+        command: resolution::Command,
+    },
+
+    #[command(
         visible_aliases = ["secure", "sec"],
         about = "Get information and manage security functionality",
         subcommand_required = true,
@@ -259,6 +272,12 @@ impl App {
     /// POST `body` to `path` and print the answer.
     pub async fn post(&self, path: &[&str], body: &Body, timeout: Duration) -> Result<()> {
         let reply = self.client.call(Method::POST, path, body, timeout).await?;
+        output::show(&reply, self.raw_json)
+    }
+
+    /// DELETE `path` and print the answer.
+    pub async fn delete(&self, path: &[&str]) -> Result<()> {
+        let reply = self.client.call(Method::DELETE, path, &Body::new(), client::DEFAULT_TIMEOUT).await?;
         output::show(&reply, self.raw_json)
     }
 
@@ -402,6 +421,7 @@ async fn dispatch(app: &App, command: Command) -> Result<()> {
         Command::Jobs { command } => command.run(app).await,
         Command::Network { command } => command.run(app).await,
         Command::Os { command } => command.run(app).await,
+        Command::Resolution { command } => command.run(app).await,
         Command::Security { command } => command.run(app).await,
         Command::Supervisor { command } => command.run(app).await,
         Command::Completion { shell } => {

@@ -2,11 +2,10 @@
 //! Install and update run as background jobs that `ha` follows.
 
 use crate::apps::{self, UpdateArgs};
-use crate::client::{Body, CONTAINER_DOWNLOAD_TIMEOUT, CONTAINER_OPERATION_TIMEOUT, DEFAULT_TIMEOUT};
-use crate::{output, App};
+use crate::client::{Body, CONTAINER_DOWNLOAD_TIMEOUT, CONTAINER_OPERATION_TIMEOUT};
+use crate::App;
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use reqwest::Method;
 
 pub const LONG_ABOUT: &str = "The store command allows you to manage Home Assistant apps by exposing
 commands for installing or updating them. It also provides functionality
@@ -120,11 +119,7 @@ impl Command {
             }
             Command::Apps { command: None } => app.get(&["store", "addons"]).await,
             Command::Apps { command: Some(command) } => command.run(app).await,
-            Command::Delete(Repository { slug }) => {
-                let path = ["store", "repositories", &slug];
-                let reply = app.client.call(Method::DELETE, &path, &Body::new(), DEFAULT_TIMEOUT).await?;
-                output::show(&reply, app.raw_json)
-            }
+            Command::Delete(Repository { slug }) => app.delete(&["store", "repositories", &slug]).await,
             Command::Reload => app.post_spinning(&["store", "reload"], &Body::new(), CONTAINER_OPERATION_TIMEOUT).await,
             Command::Repair(Repository { slug }) => {
                 let path = ["store", "repositories", &slug, "repair"];

@@ -209,6 +209,24 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
         jobs.clone(),
         data.clone(),
     )?);
+    let host = Arc::new(host::HostManager::new(Arc::clone(&host_services), data.clone(), gateway.clone()));
+    let resolution = resolution::ResolutionManager::new(
+        &store,
+        resolution::Parts {
+            system: Arc::clone(&system),
+            jobs: jobs.clone(),
+            docker: Arc::clone(&docker),
+            updater: Arc::clone(&updater),
+            supervisor: Arc::clone(&supervisor),
+            host: Arc::clone(&host),
+            os: Arc::clone(&os),
+            core: core.clone(),
+            addons: addons.clone(),
+            store: catalog.clone(),
+            backups: backups.clone(),
+            host_root: args.host_root.clone(),
+        },
+    )?;
     let state = AppState {
         system: web::Data::from(Arc::clone(&system)),
         tokens: web::Data::from(tokens),
@@ -221,7 +239,7 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
         addons: web::Data::new(addons.clone()),
         backups: web::Data::new(backups),
         journal: web::Data::new(gateway.clone()),
-        host: web::Data::new(host::HostManager::new(Arc::clone(&host_services), data.clone(), gateway)),
+        host: web::Data::from(host),
         os: web::Data::from(Arc::clone(&os)),
         network: web::Data::new(network::Network::new(
             Arc::clone(&host_services),
@@ -234,6 +252,7 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
         discovery: web::Data::new(discovery::DiscoveryManager::new(&store, addons.clone(), core.clone())?),
         services: web::Data::new(discovery::ServicesManager::new(&store, addons.clone())?),
         ingress: web::Data::new(ingress::IngressManager::new(&store, addons.clone(), core.clone())?),
+        resolution: web::Data::new(resolution.clone()),
     };
     let workers = args.workers.max(1);
     let peers = Peers::default();
@@ -257,6 +276,7 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
     actix_web::rt::spawn(async move { addons.boot().await });
     actix_web::rt::spawn(async move { core.boot().await });
     actix_web::rt::spawn(os.load());
+    actix_web::rt::spawn(resolution.boot());
     let versions = Arc::clone(&updater);
     actix_web::rt::spawn(async move {
         if let Err(e) = versions.fetch(None).await {

@@ -30,6 +30,8 @@ pub struct EngineInfo {
     pub version: String,
     pub storage: String,
     pub logging: String,
+    /// The cgroup version the engine runs containers with (`1`, `2`).
+    pub cgroup: String,
 }
 
 /// The key under which Docker Hub credentials are stored, as the real Supervisor names it.
@@ -74,6 +76,8 @@ pub struct DockerManager {
     system: Arc<System>,
     config: Persisted<DockerConfig>,
     connection: RwLock<Option<(Docker, EngineInfo)>>,
+    /// One connection attempt at a time: a second caller waits for the first's result.
+    connecting: tokio::sync::Mutex<()>,
     pub(crate) network: tokio::sync::watch::Sender<Option<NetworkInfo>>,
 }
 
@@ -86,6 +90,7 @@ impl DockerManager {
             system,
             config,
             connection: RwLock::default(),
+            connecting: tokio::sync::Mutex::new(()),
             network: tokio::sync::watch::channel(None).0,
         })
     }
@@ -117,6 +122,7 @@ impl DockerManager {
 
     /// Connects to the engine if not connected; marks the system unhealthy while it cannot.
     pub async fn connect(&self) -> bool {
+        let _attempt = self.connecting.lock().await;
         if self.connection.read().expect("docker connection lock").is_some() {
             return true;
         }
@@ -125,6 +131,8 @@ impl DockerManager {
                 tracing::info!(version = %info.version, storage = %info.storage, "connected to the container engine");
                 *self.connection.write().expect("docker connection lock") = Some((docker, info));
                 self.system.mark_unhealthy("docker", false);
+                // The engine's facts (version, drivers, containers) are evaluated now.
+                self.system.request_evaluation();
                 true
             }
             Err(e) => {
@@ -146,6 +154,7 @@ impl DockerManager {
             version: info.server_version.unwrap_or_else(|| "0.0.0".to_owned()),
             storage: info.driver.unwrap_or_else(unknown),
             logging: info.logging_driver.unwrap_or_else(unknown),
+            cgroup: info.cgroup_version.map_or_else(unknown, |version| version.to_string()),
         };
         Ok((docker, engine))
     }
@@ -179,6 +188,7 @@ impl DockerManager {
             version: "0.0.0".to_owned(),
             storage: "unknown".to_owned(),
             logging: "unknown".to_owned(),
+            cgroup: "unknown".to_owned(),
         })
     }
 

@@ -1,6 +1,7 @@
 //! What the supervisor tells Core over its websocket as `supervisor/event` messages, as the real
 //! Supervisor does: every change of a job, so that Core follows the jobs it started (a backup
-//! started from Core ends in Core's view only by its `done` event).
+//! started from Core ends in Core's view only by its `done` event), and what other domains tell
+//! it through [`CoreManager::tell`] (the resolution center's issues and verdicts).
 //!
 //! One connection is kept open and opened again when Core comes back. Events while Core's API is
 //! down are dropped: Core reads the whole state when it starts.
@@ -14,8 +15,12 @@ use std::collections::HashSet;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_tungstenite::tungstenite::Message;
 
-/// Forwards job changes to Core until the job manager closes.
-pub(crate) async fn forward_jobs(manager: CoreManager) {
+/// Events other domains queue for Core: the event's name and its data.
+pub(crate) type Events = tokio::sync::mpsc::UnboundedSender<(String, Value)>;
+pub(crate) type EventQueue = tokio::sync::mpsc::UnboundedReceiver<(String, Value)>;
+
+/// Forwards job changes and queued events to Core until the job manager closes.
+pub(crate) async fn forward(manager: CoreManager, mut queue: EventQueue) {
     let jobs = manager.inner.jobs.clone();
     let mut changes = jobs.subscribe();
     let mut link = Link::default();
@@ -31,6 +36,10 @@ pub(crate) async fn forward_jobs(manager: CoreManager) {
                 }
                 Err(RecvError::Closed) => return,
             },
+            Some((event, data)) = queue.recv() => {
+                link.send(&manager, &event, data).await;
+                continue;
+            }
             // Core answers every command; reading keeps its send queue from filling up.
             alive = link.read() => {
                 if !alive {
@@ -41,7 +50,7 @@ pub(crate) async fn forward_jobs(manager: CoreManager) {
         };
         for tree in trees {
             for event in told.changes(&tree) {
-                link.send(&manager, event).await;
+                link.send(&manager, "job", event).await;
             }
         }
     }
@@ -64,7 +73,7 @@ impl Link {
         }
     }
 
-    async fn send(&mut self, manager: &CoreManager, data: Value) {
+    async fn send(&mut self, manager: &CoreManager, event: &str, data: Value) {
         if self.socket.is_none() {
             // As the real Supervisor, Core's state is asked before each attempt to connect.
             let api = &manager.inner.api;
@@ -72,9 +81,9 @@ impl Link {
         }
         let Some(socket) = self.socket.as_mut() else { return };
         self.next_id += 1;
-        let message = json!({"id": self.next_id, "type": "supervisor/event", "data": {"event": "job", "data": data}});
+        let message = json!({"id": self.next_id, "type": "supervisor/event", "data": {"event": event, "data": data}});
         if let Err(e) = socket.send(Message::text(message.to_string())).await {
-            tracing::debug!("Can't send a job event to Home Assistant Core: {e}");
+            tracing::debug!("Can't send the event {event} to Home Assistant Core: {e}");
             self.socket = None;
         }
     }

@@ -85,6 +85,9 @@ pub(crate) struct Inner {
     update_backup: std::sync::OnceLock<Arc<dyn UpdateBackup>>,
     /// Where [`CoreManager::push`] queues its pushes; made at the first.
     pushes: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<Push>>,
+    /// Where [`CoreManager::tell`] queues events; the queue is taken by the forwarder at boot.
+    events: crate::events::Events,
+    event_queue: Mutex<Option<crate::events::EventQueue>>,
 }
 
 /// One change to tell Core: the method, the path under its API, the body.
@@ -136,6 +139,7 @@ impl CoreManager {
     ) -> state::Result<Self> {
         let config = Arc::new(Persisted::load(store.section("homeassistant")?, "config")?);
         let api = CoreApi::new(Arc::clone(&config), Arc::clone(&docker));
+        let (events, event_queue) = tokio::sync::mpsc::unbounded_channel();
         Ok(CoreManager {
             inner: Arc::new(Inner {
                 config,
@@ -150,8 +154,17 @@ impl CoreManager {
                 runtime: Mutex::default(),
                 update_backup: std::sync::OnceLock::new(),
                 pushes: std::sync::OnceLock::new(),
+                events,
+                event_queue: Mutex::new(Some(event_queue)),
             }),
         })
+    }
+
+    /// Tells Core `event` (a `supervisor/event` of its websocket) with `data`, in the order
+    /// asked, once its API is up; dropped while Core is down (it reads the whole state when it
+    /// starts).
+    pub fn tell(&self, event: &str, data: serde_json::Value) {
+        let _ = self.inner.events.send((event.to_owned(), data));
     }
 
     /// How updates make the backup they are asked for.
@@ -843,7 +856,10 @@ impl CoreManager {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
         tokio::spawn(crate::watchdog::watch(self.clone()));
-        tokio::spawn(crate::events::forward_jobs(self.clone()));
+        let queue = self.inner.event_queue.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(queue) = queue {
+            tokio::spawn(crate::events::forward(self.clone(), queue));
+        }
         if !self.config().installed() {
             if !self.inner.settings.install {
                 return;

@@ -13,4 +13,4 @@ mod manager;
 
 pub use disks::DiskUsage;
 pub use info::{Feature, HostInfo};
-pub use manager::{HostManager, HostService};
+pub use manager::{HostManager, HostService, UnitAction};

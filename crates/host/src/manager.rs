@@ -114,6 +114,11 @@ impl HostManager {
         })
     }
 
+    /// The data disk's used life time in percent, when the host reports it.
+    pub fn disk_life_time(&self) -> Option<f64> {
+        *self.life_time.read().expect("life time lock")
+    }
+
     /// The static hostname and the operating system's name, as `/info` shows them.
     pub fn hostname_and_os(&self) -> (Option<String>, Option<String>) {
         let hostname = self.services.hostname.subscribe();
@@ -136,8 +141,7 @@ impl HostManager {
             resolved: s.resolved.state(),
         };
         let space = self.space()?;
-        let life_time = *self.life_time.read().expect("life time lock");
-        Ok(HostInfo::new(snapshot, space, life_time, &features))
+        Ok(HostInfo::new(snapshot, space, self.disk_life_time(), &features))
     }
 
     /// The data directory's file system, read at most once per [`SPACE_TTL`].

@@ -27,6 +27,7 @@ use ingress::IngressManager;
 use jobs::JobManager;
 use network::Network;
 use os::OsManager;
+use resolution::ResolutionManager;
 use security::{AddonRights, Guard, SecurityManager, Tokens};
 use std::sync::{Arc, LazyLock};
 use store::StoreManager;
@@ -62,6 +63,7 @@ pub struct AppState {
     pub discovery: web::Data<DiscoveryManager>,
     pub services: web::Data<ServicesManager>,
     pub ingress: web::Data<IngressManager>,
+    pub resolution: web::Data<ResolutionManager>,
 }
 
 /// The application for one worker.
@@ -98,6 +100,7 @@ pub fn app(
         .app_data(state.discovery.clone())
         .app_data(state.services.clone())
         .app_data(state.ingress.clone())
+        .app_data(state.resolution.clone())
         .app_data(web::PayloadConfig::new(MAX_BODY))
         .app_data(RULES.clone())
         .wrap(from_fn(Guard::check))
@@ -125,6 +128,7 @@ pub fn routes() -> Routes {
     auth::api::routes(&mut routes);
     discovery::api::routes(&mut routes);
     ingress::api::routes(&mut routes);
+    resolution::api::routes(&mut routes);
     openapi::routes(&mut routes);
     routes
 }

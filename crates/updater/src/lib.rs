@@ -143,6 +143,7 @@ impl Updater {
                 config.auto_update = auto_update;
             }
         })?;
+        self.system.request_evaluation();
         Ok(())
     }
 
@@ -171,6 +172,8 @@ impl Updater {
             let versions = self.versions_for(manifest);
             self.config.update(|config| config.versions = versions)?;
             tracing::info!(source = %source, "version information updated");
+            // The latest versions decide whether the supervisor, Core and the OS are supported.
+            self.system.request_evaluation();
             Ok(())
         };
         match parent {

@@ -1,0 +1,146 @@
+//! The fixups: what applying a suggestion does, by its type and context, as the real
+//! Supervisor's fixups do it. Each runs as the job `fixup_<fixup>_process` through the managers'
+//! own operations, so their jobs and conditions apply too.
+
+use crate::checks::MINIMUM_FULL_BACKUPS;
+use crate::model::{ContextType, IssueType, Suggestion, SuggestionType};
+use crate::Parts;
+use base::Error;
+
+/// A fixup: the suggestion it applies and the issues it fixes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fixup {
+    /// The real fixup's module name; its job is `fixup_<slug>_process`.
+    pub slug: &'static str,
+    pub suggestion: SuggestionType,
+    pub context: ContextType,
+    pub fixes: &'static [IssueType],
+    /// Applied by the supervisor itself after each health check.
+    pub auto: bool,
+}
+
+const fn fixup(
+    slug: &'static str,
+    suggestion: SuggestionType,
+    context: ContextType,
+    fixes: &'static [IssueType],
+    auto: bool,
+) -> Fixup {
+    Fixup { slug, suggestion, context, fixes, auto }
+}
+
+use ContextType as C;
+use IssueType as I;
+use SuggestionType as S;
+
+/// Every fixup this supervisor can apply.
+pub const FIXUPS: [Fixup; 12] = [
+    fixup("app_clear_port_config", S::ClearPortConfig, C::Addon, &[I::AppPortConflict], false),
+    fixup("app_execute_rebuild", S::ExecuteRebuild, C::Addon, &[I::DockerConfig], false),
+    fixup("app_execute_remove", S::ExecuteRemove, C::Addon, &[I::DetachedAppRemoved, I::DeprecatedApp], false),
+    fixup("app_execute_start", S::ExecuteStart, C::Addon, &[I::BootFail, I::AppPortConflict], false),
+    fixup("core_execute_rebuild", S::ExecuteRebuild, C::Core, &[I::DockerConfig], false),
+    fixup("store_execute_reload", S::ExecuteReload, C::Store, &[I::FatalError], true),
+    fixup("store_execute_remove", S::ExecuteRemove, C::Store, &[I::CorruptRepository], false),
+    fixup("system_clear_full_backup", S::ClearFullBackup, C::System, &[I::FreeSpace], false),
+    fixup("system_create_full_backup", S::CreateFullBackup, C::System, &[I::NoCurrentBackup], false),
+    fixup("system_execute_reboot", S::ExecuteReboot, C::System, &[I::RebootRequired], false),
+    fixup("systemd_unit_execute_restart", S::ExecuteRestart, C::System, &[I::SystemdUnitFailed], false),
+    fixup("app_disable_boot", S::DisableBoot, C::Addon, &[I::BootFail], false),
+];
+
+/// The fixups that run when `suggestion` is applied.
+pub fn for_suggestion(suggestion: &Suggestion) -> impl Iterator<Item = &'static Fixup> + '_ {
+    FIXUPS.iter().filter(|f| f.suggestion == suggestion.kind && f.context == suggestion.subject.context)
+}
+
+/// Whether a fixup of this suggestion fixes issues of `kind`.
+pub fn fixes(suggestion: &Suggestion, kind: IssueType) -> bool {
+    for_suggestion(suggestion).any(|f| f.fixes.contains(&kind))
+}
+
+impl Fixup {
+    /// Does what the suggestion says; an error leaves its issue in place.
+    pub async fn process(&self, parts: &Parts, suggestion: &Suggestion) -> Result<(), Error> {
+        let reference = suggestion.subject.reference.clone().unwrap_or_default();
+        match self.slug {
+            "app_clear_port_config" => {
+                let port = suggestion.subject.reference_extra.as_ref().and_then(|extra| extra.get("port")?.as_u64());
+                let Some(port) = port else { return Ok(()) };
+                let addon = parts.addons.get(&reference).ok_or_else(|| missing_addon(&reference))?;
+                let mut ports = addon.user.network.clone().unwrap_or_else(|| addon.config().ports.clone());
+                for host_port in ports.values_mut() {
+                    if host_port.map(u64::from) == Some(port) {
+                        *host_port = None;
+                    }
+                }
+                parts.addons.update_user(&reference, |user| user.network = Some(ports))
+            }
+            "app_execute_rebuild" => parts.addons.rebuild(&reference, true, false).await.map(drop),
+            "app_execute_remove" => parts.addons.uninstall(&reference, false, false).await.map(drop),
+            "app_execute_start" => parts.addons.start(&reference).await,
+            "app_disable_boot" => parts.addons.update_user(&reference, |user| user.boot = Some(addons::Boot::Manual)),
+            "core_execute_rebuild" => parts.core.rebuild(false, true).await,
+            "store_execute_reload" => parts.store.reload(false).await.map(drop),
+            "store_execute_remove" => parts.store.remove_repository(&reference).await,
+            "system_clear_full_backup" => clear_full_backups(parts),
+            "system_create_full_backup" => create_full_backup(parts).await,
+            "system_execute_reboot" => parts.host.reboot().await,
+            "systemd_unit_execute_restart" => parts.host.unit_action(&reference, host::UnitAction::Restart).await,
+            other => Err(Error::internal(format!("The fixup {other} does not exist"))),
+        }
+    }
+}
+
+fn missing_addon(slug: &str) -> Error {
+    Error::not_found(format!("App {slug} is not installed"))
+}
+
+/// Removes the oldest full backups, keeping the newest [`MINIMUM_FULL_BACKUPS`].
+fn clear_full_backups(parts: &Parts) -> Result<(), Error> {
+    let mut full: Vec<_> =
+        parts.backups.list().into_iter().filter(|b| b.meta.kind == backups::BackupType::Full).collect();
+    if full.len() <= MINIMUM_FULL_BACKUPS {
+        return Ok(());
+    }
+    full.sort_by(|a, b| a.meta.date.cmp(&b.meta.date));
+    let remove = full.len() - MINIMUM_FULL_BACKUPS;
+    tracing::info!("Starting removal of old full backups");
+    for backup in &full[..remove] {
+        if let Err(e) = parts.backups.remove(&backup.meta.slug) {
+            tracing::debug!("Can't remove backup {}: {}", backup.meta.slug, e.message);
+        }
+    }
+    Ok(())
+}
+
+async fn create_full_backup(parts: &Parts) -> Result<(), Error> {
+    tracing::info!("Creating a full backup");
+    let new = backups::NewBackup {
+        kind: backups::BackupType::Full,
+        name: String::new(),
+        filename: None,
+        password: None,
+        compressed: true,
+        homeassistant: true,
+        exclude_database: parts.core.config().backups_exclude_database,
+        addons: backups::AddonSelection::All,
+        folders: Vec::new(),
+        extra: serde_json::Map::new(),
+    };
+    parts.backups.create(new, false).await.map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_fixup_has_its_own_suggestion_and_context() {
+        for (i, a) in FIXUPS.iter().enumerate() {
+            for b in &FIXUPS[i + 1..] {
+                assert!((a.suggestion, a.context) != (b.suggestion, b.context), "{} and {}", a.slug, b.slug);
+            }
+        }
+    }
+}
