@@ -71,3 +71,20 @@ fn ping_answers_while_thousands_of_idle_connections_are_held() {
     });
     assert_eq!(daemon.client().get(daemon.url("/supervisor/ping")).send().expect("ping").status(), 200);
 }
+
+#[test]
+fn the_integrity_check_is_gone_as_in_the_real_supervisor() {
+    let daemon = Daemon::start();
+    let (status, body) = daemon.post("/security/integrity", json!({}));
+    assert_eq!(status, 410, "{body}");
+    assert_eq!(
+        (body["result"].clone(), body["message"].clone()),
+        (json!("error"), json!("Integrity check feature has been removed."))
+    );
+    let output = daemon.ha(&["security", "integrity"], &[]);
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("Integrity check feature has been removed."),
+        "{output:?}"
+    );
+}

@@ -20,6 +20,8 @@ pub enum Kind {
     NotFound,
     /// The request conflicts with the current state, such as a job already running (409).
     Conflict,
+    /// The endpoint existed once and was removed on purpose (410).
+    Gone,
     /// A limit on how often this may run was reached (429).
     Throttled,
     /// A bug or a failure of the machine, never of the request (500).
@@ -62,6 +64,10 @@ impl Error {
 
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(Kind::Conflict, message)
+    }
+
+    pub fn gone(message: impl Into<String>) -> Self {
+        Self::new(Kind::Gone, message)
     }
 
     pub fn throttled(message: impl Into<String>) -> Self {

@@ -4,7 +4,7 @@
 use crate::client::{Body, CONTAINER_OPERATION_TIMEOUT, DEFAULT_TIMEOUT};
 use crate::App;
 use anyhow::Result;
-use clap::{Args, Subcommand};
+use clap::{ArgAction, Args, Subcommand};
 use serde_json::Value;
 
 pub const LONG_ABOUT: &str = "The resolution command allows you to manage the Resolution center of the Home Assistant
@@ -78,7 +78,8 @@ pub enum Check {
 pub struct CheckOptionsArgs {
     slug: String,
     /// Enable/Disable check on the system
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_parser = crate::parse_bool)]
+    #[arg(long, value_name = "BOOL", action = ArgAction::Set, num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = crate::parse_bool)]
     enabled: Option<bool>,
 }
 

@@ -20,6 +20,13 @@ pub enum Command {
         after_help = "Examples:\n  ha security options --force-security=True"
     )]
     Options(OptionsArgs),
+
+    #[command(
+        visible_aliases = ["int", "trust"],
+        about = "Execute security integrity check",
+        after_help = "Examples:\n  ha security integrity"
+    )]
+    Integrity,
 }
 
 #[derive(Args)]
@@ -53,6 +60,7 @@ impl Command {
         match self {
             Command::Info => app.get(&["security", "info"]).await,
             Command::Options(args) => app.post(&["security", "options"], &args.body(), DEFAULT_TIMEOUT).await,
+            Command::Integrity => app.post_spinning(&["security", "integrity"], &Body::new(), DEFAULT_TIMEOUT).await,
         }
     }
 }
