@@ -4,12 +4,12 @@
 //! they were, the staging is gone). The decompression bombs run on a small tmpfs data directory,
 //! where a restore that does not stop would fill the disk.
 
-use e2e::Daemon;
+use e2e::{Daemon, Tmpfs};
 use serde_json::{json, Value};
 use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// One entry of a crafted inner tar, names written verbatim into the header.
@@ -349,28 +349,6 @@ fn symlinked_meta() -> Vec<u8> {
     link.set_size(0);
     outer.append_link(&mut link, "backup.json", "real.json").unwrap();
     outer.into_inner().unwrap()
-}
-
-/// A tmpfs on a data directory, unmounted when dropped (after the daemon using it stopped).
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> Tmpfs {
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .status()
-            .expect("run mount");
-        assert!(status.success(), "mounting a tmpfs needs root");
-        Tmpfs(dir.to_path_buf())
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-        let _ = fs::remove_dir(&self.0);
-    }
 }
 
 #[test]

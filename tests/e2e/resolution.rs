@@ -5,7 +5,7 @@
 use crate::addons::{engine_daemon, install};
 use dbus_fixtures::{PrivateBus, Profile, Service};
 use e2e::fixtures::FixtureRepository;
-use e2e::{eventually, Daemon};
+use e2e::{eventually, Daemon, Tmpfs};
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -247,4 +247,40 @@ fn deprecated_and_detached_add_ons_are_found_and_removed_by_their_suggestion() {
     assert_ne!(status, 200, "the add-on is removed");
     let after = info(&daemon);
     assert!(after["issues"].as_array().unwrap().iter().all(|i| i["reference"] != "core_build_local"), "{after}");
+}
+
+#[test]
+fn a_full_disk_suggests_clearing_old_full_backups_and_keeps_the_newest_two() {
+    let mut mounted = None;
+    let daemon = Daemon::start_prepared(|dir| mounted = Some(Tmpfs::mount(dir, "200m")));
+    let _tmpfs = mounted;
+    // The job condition wants a gigabyte free, more than this whole disk.
+    let (status, body) = daemon.post("/jobs/options", json!({"ignore_conditions": ["free_space"]}));
+    assert_eq!(status, 200, "{body}");
+    let mut slugs = Vec::new();
+    for name in ["oldest", "middle", "newest"] {
+        let (status, body) = daemon.post("/backups/new/full", json!({"name": name}));
+        assert_eq!(status, 200, "{body}");
+        slugs.push(body["data"]["slug"].as_str().unwrap().to_owned());
+        // Backup dates have a resolution of a second at worst.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    healthcheck(&daemon);
+    let full = wait_issue(&daemon, "free_space");
+    let suggestions = suggestions_of(&daemon, &full);
+    assert_eq!(suggestions.len(), 1, "{suggestions:?}");
+    assert_eq!(suggestions[0]["type"], "clear_full_backup");
+    let (status, body) =
+        daemon.post(&format!("/resolution/suggestion/{}", suggestions[0]["uuid"].as_str().unwrap()), json!({}));
+    assert_eq!(status, 200, "{body}");
+    let (_, backups) = daemon.get("/backups");
+    let mut left: Vec<String> =
+        backups["data"]["backups"].as_array().unwrap().iter().map(|b| b["slug"].as_str().unwrap().to_owned()).collect();
+    left.sort();
+    let mut newest = slugs[1..].to_vec();
+    newest.sort();
+    assert_eq!(left, newest, "{backups}");
+    // The disk is still full, but there is nothing more to clear.
+    let still = wait_issue(&daemon, "free_space");
+    assert!(suggestions_of(&daemon, &still).is_empty());
 }
