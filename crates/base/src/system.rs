@@ -36,6 +36,10 @@ pub struct System {
     /// `os_agent` job conditions); the OS domain keeps both current.
     haos: AtomicBool,
     os_agent: AtomicBool,
+    /// The host's features (`/host/info` names) as last evaluated, and whether NetworkManager
+    /// answers: the `host_network` and `mount_available` job conditions.
+    host_features: RwLock<BTreeSet<String>>,
+    network_manager: AtomicBool,
     lifecycle: tokio::sync::watch::Sender<Lifecycle>,
     /// Rung by a domain whose change can turn a support or health verdict.
     evaluation: tokio::sync::Notify,
@@ -60,6 +64,8 @@ impl Default for System {
             internet: AtomicBool::new(false),
             haos: AtomicBool::new(false),
             os_agent: AtomicBool::new(false),
+            host_features: RwLock::default(),
+            network_manager: AtomicBool::new(false),
             lifecycle: tokio::sync::watch::channel(Lifecycle::Serve).0,
             evaluation: tokio::sync::Notify::new(),
         }
@@ -141,6 +147,26 @@ impl System {
 
     pub fn set_os_agent(&self, present: bool) {
         self.os_agent.store(present, Ordering::Relaxed);
+    }
+
+    /// Whether the host has `feature` (as the resolution center last saw it).
+    pub fn host_feature(&self, feature: &str) -> bool {
+        self.host_features.read().expect("features lock").contains(feature)
+    }
+
+    pub fn network_manager(&self) -> bool {
+        self.network_manager.load(Ordering::Relaxed)
+    }
+
+    /// Records the host's features and whether NetworkManager answers.
+    pub fn set_host(&self, features: BTreeSet<String>, network_manager: bool) {
+        *self.host_features.write().expect("features lock") = features;
+        self.network_manager.store(network_manager, Ordering::Relaxed);
+    }
+
+    /// Whether an evaluation found `reason`.
+    pub fn is_unsupported(&self, reason: &str) -> bool {
+        self.unsupported.read().expect("support lock").contains(reason)
     }
 
     /// Asks the daemon to stop and start again, or to stop; the first request wins.

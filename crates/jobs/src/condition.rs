@@ -57,9 +57,15 @@ impl JobCondition {
             JobCondition::InternetHost if !system.internet() => fails("no host internet connection"),
             JobCondition::Haos if !system.haos() => fails("no Home Assistant OS available"),
             JobCondition::OsAgent if !system.os_agent() => fails("no Home Assistant OS-Agent available"),
-            // The host parts below arrive with the D-Bus clients; until then they are absent.
-            JobCondition::HostNetwork => fails("host Network Manager not available"),
-            JobCondition::MountAvailable => fails("mounting not supported on system"),
+            JobCondition::HostNetwork if !system.network_manager() => fails("host Network Manager not available"),
+            JobCondition::MountAvailable if !system.host_feature("mount") => fails("mounting not supported on system"),
+            JobCondition::OsSupported if system.is_unsupported("os_version") => fails("unsupported OS version"),
+            JobCondition::HomeAssistantCoreSupported if system.is_unsupported("home_assistant_core_version") => {
+                fails("unsupported Home Assistant Core version")
+            }
+            JobCondition::ArchitectureSupported if system.is_unsupported("system_architecture") => {
+                fails("unsupported system architecture")
+            }
             _ => None,
         }
     }

@@ -8,7 +8,7 @@
 //! without a network.
 
 use base::{Error, System};
-use jobs::{Job, JobLimit, JobManager, JobSpec, Outcome};
+use jobs::{Job, JobCondition, JobLimit, JobManager, JobSpec, Outcome};
 use serde::{Deserialize, Serialize};
 use state::{Persisted, Store};
 use std::collections::BTreeMap;
@@ -155,7 +155,12 @@ impl Updater {
     /// Reads the manifest as the job `updater_fetch_data` (a child of `parent` when given) and
     /// stores what it says.
     pub async fn fetch(&self, parent: Option<&Job>) -> Result<(), Error> {
-        let spec = JobSpec::new("updater_fetch_data").limit(JobLimit::Wait);
+        // As the real one, except `internet_system`: a file source is read without the internet.
+        let spec = JobSpec::new("updater_fetch_data").limit(JobLimit::Wait).conditions(&[
+            JobCondition::ArchitectureSupported,
+            JobCondition::HomeAssistantCoreSupported,
+            JobCondition::OsSupported,
+        ]);
         let work = |job: Job| async move {
             job.set_stage("download");
             let source = self.source();
