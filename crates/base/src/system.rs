@@ -36,6 +36,9 @@ pub struct System {
     /// `os_agent` job conditions); the OS domain keeps both current.
     haos: AtomicBool,
     os_agent: AtomicBool,
+    /// Whether the host can mount network storage (the `mount_available` job condition); the
+    /// mounts domain keeps it current.
+    mount: AtomicBool,
     lifecycle: tokio::sync::watch::Sender<Lifecycle>,
 }
 
@@ -58,6 +61,7 @@ impl Default for System {
             internet: AtomicBool::new(false),
             haos: AtomicBool::new(false),
             os_agent: AtomicBool::new(false),
+            mount: AtomicBool::new(false),
             lifecycle: tokio::sync::watch::channel(Lifecycle::Serve).0,
         }
     }
@@ -123,6 +127,14 @@ impl System {
 
     pub fn set_os_agent(&self, present: bool) {
         self.os_agent.store(present, Ordering::Relaxed);
+    }
+
+    pub fn mount_available(&self) -> bool {
+        self.mount.load(Ordering::Relaxed)
+    }
+
+    pub fn set_mount_available(&self, available: bool) {
+        self.mount.store(available, Ordering::Relaxed);
     }
 
     /// Asks the daemon to stop and start again, or to stop; the first request wins.

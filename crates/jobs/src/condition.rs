@@ -57,9 +57,9 @@ impl JobCondition {
             JobCondition::InternetHost if !system.internet() => fails("no host internet connection"),
             JobCondition::Haos if !system.haos() => fails("no Home Assistant OS available"),
             JobCondition::OsAgent if !system.os_agent() => fails("no Home Assistant OS-Agent available"),
+            JobCondition::MountAvailable if !system.mount_available() => fails("mounting not supported on system"),
             // The host parts below arrive with the D-Bus clients; until then they are absent.
             JobCondition::HostNetwork => fails("host Network Manager not available"),
-            JobCondition::MountAvailable => fails("mounting not supported on system"),
             _ => None,
         }
     }
@@ -91,10 +91,13 @@ mod tests {
         let data = DataDir::new("/");
         assert_eq!(JobCondition::Haos.check(&system, &data).unwrap(), "no Home Assistant OS available");
         assert_eq!(JobCondition::OsAgent.check(&system, &data).unwrap(), "no Home Assistant OS-Agent available");
+        assert_eq!(JobCondition::MountAvailable.check(&system, &data).unwrap(), "mounting not supported on system");
         system.set_haos(true);
         system.set_os_agent(true);
+        system.set_mount_available(true);
         assert!(JobCondition::Haos.check(&system, &data).is_none());
         assert!(JobCondition::OsAgent.check(&system, &data).is_none());
+        assert!(JobCondition::MountAvailable.check(&system, &data).is_none());
     }
 
     #[test]
