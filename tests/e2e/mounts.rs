@@ -317,3 +317,65 @@ fn backup_mounts_persist_across_restarts_and_come_back_after_failing() {
     let listed = mounts(&daemon);
     assert_eq!((listed["mounts"].clone(), listed["default_backup_mount"].clone()), (json!([]), Value::Null));
 }
+
+#[test]
+fn ha_mounts_adds_lists_reloads_and_deletes() {
+    let bus = bus();
+    let served = bus.serve("smb1", Some(("ha", "cli-s3cret"))).unwrap();
+    std::fs::create_dir(served.join("share")).unwrap();
+    let daemon = Daemon::start_with(&[bus.env()]);
+    let ha = |args: &[&str]| {
+        let output = daemon.ha(args, &[]);
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        (output.status.success(), text)
+    };
+    let (added, text) = ha(&[
+        "mounts",
+        "add",
+        "docs",
+        "--usage",
+        "share",
+        "--server",
+        "smb1",
+        "--share",
+        "share",
+        "-n",
+        "ha",
+        "-p",
+        "cli-s3cret",
+    ]);
+    assert!(added, "{text}");
+    let (listed, text) = ha(&["mnt", "info", "--raw-json"]);
+    assert!(listed, "{text}");
+    let info: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        (&info["data"]["mounts"][0]["name"], &info["data"]["mounts"][0]["state"]),
+        (&json!("docs"), &json!("active"))
+    );
+    assert!(!text.contains("cli-s3cret"), "{text}");
+    assert!(ha(&["mounts", "reload", "docs"]).0);
+    let (refused, text) = ha(&["mounts", "options", "--default-backup-mount", "docs"]);
+    assert!(!refused && text.contains("not used for backups"), "{text}");
+    let (updated, text) = ha(&[
+        "mounts",
+        "update",
+        "docs",
+        "-u",
+        "share",
+        "-s",
+        "smb1",
+        "-r",
+        "share",
+        "-n",
+        "ha",
+        "-p",
+        "cli-s3cret",
+        "--read-only",
+    ]);
+    assert!(updated, "{text}");
+    assert_eq!(mount(&daemon, "docs")["read_only"], true);
+    assert!(ha(&["mounts", "delete", "docs"]).0);
+    assert_eq!(mounts(&daemon)["mounts"], json!([]));
+    let (missing, text) = ha(&["mounts", "rm", "docs"]);
+    assert!(!missing && text.contains("No mount exists with name docs"), "{text}");
+}
