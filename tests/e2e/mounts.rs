@@ -379,3 +379,14 @@ fn ha_mounts_adds_lists_reloads_and_deletes() {
     let (missing, text) = ha(&["mounts", "rm", "docs"]);
     assert!(!missing && text.contains("No mount exists with name docs"), "{text}");
 }
+
+#[test]
+fn without_systemd_nothing_can_be_mounted() {
+    let daemon = Daemon::start();
+    let (_, info) = daemon.get("/host/info");
+    assert!(!info["data"]["features"].as_array().unwrap().contains(&json!("mount")), "{info}");
+    let body = json!({"name": "nas", "type": "nfs", "usage": "media", "server": "nas.local", "path": "/media"});
+    let message = refused(&daemon, "POST", "/mounts", body, 400);
+    assert_eq!(message, "'mount_manager_create_mount' blocked from execution, mounting not supported on system");
+    assert_eq!(mounts(&daemon), json!({"default_backup_mount": null, "mounts": []}));
+}

@@ -193,45 +193,41 @@ impl MountManager {
         if self.inner.find(&config.name).is_some() {
             return Err(Error::invalid(format!("A mount already exists with name {}", config.name)));
         }
-        self.inner.check_available("mount_manager_create_mount")?;
-        let inner = Arc::clone(&self.inner);
-        let spec = JobSpec::new("mount_manager_create_mount")
-            .reference(config.name.clone())
-            .conditions(&[JobCondition::MountAvailable]);
-        self.inner.jobs.run(spec, move |_job| async move { inner.create_mount(config, true).await }).await
+        self.run("mount_manager_create_mount", &config.name.clone(), move |inner| inner.create_mount(config, true))
+            .await
     }
 
     /// Replaces a mount's settings and mounts it again, as the job `mount_manager_create_mount`.
     pub async fn update(&self, config: MountConfig) -> Result<(), Error> {
         self.inner.existing(&config.name)?;
-        let inner = Arc::clone(&self.inner);
-        let spec = JobSpec::new("mount_manager_create_mount")
-            .reference(config.name.clone())
-            .conditions(&[JobCondition::MountAvailable]);
-        self.inner.jobs.run(spec, move |_job| async move { inner.create_mount(config, false).await }).await
+        self.run("mount_manager_create_mount", &config.name.clone(), move |inner| inner.create_mount(config, false))
+            .await
     }
 
     /// Unmounts and forgets a mount, as the job `mount_manager_remove_mount`.
     pub async fn remove(&self, name: &str) -> Result<(), Error> {
         self.inner.existing(name)?;
-        let inner = Arc::clone(&self.inner);
-        let name = name.to_owned();
-        let spec = JobSpec::new("mount_manager_remove_mount")
-            .reference(name.clone())
-            .conditions(&[JobCondition::MountAvailable]);
-        self.inner.jobs.run(spec, move |_job| async move { inner.remove_mount(&name).await }).await
+        let owned = name.to_owned();
+        self.run("mount_manager_remove_mount", name, move |inner| async move { inner.remove_mount(&owned).await }).await
     }
 
     /// Mounts a mount again with its settings (after its server came back), as the job
     /// `mount_manager_reload_mount`.
     pub async fn reload(&self, name: &str) -> Result<(), Error> {
         self.inner.existing(name)?;
+        let owned = name.to_owned();
+        self.run("mount_manager_reload_mount", name, move |inner| async move { inner.reload_mount(&owned).await }).await
+    }
+
+    /// Runs `work` as the job `job` about the mount `name`, which needs mounting to be possible.
+    async fn run<F, Fut>(&self, job: &str, name: &str, work: F) -> Result<(), Error>
+    where
+        F: FnOnce(Arc<Inner>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<(), Error>> + Send + 'static,
+    {
+        let spec = JobSpec::new(job).reference(name).conditions(&[JobCondition::MountAvailable]);
         let inner = Arc::clone(&self.inner);
-        let name = name.to_owned();
-        let spec = JobSpec::new("mount_manager_reload_mount")
-            .reference(name.clone())
-            .conditions(&[JobCondition::MountAvailable]);
-        self.inner.jobs.run(spec, move |_job| async move { inner.reload_mount(&name).await }).await
+        self.inner.jobs.run(spec, move |_job| work(inner)).await
     }
 
     /// Sets (or with `None` unsets) where backups go when no location is given.
@@ -302,17 +298,6 @@ impl Inner {
     fn available(&self) -> bool {
         let hostname = self.services.hostname.state();
         host::mount_supported(self.services.systemd.is_available(), hostname.as_ref())
-    }
-
-    /// The condition's refusal before anything is read from the body's mount: the job would
-    /// refuse it too, but a name check must not come first.
-    fn check_available(&self, job: &str) -> Result<(), Error> {
-        let ignored = self.jobs.ignored_conditions().contains(&JobCondition::MountAvailable);
-        if ignored || self.system.mount_available() {
-            return Ok(());
-        }
-        Err(Error::invalid(format!("'{job}' blocked from execution, mounting not supported on system"))
-            .with_key("job_condition_failed"))
     }
 
     fn publish_available(&self) {
