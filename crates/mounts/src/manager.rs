@@ -244,42 +244,6 @@ impl MountManager {
         self.inner.config.update(|config| config.default_backup_mount = name)?;
         Ok(())
     }
-
-    /// The default backup mount, if one is set.
-    pub fn default_backup_mount(&self) -> Option<String> {
-        self.inner.config.get().default_backup_mount
-    }
-
-    /// The folder of the backup mount `name`, checked for a backup's location: it exists
-    /// (404), is for backups and is mounted.
-    pub async fn backup_folder(&self, name: &str) -> Result<PathBuf, Error> {
-        let mount = self.inner.find(name).ok_or_else(|| not_found(format!("No mount exists with name '{name}'")))?;
-        if mount.usage != MountUsage::Backup {
-            return Err(Error::invalid(format!("Mount {name} is not used for backups, cannot backup to there")));
-        }
-        let unit = self.inner.network_unit(&mount);
-        if !self.inner.is_mounted(&unit).await {
-            let mut extra = Map::new();
-            extra.insert("mount".to_owned(), Value::String(name.to_owned()));
-            return Err(Error::invalid(format!("Backup mount '{name}' is down"))
-                .with_key("backup_mount_down")
-                .with_extra(extra));
-        }
-        Ok(unit.place)
-    }
-
-    /// The backup mounts whose unit is active, with their folders: where backups are listed from.
-    pub fn backup_folders(&self) -> Vec<(String, PathBuf)> {
-        let config = self.inner.config.get();
-        let runtime = self.inner.runtime.lock().expect("runtime lock");
-        config
-            .mounts
-            .iter()
-            .filter(|mount| mount.usage == MountUsage::Backup)
-            .filter(|mount| runtime.get(&mount.name).and_then(|r| r.state.as_deref()) == Some("active"))
-            .map(|mount| (mount.name.clone(), self.inner.place(&mount.name)))
-            .collect()
-    }
 }
 
 fn not_found(message: String) -> Error {
