@@ -81,7 +81,7 @@ fn info_shows_every_field_from_the_services() {
     assert!(total > 0.0 && info["disk_free"].as_f64().unwrap() <= total, "{info}");
     assert_eq!(
         features(&daemon),
-        ["reboot", "shutdown", "services", "hostname", "timedate", "os_agent", "resolved", "disk"]
+        ["reboot", "shutdown", "services", "hostname", "timedate", "os_agent", "resolved", "disk", "mount"]
     );
 
     // `/info` takes the host's part from the same place.

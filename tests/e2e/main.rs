@@ -19,6 +19,7 @@ mod jobs;
 mod journal;
 mod links;
 mod logs;
+mod mounts;
 mod network;
 mod os;
 mod real_core;

@@ -18,7 +18,7 @@ mod tests {
         &["jobs"],
         &["security", "docker", "updater"],
         &["store", "host", "os", "network", "hardware", "homeassistant"],
-        &["addons"],
+        &["addons", "mounts"],
         &["supervisor", "backups", "auth", "discovery", "ingress"],
         &["resolution"],
         &["router"],

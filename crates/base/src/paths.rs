@@ -134,6 +134,21 @@ impl DataDir {
         self.root.join("media")
     }
 
+    /// Where network storage is mounted, one folder per mount.
+    pub fn mounts(&self) -> PathBuf {
+        self.root.join("mounts")
+    }
+
+    /// The CIFS credentials files of the mounts (0600, in a 0700 folder).
+    pub fn mounts_credentials(&self) -> PathBuf {
+        self.root.join(".mounts_credentials")
+    }
+
+    /// Read-only stand-ins bound where a media or share mount failed, one folder per mount.
+    pub fn emergency(&self) -> PathBuf {
+        self.root.join("emergency")
+    }
+
     pub fn homeassistant(&self) -> PathBuf {
         self.root.join("homeassistant")
     }

@@ -36,9 +36,11 @@ pub struct System {
     /// `os_agent` job conditions); the OS domain keeps both current.
     haos: AtomicBool,
     os_agent: AtomicBool,
-    /// The host's features (`/host/info` names) as last evaluated, and whether NetworkManager
-    /// answers: the `host_network` and `mount_available` job conditions.
-    host_features: RwLock<BTreeSet<String>>,
+    /// Whether the host can mount network storage (the `mount_available` job condition); the
+    /// mounts domain keeps it current.
+    mount: AtomicBool,
+    /// Whether NetworkManager answers (the `host_network` job condition), as the resolution
+    /// center last saw it.
     network_manager: AtomicBool,
     lifecycle: tokio::sync::watch::Sender<Lifecycle>,
     /// Rung by a domain whose change can turn a support or health verdict.
@@ -64,7 +66,7 @@ impl Default for System {
             internet: AtomicBool::new(false),
             haos: AtomicBool::new(false),
             os_agent: AtomicBool::new(false),
-            host_features: RwLock::default(),
+            mount: AtomicBool::new(false),
             network_manager: AtomicBool::new(false),
             lifecycle: tokio::sync::watch::channel(Lifecycle::Serve).0,
             evaluation: tokio::sync::Notify::new(),
@@ -149,19 +151,20 @@ impl System {
         self.os_agent.store(present, Ordering::Relaxed);
     }
 
-    /// Whether the host has `feature` (as the resolution center last saw it).
-    pub fn host_feature(&self, feature: &str) -> bool {
-        self.host_features.read().expect("features lock").contains(feature)
+    pub fn mount_available(&self) -> bool {
+        self.mount.load(Ordering::Relaxed)
+    }
+
+    pub fn set_mount_available(&self, available: bool) {
+        self.mount.store(available, Ordering::Relaxed);
     }
 
     pub fn network_manager(&self) -> bool {
         self.network_manager.load(Ordering::Relaxed)
     }
 
-    /// Records the host's features and whether NetworkManager answers.
-    pub fn set_host(&self, features: BTreeSet<String>, network_manager: bool) {
-        *self.host_features.write().expect("features lock") = features;
-        self.network_manager.store(network_manager, Ordering::Relaxed);
+    pub fn set_network_manager(&self, answers: bool) {
+        self.network_manager.store(answers, Ordering::Relaxed);
     }
 
     /// Whether an evaluation found `reason`.

@@ -14,6 +14,7 @@ mod follow;
 mod hardware;
 mod host;
 mod jobs;
+mod mounts;
 mod network;
 mod os;
 mod output;
@@ -172,6 +173,19 @@ enum Command {
     Jobs {
         #[command(subcommand)]
         command: jobs::Command,
+    },
+
+    #[command(
+        visible_aliases = ["mount", "mnts", "mnt"],
+        about = "Get information, update or configure mounts in Supervisor",
+        long_about = mounts::LONG_ABOUT,
+        subcommand_required = true,
+        arg_required_else_help = true,
+        after_help = "Examples:\n  ha mounts info\n  ha mounts add my_share --usage media --type cifs --server server.local --share media"
+    )]
+    Mounts {
+        #[command(subcommand)]
+        command: mounts::Command,
     },
 
     #[command(
@@ -419,6 +433,7 @@ async fn dispatch(app: &App, command: Command) -> Result<()> {
         Command::Hardware { command } => command.run(app).await,
         Command::Host { command } => command.run(app).await,
         Command::Jobs { command } => command.run(app).await,
+        Command::Mounts { command } => command.run(app).await,
         Command::Network { command } => command.run(app).await,
         Command::Os { command } => command.run(app).await,
         Command::Resolution { command } => command.run(app).await,

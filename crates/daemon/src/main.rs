@@ -191,11 +191,13 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
         addons.clone(),
         core.clone(),
     )?;
+    let host_services = Arc::new(dbus::HostServices::connect().await);
+    let mounts =
+        mounts::MountManager::new(&store, data.clone(), Arc::clone(&host_services), Arc::clone(&system), jobs.clone())?;
     addons.set_update_backup(Arc::new(backups.clone()));
     core.set_update_backup(Arc::new(backups.clone()));
     catalog.load().await;
     backups.load().await;
-    let host_services = Arc::new(dbus::HostServices::connect().await);
     if args.log_level.is_none() {
         supervisor.apply_log_level()?;
     }
@@ -252,6 +254,7 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
         discovery: web::Data::new(discovery::DiscoveryManager::new(&store, addons.clone(), core.clone())?),
         services: web::Data::new(discovery::ServicesManager::new(&store, addons.clone())?),
         ingress: web::Data::new(ingress::IngressManager::new(&store, addons.clone(), core.clone())?),
+        mounts: web::Data::new(mounts.clone()),
         resolution: web::Data::new(resolution.clone()),
     };
     let workers = args.workers.max(1);
@@ -276,6 +279,7 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
     actix_web::rt::spawn(async move { addons.boot().await });
     actix_web::rt::spawn(async move { core.boot().await });
     actix_web::rt::spawn(os.load());
+    actix_web::rt::spawn(async move { mounts.load().await });
     actix_web::rt::spawn(resolution.boot());
     let versions = Arc::clone(&updater);
     actix_web::rt::spawn(async move {

@@ -1,7 +1,8 @@
 //! Fixture D-Bus services: real services on a real bus, written here, that behave like the host's
 //! for everything the supervisor's clients (crate `dbus`) use: their properties, the methods that
 //! change them (with `PropertiesChanged` where the real service sends it, and only there), and
-//! the errors the real services return. State is in memory; nothing touches the machine.
+//! the errors the real services return. State is in memory; nothing touches the machine but the
+//! mount units of the fixture systemd, which are really mounted (and unmounted when it stops).
 //!
 //! The services are listed in [`Service`]; a [`Profile`] says which host they describe (a
 //! Debian machine with the supervisor, or Home Assistant OS). Every service also carries
@@ -16,6 +17,7 @@ mod control;
 mod error;
 mod hostname1;
 mod login1;
+mod mount_units;
 mod network_manager;
 mod os_agent;
 mod private_bus;

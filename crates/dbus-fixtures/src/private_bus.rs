@@ -5,14 +5,17 @@
 //! `PrivateBus` works the same from synchronous tests (the black-box tests, whose daemon reaches
 //! the bus through `DBUS_SYSTEM_BUS_ADDRESS`) and from `#[tokio::test]`s: its methods block only
 //! until that thread has done the work, never on the caller's runtime. Dropping it stops the
-//! services, kills the daemon and removes the directory.
+//! services (the fixture systemd unmounts what its mount units mounted), unmounts the file
+//! servers' folders, kills the daemon and removes the directory.
 
 use crate::{Profile, Service, FIXTURE_INTERFACE};
 use anyhow::{anyhow, bail, Context};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::sync::mpsc as std_mpsc;
+use std::sync::Mutex;
 use std::thread::JoinHandle;
 use tokio::sync::mpsc;
 use zbus::zvariant::{OwnedValue, Value};
@@ -26,6 +29,8 @@ pub struct PrivateBus {
     daemon: Child,
     commands: Option<mpsc::UnboundedSender<Command>>,
     thread: Option<JoinHandle<()>>,
+    /// The folders of the file servers, each a tmpfs of its own.
+    served: Mutex<Vec<PathBuf>>,
     _dir: tempfile::TempDir,
 }
 
@@ -37,7 +42,12 @@ enum Command {
     Calls(Service, Reply<Vec<String>>),
     SetProperty(Service, String, OwnedValue, Reply<()>),
     Plug(Service, String, bool, Reply<()>),
+    Serve(String, Option<(String, String)>, PathBuf, Reply<()>),
+    Unserve(String, Reply<()>),
 }
+
+/// The fixture systemd's interface for the hosts it serves.
+const FILE_SERVERS_INTERFACE: &str = "io.supervisor.Fixture.FileServers";
 
 impl PrivateBus {
     /// A bus with `services` of the default (Debian) profile.
@@ -81,7 +91,14 @@ impl PrivateBus {
             .name("dbus-fixtures".to_owned())
             .spawn(move || run_fixtures(&thread_address, profile, receiver))
             .context("starting the fixture thread")?;
-        let bus = PrivateBus { address, daemon, commands: Some(commands), thread: Some(thread), _dir: dir };
+        let bus = PrivateBus {
+            address,
+            daemon,
+            commands: Some(commands),
+            thread: Some(thread),
+            served: Mutex::default(),
+            _dir: dir,
+        };
         for &service in services {
             bus.start_service(service)?;
         }
@@ -131,6 +148,36 @@ impl PrivateBus {
         self.request(|reply| Command::Plug(service, device.to_owned(), false, reply))
     }
 
+    /// Makes the fixture systemd's network serve CIFS shares and NFS exports from `host`, with
+    /// `credentials` (username, password) or to guests; returns the served folder (a tmpfs of its
+    /// own, as a server's disk is another file system), whose subfolders are the shares. Serving
+    /// a host again (after [`PrivateBus::unserve`]) serves the same folder.
+    pub fn serve(&self, host: &str, credentials: Option<(&str, &str)>) -> anyhow::Result<PathBuf> {
+        let root = self._dir.path().join("servers").join(host);
+        let mut served = self.served.lock().expect("served lock");
+        if !served.contains(&root) {
+            std::fs::create_dir_all(&root).context("creating the served folder")?;
+            let status = std::process::Command::new("mount")
+                .args(["-t", "tmpfs", "-o", "size=64m,mode=0755", "tmpfs"])
+                .arg(&root)
+                .status()
+                .context("running mount")?;
+            if !status.success() {
+                bail!("mounting a tmpfs on {} failed: {status}", root.display());
+            }
+            served.push(root.clone());
+        }
+        drop(served);
+        let credentials = credentials.map(|(user, password)| (user.to_owned(), password.to_owned()));
+        self.request(|reply| Command::Serve(host.to_owned(), credentials, root.clone(), reply))?;
+        Ok(root)
+    }
+
+    /// Takes `host` off the network: the units mounted from it are unmounted and go inactive.
+    pub fn unserve(&self, host: &str) -> anyhow::Result<()> {
+        self.request(|reply| Command::Unserve(host.to_owned(), reply))
+    }
+
     fn request<T>(&self, command: impl FnOnce(Reply<T>) -> Command) -> anyhow::Result<T> {
         let (reply, answer) = std_mpsc::channel();
         let commands = self.commands.as_ref().expect("commands live until drop");
@@ -145,6 +192,9 @@ impl Drop for PrivateBus {
         drop(self.commands.take());
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
+        }
+        for root in self.served.lock().expect("served lock").drain(..) {
+            let _ = std::process::Command::new("umount").arg("-l").arg(&root).status();
         }
         let _ = self.daemon.kill();
         let _ = self.daemon.wait();
@@ -195,6 +245,26 @@ fn run_fixtures(address: &str, profile: Profile, mut commands: mpsc::UnboundedRe
                 Command::Plug(service, device, plugged, reply) => {
                     let _ = reply.send(plug(&running, service, &device, plugged).await);
                 }
+                Command::Serve(host, credentials, root, reply) => {
+                    let (user, password) = credentials.unwrap_or_default();
+                    let root = root.display().to_string();
+                    let args = (host.as_str(), root.as_str(), user.as_str(), password.as_str());
+                    let served = match file_servers(&running).await {
+                        Ok(proxy) => proxy.call::<_, _, ()>("Serve", &args).await.map_err(|error| error.to_string()),
+                        Err(error) => Err(error),
+                    };
+                    let _ = reply.send(served);
+                }
+                Command::Unserve(host, reply) => {
+                    let unserved = match file_servers(&running).await {
+                        Ok(proxy) => proxy
+                            .call::<_, _, ()>("Unserve", &(host.as_str(),))
+                            .await
+                            .map_err(|error| error.to_string()),
+                        Err(error) => Err(error),
+                    };
+                    let _ = reply.send(unserved);
+                }
             }
         }
         for (service, connection) in running.drain() {
@@ -225,6 +295,9 @@ async fn stop(running: &mut HashMap<Service, Connection>, service: Service) -> R
 /// Releasing the name first makes the bus announce its loss before this returns; closing alone
 /// would leave that to the daemon noticing the hang-up.
 async fn stop_connection(service: Service, connection: Connection) -> zbus::Result<()> {
+    if service == Service::Systemd1 {
+        crate::systemd1::release(&connection).await;
+    }
     connection.release_name(service.bus_name()).await?;
     connection.close().await
 }
@@ -261,4 +334,12 @@ async fn plug(
     let proxy = control(running, service).await?;
     let method = if plugged { "Plug" } else { "Unplug" };
     proxy.call::<_, _, ()>(method, &(device,)).await.map_err(|error| error.to_string())
+}
+
+/// `io.supervisor.Fixture.FileServers` of the fixture systemd.
+async fn file_servers(running: &HashMap<Service, Connection>) -> Result<Proxy<'static>, String> {
+    let connection = running.get(&Service::Systemd1).ok_or("systemd1 is not running")?;
+    Proxy::new(connection, Service::Systemd1.bus_name(), Service::Systemd1.path(), FILE_SERVERS_INTERFACE)
+        .await
+        .map_err(|error| error.to_string())
 }

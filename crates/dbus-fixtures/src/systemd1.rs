@@ -7,14 +7,27 @@
 //! `haos` profile). `StartUnit`, `StopUnit`, `RestartUnit` and `ReloadOrRestartUnit` change a
 //! unit's `ActiveState`/`SubState` at once (systemd goes through `activating` first) and announce
 //! it on the unit's object, and return a job path; `ReloadUnit` changes nothing (systemd runs the
-//! unit's reload command, and a unit that is not running fails the job, not the call). A unit
-//! that does not exist, or is `not-found`, answers `org.freedesktop.systemd1.NoSuchUnit`; an
-//! unknown job mode `InvalidArgs`.
+//! unit's reload command, and a unit that is not running fails the job, not the call). Every job
+//! ends with the Manager's `JobRemoved` signal and its result. A unit that does not exist, or is
+//! `not-found`, answers `org.freedesktop.systemd1.NoSuchUnit`; an unknown job mode `InvalidArgs`.
+//!
+//! `StartTransientUnit` makes a unit; a `.mount` unit is really mounted (module `mount_units`):
+//! `activating`, then `active` or `failed` as `mount` went, announced, then `JobRemoved` with
+//! `done` or `failed`. Stopping it unmounts it, restarting unmounts and mounts, reloading
+//! remounts (`UnitInactive` unless active). A transient unit is unloaded once inactive, a failed
+//! one by `ResetFailedUnit`. The properties it was given are recorded with the call, e.g.
+//! `StartTransientUnit(x.mount, fail, Description=..., What=..., Options=...)`.
+//!
 //! `Reboot` and `PowerOff` only record themselves. The Manager's own properties are constant, as
-//! systemd's are.
+//! systemd's are. Next to `io.supervisor.Fixture`, the Manager's object carries
+//! `io.supervisor.Fixture.FileServers`: `Serve(host, root, username, password)` makes a host
+//! serve the folder `root` (CIFS shares and NFS paths are its subfolders; an empty username for
+//! guest access), `Unserve(host)` takes it off the network: the units mounted from it are
+//! unmounted and end `inactive`, as systemd sees a mount vanish.
 
 use crate::control::{Calls, Control, HasProps};
 use crate::error::ServiceError;
+use crate::mount_units::{mount_place, FileServer, FileServers, MountSpec};
 use crate::props::Props;
 use crate::Profile;
 use std::borrow::Cow;
@@ -23,13 +36,18 @@ use std::sync::{Arc, Mutex};
 use zbus::fdo::Properties;
 use zbus::names::InterfaceName;
 use zbus::object_server::SignalEmitter;
-use zbus::zvariant::{OwnedObjectPath, Value};
+use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
 use zbus::{interface, Connection};
 
 pub const BUS_NAME: &str = "org.freedesktop.systemd1";
 pub const PATH: &str = "/org/freedesktop/systemd1";
 const UNIT_INTERFACE: &str = "org.freedesktop.systemd1.Unit";
 const NO_SUCH_UNIT: &str = "org.freedesktop.systemd1.NoSuchUnit";
+const UNIT_EXISTS: &str = "org.freedesktop.systemd1.UnitExists";
+const UNIT_INACTIVE: &str = "org.freedesktop.systemd1.UnitInactive";
+/// The properties a transient mount unit may be given, and their D-Bus types.
+const MOUNT_PROPERTIES: [(&str, &str); 5] =
+    [("Description", "s"), ("What", "s"), ("Type", "s"), ("Options", "s"), ("TimeoutUSec", "t")];
 /// The job modes systemd knows; anything else is refused.
 const JOB_MODES: [&str; 9] = [
     "replace",
@@ -50,10 +68,14 @@ const FINISH_MONOTONIC: u64 = 6_512_448;
 /// One row of `ListUnits`.
 #[derive(Clone)]
 struct Unit {
-    description: &'static str,
+    description: String,
     load_state: &'static str,
     active_state: &'static str,
     sub_state: &'static str,
+    /// Made by `StartTransientUnit`: unloaded once inactive.
+    transient: bool,
+    /// What a `.mount` unit mounts.
+    mount: Option<MountSpec>,
 }
 
 /// The units by id, shared by the Manager (which changes them) and the unit objects.
@@ -95,8 +117,25 @@ const HAOS_UNITS: &[(&str, &str, &str, &str, &str)] = &[
 pub struct Manager {
     props: Props,
     units: Units,
+    servers: FileServers,
     calls: Calls,
     last_job: u32,
+}
+
+/// `io.supervisor.Fixture.FileServers`: the hosts the test serves.
+struct FileServersObject {
+    units: Units,
+    servers: FileServers,
+    calls: Calls,
+}
+
+/// What a job on a mount unit does.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum MountJob {
+    Start,
+    Stop,
+    Restart,
+    Reload,
 }
 
 struct UnitObject {
@@ -113,7 +152,11 @@ pub async fn serve(connection: &Connection, profile: Profile) -> zbus::Result<()
     let units: Units = Arc::new(Mutex::new(
         rows.iter()
             .map(|&(id, description, load_state, active_state, sub_state)| {
-                (id.to_owned(), Unit { description, load_state, active_state, sub_state })
+                let description = description.to_owned();
+                (
+                    id.to_owned(),
+                    Unit { description, load_state, active_state, sub_state, transient: false, mount: None },
+                )
             })
             .collect(),
     ));
@@ -134,9 +177,24 @@ pub async fn serve(connection: &Connection, profile: Profile) -> zbus::Result<()
     for (id, _, _, _, _) in rows {
         server.at(unit_path(id), UnitObject { id: id.to_owned(), units: units.clone() }).await?;
     }
-    server.at(PATH, Manager { props, units, calls: calls.clone(), last_job: 0 }).await?;
+    let servers = FileServers::default();
+    let files = FileServersObject { units: units.clone(), servers: servers.clone(), calls: calls.clone() };
+    server.at(PATH, files).await?;
+    server.at(PATH, Manager { props, units, servers, calls: calls.clone(), last_job: 0 }).await?;
     server.at(PATH, Control::new::<Manager>(PATH, calls)).await?;
     Ok(())
+}
+
+/// Unmounts whatever the mount units mounted, when the fixture stops: nothing it mounted
+/// outlives it.
+pub async fn release(connection: &Connection) {
+    let Ok(manager) = connection.object_server().interface::<_, Manager>(PATH).await else { return };
+    let units = manager.get().await.units.lock().expect("units lock").clone();
+    for unit in units.values().filter(|unit| unit.active_state != "inactive") {
+        if let Some(spec) = &unit.mount {
+            spec.release();
+        }
+    }
 }
 
 /// systemd's object path for a unit: bytes other than ASCII letters (and digits after the
@@ -177,7 +235,7 @@ fn no_such_unit(message: String) -> ServiceError {
 
 impl Manager {
     /// Moves a loaded unit to a new state and announces it on the unit's object, returning the
-    /// job systemd would have queued.
+    /// job systemd would have queued; a mount unit's job runs in the background.
     async fn transition(
         &mut self,
         connection: &Connection,
@@ -185,31 +243,217 @@ impl Manager {
         mode: &str,
         active: bool,
     ) -> Result<OwnedObjectPath, ServiceError> {
+        let kind = if active { MountJob::Restart } else { MountJob::Stop };
+        if let Some(job) = self.mount_job(connection, id, mode, kind)? {
+            return Ok(job);
+        }
+        let (active_state, sub_state) = if active { ("active", active_sub_state(id)) } else { ("inactive", "dead") };
+        set_state(connection, &self.units, id, active_state, sub_state).await?;
+        let (number, job) = self.next_job();
+        job_removed(connection, number, &job, id, "done").await?;
+        Ok(job)
+    }
+
+    fn next_job(&mut self) -> (u32, OwnedObjectPath) {
+        self.last_job += 1;
+        (self.last_job, object_path(format!("{PATH}/job/{}", self.last_job)))
+    }
+
+    /// Starts `kind` on a mount unit in the background and answers its job; `None` for a unit
+    /// that mounts nothing. Refuses an unknown mode or unit as systemd does.
+    fn mount_job(
+        &mut self,
+        connection: &Connection,
+        id: &str,
+        mode: &str,
+        kind: MountJob,
+    ) -> Result<Option<OwnedObjectPath>, ServiceError> {
         if !JOB_MODES.contains(&mode) {
             return Err(ServiceError::invalid_args(format!("Job mode {mode} invalid")));
         }
-        let (active_state, sub_state) = if active { ("active", active_sub_state(id)) } else { ("inactive", "dead") };
-        {
-            let mut units = self.units.lock().expect("units lock");
+        let spec = {
+            let units = self.units.lock().expect("units lock");
             let unit = units
-                .get_mut(id)
+                .get(id)
                 .filter(|unit| unit.load_state == "loaded")
                 .ok_or_else(|| no_such_unit(format!("Unit {id} not found.")))?;
-            unit.active_state = active_state;
-            unit.sub_state = sub_state;
-        }
-        let emitter = SignalEmitter::new(connection, unit_path(id))?;
-        let changed = HashMap::from([("ActiveState", Value::from(active_state)), ("SubState", Value::from(sub_state))]);
-        Properties::properties_changed(
-            &emitter,
-            InterfaceName::from_static_str_unchecked(UNIT_INTERFACE),
-            changed,
-            Cow::Borrowed(&[]),
-        )
-        .await?;
-        self.last_job += 1;
-        Ok(object_path(format!("{PATH}/job/{}", self.last_job)))
+            if kind == MountJob::Reload && unit.active_state != "active" {
+                return Err(ServiceError::new(UNIT_INACTIVE, format!("Unit {id} is not active.")));
+            }
+            unit.mount.clone()
+        };
+        let Some(spec) = spec else { return Ok(None) };
+        let (number, job) = self.next_job();
+        let work = MountWork {
+            connection: connection.clone(),
+            units: self.units.clone(),
+            servers: self.servers.clone(),
+            id: id.to_owned(),
+            spec,
+        };
+        tokio::spawn(work.run(kind, number, job.clone()));
+        Ok(Some(job))
     }
+}
+
+/// A job on a mount unit, run in the background as systemd runs `mount`.
+struct MountWork {
+    connection: Connection,
+    units: Units,
+    servers: FileServers,
+    id: String,
+    spec: MountSpec,
+}
+
+impl MountWork {
+    async fn run(self, kind: MountJob, number: u32, job: OwnedObjectPath) {
+        let result = match self.work(kind).await {
+            Ok(()) => "done",
+            Err(error) => {
+                tracing::info!("{}: {error}", self.id);
+                "failed"
+            }
+        };
+        let _ = job_removed(&self.connection, number, &job, &self.id, result).await;
+    }
+
+    async fn work(&self, kind: MountJob) -> Result<(), String> {
+        if matches!(kind, MountJob::Stop | MountJob::Restart) {
+            self.state("deactivating", "unmounting").await;
+            if let Err(error) = self.blocking(MountSpec::unmount).await {
+                self.state("failed", "failed").await;
+                return Err(error);
+            }
+            if kind == MountJob::Stop {
+                self.state("inactive", "dead").await;
+                return Ok(());
+            }
+        }
+        if kind == MountJob::Reload {
+            self.state("reloading", "remounting").await;
+            let servers = self.servers.clone();
+            let result = self.blocking(move |spec| spec.remount(&servers)).await;
+            self.state("active", "mounted").await;
+            return result;
+        }
+        self.state("activating", "mounting").await;
+        let servers = self.servers.clone();
+        match self.blocking(move |spec| spec.mount(&servers)).await {
+            Ok(()) => {
+                self.state("active", "mounted").await;
+                Ok(())
+            }
+            Err(error) => {
+                self.state("failed", "failed").await;
+                Err(error)
+            }
+        }
+    }
+
+    async fn blocking(
+        &self,
+        work: impl FnOnce(&MountSpec) -> Result<(), String> + Send + 'static,
+    ) -> Result<(), String> {
+        let spec = self.spec.clone();
+        tokio::task::spawn_blocking(move || work(&spec)).await.unwrap_or_else(|error| Err(error.to_string()))
+    }
+
+    async fn state(&self, active_state: &'static str, sub_state: &'static str) {
+        if let Err(error) = set_state(&self.connection, &self.units, &self.id, active_state, sub_state).await {
+            tracing::warn!("announcing the state of {}: {error:?}", self.id);
+        }
+    }
+}
+
+/// Sets a unit's state and announces it on its object; a transient unit that ends inactive is
+/// unloaded (systemd's garbage collection), its object gone.
+async fn set_state(
+    connection: &Connection,
+    units: &Units,
+    id: &str,
+    active_state: &'static str,
+    sub_state: &'static str,
+) -> Result<(), ServiceError> {
+    let unload = {
+        let mut units = units.lock().expect("units lock");
+        let unit = units
+            .get_mut(id)
+            .filter(|unit| unit.load_state == "loaded")
+            .ok_or_else(|| no_such_unit(format!("Unit {id} not found.")))?;
+        unit.active_state = active_state;
+        unit.sub_state = sub_state;
+        let unload = unit.transient && active_state == "inactive";
+        if unload {
+            units.remove(id);
+        }
+        unload
+    };
+    let emitter = SignalEmitter::new(connection, unit_path(id))?;
+    let changed = HashMap::from([("ActiveState", Value::from(active_state)), ("SubState", Value::from(sub_state))]);
+    Properties::properties_changed(
+        &emitter,
+        InterfaceName::from_static_str_unchecked(UNIT_INTERFACE),
+        changed,
+        Cow::Borrowed(&[]),
+    )
+    .await?;
+    if unload {
+        connection.object_server().remove::<UnitObject, _>(unit_path(id)).await?;
+    }
+    Ok(())
+}
+
+/// The Manager's `JobRemoved(id, job, unit, result)`.
+async fn job_removed(
+    connection: &Connection,
+    number: u32,
+    job: &OwnedObjectPath,
+    id: &str,
+    result: &str,
+) -> zbus::Result<()> {
+    let emitter = SignalEmitter::new(connection, PATH)?;
+    Manager::job_removed(&emitter, number, job.clone(), id, result).await
+}
+
+/// Checks the properties of a transient unit as systemd does for a mount unit, and formats them
+/// for the call log.
+fn transient_properties(id: &str, properties: &[(String, OwnedValue)]) -> Result<(Vec<String>, Unit), ServiceError> {
+    let mut shown = Vec::new();
+    let mut strings: HashMap<&str, String> = HashMap::new();
+    let is_mount = id.ends_with(".mount");
+    for (name, value) in properties {
+        let expected = MOUNT_PROPERTIES.iter().find(|(known, _)| known == name).map(|(_, signature)| *signature);
+        let Some(expected) = expected.filter(|_| is_mount || name == "Description") else {
+            return Err(ServiceError::invalid_args(format!("Cannot set property {name}, or unknown property.")));
+        };
+        if value.value_signature().to_string() != expected {
+            return Err(ServiceError::invalid_args(format!("Invalid type for property {name}")));
+        }
+        match &**value {
+            Value::Str(text) => {
+                shown.push(format!("{name}={text}"));
+                strings.insert(name.as_str(), text.to_string());
+            }
+            other => shown.push(format!("{name}={other}")),
+        }
+    }
+    let mount = if is_mount {
+        let place =
+            mount_place(id).ok_or_else(|| ServiceError::invalid_args(format!("Unit name {id} is not valid.")))?;
+        let what = strings.remove("What").ok_or_else(|| ServiceError::invalid_args("What= setting is missing"))?;
+        Some(MountSpec { what, place, fs_type: strings.remove("Type"), options: strings.remove("Options") })
+    } else {
+        None
+    };
+    let unit = Unit {
+        description: strings.remove("Description").unwrap_or_else(|| id.to_owned()),
+        load_state: "loaded",
+        active_state: "inactive",
+        sub_state: "dead",
+        transient: true,
+        mount,
+    };
+    Ok((shown, unit))
 }
 
 impl HasProps for Manager {
@@ -230,7 +474,7 @@ impl Manager {
             .map(|(id, unit)| {
                 (
                     id.clone(),
-                    unit.description.to_owned(),
+                    unit.description.clone(),
                     unit.load_state.to_owned(),
                     unit.active_state.to_owned(),
                     unit.sub_state.to_owned(),
@@ -291,18 +535,85 @@ impl Manager {
         self.transition(connection, &name, &mode, true).await
     }
 
-    fn reload_unit(&mut self, name: String, mode: String) -> Result<OwnedObjectPath, ServiceError> {
+    async fn reload_unit(
+        &mut self,
+        name: String,
+        mode: String,
+        #[zbus(connection)] connection: &Connection,
+    ) -> Result<OwnedObjectPath, ServiceError> {
         self.calls.record(format!("ReloadUnit({name}, {mode})"));
+        if let Some(job) = self.mount_job(connection, &name, &mode, MountJob::Reload)? {
+            return Ok(job);
+        }
+        let (number, job) = self.next_job();
+        job_removed(connection, number, &job, &name, "done").await?;
+        Ok(job)
+    }
+
+    async fn start_transient_unit(
+        &mut self,
+        name: String,
+        mode: String,
+        properties: Vec<(String, OwnedValue)>,
+        _aux: Vec<(String, Vec<(String, OwnedValue)>)>,
+        #[zbus(connection)] connection: &Connection,
+    ) -> Result<OwnedObjectPath, ServiceError> {
+        let (shown, unit) = transient_properties(&name, &properties)?;
+        self.calls.record(format!("StartTransientUnit({name}, {mode}, {})", shown.join(", ")));
         if !JOB_MODES.contains(&mode.as_str()) {
             return Err(ServiceError::invalid_args(format!("Job mode {mode} invalid")));
         }
-        let loaded = self.units.lock().expect("units lock").get(&name).is_some_and(|unit| unit.load_state == "loaded");
-        if !loaded {
-            return Err(no_such_unit(format!("Unit {name} not found.")));
+        {
+            let mut units = self.units.lock().expect("units lock");
+            if units.contains_key(&name) {
+                return Err(ServiceError::new(
+                    UNIT_EXISTS,
+                    format!("Unit {name} was already loaded or has a fragment file."),
+                ));
+            }
+            units.insert(name.clone(), unit);
         }
-        self.last_job += 1;
-        Ok(object_path(format!("{PATH}/job/{}", self.last_job)))
+        connection
+            .object_server()
+            .at(unit_path(&name), UnitObject { id: name.clone(), units: self.units.clone() })
+            .await?;
+        if let Some(job) = self.mount_job(connection, &name, &mode, MountJob::Start)? {
+            return Ok(job);
+        }
+        set_state(connection, &self.units, &name, "active", active_sub_state(&name)).await?;
+        let (number, job) = self.next_job();
+        job_removed(connection, number, &job, &name, "done").await?;
+        Ok(job)
     }
+
+    async fn reset_failed_unit(
+        &mut self,
+        name: String,
+        #[zbus(connection)] connection: &Connection,
+    ) -> Result<(), ServiceError> {
+        self.calls.record(format!("ResetFailedUnit({name})"));
+        let failed = {
+            let units = self.units.lock().expect("units lock");
+            let unit = units.get(&name).ok_or_else(|| no_such_unit(format!("Unit {name} not loaded.")))?;
+            unit.active_state == "failed"
+        };
+        if failed {
+            set_state(connection, &self.units, &name, "inactive", "dead").await?;
+        }
+        Ok(())
+    }
+
+    /// Signals go to every client here; systemd needs this call before it sends any.
+    fn subscribe(&self) {}
+
+    #[zbus(signal)]
+    async fn job_removed(
+        emitter: &SignalEmitter<'_>,
+        id: u32,
+        job: OwnedObjectPath,
+        unit: &str,
+        result: &str,
+    ) -> zbus::Result<()>;
 
     fn reboot(&self) {
         self.calls.record("Reboot()");
@@ -368,6 +679,36 @@ impl Manager {
     }
 }
 
+#[interface(name = "io.supervisor.Fixture.FileServers")]
+impl FileServersObject {
+    /// Makes `host` serve the folder `root`; an empty `username` lets guests in.
+    fn serve(&self, host: String, root: String, username: String, password: String) {
+        self.calls.record(format!("Serve({host}, {root})"));
+        let credentials = (!username.is_empty()).then_some((username, password));
+        self.servers.lock().expect("servers lock").insert(host, FileServer { root: root.into(), credentials });
+    }
+
+    /// Takes `host` off the network: what was mounted from it vanishes.
+    async fn unserve(&self, host: String, #[zbus(connection)] connection: &Connection) -> Result<(), ServiceError> {
+        self.calls.record(format!("Unserve({host})"));
+        self.servers.lock().expect("servers lock").remove(&host);
+        let mounted: Vec<(String, MountSpec)> = {
+            let units = self.units.lock().expect("units lock");
+            units
+                .iter()
+                .filter(|(_, unit)| unit.active_state == "active")
+                .filter_map(|(id, unit)| Some((id.clone(), unit.mount.clone()?)))
+                .filter(|(_, spec)| spec.server() == Some(host.as_str()))
+                .collect()
+        };
+        for (id, spec) in mounted {
+            let _ = tokio::task::spawn_blocking(move || spec.release()).await;
+            set_state(connection, &self.units, &id, "inactive", "dead").await?;
+        }
+        Ok(())
+    }
+}
+
 impl UnitObject {
     fn read<T>(&self, field: impl FnOnce(&Unit) -> T) -> T {
         let units = self.units.lock().expect("units lock");
@@ -384,7 +725,7 @@ impl UnitObject {
 
     #[zbus(property(emits_changed_signal = "const"))]
     fn description(&self) -> String {
-        self.read(|unit| unit.description.to_owned())
+        self.read(|unit| unit.description.clone())
     }
 
     #[zbus(property(emits_changed_signal = "const"))]

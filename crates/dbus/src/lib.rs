@@ -34,7 +34,7 @@ pub use rauc::{Rauc, RaucState, Slot};
 pub use resolved::{Resolved, ResolvedState};
 pub use service::{RefreshRequests, Service, State};
 pub use services::HostServices;
-pub use systemd::{Systemd, SystemdState, Unit};
+pub use systemd::{Systemd, SystemdState, Unit, UnitJob};
 pub use timedate::{Timedate, TimedateState};
 pub use udisks2::{DisksState, UDisks2};
 pub use watch::Properties;

@@ -2,15 +2,18 @@
 //! `/host/info`, its units for `/host/services`, starting and stopping them, and reboot/power-off
 //! when logind is missing.
 //!
-//! Unit methods always use the job mode `replace`, as the Supervisor does. The Manager's
+//! Unit methods always use the job mode `replace`, as the Supervisor does, except the jobs of
+//! [`Service::run_job`] (mount units: `fail`, waited for through `JobRemoved`). The Manager's
 //! properties are constant for a boot, so its watched state changes only when systemd
-//! (re)appears.
+//! (re)appears; a unit's `ActiveState` is followed from its own signals
+//! ([`Service::watch_active_state`]).
 
 use crate::service::Service;
 use crate::watch::{set, set_string, Properties};
 use crate::Error;
 use futures_util::StreamExt;
 use std::time::Duration;
+use tokio::sync::watch;
 use zbus::fdo::PropertiesProxy;
 use zbus::names::InterfaceName;
 use zbus::proxy;
@@ -18,6 +21,10 @@ use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
 
 const UNIT_INTERFACE: &str = "org.freedesktop.systemd1.Unit";
 const MODE: &str = "replace";
+/// The mode of the jobs the mount units get: refused rather than replacing a queued job.
+const FAIL_MODE: &str = "fail";
+/// `Subscribe` twice from one connection.
+const ALREADY_SUBSCRIBED: &str = "org.freedesktop.systemd1.AlreadySubscribed";
 
 /// The Manager properties the supervisor shows; timestamps in µs (realtime, or since boot for
 /// the `_monotonic` ones).
@@ -97,8 +104,29 @@ pub trait SystemdManager {
     fn restart_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
     fn reload_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
     fn reload_or_restart_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
+    fn start_transient_unit(
+        &self,
+        name: &str,
+        mode: &str,
+        properties: &[(&str, Value<'_>)],
+        aux: &[(&str, &[(&str, Value<'_>)])],
+    ) -> zbus::Result<OwnedObjectPath>;
+    fn reset_failed_unit(&self, name: &str) -> zbus::Result<()>;
+    fn subscribe(&self) -> zbus::Result<()>;
     fn reboot(&self) -> zbus::Result<()>;
     fn power_off(&self) -> zbus::Result<()>;
+    #[zbus(signal)]
+    fn job_removed(&self, id: u32, job: OwnedObjectPath, unit: String, result: String) -> zbus::Result<()>;
+}
+
+/// A job [`Service::run_job`] queues, in mode `fail`.
+#[derive(Debug, Clone, Copy)]
+pub enum UnitJob<'a> {
+    /// Creates and starts a transient unit with these properties (`Description`, `What`, ...).
+    StartTransient(&'a str, &'a [(&'a str, Value<'a>)]),
+    Stop(&'a str),
+    Reload(&'a str),
+    Restart(&'a str),
 }
 
 /// The client of systemd.
@@ -156,6 +184,75 @@ impl Service<SystemdState> {
         Self::answer(self.manager().await?.power_off().await)
     }
 
+    /// Clears the `failed` state of a unit (and so unloads a failed transient unit).
+    pub async fn reset_failed_unit(&self, name: &str) -> Result<(), Error> {
+        Self::answer(self.manager().await?.reset_failed_unit(name).await)
+    }
+
+    /// Queues `job` and waits for systemd's `JobRemoved` of it: returns the job's result
+    /// (`done`, `failed`, `canceled`, `timeout`, `dependency`, `skipped`), or `None` if it did
+    /// not finish within `timeout`. The signal is subscribed to before the job is queued, so a
+    /// job that ends at once is not missed.
+    pub async fn run_job(&self, job: UnitJob<'_>, timeout: Duration) -> Result<Option<String>, Error> {
+        let manager = self.manager().await?;
+        subscribe(&manager).await?;
+        let mut removed = Self::answer(manager.receive_job_removed().await)?;
+        let path = Self::answer(match job {
+            UnitJob::StartTransient(name, properties) => {
+                manager.start_transient_unit(name, FAIL_MODE, properties, &[]).await
+            }
+            UnitJob::Stop(name) => manager.stop_unit(name, FAIL_MODE).await,
+            UnitJob::Reload(name) => manager.reload_unit(name, FAIL_MODE).await,
+            UnitJob::Restart(name) => manager.restart_unit(name, FAIL_MODE).await,
+        })?;
+        let finished = async {
+            while let Some(signal) = removed.next().await {
+                match signal.args() {
+                    Ok(args) if args.job == path => return Some(args.result),
+                    _ => continue,
+                }
+            }
+            None
+        };
+        Ok(tokio::time::timeout(timeout, finished).await.ok().flatten())
+    }
+
+    /// A unit's `ActiveState`, read now and kept current from the unit's `PropertiesChanged`
+    /// signals (subscribed to first); a unit systemd has not loaded reads `inactive`, as systemd
+    /// answers for it. The watcher stops when the last receiver is dropped.
+    pub async fn watch_active_state(&self, name: &str) -> Result<watch::Receiver<String>, Error> {
+        subscribe(&self.manager().await?).await?;
+        let unit = self.properties_of(unit_object_path(name)).await?;
+        let mut changes = Self::answer(unit.receive_properties_changed_with_args(&[(0, UNIT_INTERFACE)]).await)?;
+        let first = active_state(&unit).await.unwrap_or_else(|_| INACTIVE.to_owned());
+        let (sender, receiver) = watch::channel(first);
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = sender.closed() => return,
+                    signal = changes.next() => {
+                        let Some(signal) = signal else { return };
+                        let Ok(args) = signal.args() else { continue };
+                        let changed = args.changed_properties().get("ActiveState").and_then(|value| <&str>::try_from(value).ok());
+                        let state = match changed {
+                            Some(state) => state.to_owned(),
+                            None if args.invalidated_properties().contains(&"ActiveState") => {
+                                active_state(&unit).await.unwrap_or_else(|_| INACTIVE.to_owned())
+                            }
+                            None => continue,
+                        };
+                        sender.send_if_modified(|current| {
+                            let changed = *current != state;
+                            *current = state;
+                            changed
+                        });
+                    }
+                }
+            }
+        });
+        Ok(receiver)
+    }
+
     /// The `ActiveState` of a loaded unit (`NoSuchUnit` if it is not loaded).
     pub async fn unit_active_state(&self, name: &str) -> Result<String, Error> {
         let unit = self.unit_properties(name).await?;
@@ -190,6 +287,34 @@ impl Service<SystemdState> {
         let path = Self::answer(self.manager().await?.get_unit(name).await)?;
         self.properties_of(path.into_inner()).await
     }
+}
+
+/// What systemd answers for a unit it has not loaded.
+const INACTIVE: &str = "inactive";
+
+/// Asks systemd to send its unit and job signals; it does so only while a client is subscribed.
+async fn subscribe(manager: &SystemdManagerProxy<'_>) -> Result<(), Error> {
+    match Systemd::answer(manager.subscribe().await) {
+        Err(error) if error.error_name() != Some(ALREADY_SUBSCRIBED) => Err(error),
+        _ => Ok(()),
+    }
+}
+
+/// systemd's object path of a unit: bytes other than ASCII letters (and digits after the first)
+/// become `_` and two hex digits, so `docker.service` is `.../unit/docker_2eservice`.
+pub fn unit_object_path(name: &str) -> zbus::zvariant::ObjectPath<'static> {
+    let mut path = String::from("/org/freedesktop/systemd1/unit/");
+    if name.is_empty() {
+        path.push('_');
+    }
+    for (index, byte) in name.bytes().enumerate() {
+        if byte.is_ascii_alphabetic() || (index > 0 && byte.is_ascii_digit()) {
+            path.push(char::from(byte));
+        } else {
+            path.push_str(&format!("_{byte:02x}"));
+        }
+    }
+    zbus::zvariant::ObjectPath::try_from(path).expect("escaped unit names are valid object paths")
 }
 
 async fn active_state(unit: &PropertiesProxy<'_>) -> Result<String, Error> {

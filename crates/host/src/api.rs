@@ -350,7 +350,10 @@ mod tests {
         assert!((data["startup_time"].as_f64().unwrap() - 1.843213).abs() < 1e-9);
         assert!(data["agent_version"].is_null() && data["apparmor_version"].is_null(), "no OS-Agent");
         assert!(data["disk_total"].as_f64().unwrap() > 0.0);
-        assert_eq!(data["features"], json!(["reboot", "shutdown", "services", "hostname", "timedate", "resolved"]));
+        assert_eq!(
+            data["features"],
+            json!(["reboot", "shutdown", "services", "hostname", "timedate", "resolved", "mount"])
+        );
     }
 
     #[actix_web::test]

@@ -22,6 +22,7 @@ pub enum Feature {
     Resolved,
     Journal,
     Disk,
+    Mount,
 }
 
 impl Feature {
@@ -38,6 +39,7 @@ impl Feature {
             Feature::Resolved => "resolved",
             Feature::Journal => "journal",
             Feature::Disk => "disk",
+            Feature::Mount => "mount",
         }
     }
 }
@@ -56,12 +58,13 @@ pub struct Presence {
     pub resolved: bool,
     pub journal: bool,
     pub udisks2: bool,
+    /// Network storage can be mounted ([`mount_supported`]).
+    pub mount: bool,
 }
 
-/// The host's features, as the real `HostManager.features` lists them. `mount` is never listed:
-/// this supervisor has no `/mounts` group for it to announce.
+/// The host's features, as the real `HostManager.features` lists them.
 pub fn features(presence: Presence) -> Vec<Feature> {
-    let mut features = Vec::with_capacity(11);
+    let mut features = Vec::with_capacity(12);
     if presence.systemd {
         features.extend([Feature::Reboot, Feature::Shutdown, Feature::Services]);
     }
@@ -74,6 +77,7 @@ pub fn features(presence: Presence) -> Vec<Feature> {
         (presence.resolved, Feature::Resolved),
         (presence.journal, Feature::Journal),
         (presence.udisks2, Feature::Disk),
+        (presence.mount, Feature::Mount),
     ];
     features.extend(rest.into_iter().filter_map(|(present, feature)| present.then_some(feature)));
     features
@@ -82,14 +86,23 @@ pub fn features(presence: Presence) -> Vec<Feature> {
 /// Whether a CPE name (`cpe:2.3:o:home-assistant:haos:16.0:...` or the older URI form
 /// `cpe:/o:home-assistant:hassos:...`) names Home Assistant OS, as the real OS manager decides.
 pub fn is_haos(cpe: &str) -> bool {
-    let product = if let Some(rest) = cpe.strip_prefix("cpe:2.3:") {
-        rest.split(':').nth(2)
-    } else if let Some(rest) = cpe.strip_prefix("cpe:/") {
-        rest.split(':').nth(2)
-    } else {
-        None
-    };
-    matches!(product, Some("haos" | "hassos"))
+    haos_version(cpe).is_some()
+}
+
+/// The version of Home Assistant OS a CPE name names (`""` when it names none); `None` when it
+/// is not Home Assistant OS.
+fn haos_version(cpe: &str) -> Option<&str> {
+    let rest = cpe.strip_prefix("cpe:2.3:").or_else(|| cpe.strip_prefix("cpe:/"))?;
+    let mut fields = rest.split(':').skip(2);
+    matches!(fields.next(), Some("haos" | "hassos")).then(|| fields.next().unwrap_or(""))
+}
+
+/// Whether network storage can be mounted, as the real Supervisor decides: systemd is there to
+/// run mount units, and on Home Assistant OS the OS is 10.2 or newer (where mounts under the
+/// data directory reach the supervisor).
+pub fn mount_supported(systemd: bool, hostname: Option<&HostnameState>) -> bool {
+    let os_version = hostname.and_then(|state| haos_version(&state.operating_system_cpe_name));
+    systemd && os_version.is_none_or(|version| !base::version::is_newer("10.2", version))
 }
 
 /// NetworkManager device types the supervisor configures: ethernet, wifi, VLAN.
@@ -223,17 +236,30 @@ mod tests {
             resolved: true,
             journal: true,
             udisks2: true,
+            mount: true,
         };
         let names: Vec<&str> = features(all).into_iter().map(Feature::name).collect();
         assert_eq!(
             names,
             [
                 "reboot", "shutdown", "services", "network", "hostname", "timedate", "os_agent", "haos", "resolved",
-                "journal", "disk"
+                "journal", "disk", "mount"
             ]
         );
         let some = Presence { hostname: true, journal: true, ..Presence::default() };
         assert_eq!(features(some), [Feature::Hostname, Feature::Journal]);
+    }
+
+    #[test]
+    fn mounting_needs_systemd_and_on_haos_10_2() {
+        let on = |cpe: &str| HostnameState { operating_system_cpe_name: cpe.to_owned(), ..HostnameState::default() };
+        assert!(mount_supported(true, None));
+        assert!(!mount_supported(false, None));
+        assert!(mount_supported(true, Some(&on("cpe:2.3:o:debian:debian_linux:12:*:*:*:*:*:*:*"))));
+        assert!(mount_supported(true, Some(&on("cpe:2.3:o:home-assistant:haos:16.0:*:production:*:*:*:yellow:*"))));
+        assert!(mount_supported(true, Some(&on("cpe:/o:home-assistant:haos:10.2"))));
+        assert!(!mount_supported(true, Some(&on("cpe:/o:home-assistant:haos:10.1"))));
+        assert!(!mount_supported(true, Some(&on("cpe:/o:home-assistant:hassos:9.5"))));
     }
 
     #[test]

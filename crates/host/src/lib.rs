@@ -12,5 +12,5 @@ mod info;
 mod manager;
 
 pub use disks::DiskUsage;
-pub use info::{Feature, HostInfo};
+pub use info::{mount_supported, Feature, HostInfo};
 pub use manager::{HostManager, HostService, UnitAction};

@@ -111,6 +111,7 @@ impl HostManager {
             resolved: s.resolved.is_available(),
             journal: self.journal_available.load(Ordering::Relaxed),
             udisks2: s.udisks2.is_available(),
+            mount: info::mount_supported(s.systemd.is_available(), hostname),
         })
     }
 

@@ -58,7 +58,7 @@ impl JobCondition {
             JobCondition::Haos if !system.haos() => fails("no Home Assistant OS available"),
             JobCondition::OsAgent if !system.os_agent() => fails("no Home Assistant OS-Agent available"),
             JobCondition::HostNetwork if !system.network_manager() => fails("host Network Manager not available"),
-            JobCondition::MountAvailable if !system.host_feature("mount") => fails("mounting not supported on system"),
+            JobCondition::MountAvailable if !system.mount_available() => fails("mounting not supported on system"),
             JobCondition::OsSupported if system.is_unsupported("os_version") => fails("unsupported OS version"),
             JobCondition::HomeAssistantCoreSupported if system.is_unsupported("home_assistant_core_version") => {
                 fails("unsupported Home Assistant Core version")
@@ -97,10 +97,13 @@ mod tests {
         let data = DataDir::new("/");
         assert_eq!(JobCondition::Haos.check(&system, &data).unwrap(), "no Home Assistant OS available");
         assert_eq!(JobCondition::OsAgent.check(&system, &data).unwrap(), "no Home Assistant OS-Agent available");
+        assert_eq!(JobCondition::MountAvailable.check(&system, &data).unwrap(), "mounting not supported on system");
         system.set_haos(true);
         system.set_os_agent(true);
+        system.set_mount_available(true);
         assert!(JobCondition::Haos.check(&system, &data).is_none());
         assert!(JobCondition::OsAgent.check(&system, &data).is_none());
+        assert!(JobCondition::MountAvailable.check(&system, &data).is_none());
     }
 
     #[test]

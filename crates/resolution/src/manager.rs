@@ -351,7 +351,7 @@ impl ResolutionManager {
         let before = (system.unsupported_reasons(), system.unhealthy_reasons());
         tracing::info!("Starting system evaluation with state {:?}", system.state());
         let facts = crate::facts::gather(&self.inner.parts).await;
-        system.set_host(facts.features.clone(), facts.connectivity_check_enabled.is_some());
+        system.set_network_manager(facts.connectivity_check_enabled.is_some());
         for verdict in evaluations::evaluate(&facts) {
             let Some(unsupported) = verdict.unsupported else { continue };
             if unsupported && !system.unsupported_reasons().iter().any(|r| r == verdict.reason) {

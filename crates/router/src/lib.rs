@@ -25,6 +25,7 @@ use http_api::routes::RouteRules;
 use http_api::{ApiError, Routes};
 use ingress::IngressManager;
 use jobs::JobManager;
+use mounts::MountManager;
 use network::Network;
 use os::OsManager;
 use resolution::ResolutionManager;
@@ -63,6 +64,7 @@ pub struct AppState {
     pub discovery: web::Data<DiscoveryManager>,
     pub services: web::Data<ServicesManager>,
     pub ingress: web::Data<IngressManager>,
+    pub mounts: web::Data<MountManager>,
     pub resolution: web::Data<ResolutionManager>,
 }
 
@@ -100,6 +102,7 @@ pub fn app(
         .app_data(state.discovery.clone())
         .app_data(state.services.clone())
         .app_data(state.ingress.clone())
+        .app_data(state.mounts.clone())
         .app_data(state.resolution.clone())
         .app_data(web::PayloadConfig::new(MAX_BODY))
         .app_data(RULES.clone())
@@ -128,6 +131,7 @@ pub fn routes() -> Routes {
     auth::api::routes(&mut routes);
     discovery::api::routes(&mut routes);
     ingress::api::routes(&mut routes);
+    mounts::api::routes(&mut routes);
     resolution::api::routes(&mut routes);
     openapi::routes(&mut routes);
     routes

@@ -1,0 +1,17 @@
+//! Network storage mounts (`/mounts`): CIFS and NFS shares for backups, media or share, mounted
+//! the way the real Supervisor mounts them.
+//!
+//! `config` reads and checks a mount as the real schema does and says how the API shows it (no
+//! credentials); `unit` makes its systemd mount units (names from the place, the real options);
+//! `manager` ([`MountManager`]) keeps the mounts (persisted), mounts them over D-Bus as jobs,
+//! binds media and share mounts into the data directory, follows each unit's state from
+//! systemd's signals and tells watchers (the resolution center) which mounts failed; `api` is
+//! `/mounts/*`.
+
+pub mod api;
+mod config;
+mod manager;
+mod unit;
+
+pub use config::{CifsVersion, MountConfig, MountInfo, MountRequest, MountType, MountUsage, Source};
+pub use manager::{MountManager, MountStatus, MountsInfo};
