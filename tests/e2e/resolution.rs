@@ -7,6 +7,8 @@ use dbus_fixtures::{PrivateBus, Profile, Service};
 use e2e::fixtures::FixtureRepository;
 use e2e::{eventually, Daemon, Tmpfs};
 use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, UdpSocket};
 use std::path::Path;
 
 fn info(daemon: &Daemon) -> Value {
@@ -283,4 +285,260 @@ fn a_full_disk_suggests_clearing_old_full_backups_and_keeps_the_newest_two() {
     // The disk is still full, but there is nothing more to clear.
     let still = wait_issue(&daemon, "free_space");
     assert!(suggestions_of(&daemon, &still).is_empty());
+}
+
+/// Applies a suggestion; it must succeed.
+fn apply(daemon: &Daemon, suggestion: &Value) {
+    let uuid = suggestion["uuid"].as_str().expect("a uuid");
+    let (status, body) = daemon.post(&format!("/resolution/suggestion/{uuid}"), json!({}));
+    assert_eq!(status, 200, "{body}");
+}
+
+/// The types of the suggestions that fix `issue`.
+fn suggestion_types(daemon: &Daemon, issue: &Value) -> Vec<Value> {
+    suggestions_of(daemon, issue).iter().map(|s| s["type"].clone()).collect()
+}
+
+/// The issue of `kind` about `reference`, once a health check found it.
+fn wait_issue_about(daemon: &Daemon, kind: &str, reference: &str) -> Value {
+    eventually(&format!("the issue {kind} of {reference}"), || {
+        healthcheck(daemon);
+        info(daemon)["issues"].as_array()?.iter().find(|i| i["type"] == kind && i["reference"] == reference).cloned()
+    })
+}
+
+fn issues_of_kind(daemon: &Daemon, kind: &str) -> Vec<Value> {
+    let all = info(daemon)["issues"].as_array().cloned().unwrap_or_default();
+    all.into_iter().filter(|i| i["type"] == kind).collect()
+}
+
+fn job_done(daemon: &Daemon, name: &str) -> bool {
+    let (_, jobs) = daemon.get("/jobs/info");
+    jobs["data"]["jobs"].as_array().is_some_and(|jobs| jobs.iter().any(|j| j["name"] == name && j["done"] == true))
+}
+
+#[test]
+fn an_interface_without_ipv4_is_a_connection_problem_until_ipv4_is_back() {
+    let bus = PrivateBus::start(Service::ALL).expect("a private bus");
+    let daemon = Daemon::start_with(&[bus.env()]);
+    healthcheck(&daemon);
+    assert!(issues_of_kind(&daemon, "ipv4_connection_problem").is_empty(), "eth0 is up with IPv4");
+
+    let (status, body) = daemon.post("/network/interface/eth0/update", json!({"ipv4": {"method": "disabled"}}));
+    assert_eq!(status, 200, "{body}");
+    let problem = wait_issue_about(&daemon, "ipv4_connection_problem", "eth0");
+    assert_eq!(problem["context"], "system", "{problem}");
+    assert!(suggestions_of(&daemon, &problem).is_empty(), "nothing the supervisor could do");
+
+    let (status, body) = daemon.post("/network/interface/eth0/update", json!({"ipv4": {"method": "auto"}}));
+    assert_eq!(status, 200, "{body}");
+    eventually("IPv4 back on eth0", || {
+        healthcheck(&daemon);
+        issues_of_kind(&daemon, "ipv4_connection_problem").is_empty().then_some(())
+    });
+}
+
+#[test]
+fn second_data_disks_are_renamed_or_adopted_with_a_reboot() {
+    let bus = PrivateBus::start_with(Service::ALL, Profile::Haos).expect("a private bus");
+    let daemon = Daemon::start_with(&[bus.env()]);
+    healthcheck(&daemon);
+    assert!(issues_of_kind(&daemon, "multiple_data_disks").is_empty(), "the data disk in use is no second one");
+
+    // The data disk of another HAOS, plugged in: renaming it ends the conflict.
+    bus.plug(Service::UDisks2, "sdc").unwrap();
+    let second = wait_issue_about(&daemon, "multiple_data_disks", "/dev/sdc1");
+    assert_eq!(second["context"], "system", "{second}");
+    assert_eq!(suggestion_types(&daemon, &second), [json!("rename_data_disk"), json!("adopt_data_disk")]);
+    let rename = suggestions_of(&daemon, &second).into_iter().find(|s| s["type"] == "rename_data_disk").unwrap();
+    apply(&daemon, &rename);
+    assert!(job_done(&daemon, "fixup_system_rename_data_disk_process"));
+    let calls = bus.calls(Service::UDisks2).unwrap();
+    assert!(calls.contains(&"SetLabel(/dev/sdc1, hassos-data-old)".to_owned()), "{calls:?}");
+    assert!(issues_of_kind(&daemon, "multiple_data_disks").is_empty(), "{}", info(&daemon));
+
+    // A data disk HAOS disabled at boot: adopting it names it the data disk, the one in use
+    // loses the name, and the host reboots into it.
+    bus.plug(Service::UDisks2, "sdd").unwrap();
+    let disabled = wait_issue_about(&daemon, "disabled_data_disk", "/dev/sdd1");
+    assert_eq!(suggestion_types(&daemon, &disabled), [json!("rename_data_disk"), json!("adopt_data_disk")]);
+    let adopt = suggestions_of(&daemon, &disabled).into_iter().find(|s| s["type"] == "adopt_data_disk").unwrap();
+    apply(&daemon, &adopt);
+    let calls = bus.calls(Service::UDisks2).unwrap();
+    let labels: Vec<&String> = calls.iter().filter(|c| c.starts_with("SetLabel(")).collect();
+    assert_eq!(
+        labels,
+        [
+            "SetLabel(/dev/sdc1, hassos-data-old)",
+            "SetLabel(/dev/sdd1, hassos-data)",
+            "SetLabel(/dev/nvme0n1p2, hassos-data-old)"
+        ]
+    );
+    assert!(bus.calls(Service::Login1).unwrap().iter().any(|c| c.starts_with("Reboot(")), "the host reboots");
+    assert!(issues_of_kind(&daemon, "disabled_data_disk").is_empty(), "{}", info(&daemon));
+}
+
+#[test]
+fn a_second_home_assistant_os_is_found_at_start_and_makes_the_system_unhealthy() {
+    let bus = PrivateBus::start_with(Service::ALL, Profile::Haos).expect("a private bus");
+    bus.plug(Service::UDisks2, "sde").unwrap();
+    let daemon = Daemon::start_with(&[bus.env()]);
+    let duplicate = wait_issue(&daemon, "duplicate_os_installation");
+    assert_eq!((duplicate["context"].clone(), duplicate["reference"].clone()), (json!("system"), Value::Null));
+    assert!(suggestions_of(&daemon, &duplicate).is_empty());
+    assert!(names(&info(&daemon)["unhealthy"]).contains(&"duplicate_os_installation".to_owned()));
+
+    // A check of the setup state: the hourly health check leaves it; running it finds it gone.
+    bus.unplug(Service::UDisks2, "sde").unwrap();
+    healthcheck(&daemon);
+    assert!(issue(&daemon, "duplicate_os_installation").is_some());
+    eventually("the copy to be gone", || {
+        let (status, body) = daemon.post("/resolution/check/duplicate_os_installation/run", json!({}));
+        assert_eq!(status, 200, "{body}");
+        issue(&daemon, "duplicate_os_installation").is_none().then_some(())
+    });
+}
+
+#[test]
+fn an_add_on_left_on_a_deprecated_machine_is_found_and_removed() {
+    let repository = FixtureRepository::copy();
+    repository.set_config("build_local", "machine", "[qemux86-64, raspberrypi4]");
+    let mut daemon = engine_daemon(&[repository.env(), ("SUPERVISOR_MACHINE", "qemux86-64")]);
+    install(&daemon, "core_build_local");
+    healthcheck(&daemon);
+    assert_eq!(issue(&daemon, "deprecated_arch_addon"), None, "it runs on this machine");
+
+    // The same data moved to an ODROID-N2: of its machines, only one Home Assistant no longer
+    // builds for would take it.
+    daemon.kill9_and_restart_with(&[("SUPERVISOR_MACHINE", "odroid-n2")]);
+    daemon.wait_for_engine();
+    let deprecated = wait_issue_about(&daemon, "deprecated_arch_addon", "core_build_local");
+    assert_eq!(deprecated["context"], "addon", "{deprecated}");
+    let remove = suggestions_of(&daemon, &deprecated);
+    assert_eq!(remove.iter().map(|s| s["type"].clone()).collect::<Vec<_>>(), [json!("execute_remove")]);
+    apply(&daemon, &remove[0]);
+    let (_, installed) = daemon.get("/addons");
+    let installed = installed["data"]["addons"].as_array().cloned().unwrap_or_default();
+    assert!(installed.iter().all(|addon| addon["slug"] != "core_build_local"), "removed: {installed:?}");
+    assert_eq!(issue(&daemon, "deprecated_arch_addon"), None);
+}
+
+/// A DNS server on `<address>:53` that answers every A question with 192.0.2.1 and any other
+/// with no records, for as long as the test process runs.
+fn dns_server(address: &str) {
+    let socket = UdpSocket::bind((address, 53)).expect("bind a DNS port (the tests run as root)");
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 512];
+        while let Ok((read, from)) = socket.recv_from(&mut buffer) {
+            let mut answer = buffer[..read].to_vec();
+            if answer.len() < 17 {
+                continue;
+            }
+            answer[2] = 0x81;
+            answer[3] = 0x80;
+            let kind = u16::from_be_bytes([answer[read - 4], answer[read - 3]]);
+            if kind == 1 {
+                answer[7] = 1;
+                answer.extend([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1]);
+            }
+            let _ = socket.send_to(&answer, from);
+        }
+    });
+}
+
+fn set_nameservers(daemon: &Daemon, nameservers: &[&str]) {
+    let (status, body) =
+        daemon.post("/network/interface/eth0/update", json!({"ipv4": {"method": "auto", "nameservers": nameservers}}));
+    assert_eq!(status, 200, "{body}");
+    eventually("the name servers to be applied", || {
+        let (_, eth0) = daemon.get("/network/interface/eth0/info");
+        (eth0["data"]["ipv4"]["nameservers"] == json!(nameservers)).then_some(())
+    });
+}
+
+/// The checks that need the internet run here only with that condition ignored.
+fn ignore_internet(daemon: &Daemon) {
+    let (status, body) = daemon.post("/jobs/options", json!({"ignore_conditions": ["internet_system"]}));
+    assert_eq!(status, 200, "{body}");
+}
+
+fn run_check(daemon: &Daemon, check: &str) {
+    let (status, body) = daemon.post(&format!("/resolution/check/{check}/run"), json!({}));
+    assert_eq!(status, 200, "{body}");
+}
+
+#[test]
+fn dns_servers_of_the_host_that_fail_for_the_check_host_are_issues() {
+    dns_server("127.0.0.153");
+    let bus = PrivateBus::start(Service::ALL).expect("a private bus");
+    let daemon = Daemon::start_with(&[bus.env()]);
+    // One server answers, nothing listens on the other.
+    set_nameservers(&daemon, &["127.0.0.153", "127.0.0.154"]);
+    ignore_internet(&daemon);
+
+    run_check(&daemon, "dns_server");
+    let failed = issues_of_kind(&daemon, "dns_server_failed");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(
+        (failed[0]["context"].clone(), failed[0]["reference"].clone()),
+        (json!("dns_server"), json!("dns://127.0.0.154"))
+    );
+    // The working server has no IPv6 address for the check host, which is no error.
+    run_check(&daemon, "dns_server_ipv6");
+    let ipv6 = issues_of_kind(&daemon, "dns_server_ipv6_error");
+    assert_eq!(ipv6.iter().map(|i| i["reference"].clone()).collect::<Vec<_>>(), [json!("dns://127.0.0.154")]);
+
+    // A server the host no longer uses is no issue any more.
+    set_nameservers(&daemon, &["127.0.0.153"]);
+    healthcheck(&daemon);
+    assert!(issues_of_kind(&daemon, "dns_server_failed").is_empty(), "{}", info(&daemon));
+    assert!(issues_of_kind(&daemon, "dns_server_ipv6_error").is_empty(), "{}", info(&daemon));
+}
+
+/// A Pwned Passwords range API on loopback: every range lists the suffix of the SHA-1 of
+/// `correct-horse-battery-staple` (the `schema_all` fixture's password). Returns its URL.
+fn pwned_api() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the range API");
+    let url = format!("http://{}/range", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|read| read > 2) {
+                line.clear();
+            }
+            let body = "0018A45C4D1DEF81644B54AB7F969B88D65:1\r\nCD49BBBD06B4C2606FC2449F8FB87975786:3645804\r\n";
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            let _ = stream.write_all(format!("{head}{body}").as_bytes());
+        }
+    });
+    url
+}
+
+#[test]
+fn an_add_on_password_in_a_breach_is_an_issue_until_it_is_changed() {
+    let api = pwned_api();
+    let mut daemon = engine_daemon(&[("SUPERVISOR_PWNED_API", &api)]);
+    install(&daemon, "core_schema_all");
+    ignore_internet(&daemon);
+    // As in the real Supervisor, a breached password counts only when security is forced.
+    run_check(&daemon, "addon_pwned");
+    assert_eq!(issue(&daemon, "pwned"), None);
+    let (status, body) = daemon.post("/security/options", json!({"force_security": true}));
+    assert_eq!(status, 200, "{body}");
+    healthcheck(&daemon);
+    assert_eq!(issue(&daemon, "pwned"), None, "looked for new ones once a day only");
+    daemon.kill9_and_restart_with(&[]);
+    ignore_internet(&daemon);
+    run_check(&daemon, "addon_pwned");
+    let pwned = issue(&daemon, "pwned").expect("the breached password found");
+    assert_eq!((pwned["context"].clone(), pwned["reference"].clone()), (json!("addon"), json!("core_schema_all")));
+
+    let (_, addon) = daemon.get("/addons/core_schema_all/info");
+    let mut options = addon["data"]["options"].clone();
+    options["secret"] = json!("a-password-nobody-has-leaked-1d6f");
+    let (status, body) = daemon.post("/addons/core_schema_all/options", json!({"options": options}));
+    assert_eq!(status, 200, "{body}");
+    healthcheck(&daemon);
+    assert_eq!(issue(&daemon, "pwned"), None, "{}", info(&daemon));
 }

@@ -220,6 +220,13 @@ impl Daemon {
         self.wait_ready();
     }
 
+    /// kill -9, then start again on the same data directory with `env` set too (a flag that
+    /// changed between two runs).
+    pub fn kill9_and_restart_with(&mut self, env: &[(&str, &str)]) {
+        self.extra.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        self.kill9_and_restart();
+    }
+
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();

@@ -51,6 +51,9 @@ struct Args {
     /// Machine type that selects Home Assistant versions and images.
     #[arg(long, env = "SUPERVISOR_MACHINE", default_value = base::arch::default_machine())]
     machine: String,
+    /// The Pwned Passwords range API the add-on password check asks (`<url>/<SHA-1 prefix>`).
+    #[arg(long, env = "SUPERVISOR_PWNED_API", default_value = "https://api.pwnedpasswords.com/range")]
+    pwned_api: String,
     /// HTTP worker threads.
     #[arg(long, env = "SUPERVISOR_WORKERS", default_value_t = 2)]
     workers: usize,
@@ -145,7 +148,7 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
         args.version_source.clone(),
         args.machine.clone(),
     )?);
-    let security = SecurityManager::load(&store)?;
+    let security = Arc::new(SecurityManager::load(&store)?);
     let catalog =
         StoreManager::new(&store, data.clone(), jobs.clone(), core_repository(args, &data), args.machine.clone())?;
     let supervisor = Arc::new(SupervisorManager::new(
@@ -226,7 +229,10 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
             addons: addons.clone(),
             store: catalog.clone(),
             backups: backups.clone(),
+            security: Arc::clone(&security),
             host_root: args.host_root.clone(),
+            machine: args.machine.clone(),
+            pwned_api: args.pwned_api.clone(),
         },
     )?;
     let state = AppState {
@@ -236,7 +242,7 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
         docker: web::Data::from(Arc::clone(&docker)),
         updater: web::Data::from(Arc::clone(&updater)),
         supervisor: web::Data::from(supervisor),
-        security: web::Data::new(security),
+        security: web::Data::from(security),
         store: web::Data::new(catalog),
         addons: web::Data::new(addons.clone()),
         backups: web::Data::new(backups),

@@ -84,7 +84,8 @@ pub async fn serve(connection: &Connection, profile: Profile) -> zbus::Result<()
     let calls = Calls::default();
     let (board, data_disk) = match profile {
         Profile::Debian => ("Supervised", ""),
-        Profile::Haos => ("Yellow", "/dev/nvme0n1"),
+        // The agent names the data file system's partition (`/dev/disk/by-label/hassos-data`).
+        Profile::Haos => ("Yellow", "/dev/nvme0n1p2"),
     };
     let leds =
         |names: [&'static str; 3]| names.into_iter().fold(Props::default(), |props, name| props.signalled(name, true));

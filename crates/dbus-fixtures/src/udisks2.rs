@@ -2,9 +2,11 @@
 //! root file system, both mounted; with the `haos` profile the `hassos-boot` and `hassos-data`
 //! partitions instead) and a USB disk (`SSK SSK Storage`, GPT, one unmounted ext4 partition),
 //! with the ObjectManager at `/org/freedesktop/UDisks2` as UDisks2 has. USB disks can be pulled
-//! out and plugged in (`io.supervisor.Fixture.Unplug`/`Plug`): `sda`, and `sdb`, a `SanDisk
-//! Ultra` stick with one vfat partition `STICK` that is not plugged in at start; their objects
-//! come and go with `InterfacesAdded`/`InterfacesRemoved`, as on a real host.
+//! out and plugged in (`io.supervisor.Fixture.Unplug`/`Plug`): `sda`, and, not plugged in at
+//! start, `sdb` (a `SanDisk Ultra` stick with one vfat partition `STICK`), `sdc` (the data disk
+//! of another Home Assistant OS), `sdd` (a data disk HAOS disabled) and `sde` (a copy of Home
+//! Assistant OS's boot, kernel and system partitions); their objects come and go with
+//! `InterfacesAdded`/`InterfacesRemoved`, as on a real host.
 //!
 //! Objects: the Manager (`GetBlockDevices`, `ResolveDevice` by `path`, `label`, `uuid`,
 //! `partuuid` or `partlabel`); drives (`Drive`, `Eject`; the NVMe one also
@@ -146,29 +148,38 @@ impl Disks {
         disks
     }
 
-    /// Plugs in a USB disk of the catalog: its drive, the disk (GPT) and its one partition with
-    /// a file system, unmounted.
+    /// Plugs in a USB disk of the catalog: its drive, the disk (GPT) and its partitions, with
+    /// their file systems unmounted.
     fn plug(&mut self, device: &str, time_detected: u64) -> Result<(), ServiceError> {
-        let (drive_name, drive, device_number, fs_type, label) = usb_disk(device, time_detected)
-            .ok_or_else(|| ServiceError::invalid_args(format!("No USB disk '{device}' to plug (known: sda, sdb)")))?;
-        if self.drives.contains_key(drive_name) {
+        let disk = usb_disk(device, time_detected).ok_or_else(|| {
+            ServiceError::invalid_args(format!("No USB disk '{device}' to plug (known: {USB_DISKS})"))
+        })?;
+        if self.drives.contains_key(disk.drive_name) {
             return Err(ServiceError::invalid_args(format!("{device} is already plugged in")));
         }
-        self.drives.insert(drive_name, drive);
-        self.add_disk(device, drive_name, device_number);
-        let partition = self.add_partition(device, 0, LINUX_FILESYSTEM, "");
-        self.make_filesystem(&partition, fs_type, label, None);
+        self.drives.insert(disk.drive_name, disk.drive);
+        self.add_disk(device, disk.drive_name, disk.device_number);
+        let (count, rest) = (disk.partitions.len() as u64, disk.partitions.len() == 1);
+        for (name, fs_type, label) in disk.partitions {
+            // One partition takes the disk; several share the first GiB.
+            let size = if rest { 0 } else { 1024 * MIB / count };
+            let partition = self.add_partition(device, size, LINUX_FILESYSTEM, name);
+            if !fs_type.is_empty() {
+                self.make_filesystem(&partition, fs_type, label, None);
+            }
+        }
         Ok(())
     }
 
     /// Pulls a USB disk of the catalog out: its drive and every block device on it go.
     fn unplug(&mut self, device: &str) -> Result<(), ServiceError> {
-        let (drive_name, ..) = usb_disk(device, 0)
-            .ok_or_else(|| ServiceError::invalid_args(format!("No USB disk '{device}' to unplug (known: sda, sdb)")))?;
-        if self.drives.remove(drive_name).is_none() {
+        let disk = usb_disk(device, 0).ok_or_else(|| {
+            ServiceError::invalid_args(format!("No USB disk '{device}' to unplug (known: {USB_DISKS})"))
+        })?;
+        if self.drives.remove(disk.drive_name).is_none() {
             return Err(ServiceError::invalid_args(format!("{device} is not plugged in")));
         }
-        self.blocks.retain(|_, block| block.drive != Some(drive_name));
+        self.blocks.retain(|_, block| block.drive != Some(disk.drive_name));
         Ok(())
     }
 
@@ -433,9 +444,24 @@ fn now_micros() -> u64 {
     u64::try_from(since_epoch.as_micros()).unwrap_or(u64::MAX)
 }
 
-/// The USB disks `Plug` knows, by block device name: the drive's object name, the drive, the
-/// disk's device number, and the type and label of the file system on its one partition.
-fn usb_disk(device: &str, time_detected: u64) -> Option<(&'static str, Drive, u64, &'static str, &'static str)> {
+/// The USB disks `Plug` knows.
+const USB_DISKS: &str = "sda, sdb, sdc, sdd, sde";
+
+/// A USB disk of the catalog.
+struct UsbDisk {
+    /// The drive's object name.
+    drive_name: &'static str,
+    drive: Drive,
+    device_number: u64,
+    /// Its partitions: GPT name, file system type (empty: none) and label.
+    partitions: Vec<(&'static str, &'static str, &'static str)>,
+}
+
+/// The USB disks `Plug` knows, by block device name: `sda` (ext4 `backup`), `sdb` (a stick,
+/// vfat `STICK`), `sdc` (the data disk of another Home Assistant OS, ext4 `hassos-data`), `sdd`
+/// (a data disk HAOS disabled at boot, ext4 `hassos-data-dis`) and `sde` (a copy of Home
+/// Assistant OS: its boot, kernel and system partitions).
+fn usb_disk(device: &str, time_detected: u64) -> Option<UsbDisk> {
     let usb = |vendor, model, revision, serial, id, size| Drive {
         vendor,
         model,
@@ -449,15 +475,21 @@ fn usb_disk(device: &str, time_detected: u64) -> Option<(&'static str, Drive, u6
         nvme: false,
         time_detected,
     };
-    match device {
-        "sda" => Some((
+    let disk = |drive_name, drive, minor: u64, partitions| UsbDisk {
+        drive_name,
+        drive,
+        device_number: (8 << 8) | minor,
+        partitions,
+    };
+    let ssd = |serial, id| usb("Samsung", "Portable SSD T7", "0", serial, id, 500_107_862_016);
+    Some(match device {
+        "sda" => disk(
             "SSK_SSK_Storage_DF56419883D56",
             usb("SSK", "SSK Storage", "0206", "DF56419883D56", "SSK-SSK-Storage-DF56419883D56", 250_059_350_016),
-            8 << 8,
-            "ext4",
-            "backup",
-        )),
-        "sdb" => Some((
+            0,
+            vec![("", "ext4", "backup")],
+        ),
+        "sdb" => disk(
             "SanDisk_Ultra_4C530001230906115012",
             usb(
                 "SanDisk",
@@ -467,12 +499,35 @@ fn usb_disk(device: &str, time_detected: u64) -> Option<(&'static str, Drive, u6
                 "SanDisk-Ultra-4C530001230906115012",
                 30_752_636_928,
             ),
-            (8 << 8) | 16,
-            "vfat",
-            "STICK",
-        )),
-        _ => None,
-    }
+            16,
+            vec![("", "vfat", "STICK")],
+        ),
+        "sdc" => disk(
+            "Samsung_PSSD_T7_S5SXNS0R100001C",
+            ssd("S5SXNS0R100001C", "Samsung-PSSD-T7-S5SXNS0R100001C"),
+            32,
+            vec![("hassos-data-external", "ext4", "hassos-data")],
+        ),
+        "sdd" => disk(
+            "Samsung_PSSD_T7_S5SXNS0R100001D",
+            ssd("S5SXNS0R100001D", "Samsung-PSSD-T7-S5SXNS0R100001D"),
+            48,
+            vec![("hassos-data-external", "ext4", "hassos-data-dis")],
+        ),
+        "sde" => disk(
+            "Samsung_PSSD_T7_S5SXNS0R100001E",
+            ssd("S5SXNS0R100001E", "Samsung-PSSD-T7-S5SXNS0R100001E"),
+            64,
+            vec![
+                ("hassos-boot", "vfat", "hassos-boot"),
+                ("hassos-kernel0", "", ""),
+                ("hassos-system0", "", ""),
+                ("hassos-kernel1", "", ""),
+                ("hassos-system1", "", ""),
+            ],
+        ),
+        _ => return None,
+    })
 }
 
 fn error(name: &str, message: impl Into<String>) -> ServiceError {

@@ -99,7 +99,7 @@ async fn the_os_agent_objects_are_watched_and_written() {
     assert_eq!(agent.agent.state().unwrap().version, "1.9.0");
     assert_eq!(agent.apparmor.state().unwrap().parser_version, "3.1.7");
     assert_eq!(agent.boards.state().unwrap().board, "Yellow");
-    assert_eq!(agent.datadisk.state().unwrap().current_device, "/dev/nvme0n1");
+    assert_eq!(agent.datadisk.state().unwrap().current_device, "/dev/nvme0n1p2");
     let swap = agent.swap.state().unwrap();
     assert_eq!((swap.swap_size.as_str(), swap.swappiness), ("", 1));
     assert!(agent.yellow.state().unwrap().heartbeat_led);

@@ -2,6 +2,11 @@
 //! fix them, under the real Supervisor's slugs and rules. A pass replaces a check's issues by
 //! what it finds, so an issue that is no longer true goes (the real `approve_check`).
 
+mod disks;
+mod online;
+
+pub use disks::{DATA_DISK_LABEL, OLD_DATA_DISK_LABEL};
+
 use crate::model::{ContextType, Issue, IssueType, Subject, SuggestionType};
 use crate::Parts;
 use addons::AddonState;
@@ -29,40 +34,74 @@ const FIREWALL_UNIT: &str = "supervisor-firewall-gateway.service";
 const IGNORED_UNITS: [&str; 3] =
     [FIREWALL_UNIT, "NetworkManager-wait-online.service", "systemd-time-wait-sync.service"];
 
+/// The architectures Home Assistant no longer builds for.
+const DEPRECATED_ARCHS: [&str; 3] = ["armhf", "armv7", "i386"];
+/// The machine types Home Assistant no longer builds for.
+const DEPRECATED_MACHINES: [&str; 8] =
+    ["odroid-xu", "qemuarm", "qemux86", "raspberrypi", "raspberrypi2", "raspberrypi3", "raspberrypi4", "tinker"];
+/// `NM_ACTIVE_CONNECTION_STATE_ACTIVATING`.
+const ACTIVATING: u32 = 1;
+/// `NM_ACTIVATION_STATE_FLAG_IP4_READY`.
+const IP4_READY: u32 = 0x8;
+
 /// Every check, by its slug.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Check {
     AppPortConflict,
+    AppPwned,
     Backups,
     DeprecatedApp,
+    DeprecatedArchApp,
     DetachedAppMissing,
     DetachedAppRemoved,
+    DisabledDataDisk,
     DiskLifetime,
+    DnsServer,
+    DnsServerIpv6,
+    DuplicateOsInstallation,
     FreeSpace,
+    MultipleDataDisks,
+    NetworkInterfaceIpv4,
     SystemdUnitFailure,
 }
 
 impl Check {
-    pub const ALL: [Check; 8] = [
+    pub const ALL: [Check; 16] = [
         Check::AppPortConflict,
+        Check::AppPwned,
         Check::Backups,
         Check::DeprecatedApp,
+        Check::DeprecatedArchApp,
         Check::DetachedAppMissing,
         Check::DetachedAppRemoved,
+        Check::DisabledDataDisk,
         Check::DiskLifetime,
+        Check::DnsServer,
+        Check::DnsServerIpv6,
+        Check::DuplicateOsInstallation,
         Check::FreeSpace,
+        Check::MultipleDataDisks,
+        Check::NetworkInterfaceIpv4,
         Check::SystemdUnitFailure,
     ];
 
     pub fn slug(self) -> &'static str {
         match self {
             Check::AppPortConflict => "app_port_conflict",
+            Check::AppPwned => "app_pwned",
             Check::Backups => "backups",
             Check::DeprecatedApp => "deprecated_app",
+            Check::DeprecatedArchApp => "deprecated_arch_app",
             Check::DetachedAppMissing => "detached_app_missing",
             Check::DetachedAppRemoved => "detached_app_removed",
+            Check::DisabledDataDisk => "disabled_data_disk",
             Check::DiskLifetime => "disk_lifetime",
+            Check::DnsServer => "dns_server",
+            Check::DnsServerIpv6 => "dns_server_ipv6",
+            Check::DuplicateOsInstallation => "duplicate_os_installation",
             Check::FreeSpace => "free_space",
+            Check::MultipleDataDisks => "multiple_data_disks",
+            Check::NetworkInterfaceIpv4 => "network_interface_ipv4",
             Check::SystemdUnitFailure => "systemd_unit_failure",
         }
     }
@@ -75,12 +114,20 @@ impl Check {
     pub fn issue(self) -> IssueType {
         match self {
             Check::AppPortConflict => IssueType::AppPortConflict,
+            Check::AppPwned => IssueType::Pwned,
             Check::Backups => IssueType::NoCurrentBackup,
             Check::DeprecatedApp => IssueType::DeprecatedApp,
+            Check::DeprecatedArchApp => IssueType::DeprecatedArchApp,
             Check::DetachedAppMissing => IssueType::DetachedAppMissing,
             Check::DetachedAppRemoved => IssueType::DetachedAppRemoved,
+            Check::DisabledDataDisk => IssueType::DisabledDataDisk,
             Check::DiskLifetime => IssueType::DiskLifetime,
+            Check::DnsServer => IssueType::DnsServerFailed,
+            Check::DnsServerIpv6 => IssueType::DnsServerIpv6Error,
+            Check::DuplicateOsInstallation => IssueType::DuplicateOsInstallation,
             Check::FreeSpace => IssueType::FreeSpace,
+            Check::MultipleDataDisks => IssueType::MultipleDataDisks,
+            Check::NetworkInterfaceIpv4 => IssueType::Ipv4ConnectionProblem,
             Check::SystemdUnitFailure => IssueType::SystemdUnitFailed,
         }
     }
@@ -88,11 +135,17 @@ impl Check {
     /// The core states it runs in, as the real check's `states`.
     fn states(self) -> &'static [CoreState] {
         match self {
-            Check::AppPortConflict => &[CoreState::Running],
-            Check::Backups | Check::DiskLifetime | Check::FreeSpace => &[CoreState::Running, CoreState::Startup],
+            Check::AppPortConflict | Check::AppPwned | Check::DnsServer | Check::DnsServerIpv6 => &[CoreState::Running],
+            Check::Backups | Check::DiskLifetime | Check::FreeSpace | Check::NetworkInterfaceIpv4 => {
+                &[CoreState::Running, CoreState::Startup]
+            }
+            Check::DuplicateOsInstallation => &[CoreState::Setup],
             Check::DeprecatedApp
+            | Check::DeprecatedArchApp
             | Check::DetachedAppMissing
             | Check::DetachedAppRemoved
+            | Check::DisabledDataDisk
+            | Check::MultipleDataDisks
             | Check::SystemdUnitFailure => &[CoreState::Setup, CoreState::Running],
         }
     }
@@ -107,12 +160,20 @@ impl Check {
     pub async fn find(self, parts: &Parts, existing: &[Issue]) -> Option<Vec<Finding>> {
         match self {
             Check::AppPortConflict => Some(port_conflicts(parts, existing).await),
+            Check::AppPwned => online::pwned(parts, existing).await,
             Check::Backups => Some(no_current_backup(parts)),
             Check::DeprecatedApp => Some(deprecated(parts)),
+            Check::DeprecatedArchApp => Some(deprecated_arch(parts)),
             Check::DetachedAppMissing => Some(detached(parts, false)),
             Check::DetachedAppRemoved => Some(detached(parts, true)),
+            Check::DisabledDataDisk => disks::disabled_data_disks(parts),
             Check::DiskLifetime => disk_lifetime(parts),
+            Check::DnsServer => online::dns_servers(parts, existing, online::Record::A).await,
+            Check::DnsServerIpv6 => online::dns_servers(parts, existing, online::Record::Aaaa).await,
+            Check::DuplicateOsInstallation => disks::duplicate_os_installation(parts),
             Check::FreeSpace => free_space(parts),
+            Check::MultipleDataDisks => disks::multiple_data_disks(parts),
+            Check::NetworkInterfaceIpv4 => ipv4_problems(parts),
             Check::SystemdUnitFailure => failed_units(parts).await,
         }
     }
@@ -161,20 +222,58 @@ fn no_current_backup(parts: &Parts) -> Vec<Finding> {
     vec![finding(IssueType::NoCurrentBackup, Subject::system(), &[SuggestionType::CreateFullBackup])]
 }
 
+/// The installed add-ons `wanted` picks, each an issue of `kind` that removing it fixes.
+fn addons_to_remove(parts: &Parts, kind: IssueType, wanted: impl Fn(&addons::Installed) -> bool) -> Vec<Finding> {
+    let subject = |addon: &addons::Installed| Subject::of(ContextType::Addon, &addon.slug);
+    let found = parts.addons.list().into_iter().filter(|addon| wanted(addon));
+    found.map(|addon| finding(kind, subject(&addon), &[SuggestionType::ExecuteRemove])).collect()
+}
+
 fn deprecated(parts: &Parts) -> Vec<Finding> {
-    parts
-        .addons
-        .list()
-        .into_iter()
-        .filter(|addon| addon.config().stage == addon_config::Stage::Deprecated)
-        .map(|addon| {
-            finding(
-                IssueType::DeprecatedApp,
-                Subject::of(ContextType::Addon, &addon.slug),
-                &[SuggestionType::ExecuteRemove],
-            )
-        })
-        .collect()
+    addons_to_remove(parts, IssueType::DeprecatedApp, |addon| addon.config().stage == addon_config::Stage::Deprecated)
+}
+
+/// Installed add-ons that still run only on deprecated architectures or machine types (add-ons
+/// deprecated as a whole are `deprecated_app`'s).
+fn deprecated_arch(parts: &Parts) -> Vec<Finding> {
+    let archs = base::arch::supported_archs();
+    addons_to_remove(parts, IssueType::DeprecatedArchApp, |addon| {
+        let config = addon.config();
+        config.stage != addon_config::Stage::Deprecated
+            && only_deprecated_platforms(&config.arch, &config.machine, &archs, &parts.machine)
+    })
+}
+
+/// The real rule: the add-on lists a deprecated architecture and none this system runs, or a
+/// deprecated machine type and not this machine (positively, and not excluded).
+fn only_deprecated_platforms(arch: &[String], machine: &[String], archs: &[&str], this_machine: &str) -> bool {
+    let deprecated_arch = arch.iter().any(|a| DEPRECATED_ARCHS.contains(&a.as_str()));
+    let supported_arch = arch.iter().any(|a| archs.contains(&a.as_str()));
+    let deprecated_machine = machine.iter().any(|m| DEPRECATED_MACHINES.contains(&m.trim_start_matches('!')));
+    let supported_machine = machine.is_empty()
+        || (!machine.iter().any(|m| m.strip_prefix('!') == Some(this_machine))
+            && machine.iter().any(|m| m == this_machine));
+    (deprecated_arch && !supported_arch) || (deprecated_machine && !supported_machine)
+}
+
+/// Managed interfaces with a connection that is not (being) activated with IPv4 ready.
+fn ipv4_problems(parts: &Parts) -> Option<Vec<Finding>> {
+    let network = parts.host.services().network.state()?;
+    Some(
+        network
+            .devices
+            .iter()
+            .filter(|device| device.managed && device.active.as_ref().is_some_and(ipv4_problem))
+            .map(|device| {
+                finding(IssueType::Ipv4ConnectionProblem, Subject::of(ContextType::System, &device.interface), &[])
+            })
+            .collect(),
+    )
+}
+
+fn ipv4_problem(connection: &dbus::network::ActiveConnection) -> bool {
+    let up = matches!(connection.state, ACTIVATING | dbus::network::ACTIVATED);
+    !(up && connection.state_flags & IP4_READY != 0)
 }
 
 /// Installed add-ons no repository has any more: `removed` from a repository that is still
@@ -260,6 +359,34 @@ mod tests {
             assert_eq!(Check::from_slug(check.slug()), Some(check));
         }
         assert_eq!(Check::from_slug("nope"), None);
+    }
+
+    #[test]
+    fn only_add_ons_left_with_deprecated_platforms_alone_are_found() {
+        let list = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let amd64 = ["amd64", "i386"];
+        let on = |arch: &[&str], machine: &[&str]| {
+            only_deprecated_platforms(&list(arch), &list(machine), &amd64, "generic-x86-64")
+        };
+        assert!(on(&["armv7", "armhf"], &[]));
+        assert!(!on(&["amd64", "armv7"], &[]));
+        // i386 is deprecated, but this amd64 system still runs it.
+        assert!(!on(&["i386"], &[]));
+        assert!(!on(&["aarch64"], &[]), "not deprecated, only unavailable");
+        assert!(on(&["amd64"], &["raspberrypi4", "qemux86"]));
+        assert!(!on(&["amd64"], &["raspberrypi4", "generic-x86-64"]));
+        assert!(on(&["amd64"], &["!raspberrypi4"]), "a list of exclusions supports no machine");
+        assert!(!on(&["amd64"], &["!odroid-n2", "generic-x86-64"]));
+    }
+
+    #[test]
+    fn ipv4_is_a_problem_unless_the_connection_is_up_with_ipv4_ready() {
+        let connection =
+            |state, state_flags| dbus::network::ActiveConnection { state, state_flags, ..Default::default() };
+        assert!(!ipv4_problem(&connection(dbus::network::ACTIVATED, 0x1 | IP4_READY)));
+        assert!(!ipv4_problem(&connection(ACTIVATING, IP4_READY)));
+        assert!(ipv4_problem(&connection(dbus::network::ACTIVATED, 0x1 | 0x10)));
+        assert!(ipv4_problem(&connection(dbus::network::DEACTIVATED, IP4_READY)));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! Supervisor's fixups do it. Each runs as the job `fixup_<fixup>_process` through the managers'
 //! own operations, so their jobs and conditions apply too.
 
-use crate::checks::MINIMUM_FULL_BACKUPS;
+use crate::checks::{DATA_DISK_LABEL, MINIMUM_FULL_BACKUPS, OLD_DATA_DISK_LABEL};
 use crate::model::{ContextType, IssueType, Suggestion, SuggestionType};
 use crate::Parts;
 use base::Error;
@@ -34,10 +34,16 @@ use IssueType as I;
 use SuggestionType as S;
 
 /// Every fixup this supervisor can apply.
-pub const FIXUPS: [Fixup; 12] = [
+pub const FIXUPS: [Fixup; 14] = [
     fixup("app_clear_port_config", S::ClearPortConfig, C::Addon, &[I::AppPortConflict], false),
     fixup("app_execute_rebuild", S::ExecuteRebuild, C::Addon, &[I::DockerConfig], false),
-    fixup("app_execute_remove", S::ExecuteRemove, C::Addon, &[I::DetachedAppRemoved, I::DeprecatedApp], false),
+    fixup(
+        "app_execute_remove",
+        S::ExecuteRemove,
+        C::Addon,
+        &[I::DetachedAppRemoved, I::DeprecatedApp, I::DeprecatedArchApp],
+        false,
+    ),
     fixup("app_execute_start", S::ExecuteStart, C::Addon, &[I::BootFail, I::AppPortConflict], false),
     fixup("core_execute_rebuild", S::ExecuteRebuild, C::Core, &[I::DockerConfig], false),
     fixup("store_execute_reload", S::ExecuteReload, C::Store, &[I::FatalError], true),
@@ -45,6 +51,8 @@ pub const FIXUPS: [Fixup; 12] = [
     fixup("system_clear_full_backup", S::ClearFullBackup, C::System, &[I::FreeSpace], false),
     fixup("system_create_full_backup", S::CreateFullBackup, C::System, &[I::NoCurrentBackup], false),
     fixup("system_execute_reboot", S::ExecuteReboot, C::System, &[I::RebootRequired], false),
+    fixup("system_rename_data_disk", S::RenameDataDisk, C::System, &[I::DisabledDataDisk, I::MultipleDataDisks], false),
+    fixup("system_adopt_data_disk", S::AdoptDataDisk, C::System, &[I::DisabledDataDisk, I::MultipleDataDisks], false),
     fixup("systemd_unit_execute_restart", S::ExecuteRestart, C::System, &[I::SystemdUnitFailed], false),
     fixup("app_disable_boot", S::DisableBoot, C::Addon, &[I::BootFail], false),
 ];
@@ -86,6 +94,8 @@ impl Fixup {
             "system_clear_full_backup" => clear_full_backups(parts),
             "system_create_full_backup" => create_full_backup(parts).await,
             "system_execute_reboot" => parts.host.reboot().await,
+            "system_rename_data_disk" => rename_data_disk(parts, &reference).await,
+            "system_adopt_data_disk" => adopt_data_disk(parts, &reference).await,
             "systemd_unit_execute_restart" => parts.host.unit_action(&reference, host::UnitAction::Restart).await,
             other => Err(Error::internal(format!("The fixup {other} does not exist"))),
         }
@@ -110,6 +120,69 @@ fn clear_full_backups(parts: &Parts) -> Result<(), Error> {
         if let Err(e) = parts.backups.remove(&backup.meta.slug) {
             tracing::debug!("Can't remove backup {}: {}", backup.meta.slug, e.message);
         }
+    }
+    Ok(())
+}
+
+/// The UDisks2 object of the block device `device` and whether it holds a file system.
+fn block_of(parts: &Parts, device: &str) -> Option<(String, String, bool)> {
+    let disks = parts.host.services().udisks2.state()?;
+    let block = disks.block_by_device(device)?;
+    Some((block.path.clone(), block.id_label.clone(), block.filesystem.is_some()))
+}
+
+async fn set_label(parts: &Parts, device: &str, path: &str, label: &str) -> Result<(), Error> {
+    parts
+        .host
+        .services()
+        .udisks2
+        .set_label(path, label)
+        .await
+        .map_err(|e| Error::internal(format!("Could not rename filesystem at {device}: {e}")))
+}
+
+/// Renames a second data file system so HAOS leaves it alone.
+async fn rename_data_disk(parts: &Parts, device: &str) -> Result<(), Error> {
+    let Some((path, _, filesystem)) = block_of(parts, device) else {
+        tracing::info!("Data disk at {device} with name conflict was removed, skipping rename");
+        return Ok(());
+    };
+    if !filesystem {
+        tracing::warn!("Data disk at {device} no longer appears to be a filesystem, skipping rename");
+        return Ok(());
+    }
+    tracing::info!("Renaming {device} to {OLD_DATA_DISK_LABEL} to prevent data disk name conflict");
+    set_label(parts, device, &path, OLD_DATA_DISK_LABEL).await
+}
+
+/// Makes `device` the data disk from the next boot on: it takes the data disk's name, the one in
+/// use loses it, and the host reboots.
+async fn adopt_data_disk(parts: &Parts, device: &str) -> Result<(), Error> {
+    let Some((path, label, _)) = block_of(parts, device) else {
+        tracing::info!("Data disk at {device} with name conflict was removed, skipping adopt");
+        return Ok(());
+    };
+    let current = parts.host.services().os_agent.datadisk.state().map(|state| state.current_device);
+    let current = current.filter(|current| !current.is_empty());
+    let Some((current, (current_path, _, true))) =
+        current.and_then(|current| block_of(parts, &current).map(|block| (current, block)))
+    else {
+        return Err(Error::internal("Cannot resolve current data disk for rename"));
+    };
+    if label != DATA_DISK_LABEL {
+        tracing::info!("Renaming disabled data disk at {device} to {DATA_DISK_LABEL} to activate it");
+        set_label(parts, device, &path, DATA_DISK_LABEL).await?;
+    }
+    tracing::info!(
+        "Renaming current data disk at {current} to {OLD_DATA_DISK_LABEL} so new data disk at {device} becomes primary"
+    );
+    set_label(parts, &current, &current_path, OLD_DATA_DISK_LABEL).await?;
+    tracing::info!("Rebooting the host to finish adoption");
+    if let Err(e) = parts.host.reboot().await {
+        tracing::warn!(
+            "Could not reboot host to finish data disk adoption, manual reboot required to finish process: {}",
+            e.message
+        );
     }
     Ok(())
 }

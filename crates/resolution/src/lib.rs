@@ -24,6 +24,7 @@ use homeassistant::CoreManager;
 use host::HostManager;
 use jobs::JobManager;
 use os::OsManager;
+use security::SecurityManager;
 use std::path::PathBuf;
 use std::sync::Arc;
 use store::StoreManager;
@@ -43,6 +44,11 @@ pub struct Parts {
     pub addons: AddonManager,
     pub store: StoreManager,
     pub backups: BackupManager,
+    pub security: Arc<SecurityManager>,
     /// Where the host's `/sys`, `/proc` and `/dev` are found (`--host-root`).
     pub host_root: PathBuf,
+    /// This machine's type (`--machine`), for the add-ons' machine lists.
+    pub machine: String,
+    /// The Pwned Passwords range API; `<api>/<first five characters of the SHA-1>` is asked.
+    pub pwned_api: String,
 }

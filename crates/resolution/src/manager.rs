@@ -205,13 +205,19 @@ impl ResolutionManager {
     /// The health check: every enabled check, the evaluations, then the fixups the supervisor
     /// applies by itself.
     pub async fn healthcheck(&self) {
+        self.healthcheck_in(false).await;
+    }
+
+    /// The health check; the one at `start` stands for the real Supervisor's first, made while
+    /// it sets up, so the checks of the setup state run in it too.
+    async fn healthcheck_in(&self, start: bool) {
         {
             let _pass = self.inner.pass.lock().await;
             let state = self.inner.parts.system.state();
             let record = self.record();
             tracing::info!("Starting system checks with state {state:?}");
             for check in Check::ALL {
-                if !check.runs_in(state) {
+                if !(check.runs_in(state) || start && check.runs_in(CoreState::Setup)) {
                     continue;
                 }
                 if !Self::enabled(&record, check) {
@@ -255,6 +261,9 @@ impl ResolutionManager {
         };
         if check == Check::SystemdUnitFailure {
             self.mark_filesystem_checks().await;
+        }
+        if check == Check::DuplicateOsInstallation && !found.is_empty() {
+            self.inner.parts.system.mark_unhealthy("duplicate_os_installation", true);
         }
         let gone: Vec<Issue> =
             existing.iter().filter(|i| !found.iter().any(|f| f.subject == i.subject)).cloned().collect();
@@ -403,7 +412,7 @@ impl ResolutionManager {
         let parts = &self.inner.parts;
         parts.docker.connect().await;
         self.evaluate().await;
-        self.healthcheck().await;
+        self.healthcheck_in(true).await;
         let mut next = tokio::time::Instant::now() + HEALTHCHECK_PERIOD;
         loop {
             tokio::select! {
