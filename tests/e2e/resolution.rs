@@ -542,3 +542,51 @@ fn an_add_on_password_in_a_breach_is_an_issue_until_it_is_changed() {
     healthcheck(&daemon);
     assert_eq!(issue(&daemon, "pwned"), None, "{}", info(&daemon));
 }
+
+#[test]
+fn a_lost_mount_is_an_issue_until_it_is_reloaded() {
+    let bus = PrivateBus::start(&[Service::Systemd1, Service::Hostname1]).expect("a private bus with systemd");
+    let served = bus.serve("nas7", None).unwrap();
+    std::fs::create_dir(served.join("backups")).unwrap();
+    let daemon = Daemon::start_with(&[bus.env()]);
+    let body = json!({"name": "vault", "type": "nfs", "usage": "backup", "server": "nas7", "path": "/backups"});
+    let (status, answer) = daemon.post("/mounts", body);
+    assert_eq!(status, 200, "{answer}");
+    healthcheck(&daemon);
+    assert_eq!(issue(&daemon, "mount_failed"), None);
+
+    // The server goes away: systemd says so, and the issue follows without a health check.
+    bus.unserve("nas7").unwrap();
+    let lost = wait_issue(&daemon, "mount_failed");
+    assert_eq!((lost["context"].clone(), lost["reference"].clone()), (json!("mount"), json!("vault")), "{lost}");
+    let mut types = suggestion_types(&daemon, &lost);
+    types.sort_by_key(|t| t.to_string());
+    assert_eq!(types, [json!("execute_reload"), json!("execute_remove")]);
+    // The mount's own unit is not a failed unit of the system besides.
+    assert_eq!(issue(&daemon, "systemd_unit_failed"), None);
+
+    bus.serve("nas7", None).unwrap();
+    let reload = suggestions_of(&daemon, &lost).into_iter().find(|s| s["type"] == "execute_reload").unwrap();
+    apply(&daemon, &reload);
+    let (_, listed) = daemon.get("/mounts");
+    assert_eq!(listed["data"]["mounts"][0]["state"], "active", "{listed}");
+    eventually("the issue to go", || issue(&daemon, "mount_failed").is_none().then_some(()));
+    let (_, jobs) = daemon.get("/jobs/info");
+    let names: Vec<&str> = jobs["data"]["jobs"].as_array().unwrap().iter().filter_map(|j| j["name"].as_str()).collect();
+    assert!(names.contains(&"fixup_mount_execute_reload_process"), "{names:?}");
+}
+
+#[test]
+fn a_failed_unit_is_found_and_reset() {
+    let bus = PrivateBus::start(Service::ALL).expect("a private bus");
+    let daemon = Daemon::start_with(&[bus.env()]);
+    bus.fail_unit("ssh.service").unwrap();
+    healthcheck(&daemon);
+    let failed = wait_issue(&daemon, "systemd_unit_failed");
+    assert_eq!((failed["context"].clone(), failed["reference"].clone()), (json!("system"), json!("ssh.service")));
+    let reset = suggestions_of(&daemon, &failed).into_iter().find(|s| s["type"] == "execute_reset").expect("reset");
+    assert_eq!(suggestion_types(&daemon, &failed).len(), 2, "reset and restart");
+    apply(&daemon, &reset);
+    assert!(bus.calls(Service::Systemd1).unwrap().contains(&"ResetFailedUnit(ssh.service)".to_owned()));
+    assert_eq!(issue(&daemon, "systemd_unit_failed"), None, "{}", info(&daemon));
+}

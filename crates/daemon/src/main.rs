@@ -230,6 +230,7 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
             store: catalog.clone(),
             backups: backups.clone(),
             security: Arc::clone(&security),
+            mounts: mounts.clone(),
             host_root: args.host_root.clone(),
             machine: args.machine.clone(),
             pwned_api: args.pwned_api.clone(),

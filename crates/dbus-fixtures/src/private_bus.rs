@@ -44,9 +44,10 @@ enum Command {
     Plug(Service, String, bool, Reply<()>),
     Serve(String, Option<(String, String)>, PathBuf, Reply<()>),
     Unserve(String, Reply<()>),
+    FailUnit(String, Reply<()>),
 }
 
-/// The fixture systemd's interface for the hosts it serves.
+/// The fixture systemd's controls: the hosts it serves, and units made to fail.
 const FILE_SERVERS_INTERFACE: &str = "io.supervisor.Fixture.FileServers";
 
 impl PrivateBus {
@@ -178,6 +179,11 @@ impl PrivateBus {
         self.request(|reply| Command::Unserve(host.to_owned(), reply))
     }
 
+    /// Makes the fixture systemd's `unit` fail (state `failed`, announced).
+    pub fn fail_unit(&self, unit: &str) -> anyhow::Result<()> {
+        self.request(|reply| Command::FailUnit(unit.to_owned(), reply))
+    }
+
     fn request<T>(&self, command: impl FnOnce(Reply<T>) -> Command) -> anyhow::Result<T> {
         let (reply, answer) = std_mpsc::channel();
         let commands = self.commands.as_ref().expect("commands live until drop");
@@ -256,14 +262,10 @@ fn run_fixtures(address: &str, profile: Profile, mut commands: mpsc::UnboundedRe
                     let _ = reply.send(served);
                 }
                 Command::Unserve(host, reply) => {
-                    let unserved = match file_servers(&running).await {
-                        Ok(proxy) => proxy
-                            .call::<_, _, ()>("Unserve", &(host.as_str(),))
-                            .await
-                            .map_err(|error| error.to_string()),
-                        Err(error) => Err(error),
-                    };
-                    let _ = reply.send(unserved);
+                    let _ = reply.send(systemd_control(&running, "Unserve", host).await);
+                }
+                Command::FailUnit(unit, reply) => {
+                    let _ = reply.send(systemd_control(&running, "FailUnit", unit).await);
                 }
             }
         }
@@ -337,6 +339,12 @@ async fn plug(
 }
 
 /// `io.supervisor.Fixture.FileServers` of the fixture systemd.
+/// Calls one of the fixture systemd's controls with its one argument.
+async fn systemd_control(running: &HashMap<Service, Connection>, method: &str, argument: String) -> Result<(), String> {
+    let proxy = file_servers(running).await?;
+    proxy.call::<_, _, ()>(method, &(argument.as_str(),)).await.map_err(|error| error.to_string())
+}
+
 async fn file_servers(running: &HashMap<Service, Connection>) -> Result<Proxy<'static>, String> {
     let connection = running.get(&Service::Systemd1).ok_or("systemd1 is not running")?;
     Proxy::new(connection, Service::Systemd1.bus_name(), Service::Systemd1.path(), FILE_SERVERS_INTERFACE)

@@ -688,6 +688,12 @@ impl FileServersObject {
         self.servers.lock().expect("servers lock").insert(host, FileServer { root: root.into(), credentials });
     }
 
+    /// Makes a loaded unit fail, as a crashed service does.
+    async fn fail_unit(&self, unit: String, #[zbus(connection)] connection: &Connection) -> Result<(), ServiceError> {
+        self.calls.record(format!("FailUnit({unit})"));
+        set_state(connection, &self.units, &unit, "failed", "failed").await
+    }
+
     /// Takes `host` off the network: what was mounted from it vanishes.
     async fn unserve(&self, host: String, #[zbus(connection)] connection: &Connection) -> Result<(), ServiceError> {
         self.calls.record(format!("Unserve({host})"));

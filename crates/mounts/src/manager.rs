@@ -182,6 +182,16 @@ impl MountManager {
         self.inner.statuses.subscribe()
     }
 
+    /// The systemd units of the mounts (their network units and the bind units into media and
+    /// share), which report their failures themselves: the failed-unit check leaves them out.
+    pub fn unit_names(&self) -> Vec<String> {
+        let mut names: Vec<String> =
+            self.inner.config.read().mounts.iter().map(|config| self.inner.network_unit(config).name()).collect();
+        let runtime = self.inner.runtime.lock().expect("runtime lock");
+        names.extend(runtime.values().filter_map(|r| r.bound.as_ref().map(MountUnit::name)));
+        names
+    }
+
     /// The name of an existing mount, or 404.
     pub fn existing(&self, name: &str) -> Result<String, Error> {
         self.inner.existing(name).map(|mount| mount.name)

@@ -323,16 +323,19 @@ fn free_space(parts: &Parts) -> Option<Vec<Finding>> {
 /// instead (the manager marks them).
 async fn failed_units(parts: &Parts) -> Option<Vec<Finding>> {
     let units = parts.host.services().systemd.list_units().await.ok()?;
+    // The mounts' own units report their failures as `mount_failed`.
+    let mounts = parts.mounts.unit_names();
     Some(
         units
             .into_iter()
             .filter(|unit| unit.active_state == "failed")
             .filter(|unit| !IGNORED_UNITS.contains(&unit.name.as_str()) && filesystem_check(&unit.name).is_none())
+            .filter(|unit| !mounts.contains(&unit.name))
             .map(|unit| {
                 finding(
                     IssueType::SystemdUnitFailed,
                     Subject::of(ContextType::System, &unit.name),
-                    &[SuggestionType::ExecuteRestart],
+                    &[SuggestionType::ExecuteReset, SuggestionType::ExecuteRestart],
                 )
             })
             .collect(),

@@ -34,7 +34,7 @@ use IssueType as I;
 use SuggestionType as S;
 
 /// Every fixup this supervisor can apply.
-pub const FIXUPS: [Fixup; 14] = [
+pub const FIXUPS: [Fixup; 17] = [
     fixup("app_clear_port_config", S::ClearPortConfig, C::Addon, &[I::AppPortConflict], false),
     fixup("app_execute_rebuild", S::ExecuteRebuild, C::Addon, &[I::DockerConfig], false),
     fixup(
@@ -54,6 +54,9 @@ pub const FIXUPS: [Fixup; 14] = [
     fixup("system_rename_data_disk", S::RenameDataDisk, C::System, &[I::DisabledDataDisk, I::MultipleDataDisks], false),
     fixup("system_adopt_data_disk", S::AdoptDataDisk, C::System, &[I::DisabledDataDisk, I::MultipleDataDisks], false),
     fixup("systemd_unit_execute_restart", S::ExecuteRestart, C::System, &[I::SystemdUnitFailed], false),
+    fixup("systemd_unit_execute_reset", S::ExecuteReset, C::System, &[I::SystemdUnitFailed], false),
+    fixup("mount_execute_reload", S::ExecuteReload, C::Mount, &[I::MountFailed], false),
+    fixup("mount_execute_remove", S::ExecuteRemove, C::Mount, &[I::MountFailed], false),
     fixup("app_disable_boot", S::DisableBoot, C::Addon, &[I::BootFail], false),
 ];
 
@@ -97,6 +100,15 @@ impl Fixup {
             "system_rename_data_disk" => rename_data_disk(parts, &reference).await,
             "system_adopt_data_disk" => adopt_data_disk(parts, &reference).await,
             "systemd_unit_execute_restart" => parts.host.unit_action(&reference, host::UnitAction::Restart).await,
+            "systemd_unit_execute_reset" => parts
+                .host
+                .services()
+                .systemd
+                .reset_failed_unit(&reference)
+                .await
+                .map_err(|e| Error::internal(format!("Can't reset the failed unit {reference}: {e}"))),
+            "mount_execute_reload" => parts.mounts.reload(&reference).await,
+            "mount_execute_remove" => parts.mounts.remove(&reference).await,
             other => Err(Error::internal(format!("The fixup {other} does not exist"))),
         }
     }

@@ -44,6 +44,7 @@ pub struct Parts {
     pub addons: AddonManager,
     pub store: StoreManager,
     pub backups: BackupManager,
+    pub mounts: mounts::MountManager,
     pub security: Arc<SecurityManager>,
     /// Where the host's `/sys`, `/proc` and `/dev` are found (`--host-root`).
     pub host_root: PathBuf,

@@ -9,7 +9,10 @@
 use crate::checks::{self, Check, Finding};
 use crate::evaluations::{self, Facts, UNHEALTHY_WHEN_UNSUPPORTED};
 use crate::fixups;
-use crate::model::{check_slug_from_v1, v1_check_slug, Issue, IssueView, Suggestion, SuggestionView};
+use crate::model::{
+    check_slug_from_v1, v1_check_slug, ContextType, Issue, IssueType, IssueView, Subject, Suggestion, SuggestionType,
+    SuggestionView,
+};
 use crate::Parts;
 use base::{CoreState, Error};
 use jobs::{JobSpec, Outcome};
@@ -265,6 +268,12 @@ impl ResolutionManager {
         if check == Check::DuplicateOsInstallation && !found.is_empty() {
             self.inner.parts.system.mark_unhealthy("duplicate_os_installation", true);
         }
+        self.replace(&existing, found);
+    }
+
+    /// Replaces the issues `existing` (all of one kind) by `found`: the ones not found again go,
+    /// the new ones come, the others stay with their uuids.
+    fn replace(&self, existing: &[Issue], found: Vec<Finding>) {
         let gone: Vec<Issue> =
             existing.iter().filter(|i| !found.iter().any(|f| f.subject == i.subject)).cloned().collect();
         if let Err(e) = self.remove_issues(&gone) {
@@ -273,6 +282,33 @@ impl ResolutionManager {
         for finding in found {
             if let Err(e) = self.add(finding) {
                 tracing::warn!("{}", e.message);
+            }
+        }
+    }
+
+    /// A mount that was tried and is not mounted is an issue until it is mounted again or gone,
+    /// as the real mount manager raises it.
+    async fn follow_mounts(self) {
+        let mut statuses = self.inner.parts.mounts.subscribe();
+        loop {
+            let found: Vec<Finding> = statuses
+                .borrow_and_update()
+                .iter()
+                .filter(|status| status.failed())
+                .map(|status| Finding {
+                    kind: IssueType::MountFailed,
+                    subject: Subject::of(ContextType::Mount, &status.name),
+                    suggestions: vec![SuggestionType::ExecuteReload, SuggestionType::ExecuteRemove],
+                })
+                .collect();
+            {
+                let _pass = self.inner.pass.lock().await;
+                let existing: Vec<Issue> =
+                    self.record().issues.into_iter().filter(|i| i.kind == IssueType::MountFailed).collect();
+                self.replace(&existing, found);
+            }
+            if statuses.changed().await.is_err() {
+                return;
             }
         }
     }
@@ -410,6 +446,7 @@ impl ResolutionManager {
     /// every hour and the evaluations whenever a domain asks.
     pub async fn boot(self) {
         let parts = &self.inner.parts;
+        tokio::spawn(self.clone().follow_mounts());
         parts.docker.connect().await;
         self.evaluate().await;
         self.healthcheck_in(true).await;
