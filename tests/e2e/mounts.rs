@@ -390,3 +390,40 @@ fn without_systemd_nothing_can_be_mounted() {
     assert_eq!(message, "'mount_manager_create_mount' blocked from execution, mounting not supported on system");
     assert_eq!(mounts(&daemon), json!({"default_backup_mount": null, "mounts": []}));
 }
+
+#[test]
+fn a_mount_reports_its_disk_usage_while_it_is_mounted() {
+    let bus = bus();
+    let served = bus.serve("nas9", None).unwrap();
+    std::fs::create_dir_all(served.join("media/clips")).unwrap();
+    std::fs::write(served.join("media/clips/a.mp4"), vec![7u8; 300_000]).unwrap();
+    let daemon = Daemon::start_with(&[bus.env()]);
+    let body = json!({"name": "tv", "type": "nfs", "usage": "media", "server": "nas9", "path": "/media"});
+    ok(&daemon, "POST", "/mounts", Some(body));
+
+    let (status, usage) = daemon.get("/host/disks/tv/usage");
+    assert_eq!(status, 200, "{usage}");
+    let usage = &usage["data"];
+    assert_eq!((usage["id"].clone(), usage["label"].clone()), (json!("tv"), json!("tv")), "{usage}");
+    assert!(usage["total_bytes"].as_u64().unwrap() >= usage["used_bytes"].as_u64().unwrap(), "{usage}");
+    assert!(usage.get("children").is_none(), "totals only by default: {usage}");
+    let (status, deep) = daemon.get("/host/disks/tv/usage?max_depth=2");
+    assert_eq!(status, 200, "{deep}");
+    let children = deep["data"]["children"].as_array().cloned().unwrap_or_default();
+    let clips = children.iter().find(|c| c["id"] == "clips").unwrap_or_else(|| panic!("{deep}"));
+    assert_eq!(clips["used_bytes"], 300_000, "{deep}");
+    let sum: u64 = children.iter().map(|c| c["used_bytes"].as_u64().unwrap()).sum();
+    assert_eq!(sum, deep["data"]["used_bytes"].as_u64().unwrap(), "children add up to the mount: {deep}");
+
+    let message = refused(&daemon, "GET", "/host/disks/nope/usage", Value::Null, 404);
+    assert_eq!(message, "No mount exists with name nope");
+    bus.unserve("nas9").unwrap();
+    eventually("the mount to go down", || (state(&daemon, "tv") != "active").then_some(()));
+    let message = refused(&daemon, "GET", "/host/disks/tv/usage", Value::Null, 400);
+    assert_eq!(message, "Mount tv is not active, cannot report storage usage");
+
+    let output = daemon.ha(&["host", "disks", "usage", "--raw-json"], &[]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let default: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(default["data"]["id"], "root", "{default}");
+}

@@ -12,7 +12,30 @@ Home Assistant is running on. It allows you do thing like reboot or shutdown the
 system, but also provides option to change the hostname of the system.";
 
 #[derive(Subcommand)]
+pub enum Disks {
+    #[command(
+        visible_aliases = ["us", "use"],
+        about = "Get default disk usage information",
+        long_about = "This command provides information about the default disk usage on the host system",
+        after_help = "Examples:\n  ha host disks usage"
+    )]
+    Usage,
+}
+
+#[derive(Subcommand)]
 pub enum Command {
+    #[command(
+        visible_alias = "disk",
+        about = "Manage host disk operations",
+        subcommand_required = true,
+        arg_required_else_help = true,
+        after_help = "Examples:\n  ha host disks usage"
+    )]
+    Disks {
+        #[command(subcommand)]
+        command: Disks,
+    },
+
     #[command(
         visible_aliases = ["in", "inf"],
         about = "Provides information on the host system",
@@ -83,6 +106,7 @@ WARNING: This is turning off the computer/device.",
 impl Command {
     pub async fn run(self, app: &App) -> Result<()> {
         match self {
+            Command::Disks { command: Disks::Usage } => app.get(&["host", "disks", "default", "usage"]).await,
             Command::Info => app.get(&["host", "info"]).await,
             Command::Logs(args) => args.run(app).await,
             Command::Options { hostname } => {

@@ -215,6 +215,7 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
         data.clone(),
     )?);
     let host = Arc::new(host::HostManager::new(Arc::clone(&host_services), data.clone(), gateway.clone()));
+    host.set_mounts(Arc::new(mounts.clone()));
     let resolution = resolution::ResolutionManager::new(
         &store,
         resolution::Parts {

@@ -30,7 +30,7 @@ pub fn routes(routes: &mut Routes) {
         .route(MANAGER, host_service_stop)
         .route(MANAGER, host_service_restart)
         .route(MANAGER, host_service_reload)
-        .route(MANAGER, host_disks_default_usage)
+        .route(MANAGER, host_disks_usage)
         .route(MANAGER, host_logs_identifiers)
         .route(MANAGER, host_logs_boots)
         .logs("", MANAGER, HostLogs);
@@ -159,18 +159,26 @@ pub struct UsageQuery {
     max_depth: Option<String>,
 }
 
-/// How the data disk's space is used: the data directory's known folders and the rest.
-#[utoipa::path(tag = "host", params(UsageQuery),
-    responses((status = 200, body = http_api::envelope::Envelope<DiskUsage>), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
-#[get("/disks/default/usage")]
-async fn host_disks_default_usage(host: Host, query: web::Query<UsageQuery>) -> ApiResult {
+/// How a disk's space is used: `default`, the data disk (the data directory's known folders and
+/// the rest), or a network storage mount by name (its folders when `max_depth` is 2 or more).
+#[utoipa::path(tag = "host", params(("disk" = String, Path, description = "`default` or a mount's name"), UsageQuery),
+    responses((status = 200, body = http_api::envelope::Envelope<DiskUsage>),
+        (status = 400, body = http_api::envelope::ErrorEnvelope, description = "A bad depth, or the mount is not mounted"),
+        (status = 404, body = http_api::envelope::ErrorEnvelope, description = "No such mount")))]
+#[get("/disks/{disk}/usage")]
+async fn host_disks_usage(host: Host, disk: web::Path<String>, query: web::Query<UsageQuery>) -> ApiResult {
     let max_depth = match query.max_depth.as_deref() {
-        None => 1,
+        None if disk.as_str() == "default" => 1,
+        None => 0,
         Some(depth) => depth
             .parse::<u32>()
             .map_err(|_| ApiError::bad_request(format!("max_depth must be a whole number from 0 up, not '{depth}'")))?,
     };
-    ok(host.disk_usage(max_depth).await?)
+    if disk.as_str() == "default" {
+        ok(host.disk_usage(max_depth).await?)
+    } else {
+        ok(host.mount_usage(&disk, max_depth).await?)
+    }
 }
 
 /// The host's journal: the host services' entries (verbose lines, whatever the client asks), or

@@ -58,6 +58,42 @@ pub fn usage(root: &Path, known: &[(&str, PathBuf)], max_depth: u32) -> std::io:
     })
 }
 
+/// The usage of a mounted network share at `place`, named `name`: its total and used bytes and,
+/// when `max_depth` > 1, its folders with `other` for what they do not hold. `Ok(None)` when
+/// `place` is no longer a file system of its own (the numbers would be the data disk's).
+pub fn mount_usage(name: &str, place: &Path, max_depth: u32) -> std::io::Result<Option<DiskUsage>> {
+    let here = std::fs::metadata(place)?;
+    let parent = place.parent().map(std::fs::metadata).transpose()?;
+    if parent.is_some_and(|parent| parent.dev() == here.dev()) {
+        return Ok(None);
+    }
+    let space = base::system::disk_usage(place)?;
+    let used = space.total - space.free;
+    let mut children = if max_depth > 1 { folder(place, max_depth).1 } else { Vec::new() };
+    let walked: u64 = children.iter().map(|child| child.used_bytes).sum();
+    if !children.is_empty() {
+        match used.checked_sub(walked) {
+            Some(0) => {}
+            Some(rest) => children.push(DiskUsage {
+                id: "other".to_owned(),
+                label: "Other".to_owned(),
+                total_bytes: None,
+                used_bytes: rest,
+                children: Vec::new(),
+            }),
+            // Files changed during the walk: no breakdown rather than one larger than the whole.
+            None => children.clear(),
+        }
+    }
+    Ok(Some(DiskUsage {
+        id: name.to_owned(),
+        label: name.to_owned(),
+        total_bytes: Some(space.total),
+        used_bytes: used,
+        children,
+    }))
+}
+
 /// The bytes of the files below `path` (their sizes, not their blocks) and, while `depth` > 1,
 /// its subfolders holding any. Symbolic links and other file systems are left out: they would
 /// count what is not on this disk, or loop. What cannot be read is skipped.

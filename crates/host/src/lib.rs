@@ -13,4 +13,4 @@ mod manager;
 
 pub use disks::DiskUsage;
 pub use info::{mount_supported, Feature, HostInfo};
-pub use manager::{HostManager, HostService, UnitAction};
+pub use manager::{HostManager, HostService, MountedDisks, UnitAction};

@@ -54,7 +54,18 @@ pub struct HostManager {
     /// The data disk's wear in percent, as last read; `None` while unknown.
     life_time: Arc<RwLock<Option<f64>>>,
     _life_time_watcher: AbortOnDrop,
+    /// The network storage mounts, for their usage (the mounts domain sits above this one).
+    mounts: std::sync::OnceLock<Arc<dyn MountedDisks>>,
 }
+
+/// Where an active network storage mount is mounted, for `/host/disks/<mount>/usage`.
+pub trait MountedDisks: Send + Sync {
+    /// The folder of the mount `name`: 404 when there is none, 400 when it is not active.
+    fn active_place(&self, name: &str) -> Result<std::path::PathBuf, base::Error>;
+}
+
+/// How long a caller waits for a mount's usage (the real Supervisor's bound).
+const MOUNT_USAGE_TIMEOUT: Duration = Duration::from_secs(60);
 
 struct AbortOnDrop(JoinHandle<()>);
 
@@ -79,6 +90,7 @@ impl HostManager {
             space: Mutex::new(None),
             life_time,
             _life_time_watcher: AbortOnDrop(watcher),
+            mounts: std::sync::OnceLock::new(),
         }
     }
 
@@ -316,6 +328,41 @@ impl HostManager {
     }
 
     /// `/host/disks/default/usage`: walks the data directory, off the async workers.
+    /// How a network storage mount's space is used (`/host/disks/<mount>/usage`): the mount
+    /// must be active and still mounted. The walk runs to the kernel's own bound; the wait for
+    /// it ends after a minute.
+    pub async fn mount_usage(&self, name: &str, max_depth: u32) -> Result<DiskUsage, base::Error> {
+        let mounts = self.mounts.get().ok_or_else(|| {
+            base::Error::not_found(format!("No mount exists with name {name}")).with_key("mount_not_found_error")
+        })?;
+        let place = mounts.active_place(name)?;
+        let owned = name.to_owned();
+        let walk = tokio::task::spawn_blocking(move || disks::mount_usage(&owned, &place, max_depth));
+        let usage = match tokio::time::timeout(MOUNT_USAGE_TIMEOUT, walk).await {
+            Err(_) => {
+                return Err(base::Error::invalid(format!("Timed out reading storage usage for mount {name}"))
+                    .with_key("mount_usage_timeout_error"))
+            }
+            Ok(joined) => {
+                joined.map_err(|error| base::Error::internal(format!("The disk usage walk failed: {error}")))?
+            }
+        };
+        match usage {
+            Ok(Some(usage)) => Ok(usage),
+            Ok(None) => {
+                Err(base::Error::invalid(format!("Could not read storage usage for mount {name}: no longer mounted"))
+                    .with_key("mount_usage_not_mounted_error"))
+            }
+            Err(error) => Err(base::Error::invalid(format!("Could not read storage usage for mount {name}: {error}"))
+                .with_key("mount_usage_read_error")),
+        }
+    }
+
+    /// How mounts are found for their usage; set once by the daemon.
+    pub fn set_mounts(&self, mounts: Arc<dyn MountedDisks>) {
+        let _ = self.mounts.set(mounts);
+    }
+
     pub async fn disk_usage(&self, max_depth: u32) -> Result<DiskUsage, base::Error> {
         let data = self.data.clone();
         let walk = tokio::task::spawn_blocking(move || {

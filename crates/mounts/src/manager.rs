@@ -737,3 +737,16 @@ fn is_mount_point(path: &Path) -> bool {
 fn probe(place: &Path) -> bool {
     base::system::free_space(place).is_ok() && is_mount_point(place)
 }
+
+impl host::MountedDisks for MountManager {
+    fn active_place(&self, name: &str) -> Result<PathBuf, Error> {
+        let mount = self.inner.existing(name)?;
+        let active =
+            self.inner.statuses.borrow().iter().any(|s| s.name == mount.name && s.state.as_deref() == Some("active"));
+        if !active {
+            return Err(Error::invalid(format!("Mount {name} is not active, cannot report storage usage"))
+                .with_key("mount_usage_not_active_error"));
+        }
+        Ok(self.inner.place(&mount.name))
+    }
+}
