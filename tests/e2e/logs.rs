@@ -11,6 +11,16 @@ fn settle(daemon: &Daemon) {
         text_ok(daemon, "/supervisor/logs/latest").contains("version information").then_some(())
     });
     eventually("the Docker connection", || (daemon.get("/docker/info").1["data"]["version"] != "0.0.0").then_some(()));
+    // Both ask the resolution center to evaluate the system again, which it logs: wait for the
+    // log to be quiet for half a second.
+    let mut before = text_ok(daemon, "/supervisor/logs/latest");
+    eventually("the log to settle", || {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let now = text_ok(daemon, "/supervisor/logs/latest");
+        let quiet = now == before;
+        before = now;
+        quiet.then_some(())
+    });
 }
 
 fn text_ok(daemon: &Daemon, path: &str) -> String {

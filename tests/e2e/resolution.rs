@@ -590,3 +590,39 @@ fn a_failed_unit_is_found_and_reset() {
     assert!(bus.calls(Service::Systemd1).unwrap().contains(&"ResetFailedUnit(ssh.service)".to_owned()));
     assert_eq!(issue(&daemon, "systemd_unit_failed"), None, "{}", info(&daemon));
 }
+
+#[test]
+fn a_port_conflict_at_start_is_an_issue_that_clearing_the_port_fixes() {
+    let repository = FixtureRepository::copy();
+    let taken = std::net::TcpListener::bind("0.0.0.0:0").expect("a port to hold");
+    let port = taken.local_addr().unwrap().port();
+    repository.set_config("build_local", "ports", &format!("{{\"8080/tcp\": {port}}}"));
+    let daemon = engine_daemon(&[repository.env()]);
+    install(&daemon, "core_build_local");
+    let (status, body) = daemon.post("/addons/core_build_local/start", json!({}));
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error_key"], "app_port_conflict", "{body}");
+    assert_eq!(body["message"], format!("Cannot start app core_build_local because port {port} is already in use"));
+
+    let conflict = wait_issue(&daemon, "app_port_conflict");
+    assert_eq!(
+        (conflict["reference"].clone(), conflict["reference_extra"].clone()),
+        (json!("core_build_local"), json!({"port": port}))
+    );
+    let suggestions = suggestions_of(&daemon, &conflict);
+    let mut types: Vec<Value> = suggestions.iter().map(|s| s["type"].clone()).collect();
+    types.sort_by_key(|t| t.to_string());
+    assert_eq!(types, [json!("clear_port_config"), json!("execute_start")]);
+    // The port is still held: the conflict stays through a health check.
+    healthcheck(&daemon);
+    assert!(issue(&daemon, "app_port_conflict").is_some());
+
+    let clear = suggestions.iter().find(|s| s["type"] == "clear_port_config").unwrap();
+    apply(&daemon, clear);
+    let (_, addon) = daemon.get("/addons/core_build_local/info");
+    assert_eq!(addon["data"]["network"], json!({"8080/tcp": null}), "{addon}");
+    assert_eq!(issue(&daemon, "app_port_conflict"), None, "{}", info(&daemon));
+    let (status, body) = daemon.post("/addons/core_build_local/start", json!({}));
+    assert_eq!(status, 200, "{body}");
+    drop(taken);
+}

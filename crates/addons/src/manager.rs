@@ -812,15 +812,32 @@ impl AddonManager {
         if let Err(e) = client.start_container(&name, None::<bollard::query_parameters::StartContainerOptions>).await {
             let _ = self.remove_container(slug).await;
             let message = e.to_string();
-            if message.contains("port is already allocated") || message.contains("address already in use") {
-                return Err(Error::invalid(format!(
-                    "App {slug} can't start because a port it publishes is in use: {message}"
-                ))
-                .with_key("app_port_conflict"));
+            if let Some(port) = conflicting_port(&message) {
+                self.raise_port_conflict(addon, port);
+                return Err(Error::invalid(format!("Cannot start app {slug} because port {port} is already in use"))
+                    .with_key("app_port_conflict"));
             }
             return Err(errors::unknown(slug, format!("can't start the container: {message}")));
         }
         Ok(())
+    }
+
+    /// Tells the resolution center of a port conflict: starting again may do once the port is
+    /// free, and clearing the add-on's own mapping of it when it maps it.
+    fn raise_port_conflict(&self, addon: &Installed, port: u16) {
+        let ports = addon.user.network.clone().unwrap_or_else(|| addon.config().ports.clone());
+        let mut suggestions = vec!["execute_start"];
+        if ports.values().any(|mapped| *mapped == Some(port)) {
+            suggestions.insert(0, "clear_port_config");
+        }
+        let extra = serde_json::Map::from_iter([("port".to_owned(), serde_json::json!(port))]);
+        self.inner.jobs.system().raise_issue(base::system::RaisedIssue {
+            kind: "app_port_conflict",
+            context: "addon",
+            reference: Some(addon.slug.clone()),
+            extra: Some(extra),
+            suggestions,
+        });
     }
 
     /// Waits while the add-on is in `startup` (a health check that has not passed yet), up to
@@ -968,9 +985,29 @@ fn grants_of(config: &AddonConfig) -> Grants {
     }
 }
 
+/// The host port of the engine's refusal to publish a port another process holds (`...
+/// 0.0.0.0:8080 failed: port is already allocated`, `... 0.0.0.0:8080: bind: address already
+/// in use`).
+fn conflicting_port(message: &str) -> Option<u16> {
+    if !(message.contains("port is already allocated") || message.contains("address already in use")) {
+        return None;
+    }
+    let after = &message[message.find("0.0.0.0:")? + "0.0.0.0:".len()..];
+    after.chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_port_of_a_conflict_is_read_from_the_engine() {
+        let allocated = "Docker responded with status code 500: driver failed programming external connectivity on endpoint x: Bind for 0.0.0.0:8123 failed: port is already allocated";
+        assert_eq!(conflicting_port(allocated), Some(8123));
+        let in_use = "failed to set up container networking: listen tcp4 0.0.0.0:53: bind: address already in use";
+        assert_eq!(conflicting_port(in_use), Some(53));
+        assert_eq!(conflicting_port("no such image"), None);
+    }
 
     #[test]
     fn boot_order_follows_the_stages() {

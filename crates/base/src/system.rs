@@ -45,6 +45,20 @@ pub struct System {
     lifecycle: tokio::sync::watch::Sender<Lifecycle>,
     /// Rung by a domain whose change can turn a support or health verdict.
     evaluation: tokio::sync::Notify,
+    /// Issues domains found while working, for the resolution center to take.
+    raised: std::sync::Mutex<Vec<RaisedIssue>>,
+    raised_ring: tokio::sync::Notify,
+}
+
+/// An issue a domain found while working, as the real Supervisor's `create_issue` names it (a
+/// port conflict at an add-on's start, say): its type, context, reference, extra and suggestions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RaisedIssue {
+    pub kind: &'static str,
+    pub context: &'static str,
+    pub reference: Option<String>,
+    pub extra: Option<serde_json::Map<String, serde_json::Value>>,
+    pub suggestions: Vec<&'static str>,
 }
 
 /// What the daemon's main loop should do next.
@@ -70,6 +84,8 @@ impl Default for System {
             network_manager: AtomicBool::new(false),
             lifecycle: tokio::sync::watch::channel(Lifecycle::Serve).0,
             evaluation: tokio::sync::Notify::new(),
+            raised: std::sync::Mutex::default(),
+            raised_ring: tokio::sync::Notify::new(),
         }
     }
 }
@@ -96,6 +112,23 @@ impl System {
     /// Waits until an evaluation is asked for.
     pub async fn evaluation_requested(&self) {
         self.evaluation.notified().await;
+    }
+
+    /// Hands an issue to the resolution center.
+    pub fn raise_issue(&self, issue: RaisedIssue) {
+        self.raised.lock().unwrap_or_else(|e| e.into_inner()).push(issue);
+        self.raised_ring.notify_one();
+    }
+
+    /// Waits for raised issues and takes them, in the order they came.
+    pub async fn raised_issues(&self) -> Vec<RaisedIssue> {
+        loop {
+            let taken = std::mem::take(&mut *self.raised.lock().unwrap_or_else(|e| e.into_inner()));
+            if !taken.is_empty() {
+                return taken;
+            }
+            self.raised_ring.notified().await;
+        }
     }
 
     /// Healthy while no domain reports an unhealthy reason.

@@ -185,6 +185,11 @@ impl JobManager {
         })
     }
 
+    /// The system state the conditions are checked against.
+    pub fn system(&self) -> &Arc<System> {
+        &self.inner.system
+    }
+
     pub fn ignored_conditions(&self) -> Vec<JobCondition> {
         self.inner.ignored.get()
     }

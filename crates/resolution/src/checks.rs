@@ -210,11 +210,10 @@ async fn port_conflicts(parts: &Parts, existing: &[Issue]) -> Vec<Finding> {
 
 /// No full backup younger than the backups' `days_until_stale`.
 fn no_current_backup(parts: &Parts) -> Vec<Finding> {
-    let stale_after = chrono::Duration::days(i64::from(parts.backups.options().days_until_stale));
-    let cutoff = chrono::Utc::now() - stale_after;
     let current = parts.backups.list().into_iter().any(|backup| {
         backup.meta.kind == backups::BackupType::Full
-            && chrono::DateTime::parse_from_rfc3339(&backup.meta.date).is_ok_and(|date| date >= cutoff)
+            && chrono::DateTime::parse_from_rfc3339(&backup.meta.date)
+                .is_ok_and(|date| is_current(date.into(), parts.backups.options().days_until_stale, chrono::Utc::now()))
     });
     if current {
         return Vec::new();
@@ -227,6 +226,13 @@ fn addons_to_remove(parts: &Parts, kind: IssueType, wanted: impl Fn(&addons::Ins
     let subject = |addon: &addons::Installed| Subject::of(ContextType::Addon, &addon.slug);
     let found = parts.addons.list().into_iter().filter(|addon| wanted(addon));
     found.map(|addon| finding(kind, subject(&addon), &[SuggestionType::ExecuteRemove])).collect()
+}
+
+/// Whether a backup made at `date` is younger than `days` days at `now`; any backup is when the
+/// days reach back before the calendar's start (the option allows a huge number).
+fn is_current(date: chrono::DateTime<chrono::Utc>, days: u32, now: chrono::DateTime<chrono::Utc>) -> bool {
+    let cutoff = chrono::TimeDelta::try_days(i64::from(days)).and_then(|age| now.checked_sub_signed(age));
+    cutoff.is_none_or(|cutoff| date >= cutoff)
 }
 
 fn deprecated(parts: &Parts) -> Vec<Finding> {
@@ -355,6 +361,14 @@ pub fn filesystem_check(unit: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backups_are_current_for_their_days_and_huge_days_do_not_overflow() {
+        let now = chrono::Utc::now();
+        assert!(is_current(now - chrono::TimeDelta::days(29), 30, now));
+        assert!(!is_current(now - chrono::TimeDelta::days(31), 30, now));
+        assert!(is_current(now - chrono::TimeDelta::days(100_000), u32::MAX, now));
+    }
 
     #[test]
     fn slugs_round_trip_and_are_unique() {

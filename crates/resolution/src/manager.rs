@@ -286,6 +286,26 @@ impl ResolutionManager {
         }
     }
 
+    /// Adds the issues other domains raised while working.
+    async fn take_raised(&self, raised: Vec<base::system::RaisedIssue>) {
+        let _pass = self.inner.pass.lock().await;
+        for issue in raised {
+            let parsed = (
+                serde_json::from_value::<IssueType>(json!(issue.kind)),
+                serde_json::from_value::<ContextType>(json!(issue.context)),
+                serde_json::from_value::<Vec<SuggestionType>>(json!(issue.suggestions)),
+            );
+            let (Ok(kind), Ok(context), Ok(suggestions)) = parsed else {
+                tracing::warn!("An issue of unknown kind was raised: {issue:?}");
+                continue;
+            };
+            let subject = Subject { context, reference: issue.reference, reference_extra: issue.extra };
+            if let Err(e) = self.add(Finding { kind, subject, suggestions }) {
+                tracing::warn!("{}", e.message);
+            }
+        }
+    }
+
     /// A mount that was tried and is not mounted is an issue until it is mounted again or gone,
     /// as the real mount manager raises it.
     async fn follow_mounts(self) {
@@ -458,6 +478,7 @@ impl ResolutionManager {
                     next = tokio::time::Instant::now() + HEALTHCHECK_PERIOD;
                 }
                 _ = parts.system.evaluation_requested() => self.evaluate().await,
+                raised = parts.system.raised_issues() => self.take_raised(raised).await,
             }
             if matches!(parts.system.state(), CoreState::Shutdown | CoreState::Stopping | CoreState::Close) {
                 return;
