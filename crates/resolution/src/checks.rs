@@ -213,8 +213,8 @@ fn no_current_backup(parts: &Parts) -> Vec<Finding> {
     let stale_after = chrono::Duration::days(i64::from(parts.backups.options().days_until_stale));
     let cutoff = chrono::Utc::now() - stale_after;
     let current = parts.backups.list().into_iter().any(|backup| {
-        backup.meta.kind == backups::BackupType::Full
-            && chrono::DateTime::parse_from_rfc3339(&backup.meta.date).is_ok_and(|date| date >= cutoff)
+        backup.meta().kind == backups::BackupType::Full
+            && chrono::DateTime::parse_from_rfc3339(&backup.meta().date).is_ok_and(|date| date >= cutoff)
     });
     if current {
         return Vec::new();
@@ -313,7 +313,7 @@ fn free_space(parts: &Parts) -> Option<Vec<Finding>> {
     if free > MINIMUM_FREE_SPACE_GIB {
         return Some(Vec::new());
     }
-    let full = parts.backups.list().iter().filter(|b| b.meta.kind == backups::BackupType::Full).count();
+    let full = parts.backups.list().iter().filter(|b| b.meta().kind == backups::BackupType::Full).count();
     let suggestions: &[SuggestionType] =
         if full > MINIMUM_FULL_BACKUPS { &[SuggestionType::ClearFullBackup] } else { &[] };
     Some(vec![finding(IssueType::FreeSpace, Subject::system(), suggestions)])
