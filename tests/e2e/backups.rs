@@ -4,6 +4,7 @@
 //! uploads, and kill -9 in the middle of a backup and of a restore.
 
 use crate::addons::{addon_data, engine_daemon, install, uninstall};
+use crate::hostile_backups::upload;
 use e2e::fixtures::FixtureRepository;
 use e2e::{eventually, Daemon};
 use serde_json::{json, Value};
@@ -266,20 +267,6 @@ fn hostile_backup(slug: &str, entries: &[RawEntry]) -> Vec<u8> {
     outer.into_inner().unwrap()
 }
 
-fn upload(daemon: &Daemon, bytes: Vec<u8>) -> (u16, Value) {
-    let form = reqwest::blocking::multipart::Form::new()
-        .part("file", reqwest::blocking::multipart::Part::bytes(bytes).file_name("upload.tar"));
-    let response = daemon
-        .client()
-        .post(daemon.url("/backups/new/upload"))
-        .bearer_auth(daemon.cli_token())
-        .multipart(form)
-        .send()
-        .unwrap();
-    let (status, body) = e2e::json_of(response);
-    (status.as_u16(), body)
-}
-
 #[test]
 fn hostile_archives_are_refused_and_nothing_is_written_outside() {
     let daemon = Daemon::start();
@@ -300,7 +287,7 @@ fn hostile_archives_are_refused_and_nothing_is_written_outside() {
         ("b0000006", vec![(tar::EntryType::Link, "hard", "/etc/passwd", b"")], "outside the target"),
     ];
     for (slug, entries, expected) in cases {
-        let (status, answer) = upload(&daemon, hostile_backup(slug, &entries));
+        let (status, answer) = upload(&daemon, hostile_backup(slug, &entries), "");
         assert_eq!(status, 200, "{answer}");
         let (status, answer) = restore(&daemon, slug, "partial", json!({"folders": ["share"]}));
         assert_eq!(status, 400, "{slug}: {answer}");
@@ -322,7 +309,7 @@ fn uploads_that_are_not_backups_are_refused_and_not_kept() {
         tar.append_data(&mut header, "other.txt", &b"hi"[..]).unwrap();
         tar.into_inner().unwrap()
     }] {
-        let (status, answer) = upload(&daemon, garbage);
+        let (status, answer) = upload(&daemon, garbage, "");
         assert_eq!(status, 400, "{answer}");
         assert!(answer["message"].as_str().unwrap().contains("not a backup"), "{answer}");
         assert!(backup_folder(&daemon).is_empty(), "{:?}", backup_folder(&daemon));
@@ -345,7 +332,7 @@ fn upload_of_a_backup_lists_it_and_reload_skips_foreign_files() {
     assert_eq!(status, 404, "{answer}");
     assert_eq!(answer["message"], "Backup does not exist");
 
-    let (status, answer) = upload(&daemon, bytes);
+    let (status, answer) = upload(&daemon, bytes, "");
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["data"]["slug"], slug.as_str());
     fs::write(daemon.data_dir().join("backup/foreign.tar"), "not a backup").unwrap();
@@ -362,7 +349,6 @@ fn bad_requests_name_the_problem_and_change_nothing() {
         ("/backups/new/partial", json!({"folders": ["etc"]}), "folders"),
         ("/backups/new/partial", json!({"folders": ["share", "share"]}), "twice"),
         ("/backups/new/partial", json!({"filename": "../x.tar"}), "filename"),
-        ("/backups/new/partial", json!({"location": "nas"}), "No mount exists with name 'nas'"),
         ("/backups/new/partial", json!({"bogus": 1}), "bogus"),
         ("/backups/new/full", json!({"folders": ["share"]}), "folders"),
         ("/backups/options", json!({"days_until_stale": 0}), "days_until_stale"),
@@ -373,6 +359,8 @@ fn bad_requests_name_the_problem_and_change_nothing() {
         assert_eq!(status, 400, "{path} {body}: {answer}");
         assert!(answer["message"].as_str().unwrap().contains(expected), "{path} {body}: {answer}");
     }
+    let (status, answer) = daemon.post("/backups/new/partial", json!({"location": "nas"}));
+    assert_eq!((status.as_u16(), answer["message"].as_str()), (404, Some("No mount exists with name 'nas'")));
     assert!(backup_folder(&daemon).is_empty());
     let (_, info) = daemon.get("/backups/info");
     assert_eq!(info["data"]["days_until_stale"], 30);

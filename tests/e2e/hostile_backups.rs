@@ -103,7 +103,8 @@ fn share_backup(slug: &str, entries: &[Raw]) -> Vec<u8> {
     outer(&meta(slug, json!({})), vec![("share.tar", inner_tar(entries))])
 }
 
-fn upload(daemon: &Daemon, bytes: Vec<u8>, query: &str) -> (u16, Value) {
+/// Uploads `bytes` as a backup, with `query` (`?location=...`) after the path.
+pub(crate) fn upload(daemon: &Daemon, bytes: Vec<u8>, query: &str) -> (u16, Value) {
     let form = reqwest::blocking::multipart::Form::new()
         .part("file", reqwest::blocking::multipart::Part::bytes(bytes).file_name("upload.tar"));
     let response = daemon

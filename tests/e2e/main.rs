@@ -5,6 +5,7 @@ mod addons;
 mod auth;
 mod backups;
 mod backups_cli;
+mod backups_mounts;
 mod cli;
 mod core;
 mod discovery;

@@ -1,13 +1,13 @@
 //! The `/backups` API group.
 
-use crate::file::BackupFile;
+use crate::location::{self, Backup, CLOUD_BACKUP};
 use crate::manager::{AddonSelection, BackupJob, BackupManager, NewBackup, RestoreRequest, FREEZE_TIMEOUT};
 use crate::model::{is_addon_slug, is_slug, AddonEntry, BackupType, FOLDERS, HOMEASSISTANT_FOLDER};
 use actix_web::http::header;
 use actix_web::{delete, get, post, web, HttpResponse};
 use futures_util::StreamExt;
 use http_api::body::Body;
-use http_api::routes::{BACKUP, INFO};
+use http_api::routes::{Place, Requires, Reserved, Rule, BACKUP, INFO};
 use http_api::Routes;
 use http_api::{ok, ok_empty, ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
@@ -15,6 +15,19 @@ use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use utoipa::ToSchema;
+
+/// The routes that take a `location`: only Core may name its own `.cloud_backup` folder there.
+const fn cloud_backup_reserved(place: Place) -> Rule {
+    BACKUP.reserving(Reserved {
+        parameter: "location",
+        place,
+        value: CLOUD_BACKUP,
+        to: Requires::Core,
+        message: "Location .cloud_backup is only available for Home Assistant",
+    })
+}
+const LOCATION_IN_BODY: Rule = cloud_backup_reserved(Place::Body);
+const LOCATION_IN_QUERY: Rule = cloud_backup_reserved(Place::Query);
 
 /// Declares the group's routes: each handler with who may call it.
 pub fn routes(routes: &mut Routes) {
@@ -27,14 +40,14 @@ pub fn routes(routes: &mut Routes) {
         .route(BACKUP, backups_reload)
         .route(BACKUP, backups_freeze)
         .route(BACKUP, backups_thaw)
-        .route(BACKUP, backups_new_full)
-        .route(BACKUP, backups_new_partial)
-        .route(BACKUP, backups_new_upload)
+        .route(LOCATION_IN_BODY, backups_new_full)
+        .route(LOCATION_IN_BODY, backups_new_partial)
+        .route(LOCATION_IN_QUERY, backups_new_upload)
         .route(INFO, backup_info)
-        .route(BACKUP, backup_remove)
-        .route(BACKUP, backup_download)
-        .route(BACKUP, backup_restore_full)
-        .route(BACKUP, backup_restore_partial);
+        .route(LOCATION_IN_BODY, backup_remove)
+        .route(LOCATION_IN_QUERY, backup_download)
+        .route(LOCATION_IN_BODY, backup_restore_full)
+        .route(LOCATION_IN_BODY, backup_restore_partial);
 }
 
 #[derive(Serialize, ToSchema)]
@@ -44,7 +57,7 @@ pub struct BackupContent {
     folders: Vec<String>,
 }
 
-/// Where a backup is stored: `.local` is the backup folder.
+/// A backup's copy in one location (`.local` is the backup folder).
 #[derive(Serialize, ToSchema)]
 pub struct LocationAttributes {
     protected: bool,
@@ -62,8 +75,10 @@ pub struct BackupItem {
     /// In MB, two decimals.
     size: f64,
     size_bytes: u64,
-    /// `null`: the backup folder.
+    /// The first of `locations`: a backup mount's name, `.cloud_backup`, or `null` for the
+    /// backup folder.
     location: Option<String>,
+    /// Every location the backup is in, the backup folder first.
     locations: Vec<Option<String>>,
     protected: bool,
     location_attributes: BTreeMap<String, LocationAttributes>,
@@ -111,25 +126,28 @@ fn size_mb(bytes: u64) -> f64 {
     (bytes as f64 / 1_048_576.0 * 100.0).round() / 100.0
 }
 
-fn attributes(backup: &BackupFile) -> BTreeMap<String, LocationAttributes> {
-    BTreeMap::from([(
-        ".local".to_owned(),
-        LocationAttributes { protected: backup.protected(), size_bytes: backup.size },
-    )])
+/// The size and encryption of the copy in each listed location.
+fn attributes(backup: &Backup) -> BTreeMap<String, LocationAttributes> {
+    backup
+        .locations()
+        .iter()
+        .filter_map(|l| backup.copy(l).map(|file| (location::key(l).to_owned(), file)))
+        .map(|(key, file)| (key, LocationAttributes { protected: file.protected(), size_bytes: file.size }))
+        .collect()
 }
 
-fn item(backup: &BackupFile) -> BackupItem {
-    let meta = &backup.meta;
+fn item(backup: &Backup) -> BackupItem {
+    let (meta, file) = (backup.meta(), backup.file());
     BackupItem {
         slug: meta.slug.clone(),
         name: meta.name.clone(),
         date: meta.date.clone(),
         kind: meta.kind,
-        size: size_mb(backup.size),
-        size_bytes: backup.size,
-        location: None,
-        locations: vec![None],
-        protected: meta.protected,
+        size: size_mb(file.size),
+        size_bytes: file.size,
+        location: backup.location(),
+        locations: backup.locations(),
+        protected: file.protected(),
         location_attributes: attributes(backup),
         compressed: meta.compressed,
         content: BackupContent {
@@ -140,21 +158,23 @@ fn item(backup: &BackupFile) -> BackupItem {
     }
 }
 
-/// Every backup.
+/// The backups listed: all but those only in Core's `.cloud_backup` folder.
+fn items(backups: &BackupManager) -> Vec<BackupItem> {
+    backups.list().iter().filter(|backup| backup.location().as_deref() != Some(CLOUD_BACKUP)).map(item).collect()
+}
+
+/// Every backup, in every location (a backup in several is listed once).
 #[utoipa::path(tag = "backups", responses((status = 200, body = BackupsList)))]
 #[get("")]
 async fn backups_list(backups: web::Data<BackupManager>) -> ApiResult {
-    ok(BackupsList { backups: backups.list().iter().map(item).collect() })
+    ok(BackupsList { backups: items(&backups) })
 }
 
 /// Every backup and the manager's options.
 #[utoipa::path(tag = "backups", responses((status = 200, body = BackupsInfo)))]
 #[get("/info")]
 async fn backups_info(backups: web::Data<BackupManager>) -> ApiResult {
-    ok(BackupsInfo {
-        backups: backups.list().iter().map(item).collect(),
-        days_until_stale: backups.options().days_until_stale,
-    })
+    ok(BackupsInfo { backups: items(&backups), days_until_stale: backups.options().days_until_stale })
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -177,7 +197,7 @@ async fn backups_options(backups: web::Data<BackupManager>, body: Body<BackupsOp
     ok_empty()
 }
 
-/// Scans the backup folder again.
+/// Scans every location again.
 #[utoipa::path(tag = "backups", responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>)))]
 #[post("/reload")]
 async fn backups_reload(backups: web::Data<BackupManager>) -> ApiResult {
@@ -215,7 +235,8 @@ async fn backups_thaw(backups: web::Data<BackupManager>) -> ApiResult {
     ok_empty()
 }
 
-/// `location`: only the backup folder exists here (no mounts yet).
+/// `location`: a backup mount's name, `.cloud_backup` (Core only), or `null`/`.local` for the
+/// backup folder; one, or a list.
 #[derive(Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum Location {
@@ -224,18 +245,20 @@ pub enum Location {
 }
 
 impl Location {
-    fn check(&self) -> Result<(), ApiError> {
-        let names: Vec<&Option<String>> = match self {
+    /// The locations named, each once.
+    fn into_list(self) -> Result<Vec<location::Location>, ApiError> {
+        let names = match self {
             Location::One(one) => vec![one],
-            Location::Many(many) => many.iter().collect(),
+            Location::Many(many) => many,
         };
-        for name in names.into_iter().flatten() {
-            if !(name.is_empty() || name == ".local") {
-                return Err(ApiError::bad_request(format!("No mount exists with name '{name}'")));
-            }
-        }
-        Ok(())
+        locations(names)
     }
+}
+
+/// Locations as the API names them, each once.
+fn locations(names: Vec<Option<String>>) -> Result<Vec<location::Location>, ApiError> {
+    let keys = names.into_iter().map(|name| location::key(&location::parse(name)).to_owned()).collect();
+    Ok(unique("location", keys)?.into_iter().map(|key| location::parse(Some(key))).collect())
 }
 
 /// The body of `new/full` and `new/partial`; `homeassistant`, `addons` and `folders` are for
@@ -271,9 +294,7 @@ impl NewBackupBody {
     /// The backup it asks for, checked.
     fn into_new(self, kind: BackupType) -> Result<(NewBackup, bool), ApiError> {
         check_filename(&self.filename)?;
-        if let Some(location) = &self.location {
-            location.check()?;
-        }
+        let locations = self.location.map(Location::into_list).transpose()?;
         let (homeassistant, addons, folders) = match kind {
             BackupType::Full => {
                 let partial_only = [
@@ -317,6 +338,7 @@ impl NewBackupBody {
             addons,
             folders,
             extra: self.extra.unwrap_or_default(),
+            locations,
         };
         Ok((new, self.background))
     }
@@ -385,31 +407,38 @@ async fn start_backup(backups: web::Data<BackupManager>, new: NewBackup, backgro
     ok(backups.create(new, background).await?)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UploadQuery {
-    location: Option<String>,
-    filename: Option<String>,
+/// The query of an upload: `location` (repeated for more locations) and `filename`.
+fn upload_query(query: Vec<(String, String)>) -> Result<(Vec<location::Location>, Option<String>), ApiError> {
+    let mut names = Vec::new();
+    let mut filename = None;
+    for (key, value) in query {
+        match key.as_str() {
+            "location" => names.push(Some(value)),
+            "filename" => filename = Some(value),
+            other => return Err(ApiError::bad_request(format!("extra keys not allowed @ data['{other}']"))),
+        }
+    }
+    check_filename(&filename)?;
+    Ok((locations(names)?, filename))
 }
 
-/// Uploads a backup (multipart; the first part is the file). It is listed only once it was
-/// read as a backup; anything else is refused and not kept.
+/// Uploads a backup (multipart; the first part is the file) to the `location`s of the query (the
+/// backup folder when none). It is listed only once it was read as a backup; anything else is
+/// refused and not kept.
 #[utoipa::path(tag = "backups", responses((status = 200, description = "The job, and the new backup's slug once made", body = http_api::envelope::Envelope<BackupJob>), (status = 400)))]
 #[post("/new/upload")]
 async fn backups_new_upload(
     backups: web::Data<BackupManager>,
-    query: web::Query<UploadQuery>,
+    query: web::Query<Vec<(String, String)>>,
     mut payload: actix_multipart::Multipart,
 ) -> ApiResult {
-    let query = query.into_inner();
-    check_filename(&query.filename)?;
-    Location::One(query.location).check()?;
+    let (locations, filename) = upload_query(query.into_inner())?;
     let Some(field) = payload.next().await else {
         return Err(ApiError::bad_request("Improperly formatted upload, could not read backup"));
     };
     let field =
         field.map_err(|e| ApiError::bad_request(format!("Improperly formatted upload, could not read backup: {e}")))?;
-    let slug = backups.upload(field, query.filename).await?;
+    let slug = backups.upload(field, filename, locations).await?;
     ok(json!({"slug": slug}))
 }
 
@@ -427,21 +456,21 @@ fn check_slug(slug: &str) -> Result<(), ApiError> {
 async fn backup_info(backups: web::Data<BackupManager>, path: web::Path<String>) -> ApiResult {
     check_slug(&path)?;
     let backup = backups.get(&path)?;
-    let meta = &backup.meta;
+    let (meta, file) = (backup.meta(), backup.file());
     ok(BackupDetails {
         slug: meta.slug.clone(),
         kind: meta.kind,
         name: meta.name.clone(),
         date: meta.date.clone(),
-        size: size_mb(backup.size),
-        size_bytes: backup.size,
+        size: size_mb(file.size),
+        size_bytes: file.size,
         compressed: meta.compressed,
-        protected: meta.protected,
+        protected: file.protected(),
         location_attributes: attributes(&backup),
         supervisor_version: meta.supervisor_version.clone(),
         homeassistant: meta.homeassistant.as_ref().and_then(|ha| ha.version.clone()),
-        location: None,
-        locations: vec![None],
+        location: backup.location(),
+        locations: backup.locations(),
         addons: meta.addons.clone(),
         repositories: meta.repositories.clone(),
         folders: meta.folders.clone(),
@@ -456,7 +485,7 @@ pub struct RemoveBody {
     location: Option<Location>,
 }
 
-/// Deletes a backup.
+/// Deletes a backup from the `location`s named, or from every location.
 #[utoipa::path(tag = "backups", params(("backup" = String, Path)), request_body = Option<RemoveBody>,
     responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 404, body = http_api::envelope::ErrorEnvelope)))]
 #[delete("/{backup}")]
@@ -466,10 +495,8 @@ async fn backup_remove(
     body: Body<RemoveBody>,
 ) -> ApiResult {
     check_slug(&path)?;
-    if let Some(location) = &body.into_inner().location {
-        location.check()?;
-    }
-    backups.remove(&path)?;
+    let locations = body.into_inner().location.map(Location::into_list).transpose()?;
+    backups.remove(&path, locations)?;
     ok_empty()
 }
 
@@ -479,7 +506,7 @@ struct DownloadQuery {
     location: Option<String>,
 }
 
-/// The backup file, streamed.
+/// The backup file in `location` (by default its first), streamed.
 #[utoipa::path(tag = "backups", params(("backup" = String, Path)), responses((status = 200, content_type = "application/tar"), (status = 404)))]
 #[get("/{backup}/download")]
 async fn backup_download(
@@ -488,10 +515,8 @@ async fn backup_download(
     query: web::Query<DownloadQuery>,
 ) -> Result<HttpResponse, ApiError> {
     check_slug(&path)?;
-    let backup = backups.get(&path)?;
-    if let Some(location) = query.into_inner().location.filter(|l| !(l.is_empty() || l == ".local")) {
-        return Err(ApiError::bad_request(format!("Backup {} is not in location {location}", backup.meta.slug)));
-    }
+    let location = query.into_inner().location.map(|name| location::parse(Some(name)));
+    let backup = backups.copy_of(&path, location)?;
     let Some(file) = backups.open(&backup).await else {
         return Ok(HttpResponse::NotFound().finish());
     };
@@ -528,7 +553,11 @@ pub struct RestoreFull {
     password: Option<String>,
     #[serde(default)]
     background: bool,
-    location: Option<String>,
+    /// The copy to restore: a location of the backup (`null`/`.local`: the backup folder); by
+    /// default its first.
+    #[serde(default, deserialize_with = "http_api::body::present")]
+    #[schema(value_type = Option<String>)]
+    location: Option<Option<String>>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -537,7 +566,11 @@ pub struct RestorePartial {
     password: Option<String>,
     #[serde(default)]
     background: bool,
-    location: Option<String>,
+    /// The copy to restore: a location of the backup (`null`/`.local`: the backup folder); by
+    /// default its first.
+    #[serde(default, deserialize_with = "http_api::body::present")]
+    #[schema(value_type = Option<String>)]
+    location: Option<Option<String>>,
     homeassistant: Option<bool>,
     addons: Option<Vec<String>>,
     folders: Option<Vec<String>>,
@@ -553,13 +586,13 @@ async fn backup_restore_full(
 ) -> ApiResult {
     check_slug(&path)?;
     let body = body.into_inner();
-    Location::One(body.location).check()?;
     let request = RestoreRequest {
         full: true,
         homeassistant: true,
         addons: Vec::new(),
         folders: Vec::new(),
         password: body.password,
+        location: body.location.map(location::parse),
     };
     start_restore(backups, &path, request, body.background).await
 }
@@ -574,14 +607,20 @@ async fn backup_restore_partial(
 ) -> ApiResult {
     check_slug(&path)?;
     let body = body.into_inner();
-    Location::One(body.location).check()?;
     let mut homeassistant = body.homeassistant.unwrap_or(false);
     let folders = check_folders(body.folders.unwrap_or_default(), &mut homeassistant)?;
     let addons = unique("addons", body.addons.unwrap_or_default())?;
     if let Some(bad) = addons.iter().find(|slug| !is_addon_slug(slug)) {
         return Err(ApiError::bad_request(format!("addons: '{}' is not an add-on slug", bad.escape_debug())));
     }
-    let request = RestoreRequest { full: false, homeassistant, addons, folders, password: body.password };
+    let request = RestoreRequest {
+        full: false,
+        homeassistant,
+        addons,
+        folders,
+        password: body.password,
+        location: body.location.map(location::parse),
+    };
     start_restore(backups, &path, request, body.background).await
 }
 

@@ -4,7 +4,11 @@
 //! with a password, encrypted in the SecureTar format the real Supervisor uses. Backups it made
 //! (gzip inner archives, older SecureTar versions) restore here too.
 //!
-//! - `model`: `backup.json`; `file`: a backup on disk; `codec`: the inner archives' layers;
+//! A backup is kept in the backup folder, on backup mounts or in Core's `.cloud_backup` folder,
+//! and one found in several of them is listed once with all its locations.
+//!
+//! - `model`: `backup.json`; `file`: a backup on disk; `location`: a backup's locations and
+//!   copies; `codec`: the inner archives' layers;
 //!   `write`: writing an inner archive; `glob`: the exclusion patterns; `staging`: restores
 //!   that are all or nothing; `manager`: the operations as jobs; `api`: the routes.
 
@@ -12,10 +16,12 @@ pub mod api;
 mod codec;
 mod file;
 mod glob;
+mod location;
 mod manager;
 mod model;
 mod staging;
 mod write;
 
+pub use location::{Backup, Location};
 pub use manager::{AddonSelection, BackupManager, NewBackup};
 pub use model::BackupType;

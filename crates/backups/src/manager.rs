@@ -1,5 +1,7 @@
-//! [`BackupManager`]: the backups in the backup folder (indexed at start and on reload), their
-//! options, and the operations on them as jobs: create, restore, import, freeze and thaw.
+//! [`BackupManager`]: the backups in every location (the backup folder, Core's `.cloud_backup`
+//! folder and each backup mount that is up; indexed at start, on reload and when a backup mount
+//! changes), their options, and the operations on them as jobs: create, restore, import, freeze
+//! and thaw.
 //!
 //! Creating writes `.<file>.partial` next to the final file, syncs it and renames it: a backup
 //! that was interrupted (kill -9, a full disk) never shows in the list, and the leftover is
@@ -8,6 +10,7 @@
 
 use crate::file::BackupFile;
 use crate::glob::{full_match, tail_match};
+use crate::location::{self, Backup, Location, CLOUD_BACKUP};
 use crate::model::{create_slug, AddonEntry, BackupMeta, BackupType, HomeAssistantEntry, HOMEASSISTANT_FOLDER};
 use crate::staging::{self, Staging, Swap};
 use crate::write::{tree_size, write_part, Contents, Progress, Tree};
@@ -17,6 +20,7 @@ use base::paths::beneath;
 use base::{CoreState, DataDir, Error, System};
 use homeassistant::CoreManager;
 use jobs::{Job, JobCondition, JobLimit, JobManager, JobSpec};
+use mounts::{MountManager, MountUsage};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use state::{Persisted, Store};
@@ -81,6 +85,9 @@ pub struct NewBackup {
     pub addons: AddonSelection,
     pub folders: Vec<String>,
     pub extra: Map<String, Value>,
+    /// Where to write it (the first) and copy it (the others); `None`: the default backup mount,
+    /// or the backup folder without one.
+    pub locations: Option<Vec<Location>>,
 }
 
 /// The add-ons of a new backup.
@@ -98,6 +105,15 @@ pub struct RestoreRequest {
     pub addons: Vec<String>,
     pub folders: Vec<String>,
     pub password: Option<String>,
+    /// The copy to restore from; `None`: the backup's first location.
+    pub location: Option<Location>,
+}
+
+/// Where a new backup goes: its location and folder (checked), and the locations it is copied to.
+struct Destination {
+    location: Location,
+    folder: PathBuf,
+    copies: Vec<Location>,
 }
 
 #[derive(Clone)]
@@ -112,7 +128,8 @@ struct Inner {
     store: StoreManager,
     addons: AddonManager,
     core: CoreManager,
-    backups: RwLock<BTreeMap<String, BackupFile>>,
+    mounts: MountManager,
+    backups: RwLock<BTreeMap<String, Backup>>,
     options: Persisted<BackupOptions>,
     /// Set while a freeze asked for through the API lasts: sending thaws.
     thaw: Mutex<Option<oneshot::Sender<oneshot::Sender<()>>>>,
@@ -120,7 +137,9 @@ struct Inner {
 
 impl BackupManager {
     /// Finishes or drops an interrupted restore and removes interrupted backups; call
-    /// [`BackupManager::load`] to index the folder.
+    /// [`BackupManager::load`] to index the locations. The list is read again whenever a backup
+    /// mount comes up or goes down.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: &Store,
         data: DataDir,
@@ -129,6 +148,7 @@ impl BackupManager {
         catalog: StoreManager,
         addons: AddonManager,
         core: CoreManager,
+        mounts: MountManager,
     ) -> state::Result<BackupManager> {
         staging::recover(&restore_root(&data));
         remove_partial_files(&data.backup());
@@ -136,7 +156,7 @@ impl BackupManager {
             tracing::warn!("cannot make the backup folder private: {error}");
         }
         let options = Persisted::load(store.section("backups")?, "options")?;
-        Ok(BackupManager {
+        let manager = BackupManager {
             inner: Arc::new(Inner {
                 data,
                 system,
@@ -144,29 +164,77 @@ impl BackupManager {
                 store: catalog,
                 addons,
                 core,
+                mounts,
                 backups: RwLock::default(),
                 options,
                 thaw: Mutex::default(),
             }),
-        })
+        };
+        tokio::spawn(manager.clone().follow_mounts());
+        Ok(manager)
     }
 
-    /// Indexes the backup folder: every `*.tar` at its top that is a backup; anything else is
-    /// skipped with a log line.
+    /// Reads the list again each time a backup mount is added, removed, comes up or goes down.
+    async fn follow_mounts(self) {
+        let mut statuses = self.inner.mounts.subscribe();
+        let backup_mounts = |statuses: &[mounts::MountStatus]| -> Vec<(String, Option<String>)> {
+            statuses
+                .iter()
+                .filter(|status| status.usage == MountUsage::Backup)
+                .map(|status| (status.name.clone(), status.state.clone()))
+                .collect()
+        };
+        let mut seen = backup_mounts(&statuses.borrow_and_update());
+        while statuses.changed().await.is_ok() {
+            let now = backup_mounts(&statuses.borrow_and_update());
+            if now != seen {
+                seen = now;
+                self.load().await;
+            }
+        }
+    }
+
+    /// Where backups are: the backup folder, Core's folder and every backup mount that is up.
+    fn folders(&self) -> Vec<(Location, PathBuf)> {
+        let data = &self.inner.data;
+        let mut folders = vec![(None, data.backup()), (Some(CLOUD_BACKUP.to_owned()), data.core_backup())];
+        folders.extend(self.inner.mounts.backup_folders().into_iter().map(|(name, folder)| (Some(name), folder)));
+        folders
+    }
+
+    /// Indexes every location: each `*.tar` at the top of its folder that is a backup; anything
+    /// else is skipped with a log line. A backup in several locations is listed once.
     pub async fn load(&self) {
-        let folder = self.inner.data.backup();
-        let found = tokio::task::spawn_blocking(move || scan(&folder)).await.unwrap_or_default();
-        *self.inner.backups.write().expect("backups lock") = found;
+        let scans = self.folders().into_iter().map(|(location, folder)| async move {
+            let found = tokio::task::spawn_blocking(move || scan(&folder)).await.unwrap_or_default();
+            (location, found)
+        });
+        let mut backups: BTreeMap<String, Backup> = BTreeMap::new();
+        for (location, found) in futures_util::future::join_all(scans).await {
+            for (slug, file) in found {
+                match backups.get_mut(&slug) {
+                    Some(backup) => {
+                        if let Err(why) = backup.consolidate(location.clone(), file) {
+                            tracing::error!("Ignoring backup {slug} in {}: {why}", location::shown(&location));
+                        }
+                    }
+                    None => {
+                        backups.insert(slug, Backup::new(location.clone(), file));
+                    }
+                }
+            }
+        }
+        *self.inner.backups.write().expect("backups lock") = backups;
     }
 
-    pub fn list(&self) -> Vec<BackupFile> {
+    pub fn list(&self) -> Vec<Backup> {
         let backups = self.inner.backups.read().expect("backups lock");
-        let mut list: Vec<BackupFile> = backups.values().cloned().collect();
-        list.sort_by(|a, b| a.meta.date.cmp(&b.meta.date));
+        let mut list: Vec<Backup> = backups.values().cloned().collect();
+        list.sort_by(|a, b| a.meta().date.cmp(&b.meta().date));
         list
     }
 
-    pub fn get(&self, slug: &str) -> Result<BackupFile, Error> {
+    pub fn get(&self, slug: &str) -> Result<Backup, Error> {
         self.inner
             .backups
             .read()
@@ -189,20 +257,144 @@ impl BackupManager {
         &self.inner.jobs
     }
 
-    pub fn remove(&self, slug: &str) -> Result<(), Error> {
-        let backup = self.get(slug)?;
-        if let Err(error) = fs::remove_file(&backup.path) {
-            if error.kind() == std::io::ErrorKind::NotFound {
-                self.inner.backups.write().expect("backups lock").remove(slug);
-                return Err(Error::invalid(format!(
-                    "Cannot delete backup at {}, file does not exist!",
-                    backup.path.display()
-                )));
-            }
-            return Err(Error::invalid(format!("Could delete backup at {}: {error}", backup.path.display())));
+    /// The folder of a location a request names: the backup folder, Core's, or a backup mount
+    /// (which must exist and be for backups; whether it is up is not checked).
+    fn named_folder(&self, location: &Location) -> Result<PathBuf, Error> {
+        match location.as_deref() {
+            None => Ok(self.inner.data.backup()),
+            Some(CLOUD_BACKUP) => Ok(self.inner.data.core_backup()),
+            Some(name) => self.inner.mounts.backup_mount(name),
         }
-        self.inner.backups.write().expect("backups lock").remove(slug);
+    }
+
+    /// The folder of `location` to write a backup in: a backup mount must be up.
+    async fn writable_folder(&self, location: &Location) -> Result<PathBuf, Error> {
+        match location.as_deref() {
+            Some(name) if name != CLOUD_BACKUP => self.inner.mounts.backup_folder(name).await,
+            _ => self.named_folder(location),
+        }
+    }
+
+    /// Deletes a backup from `locations` (from every location when none are named); a named
+    /// location the backup is not in is skipped.
+    pub fn remove(&self, slug: &str, locations: Option<Vec<Location>>) -> Result<(), Error> {
+        let backup = self.get(slug)?;
+        let targets: Vec<Location> = match locations.filter(|named| !named.is_empty()) {
+            Some(named) => {
+                for location in &named {
+                    self.named_folder(location)?;
+                }
+                named.into_iter().filter(|location| backup.copy(location).is_some()).collect()
+            }
+            None => backup.copies().map(|(location, _)| location.clone()).collect(),
+        };
+        for location in targets {
+            let Some(file) = backup.copy(&location) else { continue };
+            let path = file.path.display().to_string();
+            if let Err(error) = fs::remove_file(&file.path) {
+                if error.kind() == std::io::ErrorKind::NotFound {
+                    self.forget(slug, &location);
+                    return Err(Error::not_found(format!("Cannot delete backup at {path}, file does not exist!")));
+                }
+                return Err(Error::invalid(format!("Cannot delete backup at {path}: {error}")));
+            }
+            self.forget(slug, &location);
+        }
         Ok(())
+    }
+
+    /// Forgets the copy of `slug` in `location`, and the backup with its last copy.
+    fn forget(&self, slug: &str, location: &Location) {
+        let mut backups = self.inner.backups.write().expect("backups lock");
+        if backups.get_mut(slug).is_some_and(|backup| !backup.forget(location)) {
+            backups.remove(slug);
+        }
+    }
+
+    /// Lists `file` as the copy of its backup in `location`; refused (the file left to the
+    /// caller) when another backup has its slug.
+    fn add_copy(&self, location: Location, file: BackupFile) -> Result<(), Error> {
+        let slug = file.meta.slug.clone();
+        let mut backups = self.inner.backups.write().expect("backups lock");
+        match backups.get_mut(&slug) {
+            Some(backup) => backup
+                .consolidate(location, file)
+                .map_err(|why| Error::invalid(format!("Cannot import backup {slug} due to: {why}"))),
+            None => {
+                backups.insert(slug, Backup::new(location, file));
+                Ok(())
+            }
+        }
+    }
+
+    /// Where a new backup goes, checked before any job starts: the named locations exist and
+    /// are for backups, and the one it is written to is up.
+    async fn destination(&self, locations: Option<Vec<Location>>) -> Result<Destination, Error> {
+        let mut locations = match locations.filter(|named| !named.is_empty()) {
+            Some(named) => named,
+            None => vec![self.inner.mounts.default_backup_mount()],
+        };
+        for location in &locations {
+            self.named_folder(location)?;
+        }
+        let location = locations.remove(0);
+        let folder = self.writable_folder(&location).await?;
+        Ok(Destination { location, folder, copies: locations })
+    }
+
+    /// Copies a new backup to more locations, each as the child job `backup_copy_to_location`
+    /// of the job `backup_copy_to_additional_locations`; a copy that fails is logged and
+    /// recorded on its job, and the others go on.
+    async fn copy_to(&self, file: &BackupFile, locations: Vec<Location>, job: &Job) {
+        if locations.is_empty() {
+            return;
+        }
+        let spec = JobSpec::new("backup_copy_to_additional_locations");
+        let copied = job
+            .run_child(spec, |job| async move {
+                for location in locations {
+                    let spec = JobSpec::new("backup_copy_to_location").reference(location::key(&location));
+                    let copied = job.run_child(spec, |_job| self.copy_one(file, location.clone())).await;
+                    if let Err(error) = copied {
+                        tracing::error!(
+                            "Could not copy backup to {} due to: {}",
+                            location::shown(&location),
+                            error.message
+                        );
+                    }
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(error) = copied {
+            tracing::error!("Could not copy backup {}: {}", file.meta.slug, error.message);
+        }
+    }
+
+    /// One copy, written under a hidden name and renamed when complete.
+    async fn copy_one(&self, file: &BackupFile, location: Location) -> Result<(), Error> {
+        let folder = self.writable_folder(&location).await?;
+        let name = file.path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+        let (source, target, partial) =
+            (file.path.clone(), folder.join(&name), folder.join(format!(".{name}.partial")));
+        let copied = {
+            let target = target.clone();
+            tokio::task::spawn_blocking(move || {
+                let copied = fs::copy(&source, &partial).and_then(|_| fs::rename(&partial, &target));
+                if copied.is_err() {
+                    let _ = fs::remove_file(&partial);
+                }
+                copied
+            })
+            .await
+            .map_err(|e| Error::internal(e.to_string()))?
+        };
+        copied.map_err(|error| {
+            Error::invalid(format!("Could not copy backup to {} due to: {error}", location::shown(&location)))
+        })?;
+        let mut copy = file.clone();
+        copy.path = target;
+        self.add_copy(location, copy)
     }
 
     /// The job of a new backup.
@@ -218,10 +410,11 @@ impl BackupManager {
     /// `backup_manager_partial_backup`: waits for it (the answer names the backup), or with
     /// `background` answers once the job was admitted.
     pub async fn create(&self, new: NewBackup, background: bool) -> Result<BackupJob, Error> {
+        let destination = self.destination(new.locations.clone()).await?;
         let spec = Self::create_spec(new.kind);
         let manager = self.clone();
         let work = move |job: Job| async move {
-            let slug = manager.create_in(new, job.clone()).await?;
+            let slug = manager.create_in(new, destination, job.clone()).await?;
             Ok(BackupJob { job_id: job.uuid().to_owned(), slug: Some(slug) })
         };
         if background {
@@ -231,14 +424,15 @@ impl BackupManager {
         }
     }
 
-    /// Writes a new backup (as `job`) and lists it; returns its slug.
-    async fn create_in(&self, new: NewBackup, job: Job) -> Result<String, Error> {
+    /// Writes a new backup (as `job`) in `destination`, lists it and copies it to the other
+    /// locations; returns its slug.
+    async fn create_in(&self, new: NewBackup, destination: Destination, job: Job) -> Result<String, Error> {
         let date = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string();
         let slug = create_slug(&date, &new.name);
         // A caller that started the backup in the background reads its slug from the job.
         job.set_reference(&slug);
         let file_name = new.filename.clone().unwrap_or_else(|| format!("{slug}.tar"));
-        let folder = self.inner.data.backup();
+        let folder = destination.folder;
         let path = beneath(&folder, &file_name).map_err(|e| Error::invalid(format!("filename {e}")))?;
         if path.exists() {
             return Err(Error::invalid(format!("Cannot make new backup at {}, file already exists!", path.display())));
@@ -261,7 +455,11 @@ impl BackupManager {
             .await
             .map_err(|e| Error::internal(e.to_string()))?
             .map_err(Error::internal)?;
-        self.inner.backups.write().expect("backups lock").insert(slug.clone(), backup);
+        self.add_copy(destination.location, backup.clone())?;
+        if !destination.copies.is_empty() {
+            job.set_stage("copy_additional_locations");
+            self.copy_to(&backup, destination.copies, &job).await;
+        }
         job.set_progress(100.0);
         Ok(slug)
     }
@@ -530,8 +728,15 @@ impl BackupManager {
     }
 
     /// Checks what can be known before a restore starts: the messages the real Supervisor gives.
+    /// Answers the copy to restore from.
     fn check_restore(&self, slug: &str, request: &RestoreRequest) -> Result<BackupFile, Error> {
-        let backup = self.get(slug)?;
+        let listed = self.get(slug)?;
+        let backup = match &request.location {
+            Some(location) => listed.copy(location).cloned().ok_or_else(|| {
+                Error::invalid(format!("Backup {slug} does not exist in {}", location::shown(location)))
+            })?,
+            None => listed.file().clone(),
+        };
         if request.full && backup.meta.kind == BackupType::Partial {
             return Err(Error::invalid(format!("{slug} is only a partial backup!")));
         }
@@ -701,16 +906,23 @@ impl BackupManager {
         Ok(dir)
     }
 
-    /// Lists an uploaded file (already in the backup folder under a temporary name) when it is a
-    /// backup; otherwise removes it. Returns the slug.
-    pub async fn import(&self, upload: PathBuf, filename: Option<String>) -> Result<String, Error> {
+    /// Lists an uploaded file (already in the folder of `destination` under a temporary name)
+    /// when it is a backup, and copies it to the other locations; otherwise removes it. Returns
+    /// the slug.
+    async fn import(
+        &self,
+        upload: PathBuf,
+        filename: Option<String>,
+        destination: Destination,
+        job: &Job,
+    ) -> Result<String, Error> {
         let opened = {
             let upload = upload.clone();
             tokio::task::spawn_blocking(move || BackupFile::open(&upload))
                 .await
                 .map_err(|e| Error::internal(e.to_string()))?
         };
-        let backup = match opened {
+        let mut backup = match opened {
             Ok(backup) => backup,
             Err(why) => {
                 let _ = fs::remove_file(&upload);
@@ -718,11 +930,12 @@ impl BackupManager {
             }
         };
         let slug = backup.meta.slug.clone();
-        if self.inner.backups.read().expect("backups lock").contains_key(&slug) {
+        let known = self.get(&slug).is_ok_and(|known| known.copy(&destination.location).is_some());
+        if known {
             let _ = fs::remove_file(&upload);
             return Ok(slug);
         }
-        let target = match beneath(&self.inner.data.backup(), &filename.unwrap_or_else(|| format!("{slug}.tar"))) {
+        let target = match beneath(&destination.folder, &filename.unwrap_or_else(|| format!("{slug}.tar"))) {
             Ok(target) => target,
             Err(error) => {
                 let _ = fs::remove_file(&upload);
@@ -742,9 +955,12 @@ impl BackupManager {
                 Error::internal(message)
             });
         }
-        let mut backup = backup;
         backup.path = target;
-        self.inner.backups.write().expect("backups lock").insert(slug.clone(), backup);
+        if let Err(error) = self.add_copy(destination.location, backup.clone()) {
+            let _ = fs::remove_file(&backup.path);
+            return Err(error);
+        }
+        self.copy_to(&backup, destination.copies, job).await;
         Ok(slug)
     }
 
@@ -753,16 +969,17 @@ impl BackupManager {
         restore_budget(self.inner.data.root())
     }
 
-    /// A temporary name in the backup folder for an upload (on the same file system, so the
-    /// final rename is atomic; ignored by reload and removed at start).
-    fn upload_path(&self) -> PathBuf {
-        self.inner.data.backup().join(format!(".upload-{}.tar.partial", base::random::hex_token(4)))
-    }
-
-    /// Stores an uploaded file, read from `chunks`, and lists it when it is a backup (see
-    /// [`BackupManager::import`]); returns its slug. A broken upload (a chunk that is an error)
-    /// or one larger than the free space is refused, and nothing of it is kept.
-    pub async fn upload<S, B, E>(&self, mut chunks: S, filename: Option<String>) -> Result<String, Error>
+    /// Stores an uploaded file, read from `chunks`, in the first of `locations` (the backup
+    /// folder when none is named) and lists it when it is a backup, as the job
+    /// `backup_manager_import_backup`; then copies it to the other locations. Returns its slug.
+    /// A broken upload (a chunk that is an error) or one larger than the free space is refused,
+    /// and nothing of it is kept.
+    pub async fn upload<S, B, E>(
+        &self,
+        mut chunks: S,
+        filename: Option<String>,
+        locations: Vec<Location>,
+    ) -> Result<String, Error>
     where
         S: futures_util::Stream<Item = Result<B, E>> + Unpin,
         B: AsRef<[u8]>,
@@ -770,7 +987,11 @@ impl BackupManager {
     {
         use futures_util::StreamExt;
         use tokio::io::AsyncWriteExt;
-        let path = self.upload_path();
+        let locations = if locations.is_empty() { vec![None] } else { locations };
+        let destination = self.destination(Some(locations)).await?;
+        // In the destination's folder, so the final rename is atomic; a hidden name is ignored by
+        // reload, and removed at start from the backup folder.
+        let path = destination.folder.join(format!(".upload-{}.tar.partial", base::random::hex_token(4)));
         let budget = self.free_budget()?;
         let written = async {
             let mut file = tokio::fs::OpenOptions::new()
@@ -800,7 +1021,18 @@ impl BackupManager {
             let _ = tokio::fs::remove_file(&path).await;
             return Err(error);
         }
-        self.import(path, filename).await
+        let spec = JobSpec::new("backup_manager_import_backup");
+        self.inner.jobs.run(spec, |job| async move { self.import(path, filename, destination, &job).await }).await
+    }
+
+    /// The copy of backup `slug` in `location` (its first location when `None`), for a download.
+    pub fn copy_of(&self, slug: &str, location: Option<Location>) -> Result<BackupFile, Error> {
+        let backup = self.get(slug)?;
+        let location = location.unwrap_or_else(|| backup.location());
+        backup
+            .copy(&location)
+            .cloned()
+            .ok_or_else(|| Error::invalid(format!("Backup {slug} is not in location {}", location::shown(&location))))
     }
 
     /// The file of `backup`, opened for a download; `None` when it is gone (the list is read
@@ -934,10 +1166,14 @@ impl BackupManager {
             addons: AddonSelection::Only(addons),
             folders: Vec::new(),
             extra: Map::new(),
+            locations: None,
         };
+        let destination = self.destination(None).await?;
         let manager = self.clone();
         parent
-            .run_child(Self::create_spec(BackupType::Partial), |job| async move { manager.create_in(new, job).await })
+            .run_child(Self::create_spec(BackupType::Partial), |job| async move {
+                manager.create_in(new, destination, job).await
+            })
             .await?;
         Ok(())
     }
@@ -1210,7 +1446,9 @@ mod tests {
         .unwrap();
         let addons =
             AddonManager::new(&store, data.clone(), jobs.clone(), docker, tokens, catalog.clone(), timezone).unwrap();
-        BackupManager::new(&store, data, system, jobs, catalog, addons, core).unwrap()
+        let services = Arc::new(dbus::HostServices::watch(None).await);
+        let mounts = MountManager::new(&store, data.clone(), services, Arc::clone(&system), jobs.clone()).unwrap();
+        BackupManager::new(&store, data, system, jobs, catalog, addons, core, mounts).unwrap()
     }
 
     fn new_backup(name: &str) -> NewBackup {
@@ -1225,6 +1463,7 @@ mod tests {
             addons: AddonSelection::Only(Vec::new()),
             folders: Vec::new(),
             extra: Map::new(),
+            locations: None,
         }
     }
 
@@ -1238,8 +1477,14 @@ mod tests {
         assert_eq!(second.error_key.as_deref(), Some("job_group_busy"), "{}", second.message);
         let job = backups.jobs().job(&first.job_id).unwrap();
         assert_eq!(job.name, "backup_manager_partial_backup");
-        let request =
-            RestoreRequest { full: true, homeassistant: true, addons: vec![], folders: vec![], password: None };
+        let request = RestoreRequest {
+            full: true,
+            homeassistant: true,
+            addons: vec![],
+            folders: vec![],
+            password: None,
+            location: None,
+        };
         let restore = backups.restore("0123abcd", request, true).await.unwrap_err();
         assert_eq!(restore.kind, base::Kind::NotFound, "checked before the job: {}", restore.message);
     }
@@ -1250,14 +1495,14 @@ mod tests {
         let backups = manager(dir.path()).await;
         let leftovers = || fs::read_dir(dir.path().join("backup")).unwrap().count();
         let broken = futures_util::stream::iter(vec![Ok(b"tar".to_vec()), Err("boom")]);
-        let refused = backups.upload(broken, None).await.unwrap_err();
+        let refused = backups.upload(broken, None, Vec::new()).await.unwrap_err();
         assert_eq!(
             (refused.kind, refused.message.as_str()),
             (base::Kind::Invalid, "Improperly formatted upload: boom")
         );
         assert_eq!(leftovers(), 0);
         let not_a_backup = futures_util::stream::iter(vec![Ok::<_, &str>(b"not a tar".to_vec())]);
-        let refused = backups.upload(not_a_backup, None).await.unwrap_err();
+        let refused = backups.upload(not_a_backup, None, Vec::new()).await.unwrap_err();
         assert!(refused.message.starts_with("The upload is not a backup"), "{}", refused.message);
         assert_eq!(leftovers(), 0);
     }

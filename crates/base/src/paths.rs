@@ -64,6 +64,7 @@ impl DataDir {
             self.addons_data(),
             self.addon_configs(),
             self.backup(),
+            self.core_backup(),
             self.share(),
             self.ssl(),
             self.media(),
@@ -120,6 +121,12 @@ impl DataDir {
 
     pub fn backup(&self) -> PathBuf {
         self.root.join("backup")
+    }
+
+    /// Core's own backup folder, the `.cloud_backup` location (`core/backup`, as the real
+    /// Supervisor keeps it).
+    pub fn core_backup(&self) -> PathBuf {
+        self.root.join("core/backup")
     }
 
     pub fn share(&self) -> PathBuf {

@@ -185,6 +185,9 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
         catalog.clone(),
         Arc::new(move || timezone_of.timezone()),
     )?;
+    let host_services = Arc::new(dbus::HostServices::connect().await);
+    let mounts =
+        mounts::MountManager::new(&store, data.clone(), Arc::clone(&host_services), Arc::clone(&system), jobs.clone())?;
     let backups = backups::BackupManager::new(
         &store,
         data.clone(),
@@ -193,10 +196,8 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
         catalog.clone(),
         addons.clone(),
         core.clone(),
+        mounts.clone(),
     )?;
-    let host_services = Arc::new(dbus::HostServices::connect().await);
-    let mounts =
-        mounts::MountManager::new(&store, data.clone(), Arc::clone(&host_services), Arc::clone(&system), jobs.clone())?;
     addons.set_update_backup(Arc::new(backups.clone()));
     core.set_update_backup(Arc::new(backups.clone()));
     catalog.load().await;

@@ -57,19 +57,43 @@ pub enum Requires {
     OwnCredential,
 }
 
+/// A value of one request parameter that only some callers may name, as a real handler checks it
+/// (the backup location `.cloud_backup` is Core's alone). The guard refuses anyone else who names
+/// it with a 403 and `message`, before the handler runs; other values pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reserved {
+    /// The query parameter (every occurrence), or the top-level key of the JSON body (a string,
+    /// or a list holding it).
+    pub parameter: &'static str,
+    pub place: Place,
+    pub value: &'static str,
+    /// Who may name it.
+    pub to: Requires,
+    pub message: &'static str,
+}
+
+/// Where a [`Reserved`] parameter is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    Query,
+    /// The JSON body, which the guard then reads (small bodies only: these are options).
+    Body,
+}
+
 /// A route's access rule: its [`Access`], whether an add-on may call it on itself
 /// (`/addons/self/...`) regardless of its role and `hassio_api`, as the real Supervisor lets it,
-/// and what the handler demands beyond that.
+/// what the handler demands beyond that, and a parameter value reserved to some callers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rule {
     pub access: Access,
     /// The `{addon}` of the path may be the caller itself (`self`), which then needs no grant.
     pub own: bool,
     pub requires: Requires,
+    pub reserved: Option<Reserved>,
 }
 
 const fn rule(access: Access) -> Rule {
-    Rule { access, own: false, requires: Requires::Nothing }
+    Rule { access, own: false, requires: Requires::Nothing, reserved: None }
 }
 
 pub const OPEN: Rule = rule(Access::Open);
@@ -94,6 +118,11 @@ impl Rule {
     /// The same rule, and the handler demands `requires` of the caller too.
     pub const fn requiring(self, requires: Requires) -> Rule {
         Rule { requires, ..self }
+    }
+
+    /// The same rule, and a value of a parameter only some callers may name.
+    pub const fn reserving(self, reserved: Reserved) -> Rule {
+        Rule { reserved: Some(reserved), ..self }
     }
 
     /// The rule as OpenAPI security scopes of the `bearer` scheme; `None` for a route that needs

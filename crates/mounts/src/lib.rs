@@ -5,8 +5,8 @@
 //! credentials); `unit` makes its systemd mount units (names from the place, the real options);
 //! `manager` ([`MountManager`]) keeps the mounts (persisted), mounts them over D-Bus as jobs,
 //! binds media and share mounts into the data directory, follows each unit's state from
-//! systemd's signals and tells watchers (the resolution center) which mounts failed; `api` is
-//! `/mounts/*`.
+//! systemd's signals, tells watchers (the resolution center, backups) which mounts changed or
+//! failed, and gives backups the folders of backup mounts; `api` is `/mounts/*`.
 
 pub mod api;
 mod config;

@@ -254,6 +254,46 @@ impl MountManager {
         self.inner.config.update(|config| config.default_backup_mount = name)?;
         Ok(())
     }
+
+    /// Where backups go when no location is given: the default backup mount, if one is set.
+    pub fn default_backup_mount(&self) -> Option<String> {
+        self.inner.config.read().default_backup_mount.clone()
+    }
+
+    /// The folder of the backup mount `name`, as a backup's location names it: an unknown mount
+    /// is 404, a mount for media or share is refused; whether it is mounted is not checked.
+    pub fn backup_mount(&self, name: &str) -> Result<PathBuf, Error> {
+        let mount = self.inner.find(name).ok_or_else(|| not_found(format!("No mount exists with name '{name}'")))?;
+        if mount.usage != MountUsage::Backup {
+            return Err(Error::invalid(format!("Mount {name} is not used for backups, cannot backup to there")));
+        }
+        Ok(self.inner.place(name))
+    }
+
+    /// [`MountManager::backup_mount`], and mounted now: where a backup can be written.
+    pub async fn backup_folder(&self, name: &str) -> Result<PathBuf, Error> {
+        self.backup_mount(name)?;
+        let unit = self.inner.network_unit(&self.inner.existing(name)?);
+        if !self.inner.is_mounted(&unit).await {
+            return Err(Error::invalid(format!("Backup mount '{name}' is down"))
+                .with_key("backup_mount_down")
+                .with_extra(json!({"mount": name}).as_object().cloned().unwrap_or_default()));
+        }
+        Ok(unit.place)
+    }
+
+    /// The backup mounts whose unit is active, with their folders: where backups are listed from.
+    pub fn backup_folders(&self) -> Vec<(String, PathBuf)> {
+        let config = self.inner.config.get();
+        let runtime = self.inner.runtime.lock().expect("runtime lock");
+        config
+            .mounts
+            .iter()
+            .filter(|mount| mount.usage == MountUsage::Backup)
+            .filter(|mount| runtime.get(&mount.name).and_then(|r| r.state.as_deref()) == Some("active"))
+            .map(|mount| (mount.name.clone(), self.inner.place(&mount.name)))
+            .collect()
+    }
 }
 
 fn not_found(message: String) -> Error {

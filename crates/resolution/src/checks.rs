@@ -211,8 +211,8 @@ async fn port_conflicts(parts: &Parts, existing: &[Issue]) -> Vec<Finding> {
 /// No full backup younger than the backups' `days_until_stale`.
 fn no_current_backup(parts: &Parts) -> Vec<Finding> {
     let current = parts.backups.list().into_iter().any(|backup| {
-        backup.meta.kind == backups::BackupType::Full
-            && chrono::DateTime::parse_from_rfc3339(&backup.meta.date)
+        backup.meta().kind == backups::BackupType::Full
+            && chrono::DateTime::parse_from_rfc3339(&backup.meta().date)
                 .is_ok_and(|date| is_current(date.into(), parts.backups.options().days_until_stale, chrono::Utc::now()))
     });
     if current {
@@ -319,7 +319,7 @@ fn free_space(parts: &Parts) -> Option<Vec<Finding>> {
     if free > MINIMUM_FREE_SPACE_GIB {
         return Some(Vec::new());
     }
-    let full = parts.backups.list().iter().filter(|b| b.meta.kind == backups::BackupType::Full).count();
+    let full = parts.backups.list().iter().filter(|b| b.meta().kind == backups::BackupType::Full).count();
     let suggestions: &[SuggestionType] =
         if full > MINIMUM_FULL_BACKUPS { &[SuggestionType::ClearFullBackup] } else { &[] };
     Some(vec![finding(IssueType::FreeSpace, Subject::system(), suggestions)])

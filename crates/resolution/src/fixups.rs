@@ -121,16 +121,16 @@ fn missing_addon(slug: &str) -> Error {
 /// Removes the oldest full backups, keeping the newest [`MINIMUM_FULL_BACKUPS`].
 fn clear_full_backups(parts: &Parts) -> Result<(), Error> {
     let mut full: Vec<_> =
-        parts.backups.list().into_iter().filter(|b| b.meta.kind == backups::BackupType::Full).collect();
+        parts.backups.list().into_iter().filter(|b| b.meta().kind == backups::BackupType::Full).collect();
     if full.len() <= MINIMUM_FULL_BACKUPS {
         return Ok(());
     }
-    full.sort_by(|a, b| a.meta.date.cmp(&b.meta.date));
+    full.sort_by(|a, b| a.meta().date.cmp(&b.meta().date));
     let remove = full.len() - MINIMUM_FULL_BACKUPS;
     tracing::info!("Starting removal of old full backups");
     for backup in &full[..remove] {
-        if let Err(e) = parts.backups.remove(&backup.meta.slug) {
-            tracing::debug!("Can't remove backup {}: {}", backup.meta.slug, e.message);
+        if let Err(e) = parts.backups.remove(&backup.meta().slug, None) {
+            tracing::debug!("Can't remove backup {}: {}", backup.meta().slug, e.message);
         }
     }
     Ok(())
@@ -212,6 +212,7 @@ async fn create_full_backup(parts: &Parts) -> Result<(), Error> {
         addons: backups::AddonSelection::All,
         folders: Vec::new(),
         extra: serde_json::Map::new(),
+        locations: None,
     };
     parts.backups.create(new, false).await.map(drop)
 }

@@ -7,7 +7,7 @@
 //! a proxy route would forward into Core's own Supervisor integration.
 
 pub use base::Role;
-use http_api::routes::{Access, Requires, Rule, ADMIN};
+use http_api::routes::{Access, Place, Requires, Reserved, Rule, ADMIN};
 use regex::Regex;
 use std::sync::LazyLock;
 /// Who is calling, as told by the token.
@@ -105,17 +105,53 @@ pub fn decide(path: &str, route: Option<Route>, caller: Option<Option<&Caller>>)
     if admitted != Decision::Allow {
         return admitted;
     }
-    let caller = caller.flatten();
-    let grants = caller.and_then(Caller::grants);
+    if meets(requires, caller.flatten()) {
+        return Decision::Allow;
+    }
     match requires {
         Requires::Nothing | Requires::OwnCredential => Decision::Allow,
-        Requires::Core if caller == Some(&Caller::HomeAssistant) => Decision::Allow,
         Requires::Core => Decision::PlainUnauthorized("only Home Assistant may call this"),
-        Requires::AuthApi if grants.is_some_and(|g| g.auth_api) => Decision::Allow,
         Requires::AuthApi => Decision::Forbidden("Can't use Home Assistant auth!".into()),
-        Requires::HomeassistantApi if grants.is_some_and(|g| g.homeassistant_api) => Decision::Allow,
         Requires::HomeassistantApi => Decision::PlainUnauthorized("unknown or not permitted Home Assistant API access"),
     }
+}
+
+/// Whether `caller` is who `requires` asks for.
+pub fn meets(requires: Requires, caller: Option<&Caller>) -> bool {
+    let grants = caller.and_then(Caller::grants);
+    match requires {
+        Requires::Nothing | Requires::OwnCredential => true,
+        Requires::Core => caller == Some(&Caller::HomeAssistant),
+        Requires::AuthApi => grants.is_some_and(|g| g.auth_api),
+        Requires::HomeassistantApi => grants.is_some_and(|g| g.homeassistant_api),
+    }
+}
+
+/// Whether a request names the reserved value: in its query, or in its JSON body (`body`, when
+/// the parameter is there) as the value of the key or one item of its list.
+pub fn names_reserved(reserved: &Reserved, query: &str, body: Option<&[u8]>) -> bool {
+    match reserved.place {
+        Place::Query => form_pairs(query).any(|(key, value)| key == reserved.parameter && value == reserved.value),
+        Place::Body => {
+            let Some(value) = body.and_then(|body| serde_json::from_slice::<serde_json::Value>(body).ok()) else {
+                return false;
+            };
+            match value.get(reserved.parameter) {
+                Some(serde_json::Value::String(one)) => one == reserved.value,
+                Some(serde_json::Value::Array(list)) => list.iter().any(|item| item == reserved.value),
+                _ => false,
+            }
+        }
+    }
+}
+
+/// The decoded `key=value` pairs of a query string.
+fn form_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    let decode = |part: &str| crate::middleware::percent_decode(&part.replace('+', " "));
+    query.split('&').filter(|pair| !pair.is_empty()).map(move |pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (decode(key), decode(value))
+    })
 }
 
 /// The first stage of [`decide`], the real Supervisor's middleware: its blacklist and tables by

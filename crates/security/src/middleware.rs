@@ -2,14 +2,15 @@
 //! that look like exploits, refuse everything while the system is not ready, then decide by the
 //! token and the access table. The caller it found is left in the request for handlers (`self`).
 
-use crate::access::{decide, AddonRights, Decision, Route};
+use crate::access::{decide, meets, names_reserved, AddonRights, Decision, Route};
 use crate::{Caller, Tokens};
 use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpResponse, ResponseError};
 use base::{CoreState, System};
-use http_api::routes::{path_parameter, RouteRules};
+use futures_util::StreamExt;
+use http_api::routes::{path_parameter, Place, Reserved, RouteRules};
 use http_api::ApiError;
 use regex::Regex;
 use std::sync::LazyLock;
@@ -56,9 +57,21 @@ impl Guard {
         let tokens = req.app_data::<web::Data<Tokens>>().expect("the token registry is mounted");
         let token = token_of(&req);
         let caller = token.map(|t| tokens.caller(t).and_then(|caller| with_current_rights(&req, caller)));
-        match decide(&path, route_of(&req, &path), caller.as_ref().map(Option::as_ref)) {
+        let route = route_of(&req, &path);
+        match decide(&path, route, caller.as_ref().map(Option::as_ref)) {
             Decision::Allow => {
-                req.extensions_mut().insert(caller.flatten().unwrap_or(Caller::Anonymous));
+                let caller = caller.flatten();
+                let mut req = req;
+                let reserved = route.and_then(|route| route.rule.reserved);
+                if let Some(reserved) = reserved.filter(|reserved| !meets(reserved.to, caller.as_ref())) {
+                    let (back, named) = names_reserved_in(req, &reserved).await;
+                    if named {
+                        tracing::warn!(path = %path, "access denied: {}", reserved.message);
+                        return Ok(refuse(back, ApiError::forbidden(reserved.message)));
+                    }
+                    req = back;
+                }
+                req.extensions_mut().insert(caller.unwrap_or(Caller::Anonymous));
                 Ok(next.call(req).await?.map_into_left_body())
             }
             Decision::Unauthorized(why) => {
@@ -77,6 +90,31 @@ impl Guard {
             }
         }
     }
+}
+
+/// The most of a body the guard reads to look for a reserved value; these bodies are options.
+const INSPECTED_BODY: usize = 1 << 20;
+
+/// Whether the request names `reserved`; a body read for it is put back for the handler. A body
+/// too large to read is treated as naming it (refused).
+async fn names_reserved_in(mut req: ServiceRequest, reserved: &Reserved) -> (ServiceRequest, bool) {
+    if reserved.place == Place::Query {
+        let named = names_reserved(reserved, req.query_string(), None);
+        return (req, named);
+    }
+    let mut payload = req.take_payload();
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        match chunk {
+            Ok(chunk) if body.len() + chunk.len() <= INSPECTED_BODY => body.extend_from_slice(&chunk),
+            _ => return (req, true),
+        }
+    }
+    let body = body.freeze();
+    let named = names_reserved(reserved, "", Some(&body));
+    let stream = futures_util::stream::once(async move { Ok::<_, actix_web::error::PayloadError>(body) });
+    req.set_payload(Payload::from(Box::pin(stream) as std::pin::Pin<Box<dyn futures_util::Stream<Item = _>>>));
+    (req, named)
 }
 
 /// The declared route the request matched, with its rule.
@@ -151,7 +189,7 @@ fn unquote(input: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(current)
 }
 
-fn percent_decode(input: &str) -> String {
+pub(crate) fn percent_decode(input: &str) -> String {
     let bytes = input.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -174,7 +212,7 @@ fn percent_decode(input: &str) -> String {
 mod tests {
     use super::*;
     use crate::{Grants, Role};
-    use actix_web::get;
+    use actix_web::{get, post};
 
     #[test]
     fn unquote_sees_through_double_encoding() {
@@ -230,6 +268,70 @@ mod tests {
         // Uninstalled, or nobody to ask: the token counts as unknown.
         assert_eq!(list_addons_as_default_addon(Some(Rights(None))).await, 401);
         assert_eq!(list_addons_as_default_addon(None).await, 401);
+    }
+
+    const RESERVED: Reserved = Reserved {
+        parameter: "location",
+        place: Place::Body,
+        value: ".cloud_backup",
+        to: http_api::routes::Requires::Core,
+        message: "Location .cloud_backup is only available for Home Assistant",
+    };
+
+    #[utoipa::path(responses((status = 200)))]
+    #[post("/body")]
+    async fn echo_body(body: String) -> String {
+        body
+    }
+
+    #[utoipa::path(responses((status = 200)))]
+    #[get("/query")]
+    async fn echo_query(req: actix_web::HttpRequest) -> String {
+        req.query_string().to_owned()
+    }
+
+    /// A call by `token` (`core` or `cli`) to a route whose `location` may not be `.cloud_backup`
+    /// unless Core calls: the status and the answer.
+    async fn reserved_call(token: &str, uri: &str, body: &str) -> (u16, String) {
+        use actix_web::{middleware::from_fn, test, App};
+        let dir = tempfile::tempdir().unwrap();
+        let data = base::DataDir::new(dir.path());
+        let store = state::Store::open(&data.database()).unwrap();
+        let tokens = web::Data::new(Tokens::load(&store, &data).unwrap());
+        tokens.register("core", Caller::HomeAssistant);
+        tokens.register("cli", Caller::Cli);
+        let mut routes = http_api::Routes::new();
+        routes
+            .group("/r")
+            .route(http_api::routes::BACKUP.reserving(RESERVED), echo_body)
+            .route(http_api::routes::BACKUP.reserving(Reserved { place: Place::Query, ..RESERVED }), echo_query);
+        let app = App::new().app_data(tokens).app_data(web::Data::new(routes.rules())).wrap(from_fn(Guard::check));
+        let app = test::init_service(app.configure(|cfg| routes.mount(cfg))).await;
+        let request = if uri.contains("query") { test::TestRequest::get() } else { test::TestRequest::post() };
+        let request = request.uri(uri).insert_header(("Authorization", format!("Bearer {token}")));
+        let response = test::call_service(&app, request.set_payload(body.to_owned()).to_request()).await;
+        let status = response.status().as_u16();
+        (status, String::from_utf8_lossy(&test::read_body(response).await).into_owned())
+    }
+
+    #[actix_web::test]
+    async fn a_reserved_value_is_refused_to_other_callers_and_the_body_reaches_the_handler() {
+        for body in [r#"{"location": ".cloud_backup"}"#, r#"{"location": [null, "nas", ".cloud_backup"]}"#] {
+            let (status, answer) = reserved_call("cli", "/r/body", body).await;
+            assert_eq!(status, 403, "{body}: {answer}");
+            assert!(answer.contains("Location .cloud_backup is only available for Home Assistant"), "{answer}");
+            assert_eq!(reserved_call("core", "/r/body", body).await, (200, body.to_owned()));
+        }
+        for body in [r#"{"location": "nas"}"#, "", "not json", r#"{"name": ".cloud_backup"}"#] {
+            assert_eq!(reserved_call("cli", "/r/body", body).await, (200, body.to_owned()), "{body}");
+        }
+        let (status, _) = reserved_call("cli", "/r/body", &" ".repeat(INSPECTED_BODY + 1)).await;
+        assert_eq!(status, 403, "a body too large to look into is refused");
+        for query in ["location=.cloud_backup", "filename=x.tar&location=nas&location=%2Ecloud_backup"] {
+            assert_eq!(reserved_call("cli", &format!("/r/query?{query}"), "").await.0, 403, "{query}");
+            assert_eq!(reserved_call("core", &format!("/r/query?{query}"), "").await, (200, query.to_owned()));
+        }
+        assert_eq!(reserved_call("cli", "/r/query?location=nas", "").await, (200, "location=nas".to_owned()));
     }
 
     #[test]
