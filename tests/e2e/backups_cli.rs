@@ -22,7 +22,16 @@ fn ha_backups_new_lists_shows_and_removes_a_backup() {
         .unwrap_or_else(|| panic!("no slug printed: {out}"))
         .to_owned();
     assert!(out.lines().any(|l| l.starts_with("job_id: ")), "{out}");
-    assert!(daemon.data_dir().join(format!("backup/{slug}.tar")).is_file());
+    let listing = |folder: &str| -> Vec<String> {
+        let entries = std::fs::read_dir(daemon.data_dir().join(folder)).into_iter().flatten().flatten();
+        entries.map(|e| e.file_name().to_string_lossy().into_owned()).collect()
+    };
+    assert!(
+        daemon.data_dir().join(format!("backup/{slug}.tar")).is_file(),
+        "{slug}.tar is missing; backup/ holds {:?}, core/backup/ {:?}; the CLI printed {out}",
+        listing("backup"),
+        listing("core/backup")
+    );
 
     let list = ha_ok(&daemon, &["backups"]);
     assert!(list.lines().any(|l| l.trim_start_matches("- ").trim() == format!("slug: {slug}")), "{list}");
