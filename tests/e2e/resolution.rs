@@ -626,3 +626,47 @@ fn a_port_conflict_at_start_is_an_issue_that_clearing_the_port_fixes() {
     assert_eq!(status, 200, "{body}");
     drop(taken);
 }
+
+#[test]
+fn containers_without_mount_propagation_on_share_and_media_are_a_docker_config_issue() {
+    let repository = FixtureRepository::copy();
+    repository.set_config("build_local", "map", "[share:rw, media]");
+    let daemon = engine_daemon(&[repository.env()]);
+    install(&daemon, "core_build_local");
+    let (status, body) = daemon.post("/addons/core_build_local/start", json!({}));
+    assert_eq!(status, 200, "{body}");
+    let name = format!("{}addon_core_build_local", daemon.instance());
+    let container = crate::addons::inspect_container(&name).expect("the add-on's container");
+    let propagations: Vec<Value> = container["Mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["Destination"] == "/share" || m["Destination"] == "/media")
+        .map(|m| m["Propagation"].clone())
+        .collect();
+    assert_eq!(propagations.len(), 2, "{container}");
+    healthcheck(&daemon);
+    let issues = info(&daemon)["issues"].as_array().cloned().unwrap();
+    let docker_config: Vec<&Value> = issues.iter().filter(|i| i["type"] == "docker_config").collect();
+    if propagations.iter().all(|p| p == "rslave") {
+        // The host's mount is shared: the engine took `rslave`.
+        assert!(docker_config.is_empty(), "{issues:?}");
+        return;
+    }
+    // The host's mount is private, so the engine refused `rslave` and the add-on runs without.
+    let subjects: Vec<(Value, Value)> =
+        docker_config.iter().map(|i| (i["context"].clone(), i["reference"].clone())).collect();
+    assert!(subjects.contains(&(json!("addon"), json!("core_build_local"))), "{subjects:?}");
+    assert!(subjects.contains(&(json!("system"), Value::Null)), "{subjects:?}");
+    let addon_issue = docker_config.iter().find(|i| i["context"] == "addon").unwrap();
+    let rebuild = suggestions_of(&daemon, addon_issue);
+    assert_eq!(rebuild.len(), 1, "{rebuild:?}");
+    assert_eq!(rebuild[0]["type"], "execute_rebuild");
+    let started = container["State"]["StartedAt"].clone();
+    apply(&daemon, &rebuild[0]);
+    let again = crate::addons::inspect_container(&name).expect("the add-on's container");
+    assert_ne!(again["State"]["StartedAt"], started, "the container was made again");
+    // Made again on the same host, it still lacks propagation: the check finds it again.
+    healthcheck(&daemon);
+    assert!(issue(&daemon, "docker_config").is_some());
+}

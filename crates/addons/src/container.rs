@@ -12,8 +12,8 @@ use crate::data::Installed;
 use addon_config::{MapType, Ulimit};
 use base::DataDir;
 use bollard::models::{
-    ContainerCreateBody, DeviceMapping, EndpointSettings, HostConfig, Mount, MountType, NetworkingConfig, PortBinding,
-    ResourcesUlimits,
+    ContainerCreateBody, DeviceMapping, EndpointSettings, HostConfig, Mount, MountBindOptions,
+    MountBindOptionsPropagationEnum, MountType, NetworkingConfig, PortBinding, ResourcesUlimits,
 };
 use docker::LABEL_MANAGED;
 use serde_json::Value;
@@ -66,6 +66,9 @@ pub struct Plan<'a> {
     /// Whether a path exists on the host; devices and optional host folders that do not are
     /// left out (the engine refuses to bind a missing path).
     pub exists: &'a dyn Fn(&Path) -> bool,
+    /// Whether share and media are bound `rslave`, so that network storage mounted under them
+    /// later reaches the add-on (the engine refuses it where the host's mount is private).
+    pub propagation: bool,
 }
 
 /// The folders the container needs to exist before it is created: its data folder and, when
@@ -226,6 +229,17 @@ fn bind(source: &Path, target: &str, read_only: bool) -> Mount {
     }
 }
 
+/// A bind whose mounts below `source` made later reach the container, when `slave`.
+fn bind_slave(source: &Path, target: &str, read_only: bool, slave: bool) -> Mount {
+    Mount {
+        bind_options: slave.then(|| MountBindOptions {
+            propagation: Some(MountBindOptionsPropagationEnum::RSLAVE),
+            ..Default::default()
+        }),
+        ..bind(source, target, read_only)
+    }
+}
+
 /// `/data` (always, writable), the mapped folders with their `read_only` flags, and the host
 /// paths the config's switches ask for.
 fn mounts(plan: &Plan) -> Vec<Mount> {
@@ -254,8 +268,8 @@ fn mounts(plan: &Plan) -> Vec<Mount> {
             MapType::Ssl => bind(&folders.ssl, &target(&entry.path, "/ssl"), ro),
             MapType::Addons => bind(&folders.addons_local, &target(&entry.path, "/addons"), ro),
             MapType::Backup => bind(&folders.backup, &target(&entry.path, "/backup"), ro),
-            MapType::Share => bind(&folders.share, &target(&entry.path, "/share"), ro),
-            MapType::Media => bind(&folders.media, &target(&entry.path, "/media"), ro),
+            MapType::Share => bind_slave(&folders.share, &target(&entry.path, "/share"), ro, plan.propagation),
+            MapType::Media => bind_slave(&folders.media, &target(&entry.path, "/media"), ro, plan.propagation),
         };
         // Two entries on one target would make the engine refuse the container; the first wins.
         if mounts.iter().any(|m| m.target == mount.target) {
@@ -352,6 +366,7 @@ mod tests {
             token: "tok",
             timezone: "Europe/Amsterdam",
             exists,
+            propagation: true,
         })
     }
 

@@ -791,27 +791,38 @@ impl AddonManager {
 
         let client = self.inner.docker.client()?;
         let name = self.container_name(slug);
-        self.remove_container(slug).await?;
         let timezone = (self.inner.timezone)();
-        let body = container::container_body(&Plan {
-            addon,
-            image: tag,
-            network: &network.name,
-            gateway: network.gateway,
-            folders: &self.inner.folders,
-            token: &token,
-            timezone: &timezone,
-            exists: &|p: &Path| p.exists(),
-        });
-        let options = CreateContainerOptionsBuilder::default().name(&name).build();
-        client
-            .create_container(Some(options), body)
-            .await
-            .map_err(|e| errors::unknown(slug, format!("can't create the container: {e}")))?;
-        self.with_runtime(slug, |r| r.manual_stop = false);
-        if let Err(e) = client.start_container(&name, None::<bollard::query_parameters::StartContainerOptions>).await {
-            let _ = self.remove_container(slug).await;
+        // Share and media are bound `rslave` where the engine allows it (the host's mount is
+        // shared), else plainly, as Core's container is.
+        for propagation in [true, false] {
+            self.remove_container(slug).await?;
+            let body = container::container_body(&Plan {
+                addon,
+                image: tag.clone(),
+                network: &network.name,
+                gateway: network.gateway,
+                folders: &self.inner.folders,
+                token: &token,
+                timezone: &timezone,
+                exists: &|p: &Path| p.exists(),
+                propagation,
+            });
+            let options = CreateContainerOptionsBuilder::default().name(&name).build();
+            client
+                .create_container(Some(options), body)
+                .await
+                .map_err(|e| errors::unknown(slug, format!("can't create the container: {e}")))?;
+            self.with_runtime(slug, |r| r.manual_stop = false);
+            let Err(e) = client.start_container(&name, None::<bollard::query_parameters::StartContainerOptions>).await
+            else {
+                return Ok(());
+            };
             let message = e.to_string();
+            if propagation && message.contains("not a shared or slave mount") {
+                tracing::warn!("App {slug} can't bind share and media with mount propagation ({message}); without");
+                continue;
+            }
+            let _ = self.remove_container(slug).await;
             if let Some(port) = conflicting_port(&message) {
                 self.raise_port_conflict(addon, port);
                 return Err(Error::invalid(format!("Cannot start app {slug} because port {port} is already in use"))
@@ -819,7 +830,7 @@ impl AddonManager {
             }
             return Err(errors::unknown(slug, format!("can't start the container: {message}")));
         }
-        Ok(())
+        Err(errors::unknown(slug, "can't start the container".to_owned()))
     }
 
     /// Tells the resolution center of a port conflict: starting again may do once the port is

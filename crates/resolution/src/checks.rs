@@ -11,6 +11,7 @@ use crate::model::{ContextType, Issue, IssueType, Subject, SuggestionType};
 use crate::Parts;
 use addons::AddonState;
 use base::CoreState;
+use bollard::query_parameters::InspectContainerOptions;
 
 /// A finding: an issue that is true now, and what would fix it.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,6 +59,7 @@ pub enum Check {
     DiskLifetime,
     DnsServer,
     DnsServerIpv6,
+    DockerConfig,
     DuplicateOsInstallation,
     FreeSpace,
     MultipleDataDisks,
@@ -66,7 +68,7 @@ pub enum Check {
 }
 
 impl Check {
-    pub const ALL: [Check; 16] = [
+    pub const ALL: [Check; 17] = [
         Check::AppPortConflict,
         Check::AppPwned,
         Check::Backups,
@@ -78,6 +80,7 @@ impl Check {
         Check::DiskLifetime,
         Check::DnsServer,
         Check::DnsServerIpv6,
+        Check::DockerConfig,
         Check::DuplicateOsInstallation,
         Check::FreeSpace,
         Check::MultipleDataDisks,
@@ -98,6 +101,7 @@ impl Check {
             Check::DiskLifetime => "disk_lifetime",
             Check::DnsServer => "dns_server",
             Check::DnsServerIpv6 => "dns_server_ipv6",
+            Check::DockerConfig => "docker_config",
             Check::DuplicateOsInstallation => "duplicate_os_installation",
             Check::FreeSpace => "free_space",
             Check::MultipleDataDisks => "multiple_data_disks",
@@ -124,6 +128,7 @@ impl Check {
             Check::DiskLifetime => IssueType::DiskLifetime,
             Check::DnsServer => IssueType::DnsServerFailed,
             Check::DnsServerIpv6 => IssueType::DnsServerIpv6Error,
+            Check::DockerConfig => IssueType::DockerConfig,
             Check::DuplicateOsInstallation => IssueType::DuplicateOsInstallation,
             Check::FreeSpace => IssueType::FreeSpace,
             Check::MultipleDataDisks => IssueType::MultipleDataDisks,
@@ -135,7 +140,11 @@ impl Check {
     /// The core states it runs in, as the real check's `states`.
     fn states(self) -> &'static [CoreState] {
         match self {
-            Check::AppPortConflict | Check::AppPwned | Check::DnsServer | Check::DnsServerIpv6 => &[CoreState::Running],
+            Check::AppPortConflict
+            | Check::AppPwned
+            | Check::DnsServer
+            | Check::DnsServerIpv6
+            | Check::DockerConfig => &[CoreState::Running],
             Check::Backups | Check::DiskLifetime | Check::FreeSpace | Check::NetworkInterfaceIpv4 => {
                 &[CoreState::Running, CoreState::Startup]
             }
@@ -170,6 +179,7 @@ impl Check {
             Check::DiskLifetime => disk_lifetime(parts),
             Check::DnsServer => online::dns_servers(parts, existing, online::Record::A).await,
             Check::DnsServerIpv6 => online::dns_servers(parts, existing, online::Record::Aaaa).await,
+            Check::DockerConfig => docker_config(parts).await,
             Check::DuplicateOsInstallation => disks::duplicate_os_installation(parts),
             Check::FreeSpace => free_space(parts),
             Check::MultipleDataDisks => disks::multiple_data_disks(parts),
@@ -206,6 +216,53 @@ async fn port_conflicts(parts: &Parts, existing: &[Issue]) -> Vec<Finding> {
         }
     }
     kept
+}
+
+/// Containers whose share and media are not bound `rslave`, so network storage mounted there
+/// later does not reach them: Core's (both folders) and each add-on's (the folders it maps),
+/// each to be recreated, and the system as a whole once any is. `None` without the engine.
+pub(crate) async fn docker_config(parts: &Parts) -> Option<Vec<Finding>> {
+    let client = parts.docker.client().ok()?;
+    let unpropagated = |name: String, targets: Vec<String>| {
+        let client = client.clone();
+        async move {
+            let inspect = client.inspect_container(&name, None::<InspectContainerOptions>).await.ok()?;
+            let mounts = inspect.mounts.unwrap_or_default();
+            Some(mounts.iter().any(|mount| {
+                mount.destination.as_ref().is_some_and(|d| targets.contains(d))
+                    && mount.propagation.as_deref() != Some("rslave")
+            }))
+        }
+    };
+    let rebuild = [SuggestionType::ExecuteRebuild];
+    let mut found = Vec::new();
+    let core = ["/media".to_owned(), "/share".to_owned()].to_vec();
+    if parts.core.config().installed() && unpropagated(parts.core.container_name(), core).await == Some(true) {
+        found.push(finding(
+            IssueType::DockerConfig,
+            Subject { context: ContextType::Core, ..Subject::system() },
+            &rebuild,
+        ));
+    }
+    for addon in parts.addons.list() {
+        let targets: Vec<String> = addon
+            .config()
+            .map
+            .iter()
+            .filter_map(|m| match m.kind {
+                addon_config::MapType::Media => Some(m.path.clone().unwrap_or_else(|| "/media".to_owned())),
+                addon_config::MapType::Share => Some(m.path.clone().unwrap_or_else(|| "/share".to_owned())),
+                _ => None,
+            })
+            .collect();
+        if !targets.is_empty() && unpropagated(parts.addons.container_name(&addon.slug), targets).await == Some(true) {
+            found.push(finding(IssueType::DockerConfig, Subject::of(ContextType::Addon, &addon.slug), &rebuild));
+        }
+    }
+    if !found.is_empty() {
+        found.push(finding(IssueType::DockerConfig, Subject::system(), &rebuild));
+    }
+    Some(found)
 }
 
 /// No full backup younger than the backups' `days_until_stale`.

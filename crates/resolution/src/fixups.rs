@@ -34,7 +34,7 @@ use IssueType as I;
 use SuggestionType as S;
 
 /// Every fixup this supervisor can apply.
-pub const FIXUPS: [Fixup; 17] = [
+pub const FIXUPS: [Fixup; 18] = [
     fixup("app_clear_port_config", S::ClearPortConfig, C::Addon, &[I::AppPortConflict], false),
     fixup("app_execute_rebuild", S::ExecuteRebuild, C::Addon, &[I::DockerConfig], false),
     fixup(
@@ -46,6 +46,7 @@ pub const FIXUPS: [Fixup; 17] = [
     ),
     fixup("app_execute_start", S::ExecuteStart, C::Addon, &[I::BootFail, I::AppPortConflict], false),
     fixup("core_execute_rebuild", S::ExecuteRebuild, C::Core, &[I::DockerConfig], false),
+    fixup("system_execute_rebuild", S::ExecuteRebuild, C::System, &[I::DockerConfig], false),
     fixup("store_execute_reload", S::ExecuteReload, C::Store, &[I::FatalError], true),
     fixup("store_execute_remove", S::ExecuteRemove, C::Store, &[I::CorruptRepository], false),
     fixup("system_clear_full_backup", S::ClearFullBackup, C::System, &[I::FreeSpace], false),
@@ -87,11 +88,21 @@ impl Fixup {
                 }
                 parts.addons.update_user(&reference, |user| user.network = Some(ports))
             }
-            "app_execute_rebuild" => parts.addons.rebuild(&reference, true, false).await.map(drop),
+            "app_execute_rebuild" => recreate_addon(parts, &reference).await,
             "app_execute_remove" => parts.addons.uninstall(&reference, false, false).await.map(drop),
             "app_execute_start" => parts.addons.start(&reference).await,
             "app_disable_boot" => parts.addons.update_user(&reference, |user| user.boot = Some(addons::Boot::Manual)),
             "core_execute_rebuild" => parts.core.rebuild(false, true).await,
+            "system_execute_rebuild" => {
+                for finding in crate::checks::docker_config(parts).await.unwrap_or_default() {
+                    match (finding.subject.context, finding.subject.reference.as_deref()) {
+                        (C::Core, _) => parts.core.rebuild(false, true).await?,
+                        (C::Addon, Some(slug)) => recreate_addon(parts, slug).await?,
+                        _ => {}
+                    }
+                }
+                Ok(())
+            }
             "store_execute_reload" => parts.store.reload(false).await.map(drop),
             "store_execute_remove" => parts.store.remove_repository(&reference).await,
             "system_clear_full_backup" => clear_full_backups(parts),
@@ -112,6 +123,17 @@ impl Fixup {
             other => Err(Error::internal(format!("The fixup {other} does not exist"))),
         }
     }
+}
+
+/// Makes the add-on's container again with its current settings: a running add-on is
+/// restarted (its container is made anew at each start); a stopped one gets its new container
+/// at its next start.
+async fn recreate_addon(parts: &Parts, slug: &str) -> Result<(), Error> {
+    parts.addons.get(slug).ok_or_else(|| missing_addon(slug))?;
+    if matches!(parts.addons.state(slug).await, addons::AddonState::Started | addons::AddonState::Startup) {
+        parts.addons.restart(slug).await?;
+    }
+    Ok(())
 }
 
 fn missing_addon(slug: &str) -> Error {
