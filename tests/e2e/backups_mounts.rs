@@ -197,3 +197,43 @@ fn download_made(daemon: &Daemon) -> Vec<u8> {
     ok(daemon, "DELETE", &format!("/backups/{slug}"), json!({}));
     bytes
 }
+
+/// A backup whose only copy is in Core's `.cloud_backup` folder is Core's alone: anyone else who
+/// names no location acts on that copy by default, and is refused as if they had named it.
+#[test]
+fn a_backup_only_in_cores_folder_is_refused_to_others_by_default() {
+    let daemon = Daemon::start();
+    let data = daemon.data_dir().to_path_buf();
+    let made = ok(&daemon, "POST", "/backups/new/partial", json!({"name": "Core's", "folders": ["share"]}));
+    let slug = made["slug"].as_str().unwrap().to_owned();
+    let file = format!("{slug}.tar");
+    let cloud = data.join("core/backup");
+    fs::create_dir_all(&cloud).unwrap();
+    fs::rename(data.join("backup").join(&file), cloud.join(&file)).unwrap();
+    ok(&daemon, "POST", "/backups/reload", json!({}));
+    assert_eq!(ok(&daemon, "GET", &format!("/backups/{slug}/info"), json!({}))["locations"], json!([".cloud_backup"]));
+    assert!(listed(&daemon, &slug).is_null(), "only Core's copy: not in the list");
+
+    let refused = "Location .cloud_backup is only available for Home Assistant";
+    let (status, body) = download(&daemon, &slug, "");
+    assert_eq!(status, 403);
+    assert_eq!(serde_json::from_slice::<Value>(&body).unwrap()["message"], refused);
+    for (method, path, body) in [
+        ("POST", format!("/backups/{slug}/restore/full"), json!({})),
+        ("POST", format!("/backups/{slug}/restore/partial"), json!({"folders": ["share"]})),
+        ("DELETE", format!("/backups/{slug}"), json!({})),
+        ("DELETE", format!("/backups/{slug}"), json!({"location": [".cloud_backup"]})),
+    ] {
+        let (status, answer) = daemon.call(method, &path, Some(body.clone()));
+        assert_eq!((status.as_u16(), answer["message"].as_str()), (403, Some(refused)), "{method} {path} {body}");
+    }
+    assert_eq!(tars(&cloud), [file.as_str()], "the copy is untouched");
+
+    // With a copy in the backup folder too, that copy is the default, and the CLI may act on it.
+    fs::copy(cloud.join(&file), data.join("backup").join(&file)).unwrap();
+    ok(&daemon, "POST", "/backups/reload", json!({}));
+    assert_eq!(listed(&daemon, &slug)["locations"], json!([null]), "Core's copy is not shown");
+    assert_eq!(download(&daemon, &slug, ""), (200, fs::read(cloud.join(&file)).unwrap()));
+    ok(&daemon, "DELETE", &format!("/backups/{slug}"), json!({"location": [null]}));
+    assert_eq!(tars(&cloud), [file.as_str()]);
+}

@@ -4,17 +4,20 @@ use crate::location::{self, Backup, CLOUD_BACKUP};
 use crate::manager::{AddonSelection, BackupJob, BackupManager, NewBackup, RestoreRequest, FREEZE_TIMEOUT};
 use crate::model::{is_addon_slug, is_slug, AddonEntry, BackupType, FOLDERS, HOMEASSISTANT_FOLDER};
 use actix_web::http::header;
-use actix_web::{delete, get, post, web, HttpResponse};
+use actix_web::{delete, get, post, web, HttpMessage, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use http_api::body::Body;
 use http_api::routes::{Place, Requires, Reserved, Rule, BACKUP, INFO};
 use http_api::Routes;
 use http_api::{ok, ok_empty, ApiError, ApiResult};
+use security::Caller;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use utoipa::ToSchema;
+
+const CLOUD_BACKUP_REFUSED: &str = "Location .cloud_backup is only available for Home Assistant";
 
 /// The routes that take a `location`: only Core may name its own `.cloud_backup` folder there.
 const fn cloud_backup_reserved(place: Place) -> Rule {
@@ -23,11 +26,23 @@ const fn cloud_backup_reserved(place: Place) -> Rule {
         place,
         value: CLOUD_BACKUP,
         to: Requires::Core,
-        message: "Location .cloud_backup is only available for Home Assistant",
+        message: CLOUD_BACKUP_REFUSED,
     })
 }
 const LOCATION_IN_BODY: Rule = cloud_backup_reserved(Place::Body);
 const LOCATION_IN_QUERY: Rule = cloud_backup_reserved(Place::Query);
+
+/// The guard refuses a `.cloud_backup` that is named; this refuses it where it is the default: a
+/// route that acts on a backup's first location when none is named, as the real handlers do.
+fn refuse_default_cloud_backup(req: &HttpRequest, backups: &BackupManager, slug: &str) -> Result<(), ApiError> {
+    if matches!(req.extensions().get::<Caller>(), Some(Caller::HomeAssistant)) {
+        return Ok(());
+    }
+    if backups.get(slug)?.location().as_deref() == Some(CLOUD_BACKUP) {
+        return Err(ApiError::forbidden(CLOUD_BACKUP_REFUSED));
+    }
+    Ok(())
+}
 
 /// Declares the group's routes: each handler with who may call it.
 pub fn routes(routes: &mut Routes) {
@@ -490,12 +505,16 @@ pub struct RemoveBody {
     responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 404, body = http_api::envelope::ErrorEnvelope)))]
 #[delete("/{backup}")]
 async fn backup_remove(
+    req: HttpRequest,
     backups: web::Data<BackupManager>,
     path: web::Path<String>,
     body: Body<RemoveBody>,
 ) -> ApiResult {
     check_slug(&path)?;
     let locations = body.into_inner().location.map(Location::into_list).transpose()?;
+    if locations.is_none() {
+        refuse_default_cloud_backup(&req, &backups, &path)?;
+    }
     backups.remove(&path, locations)?;
     ok_empty()
 }
@@ -510,12 +529,16 @@ struct DownloadQuery {
 #[utoipa::path(tag = "backups", params(("backup" = String, Path)), responses((status = 200, content_type = "application/tar"), (status = 404)))]
 #[get("/{backup}/download")]
 async fn backup_download(
+    req: HttpRequest,
     backups: web::Data<BackupManager>,
     path: web::Path<String>,
     query: web::Query<DownloadQuery>,
 ) -> Result<HttpResponse, ApiError> {
     check_slug(&path)?;
     let location = query.into_inner().location.map(|name| location::parse(Some(name)));
+    if location.is_none() {
+        refuse_default_cloud_backup(&req, &backups, &path)?;
+    }
     let backup = backups.copy_of(&path, location)?;
     let Some(file) = backups.open(&backup).await else {
         return Ok(HttpResponse::NotFound().finish());
@@ -580,6 +603,7 @@ pub struct RestorePartial {
 #[utoipa::path(tag = "backups", params(("backup" = String, Path)), request_body = RestoreFull, responses((status = 200, description = "The job, and the new backup's slug once made", body = http_api::envelope::Envelope<BackupJob>), (status = 400), (status = 404)))]
 #[post("/{backup}/restore/full")]
 async fn backup_restore_full(
+    req: HttpRequest,
     backups: web::Data<BackupManager>,
     path: web::Path<String>,
     body: Body<RestoreFull>,
@@ -594,13 +618,14 @@ async fn backup_restore_full(
         password: body.password,
         location: body.location.map(location::parse),
     };
-    start_restore(backups, &path, request, body.background).await
+    start_restore(&req, backups, &path, request, body.background).await
 }
 
 /// Restores what the body names.
 #[utoipa::path(tag = "backups", params(("backup" = String, Path)), request_body = RestorePartial, responses((status = 200, description = "The job, and the new backup's slug once made", body = http_api::envelope::Envelope<BackupJob>), (status = 400), (status = 404)))]
 #[post("/{backup}/restore/partial")]
 async fn backup_restore_partial(
+    req: HttpRequest,
     backups: web::Data<BackupManager>,
     path: web::Path<String>,
     body: Body<RestorePartial>,
@@ -621,14 +646,18 @@ async fn backup_restore_partial(
         password: body.password,
         location: body.location.map(location::parse),
     };
-    start_restore(backups, &path, request, body.background).await
+    start_restore(&req, backups, &path, request, body.background).await
 }
 
 async fn start_restore(
+    req: &HttpRequest,
     backups: web::Data<BackupManager>,
     slug: &str,
     request: RestoreRequest,
     background: bool,
 ) -> ApiResult {
+    if request.location.is_none() {
+        refuse_default_cloud_backup(req, &backups, slug)?;
+    }
     ok(backups.restore(slug, request, background).await?)
 }
