@@ -25,7 +25,7 @@ use hickory_server::zone_handler::MessageResponseBuilder;
 use hickory_server::Server;
 
 /// Short enough for tests to see an upstream skipped and checked again within seconds.
-const TUNING: [&str; 6] = ["--upstream-timeout-ms", "400", "--max-fails", "2", "--health-check-ms", "500"];
+const TUNING: [&str; 6] = ["--upstream-timeout-ms", "1000", "--max-fails", "2", "--health-check-ms", "500"];
 
 /// How an upstream the test runs answers.
 #[derive(Debug, Clone, Copy, PartialEq)]
