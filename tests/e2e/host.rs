@@ -73,7 +73,7 @@ fn info_shows_every_field_from_the_services() {
     assert_eq!((&info["hostname"], &info["kernel"]), (&json!("debian"), &json!("6.1.0-28-amd64")));
     assert_eq!((&info["chassis"], &info["virtualization"]), (&json!("vm"), &json!("kvm")));
     assert_eq!(info["operating_system"], "Debian GNU/Linux 12 (bookworm)");
-    assert_eq!((&info["agent_version"], &info["timezone"]), (&json!("1.9.0"), &json!("Etc/UTC")));
+    assert_eq!((&info["agent_version"], &info["timezone"]), (&json!("1.13.0"), &json!("Etc/UTC")));
     assert!(info["apparmor_version"].is_string(), "{info}");
     assert_eq!((&info["use_ntp"], &info["dt_synchronized"]), (&json!(true), &json!(true)));
     assert_eq!((&info["broadcast_llmnr"], &info["broadcast_mdns"]), (&json!(true), &json!(false)));

@@ -29,4 +29,5 @@ mod resolution;
 mod security;
 mod store;
 mod supervisor;
+mod time;
 mod updates;

@@ -1,6 +1,6 @@
 //! The `/os` group against fixture services on a private bus: Home Assistant OS 16.0 on a Yellow
-//! (hostnamed's CPE name, RAUC with slots A and B, the OS-Agent, UDisks2, logind, systemd), and a
-//! supervised Debian. OS updates come from a web server on loopback that the test runs, which
+//! (hostnamed's CPE name, RAUC with slots A and B, the OS-Agent, UDisks2, logind, systemd) or a
+//! Raspberry Pi 5, and a supervised Debian. OS updates come from a web server on loopback that the test runs, which
 //! can hold a download half-way so that the job is seen while it runs.
 
 use crate::cli::stdout;
@@ -99,10 +99,13 @@ fn start(services: &[Service], profile: Profile, env: &[(&str, &str)]) -> (Priva
     let mut all = vec![bus.env()];
     all.extend_from_slice(env);
     let daemon = Daemon::start_with(&all);
-    if profile == Profile::Haos {
+    if profile.is_haos() {
+        // Only the Yellow has LEDs to set.
+        let leds = profile == Profile::Haos;
         eventually("the start-up work on the host", || {
             let marked = calls(&bus, Service::Rauc).contains(&"Mark(active, booted)".to_owned());
-            (marked && calls(&bus, Service::OsAgent).contains(&"Set(PowerLED, true)".to_owned())).then_some(())
+            let lit = !leds || calls(&bus, Service::OsAgent).contains(&"Set(PowerLED, true)".to_owned());
+            (marked && lit).then_some(())
         });
     }
     (bus, daemon)
@@ -360,7 +363,7 @@ fn the_data_disk_moves_to_a_listed_disk_and_is_wiped_with_a_reboot() {
     let (status, message) = refused(daemon.post("/os/datadisk/move", json!({})));
     assert_eq!((status, message.as_str()), (400, "Missing device: the id or device path of a disk"));
 
-    // This agent (1.9.0) leaves the new partition to the supervisor, which finds it smaller than
+    // This agent (1.13.0) leaves the new partition to the supervisor, which finds it smaller than
     // the disk the data is on: refused after the disk was prepared, without a reboot.
     let (status, message) = refused(daemon.post("/os/datadisk/move", json!({"device": "/dev/sda"})));
     assert_eq!(status, 400);
@@ -469,6 +472,8 @@ fn raspberry_pi_firmware_is_shown_and_updated_as_a_job_on_the_yellow() {
             "update_blocked": false, "update_pending": false, "blocked_reason": null
         })
     );
+    let own = |issue: &Value| issue["type"] == "reboot_required" || issue["type"] == "rpi_firmware_update_blocked";
+    assert!(!issues(&daemon).iter().any(own), "{:?}", issues(&daemon));
 
     let (status, message) = refused(daemon.post("/os/boards/raspberrypi/firmware/update", json!({"version": "1"})));
     assert_eq!((status, message.as_str()), (400, "Invalid payload: unknown field `version`, expected `background`"));
@@ -484,6 +489,64 @@ fn raspberry_pi_firmware_is_shown_and_updated_as_a_job_on_the_yellow() {
     assert_eq!(calls(&bus, Service::OsAgent).iter().filter(|call| *call == "Update()").count(), 1);
     eventually("the update pending", || (firmware(&daemon)["update_pending"] == true).then_some(()));
     assert!(calls(&bus, Service::Login1).is_empty(), "the new firmware waits for a reboot");
+    let reboot = eventually("the reboot issue", || {
+        issues(&daemon).into_iter().find(|issue| issue["type"] == "reboot_required" && issue["context"] == "system")
+    });
+    let (_, suggestions) = daemon.get(&format!("/resolution/issue/{}/suggestions", reboot["uuid"].as_str().unwrap()));
+    assert_eq!(suggestions["data"]["suggestions"][0]["type"], "execute_reboot", "{suggestions}");
+}
+
+/// The resolution center's issues.
+fn issues(daemon: &Daemon) -> Vec<Value> {
+    let (status, body) = daemon.get("/resolution/info");
+    assert_eq!(status, 200, "{body}");
+    body["data"]["issues"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn a_raspberry_pi_5_flashes_its_firmware_as_a_job_that_can_fail() {
+    let (bus, daemon) = start(HAOS_SERVICES, Profile::HaosRpi5, &[]);
+    assert_eq!(os_info(&daemon)["board"], "rpi5-64");
+    let (status, body) = daemon.get("/os/boards/raspberrypi/firmware");
+    assert_eq!((status.as_u16(), &body["data"]["update_available"]), (200, &json!(true)), "{body}");
+
+    // The agent fails as when `rpi-eeprom-update -a` does: the job fails with its words.
+    bus.set_property(Service::OsAgent, "UpdateFails", true).unwrap();
+    let (status, message) = refused(daemon.post("/os/boards/raspberrypi/firmware/update", json!({})));
+    assert_eq!(
+        (status, message.as_str()),
+        (
+            400,
+            "Raspberry Pi firmware update failed: rpi-eeprom-update -a failed: exit status 1. Check the Host logs for details."
+        )
+    );
+    assert_eq!(daemon.get("/os/boards/raspberrypi/firmware").1["data"]["update_pending"], false);
+    assert!(!issues(&daemon).iter().any(|issue| issue["type"] == "reboot_required"));
+
+    // Flashing takes the fixture a second: the job is seen running, then done.
+    bus.set_property(Service::OsAgent, "UpdateFails", false).unwrap();
+    let (status, body) = daemon.post("/os/boards/raspberrypi/firmware/update", json!({"background": true}));
+    assert_eq!(status, 200, "{body}");
+    let id = body["data"]["job_id"].as_str().unwrap().to_owned();
+    let running = job(&daemon, &id);
+    assert_eq!((&running["name"], &running["done"]), (&json!("os_manager_update_raspberrypi_firmware"), &json!(false)));
+    let (_, message) = refused(daemon.post("/os/boards/raspberrypi/firmware/update", json!({})));
+    assert_eq!(
+        message,
+        "'os_manager_update_raspberrypi_firmware' blocked from execution, another job of its group is running"
+    );
+    let done = wait_for_job(&daemon, &id);
+    assert_eq!((&done["progress"], &done["errors"]), (&json!(100.0), &json!([])));
+    let jobs = daemon.get("/jobs/info").1.to_string();
+    assert!(jobs.contains("Raspberry Pi firmware update failed"), "the failed job keeps its error: {jobs}");
+    assert_eq!(calls(&bus, Service::OsAgent).iter().filter(|call| *call == "Update()").count(), 2);
+    eventually("the update pending", || {
+        (daemon.get("/os/boards/raspberrypi/firmware").1["data"]["update_pending"] == true).then_some(())
+    });
+    eventually("the reboot issue", || {
+        issues(&daemon).iter().any(|issue| issue["type"] == "reboot_required").then_some(())
+    });
+    assert!(calls(&bus, Service::Login1).is_empty());
 }
 
 #[test]
@@ -537,6 +600,13 @@ fn a_blocked_raspberry_pi_firmware_update_or_an_old_agent_is_refused_without_a_j
         (body["data"]["update_blocked"] == true).then_some(())
     });
     assert_eq!(daemon.get("/os/boards/raspberrypi/firmware").1["data"]["blocked_reason"], "unsupported_boot_device");
+    // Reading the state raises the resolution center's issue, as the real one does for Core.
+    let blocked_issue = |daemon: &Daemon| {
+        issues(daemon)
+            .into_iter()
+            .any(|issue| issue["type"] == "rpi_firmware_update_blocked" && issue["context"] == "system")
+    };
+    eventually("the blocked issue", || blocked_issue(&daemon).then_some(()));
     assert_eq!(
         refused(daemon.post("/os/boards/raspberrypi/firmware/update", json!({}))),
         (400, "Raspberry Pi firmware update is unavailable on this boot device".to_owned())
@@ -550,6 +620,13 @@ fn a_blocked_raspberry_pi_firmware_update_or_an_old_agent_is_refused_without_a_j
     let (_, jobs) = daemon.get("/jobs/info");
     assert!(!jobs.to_string().contains("os_manager_update_raspberrypi_firmware"), "{jobs}");
     assert!(!calls(&bus, Service::OsAgent).contains(&"Update()".to_owned()));
+
+    // A boot device that can take it again: the next read dismisses the issue.
+    bus.set_property(Service::OsAgent, "UpdateBlocked", false).unwrap();
+    eventually("the update unblocked", || {
+        (daemon.get("/os/boards/raspberrypi/firmware").1["data"]["update_blocked"] == false).then_some(())
+    });
+    eventually("the blocked issue to go", || (!blocked_issue(&daemon)).then_some(()));
 
     // Agents before 1.9.0 have no firmware management.
     bus.set_property(Service::OsAgent, "Version", "1.8.0").unwrap();

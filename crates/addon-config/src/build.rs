@@ -69,7 +69,7 @@ impl BuildConfig {
         };
         // `squash` is ignored (BuildKit cannot squash) but must still be a boolean.
         if let Some(squash) = map.get("squash") {
-            crate::pyval::boolean(squash).ok_or("key 'squash': expected boolean")?;
+            base::pyval::boolean(squash).ok_or("key 'squash': expected boolean")?;
         }
         Ok(BuildConfig { build_from, args: string_map(map, "args")?, labels: string_map(map, "labels")? })
     }

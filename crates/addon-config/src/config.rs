@@ -6,8 +6,8 @@
 //! half-read. Keys the Supervisor retired (`codenotary`, `advanced`) are known and ignored; old
 //! keys (`snapshot*`, `auto_uart`) are migrated before the check.
 
-use crate::pyval::{boolean, coerce_int, py_float, py_str};
 use crate::{files, ConfigError, Schema};
+use base::pyval::{boolean, coerce_int, py_float, py_str};
 use regex::Regex;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

@@ -4,7 +4,6 @@
 mod build;
 mod config;
 mod files;
-mod pyval;
 mod rating;
 mod repository;
 mod schema;

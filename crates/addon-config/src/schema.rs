@@ -8,7 +8,7 @@
 //! older Supervisors rejected every value of such a type).
 
 use crate::config::is_url;
-use crate::pyval::{boolean, coerce_float, coerce_int, py_float, py_repr, py_str, truthy};
+use base::pyval::{boolean, coerce_float, coerce_int, py_float, py_repr, py_str, truthy};
 use regex::Regex;
 use serde_json::{json, Map, Value};
 use std::path::{Component, Path};

@@ -45,8 +45,8 @@ pub struct System {
     lifecycle: tokio::sync::watch::Sender<Lifecycle>,
     /// Rung by a domain whose change can turn a support or health verdict.
     evaluation: tokio::sync::Notify,
-    /// Issues domains found while working, for the resolution center to take.
-    raised: std::sync::Mutex<Vec<RaisedIssue>>,
+    /// Issues domains found or saw go while working, for the resolution center to take.
+    raised: std::sync::Mutex<Vec<IssueChange>>,
     raised_ring: tokio::sync::Notify,
 }
 
@@ -59,6 +59,16 @@ pub struct RaisedIssue {
     pub reference: Option<String>,
     pub extra: Option<serde_json::Map<String, serde_json::Value>>,
     pub suggestions: Vec<&'static str>,
+}
+
+/// What a domain tells the resolution center of an issue it watches itself.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IssueChange {
+    /// The issue is there (kept as it is when it already was).
+    Raised(RaisedIssue),
+    /// The issue of this kind at this place is no longer true and goes, as the real
+    /// `dismiss_issue` of a domain's own issue; its suggestions are ignored.
+    Withdrawn(RaisedIssue),
 }
 
 /// What the daemon's main loop should do next.
@@ -116,12 +126,21 @@ impl System {
 
     /// Hands an issue to the resolution center.
     pub fn raise_issue(&self, issue: RaisedIssue) {
-        self.raised.lock().unwrap_or_else(|e| e.into_inner()).push(issue);
+        self.tell_issue(IssueChange::Raised(issue));
+    }
+
+    /// Tells the resolution center that an issue a domain raised is no longer true.
+    pub fn withdraw_issue(&self, issue: RaisedIssue) {
+        self.tell_issue(IssueChange::Withdrawn(issue));
+    }
+
+    fn tell_issue(&self, change: IssueChange) {
+        self.raised.lock().unwrap_or_else(|e| e.into_inner()).push(change);
         self.raised_ring.notify_one();
     }
 
-    /// Waits for raised issues and takes them, in the order they came.
-    pub async fn raised_issues(&self) -> Vec<RaisedIssue> {
+    /// Waits for raised and withdrawn issues and takes them, in the order they came.
+    pub async fn raised_issues(&self) -> Vec<IssueChange> {
         loop {
             let taken = std::mem::take(&mut *self.raised.lock().unwrap_or_else(|e| e.into_inner()));
             if !taken.is_empty() {

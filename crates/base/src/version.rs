@@ -14,6 +14,11 @@ pub fn is_newer(latest: &str, current: &str) -> bool {
     }
 }
 
+/// Whether `version` is `minimum` or newer; a version that does not parse is not.
+pub fn at_least(version: &str, minimum: &str) -> bool {
+    !is_newer(minimum, version) && (is_newer(version, minimum) || is_newer(version, "0"))
+}
+
 struct Parsed {
     numbers: Vec<u64>,
     /// `None` for a release; `Some((kind rank, number))` for a pre-release such as b1 or dev5.
@@ -69,7 +74,7 @@ fn compare(a: &Parsed, b: &Parsed) -> Ordering {
 
 #[cfg(test)]
 mod tests {
-    use super::is_newer;
+    use super::{at_least, is_newer};
 
     #[test]
     fn orders_calendar_versions_and_prereleases() {
@@ -81,6 +86,14 @@ mod tests {
         assert!(is_newer("2025.1.0b0", "2025.1.0.dev20241201"));
         assert!(is_newer("16.3", "16.2"));
         assert!(is_newer("0.2.0", "0.1.9"));
+    }
+
+    #[test]
+    fn at_least_includes_the_minimum_and_refuses_words() {
+        assert!(at_least("1.13.0", "1.13.0"));
+        assert!(at_least("1.14.1", "1.13.0"));
+        assert!(!at_least("1.12.9", "1.13.0"));
+        assert!(!at_least("dev", "1.0"));
     }
 
     #[test]

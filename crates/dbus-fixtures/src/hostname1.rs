@@ -1,6 +1,6 @@
 //! `org.freedesktop.hostname1` at `/org/freedesktop/hostname1`: systemd-hostnamed with the values
 //! of a Debian 12 virtual machine, or of Home Assistant OS 16.0 on a Home Assistant Yellow
-//! (`haos` profile, whose CPE name marks it as HAOS). `SetStaticHostname` validates like
+//! (`haos` profile, whose CPE name marks it as HAOS) or a Raspberry Pi 5 (`haos-rpi5`). `SetStaticHostname` validates like
 //! hostnamed (`InvalidArgs` `Invalid static hostname '<name>'`), keeps the kernel hostname in
 //! step and announces both; the kernel and os-release properties never change, as on a running
 //! host.
@@ -27,21 +27,22 @@ pub struct Hostname1 {
 /// Exports the service's objects on a connection that has not taken the bus name yet.
 pub async fn serve(connection: &Connection, profile: Profile) -> zbus::Result<()> {
     let calls = Calls::default();
-    let (kernel, kernel_version, pretty_name, cpe, home) = match profile {
-        Profile::Debian => (
-            "6.1.0-28-amd64",
-            "#1 SMP PREEMPT_DYNAMIC Debian 6.1.119-1 (2024-11-22)",
-            "Debian GNU/Linux 12 (bookworm)",
-            "",
-            "https://www.debian.org/",
-        ),
-        Profile::Haos => (
+    let (kernel, kernel_version, pretty_name, cpe, home) = if profile.is_haos() {
+        (
             "6.12.23-haos-raspi",
             "#1 SMP PREEMPT_DYNAMIC Tue Jun 10 12:00:00 UTC 2025",
             "Home Assistant OS 16.0",
-            "cpe:2.3:o:home-assistant:haos:16.0:*:production:*:*:*:yellow:*",
+            format!("cpe:2.3:o:home-assistant:haos:16.0:*:production:*:*:*:{}:*", profile.haos_board()),
             "https://hass.io/",
-        ),
+        )
+    } else {
+        (
+            "6.1.0-28-amd64",
+            "#1 SMP PREEMPT_DYNAMIC Debian 6.1.119-1 (2024-11-22)",
+            "Debian GNU/Linux 12 (bookworm)",
+            String::new(),
+            "https://www.debian.org/",
+        )
     };
     let props = Props::default()
         .signalled("Hostname", profile.hostname())

@@ -134,15 +134,35 @@ pub enum Profile {
     #[default]
     Debian,
     /// Home Assistant OS 16.0 on a Home Assistant Yellow: the HAOS CPE name, hostname
-    /// `homeassistant`, the HAOS units and the Yellow board of the OS-Agent.
+    /// `homeassistant`, the HAOS units and the Yellow board of the OS-Agent (a CM4, so with the
+    /// Raspberry Pi firmware object).
     Haos,
+    /// Home Assistant OS 16.0 on a Raspberry Pi 5: as [`Profile::Haos`], with the board
+    /// `rpi5-64` in the CPE name and RAUC's compatible, and the OS-Agent's `RaspberryPi5` board
+    /// with the Raspberry Pi firmware object.
+    HaosRpi5,
 }
 
 impl Profile {
-    fn hostname(self) -> &'static str {
+    /// Whether the host is Home Assistant OS.
+    pub fn is_haos(self) -> bool {
+        self != Profile::Debian
+    }
+
+    /// The board as Home Assistant OS names it (its CPE name, RAUC's compatible, the update
+    /// bundles); the Yellow on Debian, where nothing shows it.
+    fn haos_board(self) -> &'static str {
         match self {
-            Profile::Debian => "debian",
-            Profile::Haos => "homeassistant",
+            Profile::Debian | Profile::Haos => "yellow",
+            Profile::HaosRpi5 => "rpi5-64",
+        }
+    }
+
+    fn hostname(self) -> &'static str {
+        if self.is_haos() {
+            "homeassistant"
+        } else {
+            "debian"
         }
     }
 }
@@ -154,7 +174,8 @@ impl FromStr for Profile {
         match name {
             "debian" => Ok(Profile::Debian),
             "haos" => Ok(Profile::Haos),
-            _ => Err(format!("unknown profile '{name}' (known: debian, haos)")),
+            "haos-rpi5" => Ok(Profile::HaosRpi5),
+            _ => Err(format!("unknown profile '{name}' (known: debian, haos, haos-rpi5)")),
         }
     }
 }

@@ -22,7 +22,7 @@ struct Args {
     /// timedate1, resolve1, rauc, os-agent, networkmanager, udisks2.
     #[arg(long, value_delimiter = ',')]
     only: Vec<Service>,
-    /// The kind of host to describe: debian or haos.
+    /// The kind of host to describe: debian, haos (on a Yellow) or haos-rpi5.
     #[arg(long, default_value = "debian")]
     profile: Profile,
 }

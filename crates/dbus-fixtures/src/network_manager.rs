@@ -296,10 +296,7 @@ impl Network {
             next: 7,
         };
         network.devices.get_mut(&3).expect("wlan0").access_points = vec![5, 6];
-        let name = match profile {
-            Profile::Debian => "Wired connection 1",
-            Profile::Haos => "Supervisor eth0",
-        };
+        let name = if profile.is_haos() { "Supervisor eth0" } else { "Wired connection 1" };
         let connection = network.add_connection(profile_settings(name, "", "802-3-ethernet", "eth0"));
         let active = network.begin_activation(connection, 2);
         network.finish_activation(active);

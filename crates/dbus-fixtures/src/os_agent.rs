@@ -4,27 +4,42 @@
 //! |---|---|---|
 //! | `/io/hass/os` | `io.hass.os` | `Version`, `Diagnostics` (rw) |
 //! | `/io/hass/os/AppArmor` | `io.hass.os.AppArmor` | `ParserVersion`; `LoadProfile(ss)→b`, `UnloadProfile(ss)→b` |
-//! | `/io/hass/os/Boards` | `io.hass.os.Boards` | `Board` (`Supervised`, or `Yellow` with the `haos` profile) |
+//! | `/io/hass/os/Boards` | `io.hass.os.Boards` | `Board` (`Supervised`; `Yellow` with the `haos` profile, `RaspberryPi5` with `haos-rpi5`) |
 //! | `/io/hass/os/Boards/Yellow` | `io.hass.os.Boards.Yellow` | `PowerLED`, `DiskLED`, `HeartbeatLED` (rw) |
 //! | `/io/hass/os/Boards/Green` | `io.hass.os.Boards.Green` | `PowerLED`, `ActivityLED`, `UserLED` (rw) |
 //! | `/io/hass/os/Boards/RaspberryPi/Firmware` | `io.hass.os.Boards.RaspberryPi.Firmware` | `CurrentVersion`, `LatestVersion`, `UpdateAvailable`, `UpdateBlocked`, `UpdatePending`, `BlockedReason`; `Update()` |
 //! | `/io/hass/os/CGroup` | `io.hass.os.CGroup` | `AddDevicesAllowed(ss)→b` |
 //! | `/io/hass/os/Config/Swap` | `io.hass.os.Config.Swap` | `SwapSize` (rw), `Swappiness` (rw) |
+//! | `/io/hass/os/Config/Timesyncd` | `io.hass.os.Config.Timesyncd` | `NTPServer` (rw), `FallbackNTPServer` (rw) |
 //! | `/io/hass/os/DataDisk` | `io.hass.os.DataDisk` | `CurrentDevice`; `ChangeDevice(s)→b`, `ReloadDevice()→b`, `MarkDataMove()` |
 //! | `/io/hass/os/System` | `io.hass.os.System` | `ScheduleWipeDevice()→b`, `AddSSHAuthKey(s)`, `ClearSSHAuthKeys()`, `MigrateDockerStorageDriver(s)` |
 //!
-//! Like the agent, every board object is exported and `Board` says which is in use; the
-//! Raspberry Pi firmware object only on the Yellow (the agent has it on the boards with a
-//! Raspberry Pi bootloader EEPROM), with an update to apply. Writable
-//! properties announce their changes; the swap settings are validated as the agent does
-//! (`org.freedesktop.DBus.Error.Failed`). Every method and property write is recorded in the
-//! `Calls` of `/io/hass/os` (writes as `Set(Name, value)`); none touches the machine. Its
-//! `SetProperty` also reaches the firmware object's properties (a blocked boot device, say).
+//! The agent is 1.13.0. Like the agent, every board object is exported and `Board` says which is
+//! in use; the Raspberry Pi firmware object only on the boards with a Raspberry Pi bootloader
+//! EEPROM (the Yellow, a CM4, and the Raspberry Pi 5), with an update to apply. `Update()` takes
+//! a second, as flashing does, and refuses as the agent does when the update is blocked or there
+//! is none; afterwards `UpdatePending` is true (the new firmware runs after a reboot) and the
+//! rest stays as it was until the agent restarts, as the real one reads the EEPROM state only
+//! then.
+//!
+//! The Timesyncd object holds the `NTP=` and `FallbackNTP=` lines of timesyncd's configuration
+//! as the agent edits them: a list replaces the line, an empty list removes it (timesyncd then
+//! falls back to the servers from DHCP and its built-in defaults) and the property reads empty.
+//! Home Assistant OS ships `FallbackNTP=time.cloudflare.com` and no `NTP=`; Debian neither.
+//! The agent leaves restarting timesyncd to its caller.
+//!
+//! Writable properties announce their changes; the swap settings are validated as the agent
+//! does (`org.freedesktop.DBus.Error.Failed`). Every method and property write is recorded in
+//! the `Calls` of `/io/hass/os` (writes as `Set(Name, value)`, lists as `[a, b]`); none touches
+//! the machine. Its `SetProperty` also reaches the firmware object's properties (a blocked boot
+//! device, say) and one the agent does not have: `UpdateFails` (`true`: the next `Update()`
+//! fails as `rpi-eeprom-update -a` failing makes the agent's fail).
 
 use crate::control::{props_setter, Calls, Control, HasProps, Setter};
 use crate::error::ServiceError;
 use crate::props::Props;
 use crate::Profile;
+use std::time::Duration;
 use zbus::object_server::SignalEmitter;
 use zbus::{fdo, interface, Connection};
 
@@ -60,6 +75,13 @@ struct RpiFirmware {
     calls: Calls,
 }
 
+/// `/io/hass/os/Config/Timesyncd`: the server lines of timesyncd's configuration.
+struct Timesyncd {
+    ntp: Vec<String>,
+    fallback: Vec<String>,
+    calls: Calls,
+}
+
 struct CGroup {
     calls: Calls,
 }
@@ -82,16 +104,18 @@ struct System {
 /// Exports the agent's objects on a connection that has not taken the bus name yet.
 pub async fn serve(connection: &Connection, profile: Profile) -> zbus::Result<()> {
     let calls = Calls::default();
+    // The agent names the data file system's partition (`/dev/disk/by-label/hassos-data`).
     let (board, data_disk) = match profile {
         Profile::Debian => ("Supervised", ""),
-        // The agent names the data file system's partition (`/dev/disk/by-label/hassos-data`).
         Profile::Haos => ("Yellow", "/dev/nvme0n1p2"),
+        Profile::HaosRpi5 => ("RaspberryPi5", "/dev/nvme0n1p2"),
     };
+    let fallback_ntp = if profile.is_haos() { vec!["time.cloudflare.com".to_owned()] } else { Vec::new() };
     let leds =
         |names: [&'static str; 3]| names.into_iter().fold(Props::default(), |props, name| props.signalled(name, true));
     let server = connection.object_server();
     let agent = Agent {
-        props: Props::default().invalidated("Version", "1.9.0").signalled("Diagnostics", false),
+        props: Props::default().invalidated("Version", "1.13.0").signalled("Diagnostics", false),
         calls: calls.clone(),
     };
     server.at(PATH, agent).await?;
@@ -110,13 +134,15 @@ pub async fn serve(connection: &Connection, profile: Profile) -> zbus::Result<()
     server.at("/io/hass/os/Boards/Yellow", yellow).await?;
     let green = Green { props: leds(["PowerLED", "ActivityLED", "UserLED"]), calls: calls.clone() };
     server.at("/io/hass/os/Boards/Green", green).await?;
-    if board == "Yellow" {
+    if ["Yellow", "RaspberryPi5"].contains(&board) {
         server.at(RPI_FIRMWARE_PATH, RpiFirmware { props: rpi_firmware_props(), calls: calls.clone() }).await?;
     }
     server.at("/io/hass/os/CGroup", CGroup { calls: calls.clone() }).await?;
     server
         .at("/io/hass/os/Config/Swap", Swap { swap_size: String::new(), swappiness: 1, calls: calls.clone() })
         .await?;
+    let timesyncd = Timesyncd { ntp: Vec::new(), fallback: fallback_ntp, calls: calls.clone() };
+    server.at("/io/hass/os/Config/Timesyncd", timesyncd).await?;
     server.at("/io/hass/os/DataDisk", DataDisk { current_device: data_disk.to_owned(), calls: calls.clone() }).await?;
     server.at("/io/hass/os/System", System { calls }).await?;
     Ok(())
@@ -124,11 +150,21 @@ pub async fn serve(connection: &Connection, profile: Profile) -> zbus::Result<()
 
 const RPI_FIRMWARE_PATH: &str = "/io/hass/os/Boards/RaspberryPi/Firmware";
 const RPI_FIRMWARE_INTERFACE: &str = "io.hass.os.Boards.RaspberryPi.Firmware";
-const RPI_FIRMWARE_PROPERTIES: [&str; 6] =
-    ["CurrentVersion", "LatestVersion", "UpdateAvailable", "UpdateBlocked", "UpdatePending", "BlockedReason"];
+/// The firmware object's properties `SetProperty` reaches, and the fixture's `UpdateFails`.
+const RPI_FIRMWARE_PROPERTIES: [&str; 7] = [
+    "CurrentVersion",
+    "LatestVersion",
+    "UpdateAvailable",
+    "UpdateBlocked",
+    "UpdatePending",
+    "BlockedReason",
+    "UpdateFails",
+];
+/// How long flashing takes here (the agent waits for `rpi-eeprom-update -a`, up to minutes).
+const RPI_FIRMWARE_UPDATE_TIME: Duration = Duration::from_secs(1);
 
-/// A CM4 bootloader of 2024-04-15 with the bundled one of 2025-03-10 waiting; the agent
-/// announces every property with its value.
+/// A bootloader of 2024-04-15 with the bundled one of 2025-03-10 waiting; the agent announces
+/// every property with its value. `UpdateFails` is the fixture's own and never announced.
 fn rpi_firmware_props() -> Props {
     Props::default()
         .signalled("CurrentVersion", "1713175412")
@@ -137,6 +173,12 @@ fn rpi_firmware_props() -> Props {
         .signalled("UpdateBlocked", false)
         .signalled("UpdatePending", false)
         .signalled("BlockedReason", "")
+        .quiet("UpdateFails", false)
+}
+
+/// A list as the call log shows it: `[a, b]`.
+fn list(servers: &[String]) -> String {
+    format!("[{}]", servers.join(", "))
 }
 
 fn failed(message: impl Into<String>) -> fdo::Error {
@@ -282,14 +324,19 @@ impl Green {
 #[interface(name = "io.hass.os.Boards.RaspberryPi.Firmware")]
 impl RpiFirmware {
     /// Refuses as the agent does before running `rpi-eeprom-update -a`; the flashed firmware
-    /// runs only after a reboot, which `UpdatePending` says until then.
+    /// runs only after a reboot, which `UpdatePending` says until then. One update at a time:
+    /// the object is held while it flashes.
     async fn update(&mut self, #[zbus(signal_emitter)] emitter: SignalEmitter<'_>) -> fdo::Result<()> {
         self.calls.record("Update()");
         if self.props.get::<bool>("UpdateBlocked") {
-            return Err(failed("EEPROM update is unavailable on this device"));
+            return Err(failed("EEPROM update is unavailable on this boot device"));
         }
         if !self.props.get::<bool>("UpdateAvailable") {
             return Err(failed("no EEPROM update available"));
+        }
+        tokio::time::sleep(RPI_FIRMWARE_UPDATE_TIME).await;
+        if self.props.get::<bool>("UpdateFails") {
+            return Err(failed("rpi-eeprom-update -a failed: exit status 1"));
         }
         self.props.set("UpdatePending", true);
         self.props.announce(&emitter, RPI_FIRMWARE_INTERFACE, &["UpdatePending"]).await?;
@@ -324,6 +371,31 @@ impl RpiFirmware {
     #[zbus(property)]
     fn blocked_reason(&self) -> String {
         self.props.get("BlockedReason")
+    }
+}
+
+#[interface(name = "io.hass.os.Config.Timesyncd")]
+impl Timesyncd {
+    #[zbus(property, name = "NTPServer")]
+    fn ntp_server(&self) -> Vec<String> {
+        self.ntp.clone()
+    }
+
+    #[zbus(property, name = "NTPServer")]
+    fn set_ntp_server(&mut self, servers: Vec<String>) {
+        self.calls.record(format!("Set(NTPServer, {})", list(&servers)));
+        self.ntp = servers;
+    }
+
+    #[zbus(property, name = "FallbackNTPServer")]
+    fn fallback_ntp_server(&self) -> Vec<String> {
+        self.fallback.clone()
+    }
+
+    #[zbus(property, name = "FallbackNTPServer")]
+    fn set_fallback_ntp_server(&mut self, servers: Vec<String>) {
+        self.calls.record(format!("Set(FallbackNTPServer, {})", list(&servers)));
+        self.fallback = servers;
     }
 }
 

@@ -41,6 +41,7 @@ enum Command {
     Stop(Service, Reply<()>),
     Calls(Service, Reply<Vec<String>>),
     SetProperty(Service, String, OwnedValue, Reply<()>),
+    Property(Service, &'static str, &'static str, String, Reply<String>),
     Plug(Service, String, bool, Reply<()>),
     Serve(String, Option<(String, String)>, PathBuf, Reply<()>),
     Unserve(String, Reply<()>),
@@ -136,6 +137,18 @@ impl PrivateBus {
     pub fn set_property(&self, service: Service, name: &str, value: impl Into<Value<'static>>) -> anyhow::Result<()> {
         let value = OwnedValue::try_from(value.into()).context("fixture values hold no file descriptors")?;
         self.request(|reply| Command::SetProperty(service, name.to_owned(), value, reply))
+    }
+
+    /// A property of any object of the service as a client reads it (`Get`), in GVariant's text
+    /// form: `"text"`, `true`, `["a", "b"]`, `@as []`.
+    pub fn property(
+        &self,
+        service: Service,
+        path: &'static str,
+        interface: &'static str,
+        name: &str,
+    ) -> anyhow::Result<String> {
+        self.request(|reply| Command::Property(service, path, interface, name.to_owned(), reply))
     }
 
     /// Plugs a device of the service's catalog into the host (e.g. `sdb`, a USB stick, for
@@ -248,6 +261,9 @@ fn run_fixtures(address: &str, profile: Profile, mut commands: mpsc::UnboundedRe
                 Command::SetProperty(service, name, value, reply) => {
                     let _ = reply.send(set_property(&running, service, &name, value).await);
                 }
+                Command::Property(service, path, interface, name, reply) => {
+                    let _ = reply.send(property(&running, service, path, interface, &name).await);
+                }
                 Command::Plug(service, device, plugged, reply) => {
                     let _ = reply.send(plug(&running, service, &device, plugged).await);
                 }
@@ -325,6 +341,19 @@ async fn set_property(
 ) -> Result<(), String> {
     let proxy = control(running, service).await?;
     proxy.call::<_, _, ()>("SetProperty", &(name, Value::from(value))).await.map_err(|error| error.to_string())
+}
+
+async fn property(
+    running: &HashMap<Service, Connection>,
+    service: Service,
+    path: &'static str,
+    interface: &'static str,
+    name: &str,
+) -> Result<String, String> {
+    let connection = running.get(&service).ok_or_else(|| format!("{service} is not running"))?;
+    let proxy = Proxy::new(connection, service.bus_name(), path, interface).await.map_err(|error| error.to_string())?;
+    let value: OwnedValue = proxy.get_property(name).await.map_err(|error| error.to_string())?;
+    Ok(value.to_string())
 }
 
 async fn plug(

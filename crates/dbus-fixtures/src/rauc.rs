@@ -25,7 +25,6 @@ pub const BUS_NAME: &str = "de.pengutronix.rauc";
 pub const PATH: &str = "/";
 const INTERFACE: &str = "de.pengutronix.rauc.Installer";
 const FAILED: &str = "org.freedesktop.DBus.Error.Failed";
-const COMPATIBLE: &str = "haos-yellow";
 
 struct Slot {
     name: &'static str,
@@ -44,17 +43,20 @@ pub struct Rauc {
     slots: Vec<Slot>,
     /// The kernel slot the bootloader starts next.
     primary: &'static str,
+    /// The bundles this system takes: `haos-<board>`.
+    compatible: String,
 }
 
 /// Exports the service's objects on a connection that has not taken the bus name yet.
-/// It looks the same with every profile.
-pub async fn serve(connection: &Connection, _profile: Profile) -> zbus::Result<()> {
+/// It looks the same with every profile but for the board in its compatible.
+pub async fn serve(connection: &Connection, profile: Profile) -> zbus::Result<()> {
     let calls = Calls::default();
+    let compatible = format!("haos-{}", profile.haos_board());
     let props = Props::default()
         .signalled("Operation", "idle")
         .signalled("LastError", "")
         .signalled("Progress", (0i32, String::new(), 0i32))
-        .quiet("Compatible", COMPATIBLE)
+        .quiet("Compatible", compatible.clone())
         .quiet("Variant", "")
         .quiet("BootSlot", "A");
     let slot = |name, class, device, bootname, parent, state, version: &str| Slot {
@@ -74,7 +76,7 @@ pub async fn serve(connection: &Connection, _profile: Profile) -> zbus::Result<(
         slot("rootfs.1", "rootfs", "/dev/disk/by-partlabel/hassos-system1", None, Some("kernel.1"), "inactive", "15.2"),
     ];
     let server = connection.object_server();
-    server.at(PATH, Rauc { props, calls: calls.clone(), slots, primary: "kernel.0" }).await?;
+    server.at(PATH, Rauc { props, calls: calls.clone(), slots, primary: "kernel.0", compatible }).await?;
     server.at(PATH, Control::new::<Rauc>(PATH, calls)).await?;
     Ok(())
 }
@@ -218,7 +220,7 @@ impl Rauc {
                 put("device", slot.device);
                 put("state", slot.state);
                 put("status", "ok");
-                put("bundle.compatible", COMPATIBLE);
+                put("bundle.compatible", &self.compatible);
                 put("bundle.version", &slot.version);
                 if let Some(bootname) = slot.bootname {
                     put("bootname", bootname);

@@ -145,10 +145,7 @@ struct UnitObject {
 
 /// Exports the Manager and the unit objects on a connection that has not taken the bus name yet.
 pub async fn serve(connection: &Connection, profile: Profile) -> zbus::Result<()> {
-    let rows = match profile {
-        Profile::Debian => DEBIAN_UNITS.to_vec(),
-        Profile::Haos => [DEBIAN_UNITS, HAOS_UNITS].concat(),
-    };
+    let rows = if profile.is_haos() { [DEBIAN_UNITS, HAOS_UNITS].concat() } else { DEBIAN_UNITS.to_vec() };
     let units: Units = Arc::new(Mutex::new(
         rows.iter()
             .map(|&(id, description, load_state, active_state, sub_state)| {

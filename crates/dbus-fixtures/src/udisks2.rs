@@ -134,9 +134,10 @@ impl Disks {
             },
         )]);
         let mut disks = Disks { drives, blocks: BTreeMap::new(), next_uuid: 1 };
-        let (boot_name, boot_mount, data_name, data_label, data_mount) = match profile {
-            Profile::Debian => ("EFI System Partition", "/boot/efi", "", "", "/"),
-            Profile::Haos => ("hassos-boot", "/mnt/boot", "hassos-data", "hassos-data", "/mnt/data"),
+        let (boot_name, boot_mount, data_name, data_label, data_mount) = if profile.is_haos() {
+            ("hassos-boot", "/mnt/boot", "hassos-data", "hassos-data", "/mnt/data")
+        } else {
+            ("EFI System Partition", "/boot/efi", "", "", "/")
         };
         disks.add_disk("nvme0n1", "Samsung_SSD_970_EVO_Plus_500GB_S4EVNX0N123456A", 259 << 8);
         disks.add_partition("nvme0n1", 512 * MIB, EFI_SYSTEM, boot_name);

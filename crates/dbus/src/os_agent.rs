@@ -1,11 +1,12 @@
 //! The Home Assistant OS-Agent (`io.hass.os`): one watched state per object that has properties
-//! (the agent itself, AppArmor, the board and its LEDs, swap, the data disk), and the methods of
+//! (the agent itself, AppArmor, the board and its LEDs, the Raspberry Pi firmware, swap,
+//! timesyncd's servers, the data disk), and the methods of
 //! the objects without (System, CGroup) on the agent's client, whose presence is theirs.
 //!
 //! Newer agents export only the board object in use; the other board's state then stays `None`.
 
 use crate::service::Service;
-use crate::watch::{set, set_string, Properties};
+use crate::watch::{set, set_string, set_strings, Properties};
 use crate::{Error, SystemBus};
 use zbus::proxy;
 use zbus::zvariant::Value;
@@ -103,6 +104,16 @@ agent_object!(
 );
 
 agent_object!(
+    /// `/io/hass/os/Config/Timesyncd`: the NTP servers of systemd-timesyncd's configuration, as
+    /// the agent reads and writes it; empty when the configuration names none (timesyncd then
+    /// uses the servers from DHCP and its built-in defaults).
+    TimesyncdState, "/io/hass/os/Config/Timesyncd", "io.hass.os.Config.Timesyncd", {
+        ntp_servers: Vec<String> = "NTPServer" via set_strings,
+        fallback_ntp_servers: Vec<String> = "FallbackNTPServer" via set_strings,
+    }
+);
+
+agent_object!(
     /// `/io/hass/os/DataDisk`.
     DataDiskState, "/io/hass/os/DataDisk", "io.hass.os.DataDisk", {
         /// The device holding the data partition, e.g. `/dev/nvme0n1`.
@@ -158,12 +169,15 @@ pub struct OsAgent {
     /// Absent on other boards and older agents.
     pub rpi_firmware: Service<RpiFirmwareState>,
     pub swap: Service<SwapState>,
+    /// Absent on older agents.
+    pub timesyncd: Service<TimesyncdState>,
     pub datadisk: Service<DataDiskState>,
 }
 
 impl OsAgent {
     pub async fn watch(bus: Option<&SystemBus>) -> OsAgent {
-        let (agent, apparmor, boards, yellow, green, rpi_firmware, swap, datadisk) = tokio::join!(
+        let (agent, apparmor, boards, yellow, green, rpi_firmware, swap, timesyncd, datadisk) = tokio::join!(
+            Service::watch(bus),
             Service::watch(bus),
             Service::watch(bus),
             Service::watch(bus),
@@ -173,7 +187,7 @@ impl OsAgent {
             Service::watch(bus),
             Service::watch(bus),
         );
-        OsAgent { agent, apparmor, boards, yellow, green, rpi_firmware, swap, datadisk }
+        OsAgent { agent, apparmor, boards, yellow, green, rpi_firmware, swap, timesyncd, datadisk }
     }
 }
 
@@ -270,6 +284,20 @@ impl Service<SwapState> {
     /// 0 to 100; the agent refuses others.
     pub async fn set_swappiness(&self, swappiness: i32) -> Result<(), Error> {
         self.set_property("Swappiness", swappiness.into()).await
+    }
+}
+
+impl Service<TimesyncdState> {
+    /// Writes the NTP servers into timesyncd's configuration; an empty list removes them, so the
+    /// servers from DHCP and the built-in defaults apply again. timesyncd reads it when it
+    /// (re)starts.
+    pub async fn set_ntp_servers(&self, servers: &[String]) -> Result<(), Error> {
+        self.set_property("NTPServer", servers.to_vec().into()).await
+    }
+
+    /// As [`Self::set_ntp_servers`], for the fallback servers.
+    pub async fn set_fallback_ntp_servers(&self, servers: &[String]) -> Result<(), Error> {
+        self.set_property("FallbackNTPServer", servers.to_vec().into()).await
     }
 }
 

@@ -203,6 +203,13 @@ pub(crate) fn set_string(field: &mut String, value: &Value<'_>) {
     }
 }
 
+/// Sets `field` from a string list property (`as`), leaving it alone if the value is not one.
+pub(crate) fn set_strings(field: &mut Vec<String>, value: &Value<'_>) {
+    if let Some(list) = value.try_clone().ok().and_then(|value| Vec::<String>::try_from(value).ok()) {
+        *field = list;
+    }
+}
+
 /// Sets `field` from a property of a basic type, leaving it alone if the value has another.
 pub(crate) fn set<T>(field: &mut T, value: &Value<'_>)
 where

@@ -96,7 +96,7 @@ async fn the_os_agent_objects_are_watched_and_written() {
     let bus = PrivateBus::start_with(&[Fixture::OsAgent], Profile::Haos).unwrap();
     let system = SystemBus::connect_to(bus.address()).await.unwrap();
     let agent = OsAgent::watch(Some(&system)).await;
-    assert_eq!(agent.agent.state().unwrap().version, "1.9.0");
+    assert_eq!(agent.agent.state().unwrap().version, "1.13.0");
     assert_eq!(agent.apparmor.state().unwrap().parser_version, "3.1.7");
     assert_eq!(agent.boards.state().unwrap().board, "Yellow");
     assert_eq!(agent.datadisk.state().unwrap().current_device, "/dev/nvme0n1p2");
@@ -136,6 +136,20 @@ async fn the_os_agent_objects_are_watched_and_written() {
     assert!(agent.datadisk.change_device("/dev/sda").await.unwrap());
     assert!(agent.datadisk.reload_device().await.unwrap());
     agent.datadisk.mark_data_move().await.unwrap();
+    // Home Assistant OS ships a fallback server and no servers; the agent writes the lists.
+    let time = agent.timesyncd.state().unwrap();
+    assert_eq!(
+        (time.ntp_servers.as_slice(), time.fallback_ntp_servers.as_slice()),
+        (&[][..], &["time.cloudflare.com".to_owned()][..])
+    );
+    agent.timesyncd.set_ntp_servers(&["pool.ntp.org".to_owned(), "10.0.0.1".to_owned()]).await.unwrap();
+    agent.timesyncd.set_fallback_ntp_servers(&[]).await.unwrap();
+    until(&agent.timesyncd, "the new servers", |state| {
+        state.as_ref().is_some_and(|state| {
+            state.ntp_servers == ["pool.ntp.org", "10.0.0.1"] && state.fallback_ntp_servers.is_empty()
+        })
+    })
+    .await;
     assert_eq!(
         bus.calls(Fixture::OsAgent).unwrap(),
         [
@@ -156,6 +170,8 @@ async fn the_os_agent_objects_are_watched_and_written() {
             "ChangeDevice(/dev/sda)",
             "ReloadDevice()",
             "MarkDataMove()",
+            "Set(NTPServer, [pool.ntp.org, 10.0.0.1])",
+            "Set(FallbackNTPServer, [])",
         ]
     );
 
@@ -191,4 +207,25 @@ async fn the_raspberry_pi_firmware_is_read_and_updated_once() {
     until(&agent.rpi_firmware, "the update pending", |state| state.as_ref().is_some_and(|state| state.update_pending))
         .await;
     assert_eq!(bus.calls(Fixture::OsAgent).unwrap(), ["Update()"]);
+}
+
+#[tokio::test]
+async fn a_raspberry_pi_5_has_the_firmware_and_an_update_can_fail() {
+    let bus = PrivateBus::start_with(&[Fixture::OsAgent], Profile::HaosRpi5).unwrap();
+    let system = SystemBus::connect_to(bus.address()).await.unwrap();
+    let agent = OsAgent::watch(Some(&system)).await;
+    assert_eq!(agent.boards.state().unwrap().board, "RaspberryPi5");
+    assert!(agent.rpi_firmware.state().unwrap().update_available);
+
+    bus.set_property(Fixture::OsAgent, "UpdateFails", true).unwrap();
+    let failed = agent.rpi_firmware.update().await.unwrap_err();
+    assert_eq!(failed.to_string(), "rpi-eeprom-update -a failed: exit status 1");
+    assert!(!agent.rpi_firmware.state().unwrap().update_pending);
+
+    bus.set_property(Fixture::OsAgent, "UpdateBlocked", true).unwrap();
+    until(&agent.rpi_firmware, "the update blocked", |state| state.as_ref().is_some_and(|state| state.update_blocked))
+        .await;
+    let blocked = agent.rpi_firmware.update().await.unwrap_err();
+    assert_eq!(blocked.to_string(), "EEPROM update is unavailable on this boot device");
+    assert_eq!(bus.calls(Fixture::OsAgent).unwrap(), ["Update()", "Update()"]);
 }

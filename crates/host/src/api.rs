@@ -1,6 +1,6 @@
 //! The `/host` API group: the host's information and features, its hostname, power, systemd
-//! services and data disk usage, and its journal (`/host/logs...`), with the real Supervisor's
-//! paths, shapes and messages.
+//! services and data disk usage, and its journal (`/host/logs...`); and the `/time` group, the
+//! host's NTP servers. With the real Supervisor's paths, shapes and messages.
 
 use crate::disks::DiskUsage;
 use crate::info::HostInfo;
@@ -13,6 +13,7 @@ use http_api::Routes;
 use http_api::{ok, ok_empty, ApiError, ApiResult};
 use journal::{Logs, HOST_IDENTIFIERS};
 use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 /// Declares the group's routes: each handler with who may call it.
@@ -34,6 +35,8 @@ pub fn routes(routes: &mut Routes) {
         .route(MANAGER, host_logs_identifiers)
         .route(MANAGER, host_logs_boots)
         .logs("", MANAGER, HostLogs);
+    routes.tag("time", "The host's time servers");
+    routes.group("/time").route(INFO, time_info).route(MANAGER, time_options);
 }
 
 type Host = web::Data<HostManager>;
@@ -258,6 +261,99 @@ async fn host_logs_boots(host: Host) -> ApiResult {
     ok(BootList { boots: host.journal().boots().await.map_err(base::Error::from)? })
 }
 
+/// The NTP servers of systemd-timesyncd's configuration.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TimeConfig {
+    /// Empty when none are set: the servers from DHCP, then the fallback servers, are used.
+    servers: Vec<String>,
+    /// Empty when none are set: timesyncd's built-in defaults are used.
+    fallback_servers: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TimeInfo {
+    config: TimeConfig,
+}
+
+/// The host's NTP servers (Home Assistant OS 18.3 or newer: the host feature `ntp`).
+#[utoipa::path(tag = "time",
+    responses((status = 200, body = http_api::envelope::Envelope<TimeInfo>),
+        (status = 404, description = "Not Home Assistant OS 18.3 or newer", body = http_api::envelope::ErrorEnvelope)))]
+#[get("/info")]
+async fn time_info(host: Host) -> ApiResult {
+    let (servers, fallback_servers) = host.ntp_servers()?;
+    ok(TimeInfo { config: TimeConfig { servers, fallback_servers } })
+}
+
+/// New NTP servers; a list left out stays as it is, an empty list returns to the OS defaults.
+#[derive(Debug, Default, PartialEq, Eq, ToSchema)]
+pub struct TimeOptions {
+    /// Host names or addresses, each of letters, digits and `.`, `_`, `:`, `%`, `-` only.
+    servers: Option<Vec<String>>,
+    fallback_servers: Option<Vec<String>>,
+}
+
+/// What an NTP server may be: a name or an IPv4/IPv6 address (with a zone), nothing that could
+/// break timesyncd's configuration line (the real `^[a-zA-Z0-9._:%-]+\Z`).
+const NTP_SERVER_PATTERN: &str = r"^[a-zA-Z0-9._:%-]+\Z";
+
+fn is_ntp_server(server: &str) -> bool {
+    !server.is_empty() && server.chars().all(|c| c.is_ascii_alphanumeric() || "._:%-".contains(c))
+}
+
+impl TimeOptions {
+    /// Reads the body as the real schema does, refusing it whole with every problem in
+    /// voluptuous's words (sorted, one a line), each naming the key, the position and the value.
+    fn parse(body: Map<String, Value>) -> Result<TimeOptions, ApiError> {
+        use base::pyval::py_repr;
+        let mut options = TimeOptions::default();
+        let mut problems = Vec::new();
+        for (key, value) in &body {
+            let list = match key.as_str() {
+                "servers" => &mut options.servers,
+                "fallback_servers" => &mut options.fallback_servers,
+                _ => {
+                    problems.push(format!("extra keys not allowed @ data['{key}']. Got {}", py_repr(value)));
+                    continue;
+                }
+            };
+            let Some(items) = value.as_array() else {
+                problems.push(format!("expected a list for dictionary value @ data['{key}']. Got {}", py_repr(value)));
+                continue;
+            };
+            let mut servers = Vec::with_capacity(items.len());
+            for (index, item) in items.iter().enumerate() {
+                let at = format!("@ data['{key}'][{index}]. Got {}", py_repr(item));
+                match item.as_str() {
+                    Some(server) if is_ntp_server(server) => servers.push(server.to_owned()),
+                    Some(_) => problems.push(format!("does not match regular expression {NTP_SERVER_PATTERN} {at}")),
+                    None => problems.push(format!("expected str {at}")),
+                }
+            }
+            *list = Some(servers);
+        }
+        if !problems.is_empty() {
+            problems.sort();
+            return Err(ApiError::bad_request(problems.join("\n")));
+        }
+        Ok(options)
+    }
+}
+
+/// Sets the host's NTP servers through the OS-Agent and restarts timesyncd; a body without
+/// either list changes nothing. Every server is checked before anything changes.
+#[utoipa::path(tag = "time", request_body = Option<TimeOptions>,
+    responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>),
+        (status = 400, description = "A server that is not a name or an address", body = http_api::envelope::ErrorEnvelope),
+        (status = 404, description = "Not Home Assistant OS 18.3 or newer", body = http_api::envelope::ErrorEnvelope)))]
+#[post("/options")]
+async fn time_options(host: Host, body: Body<Map<String, Value>>) -> ApiResult {
+    host.check_ntp()?;
+    let options = TimeOptions::parse(body.into_inner())?;
+    host.set_ntp_servers(options.servers, options.fallback_servers).await?;
+    ok_empty()
+}
+
 /// `hostname` must be a string; anything else is refused in voluptuous's words, naming the key.
 fn hostname_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
     match serde_json::Value::deserialize(deserializer)? {
@@ -289,6 +385,53 @@ mod tests {
 
     const HOST_FIXTURES: [Fixture; 5] =
         [Fixture::Systemd1, Fixture::Login1, Fixture::Hostname1, Fixture::Timedate1, Fixture::Resolve1];
+
+    fn time_options(body: Value) -> Result<TimeOptions, String> {
+        TimeOptions::parse(body.as_object().unwrap().clone()).map_err(|error| error.error.message)
+    }
+
+    #[test]
+    fn ntp_servers_are_names_or_addresses_and_refusals_name_them() {
+        let servers = json!(["pool.ntp.org", "192.168.1.1", "fe80::1%eth0", "time_1-a"]);
+        let options = time_options(json!({"servers": servers, "fallback_servers": []})).unwrap();
+        assert_eq!(options.servers.unwrap(), ["pool.ntp.org", "192.168.1.1", "fe80::1%eth0", "time_1-a"]);
+        assert_eq!(options.fallback_servers, Some(vec![]));
+        assert_eq!(time_options(json!({})).unwrap(), TimeOptions::default());
+
+        let pattern = r"does not match regular expression ^[a-zA-Z0-9._:%-]+\Z";
+        for (body, message) in [
+            (json!({"servers": [""]}), format!("{pattern} @ data['servers'][0]. Got ''")),
+            (
+                json!({"servers": ["ok.org", "pool ntp.org"]}),
+                format!("{pattern} @ data['servers'][1]. Got 'pool ntp.org'"),
+            ),
+            (json!({"servers": ["pool.ntp.org\n"]}), format!(r"{pattern} @ data['servers'][0]. Got 'pool.ntp.org\n'")),
+            (
+                json!({"servers": ["pool.ntp.org\u{0}"]}),
+                format!(r"{pattern} @ data['servers'][0]. Got 'pool.ntp.org\x00'"),
+            ),
+            (
+                json!({"fallback_servers": ["time.google.com # comment"]}),
+                format!("{pattern} @ data['fallback_servers'][0]. Got 'time.google.com # comment'"),
+            ),
+            (json!({"fallback_servers": ["[::1]"]}), format!("{pattern} @ data['fallback_servers'][0]. Got '[::1]'")),
+            (json!({"servers": [1]}), "expected str @ data['servers'][0]. Got 1".to_owned()),
+            (
+                json!({"servers": "pool.ntp.org"}),
+                "expected a list for dictionary value @ data['servers']. Got 'pool.ntp.org'".to_owned(),
+            ),
+            (json!({"servers": null}), "expected a list for dictionary value @ data['servers']. Got None".to_owned()),
+            (json!({"server": []}), "extra keys not allowed @ data['server']. Got []".to_owned()),
+        ] {
+            assert_eq!(time_options(body.clone()), Err(message), "{body}");
+        }
+
+        let both = time_options(json!({"servers": ["a b"], "fallback_servers": [true]})).unwrap_err();
+        assert_eq!(
+            both,
+            format!("{pattern} @ data['servers'][0]. Got 'a b'\nexpected str @ data['fallback_servers'][0]. Got True")
+        );
+    }
 
     /// A manager on `bus` (none: no bus at all), a fresh data directory and the journal at
     /// `journal` (none: a socket that does not exist).

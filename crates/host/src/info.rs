@@ -23,6 +23,7 @@ pub enum Feature {
     Journal,
     Disk,
     Mount,
+    Ntp,
 }
 
 impl Feature {
@@ -40,6 +41,7 @@ impl Feature {
             Feature::Journal => "journal",
             Feature::Disk => "disk",
             Feature::Mount => "mount",
+            Feature::Ntp => "ntp",
         }
     }
 }
@@ -60,6 +62,8 @@ pub struct Presence {
     pub udisks2: bool,
     /// Network storage can be mounted ([`mount_supported`]).
     pub mount: bool,
+    /// The supervisor may set timesyncd's servers ([`ntp_supported`]).
+    pub ntp: bool,
 }
 
 /// The host's features, as the real `HostManager.features` lists them.
@@ -78,6 +82,7 @@ pub fn features(presence: Presence) -> Vec<Feature> {
         (presence.journal, Feature::Journal),
         (presence.udisks2, Feature::Disk),
         (presence.mount, Feature::Mount),
+        (presence.ntp, Feature::Ntp),
     ];
     features.extend(rest.into_iter().filter_map(|(present, feature)| present.then_some(feature)));
     features
@@ -103,6 +108,16 @@ fn haos_version(cpe: &str) -> Option<&str> {
 pub fn mount_supported(systemd: bool, hostname: Option<&HostnameState>) -> bool {
     let os_version = hostname.and_then(|state| haos_version(&state.operating_system_cpe_name));
     systemd && os_version.is_none_or(|version| !base::version::is_newer("10.2", version))
+}
+
+/// The OS-Agent from which on the supervisor sets timesyncd's servers (it came with Home
+/// Assistant OS 18.3).
+const NTP_AGENT: &str = "1.13.0";
+
+/// Whether the supervisor may set the host's NTP servers, as the real one decides: Home Assistant
+/// OS whose OS-Agent (`agent_version`) is new enough and has the Timesyncd object.
+pub fn ntp_supported(haos: bool, agent_version: Option<&str>, timesyncd: bool) -> bool {
+    haos && timesyncd && agent_version.is_some_and(|version| base::version::at_least(version, NTP_AGENT))
 }
 
 /// NetworkManager device types the supervisor configures: ethernet, wifi, VLAN.
@@ -237,13 +252,14 @@ mod tests {
             journal: true,
             udisks2: true,
             mount: true,
+            ntp: true,
         };
         let names: Vec<&str> = features(all).into_iter().map(Feature::name).collect();
         assert_eq!(
             names,
             [
                 "reboot", "shutdown", "services", "network", "hostname", "timedate", "os_agent", "haos", "resolved",
-                "journal", "disk", "mount"
+                "journal", "disk", "mount", "ntp"
             ]
         );
         let some = Presence { hostname: true, journal: true, ..Presence::default() };
@@ -260,6 +276,16 @@ mod tests {
         assert!(mount_supported(true, Some(&on("cpe:/o:home-assistant:haos:10.2"))));
         assert!(!mount_supported(true, Some(&on("cpe:/o:home-assistant:haos:10.1"))));
         assert!(!mount_supported(true, Some(&on("cpe:/o:home-assistant:hassos:9.5"))));
+    }
+
+    #[test]
+    fn ntp_needs_haos_and_an_agent_of_1_13_with_timesyncd() {
+        assert!(ntp_supported(true, Some("1.13.0"), true));
+        assert!(ntp_supported(true, Some("1.14.2"), true));
+        assert!(!ntp_supported(true, Some("1.12.0"), true));
+        assert!(!ntp_supported(true, None, true));
+        assert!(!ntp_supported(true, Some("1.13.0"), false));
+        assert!(!ntp_supported(false, Some("1.13.0"), true));
     }
 
     #[test]

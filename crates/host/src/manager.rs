@@ -17,8 +17,10 @@ use utoipa::ToSchema;
 /// Home Assistant OS's stage before a reboot or power-off: its services stop cleanly in it.
 const HAOS_PRE_SHUTDOWN_TARGET: &str = "haos-pre-shutdown.target";
 const HAOS_PRE_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a hostname change may take to come back as hostnamed's signal.
-const HOSTNAME_SETTLE: Duration = Duration::from_secs(2);
+/// How long a setting may take to come back as its service's signal.
+const SETTING_SETTLE: Duration = Duration::from_secs(2);
+/// The unit that reads the NTP servers the OS-Agent writes.
+const TIMESYNCD_UNIT: &str = "systemd-timesyncd.service";
 /// How long the data directory's file system figures are reused: `/host/info` is read often
 /// (Core polls it) and the figures, shown in tenths of GiB, hardly move within a second.
 const SPACE_TTL: Duration = Duration::from_secs(1);
@@ -113,17 +115,20 @@ impl HostManager {
         let s = &self.services;
         let network = s.network.subscribe();
         let network_interfaces = network.borrow().as_ref().is_some_and(info::has_interfaces);
+        let haos = hostname.is_some_and(|state| info::is_haos(&state.operating_system_cpe_name));
+        let agent_version = s.os_agent.agent.state().map(|agent| agent.version);
         info::features(Presence {
             systemd: s.systemd.is_available(),
             network_interfaces,
             hostname: hostname.is_some(),
             timedate: s.timedate.is_available(),
             os_agent: s.os_agent.agent.is_available(),
-            haos: hostname.is_some_and(|state| info::is_haos(&state.operating_system_cpe_name)),
+            haos,
             resolved: s.resolved.is_available(),
             journal: self.journal_available.load(Ordering::Relaxed),
             udisks2: s.udisks2.is_available(),
             mount: info::mount_supported(s.systemd.is_available(), hostname),
+            ntp: info::ntp_supported(haos, agent_version.as_deref(), s.os_agent.timesyncd.is_available()),
         })
     }
 
@@ -194,7 +199,7 @@ impl HostManager {
         }
         let mut changes = service.subscribe();
         let shown = changes.wait_for(|state| state.as_ref().is_none_or(|state| state.static_hostname == hostname));
-        let _ = tokio::time::timeout(HOSTNAME_SETTLE, shown).await;
+        let _ = tokio::time::timeout(SETTING_SETTLE, shown).await;
         Ok(())
     }
 
@@ -275,7 +280,9 @@ impl HostManager {
             agent.boards.refresh(),
             agent.yellow.refresh(),
             agent.green.refresh(),
+            agent.rpi_firmware.refresh(),
             agent.swap.refresh(),
+            agent.timesyncd.refresh(),
             agent.datadisk.refresh(),
         );
         let life_time = read_life_time(&self.services, &self.data).await;
@@ -283,6 +290,57 @@ impl HostManager {
         self.journal_available.store(self.journal.is_available(), Ordering::Relaxed);
         *self.space.lock().expect("space lock") = None;
         tracing::info!("Host information reload completed");
+    }
+
+    /// The NTP servers of timesyncd's configuration (servers, fallback servers), where the
+    /// supervisor may set them (the `ntp` feature); not found elsewhere, as in the real one.
+    pub fn ntp_servers(&self) -> Result<(Vec<String>, Vec<String>), base::Error> {
+        self.check_ntp()?;
+        let state = self.services.os_agent.timesyncd.state().ok_or_else(ntp_unavailable)?;
+        Ok((state.ntp_servers, state.fallback_ntp_servers))
+    }
+
+    /// Not found unless the supervisor may set the NTP servers here (the `ntp` feature).
+    pub fn check_ntp(&self) -> Result<(), base::Error> {
+        if !self.features().contains(&Feature::Ntp) {
+            return Err(ntp_unavailable());
+        }
+        Ok(())
+    }
+
+    /// Sets timesyncd's servers and fallback servers through the OS-Agent, which keeps them in
+    /// timesyncd's configuration (an empty list removes them: the servers from DHCP and
+    /// timesyncd's defaults apply again), then restarts timesyncd so that it reads them. `None`
+    /// leaves a list as it is; with neither, nothing is touched. Returns once the agent's
+    /// announcement of the new lists arrived (or did not in time).
+    pub async fn set_ntp_servers(
+        &self,
+        servers: Option<Vec<String>>,
+        fallback_servers: Option<Vec<String>>,
+    ) -> Result<(), base::Error> {
+        self.check_ntp()?;
+        if servers.is_none() && fallback_servers.is_none() {
+            return Ok(());
+        }
+        let timesyncd = &self.services.os_agent.timesyncd;
+        if let Some(servers) = &servers {
+            tracing::info!("Setting NTP servers: {}", servers.join(" "));
+            timesyncd.set_ntp_servers(servers).await?;
+        }
+        if let Some(fallback) = &fallback_servers {
+            tracing::info!("Setting fallback NTP servers: {}", fallback.join(" "));
+            timesyncd.set_fallback_ntp_servers(fallback).await?;
+        }
+        let mut changes = timesyncd.subscribe();
+        let shown = changes.wait_for(|state| {
+            state.as_ref().is_none_or(|state| {
+                servers.as_ref().is_none_or(|servers| &state.ntp_servers == servers)
+                    && fallback_servers.as_ref().is_none_or(|fallback| &state.fallback_ntp_servers == fallback)
+            })
+        });
+        let _ = tokio::time::timeout(SETTING_SETTLE, shown).await;
+        self.services.systemd.restart_unit(TIMESYNCD_UNIT).await?;
+        Ok(())
     }
 
     /// The loaded systemd services, by name, as systemd lists them now.
@@ -387,6 +445,10 @@ impl HostManager {
 /// The real Supervisor's answer when a power or settings call has no service to go to.
 fn no_connection(feature: Feature) -> base::Error {
     base::Error::invalid(format!("No {} D-Bus connection available", feature.name()))
+}
+
+fn ntp_unavailable() -> base::Error {
+    base::Error::not_found("Home Assistant OS 18.3 or newer required for NTP settings")
 }
 
 fn no_systemd() -> base::Error {

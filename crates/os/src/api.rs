@@ -383,10 +383,11 @@ async fn os_boards_green_options(os: web::Data<OsManager>, body: Body<Map<String
 #[derive(Serialize, ToSchema)]
 pub struct RpiFirmwareInfo {
     /// The installed firmware: the bootloader's build time in seconds since the epoch, followed
-    /// by `-<VL805 revision>` on boards with that USB controller.
-    current_version: Option<String>,
+    /// by `-<VL805 revision>` on boards with that USB controller; empty when the agent could not
+    /// read it.
+    current_version: String,
     /// The firmware bundled with the OS, in the same form.
-    latest_version: Option<String>,
+    latest_version: String,
     update_available: bool,
     /// The boot device cannot take an update.
     update_blocked: bool,
@@ -406,15 +407,14 @@ pub struct RpiFirmwareInfo {
 )]
 #[get("/boards/raspberrypi/firmware")]
 async fn os_boards_raspberrypi_firmware(os: web::Data<OsManager>) -> ApiResult {
-    let firmware = os.rpi_firmware()?;
-    let present = |text: String| Some(text).filter(|text| !text.is_empty());
+    let firmware = os.rpi_firmware_info()?;
     ok(RpiFirmwareInfo {
-        current_version: present(firmware.current_version),
-        latest_version: present(firmware.latest_version),
+        current_version: firmware.current_version,
+        latest_version: firmware.latest_version,
         update_available: firmware.update_available,
         update_blocked: firmware.update_blocked,
         update_pending: firmware.update_pending,
-        blocked_reason: present(firmware.blocked_reason),
+        blocked_reason: Some(firmware.blocked_reason).filter(|reason| !reason.is_empty()),
     })
 }
 

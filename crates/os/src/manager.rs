@@ -10,7 +10,8 @@
 
 use crate::cpe;
 use crate::datadisk::{self, Disk};
-use base::version::is_newer;
+use base::system::RaisedIssue;
+use base::version::{at_least, is_newer};
 use base::{DataDir, System};
 use dbus::os_agent::{GreenState, RpiFirmwareState, SwapState, YellowState};
 use dbus::rauc::Slot;
@@ -623,7 +624,7 @@ impl OsManager {
 
     /// The Raspberry Pi firmware state. Not found, as in the real Supervisor (whose CLI tells
     /// that apart), without an agent that manages it or on a board without the EEPROM.
-    pub fn rpi_firmware(&self) -> Result<RpiFirmwareState, base::Error> {
+    fn rpi_firmware(&self) -> Result<RpiFirmwareState, base::Error> {
         let agent = &self.services.os_agent;
         let version = agent.agent.state().map(|agent| agent.version);
         if !version.is_some_and(|version| at_least(&version, RPI_FIRMWARE_AGENT)) {
@@ -638,10 +639,34 @@ impl OsManager {
         }
     }
 
+    /// The Raspberry Pi firmware state, for `/os/boards/raspberrypi/firmware`. As the real one,
+    /// reading it brings the resolution center's `rpi_firmware_update_blocked` issue in line
+    /// with the agent (Core polls it, so the issue follows the boot device).
+    pub fn rpi_firmware_info(&self) -> Result<RpiFirmwareState, base::Error> {
+        let firmware = self.rpi_firmware()?;
+        self.sync_rpi_firmware_blocked(firmware.update_blocked);
+        Ok(firmware)
+    }
+
+    fn sync_rpi_firmware_blocked(&self, blocked: bool) {
+        let issue = RaisedIssue {
+            kind: "rpi_firmware_update_blocked",
+            context: "system",
+            reference: None,
+            extra: None,
+            suggestions: Vec::new(),
+        };
+        if blocked {
+            self.system.raise_issue(issue);
+        } else {
+            self.system.withdraw_issue(issue);
+        }
+    }
+
     /// Refuses an update the boot device cannot take, before any job starts.
     fn check_rpi_firmware_update(&self) -> Result<(), base::Error> {
         if self.rpi_firmware()?.update_blocked {
-            return Err(base::Error::invalid("Raspberry Pi firmware update is unavailable on this boot device"));
+            return Err(rpi_firmware_blocked());
         }
         Ok(())
     }
@@ -649,9 +674,14 @@ impl OsManager {
     /// Has the agent flash the bundled bootloader EEPROM (and VL805) firmware, which runs from
     /// the next reboot on, as the job `os_manager_update_raspberrypi_firmware`. The agent
     /// answers only when the flash is done, so the job's progress goes from 0 to 100 at once, as
-    /// the real one's. A boot device that cannot take it is refused before the job.
+    /// the real one's. A boot device that cannot take it is refused before the job (and the
+    /// blocked issue raised); a flashed update raises `reboot_required`.
     pub async fn update_rpi_firmware(self: &Arc<Self>, background: bool) -> Result<Outcome, base::Error> {
-        self.check_rpi_firmware_update()?;
+        let firmware = self.rpi_firmware()?;
+        if firmware.update_blocked {
+            self.sync_rpi_firmware_blocked(true);
+            return Err(rpi_firmware_blocked());
+        }
         let spec = JobSpec::new("os_manager_update_raspberrypi_firmware")
             .conditions(&[JobCondition::Haos])
             .limit(JobLimit::Once);
@@ -662,11 +692,19 @@ impl OsManager {
     async fn update_rpi_firmware_in(&self) -> Result<(), base::Error> {
         self.check_rpi_firmware_update()?;
         self.services.os_agent.rpi_firmware.update().await.map_err(|error| {
+            tracing::error!("Raspberry Pi firmware update failed: {error}");
             base::Error::invalid(format!(
                 "Raspberry Pi firmware update failed: {error}. Check the Host logs for details."
             ))
         })?;
         tracing::info!("Raspberry Pi firmware update completed; reboot required");
+        self.system.raise_issue(RaisedIssue {
+            kind: "reboot_required",
+            context: "system",
+            reference: None,
+            extra: None,
+            suggestions: vec!["execute_reboot"],
+        });
         Ok(())
     }
 
@@ -765,9 +803,8 @@ fn install_progress(percentage: i32) -> f64 {
     DOWNLOAD_SHARE + (100.0 - DOWNLOAD_SHARE) * f64::from(percentage.clamp(0, 100)) / 100.0
 }
 
-/// Whether `version` is `minimum` or newer; a version that does not parse is not.
-fn at_least(version: &str, minimum: &str) -> bool {
-    !is_newer(minimum, version) && (is_newer(version, minimum) || is_newer(version, "0"))
+fn rpi_firmware_blocked() -> base::Error {
+    base::Error::invalid("Raspberry Pi firmware update is unavailable on this boot device")
 }
 
 /// The version to update to: the board's latest, unless the upgrade map wants the last release

@@ -14,6 +14,7 @@ use crate::model::{
     SuggestionView,
 };
 use crate::Parts;
+use base::system::IssueChange;
 use base::{CoreState, Error};
 use jobs::{JobSpec, Outcome};
 use serde::{Deserialize, Serialize};
@@ -286,10 +287,14 @@ impl ResolutionManager {
         }
     }
 
-    /// Adds the issues other domains raised while working.
-    async fn take_raised(&self, raised: Vec<base::system::RaisedIssue>) {
+    /// Adds the issues other domains raised while working, and removes the ones they withdrew.
+    async fn take_raised(&self, changes: Vec<IssueChange>) {
         let _pass = self.inner.pass.lock().await;
-        for issue in raised {
+        for change in changes {
+            let (raised, issue) = match change {
+                IssueChange::Raised(issue) => (true, issue),
+                IssueChange::Withdrawn(issue) => (false, issue),
+            };
             let parsed = (
                 serde_json::from_value::<IssueType>(json!(issue.kind)),
                 serde_json::from_value::<ContextType>(json!(issue.context)),
@@ -300,7 +305,22 @@ impl ResolutionManager {
                 continue;
             };
             let subject = Subject { context, reference: issue.reference, reference_extra: issue.extra };
-            if let Err(e) = self.add(Finding { kind, subject, suggestions }) {
+            let outcome = if raised {
+                self.add(Finding { kind, subject, suggestions })
+            } else {
+                let gone: Vec<Issue> = self
+                    .record()
+                    .issues
+                    .into_iter()
+                    .filter(|known| {
+                        known.kind == kind
+                            && known.subject.context == subject.context
+                            && known.subject.reference == subject.reference
+                    })
+                    .collect();
+                self.remove_issues(&gone)
+            };
+            if let Err(e) = outcome {
                 tracing::warn!("{}", e.message);
             }
         }

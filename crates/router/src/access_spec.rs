@@ -121,6 +121,7 @@ static ROLE_MANAGER: LazyLock<Vec<Entry>> = LazyLock::new(|| {
         ("/snapshots.*", None),
         ("/store.*", None),
         ("/supervisor/.+", None),
+        ("/time/.+", None),
     ])
 });
 
@@ -397,6 +398,12 @@ mod tests {
         // Not an `/info` path: managers and admins only, as the real ROLE_MANAGER's `/os/...`.
         assert_eq!(roles_allowed("/os/boards/raspberrypi/firmware"), vec![Manager, Admin]);
         assert_eq!(roles_allowed("/os/boards/raspberrypi/firmware/update"), vec![Manager, Admin]);
+    }
+
+    #[test]
+    fn time_paths() {
+        assert_eq!(roles_allowed("/time/info"), ALL.to_vec());
+        assert_eq!(roles_allowed("/time/options"), vec![Manager, Admin]);
     }
 
     #[test]
