@@ -30,8 +30,9 @@ mod tests {
     const PURE_LAYERS: usize = 2;
     const SERVER_CRATES: &[&str] = &["actix-web", "actix-http", "actix-multipart", "utoipa"];
 
-    /// Programs that stand apart: they talk to the supervisor over HTTP or D-Bus only.
-    const STANDALONE: &[&str] = &["cli", "dbus-fixtures", "core-fixture"];
+    /// Programs that stand apart: they talk to the supervisor over HTTP or D-Bus only, or not at
+    /// all (the plugin programs of `plugins/`, run in their own containers).
+    const STANDALONE: &[&str] = &["cli", "dbus-fixtures", "core-fixture", "plugin-multicast"];
 
     /// Tools that may use anything.
     const TOOLS: &[&str] = &["xtask", "e2e"];
