@@ -32,7 +32,7 @@ mod tests {
 
     /// Programs that stand apart: they talk to the supervisor over HTTP or D-Bus only, or not at
     /// all (the plugin programs of `plugins/`, run in their own containers).
-    const STANDALONE: &[&str] = &["cli", "dbus-fixtures", "core-fixture", "plugin-multicast"];
+    const STANDALONE: &[&str] = &["cli", "dbus-fixtures", "core-fixture", "plugin-multicast", "plugin-observer"];
 
     /// Tools that may use anything.
     const TOOLS: &[&str] = &["xtask", "e2e"];
