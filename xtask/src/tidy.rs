@@ -31,8 +31,10 @@ mod tests {
     const SERVER_CRATES: &[&str] = &["actix-web", "actix-http", "actix-multipart", "utoipa"];
 
     /// Programs that stand apart: they talk to the supervisor over HTTP or D-Bus only, or (the
-    /// plugins) through the files and signals of their container.
-    const STANDALONE: &[&str] = &["cli", "dbus-fixtures", "core-fixture", "plugin-dns"];
+    /// plugin programs of `plugins/`, run in their own containers) through their container's
+    /// files, signals and network.
+    const STANDALONE: &[&str] =
+        &["cli", "dbus-fixtures", "core-fixture", "plugin-dns", "plugin-multicast", "plugin-observer"];
 
     /// Tools that may use anything.
     const TOOLS: &[&str] = &["xtask", "e2e"];
