@@ -23,6 +23,7 @@ mod logs;
 mod mounts;
 mod network;
 mod os;
+mod plugins;
 mod real_core;
 mod registry;
 mod resolution;

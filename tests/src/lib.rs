@@ -21,16 +21,25 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// The path of one of the project's binaries.
-pub fn bin(name: &str) -> PathBuf {
-    let dir = std::env::var_os("SUPERVISOR_BIN_DIR").map(PathBuf::from).unwrap_or_else(|| {
+/// The folder of the project's binaries.
+fn bin_dir() -> PathBuf {
+    std::env::var_os("SUPERVISOR_BIN_DIR").map(PathBuf::from).unwrap_or_else(|| {
         // target/<profile>/deps/e2e-<hash> -> target/<profile>
         let exe = std::env::current_exe().expect("test executable path");
         exe.parent().and_then(Path::parent).expect("target directory").to_path_buf()
-    });
-    let path = dir.join(name);
+    })
+}
+
+/// The path of one of the project's binaries.
+pub fn bin(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
     assert!(path.exists(), "{} is missing; build it first (cargo xtask test does)", path.display());
     path
+}
+
+/// Whether one of the project's binaries was built, for tests of a part that may not exist yet.
+pub fn has_bin(name: &str) -> bool {
+    bin_dir().join(name).exists()
 }
 
 /// A running daemon on its own data directory.
@@ -98,6 +107,8 @@ impl Daemon {
             .env("SUPERVISOR_NETWORK_SUBNET", "auto")
             // No test but Core's own wants a Core installed from the manifest it writes.
             .env("SUPERVISOR_CORE_INSTALL", "false")
+            // Nor plugin containers, but the plugins' own tests (which name the plugins they want).
+            .env("SUPERVISOR_PLUGINS_INSTALL", "false")
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         for (k, v) in &self.extra {

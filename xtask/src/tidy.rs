@@ -17,7 +17,7 @@ mod tests {
         &["http-api"],
         &["jobs"],
         &["security", "docker", "updater"],
-        &["store", "host", "os", "network", "hardware", "homeassistant"],
+        &["store", "host", "os", "network", "hardware", "homeassistant", "plugins"],
         &["addons", "mounts"],
         &["supervisor", "backups", "auth", "discovery", "ingress"],
         &["resolution"],

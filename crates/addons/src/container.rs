@@ -21,8 +21,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-/// The DNS domain add-on hostnames live in.
-const DOMAIN: &str = "local.hass.io";
 /// Where the engine's socket is on the host, for `docker_api` add-ons.
 const DOCKER_SOCKET: &str = "/run/docker.sock";
 
@@ -69,6 +67,8 @@ pub struct Plan<'a> {
     /// Whether share and media are bound `rslave`, so that network storage mounted under them
     /// later reaches the add-on (the engine refuses it where the host's mount is private).
     pub propagation: bool,
+    /// The resolver: the dns plugin's address once it is installed.
+    pub dns: Option<Ipv4Addr>,
 }
 
 /// The folders the container needs to exist before it is created: its data folder and, when
@@ -98,7 +98,7 @@ pub fn container_body(plan: &Plan) -> ContainerCreateBody {
     };
     let unprotected = !addon.user.protected;
     let full_device_access = config.full_access && unprotected;
-    let host_config = HostConfig {
+    let mut host_config = HostConfig {
         network_mode: Some(if config.host_network { "host".to_owned() } else { plan.network.to_owned() }),
         pid_mode: (config.host_pid && unprotected).then(|| "host".to_owned()),
         ipc_mode: config.host_ipc.then(|| "host".to_owned()),
@@ -117,9 +117,12 @@ pub fn container_body(plan: &Plan) -> ContainerCreateBody {
         oom_score_adj: Some(200),
         ..Default::default()
     };
+    if let Some(dns) = plan.dns {
+        docker::use_resolver(&mut host_config, dns);
+    }
     ContainerCreateBody {
         hostname: hostname.clone(),
-        domainname: hostname.as_ref().map(|_| DOMAIN.to_owned()),
+        domainname: hostname.as_ref().map(|_| docker::DNS_SUFFIX.to_owned()),
         image: Some(plan.image.clone()),
         env: Some(environment(plan)),
         labels: Some(HashMap::from([(LABEL_MANAGED.to_owned(), String::new())])),
@@ -367,6 +370,7 @@ mod tests {
             timezone: "Europe/Amsterdam",
             exists,
             propagation: true,
+            dns: None,
         })
     }
 
@@ -417,6 +421,29 @@ mod tests {
         let endpoints = body.networking_config.as_ref().unwrap().endpoints_config.as_ref().unwrap();
         assert_eq!(endpoints["t1hassio"].aliases, Some(vec!["local-test".to_owned()]));
         assert_eq!(hc.extra_hosts, Some(vec!["supervisor:172.30.32.1".to_owned(), "hassio:172.30.32.1".to_owned()]));
+    }
+
+    #[test]
+    fn the_dns_plugin_resolves_for_the_addon_once_installed() {
+        let addon = installed(json!({}));
+        assert_eq!(host(&build(&addon, &nothing)).dns, None, "no dns plugin: the engine's resolver");
+        let folders = folders();
+        let body = container_body(&Plan {
+            addon: &addon,
+            image: "local/amd64-addon-test:1.0.0".to_owned(),
+            network: "t1hassio",
+            gateway: Ipv4Addr::new(172, 30, 32, 1),
+            folders: &folders,
+            token: "tok",
+            timezone: "UTC",
+            exists: &nothing,
+            propagation: true,
+            dns: Some(Ipv4Addr::new(172, 30, 32, 3)),
+        });
+        let hc = host(&body);
+        assert_eq!(hc.dns, Some(vec!["172.30.32.3".to_owned()]));
+        assert_eq!(hc.dns_search, Some(vec!["local.hass.io".to_owned()]));
+        assert_eq!(hc.dns_options, Some(vec!["timeout:10".to_owned()]));
     }
 
     #[test]

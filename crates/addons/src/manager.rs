@@ -18,7 +18,7 @@ use base::{DataDir, Error, Timezone};
 use bollard::models::ContainerInspectResponse;
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, InspectContainerOptions,
-    RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder, StatsOptionsBuilder, StopContainerOptionsBuilder,
+    RemoveContainerOptionsBuilder, StatsOptionsBuilder, StopContainerOptionsBuilder,
 };
 use docker::DockerManager;
 use futures_util::StreamExt;
@@ -492,13 +492,7 @@ impl AddonManager {
         if shared {
             return;
         }
-        let Ok(client) = self.inner.docker.client() else { return };
-        let options = RemoveImageOptionsBuilder::default().force(false).build();
-        match client.remove_image(&format!("{image}:{tag}"), Some(options), None).await {
-            Ok(_) => tracing::info!(image, tag, "removed image"),
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
-            Err(e) => tracing::warn!(image, tag, "can't remove image: {e}"),
-        }
+        self.inner.docker.remove_image(image, tag).await;
     }
 
     /// The work of an install: records the add-on, makes its data folder and fetches its image.
@@ -806,6 +800,7 @@ impl AddonManager {
                 timezone: &timezone,
                 exists: &|p: &Path| p.exists(),
                 propagation,
+                dns: self.inner.docker.resolver(),
             });
             let options = CreateContainerOptionsBuilder::default().name(&name).build();
             client

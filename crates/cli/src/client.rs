@@ -220,8 +220,8 @@ mod tests {
     #[test]
     fn paths_are_appended_to_the_endpoint() {
         assert_eq!(
-            join(&base("127.0.0.1:4357"), &["supervisor", "info"]).as_str(),
-            "http://127.0.0.1:4357/supervisor/info"
+            join(&base("127.0.0.1:4358"), &["supervisor", "info"]).as_str(),
+            "http://127.0.0.1:4358/supervisor/info"
         );
         assert_eq!(join(&base("http://h/api/hassio"), &["info"]).as_str(), "http://h/api/hassio/info");
         assert_eq!(join(&base("http://h/api/hassio/"), &["info"]).as_str(), "http://h/api/hassio/info");

@@ -15,7 +15,7 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 /// The daemon's default listen address.
-pub const DEFAULT_ENDPOINT: &str = "127.0.0.1:4357";
+pub const DEFAULT_ENDPOINT: &str = "127.0.0.1:4358";
 /// Where the daemon keeps its data, and so the `cli_token` file, unless told otherwise.
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/supervisor";
 
@@ -27,7 +27,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "FILE", env = "SUPERVISOR_CONFIG", hide_env_values = true)]
     config: Option<PathBuf>,
 
-    /// Endpoint for Home Assistant Supervisor (default is '127.0.0.1:4357')
+    /// Endpoint for Home Assistant Supervisor (default is '127.0.0.1:4358')
     #[arg(long, global = true, value_name = "URL", env = "SUPERVISOR_ENDPOINT", hide_env_values = true)]
     endpoint: Option<String>,
 
@@ -225,7 +225,7 @@ mod tests {
 
     #[test]
     fn endpoints_without_scheme_get_http() {
-        assert_eq!(normalise_endpoint("127.0.0.1:4357").unwrap().as_str(), "http://127.0.0.1:4357/");
+        assert_eq!(normalise_endpoint("127.0.0.1:4358").unwrap().as_str(), "http://127.0.0.1:4358/");
         assert_eq!(normalise_endpoint("supervisor").unwrap().as_str(), "http://supervisor/");
         assert_eq!(normalise_endpoint(" localhost:80 ").unwrap().as_str(), "http://localhost/");
     }

@@ -4,18 +4,23 @@
 //! lives in its own module.
 
 mod apps;
+mod audio;
 mod authentication;
 mod backups;
+mod cli;
 mod client;
 mod config;
 mod core;
+mod dns;
 mod docker;
 mod follow;
 mod hardware;
 mod host;
 mod jobs;
 mod mounts;
+mod multicast;
 mod network;
+mod observer;
 mod os;
 mod output;
 mod resolution;
@@ -69,6 +74,19 @@ enum Command {
     },
 
     #[command(
+        visible_aliases = ["snd", "sound"],
+        about = "Audio device handling.",
+        long_about = audio::LONG_ABOUT,
+        subcommand_required = true,
+        arg_required_else_help = true,
+        after_help = "Examples:\n  ha audio info"
+    )]
+    Audio {
+        #[command(subcommand)]
+        command: audio::Command,
+    },
+
+    #[command(
         visible_aliases = ["auth", "au"],
         about = "Manage Home Assistant user authentication",
         long_about = authentication::LONG_ABOUT,
@@ -111,10 +129,34 @@ enum Command {
         command: Option<backups::Command>,
     },
 
+    #[command(
+        about = "Get information, update or configure the Home Assistant cli backend",
+        long_about = cli::LONG_ABOUT,
+        subcommand_required = true,
+        arg_required_else_help = true,
+        after_help = "Examples:\n  ha cli info\n  ha cli update"
+    )]
+    Cli {
+        #[command(subcommand)]
+        command: cli::Command,
+    },
+
     #[command(about = "Generate the autocompletion script for the specified shell")]
     Completion {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
+    },
+
+    #[command(
+        about = "Get information, update or configure the Home Assistant DNS server",
+        long_about = dns::LONG_ABOUT,
+        subcommand_required = true,
+        arg_required_else_help = true,
+        after_help = "Examples:\n  ha dns logs\n  ha dns info\n  ha dns update"
+    )]
+    Dns {
+        #[command(subcommand)]
+        command: dns::Command,
     },
 
     #[command(
@@ -189,6 +231,19 @@ enum Command {
     },
 
     #[command(
+        visible_aliases = ["mcast", "mc"],
+        about = "Get information, update or configure the Home Assistant Multicast",
+        long_about = multicast::LONG_ABOUT,
+        subcommand_required = true,
+        arg_required_else_help = true,
+        after_help = "Examples:\n  ha multicast info\n  ha multicast update"
+    )]
+    Multicast {
+        #[command(subcommand)]
+        command: multicast::Command,
+    },
+
+    #[command(
         visible_alias = "net",
         about = "Network specific for updating, info and configuration imports",
         long_about = network::LONG_ABOUT,
@@ -199,6 +254,18 @@ enum Command {
     Network {
         #[command(subcommand)]
         command: network::Command,
+    },
+
+    #[command(
+        about = "Get information, update or configure the Home Assistant observer",
+        long_about = observer::LONG_ABOUT,
+        subcommand_required = true,
+        arg_required_else_help = true,
+        after_help = "Examples:\n  ha observer info\n  ha observer update"
+    )]
+    Observer {
+        #[command(subcommand)]
+        command: observer::Command,
     },
 
     #[command(
@@ -426,7 +493,12 @@ async fn dispatch(app: &App, command: Command) -> Result<()> {
         Command::Backups { command: None } => backups::info(app).await,
         Command::Backups { command: Some(command) } => command.run(app).await,
         Command::Info => root::info(app).await,
+        Command::Audio { command } => command.run(app).await,
         Command::Authentication { command } => command.run(app).await,
+        Command::Cli { command } => command.run(app).await,
+        Command::Dns { command } => command.run(app).await,
+        Command::Multicast { command } => command.run(app).await,
+        Command::Observer { command } => command.run(app).await,
         Command::Core { command } => command.run(app).await,
         Command::RefreshUpdates => root::refresh_updates(app).await,
         Command::Docker { command } => command.run(app).await,

@@ -36,8 +36,9 @@ struct Args {
     /// Where configuration, add-on data, backups and logs live.
     #[arg(long, env = "SUPERVISOR_DATA_DIR", default_value = "/var/lib/supervisor")]
     data_dir: PathBuf,
-    /// Address and port to serve the API on; port 0 picks a free port.
-    #[arg(long, env = "SUPERVISOR_LISTEN", default_value = "127.0.0.1:4357")]
+    /// Address and port to serve the API on; port 0 picks a free port. Not 4357: that is the
+    /// observer plugin's port on the host.
+    #[arg(long, env = "SUPERVISOR_LISTEN", default_value = "127.0.0.1:4358")]
     listen: SocketAddr,
     /// The container engine's socket.
     #[arg(long, env = "SUPERVISOR_DOCKER", default_value = "unix:///var/run/docker.sock")]
@@ -89,6 +90,46 @@ struct Args {
     /// Seconds between two checks of Core's API by its watchdog.
     #[arg(long, env = "SUPERVISOR_CORE_WATCHDOG_INTERVAL", default_value_t = 120)]
     core_watchdog_interval: u64,
+    /// Install the plugins (dns, audio, cli, observer, multicast) at start when they are not
+    /// installed: `true`, `false`, or the names of some (`cli,dns`). Installed plugins are run and
+    /// kept alive either way.
+    #[arg(long, env = "SUPERVISOR_PLUGINS_INSTALL", default_value = "true", value_parser = parse_plugins)]
+    plugins_install: PluginList,
+    /// The plugins' image recipes (`plugins/` of the project), for installs that cannot pull the
+    /// plugins' images. By default `<dir of the executable>/../share/supervisor/plugins`, or the
+    /// project's `plugins/` for a cargo build (`target/<profile>/supervisor`).
+    #[arg(long, env = "SUPERVISOR_PLUGINS_SOURCE")]
+    plugins_source: Option<PathBuf>,
+    /// The host's port the observer plugin serves its page on.
+    #[arg(long, env = "SUPERVISOR_OBSERVER_PORT", default_value_t = 4357)]
+    observer_port: u16,
+}
+
+/// The plugins `--plugins-install` names.
+#[derive(Debug, Clone)]
+struct PluginList(Vec<plugins::Plugin>);
+
+fn parse_plugins(value: &str) -> Result<PluginList, String> {
+    plugins::parse_install(value).map(PluginList)
+}
+
+/// The folder of the supervisor's executable, where the plugin programs are too.
+fn executable_dir() -> PathBuf {
+    let exe = std::env::current_exe().and_then(|exe| exe.canonicalize()).unwrap_or_default();
+    exe.parent().map(PathBuf::from).unwrap_or_default()
+}
+
+/// The plugins' recipes: the one given, else the install's shared folder, else the project's
+/// `plugins/` when the executable is a cargo build's.
+fn plugins_source(args: &Args, exe_dir: &std::path::Path) -> PathBuf {
+    if let Some(source) = &args.plugins_source {
+        return source.clone();
+    }
+    let installed = exe_dir.join("../share/supervisor/plugins");
+    let project = exe_dir.join("../../plugins");
+    let found = [&installed, &project].into_iter().find(|dir| dir.join("cli/image.yaml").is_file());
+    let chosen = found.unwrap_or(&installed);
+    chosen.canonicalize().unwrap_or_else(|_| chosen.clone())
 }
 
 fn parse_level(value: &str) -> Result<LogLevel, String> {
@@ -186,6 +227,29 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
         Arc::new(move || timezone_of.timezone()),
     )?;
     let host_services = Arc::new(dbus::HostServices::connect().await);
+    let exe_dir = executable_dir();
+    let timezone_of = Arc::clone(&supervisor);
+    let plugins = plugins::PluginManager::new(
+        &store,
+        plugins::Parts {
+            data: data.clone(),
+            jobs: jobs.clone(),
+            docker: Arc::clone(&docker),
+            updater: Arc::clone(&updater),
+            tokens: Arc::clone(&tokens),
+            host: Arc::clone(&host_services),
+            timezone: Arc::new(move || timezone_of.timezone()),
+        },
+        plugins::Settings {
+            install: args.plugins_install.0.clone(),
+            source: plugins_source(args, &exe_dir),
+            binaries: exe_dir,
+            addon_port: args.addon_port,
+            observer_port: args.observer_port,
+            host_root: args.host_root.clone(),
+        },
+    )?;
+    supervisor.set_plugins(plugins.clone());
     let mounts =
         mounts::MountManager::new(&store, data.clone(), Arc::clone(&host_services), Arc::clone(&system), jobs.clone())?;
     let backups = backups::BackupManager::new(
@@ -265,6 +329,7 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
         ingress: web::Data::new(ingress::IngressManager::new(&store, addons.clone(), core.clone())?),
         mounts: web::Data::new(mounts.clone()),
         resolution: web::Data::new(resolution.clone()),
+        plugins: web::Data::new(plugins.clone()),
     };
     let workers = args.workers.max(1);
     let peers = Peers::default();
@@ -285,6 +350,7 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
             tracing::warn!("container network not made: {}", e.message);
         }
     });
+    actix_web::rt::spawn(async move { plugins.boot().await });
     actix_web::rt::spawn(async move { addons.boot().await });
     actix_web::rt::spawn(async move { core.boot().await });
     actix_web::rt::spawn(os.load());

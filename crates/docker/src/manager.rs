@@ -78,7 +78,11 @@ pub struct DockerManager {
     connection: RwLock<Option<(Docker, EngineInfo)>>,
     /// One connection attempt at a time: a second caller waits for the first's result.
     connecting: tokio::sync::Mutex<()>,
+    /// One creation of the network at a time: the engine would make two of the same name.
+    pub(crate) creating_network: tokio::sync::Mutex<()>,
     pub(crate) network: tokio::sync::watch::Sender<Option<NetworkInfo>>,
+    /// The resolver containers get (`dns`): the dns plugin's address once it is installed.
+    resolver: RwLock<Option<std::net::Ipv4Addr>>,
 }
 
 impl DockerManager {
@@ -91,7 +95,9 @@ impl DockerManager {
             config,
             connection: RwLock::default(),
             connecting: tokio::sync::Mutex::new(()),
+            creating_network: tokio::sync::Mutex::new(()),
             network: tokio::sync::watch::channel(None).0,
+            resolver: RwLock::default(),
         })
     }
 
@@ -118,6 +124,22 @@ impl DockerManager {
     /// The network as last seen, if it exists.
     pub fn network_info(&self) -> Option<NetworkInfo> {
         self.network.borrow().clone()
+    }
+
+    /// Whether containers may have fixed addresses on the network: the engine allows them only
+    /// on a network whose subnet was given when it was made.
+    pub fn fixed_addresses(&self) -> bool {
+        self.naming.subnet.is_some()
+    }
+
+    /// The resolver new containers on the network are given, if any.
+    pub fn resolver(&self) -> Option<std::net::Ipv4Addr> {
+        *self.resolver.read().expect("resolver lock")
+    }
+
+    /// Sets (or clears) the resolver of containers made from now on.
+    pub fn set_resolver(&self, resolver: Option<std::net::Ipv4Addr>) {
+        *self.resolver.write().expect("resolver lock") = resolver;
     }
 
     /// Connects to the engine if not connected; marks the system unhealthy while it cannot.
@@ -225,6 +247,18 @@ impl DockerManager {
             ..Default::default()
         })
     }
+}
+
+/// The domain the names of the container network have (`supervisor.local.hass.io`).
+pub const DNS_SUFFIX: &str = "local.hass.io";
+
+/// Makes `resolver` a container's resolver, as the real Supervisor sets every container but the
+/// dns plugin's: its address, the network's domain to search, and a timeout long enough for the
+/// plugin to try its fallback servers on a first query.
+pub fn use_resolver(host_config: &mut bollard::models::HostConfig, resolver: std::net::Ipv4Addr) {
+    host_config.dns = Some(vec![resolver.to_string()]);
+    host_config.dns_search = Some(vec![DNS_SUFFIX.to_owned()]);
+    host_config.dns_options = Some(vec!["timeout:10".to_owned()]);
 }
 
 /// The registry host named in an image reference, or `None` for Docker Hub.

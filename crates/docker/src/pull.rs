@@ -4,7 +4,9 @@
 use crate::{DockerManager, NetworkInfo};
 use base::Error;
 use bollard::models::{Ipam, IpamConfig, NetworkCreateRequest};
-use bollard::query_parameters::{CreateImageOptionsBuilder, InspectNetworkOptions, TagImageOptionsBuilder};
+use bollard::query_parameters::{
+    CreateImageOptionsBuilder, InspectNetworkOptions, RemoveImageOptionsBuilder, TagImageOptionsBuilder,
+};
 use futures_util::StreamExt;
 use jobs::Job;
 use std::collections::HashMap;
@@ -63,6 +65,18 @@ impl DockerManager {
         }
     }
 
+    /// Removes `image:tag`, no longer used; failures are only logged (the engine refuses while a
+    /// container still uses it).
+    pub async fn remove_image(&self, image: &str, tag: &str) {
+        let Ok(docker) = self.client() else { return };
+        let options = RemoveImageOptionsBuilder::default().force(false).build();
+        match docker.remove_image(&format!("{image}:{tag}"), Some(options), None).await {
+            Ok(_) => tracing::info!(image, tag, "removed image"),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
+            Err(e) => tracing::warn!(image, tag, "can't remove image: {e}"),
+        }
+    }
+
     /// Tags `image:from` as `image:to`.
     pub async fn tag(&self, image: &str, from: &str, to: &str) -> Result<(), Error> {
         let options = TagImageOptionsBuilder::default().repo(image).tag(to).build();
@@ -94,6 +108,10 @@ impl DockerManager {
     /// The network, created first if it is missing (the real Supervisor's `hassio` setup by
     /// default: 172.30.32.0/23, containers from 172.30.33.0/24, the host at .1).
     pub async fn ensure_network(&self) -> Result<NetworkInfo, Error> {
+        if let Some(info) = self.find_network().await? {
+            return Ok(info);
+        }
+        let _creating = self.creating_network.lock().await;
         if let Some(info) = self.find_network().await? {
             return Ok(info);
         }

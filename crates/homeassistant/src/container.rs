@@ -42,11 +42,13 @@ pub struct Plan<'a> {
     /// and backup propagating into the container (refused where the host's mount is private, as
     /// on a plain Debian root) and a negative OOM score (refused in unprivileged engines).
     pub host_privileges: bool,
+    /// The resolver: the dns plugin's address once it is installed.
+    pub dns: Option<std::net::Ipv4Addr>,
 }
 
 /// The engine's create request for Core's container.
 pub fn container_body(plan: &Plan) -> ContainerCreateBody {
-    let host_config = HostConfig {
+    let mut host_config = HostConfig {
         network_mode: Some("host".to_owned()),
         privileged: Some(false),
         cap_add: Some(CAPABILITIES.iter().map(|c| (*c).to_owned()).collect()),
@@ -60,6 +62,9 @@ pub fn container_body(plan: &Plan) -> ContainerCreateBody {
         oom_score_adj: plan.host_privileges.then_some(-300),
         ..Default::default()
     };
+    if let Some(dns) = plan.dns {
+        docker::use_resolver(&mut host_config, dns);
+    }
     ContainerCreateBody {
         image: Some(plan.image.clone()),
         env: Some(environment(plan)),
@@ -134,6 +139,7 @@ mod tests {
             timezone: "Europe/Berlin",
             exists: &exists,
             host_privileges: true,
+            dns: None,
         })
     }
 
@@ -162,6 +168,27 @@ mod tests {
         assert_eq!(body.stop_timeout, Some(STOP_TIMEOUT));
         assert_eq!(host.privileged, Some(false));
         assert!(host.device_cgroup_rules.unwrap().contains(&"c 188:* rwm".to_owned()));
+    }
+
+    #[test]
+    fn the_dns_plugin_resolves_for_core_once_installed() {
+        assert_eq!(body(&CoreConfig::default(), false).host_config.unwrap().dns, None);
+        let data = DataDir::new("/data");
+        let config = CoreConfig::default();
+        let with_dns = container_body(&Plan {
+            config: &config,
+            image: "core:1".to_owned(),
+            data: &data,
+            supervisor: "172.30.32.1",
+            token: "tok",
+            timezone: "UTC",
+            exists: &|_: &Path| false,
+            host_privileges: true,
+            dns: Some(std::net::Ipv4Addr::new(172, 30, 32, 3)),
+        });
+        let host = with_dns.host_config.unwrap();
+        assert_eq!(host.dns, Some(vec!["172.30.32.3".to_owned()]));
+        assert_eq!(host.dns_search, Some(vec!["local.hass.io".to_owned()]));
     }
 
     #[test]

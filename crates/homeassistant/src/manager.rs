@@ -12,7 +12,7 @@ use crate::container::{self, Plan};
 use base::{DataDir, Error, Timezone};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, InspectContainerOptions, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    RemoveImageOptionsBuilder, StatsOptionsBuilder, StopContainerOptionsBuilder, WaitContainerOptions,
+    StatsOptionsBuilder, StopContainerOptionsBuilder, WaitContainerOptions,
 };
 use docker::DockerManager;
 use futures_util::StreamExt;
@@ -411,7 +411,7 @@ impl CoreManager {
         match started {
             Ok(()) => {
                 tracing::info!(from = installed, to = target, "Successfully started Home Assistant {target}");
-                self.remove_image(&old_image, installed).await;
+                self.inner.docker.remove_image(&old_image, installed).await;
                 Ok(())
             }
             Err(e) => {
@@ -426,7 +426,7 @@ impl CoreManager {
                 }
                 self.install_version(&old_image, installed).await?;
                 self.start_in(job).await?;
-                self.remove_image(&image, target).await;
+                self.inner.docker.remove_image(&image, target).await;
                 Err(Error::invalid(format!(
                     "Home Assistant Core {target} did not start ({}); rolled back to {installed}",
                     e.message
@@ -641,6 +641,7 @@ impl CoreManager {
             timezone: &timezone,
             exists: &|p: &Path| p.exists(),
             host_privileges,
+            dns: self.inner.docker.resolver(),
         })
     }
 
@@ -702,17 +703,6 @@ impl CoreManager {
         }
     }
 
-    /// Removes an image Core no longer runs; failures are only logged.
-    async fn remove_image(&self, image: &str, tag: &str) {
-        let Ok(client) = self.inner.docker.client() else { return };
-        let options = RemoveImageOptionsBuilder::default().force(false).build();
-        match client.remove_image(&format!("{image}:{tag}"), Some(options), None).await {
-            Ok(_) => tracing::info!(image, tag, "removed image"),
-            Err(e) if missing(&e) => {}
-            Err(e) => tracing::warn!(image, tag, "can't remove image: {e}"),
-        }
-    }
-
     /// Installs the landing page (job `home_assistant_core_install_landingpage`), then Core
     /// itself (job `home_assistant_core_install`), retrying the pull until it succeeds.
     async fn install(&self) -> Result<(), Error> {
@@ -751,7 +741,7 @@ impl CoreManager {
                     let landing = manager.version().filter(|v| v == LANDINGPAGE);
                     manager.install_version(&image, &version).await?;
                     if let Some(landing) = landing {
-                        manager.remove_image(&image, &landing).await;
+                        manager.inner.docker.remove_image(&image, &landing).await;
                     }
                     manager.start_in(&job).await
                 })

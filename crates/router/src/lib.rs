@@ -28,6 +28,7 @@ use jobs::JobManager;
 use mounts::MountManager;
 use network::Network;
 use os::OsManager;
+use plugins::PluginManager;
 use resolution::ResolutionManager;
 use security::{AddonRights, Guard, SecurityManager, Tokens};
 use std::sync::{Arc, LazyLock};
@@ -66,6 +67,7 @@ pub struct AppState {
     pub ingress: web::Data<IngressManager>,
     pub mounts: web::Data<MountManager>,
     pub resolution: web::Data<ResolutionManager>,
+    pub plugins: web::Data<PluginManager>,
 }
 
 /// The application for one worker.
@@ -104,6 +106,7 @@ pub fn app(
         .app_data(state.ingress.clone())
         .app_data(state.mounts.clone())
         .app_data(state.resolution.clone())
+        .app_data(state.plugins.clone())
         .app_data(web::PayloadConfig::new(MAX_BODY))
         .app_data(RULES.clone())
         .wrap(from_fn(Guard::check))
@@ -133,6 +136,7 @@ pub fn routes() -> Routes {
     ingress::api::routes(&mut routes);
     mounts::api::routes(&mut routes);
     resolution::api::routes(&mut routes);
+    plugins::api::routes(&mut routes);
     openapi::routes(&mut routes);
     routes
 }

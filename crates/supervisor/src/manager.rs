@@ -51,6 +51,8 @@ pub struct SupervisorManager {
     pub(crate) stats: StatsSampler,
     pub(crate) catalog: StoreManager,
     config: Persisted<SupervisorConfig>,
+    /// What the repair repairs of the plugins; set once they exist.
+    plugins: std::sync::OnceLock<plugins::PluginManager>,
 }
 
 impl SupervisorManager {
@@ -64,7 +66,22 @@ impl SupervisorManager {
         catalog: StoreManager,
     ) -> state::Result<Self> {
         let config = Persisted::load(store.section("supervisor")?, "config")?;
-        Ok(SupervisorManager { system, jobs, docker, updater, log, stats: StatsSampler::default(), catalog, config })
+        Ok(SupervisorManager {
+            system,
+            jobs,
+            docker,
+            updater,
+            log,
+            stats: StatsSampler::default(),
+            catalog,
+            config,
+            plugins: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// The plugins the repair repairs.
+    pub fn set_plugins(&self, plugins: plugins::PluginManager) {
+        let _ = self.plugins.set(plugins);
     }
 
     /// Applies the persisted log level (at start, unless the command line set one).
@@ -193,7 +210,8 @@ impl SupervisorManager {
     }
 
     /// Repairs what the supervisor depends on, as the job `supervisor_repair`: the container
-    /// network now; the images of add-ons and plugins join as those domains arrive.
+    /// network, then the plugins whose container is gone or broken (made anew, their image
+    /// fetched again when it is gone too).
     pub async fn repair(self: &Arc<Self>, background: bool) -> Result<Outcome, Error> {
         let manager = Arc::clone(self);
         let spec = JobSpec::new("supervisor_repair").limit(JobLimit::Once);
@@ -209,6 +227,11 @@ impl SupervisorManager {
         job.set_stage("network");
         let network = self.docker.ensure_network().await?;
         tracing::info!(network = %network.name, gateway = %network.gateway, "container network in place");
+        if let Some(plugins) = self.plugins.get() {
+            job.set_progress(75.0);
+            job.set_stage("plugins");
+            plugins.repair(&job).await;
+        }
         Ok(())
     }
 }
