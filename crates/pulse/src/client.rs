@@ -169,6 +169,20 @@ impl Client {
     }
 }
 
+/// The [`Stream`] of a sink, source, sink input or source output: the four records share these
+/// fields but no type.
+macro_rules! stream {
+    ($info:expr) => {
+        Stream {
+            name: &$info.name,
+            index: $info.index,
+            props: &$info.props,
+            volume: &$info.cvolume,
+            muted: $info.muted,
+        }
+    };
+}
+
 /// Reads the whole state the way the real Supervisor shows it.
 async fn read_audio(connection: &mut Connection) -> Result<Audio, Error> {
     let server: protocol::ServerInfo = read(connection, Command::GetServerInfo, "the server").await?;
@@ -180,59 +194,41 @@ async fn read_audio(connection: &mut Connection) -> Result<Audio, Error> {
     let sources: protocol::SourceInfoList = read(connection, Command::GetSourceInfoList, "the inputs").await?;
     let cards: protocol::CardInfoList = read(connection, Command::GetCardInfoList, "the sound cards").await?;
 
-    let mut application: Vec<Application> = sink_inputs
-        .iter()
-        .map(|input| Application {
-            name: application_name(&input.props, &input.name),
-            index: input.index,
-            stream_index: input.sink_index,
-            stream_type: StreamType::Output,
-            volume: mean_volume(&input.cvolume),
-            mute: input.muted,
-            addon: addon_of(&input.props),
-        })
-        .collect();
-    application.extend(source_outputs.iter().map(|output| Application {
-        name: application_name(&output.props, &output.name),
-        index: output.index,
-        stream_index: output.source_index,
-        stream_type: StreamType::Input,
-        volume: mean_volume(&output.cvolume),
-        mute: output.muted,
-        addon: addon_of(&output.props),
-    }));
-    let using = |stream_type: StreamType, index: u32| -> Vec<Application> {
-        application.iter().filter(|app| app.stream_type == stream_type && app.stream_index == index).cloned().collect()
+    let mut application: Vec<Application> =
+        sink_inputs.iter().map(|input| stream!(input).application(StreamType::Output, input.sink_index)).collect();
+    application.extend(
+        source_outputs.iter().map(|output| stream!(output).application(StreamType::Input, output.source_index)),
+    );
+    let device = |stream_type: StreamType, stream: Stream<'_>, description: &Option<CString>, card: Option<u32>| {
+        let default = match stream_type {
+            StreamType::Output => &server.default_sink_name,
+            StreamType::Input => &server.default_source_name,
+        };
+        Device {
+            name: text(stream.name),
+            index: stream.index,
+            description: description.as_deref().map(text).unwrap_or_default(),
+            volume: mean_volume(stream.volume),
+            mute: stream.muted,
+            default: default.as_deref() == Some(stream.name),
+            card,
+            applications: application
+                .iter()
+                .filter(|app| app.stream_type == stream_type && app.stream_index == stream.index)
+                .cloned()
+                .collect(),
+        }
     };
-    let is_default = |name: &CString, default: &Option<CString>| default.as_ref() == Some(name);
 
     let output = sinks
         .iter()
-        .map(|sink| Device {
-            name: text(&sink.name),
-            index: sink.index,
-            description: sink.description.as_deref().map(text).unwrap_or_default(),
-            volume: mean_volume(&sink.cvolume),
-            mute: sink.muted,
-            default: is_default(&sink.name, &server.default_sink_name),
-            card: sink.card_index,
-            applications: using(StreamType::Output, sink.index),
-        })
+        .map(|sink| device(StreamType::Output, stream!(sink), &sink.description, sink.card_index))
         .collect();
     // Monitors of sinks are sources too; the real Supervisor leaves them out of the inputs.
     let input = sources
         .iter()
         .filter(|source| !source.name.to_bytes().ends_with(b".monitor"))
-        .map(|source| Device {
-            name: text(&source.name),
-            index: source.index,
-            description: source.description.as_deref().map(text).unwrap_or_default(),
-            volume: mean_volume(&source.cvolume),
-            mute: source.muted,
-            default: is_default(&source.name, &server.default_source_name),
-            card: source.card_index,
-            applications: using(StreamType::Input, source.index),
-        })
+        .map(|source| device(StreamType::Input, stream!(source), &source.description, source.card_index))
         .collect();
     let card = cards
         .iter()
@@ -253,6 +249,30 @@ async fn read_audio(connection: &mut Connection) -> Result<Audio, Error> {
         })
         .collect();
     Ok(Audio { card, input, output, application })
+}
+
+/// What devices and application streams have in common, whichever of the four kinds they are.
+struct Stream<'a> {
+    name: &'a CStr,
+    index: u32,
+    props: &'a Props,
+    volume: &'a ChannelVolume,
+    muted: bool,
+}
+
+impl Stream<'_> {
+    /// The stream as an application playing into or recording from device `device`.
+    fn application(&self, stream_type: StreamType, device: u32) -> Application {
+        Application {
+            name: property(self.props, Prop::ApplicationName).unwrap_or_else(|| text(self.name)),
+            index: self.index,
+            stream_index: device,
+            stream_type,
+            volume: mean_volume(self.volume),
+            mute: self.muted,
+            addon: addon_of(self.props),
+        }
+    }
 }
 
 async fn read<R: protocol::CommandReply>(
@@ -337,10 +357,6 @@ fn property(props: &Props, prop: Prop) -> Option<String> {
     let bytes = props.get(prop)?;
     let bytes = bytes.strip_suffix(&[0]).unwrap_or(bytes);
     Some(String::from_utf8_lossy(bytes).into_owned())
-}
-
-fn application_name(props: &Props, stream_name: &CStr) -> String {
-    property(props, Prop::ApplicationName).unwrap_or_else(|| text(stream_name))
 }
 
 fn addon_of(props: &Props) -> String {

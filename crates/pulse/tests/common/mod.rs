@@ -108,17 +108,7 @@ impl Server {
     /// `paplay` playing a minute of silence into `sink`, as the application `name` of the add-on
     /// whose machine id is `machine_id`.
     pub fn play(&self, sink: &str, name: &str, machine_id: &str) -> Process {
-        let wav = self.dir.path().join("silence.wav");
-        std::fs::write(&wav, silence_wav(60)).unwrap();
-        Process::spawn(
-            "paplay",
-            Command::new(PAPLAY)
-                .arg(format!("--server=unix:{}", self.socket().display()))
-                .arg(format!("--device={sink}"))
-                .arg(format!("--client-name={name}"))
-                .arg(format!("--property=application.process.machine_id={machine_id}"))
-                .arg(&wav),
-        )
+        play(self.socket(), self.dir.path(), sink, name, machine_id)
     }
 
     /// `parecord` recording from `source` into a file, as the application `name`.
@@ -134,6 +124,22 @@ impl Server {
                 .arg(&file),
         )
     }
+}
+
+/// `paplay` playing a minute of silence (a file it writes in `dir`) into `sink` of the server at
+/// `socket`, as the application `name` of the add-on whose machine id is `machine_id`.
+pub fn play(socket: &Path, dir: &Path, sink: &str, name: &str, machine_id: &str) -> Process {
+    let wav = dir.join("silence.wav");
+    std::fs::write(&wav, silence_wav(60)).unwrap();
+    Process::spawn(
+        "paplay",
+        Command::new(PAPLAY)
+            .arg(format!("--server=unix:{}", socket.display()))
+            .arg(format!("--device={sink}"))
+            .arg(format!("--client-name={name}"))
+            .arg(format!("--property=application.process.machine_id={machine_id}"))
+            .arg(&wav),
+    )
 }
 
 /// A WAV file of `seconds` of 8 kHz 16-bit mono silence.
