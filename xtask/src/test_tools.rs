@@ -2,8 +2,10 @@
 //! program), `docker-registry` (the tests start their own registries) and `htpasswd` from
 //! `apache2-utils` (their logins), `systemd-journal-remote` (journal files and the
 //! systemd-journal-gatewayd serving them, for the journal tests), `dbus` (the private bus of the
-//! D-Bus tests) and `zstd` (the backup tests' reference). Each is installed with `apt-get` only
-//! when missing. Also, from PyPI, each in a virtual environment: the Python `securetar` library,
+//! D-Bus tests), `zstd` (the backup tests' reference) and `pulseaudio` with `pulseaudio-utils`
+//! (the sound server the audio plugin's image is made of, which crates/pulse tests against, and
+//! the `paplay`/`parecord` applications they play and record with). Each is installed with
+//! `apt-get` only when missing. Also, from PyPI, each in a virtual environment: the Python `securetar` library,
 //! for the SecureTar interoperability tests, and schemathesis, which fuzzes the API through its
 //! OpenAPI document (tests/e2e/fuzz_api.rs).
 
@@ -23,6 +25,10 @@ const DBUS_DAEMON: &str = "/usr/bin/dbus-daemon";
 /// The reference the backup tests and benchmarks compare with (`tar | zstd`), and how tests
 /// read the zstd inner archives Python decrypted.
 const ZSTD: &str = "/usr/bin/zstd";
+/// The sound server and its test applications (crates/pulse/tests).
+const PULSEAUDIO: &str = "/usr/bin/pulseaudio";
+const PAPLAY: &str = "/usr/bin/paplay";
+const PARECORD: &str = "/usr/bin/parecord";
 /// The library the real Supervisor encrypts backups with, at the version
 /// crates/securetar/tests/interop.rs expects it (the path holds the version, so that a new pin
 /// makes a new environment).
@@ -52,6 +58,9 @@ pub fn ensure() -> anyhow::Result<()> {
     }
     if !Path::new(ZSTD).exists() {
         apt_install(&["zstd"])?;
+    }
+    if [PULSEAUDIO, PAPLAY, PARECORD].iter().any(|program| !Path::new(program).exists()) {
+        apt_install(&["pulseaudio", "pulseaudio-utils"])?;
     }
     ensure_venv(SECURETAR_VENV, SECURETAR, "securetar")?;
     ensure_venv(SCHEMATHESIS_VENV, SCHEMATHESIS, "schemathesis")
