@@ -126,8 +126,9 @@ pub fn layout(
         layout.insert(&Path::new("/usr/bin").join(name), Entry::File { from: from.clone(), mode: 0o755 });
         programs.push(from);
     }
-    for file in &recipe.host_files {
-        if std::fs::metadata(file).is_err() {
+    for pattern in &recipe.host_files {
+        let files = expand(pattern);
+        if files.is_empty() {
             let packages = if recipe.host_packages.is_empty() {
                 String::new()
             } else {
@@ -135,11 +136,13 @@ pub fn layout(
             };
             return Err(format!(
                 "the {plugin} plugin's image needs {} of the host{packages}: it is missing",
-                file.display()
+                pattern.display()
             ));
         }
-        copy_tree(&mut layout, file, file, true, &mut programs)
-            .map_err(|e| format!("can't read {} for the {plugin} plugin's image: {e}", file.display()))?;
+        for file in files {
+            copy_tree(&mut layout, &file, &file, true, &mut programs)
+                .map_err(|e| format!("can't read {} for the {plugin} plugin's image: {e}", file.display()))?;
+        }
     }
     let rootfs = plugin_dir.join("rootfs");
     if rootfs.is_dir() {
@@ -157,6 +160,51 @@ pub fn layout(
         }
     }
     Ok(layout)
+}
+
+/// The host's paths `pattern` names: a `*` matches any part of one path component (Debian puts
+/// its version in folder names, such as PulseAudio's `/usr/lib/pulse-16.1+dfsg1/modules`).
+fn expand(pattern: &Path) -> Vec<PathBuf> {
+    let mut found = vec![PathBuf::from("/")];
+    for component in pattern.components().skip(1) {
+        let component = component.as_os_str().to_string_lossy();
+        found = found
+            .into_iter()
+            .flat_map(|dir| -> Vec<PathBuf> {
+                if !component.contains('*') {
+                    let path = dir.join(&*component);
+                    return if std::fs::symlink_metadata(&path).is_ok() { vec![path] } else { vec![] };
+                }
+                let Ok(entries) = std::fs::read_dir(&dir) else { return vec![] };
+                let mut matches: Vec<PathBuf> = entries
+                    .filter_map(Result::ok)
+                    .filter(|entry| glob_match(&component, &entry.file_name().to_string_lossy()))
+                    .map(|entry| entry.path())
+                    .collect();
+                matches.sort();
+                matches
+            })
+            .collect();
+    }
+    found
+}
+
+/// Whether `name` matches `pattern`, whose `*`s match any run of characters.
+fn glob_match(pattern: &str, name: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = name.strip_prefix(first) else { return false };
+    let parts: Vec<&str> = parts.collect();
+    for (i, part) in parts.iter().enumerate() {
+        if i == parts.len() - 1 {
+            return rest.len() >= part.len() && rest.ends_with(part);
+        }
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.is_empty()
 }
 
 /// Adds `from` at `to`: a folder with everything in it (links kept as links), a file with its
@@ -300,6 +348,23 @@ mod tests {
         assert!(recipe("host_files: [bin/sh]\nentrypoint: [x]\n").unwrap_err().contains("not an absolute path"));
         let missing = load(Path::new("/nonexistent"), Plugin::Dns).unwrap_err();
         assert!(missing.contains("/nonexistent/dns/image.yaml"), "{missing}");
+    }
+
+    #[test]
+    fn host_file_patterns_match_within_one_component() {
+        assert!(glob_match("pulse-*", "pulse-16.1+dfsg1"));
+        assert!(glob_match("*.so", "module-null-sink.so"));
+        assert!(glob_match("a*b*c", "aXbYc"));
+        assert!(!glob_match("pulse-*", "pulseaudio"));
+        assert!(!glob_match("a*c", "abcd"));
+        let dir = tempfile::tempdir().unwrap();
+        for folder in ["pulse-16.1/modules", "pulse-17/modules", "other/modules"] {
+            std::fs::create_dir_all(dir.path().join(folder)).unwrap();
+            std::fs::write(dir.path().join(folder).join("m.so"), "").unwrap();
+        }
+        let found = expand(&dir.path().join("pulse-*/modules/m.so"));
+        assert_eq!(found, [dir.path().join("pulse-16.1/modules/m.so"), dir.path().join("pulse-17/modules/m.so")]);
+        assert!(expand(&dir.path().join("nothing-*/m.so")).is_empty());
     }
 
     #[test]
