@@ -20,13 +20,13 @@ fn image(daemon: &Daemon, plugin: &str) -> String {
     format!("{}plugins/{plugin}", daemon.instance())
 }
 
-fn container(daemon: &Daemon, plugin: &str) -> String {
+pub(crate) fn container(daemon: &Daemon, plugin: &str) -> String {
     format!("{}hassio_{plugin}", daemon.instance())
 }
 
 /// The manifest offering each plugin of `versions` at its version from the test's image name,
 /// then read at once.
-fn offer(daemon: &Daemon, versions: &[(&str, &str)]) {
+pub(crate) fn offer(daemon: &Daemon, versions: &[(&str, &str)]) {
     let mut manifest = e2e::manifest("stable", env!("CARGO_PKG_VERSION"));
     for (plugin, version) in versions {
         manifest[plugin] = json!(version);
@@ -37,7 +37,7 @@ fn offer(daemon: &Daemon, versions: &[(&str, &str)]) {
     assert_eq!(status, 200, "{body}");
 }
 
-fn docker(args: &[&str]) -> std::process::Output {
+pub(crate) fn docker(args: &[&str]) -> std::process::Output {
     Command::new("docker").args(args).output().expect("run docker")
 }
 
@@ -58,7 +58,7 @@ fn wait_for<T>(daemon: &Daemon, what: &str, mut probe: impl FnMut() -> Option<T>
 }
 
 /// The id of `plugin`'s running container of `image:version`, once there is one.
-fn running(daemon: &Daemon, plugin: &str, version: &str) -> String {
+pub(crate) fn running(daemon: &Daemon, plugin: &str, version: &str) -> String {
     let expected = format!("{}:{version}", image(daemon, plugin));
     wait_for(daemon, &format!("the {plugin} plugin {version} to run"), || {
         let container = inspect_container(&container(daemon, plugin))?;

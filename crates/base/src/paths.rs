@@ -160,6 +160,24 @@ impl DataDir {
         self.root.join("homeassistant")
     }
 
+    /// A plugin's folder (`/config` in its container), one per plugin.
+    pub fn plugin(&self, slug: &str) -> PathBuf {
+        self.root.join("plugins").join(slug)
+    }
+
+    /// The audio plugin's socket folder: bound writable into its container, read-only into
+    /// the add-ons with `audio`.
+    pub fn audio_socket(&self) -> PathBuf {
+        self.plugin("audio").join("run")
+    }
+
+    /// The sound configuration the add-ons with `audio` get read-only: ALSA's, and one
+    /// PulseAudio client configuration per add-on. Only the supervisor writes here, so no
+    /// container can plant a link where it writes.
+    pub fn audio_clients(&self) -> PathBuf {
+        self.root.join("audio")
+    }
+
     /// Scratch space; emptied at every start.
     pub fn tmp(&self) -> PathBuf {
         self.root.join("tmp")

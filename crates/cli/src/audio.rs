@@ -1,10 +1,11 @@
-//! `ha audio`: the audio plugin's versions, life cycle and log.
+//! `ha audio`: the audio plugin's versions, life cycle and log, and the sound server's
+//! defaults, volumes, mutes and card profiles.
 
-use crate::client::{Body, CONTAINER_DOWNLOAD_TIMEOUT, CONTAINER_OPERATION_TIMEOUT};
+use crate::client::{Body, CONTAINER_DOWNLOAD_TIMEOUT, CONTAINER_OPERATION_TIMEOUT, DEFAULT_TIMEOUT};
 use crate::supervisor::{LogsArgs, UpdateArgs};
 use crate::App;
 use anyhow::Result;
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 
 pub const LONG_ABOUT: &str = "\nControl audio devices.";
 
@@ -17,6 +18,44 @@ pub enum Command {
         after_help = "Examples:\n  ha audio info"
     )]
     Info,
+
+    #[command(
+        visible_aliases = ["def", "de", "standard", "std"],
+        about = "Set default input/output audio device.",
+        long_about = "\nSet the default input/output audio device of your Home Assistant system.",
+        after_help = "Examples:\n  ha audio default input --name \"...\"\n  ha audio default output --name \"...\""
+    )]
+    Default {
+        #[command(subcommand)]
+        side: DefaultSide,
+    },
+
+    #[command(
+        visible_alias = "pro",
+        about = "Set the Home Assistant Audio profile for a card",
+        long_about = "\nThis command allows you to set the audio profile on a audio card.",
+        after_help = "Examples:\n  ha audio profile --card \"...\" --name \"...\""
+    )]
+    Profile(ProfileArgs),
+
+    #[command(
+        visible_aliases = ["refresh", "re"],
+        about = "Reload the Home Assistant Audio updating information",
+        long_about = "\nReloading the Home Assistant Audio, triggers the to regather\nall data and devices it currently has.",
+        after_help = "Examples:\n  ha audio reload"
+    )]
+    Reload,
+
+    #[command(
+        visible_aliases = ["vol", "sound", "snd"],
+        about = "Audio device volume control.",
+        long_about = "\nControl the volume of your audio devices.",
+        after_help = "Examples:\n  ha audio volume input --index 1 --mute\n  ha audio volume input --index 2 --volume 75\n  ha audio volume output --index 3 --unmute\n  ha audio volume output --index 4 --volume 75 --application"
+    )]
+    Volume {
+        #[command(subcommand)]
+        side: VolumeSide,
+    },
 
     #[command(
         visible_aliases = ["log", "lg"],
@@ -51,10 +90,125 @@ pub enum Command {
     Update(UpdateArgs),
 }
 
+#[derive(Subcommand)]
+pub enum DefaultSide {
+    #[command(
+        visible_alias = "in",
+        about = "Set the default Home Assistant Audio input channel",
+        after_help = "Examples:\n  ha audio default input --name \"...\""
+    )]
+    Input(DefaultArgs),
+
+    #[command(
+        visible_alias = "out",
+        about = "Set the default Home Assistant Audio output channel",
+        after_help = "Examples:\n  ha audio default output --name \"...\""
+    )]
+    Output(DefaultArgs),
+}
+
+#[derive(Args)]
+pub struct DefaultArgs {
+    /// The name of the audio device
+    #[arg(long, required = true)]
+    name: String,
+}
+
+#[derive(Args)]
+pub struct ProfileArgs {
+    /// Name of the profile
+    #[arg(long, required = true)]
+    name: String,
+    /// The card to set the profile for
+    #[arg(long, required = true)]
+    card: String,
+}
+
+#[derive(Subcommand)]
+pub enum VolumeSide {
+    #[command(
+        visible_alias = "in",
+        about = "Set volume of a Home Assistant Audio input channel",
+        after_help = "Examples:\n  ha audio volume input --index 1 --mute\n  ha audio volume input --index 1 --volume 75\n  ha audio volume input --index 2 --volume 50 --application"
+    )]
+    Input(VolumeArgs),
+
+    #[command(
+        visible_alias = "out",
+        about = "Set volume of a Home Assistant Audio output channel",
+        after_help = "Examples:\n  ha audio volume output --index 1 --unmute\n  ha audio volume output --index 1 --volume 75\n  ha audio volume output --index 2 --mute --application"
+    )]
+    Output(VolumeArgs),
+}
+
+#[derive(Args)]
+pub struct VolumeArgs {
+    /// The index provided is an application
+    #[arg(long)]
+    application: bool,
+    /// Channel index number
+    #[arg(long, required = true)]
+    index: u32,
+    /// Volume level in a percentage
+    #[arg(long)]
+    volume: Option<u32>,
+    /// Mute the channel
+    #[arg(long, conflicts_with = "unmute")]
+    mute: bool,
+    /// Unmute the channel
+    #[arg(long)]
+    unmute: bool,
+}
+
+impl VolumeArgs {
+    /// The route and body the real CLI sends for `side`: a mute or unmute goes to `mute/...`
+    /// with `active`, else the volume, in percent on the command line and a fraction on the wire.
+    fn request(&self, side: &str) -> (Vec<String>, Body) {
+        let mut body = Body::new();
+        body.insert("index".into(), self.index.into());
+        let action = if self.mute || self.unmute {
+            body.insert("active".into(), self.mute.into());
+            "mute"
+        } else {
+            if let Some(volume) = self.volume {
+                body.insert("volume".into(), (f64::from(volume) / 100.0).into());
+            }
+            "volume"
+        };
+        let mut path = vec!["audio".to_owned(), action.to_owned(), side.to_owned()];
+        if self.application {
+            path.push("application".to_owned());
+        }
+        (path, body)
+    }
+}
+
 impl Command {
     pub async fn run(self, app: &App) -> Result<()> {
         match self {
             Command::Info => app.get(&["audio", "info"]).await,
+            Command::Default { side } => {
+                let (side, args) = match side {
+                    DefaultSide::Input(args) => ("input", args),
+                    DefaultSide::Output(args) => ("output", args),
+                };
+                let body = Body::from_iter([("name".to_owned(), args.name.into())]);
+                app.post(&["audio", "default", side], &body, DEFAULT_TIMEOUT).await
+            }
+            Command::Profile(args) => {
+                let body =
+                    Body::from_iter([("card".to_owned(), args.card.into()), ("name".to_owned(), args.name.into())]);
+                app.post(&["audio", "profile"], &body, DEFAULT_TIMEOUT).await
+            }
+            Command::Reload => app.post(&["audio", "reload"], &Body::new(), DEFAULT_TIMEOUT).await,
+            Command::Volume { side } => {
+                let (path, body) = match side {
+                    VolumeSide::Input(args) => args.request("input"),
+                    VolumeSide::Output(args) => args.request("output"),
+                };
+                let path: Vec<&str> = path.iter().map(String::as_str).collect();
+                app.post(&path, &body, DEFAULT_TIMEOUT).await
+            }
             Command::Logs(args) => args.stream(app, &["audio"]).await,
             Command::Restart => {
                 app.post_spinning(&["audio", "restart"], &Body::new(), CONTAINER_OPERATION_TIMEOUT).await
@@ -64,5 +218,37 @@ impl Command {
                 app.post_spinning(&["audio", "update"], &args.body(), CONTAINER_DOWNLOAD_TIMEOUT).await
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::parse_args;
+    use serde_json::{json, Value};
+
+    fn request(args: &[&str], side: &str) -> (String, Value) {
+        let (path, body) = parse_args::<VolumeArgs>(args).request(side);
+        (path.join("/"), body.into())
+    }
+
+    #[test]
+    fn volumes_and_mutes_go_where_the_real_cli_sends_them() {
+        assert_eq!(
+            request(&["--index", "2", "--volume", "75"], "input"),
+            ("audio/volume/input".into(), json!({"index": 2, "volume": 0.75}))
+        );
+        assert_eq!(
+            request(&["--index", "4", "--volume", "0", "--application"], "output"),
+            ("audio/volume/output/application".into(), json!({"index": 4, "volume": 0.0}))
+        );
+        assert_eq!(
+            request(&["--index", "1", "--mute"], "input"),
+            ("audio/mute/input".into(), json!({"index": 1, "active": true}))
+        );
+        assert_eq!(
+            request(&["--index", "3", "--unmute", "--application"], "output"),
+            ("audio/mute/output/application".into(), json!({"index": 3, "active": false}))
+        );
     }
 }

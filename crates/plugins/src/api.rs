@@ -10,6 +10,7 @@ use http_api::body::{Body, Options};
 use http_api::logs::{LogDocs, LogError, LogRequest, LogSource};
 use http_api::routes::{INFO, MANAGER};
 use http_api::{ok, ok_empty, ApiResult, Routes};
+use pulse::StreamType;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -31,6 +32,13 @@ pub fn routes(routes: &mut Routes) {
         .route(MANAGER, audio_stats)
         .route(MANAGER, audio_update)
         .route(MANAGER, audio_restart)
+        .route(MANAGER, audio_reload)
+        .route(MANAGER, audio_profile)
+        .route(MANAGER, audio_volume_application)
+        .route(MANAGER, audio_volume)
+        .route(MANAGER, audio_mute_application)
+        .route(MANAGER, audio_mute)
+        .route(MANAGER, audio_default)
         .logs("", MANAGER, PluginLogs(Plugin::Audio));
     routes.tag("cli", "The cli plugin: the `ha` command line in a container of its own");
     routes.group("/cli").route(INFO, cli_info).route(MANAGER, cli_stats).route(MANAGER, cli_update);
@@ -65,7 +73,7 @@ impl PluginInfo {
     }
 }
 
-/// The address of a plugin and its versions (`/observer/info`, `/audio/info`).
+/// The address of a plugin and its versions (`/observer/info`).
 #[derive(Serialize, ToSchema)]
 pub struct HostedPluginInfo {
     /// Where containers reach the plugin.
@@ -176,11 +184,21 @@ async fn dns_reset(plugins: web::Data<PluginManager>) -> ApiResult {
 
 // audio
 
-/// The audio plugin's address and versions.
-#[utoipa::path(tag = "audio", responses((status = 200, body = http_api::envelope::Envelope<HostedPluginInfo>)))]
+/// The audio plugin and what its sound server holds.
+#[derive(Serialize, ToSchema)]
+pub struct AudioInfo {
+    #[serde(flatten)]
+    plugin: HostedPluginInfo,
+    /// Cards, inputs, outputs and applications; empty while the sound server does not answer.
+    #[schema(value_type = Object)]
+    audio: pulse::Audio,
+}
+
+/// The audio plugin's address, versions, and the sound server's cards, devices and applications.
+#[utoipa::path(tag = "audio", responses((status = 200, body = http_api::envelope::Envelope<AudioInfo>)))]
 #[get("/info")]
 async fn audio_info(plugins: web::Data<PluginManager>) -> ApiResult {
-    ok(HostedPluginInfo::of(&plugins, Plugin::Audio).await)
+    ok(AudioInfo { plugin: HostedPluginInfo::of(&plugins, Plugin::Audio).await, audio: plugins.audio().await })
 }
 
 #[utoipa::path(tag = "audio", responses((status = 200, body = http_api::envelope::Envelope<Stats>), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
@@ -201,6 +219,127 @@ async fn audio_update(plugins: web::Data<PluginManager>, body: Body<PluginUpdate
 #[post("/restart")]
 async fn audio_restart(plugins: web::Data<PluginManager>) -> ApiResult {
     plugins.restart(Plugin::Audio).await?;
+    ok_empty()
+}
+
+/// Reads the sound server anew; 400 when it does not answer.
+#[utoipa::path(tag = "audio", responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[post("/reload")]
+async fn audio_reload(plugins: web::Data<PluginManager>) -> ApiResult {
+    plugins.audio_reload().await?;
+    ok_empty()
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AudioProfile {
+    /// The sound card's name.
+    card: String,
+    /// The profile's name.
+    name: String,
+}
+
+/// Activates a profile of a sound card; a card or profile that does not exist is a 400 naming it.
+#[utoipa::path(tag = "audio", request_body = AudioProfile, responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[post("/profile")]
+async fn audio_profile(plugins: web::Data<PluginManager>, body: Body<AudioProfile>) -> ApiResult {
+    let body = body.into_inner();
+    plugins.audio_profile(&body.card, &body.name).await?;
+    ok_empty()
+}
+
+/// The `{source}` of a path: `input` or `output`, else a 400 naming it.
+fn stream_type(source: &str) -> Result<StreamType, base::Error> {
+    source.parse().map_err(base::Error::invalid)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AudioVolume {
+    /// The device's or the application stream's index (`/audio/info`).
+    index: u32,
+    /// 1.0 is 100 %; more amplifies, up to +11 dB.
+    volume: f64,
+}
+
+/// Sets the volume of an input or output device.
+#[utoipa::path(tag = "audio", params(("source" = String, Path, description = "`input` or `output`")), request_body = AudioVolume,
+    responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[post("/volume/{source}")]
+async fn audio_volume(
+    plugins: web::Data<PluginManager>,
+    source: web::Path<String>,
+    body: Body<AudioVolume>,
+) -> ApiResult {
+    let body = body.into_inner();
+    plugins.audio_volume(stream_type(&source)?, body.index, body.volume, false).await?;
+    ok_empty()
+}
+
+/// Sets the volume of an application stream: one recording (`input`) or playing (`output`).
+#[utoipa::path(tag = "audio", params(("source" = String, Path, description = "`input` or `output`")), request_body = AudioVolume,
+    responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[post("/volume/{source}/application")]
+async fn audio_volume_application(
+    plugins: web::Data<PluginManager>,
+    source: web::Path<String>,
+    body: Body<AudioVolume>,
+) -> ApiResult {
+    let body = body.into_inner();
+    plugins.audio_volume(stream_type(&source)?, body.index, body.volume, true).await?;
+    ok_empty()
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AudioMute {
+    /// The device's or the application stream's index (`/audio/info`).
+    index: u32,
+    /// `true` mutes, `false` unmutes.
+    active: bool,
+}
+
+/// Mutes or unmutes an input or output device.
+#[utoipa::path(tag = "audio", params(("source" = String, Path, description = "`input` or `output`")), request_body = AudioMute,
+    responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[post("/mute/{source}")]
+async fn audio_mute(plugins: web::Data<PluginManager>, source: web::Path<String>, body: Body<AudioMute>) -> ApiResult {
+    let body = body.into_inner();
+    plugins.audio_mute(stream_type(&source)?, body.index, body.active, false).await?;
+    ok_empty()
+}
+
+/// Mutes or unmutes an application stream.
+#[utoipa::path(tag = "audio", params(("source" = String, Path, description = "`input` or `output`")), request_body = AudioMute,
+    responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[post("/mute/{source}/application")]
+async fn audio_mute_application(
+    plugins: web::Data<PluginManager>,
+    source: web::Path<String>,
+    body: Body<AudioMute>,
+) -> ApiResult {
+    let body = body.into_inner();
+    plugins.audio_mute(stream_type(&source)?, body.index, body.active, true).await?;
+    ok_empty()
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AudioDefault {
+    /// The device's name (`/audio/info`).
+    name: String,
+}
+
+/// Makes a device the default input or output.
+#[utoipa::path(tag = "audio", params(("source" = String, Path, description = "`input` or `output`")), request_body = AudioDefault,
+    responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope)))]
+#[post("/default/{source}")]
+async fn audio_default(
+    plugins: web::Data<PluginManager>,
+    source: web::Path<String>,
+    body: Body<AudioDefault>,
+) -> ApiResult {
+    plugins.audio_default(stream_type(&source)?, &body.into_inner().name).await?;
     ok_empty()
 }
 

@@ -16,9 +16,6 @@ use std::path::Path;
 
 /// Seconds a plugin gets to stop before it is killed.
 pub const STOP_TIMEOUT: i64 = 10;
-/// Where the audio plugin's socket folder is inside its container (the contract of
-/// `plugins/audio`), bound from `<config>/run`.
-pub const AUDIO_SOCKET_DIR: &str = "/run/audio";
 
 /// Everything a plugin's container depends on.
 pub struct Plan<'a> {
@@ -45,7 +42,8 @@ pub struct Plan<'a> {
     pub command: Vec<String>,
     /// Whether a host path exists; host sockets and devices that do not are left out.
     pub exists: &'a dyn Fn(&Path) -> bool,
-    /// Whether to ask for a negative OOM score (refused in unprivileged engines).
+    /// Whether to ask for a negative OOM score and real-time scheduling (refused in
+    /// unprivileged engines).
     pub host_privileges: bool,
 }
 
@@ -81,7 +79,7 @@ pub fn container_body(plan: &Plan) -> ContainerCreateBody {
         }
         Plugin::Audio => {
             let socket = plan.config_dir.join("run");
-            mounts.push(bind(&socket.to_string_lossy(), AUDIO_SOCKET_DIR, false));
+            mounts.push(bind(&socket.to_string_lossy(), docker::AUDIO_SOCKET_DIR, false));
             mounts.extend(host_paths(&["/run/dbus", "/run/udev", "/etc/machine-id"]));
             if (plan.exists)(Path::new("/dev/snd")) {
                 host_config.devices = Some(vec![DeviceMapping {
@@ -92,10 +90,13 @@ pub fn container_body(plan: &Plan) -> ContainerCreateBody {
                 // ALSA's devices, also ones plugged in after the start.
                 host_config.device_cgroup_rules = Some(vec!["c 116:* rwm".to_owned()]);
             }
-            host_config.cap_add = Some(vec!["SYS_NICE".to_owned(), "SYS_RESOURCE".to_owned()]);
-            // PulseAudio asks for real-time scheduling at priority 5.
-            host_config.ulimits =
-                Some(vec![ResourcesUlimits { name: Some("rtprio".to_owned()), soft: Some(10), hard: Some(10) }]);
+            // PulseAudio asks for real-time scheduling at priority 5; an engine that may not
+            // grant it (unprivileged, as for the OOM score) starts it without.
+            if plan.host_privileges {
+                host_config.cap_add = Some(vec!["SYS_NICE".to_owned(), "SYS_RESOURCE".to_owned()]);
+                host_config.ulimits =
+                    Some(vec![ResourcesUlimits { name: Some("rtprio".to_owned()), soft: Some(10), hard: Some(10) }]);
+            }
         }
         Plugin::Cli => {}
         Plugin::Observer => {
@@ -254,10 +255,15 @@ mod tests {
     }
 
     #[test]
-    fn without_host_privileges_no_oom_score() {
+    fn without_host_privileges_no_oom_score_or_real_time_scheduling() {
         let none = |_: &Path| false;
-        let mut plan = plan(Plugin::Dns, &none, Path::new("/c"));
-        plan.host_privileges = false;
-        assert_eq!(container_body(&plan).host_config.unwrap().oom_score_adj, None);
+        let mut dns = plan(Plugin::Dns, &none, Path::new("/c"));
+        dns.host_privileges = false;
+        assert_eq!(container_body(&dns).host_config.unwrap().oom_score_adj, None);
+        let mut audio = plan(Plugin::Audio, &none, Path::new("/c"));
+        assert!(container_body(&audio).host_config.unwrap().ulimits.is_some());
+        audio.host_privileges = false;
+        let host_config = container_body(&audio).host_config.unwrap();
+        assert_eq!((host_config.ulimits, host_config.cap_add), (None, None));
     }
 }

@@ -201,7 +201,7 @@ impl PluginManager {
 
     /// The plugin's config folder on the host (`/config` in its container).
     pub fn config_dir(&self, plugin: Plugin) -> PathBuf {
-        self.inner.data.root().join("plugins").join(plugin.slug())
+        self.inner.data.plugin(plugin.slug())
     }
 
     /// Where the plugin is reached from the container network: its container's address there,
@@ -355,6 +355,58 @@ impl PluginManager {
         Ok(docker::stats_from(&sample))
     }
 
+    /// The client of the audio plugin's sound server, at its socket in the host's folder.
+    fn pulse(&self) -> pulse::Client {
+        pulse::Client::new(self.inner.data.audio_socket().join(docker::AUDIO_SOCKET))
+    }
+
+    /// What the audio plugin's sound server holds: cards, devices and applications. Empty, with
+    /// a warning logged, while the server does not answer, as the real Supervisor shows no
+    /// devices then.
+    pub async fn audio(&self) -> pulse::Audio {
+        self.pulse().info().await.unwrap_or_else(|e| {
+            tracing::warn!("Can't read the sound server: {e}");
+            pulse::Audio::default()
+        })
+    }
+
+    /// Reads the sound server anew (`/audio/reload`); fails when it does not answer.
+    pub async fn audio_reload(&self) -> Result<(), Error> {
+        Ok(self.pulse().reload().await?)
+    }
+
+    /// Sets the volume of a device or, with `application`, of an application stream.
+    pub async fn audio_volume(
+        &self,
+        stream_type: pulse::StreamType,
+        index: u32,
+        volume: f64,
+        application: bool,
+    ) -> Result<(), Error> {
+        Ok(self.pulse().set_volume(stream_type, index, volume, application).await?)
+    }
+
+    /// Mutes or unmutes a device or, with `application`, an application stream.
+    pub async fn audio_mute(
+        &self,
+        stream_type: pulse::StreamType,
+        index: u32,
+        mute: bool,
+        application: bool,
+    ) -> Result<(), Error> {
+        Ok(self.pulse().set_mute(stream_type, index, mute, application).await?)
+    }
+
+    /// Makes the device named `name` the default input or output.
+    pub async fn audio_default(&self, stream_type: pulse::StreamType, name: &str) -> Result<(), Error> {
+        Ok(self.pulse().set_default(stream_type, name).await?)
+    }
+
+    /// Activates the profile `profile` of the sound card `card`.
+    pub async fn audio_profile(&self, card: &str, profile: &str) -> Result<(), Error> {
+        Ok(self.pulse().set_profile(card, profile).await?)
+    }
+
     /// Starts every installed plugin whose container does not run, each as a child job of
     /// `parent` (the supervisor's repair): a container removed or broken is made anew, its image
     /// fetched again when that is gone too. Failures are logged; the others are still repaired.
@@ -419,8 +471,11 @@ impl PluginManager {
             .map_err(|e| Error::internal(format!("can't make {}: {e}", config_dir.display())))?;
         match plugin {
             Plugin::Dns => self.write_dns_files(false).await?,
-            Plugin::Audio => base::fs::ensure_real_dir(&config_dir.join("run"))
-                .map_err(|e| Error::internal(format!("can't make {}/run: {e}", config_dir.display())))?,
+            Plugin::Audio => {
+                let socket = self.inner.data.audio_socket();
+                base::fs::ensure_real_dir(&socket)
+                    .map_err(|e| Error::internal(format!("can't make {}: {e}", socket.display())))?
+            }
             _ => {}
         }
         let token = plugin.has_token().then(|| self.renew_token(plugin)).transpose()?;
