@@ -24,7 +24,6 @@ mod mounts;
 mod network;
 mod os;
 mod plugins;
-mod plugins_audio;
 mod real_core;
 mod registry;
 mod resolution;

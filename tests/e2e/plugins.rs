@@ -10,6 +10,7 @@
 //! Each daemon installs only the plugins a test names (`SUPERVISOR_PLUGINS_INSTALL`), with images
 //! named after its instance prefix, so the harness removes them with the rest.
 
+mod audio;
 mod cli;
 mod dns;
 mod multicast;
@@ -26,13 +27,13 @@ fn image(daemon: &Daemon, plugin: &str) -> String {
     format!("{}plugins/{plugin}", daemon.instance())
 }
 
-pub(crate) fn container(daemon: &Daemon, plugin: &str) -> String {
+fn container(daemon: &Daemon, plugin: &str) -> String {
     format!("{}hassio_{plugin}", daemon.instance())
 }
 
 /// The manifest offering each plugin of `versions` at its version from the test's image name,
 /// then read at once.
-pub(crate) fn offer(daemon: &Daemon, versions: &[(&str, &str)]) {
+fn offer(daemon: &Daemon, versions: &[(&str, &str)]) {
     let mut manifest = e2e::manifest("stable", env!("CARGO_PKG_VERSION"));
     for (plugin, version) in versions {
         manifest[plugin] = json!(version);
@@ -43,7 +44,7 @@ pub(crate) fn offer(daemon: &Daemon, versions: &[(&str, &str)]) {
     assert_eq!(status, 200, "{body}");
 }
 
-pub(crate) fn docker(args: &[&str]) -> std::process::Output {
+fn docker(args: &[&str]) -> std::process::Output {
     Command::new("docker").args(args).output().expect("run docker")
 }
 
@@ -64,7 +65,7 @@ fn wait_for<T>(daemon: &Daemon, what: &str, mut probe: impl FnMut() -> Option<T>
 }
 
 /// The id of `plugin`'s running container of `image:version`, once there is one.
-pub(crate) fn running(daemon: &Daemon, plugin: &str, version: &str) -> String {
+fn running(daemon: &Daemon, plugin: &str, version: &str) -> String {
     let expected = format!("{}:{version}", image(daemon, plugin));
     wait_for(daemon, &format!("the {plugin} plugin {version} to run"), || {
         let container = inspect_container(&container(daemon, plugin))?;

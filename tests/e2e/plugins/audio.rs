@@ -5,7 +5,7 @@
 //! add-on with `audio` getting the socket and its own default output.
 
 use crate::addons::{container_name, inspect_container, install};
-use crate::plugins::{container, docker, offer, running};
+use super::{container, docker, life_cycle, offer, running, Stage};
 use e2e::fixtures::FixtureRepository;
 use e2e::{eventually, Daemon};
 use serde_json::{json, Value};
@@ -35,6 +35,22 @@ impl Drop for Player {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+#[test]
+fn the_audio_plugin_is_installed_updated_watched_and_repaired() {
+    let mut daemon = crate::addons::engine_daemon(&[("SUPERVISOR_PLUGINS_INSTALL", "audio")]);
+    life_cycle(&mut daemon, "audio", |daemon, stage| {
+        // Every container made anew serves the sound server where the supervisor reaches it.
+        let outputs = eventually(&format!("the sound server's outputs ({stage:?})"), || {
+            audio(daemon)["output"].as_array().filter(|outputs| !outputs.is_empty()).cloned()
+        });
+        assert!(outputs[0]["name"].is_string(), "{outputs:?}");
+        if stage == Stage::Installed {
+            let (status, body) = daemon.post("/audio/reload", json!({}));
+            assert_eq!(status, 200, "{body}");
+        }
+    });
 }
 
 fn audio(daemon: &Daemon) -> Value {
