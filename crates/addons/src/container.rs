@@ -124,7 +124,7 @@ pub fn audio_files(addon: &Installed, folders: &HostFolders) -> Vec<(PathBuf, St
          autospawn = no\n",
         addon.slug,
         docker::AUDIO_SOCKET_DIR,
-        docker::AUDIO_SOCKET
+        base::paths::PULSE_SOCKET
     );
     // A name is one line of the file; the API refuses others, so this only guards old records.
     let line = |name: &Option<String>| name.clone().filter(|name| !name.is_empty() && !name.contains(char::is_control));

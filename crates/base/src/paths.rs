@@ -40,6 +40,10 @@ pub fn beneath(base: &Path, name: &str) -> Result<PathBuf, UnsafeName> {
     Ok(base.join(name))
 }
 
+/// The sound server's socket in the audio plugin's socket folder, as
+/// `plugins/audio/rootfs/etc/pulse/system.pa` makes it.
+pub const PULSE_SOCKET: &str = "pulse.sock";
+
 /// The root of everything the supervisor keeps on disk.
 #[derive(Debug, Clone)]
 pub struct DataDir {
@@ -169,6 +173,11 @@ impl DataDir {
     /// the add-ons with `audio`.
     pub fn audio_socket(&self) -> PathBuf {
         self.plugin("audio").join("run")
+    }
+
+    /// The audio plugin's sound server, in its socket folder.
+    pub fn pulse_socket(&self) -> PathBuf {
+        self.audio_socket().join(PULSE_SOCKET)
     }
 
     /// The sound configuration the add-ons with `audio` get read-only: ALSA's, and one

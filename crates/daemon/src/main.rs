@@ -321,7 +321,11 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
             Arc::clone(&docker),
             Arc::clone(&system),
         )),
-        hardware: web::Data::new(hardware::HardwareManager::new(Arc::clone(&host_services), args.host_root.clone())),
+        hardware: web::Data::new(hardware::HardwareManager::new(
+            Arc::clone(&host_services),
+            args.host_root.clone(),
+            &data,
+        )),
         core: web::Data::new(core.clone()),
         auth: web::Data::new(auth::AuthManager::new(&store, core.clone())?),
         discovery: web::Data::new(discovery::DiscoveryManager::new(&store, addons.clone(), core.clone())?),

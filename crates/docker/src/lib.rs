@@ -13,8 +13,7 @@ mod pull;
 mod stats;
 
 pub use manager::{
-    use_resolver, DockerConfig, DockerManager, EngineInfo, Naming, NetworkInfo, Registry, AUDIO_SOCKET,
-    AUDIO_SOCKET_DIR, DNS_SUFFIX,
+    use_resolver, DockerConfig, DockerManager, EngineInfo, Naming, NetworkInfo, Registry, AUDIO_SOCKET_DIR, DNS_SUFFIX,
 };
 pub use pull::LABEL_MANAGED;
 pub use stats::{round2, stats_from, Stats};

@@ -255,8 +255,6 @@ pub const DNS_SUFFIX: &str = "local.hass.io";
 /// Where the audio plugin's socket folder is inside the containers that have it: the plugin's
 /// own (writable) and the add-ons with `audio` (read-only).
 pub const AUDIO_SOCKET_DIR: &str = "/run/audio";
-/// The sound server's socket in that folder (`plugins/audio/rootfs/etc/pulse/system.pa`).
-pub const AUDIO_SOCKET: &str = "pulse.sock";
 
 /// Makes `resolver` a container's resolver, as the real Supervisor sets every container but the
 /// dns plugin's: its address, the network's domain to search, and a timeout long enough for the

@@ -48,6 +48,5 @@ async fn hardware_info(hardware: web::Data<HardwareManager>) -> ApiResult {
 #[utoipa::path(tag = "hardware", responses((status = 200, body = http_api::envelope::Envelope<HardwareAudio>)))]
 #[get("/audio")]
 async fn hardware_audio(hardware: web::Data<HardwareManager>) -> ApiResult {
-    let reader = hardware.clone();
-    ok(HardwareAudio { audio: blocking(move || reader.audio()).await? })
+    ok(HardwareAudio { audio: hardware.audio().await })
 }

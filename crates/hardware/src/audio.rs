@@ -1,9 +1,10 @@
 //! The audio devices of `/hardware/audio`: `input` and `output`, each a map of device name to
 //! description.
 //!
-//! The real Supervisor answers with the sources and sinks of the PulseAudio server in its audio
-//! plugin. There is no audio plugin here, so the answer comes from what the kernel's sound
-//! system (ALSA) has: every PCM device of every card in `/proc/asound` (under the host root),
+//! As the real Supervisor, the answer is the sources and sinks of the audio plugin's sound
+//! server, by the names an add-on's `audio_input` and `audio_output` take. While that server does
+//! not answer (no audio plugin yet), it is what the kernel's sound system (ALSA) has, so that the
+//! user still sees the machine's sound devices: every PCM device of every card in `/proc/asound` (under the host root),
 //! an output where it plays back and an input where it captures. A device is named as ALSA
 //! addresses it, `hw:<card id>,<device>` (the card's id is stable across boots, its index is
 //! not), and described as `<card name>: <device name>`, as `aplay -l` shows them. A host without
@@ -29,6 +30,14 @@ pub struct Audio {
 struct Card {
     id: String,
     name: String,
+}
+
+/// The sinks and sources of the sound server, by name; monitors are not among the inputs.
+pub fn from_server(server: &pulse::Audio) -> Audio {
+    let names = |devices: &[pulse::Device]| {
+        devices.iter().map(|device| (device.name.clone(), device.description.clone())).collect()
+    };
+    Audio { input: names(&server.input), output: names(&server.output) }
 }
 
 /// Reads the sound devices under `root`.

@@ -13,11 +13,13 @@ pub struct HardwareManager {
     services: Arc<HostServices>,
     /// Where the host's `/sys`, `/dev`, `/run/udev` and `/proc` are: `/`, or a fabricated tree.
     root: PathBuf,
+    /// The audio plugin's sound server.
+    sound: pulse::Client,
 }
 
 impl HardwareManager {
-    pub fn new(services: Arc<HostServices>, root: PathBuf) -> HardwareManager {
-        HardwareManager { services, root }
+    pub fn new(services: Arc<HostServices>, root: PathBuf, data: &base::DataDir) -> HardwareManager {
+        HardwareManager { services, root, sound: pulse::Client::new(data.pulse_socket()) }
     }
 
     /// Reads sysfs and the udev database: blocking file system work.
@@ -30,7 +32,12 @@ impl HardwareManager {
     }
 
     /// Reads `/proc/asound`: blocking file system work.
-    pub fn audio(&self) -> Audio {
-        audio::read(&self.root)
+    /// The sound server's devices, else the kernel's (blocking file system work then).
+    pub async fn audio(&self) -> Audio {
+        if let Ok(server) = self.sound.info().await {
+            return audio::from_server(&server);
+        }
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || audio::read(&root)).await.unwrap_or_default()
     }
 }

@@ -357,7 +357,7 @@ impl PluginManager {
 
     /// The client of the audio plugin's sound server, at its socket in the host's folder.
     fn pulse(&self) -> pulse::Client {
-        pulse::Client::new(self.inner.data.audio_socket().join(docker::AUDIO_SOCKET))
+        pulse::Client::new(self.inner.data.pulse_socket())
     }
 
     /// What the audio plugin's sound server holds: cards, devices and applications. Empty, with

@@ -4,8 +4,8 @@
 //! change, the devices' volume, mute and default, the errors that name what is wrong, and an
 //! add-on with `audio` getting the socket and its own default output.
 
-use crate::addons::{container_name, inspect_container, install};
 use super::{container, docker, life_cycle, offer, running, Stage};
+use crate::addons::{container_name, inspect_container, install};
 use e2e::fixtures::FixtureRepository;
 use e2e::{eventually, Daemon};
 use serde_json::{json, Value};
@@ -103,6 +103,11 @@ fn sound_played_into_the_audio_plugin_is_controlled_through_the_api() {
         Some((output, input))
     });
     let (output, input) = devices;
+    // The names add-ons take as `audio_output` and `audio_input`, as the real `/hardware/audio`.
+    let (status, hardware) = daemon.get("/hardware/audio");
+    assert_eq!(status, 200, "{hardware}");
+    assert_eq!(hardware["data"]["audio"]["output"][output["name"].as_str().unwrap()], output["description"]);
+    assert_eq!(hardware["data"]["audio"]["input"][input["name"].as_str().unwrap()], input["description"]);
 
     // A sound played into it is an application whose volume and mute are set by index.
     let _player = Player::start(&daemon, "e2e-player");
