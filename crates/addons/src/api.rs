@@ -318,15 +318,11 @@ async fn addon_options(
     if body.boot.is_some() && config.boot == addon_config::BootConfig::ManualOnly {
         return Err(errors::boot_manual_only(slug).into());
     }
-    // Each is one line of the add-on's sound configuration file.
-    for (key, device) in [("audio_output", &body.audio_output), ("audio_input", &body.audio_input)] {
-        if let Some(Some(name)) = device {
-            if name.contains(char::is_control) {
-                let message = format!("{key}: the device name {name:?} contains a control character");
-                return Err(base::Error::invalid(message).into());
-            }
-        }
-    }
+    pulse::clients::check_defaults(
+        body.audio_output.as_ref().and_then(Option::as_deref),
+        body.audio_input.as_ref().and_then(Option::as_deref),
+    )
+    .map_err(base::Error::invalid)?;
     let options = match body.options {
         None => None,
         Some(None) => Some(Map::new()),

@@ -34,10 +34,8 @@ pub struct HostFolders {
     pub media: PathBuf,
     pub backup: PathBuf,
     pub addons_local: PathBuf,
-    /// The audio plugin's socket folder.
-    pub audio_socket: PathBuf,
-    /// The sound configuration files of the add-ons with `audio`.
-    pub audio_clients: PathBuf,
+    /// The whole data directory, for what other parts lay out in it (the sound clients' files).
+    pub layout: DataDir,
 }
 
 impl HostFolders {
@@ -51,8 +49,7 @@ impl HostFolders {
             media: data.media(),
             backup: data.backup(),
             addons_local: data.addons_local(),
-            audio_socket: data.audio_socket(),
-            audio_clients: data.audio_clients(),
+            layout: data.clone(),
         }
     }
 }
@@ -85,56 +82,6 @@ pub fn folders_to_create(addon: &Installed, folders: &HostFolders) -> Vec<PathBu
         dirs.push(folders.addon_configs.join(&addon.slug));
     }
     dirs
-}
-
-/// ALSA's configuration for the add-ons with `audio`: its default device is the sound server.
-const ASOUND_CONF: &str = "# Written by the supervisor: ALSA's default device is the audio plugin's sound server.
-pcm.!default {
-    type pulse
-    hint {
-        show on
-        description \"Default ALSA Output (the audio plugin's sound server)\"
-    }
-}
-
-ctl.!default {
-    type pulse
-}
-";
-
-/// Where an add-on's PulseAudio client configuration is on the host.
-fn pulse_client_file(addon: &Installed, folders: &HostFolders) -> PathBuf {
-    folders.audio_clients.join(format!("{}.pulse-client.conf", addon.slug))
-}
-
-fn asound_file(folders: &HostFolders) -> PathBuf {
-    folders.audio_clients.join("asound.conf")
-}
-
-/// The files an add-on with `audio` has bound read-only, with their contents: ALSA's
-/// configuration and its PulseAudio client's, which names the sound server's socket and the
-/// add-on's `audio_output` and `audio_input` as its default devices. None for other add-ons.
-pub fn audio_files(addon: &Installed, folders: &HostFolders) -> Vec<(PathBuf, String)> {
-    if !addon.config().audio {
-        return Vec::new();
-    }
-    let mut client = format!(
-        "# Written by the supervisor for the app {}: its sound server and devices.\n\
-         default-server = unix:{}/{}\n\
-         autospawn = no\n",
-        addon.slug,
-        docker::AUDIO_SOCKET_DIR,
-        base::paths::PULSE_SOCKET
-    );
-    // A name is one line of the file; the API refuses others, so this only guards old records.
-    let line = |name: &Option<String>| name.clone().filter(|name| !name.is_empty() && !name.contains(char::is_control));
-    if let Some(sink) = line(&addon.user.audio_output) {
-        client.push_str(&format!("default-sink = {sink}\n"));
-    }
-    if let Some(source) = line(&addon.user.audio_input) {
-        client.push_str(&format!("default-source = {source}\n"));
-    }
-    vec![(pulse_client_file(addon, folders), client), (asound_file(folders), ASOUND_CONF.to_owned())]
 }
 
 /// The engine's create request for the add-on's container.
@@ -354,12 +301,9 @@ fn mounts(plan: &Plan) -> Vec<Mount> {
         }
     }
     if config.audio {
-        // The socket folder exists once the audio plugin ran; the two files are written before.
-        if (plan.exists)(&folders.audio_socket) {
-            mounts.push(bind(&folders.audio_socket, docker::AUDIO_SOCKET_DIR, true));
+        for (source, target) in pulse::clients::ClientFiles::new(&folders.layout, &addon.slug).binds(plan.exists) {
+            mounts.push(bind(&source, target, true));
         }
-        mounts.push(bind(&pulse_client_file(addon, folders), "/etc/pulse/client.conf", true));
-        mounts.push(bind(&asound_file(folders), "/etc/asound.conf", true));
     }
     mounts
 }
@@ -511,15 +455,12 @@ mod tests {
     }
 
     #[test]
-    fn audio_gets_the_sound_server_and_its_own_defaults_read_only() {
+    fn audio_gets_the_sound_server_and_its_own_client_read_only() {
         let plain = installed(json!({}));
-        assert!(audio_files(&plain, &folders()).is_empty());
         assert!(!targets(&build(&plain, &everything))
             .iter()
             .any(|(_, t, _)| t.contains("audio") || t.contains("pulse")));
-
-        let mut addon = installed(json!({"audio": true}));
-        addon.user.audio_output = Some("alsa_output.usb".to_owned());
+        let addon = installed(json!({"audio": true}));
         let mounts = targets(&build(&addon, &everything));
         for (source, target) in [
             ("/srv/sup/plugins/audio/run", "/run/audio"),
@@ -528,16 +469,6 @@ mod tests {
         ] {
             assert!(mounts.contains(&(source.to_owned(), target.to_owned(), true)), "{target}: {mounts:?}");
         }
-        let files = audio_files(&addon, &folders());
-        let client = &files[0].1;
-        assert!(client.contains("default-server = unix:/run/audio/pulse.sock\n"), "{client}");
-        assert!(client.contains("default-sink = alsa_output.usb\n") && !client.contains("default-source"), "{client}");
-        assert!(files[1].1.contains("type pulse"));
-
-        // Before the audio plugin first ran there is no socket folder to bind.
-        assert!(!targets(&build(&addon, &nothing)).iter().any(|(_, t, _)| t == "/run/audio"));
-        addon.user.audio_input = Some("mic\ndefault-server = tcp:evil".to_owned());
-        assert!(!audio_files(&addon, &folders())[0].1.contains("evil"));
     }
 
     #[test]

@@ -770,15 +770,10 @@ impl AddonManager {
             base::fs::ensure_real_dir(&dir)
                 .map_err(|e| errors::unknown(slug, format!("can't create {}: {e}", dir.display())))?;
         }
-        let audio_files = container::audio_files(addon, &self.inner.folders);
-        if !audio_files.is_empty() {
-            let dir = &self.inner.folders.audio_clients;
-            base::fs::ensure_real_dir(dir)
-                .map_err(|e| errors::unknown(slug, format!("can't create {}: {e}", dir.display())))?;
-        }
-        for (path, contents) in audio_files {
-            base::fs::atomic_write(&path, contents.as_bytes(), 0o644)
-                .map_err(|e| errors::unknown(slug, format!("can't write {}: {e}", path.display())))?;
+        if config.audio {
+            pulse::clients::ClientFiles::new(&self.inner.folders.layout, slug)
+                .write(addon.user.audio_output.as_deref(), addon.user.audio_input.as_deref())
+                .map_err(|e| errors::unknown(slug, format!("can't write its sound configuration: {e}")))?;
         }
         let options_file = self.inner.folders.data.join(slug).join("options.json");
         let json = serde_json::to_vec(&options).expect("options serialize");

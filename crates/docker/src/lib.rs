@@ -12,8 +12,6 @@ mod manager;
 mod pull;
 mod stats;
 
-pub use manager::{
-    use_resolver, DockerConfig, DockerManager, EngineInfo, Naming, NetworkInfo, Registry, AUDIO_SOCKET_DIR, DNS_SUFFIX,
-};
+pub use manager::{use_resolver, DockerConfig, DockerManager, EngineInfo, Naming, NetworkInfo, Registry, DNS_SUFFIX};
 pub use pull::LABEL_MANAGED;
 pub use stats::{round2, stats_from, Stats};

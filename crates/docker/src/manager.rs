@@ -252,10 +252,6 @@ impl DockerManager {
 /// The domain the names of the container network have (`supervisor.local.hass.io`).
 pub const DNS_SUFFIX: &str = "local.hass.io";
 
-/// Where the audio plugin's socket folder is inside the containers that have it: the plugin's
-/// own (writable) and the add-ons with `audio` (read-only).
-pub const AUDIO_SOCKET_DIR: &str = "/run/audio";
-
 /// Makes `resolver` a container's resolver, as the real Supervisor sets every container but the
 /// dns plugin's: its address, the network's domain to search, and a timeout long enough for the
 /// plugin to try its fallback servers on a first query.

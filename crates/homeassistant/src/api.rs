@@ -120,6 +120,11 @@ async fn core_options(core: web::Data<CoreManager>, body: Options<CoreOptions>) 
     if options.port == Some(0) {
         return Err(ApiError::bad_request("port must be between 1 and 65535, got 0"));
     }
+    pulse::clients::check_defaults(
+        options.audio_output.as_ref().and_then(Option::as_deref),
+        options.audio_input.as_ref().and_then(Option::as_deref),
+    )
+    .map_err(ApiError::bad_request)?;
     if let Some(Some(image)) = &options.image {
         if !addon_config::is_docker_image(image) {
             return Err(ApiError::bad_request(format!("image: {image:?} is not a Docker image name")));

@@ -120,7 +120,15 @@ fn mounts(plan: &Plan) -> Vec<Mount> {
             mounts.push(bind(PathBuf::from(host), host, true, false));
         }
     }
+    for (source, target) in sound_client(data).binds(plan.exists) {
+        mounts.push(bind(source, target, true, false));
+    }
     mounts
+}
+
+/// Core plays and records through the audio plugin, as the add-ons with `audio` do.
+pub fn sound_client(data: &DataDir) -> pulse::clients::ClientFiles {
+    pulse::clients::ClientFiles::new(data, "homeassistant")
 }
 
 #[cfg(test)]
@@ -163,6 +171,8 @@ mod tests {
                 ("/data/share".into(), "/share".into(), false),
                 ("/data/media".into(), "/media".into(), false),
                 ("/data/backup".into(), "/backup".into(), false),
+                ("/data/audio/homeassistant.pulse-client.conf".into(), "/etc/pulse/client.conf".into(), true),
+                ("/data/audio/asound.conf".into(), "/etc/asound.conf".into(), true),
             ]
         );
         assert_eq!(body.stop_timeout, Some(STOP_TIMEOUT));

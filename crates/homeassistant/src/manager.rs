@@ -621,6 +621,10 @@ impl CoreManager {
             .tokens
             .renew_homeassistant()
             .map_err(|e| Error::internal(format!("Can't issue Core a token: {e}")))?;
+        let config = self.config();
+        container::sound_client(&self.inner.data)
+            .write(config.audio_output.as_deref(), config.audio_input.as_deref())
+            .map_err(|e| Error::internal(format!("Can't write Home Assistant's sound configuration: {e}")))?;
         let body = self.container_body(image, &token, host_privileges);
         let options = CreateContainerOptionsBuilder::default().name(&self.container_name()).build();
         let client = self.inner.docker.client()?;

@@ -79,7 +79,7 @@ pub fn container_body(plan: &Plan) -> ContainerCreateBody {
         }
         Plugin::Audio => {
             let socket = plan.config_dir.join("run");
-            mounts.push(bind(&socket.to_string_lossy(), docker::AUDIO_SOCKET_DIR, false));
+            mounts.push(bind(&socket.to_string_lossy(), pulse::clients::SOCKET_DIR, false));
             mounts.extend(host_paths(&["/run/dbus", "/run/udev", "/etc/machine-id"]));
             if (plan.exists)(Path::new("/dev/snd")) {
                 host_config.devices = Some(vec![DeviceMapping {

@@ -10,11 +10,13 @@
 //!   field names; volumes are the mean of the channels' raw volumes over 100 % (0x10000), as
 //!   the real one computes them.
 //! - [`Error`]: each failure names what was not found or refused.
+//! - [`clients`]: the socket and configuration files of the containers that use the server.
 //!
 //! The `pulseaudio` crate encodes and decodes the protocol's messages; this crate carries them
 //! over an async socket (`connection`). It knows nothing of HTTP.
 
 mod client;
+pub mod clients;
 mod connection;
 mod error;
 mod model;
