@@ -13,7 +13,7 @@ mod dns;
 mod image;
 mod manager;
 mod plugin;
-mod recipe;
+pub mod recipe;
 mod resolver;
 mod watchdog;
 
