@@ -495,6 +495,40 @@ fn dns_servers_of_the_host_that_fail_for_the_check_host_are_issues() {
     assert!(issues_of_kind(&daemon, "dns_server_ipv6_error").is_empty(), "{}", info(&daemon));
 }
 
+fn unsupported(daemon: &Daemon) -> Vec<String> {
+    names(&info(daemon)["unsupported"])
+}
+
+fn set_dns_fallback(daemon: &Daemon, fallback: bool) {
+    let (status, body) = daemon.post("/dns/options", json!({"fallback": fallback}));
+    assert_eq!(status, 200, "{body}");
+}
+
+#[test]
+fn a_failing_dns_server_without_the_fallback_is_unsupported() {
+    let bus = PrivateBus::start(Service::ALL).expect("a private bus");
+    let daemon = Daemon::start_with(&[bus.env()]);
+    // Nothing listens there.
+    set_nameservers(&daemon, &["127.0.0.155"]);
+    set_dns_fallback(&daemon, false);
+    // Offline, the check does not run: no DNS server failed yet.
+    healthcheck(&daemon);
+    assert!(issues_of_kind(&daemon, "dns_server_failed").is_empty(), "{}", info(&daemon));
+    assert!(!unsupported(&daemon).contains(&"dns_server".to_owned()), "{}", info(&daemon));
+
+    ignore_internet(&daemon);
+    run_check(&daemon, "dns_server");
+    assert_eq!(issues_of_kind(&daemon, "dns_server_failed").len(), 1, "{}", info(&daemon));
+    healthcheck(&daemon);
+    assert!(unsupported(&daemon).contains(&"dns_server".to_owned()), "{}", info(&daemon));
+
+    // The fallback answers when the host's server does not.
+    set_dns_fallback(&daemon, true);
+    healthcheck(&daemon);
+    assert_eq!(issues_of_kind(&daemon, "dns_server_failed").len(), 1, "the server still fails");
+    assert!(!unsupported(&daemon).contains(&"dns_server".to_owned()), "{}", info(&daemon));
+}
+
 /// A Pwned Passwords range API on loopback: every range lists the suffix of the SHA-1 of
 /// `correct-horse-battery-staple` (the `schema_all` fixture's password). Returns its URL.
 fn pwned_api() -> String {

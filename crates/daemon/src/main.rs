@@ -297,6 +297,7 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
             backups: backups.clone(),
             security: Arc::clone(&security),
             mounts: mounts.clone(),
+            plugins: plugins.clone(),
             host_root: args.host_root.clone(),
             machine: args.machine.clone(),
             pwned_api: args.pwned_api.clone(),

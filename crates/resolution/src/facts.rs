@@ -2,11 +2,13 @@
 //! watched D-Bus services, the engine and the other managers.
 
 use crate::evaluations::{Container, Core, Engine, Facts, Os};
+use crate::model::{ContextType, Issue};
 use crate::Parts;
 use bollard::query_parameters::{InspectContainerOptions, ListContainersOptions};
 use std::collections::BTreeSet;
 
-pub async fn gather(parts: &Parts) -> Facts {
+/// The facts of this moment; `issues` are the ones the resolution center holds.
+pub async fn gather(parts: &Parts, issues: &[Issue]) -> Facts {
     let root = &parts.host_root;
     let services = parts.host.services();
     let read = |path: &str| std::fs::read(root.join(path)).ok();
@@ -46,6 +48,9 @@ pub async fn gather(parts: &Parts) -> Facts {
         ignored_conditions: !parts.jobs.ignored_conditions().is_empty(),
         containers,
         known_images,
+        running: parts.system.state() == base::CoreState::Running,
+        dns_fallback: parts.plugins.dns_options().fallback,
+        dns_server_issues: issues.iter().any(|issue| issue.subject.context == ContextType::DnsServer),
     }
 }
 

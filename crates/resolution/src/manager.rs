@@ -435,7 +435,7 @@ impl ResolutionManager {
         let system = &self.inner.parts.system;
         let before = (system.unsupported_reasons(), system.unhealthy_reasons());
         tracing::info!("Starting system evaluation with state {:?}", system.state());
-        let facts = crate::facts::gather(&self.inner.parts).await;
+        let facts = crate::facts::gather(&self.inner.parts, &self.record().issues).await;
         system.set_network_manager(facts.connectivity_check_enabled.is_some());
         for verdict in evaluations::evaluate(&facts) {
             let Some(unsupported) = verdict.unsupported else { continue };
