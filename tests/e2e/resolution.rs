@@ -2,7 +2,7 @@
 //! host root, the D-Bus fixtures, the real engine), issues found by the checks, suggestions
 //! applied as jobs, dismissals, check options, and what survives a restart.
 
-use crate::addons::{engine_daemon, install};
+use crate::addons::{engine_daemon, image_exists, install, local_image};
 use dbus_fixtures::{PrivateBus, Profile, Service};
 use e2e::fixtures::FixtureRepository;
 use e2e::{eventually, Daemon, Tmpfs};
@@ -703,4 +703,58 @@ fn containers_without_mount_propagation_on_share_and_media_are_a_docker_config_i
     // Made again on the same host, it still lacks propagation: the check finds it again.
     healthcheck(&daemon);
     assert!(issue(&daemon, "docker_config").is_some());
+}
+
+/// The issue of `kind` about `reference` now, without a health check.
+fn issue_about(daemon: &Daemon, kind: &str, reference: &str) -> Option<Value> {
+    info(daemon)["issues"].as_array()?.iter().find(|i| i["type"] == kind && i["reference"] == reference).cloned()
+}
+
+#[test]
+fn a_missing_add_on_image_is_an_issue_that_its_repair_fixes() {
+    let mut daemon = engine_daemon(&[]);
+    install(&daemon, "core_build_local");
+    let image = local_image(&daemon, "core", "build_local", "1.0.0");
+    assert!(crate::addons::docker(&["rmi", &image]).is_some(), "the image removed");
+
+    // Its start finds the image gone.
+    let (status, body) = daemon.post("/addons/core_build_local/start", json!({}));
+    assert_ne!(status, 200, "{body}");
+    let missing = eventually("the missing image", || issue_about(&daemon, "missing_image", "core_build_local"));
+    assert_eq!(missing["context"], "addon", "{missing}");
+    let repair = suggestions_of(&daemon, &missing);
+    assert_eq!(repair.len(), 1, "{repair:?}");
+    assert_eq!((&repair[0]["type"], &repair[0]["auto"]), (&json!("execute_repair"), &json!(true)), "{repair:?}");
+    apply(&daemon, &repair[0]);
+    assert!(image_exists(&image), "the image built again");
+    assert_eq!(issue_about(&daemon, "missing_image", "core_build_local"), None, "{}", info(&daemon));
+    assert!(job_done(&daemon, "fixup_app_execute_repair_process"));
+    assert!(job_done(&daemon, "docker_app_install"));
+    let (status, body) = daemon.post("/addons/core_build_local/start", json!({}));
+    assert_eq!(status, 200, "{body}");
+
+    // Gone again while the supervisor is down: found at its start. The repair is applied by
+    // itself after a health check (maybe the one at start already) while the system is
+    // healthy, else by hand.
+    let (status, body) = daemon.post("/addons/core_build_local/stop", json!({}));
+    assert_eq!(status, 200, "{body}");
+    daemon.kill9();
+    assert!(crate::addons::docker(&["rmi", &image]).is_some(), "the image removed");
+    daemon.kill9_and_restart();
+    let found = eventually("the missing image found at start", || {
+        match issue_about(&daemon, "missing_image", "core_build_local") {
+            Some(issue) => Some(Some(issue)),
+            None => (image_exists(&image) && job_done(&daemon, "fixup_app_execute_repair_process")).then_some(None),
+        }
+    });
+    if let Some(issue) = found {
+        if names(&info(&daemon)["unhealthy"]).is_empty() {
+            healthcheck(&daemon);
+        } else {
+            apply(&daemon, &suggestions_of(&daemon, &issue)[0]);
+        }
+    }
+    eventually("the image built again", || {
+        (image_exists(&image) && issue_about(&daemon, "missing_image", "core_build_local").is_none()).then_some(())
+    });
 }
