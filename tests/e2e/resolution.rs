@@ -758,3 +758,52 @@ fn a_missing_add_on_image_is_an_issue_that_its_repair_fixes() {
         (image_exists(&image) && issue_about(&daemon, "missing_image", "core_build_local").is_none()).then_some(())
     });
 }
+
+#[test]
+fn a_corrupt_git_repository_is_an_issue_that_its_reset_fixes() {
+    use crate::store::{add_repository, repository_hash, store_addon};
+    let git = e2e::fixtures::GitRepository::new("Breakable");
+    let mut daemon = Daemon::start();
+    let url = git.url();
+    add_repository(&daemon, &url);
+    let hash = repository_hash(&url);
+    let addon = format!("{hash}_stdin_reader");
+    let clone = daemon.data_dir().join("addons/git").join(&hash);
+
+    // The local copy breaks: git no longer sees a repository in it, while the remote answers.
+    std::fs::write(clone.join(".git/HEAD"), "garbage\n").unwrap();
+    git.set_config("stdin_reader", "version", "1.0.1");
+    git.commit("bump");
+    let (status, body) = daemon.post("/store/reload", json!({}));
+    assert_eq!(status, 200, "{body}");
+    let corrupt = eventually("the corrupt repository", || issue_about(&daemon, "corrupt_repository", &hash));
+    assert_eq!(corrupt["context"], "store", "{corrupt}");
+    let reset = suggestions_of(&daemon, &corrupt);
+    assert_eq!(reset.len(), 1, "{reset:?}");
+    assert_eq!((&reset[0]["type"], &reset[0]["auto"]), (&json!("execute_reset"), &json!(true)), "{reset:?}");
+    assert_eq!(store_addon(&daemon, &addon)["version_latest"], "1.0.0", "not pulled");
+    apply(&daemon, &reset[0]);
+    assert!(job_done(&daemon, "fixup_store_execute_reset_process") && job_done(&daemon, "git_repo_reset"));
+    assert_eq!(store_addon(&daemon, &addon)["version_latest"], "1.0.1", "cloned anew");
+    assert_eq!(issue_about(&daemon, "corrupt_repository", &hash), None, "{}", info(&daemon));
+    // It pulls again.
+    git.set_config("stdin_reader", "version", "1.0.2");
+    git.commit("bump again");
+    let (status, body) = daemon.post("/store/reload", json!({}));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(store_addon(&daemon, &addon)["version_latest"], "1.0.2");
+    assert_eq!(issue_about(&daemon, "corrupt_repository", &hash), None, "{}", info(&daemon));
+
+    // Broken while the supervisor is down: its objects are gone, which git's check at start finds.
+    daemon.kill9();
+    std::fs::remove_dir_all(clone.join(".git/objects")).unwrap();
+    std::fs::create_dir(clone.join(".git/objects")).unwrap();
+    daemon.kill9_and_restart();
+    let fatal = eventually("the broken repository found at start", || issue_about(&daemon, "fatal_error", &hash));
+    let reset = suggestions_of(&daemon, &fatal);
+    assert_eq!(reset.iter().map(|s| s["type"].clone()).collect::<Vec<_>>(), [json!("execute_reset")]);
+    apply(&daemon, &reset[0]);
+    assert_eq!(issue_about(&daemon, "fatal_error", &hash), None, "{}", info(&daemon));
+    let check = std::process::Command::new("git").args(["fsck", "--no-progress"]).current_dir(&clone).output().unwrap();
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+}

@@ -47,7 +47,7 @@ use IssueType as I;
 use SuggestionType as S;
 
 /// Every fixup this supervisor can apply.
-pub const FIXUPS: [Fixup; 19] = [
+pub const FIXUPS: [Fixup; 20] = [
     fixup("app_clear_port_config", S::ClearPortConfig, C::Addon, &[I::AppPortConflict], Auto::Never),
     fixup("app_execute_rebuild", S::ExecuteRebuild, C::Addon, &[I::DockerConfig], Auto::Never),
     fixup(
@@ -63,6 +63,7 @@ pub const FIXUPS: [Fixup; 19] = [
     fixup("system_execute_rebuild", S::ExecuteRebuild, C::System, &[I::DockerConfig], Auto::Never),
     fixup("store_execute_reload", S::ExecuteReload, C::Store, &[I::FatalError], Auto::Always),
     fixup("store_execute_remove", S::ExecuteRemove, C::Store, &[I::CorruptRepository], Auto::Never),
+    fixup("store_execute_reset", S::ExecuteReset, C::Store, &[I::CorruptRepository, I::FatalError], Auto::Always),
     fixup("system_clear_full_backup", S::ClearFullBackup, C::System, &[I::FreeSpace], Auto::Never),
     fixup("system_create_full_backup", S::CreateFullBackup, C::System, &[I::NoCurrentBackup], Auto::Never),
     fixup("system_execute_reboot", S::ExecuteReboot, C::System, &[I::RebootRequired], Auto::Never),
@@ -107,6 +108,14 @@ impl Fixup {
         }
     }
 
+    /// Whether applying the suggestion again cannot help after this fixup failed: a repository
+    /// still invalid after its reset has its problem upstream. The suggestion then goes, and its
+    /// issue stays (with its other suggestions) so that the user knows.
+    pub async fn hopeless(&self, parts: &Parts, suggestion: &Suggestion) -> bool {
+        let Some(slug) = suggestion.subject.reference.as_deref() else { return false };
+        self.slug == "store_execute_reset" && parts.store.checkout_invalid(slug).await
+    }
+
     /// Does what the suggestion says; an error leaves its issue in place.
     pub async fn process(&self, parts: &Parts, suggestion: &Suggestion) -> Result<(), Error> {
         let reference = suggestion.subject.reference.clone().unwrap_or_default();
@@ -141,6 +150,13 @@ impl Fixup {
             }
             "store_execute_reload" => parts.store.reload(false).await.map(drop),
             "store_execute_remove" => parts.store.remove_repository(&reference).await,
+            "store_execute_reset" => match parts.store.reset_repository(&reference).await {
+                Err(e) if e.kind == base::Kind::NotFound => {
+                    tracing::warn!("Can't find store {reference} for fixup");
+                    Ok(())
+                }
+                reset => reset,
+            },
             "system_clear_full_backup" => clear_full_backups(parts),
             "system_create_full_backup" => create_full_backup(parts).await,
             "system_execute_reboot" => parts.host.reboot().await,

@@ -216,6 +216,9 @@ impl ResolutionManager {
             }
             Err(e) => {
                 tracing::warn!("The fixup {} failed: {}", fixup.slug, e.message);
+                if fixup.hopeless(&self.inner.parts, suggestion).await {
+                    self.dismiss_suggestion(&suggestion.uuid)?;
+                }
                 Err(e)
             }
         }
