@@ -807,3 +807,40 @@ fn a_corrupt_git_repository_is_an_issue_that_its_reset_fixes() {
     let check = std::process::Command::new("git").args(["fsck", "--no-progress"]).current_dir(&clone).output().unwrap();
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
 }
+
+#[test]
+fn an_add_on_that_fails_to_start_at_boot_is_an_issue_until_it_starts_or_boots_no_more() {
+    let repository = FixtureRepository::copy();
+    let taken = TcpListener::bind("0.0.0.0:0").expect("a port to hold");
+    let port = taken.local_addr().unwrap().port();
+    repository.set_config("build_local", "ports", &format!("{{\"8080/tcp\": {port}}}"));
+    let mut daemon = engine_daemon(&[repository.env()]);
+    // It starts at boot, where the port is taken.
+    install(&daemon, "core_build_local");
+    daemon.kill9_and_restart();
+    let failed = eventually("the failed boot", || issue_about(&daemon, "boot_fail", "core_build_local"));
+    assert_eq!(failed["context"], "addon", "{failed}");
+    let mut types = suggestion_types(&daemon, &failed);
+    types.sort_by_key(|t| t.to_string());
+    assert_eq!(types, [json!("disable_boot"), json!("execute_start")]);
+
+    drop(taken);
+    let start = suggestions_of(&daemon, &failed).into_iter().find(|s| s["type"] == "execute_start").unwrap();
+    apply(&daemon, &start);
+    let (_, addon) = daemon.get("/addons/core_build_local/info");
+    assert_eq!(addon["data"]["state"], "started", "{addon}");
+    assert_eq!(issue_about(&daemon, "boot_fail", "core_build_local"), None, "{}", info(&daemon));
+
+    // Failed again, then no longer started at boot: nothing left to fix.
+    let (status, body) = daemon.post("/addons/core_build_local/stop", json!({}));
+    assert_eq!(status, 200, "{body}");
+    let taken = TcpListener::bind(("0.0.0.0", port)).expect("the port held again");
+    daemon.kill9_and_restart();
+    eventually("the failed boot", || issue_about(&daemon, "boot_fail", "core_build_local"));
+    let (status, body) = daemon.post("/addons/core_build_local/options", json!({"boot": "manual"}));
+    assert_eq!(status, 200, "{body}");
+    eventually("the failed boot to go", || {
+        issue_about(&daemon, "boot_fail", "core_build_local").is_none().then_some(())
+    });
+    drop(taken);
+}

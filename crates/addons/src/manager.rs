@@ -9,7 +9,7 @@
 
 use crate::build;
 use crate::container::{self, HostFolders, Plan};
-use crate::data::{AddonsFile, Installed, SystemData, UserData};
+use crate::data::{AddonsFile, Boot, Installed, SystemData, UserData};
 use crate::engine::{self, AddonState};
 use crate::errors;
 use crate::info::StoreFacts;
@@ -204,16 +204,19 @@ impl AddonManager {
         &self.inner.catalog
     }
 
-    /// Changes the user data of an installed add-on, on disk first.
+    /// Changes the user data of an installed add-on, on disk first. An add-on no longer started
+    /// at boot has no failed boot any more.
     pub fn update_user(&self, slug: &str, change: impl FnOnce(&mut UserData)) -> Result<(), Error> {
-        if !self.is_installed(slug) {
-            return Err(errors::not_installed());
-        }
+        let boot = |manager: &Self| manager.get(slug).map(|addon| addon.boot());
+        let Some(before) = boot(self) else { return Err(errors::not_installed()) };
         self.inner.file.update(|file| {
             if let Some(user) = file.user.get_mut(slug) {
                 change(user);
             }
         })?;
+        if before == Boot::Auto && boot(self) == Some(Boot::Manual) {
+            self.inner.jobs.system().withdraw_issue(boot_fail(slug));
+        }
         Ok(())
     }
 
@@ -746,6 +749,7 @@ impl AddonManager {
         self.with_runtime(slug, |r| r.failed = result.is_err());
         result?;
         tracing::info!(addon = slug, "started");
+        self.inner.jobs.system().withdraw_issue(boot_fail(slug));
         self.wait_for_startup(slug).await
     }
 
@@ -997,17 +1001,37 @@ impl AddonManager {
                 }),
                 (None, _) => {}
             }
-            if !running && addon.boot() == crate::data::Boot::Auto {
+            if !running && addon.boot() == Boot::Auto {
                 to_start.push((startup_rank(addon.config().startup), addon.slug.clone()));
             }
         }
         to_start.sort();
-        for (_, slug) in to_start {
+        for (_, slug) in &to_start {
             tracing::info!(addon = %slug, "starting at boot");
-            if let Err(e) = self.start(&slug).await {
+            if let Err(e) = self.start(slug).await {
                 tracing::warn!(addon = %slug, "can't start at boot: {}", e.message);
+                self.inner.jobs.system().raise_issue(boot_fail(slug));
             }
         }
+        // One that started and then died failed its boot too; one that stopped by itself may be
+        // a single shot, and one still starting is only slow.
+        for (_, slug) in &to_start {
+            if matches!(self.state(slug).await, AddonState::Error | AddonState::Unknown) {
+                self.inner.jobs.system().raise_issue(boot_fail(slug));
+            }
+        }
+    }
+}
+
+/// The issue of an add-on that failed to start at boot: starting it again, or not at boot,
+/// fixes it.
+fn boot_fail(slug: &str) -> base::system::RaisedIssue {
+    base::system::RaisedIssue {
+        kind: "boot_fail",
+        context: "addon",
+        reference: Some(slug.to_owned()),
+        extra: None,
+        suggestions: vec!["execute_start", "disable_boot"],
     }
 }
 
