@@ -844,3 +844,48 @@ fn an_add_on_that_fails_to_start_at_boot_is_an_issue_until_it_starts_or_boots_no
     });
     drop(taken);
 }
+
+/// Writes JEDEC's wear estimate `used` (type B: `0x0a` is 90-100 % used) as the eMMC life time
+/// of every block device of this machine under `root`, whichever holds the data directory.
+fn emmc_wear(root: &Path, used: &str) {
+    for device in std::fs::read_dir("/sys/class/block").unwrap().flatten() {
+        let folder = root.join("sys/block").join(device.file_name()).join("device");
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join("life_time"), format!("0x01 {used}\n")).unwrap();
+    }
+}
+
+#[test]
+fn a_worn_out_data_disk_is_an_issue_until_it_wears_less() {
+    use std::os::unix::fs::FileTypeExt;
+    let root = tempfile::tempdir().unwrap();
+    emmc_wear(root.path(), "0x0a");
+    let daemon = Daemon::start_with(&[("SUPERVISOR_HOST_ROOT", root.path().to_str().unwrap())]);
+    let findmnt = std::process::Command::new("findmnt")
+        .args(["-n", "-o", "SOURCE", "-T", daemon.data_dir().to_str().unwrap()])
+        .output()
+        .expect("findmnt");
+    let source = String::from_utf8_lossy(&findmnt.stdout).trim().to_owned();
+    if !std::fs::metadata(&source).is_ok_and(|meta| meta.file_type().is_block_device()) {
+        // No disk holds the data directory here: its wear is not known, which is no issue.
+        let (_, host) = daemon.get("/host/info");
+        assert_eq!(host["data"]["disk_life_time"], Value::Null, "{host}");
+        healthcheck(&daemon);
+        assert_eq!(issue(&daemon, "disk_lifetime"), None);
+        return;
+    }
+    eventually("the data disk's wear", || {
+        let (_, host) = daemon.get("/host/info");
+        (host["data"]["disk_life_time"] == json!(90.0)).then_some(())
+    });
+    healthcheck(&daemon);
+    let worn = issue(&daemon, "disk_lifetime").expect("the worn disk found");
+    assert_eq!((worn["context"].clone(), worn["reference"].clone()), (json!("system"), Value::Null), "{worn}");
+    assert!(suggestions_of(&daemon, &worn).is_empty());
+
+    emmc_wear(root.path(), "0x02");
+    let (status, body) = daemon.post("/host/reload", json!({}));
+    assert_eq!(status, 200, "{body}");
+    healthcheck(&daemon);
+    assert_eq!(issue(&daemon, "disk_lifetime"), None, "{}", info(&daemon));
+}
