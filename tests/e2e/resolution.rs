@@ -889,3 +889,35 @@ fn a_worn_out_data_disk_is_an_issue_until_it_wears_less() {
     healthcheck(&daemon);
     assert_eq!(issue(&daemon, "disk_lifetime"), None, "{}", info(&daemon));
 }
+
+#[test]
+fn an_add_on_restored_without_its_repository_is_detached_until_the_repository_is_back() {
+    use crate::store::{add_repository, repository_hash};
+    let git = e2e::fixtures::GitRepository::new("Left behind");
+    let daemon = engine_daemon(&[]);
+    let url = git.url();
+    add_repository(&daemon, &url);
+    let hash = repository_hash(&url);
+    let slug = format!("{hash}_stdin_reader");
+    install(&daemon, &slug);
+    let (status, answer) = daemon.post("/backups/new/partial", json!({"addons": [slug]}));
+    assert_eq!(status, 200, "{answer}");
+    let backup = answer["data"]["slug"].as_str().expect("a backup").to_owned();
+
+    // The add-on comes back from the backup; its repository does not.
+    let (status, answer) = daemon.post(&format!("/addons/{slug}/uninstall"), json!({}));
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = daemon.call("DELETE", &format!("/store/repositories/{hash}"), None);
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = daemon.post(&format!("/backups/{backup}/restore/partial"), json!({"addons": [slug]}));
+    assert_eq!(status, 200, "{answer}");
+    healthcheck(&daemon);
+    let missing = issue(&daemon, "detached_addon_missing").expect("the add-on without its repository");
+    assert_eq!((missing["context"].clone(), missing["reference"].clone()), (json!("addon"), json!(slug)));
+    assert!(suggestions_of(&daemon, &missing).is_empty(), "nothing to do but add the repository again");
+    assert_eq!(issue(&daemon, "detached_addon_removed"), None);
+
+    add_repository(&daemon, &url);
+    healthcheck(&daemon);
+    assert_eq!(issue(&daemon, "detached_addon_missing"), None, "{}", info(&daemon));
+}
