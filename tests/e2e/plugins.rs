@@ -273,3 +273,23 @@ fn a_plugin_whose_program_or_host_package_is_missing_fails_naming_it() {
     let (status, _) = daemon.get("/supervisor/info");
     assert_eq!(status, 200, "the supervisor runs on");
 }
+
+/// The plugins' containers are the supervisor's own: one that the engine restarts by itself
+/// (only the observer may) has an unsupported restart policy.
+#[test]
+fn a_plugin_container_that_restarts_by_itself_has_an_unsupported_restart_policy() {
+    let daemon = engine_daemon(&[("SUPERVISOR_PLUGINS_INSTALL", "cli")]);
+    offer(&daemon, &[("cli", "1")]);
+    running(&daemon, "cli", "1");
+    let unsupported = |daemon: &Daemon| {
+        let (status, body) = daemon.post("/resolution/healthcheck", json!({}));
+        assert_eq!(status, 200, "{body}");
+        let (_, info) = daemon.get("/resolution/info");
+        info["data"]["unsupported"].as_array().unwrap().clone()
+    };
+    assert!(!unsupported(&daemon).contains(&json!("restart_policy")));
+
+    let output = docker(&["update", "--restart", "always", &container(&daemon, "cli")]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(unsupported(&daemon).contains(&json!("restart_policy")));
+}

@@ -2,7 +2,7 @@
 //! host root, the D-Bus fixtures, the real engine), issues found by the checks, suggestions
 //! applied as jobs, dismissals, check options, and what survives a restart.
 
-use crate::addons::{engine_daemon, install};
+use crate::addons::{engine_daemon, image_exists, install, local_image};
 use dbus_fixtures::{PrivateBus, Profile, Service};
 use e2e::fixtures::FixtureRepository;
 use e2e::{eventually, Daemon, Tmpfs};
@@ -495,6 +495,40 @@ fn dns_servers_of_the_host_that_fail_for_the_check_host_are_issues() {
     assert!(issues_of_kind(&daemon, "dns_server_ipv6_error").is_empty(), "{}", info(&daemon));
 }
 
+fn unsupported(daemon: &Daemon) -> Vec<String> {
+    names(&info(daemon)["unsupported"])
+}
+
+fn set_dns_fallback(daemon: &Daemon, fallback: bool) {
+    let (status, body) = daemon.post("/dns/options", json!({"fallback": fallback}));
+    assert_eq!(status, 200, "{body}");
+}
+
+#[test]
+fn a_failing_dns_server_without_the_fallback_is_unsupported() {
+    let bus = PrivateBus::start(Service::ALL).expect("a private bus");
+    let daemon = Daemon::start_with(&[bus.env()]);
+    // Nothing listens there.
+    set_nameservers(&daemon, &["127.0.0.155"]);
+    set_dns_fallback(&daemon, false);
+    // Offline, the check does not run: no DNS server failed yet.
+    healthcheck(&daemon);
+    assert!(issues_of_kind(&daemon, "dns_server_failed").is_empty(), "{}", info(&daemon));
+    assert!(!unsupported(&daemon).contains(&"dns_server".to_owned()), "{}", info(&daemon));
+
+    ignore_internet(&daemon);
+    run_check(&daemon, "dns_server");
+    assert_eq!(issues_of_kind(&daemon, "dns_server_failed").len(), 1, "{}", info(&daemon));
+    healthcheck(&daemon);
+    assert!(unsupported(&daemon).contains(&"dns_server".to_owned()), "{}", info(&daemon));
+
+    // The fallback answers when the host's server does not.
+    set_dns_fallback(&daemon, true);
+    healthcheck(&daemon);
+    assert_eq!(issues_of_kind(&daemon, "dns_server_failed").len(), 1, "the server still fails");
+    assert!(!unsupported(&daemon).contains(&"dns_server".to_owned()), "{}", info(&daemon));
+}
+
 /// A Pwned Passwords range API on loopback: every range lists the suffix of the SHA-1 of
 /// `correct-horse-battery-staple` (the `schema_all` fixture's password). Returns its URL.
 fn pwned_api() -> String {
@@ -669,4 +703,221 @@ fn containers_without_mount_propagation_on_share_and_media_are_a_docker_config_i
     // Made again on the same host, it still lacks propagation: the check finds it again.
     healthcheck(&daemon);
     assert!(issue(&daemon, "docker_config").is_some());
+}
+
+/// The issue of `kind` about `reference` now, without a health check.
+fn issue_about(daemon: &Daemon, kind: &str, reference: &str) -> Option<Value> {
+    info(daemon)["issues"].as_array()?.iter().find(|i| i["type"] == kind && i["reference"] == reference).cloned()
+}
+
+#[test]
+fn a_missing_add_on_image_is_an_issue_that_its_repair_fixes() {
+    let mut daemon = engine_daemon(&[]);
+    install(&daemon, "core_build_local");
+    let image = local_image(&daemon, "core", "build_local", "1.0.0");
+    assert!(crate::addons::docker(&["rmi", &image]).is_some(), "the image removed");
+
+    // Its start finds the image gone.
+    let (status, body) = daemon.post("/addons/core_build_local/start", json!({}));
+    assert_ne!(status, 200, "{body}");
+    let missing = eventually("the missing image", || issue_about(&daemon, "missing_image", "core_build_local"));
+    assert_eq!(missing["context"], "addon", "{missing}");
+    let repair = suggestions_of(&daemon, &missing);
+    assert_eq!(repair.len(), 1, "{repair:?}");
+    assert_eq!((&repair[0]["type"], &repair[0]["auto"]), (&json!("execute_repair"), &json!(true)), "{repair:?}");
+    apply(&daemon, &repair[0]);
+    assert!(image_exists(&image), "the image built again");
+    assert_eq!(issue_about(&daemon, "missing_image", "core_build_local"), None, "{}", info(&daemon));
+    assert!(job_done(&daemon, "fixup_app_execute_repair_process"));
+    assert!(job_done(&daemon, "docker_app_install"));
+    let (status, body) = daemon.post("/addons/core_build_local/start", json!({}));
+    assert_eq!(status, 200, "{body}");
+
+    // Gone again while the supervisor is down: found at its start. The repair is applied by
+    // itself after a health check (maybe the one at start already) while the system is
+    // healthy, else by hand.
+    let (status, body) = daemon.post("/addons/core_build_local/stop", json!({}));
+    assert_eq!(status, 200, "{body}");
+    daemon.kill9();
+    assert!(crate::addons::docker(&["rmi", &image]).is_some(), "the image removed");
+    daemon.kill9_and_restart();
+    let found = eventually("the missing image found at start", || {
+        match issue_about(&daemon, "missing_image", "core_build_local") {
+            Some(issue) => Some(Some(issue)),
+            None => (image_exists(&image) && job_done(&daemon, "fixup_app_execute_repair_process")).then_some(None),
+        }
+    });
+    if let Some(issue) = found {
+        if names(&info(&daemon)["unhealthy"]).is_empty() {
+            healthcheck(&daemon);
+        } else {
+            apply(&daemon, &suggestions_of(&daemon, &issue)[0]);
+        }
+    }
+    eventually("the image built again", || {
+        (image_exists(&image) && issue_about(&daemon, "missing_image", "core_build_local").is_none()).then_some(())
+    });
+}
+
+#[test]
+fn a_corrupt_git_repository_is_an_issue_that_its_reset_fixes() {
+    use crate::store::{add_repository, repository_hash, store_addon};
+    let git = e2e::fixtures::GitRepository::new("Breakable");
+    let mut daemon = Daemon::start();
+    let url = git.url();
+    add_repository(&daemon, &url);
+    let hash = repository_hash(&url);
+    let addon = format!("{hash}_stdin_reader");
+    let clone = daemon.data_dir().join("addons/git").join(&hash);
+
+    // The local copy breaks: git no longer sees a repository in it, while the remote answers.
+    std::fs::write(clone.join(".git/HEAD"), "garbage\n").unwrap();
+    git.set_config("stdin_reader", "version", "1.0.1");
+    git.commit("bump");
+    let (status, body) = daemon.post("/store/reload", json!({}));
+    assert_eq!(status, 200, "{body}");
+    let corrupt = eventually("the corrupt repository", || issue_about(&daemon, "corrupt_repository", &hash));
+    assert_eq!(corrupt["context"], "store", "{corrupt}");
+    let reset = suggestions_of(&daemon, &corrupt);
+    assert_eq!(reset.len(), 1, "{reset:?}");
+    assert_eq!((&reset[0]["type"], &reset[0]["auto"]), (&json!("execute_reset"), &json!(true)), "{reset:?}");
+    assert_eq!(store_addon(&daemon, &addon)["version_latest"], "1.0.0", "not pulled");
+    apply(&daemon, &reset[0]);
+    assert!(job_done(&daemon, "fixup_store_execute_reset_process") && job_done(&daemon, "git_repo_reset"));
+    assert_eq!(store_addon(&daemon, &addon)["version_latest"], "1.0.1", "cloned anew");
+    assert_eq!(issue_about(&daemon, "corrupt_repository", &hash), None, "{}", info(&daemon));
+    // It pulls again.
+    git.set_config("stdin_reader", "version", "1.0.2");
+    git.commit("bump again");
+    let (status, body) = daemon.post("/store/reload", json!({}));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(store_addon(&daemon, &addon)["version_latest"], "1.0.2");
+    assert_eq!(issue_about(&daemon, "corrupt_repository", &hash), None, "{}", info(&daemon));
+
+    // Broken while the supervisor is down: its objects are gone, which git's check at start finds.
+    daemon.kill9();
+    std::fs::remove_dir_all(clone.join(".git/objects")).unwrap();
+    std::fs::create_dir(clone.join(".git/objects")).unwrap();
+    daemon.kill9_and_restart();
+    let fatal = eventually("the broken repository found at start", || issue_about(&daemon, "fatal_error", &hash));
+    let reset = suggestions_of(&daemon, &fatal);
+    assert_eq!(reset.iter().map(|s| s["type"].clone()).collect::<Vec<_>>(), [json!("execute_reset")]);
+    apply(&daemon, &reset[0]);
+    assert_eq!(issue_about(&daemon, "fatal_error", &hash), None, "{}", info(&daemon));
+    let check = std::process::Command::new("git").args(["fsck", "--no-progress"]).current_dir(&clone).output().unwrap();
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+}
+
+#[test]
+fn an_add_on_that_fails_to_start_at_boot_is_an_issue_until_it_starts_or_boots_no_more() {
+    let repository = FixtureRepository::copy();
+    let taken = TcpListener::bind("0.0.0.0:0").expect("a port to hold");
+    let port = taken.local_addr().unwrap().port();
+    repository.set_config("build_local", "ports", &format!("{{\"8080/tcp\": {port}}}"));
+    let mut daemon = engine_daemon(&[repository.env()]);
+    // It starts at boot, where the port is taken.
+    install(&daemon, "core_build_local");
+    daemon.kill9_and_restart();
+    let failed = eventually("the failed boot", || issue_about(&daemon, "boot_fail", "core_build_local"));
+    assert_eq!(failed["context"], "addon", "{failed}");
+    let mut types = suggestion_types(&daemon, &failed);
+    types.sort_by_key(|t| t.to_string());
+    assert_eq!(types, [json!("disable_boot"), json!("execute_start")]);
+
+    drop(taken);
+    let start = suggestions_of(&daemon, &failed).into_iter().find(|s| s["type"] == "execute_start").unwrap();
+    apply(&daemon, &start);
+    let (_, addon) = daemon.get("/addons/core_build_local/info");
+    assert_eq!(addon["data"]["state"], "started", "{addon}");
+    assert_eq!(issue_about(&daemon, "boot_fail", "core_build_local"), None, "{}", info(&daemon));
+
+    // Failed again, then no longer started at boot: nothing left to fix.
+    let (status, body) = daemon.post("/addons/core_build_local/stop", json!({}));
+    assert_eq!(status, 200, "{body}");
+    let taken = TcpListener::bind(("0.0.0.0", port)).expect("the port held again");
+    daemon.kill9_and_restart();
+    eventually("the failed boot", || issue_about(&daemon, "boot_fail", "core_build_local"));
+    let (status, body) = daemon.post("/addons/core_build_local/options", json!({"boot": "manual"}));
+    assert_eq!(status, 200, "{body}");
+    eventually("the failed boot to go", || {
+        issue_about(&daemon, "boot_fail", "core_build_local").is_none().then_some(())
+    });
+    drop(taken);
+}
+
+/// Writes JEDEC's wear estimate `used` (type B: `0x0a` is 90-100 % used) as the eMMC life time
+/// of every block device of this machine under `root`, whichever holds the data directory.
+fn emmc_wear(root: &Path, used: &str) {
+    for device in std::fs::read_dir("/sys/class/block").unwrap().flatten() {
+        let folder = root.join("sys/block").join(device.file_name()).join("device");
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join("life_time"), format!("0x01 {used}\n")).unwrap();
+    }
+}
+
+#[test]
+fn a_worn_out_data_disk_is_an_issue_until_it_wears_less() {
+    use std::os::unix::fs::FileTypeExt;
+    let root = tempfile::tempdir().unwrap();
+    emmc_wear(root.path(), "0x0a");
+    let daemon = Daemon::start_with(&[("SUPERVISOR_HOST_ROOT", root.path().to_str().unwrap())]);
+    let findmnt = std::process::Command::new("findmnt")
+        .args(["-n", "-o", "SOURCE", "-T", daemon.data_dir().to_str().unwrap()])
+        .output()
+        .expect("findmnt");
+    let source = String::from_utf8_lossy(&findmnt.stdout).trim().to_owned();
+    if !std::fs::metadata(&source).is_ok_and(|meta| meta.file_type().is_block_device()) {
+        // No disk holds the data directory here: its wear is not known, which is no issue.
+        let (_, host) = daemon.get("/host/info");
+        assert_eq!(host["data"]["disk_life_time"], Value::Null, "{host}");
+        healthcheck(&daemon);
+        assert_eq!(issue(&daemon, "disk_lifetime"), None);
+        return;
+    }
+    eventually("the data disk's wear", || {
+        let (_, host) = daemon.get("/host/info");
+        (host["data"]["disk_life_time"] == json!(90.0)).then_some(())
+    });
+    healthcheck(&daemon);
+    let worn = issue(&daemon, "disk_lifetime").expect("the worn disk found");
+    assert_eq!((worn["context"].clone(), worn["reference"].clone()), (json!("system"), Value::Null), "{worn}");
+    assert!(suggestions_of(&daemon, &worn).is_empty());
+
+    emmc_wear(root.path(), "0x02");
+    let (status, body) = daemon.post("/host/reload", json!({}));
+    assert_eq!(status, 200, "{body}");
+    healthcheck(&daemon);
+    assert_eq!(issue(&daemon, "disk_lifetime"), None, "{}", info(&daemon));
+}
+
+#[test]
+fn an_add_on_restored_without_its_repository_is_detached_until_the_repository_is_back() {
+    use crate::store::{add_repository, repository_hash};
+    let git = e2e::fixtures::GitRepository::new("Left behind");
+    let daemon = engine_daemon(&[]);
+    let url = git.url();
+    add_repository(&daemon, &url);
+    let hash = repository_hash(&url);
+    let slug = format!("{hash}_stdin_reader");
+    install(&daemon, &slug);
+    let (status, answer) = daemon.post("/backups/new/partial", json!({"addons": [slug]}));
+    assert_eq!(status, 200, "{answer}");
+    let backup = answer["data"]["slug"].as_str().expect("a backup").to_owned();
+
+    // The add-on comes back from the backup; its repository does not.
+    let (status, answer) = daemon.post(&format!("/addons/{slug}/uninstall"), json!({}));
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = daemon.call("DELETE", &format!("/store/repositories/{hash}"), None);
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = daemon.post(&format!("/backups/{backup}/restore/partial"), json!({"addons": [slug]}));
+    assert_eq!(status, 200, "{answer}");
+    healthcheck(&daemon);
+    let missing = issue(&daemon, "detached_addon_missing").expect("the add-on without its repository");
+    assert_eq!((missing["context"].clone(), missing["reference"].clone()), (json!("addon"), json!(slug)));
+    assert!(suggestions_of(&daemon, &missing).is_empty(), "nothing to do but add the repository again");
+    assert_eq!(issue(&daemon, "detached_addon_removed"), None);
+
+    add_repository(&daemon, &url);
+    healthcheck(&daemon);
+    assert_eq!(issue(&daemon, "detached_addon_missing"), None, "{}", info(&daemon));
 }

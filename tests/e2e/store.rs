@@ -76,7 +76,7 @@ fn store_slugs(daemon: &Daemon) -> BTreeSet<String> {
     store_addons(daemon).iter().map(|a| a["slug"].as_str().unwrap().to_owned()).collect()
 }
 
-fn store_addon(daemon: &Daemon, slug: &str) -> Value {
+pub(crate) fn store_addon(daemon: &Daemon, slug: &str) -> Value {
     let (status, body) = daemon.get(&format!("/store/addons/{slug}"));
     assert_eq!(status, 200, "{body}");
     body["data"].clone()
@@ -103,13 +103,13 @@ fn repository_errors(daemon: &Daemon, slug: &str) -> Vec<String> {
         .collect()
 }
 
-fn add_repository(daemon: &Daemon, url: &str) {
+pub(crate) fn add_repository(daemon: &Daemon, url: &str) {
     let (status, body) = daemon.post("/store/repositories", json!({ "repository": url }));
     assert_eq!(status, 200, "{body}");
 }
 
 /// The slug of a git repository: the first 8 hex digits of the SHA-1 of its lower-cased source.
-fn repository_hash(source: &str) -> String {
+pub(crate) fn repository_hash(source: &str) -> String {
     let mut child = Command::new("sha1sum").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("run sha1sum");
     use std::io::Write;
     child.stdin.take().unwrap().write_all(source.to_lowercase().as_bytes()).unwrap();

@@ -176,9 +176,9 @@ impl AddonManager {
     pub async fn end_backup(&self, hold: BackupHold, parent: &Job) -> Result<(), Error> {
         let manager = self.clone();
         parent
-            .run_child(child("addon_end_backup", &hold.slug), |job| async move {
+            .run_child(child("addon_end_backup", &hold.slug), |_| async move {
                 if hold.restart {
-                    manager.start_container(&hold.slug, &job).await?;
+                    manager.start_container(&hold.slug).await?;
                 }
                 if let Some(command) = &hold.post {
                     manager.exec(&hold.slug, command).await?;
@@ -273,7 +273,7 @@ impl AddonManager {
             .map_err(|e| errors::unknown(slug, format!("can't create its data folder: {e}")))?;
         tracing::info!(addon = slug, version = %restore.version, "restored");
         if restore.started {
-            self.start_container(slug, job).await?;
+            self.start_container(slug).await?;
         }
         Ok(())
     }

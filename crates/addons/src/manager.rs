@@ -9,7 +9,7 @@
 
 use crate::build;
 use crate::container::{self, HostFolders, Plan};
-use crate::data::{AddonsFile, Installed, SystemData, UserData};
+use crate::data::{AddonsFile, Boot, Installed, SystemData, UserData};
 use crate::engine::{self, AddonState};
 use crate::errors;
 use crate::info::StoreFacts;
@@ -204,16 +204,19 @@ impl AddonManager {
         &self.inner.catalog
     }
 
-    /// Changes the user data of an installed add-on, on disk first.
+    /// Changes the user data of an installed add-on, on disk first. An add-on no longer started
+    /// at boot has no failed boot any more.
     pub fn update_user(&self, slug: &str, change: impl FnOnce(&mut UserData)) -> Result<(), Error> {
-        if !self.is_installed(slug) {
-            return Err(errors::not_installed());
-        }
+        let boot = |manager: &Self| manager.get(slug).map(|addon| addon.boot());
+        let Some(before) = boot(self) else { return Err(errors::not_installed()) };
         self.inner.file.update(|file| {
             if let Some(user) = file.user.get_mut(slug) {
                 change(user);
             }
         })?;
+        if before == Boot::Auto && boot(self) == Some(Boot::Manual) {
+            self.inner.jobs.system().withdraw_issue(boot_fail(slug));
+        }
         Ok(())
     }
 
@@ -330,6 +333,7 @@ impl AddonManager {
     pub async fn list_items(&self) -> Vec<crate::info::AddonListItem> {
         let mut items = Vec::new();
         for addon in self.list() {
+            self.check_image(&addon).await;
             let state = self.state(&addon.slug).await;
             items.push(crate::info::list_item(&addon, &self.installed_facts(&addon), state));
         }
@@ -592,7 +596,7 @@ impl AddonManager {
         tracing::info!(addon = slug, from = %installed.user.version, to = %config.version, "updated");
         if was_running {
             job.set_stage("start");
-            self.start_container(slug, job).await?;
+            self.start_container(slug).await?;
         }
         Ok(())
     }
@@ -617,7 +621,7 @@ impl AddonManager {
         }
         tracing::info!(addon = slug, "rebuilt");
         if was_running {
-            self.start_container(slug, job).await?;
+            self.start_container(slug).await?;
         }
         Ok(())
     }
@@ -667,10 +671,7 @@ impl AddonManager {
     pub async fn start(&self, slug: &str) -> Result<(), Error> {
         let manager = self.clone();
         let slug = slug.to_owned();
-        self.inner
-            .jobs
-            .run(spec("addon_start", &slug), |job| async move { manager.start_container(&slug, &job).await })
-            .await
+        self.inner.jobs.run(spec("addon_start", &slug), |_| async move { manager.start_container(&slug).await }).await
     }
 
     /// Stops the add-on (job `addon_stop`); the watchdog leaves it stopped.
@@ -686,9 +687,9 @@ impl AddonManager {
         let slug = slug.to_owned();
         self.inner
             .jobs
-            .run(spec("addon_restart", &slug), |job| async move {
+            .run(spec("addon_restart", &slug), |_| async move {
                 manager.stop_container(&slug).await?;
-                manager.start_container(&slug, &job).await
+                manager.start_container(&slug).await
             })
             .await
     }
@@ -739,28 +740,28 @@ impl AddonManager {
 
     /// Starts the container: validated `options.json`, a fresh token, a new container on the
     /// network. An add-on that already runs is only waited for.
-    pub(crate) async fn start_container(&self, slug: &str, job: &Job) -> Result<(), Error> {
+    pub(crate) async fn start_container(&self, slug: &str) -> Result<(), Error> {
         let addon = self.get(slug).ok_or_else(errors::not_installed)?;
         if matches!(self.state(slug).await, AddonState::Started | AddonState::Startup) {
             return self.wait_for_startup(slug).await;
         }
-        let result = self.create_and_start(&addon, job).await;
+        let result = self.create_and_start(&addon).await;
         self.with_runtime(slug, |r| r.failed = result.is_err());
         result?;
         tracing::info!(addon = slug, "started");
+        self.inner.jobs.system().withdraw_issue(boot_fail(slug));
         self.wait_for_startup(slug).await
     }
 
-    async fn create_and_start(&self, addon: &Installed, job: &Job) -> Result<(), Error> {
+    async fn create_and_start(&self, addon: &Installed) -> Result<(), Error> {
         let slug = addon.slug.as_str();
         let config = addon.config();
         let options = self.validated_options(addon).map_err(|why| errors::invalid_options(slug, &why))?;
         let tag = format!("{}:{}", addon.user.image, addon.user.version);
         if !self.inner.docker.image_exists(&addon.user.image, &addon.user.version).await? {
-            // The image went missing (pruned by hand, say): fetch it again like an install would.
-            tracing::warn!(addon = slug, %tag, "image missing, fetching it again");
-            let dir = self.inner.catalog.addon(slug).map(|a| a.path).ok_or_else(|| errors::detached(slug))?;
-            self.fetch_image(slug, &dir, config, &Self::arch(config), &addon.user.image, job).await?;
+            // Gone since it was installed (pruned by hand, say): repairing fetches it again.
+            self.raise_missing_image(slug);
+            return Err(errors::unknown(slug, format!("its image {tag} is missing")));
         }
         let network = self.inner.docker.ensure_network().await?;
         self.pick_ingress_port(addon, network.gateway).await?;
@@ -851,6 +852,77 @@ impl AddonManager {
         });
     }
 
+    /// Tells the resolution center that the add-on's image is gone; repairing fetches it again.
+    fn raise_missing_image(&self, slug: &str) {
+        self.inner.jobs.system().raise_issue(base::system::RaisedIssue {
+            kind: "missing_image",
+            context: "addon",
+            reference: Some(slug.to_owned()),
+            extra: None,
+            suggestions: vec!["execute_repair"],
+        });
+    }
+
+    /// Fetches the image of the installed add-on `slug` again when the engine lacks it (the
+    /// repair of a `missing_image` issue): pulled, or built from its repository, as the job
+    /// `docker_app_install`. Nothing is done when it is not installed or its image is there; an
+    /// add-on to build that its repository no longer offers cannot be repaired (the detached
+    /// check suggests removing it instead).
+    pub async fn repair(&self, slug: &str) -> Result<(), Error> {
+        let Some(addon) = self.get(slug) else {
+            tracing::info!(addon = slug, "cannot repair an app that is not installed");
+            return Ok(());
+        };
+        if self.inner.docker.image_exists(&addon.user.image, &addon.user.version).await? {
+            tracing::info!(addon = slug, "the app's image is there, nothing to repair");
+            return Ok(());
+        }
+        let dir = match self.inner.catalog.addon(slug) {
+            Some(store) => store.path,
+            None if addon.config().image.is_none() => {
+                tracing::warn!(addon = slug, "cannot repair an app to build that left its repository");
+                return Ok(());
+            }
+            None => std::path::PathBuf::new(),
+        };
+        tracing::info!(addon = slug, "installing the app's image");
+        let manager = self.clone();
+        self.inner
+            .jobs
+            .run(spec("docker_app_install", slug), |job| async move {
+                let config = addon.config();
+                manager.fetch_image(&addon.slug, &dir, config, &Self::arch(config), &addon.user.image, &job).await
+            })
+            .await
+    }
+
+    /// At load, as the real Supervisor: an add-on whose image is gone gets a pulled one again at
+    /// once, or an issue when that fails; one to build gets the issue (its repair builds it,
+    /// not the start-up), unless its repository no longer offers it.
+    async fn check_image(&self, addon: &Installed) {
+        let slug = addon.slug.as_str();
+        match self.inner.docker.image_exists(&addon.user.image, &addon.user.version).await {
+            Ok(false) => {}
+            Ok(true) => return,
+            Err(e) => {
+                tracing::warn!(addon = slug, "can't tell whether the app's image is there: {}", e.message);
+                return;
+            }
+        }
+        tracing::info!(addon = slug, image = %addon.user.image, "the app's image is missing");
+        let build = addon.config().image.is_none();
+        if !build {
+            match self.repair(slug).await {
+                Ok(()) => return,
+                Err(e) => tracing::warn!(addon = slug, "can't pull the app's image again: {}", e.message),
+            }
+        } else if self.inner.catalog.addon(slug).is_none() {
+            tracing::warn!(addon = slug, "the app's image is missing and its repository no longer offers it to build");
+            return;
+        }
+        self.raise_missing_image(slug);
+    }
+
     /// Waits while the add-on is in `startup` (a health check that has not passed yet), up to
     /// [`STARTUP_TIMEOUT`]; a timeout is only logged, as in the real Supervisor.
     async fn wait_for_startup(&self, slug: &str) -> Result<(), Error> {
@@ -911,6 +983,7 @@ impl AddonManager {
         tokio::spawn(crate::watchdog::watch(self.clone()));
         let mut to_start = Vec::new();
         for addon in self.list() {
+            self.check_image(&addon).await;
             let state = self.state(&addon.slug).await;
             let running = matches!(state, AddonState::Started | AddonState::Startup);
             match (&addon.user.access_token, running) {
@@ -933,17 +1006,37 @@ impl AddonManager {
                 }),
                 (None, _) => {}
             }
-            if !running && addon.boot() == crate::data::Boot::Auto {
+            if !running && addon.boot() == Boot::Auto {
                 to_start.push((startup_rank(addon.config().startup), addon.slug.clone()));
             }
         }
         to_start.sort();
-        for (_, slug) in to_start {
+        for (_, slug) in &to_start {
             tracing::info!(addon = %slug, "starting at boot");
-            if let Err(e) = self.start(&slug).await {
+            if let Err(e) = self.start(slug).await {
                 tracing::warn!(addon = %slug, "can't start at boot: {}", e.message);
+                self.inner.jobs.system().raise_issue(boot_fail(slug));
             }
         }
+        // One that started and then died failed its boot too; one that stopped by itself may be
+        // a single shot, and one still starting is only slow.
+        for (_, slug) in &to_start {
+            if matches!(self.state(slug).await, AddonState::Error | AddonState::Unknown) {
+                self.inner.jobs.system().raise_issue(boot_fail(slug));
+            }
+        }
+    }
+}
+
+/// The issue of an add-on that failed to start at boot: starting it again, or not at boot,
+/// fixes it.
+fn boot_fail(slug: &str) -> base::system::RaisedIssue {
+    base::system::RaisedIssue {
+        kind: "boot_fail",
+        context: "addon",
+        reference: Some(slug.to_owned()),
+        extra: None,
+        suggestions: vec!["execute_start", "disable_boot"],
     }
 }
 

@@ -96,9 +96,7 @@ async fn restart_after_problem(manager: AddonManager, slug: String) {
         let target = slug.clone();
         let result = manager
             .jobs()
-            .run(spec("addon_restart_after_problem", &slug), |job| async move {
-                restart.start_container(&target, &job).await
-            })
+            .run(spec("addon_restart_after_problem", &slug), |_| async move { restart.start_container(&target).await })
             .await;
         match result {
             Ok(()) => {

@@ -79,8 +79,8 @@ struct Args {
     /// The port containers reach the API on, at the network's gateway (`http://supervisor/`).
     #[arg(long, env = "SUPERVISOR_ADDON_PORT", default_value_t = 80)]
     addon_port: u16,
-    /// Where the host's `/sys`, `/dev`, `/run/udev` and `/proc` are found (the hardware API reads
-    /// them); another root serves a fabricated device tree.
+    /// Where the host's `/sys`, `/dev`, `/run/udev` and `/proc` are found (the hardware API, the
+    /// evaluations and the eMMC's wear read them); another root serves a fabricated device tree.
     #[arg(long, env = "SUPERVISOR_HOST_ROOT", default_value = "/")]
     host_root: PathBuf,
     /// Install Home Assistant Core at start when it is not installed (the landing page first).
@@ -279,7 +279,12 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
         jobs.clone(),
         data.clone(),
     )?);
-    let host = Arc::new(host::HostManager::new(Arc::clone(&host_services), data.clone(), gateway.clone()));
+    let host = Arc::new(host::HostManager::new(
+        Arc::clone(&host_services),
+        data.clone(),
+        gateway.clone(),
+        args.host_root.clone(),
+    ));
     host.set_mounts(Arc::new(mounts.clone()));
     let resolution = resolution::ResolutionManager::new(
         &store,
@@ -297,6 +302,7 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
             backups: backups.clone(),
             security: Arc::clone(&security),
             mounts: mounts.clone(),
+            plugins: plugins.clone(),
             host_root: args.host_root.clone(),
             machine: args.machine.clone(),
             pwned_api: args.pwned_api.clone(),

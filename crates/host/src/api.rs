@@ -445,7 +445,7 @@ mod tests {
         let data = DataDir::new(dir.path());
         data.ensure_layout().unwrap();
         let gateway = journal::Gateway::new(journal.unwrap_or("unix:/nonexistent/gatewayd.sock")).unwrap();
-        (HostManager::new(services, data, gateway), dir)
+        (HostManager::new(services, data, gateway, std::path::PathBuf::from("/")), dir)
     }
 
     /// Calls the group's routes; answers the status and the body as text.

@@ -232,9 +232,9 @@ fn integer(value: &Value<'_>) -> Option<u64> {
     }
 }
 
-/// An eMMC's wear from `/sys/block/<disk>/device/life_time`.
-pub fn emmc_life_time(disk: &str) -> Option<f64> {
-    let text = std::fs::read_to_string(format!("/sys/block/{disk}/device/life_time")).ok()?;
+/// An eMMC's wear from `/sys/block/<disk>/device/life_time` of the host (`--host-root`).
+pub fn emmc_life_time(host_root: &Path, disk: &str) -> Option<f64> {
+    let text = std::fs::read_to_string(host_root.join("sys/block").join(disk).join("device/life_time")).ok()?;
     jedec_life_time(&text)
 }
 

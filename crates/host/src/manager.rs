@@ -8,6 +8,7 @@ use crate::info::{self, Feature, HostInfo, Presence, Snapshot, Space};
 use base::DataDir;
 use dbus::{Error as BusError, HostServices, HostnameState};
 use serde::Serialize;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -47,6 +48,8 @@ pub enum UnitAction {
 pub struct HostManager {
     services: Arc<HostServices>,
     data: DataDir,
+    /// Where the host's `/sys` is found (`--host-root`).
+    host_root: PathBuf,
     journal: journal::Gateway,
     /// Whether the journal's gateway is there, as of the start or the last reload (the real
     /// Supervisor looks once, at its start).
@@ -63,7 +66,7 @@ pub struct HostManager {
 /// Where an active network storage mount is mounted, for `/host/disks/<mount>/usage`.
 pub trait MountedDisks: Send + Sync {
     /// The folder of the mount `name`: 404 when there is none, 400 when it is not active.
-    fn active_place(&self, name: &str) -> Result<std::path::PathBuf, base::Error>;
+    fn active_place(&self, name: &str) -> Result<PathBuf, base::Error>;
 }
 
 /// How long a caller waits for a mount's usage (the real Supervisor's bound).
@@ -78,15 +81,26 @@ impl Drop for AbortOnDrop {
 }
 
 impl HostManager {
-    /// The manager of the host behind `services`, whose data directory is `data`, with its
-    /// journal at `journal`. Starts reading the data disk's wear, again whenever UDisks2's view
-    /// of the disks changes; needs a Tokio runtime.
-    pub fn new(services: Arc<HostServices>, data: DataDir, journal: journal::Gateway) -> HostManager {
+    /// The manager of the host behind `services` (its `/sys` under `host_root`), whose data
+    /// directory is `data`, with its journal at `journal`. Starts reading the data disk's wear,
+    /// again whenever UDisks2's view of the disks changes; needs a Tokio runtime.
+    pub fn new(
+        services: Arc<HostServices>,
+        data: DataDir,
+        journal: journal::Gateway,
+        host_root: PathBuf,
+    ) -> HostManager {
         let life_time = Arc::new(RwLock::new(None));
-        let watcher = tokio::spawn(watch_life_time(Arc::clone(&services), data.clone(), Arc::clone(&life_time)));
+        let watcher = tokio::spawn(watch_life_time(
+            Arc::clone(&services),
+            data.clone(),
+            host_root.clone(),
+            Arc::clone(&life_time),
+        ));
         HostManager {
             services,
             data,
+            host_root,
             journal_available: AtomicBool::new(journal.is_available()),
             journal,
             space: Mutex::new(None),
@@ -285,7 +299,7 @@ impl HostManager {
             agent.timesyncd.refresh(),
             agent.datadisk.refresh(),
         );
-        let life_time = read_life_time(&self.services, &self.data).await;
+        let life_time = read_life_time(&self.services, &self.data, &self.host_root).await;
         *self.life_time.write().expect("life time lock") = life_time;
         self.journal_available.store(self.journal.is_available(), Ordering::Relaxed);
         *self.space.lock().expect("space lock") = None;
@@ -457,10 +471,15 @@ fn no_systemd() -> base::Error {
 
 /// Keeps `life_time` current: read now, then again whenever UDisks2 comes, goes or sees its
 /// disks change (the drive holding the data may only show up later).
-async fn watch_life_time(services: Arc<HostServices>, data: DataDir, life_time: Arc<RwLock<Option<f64>>>) {
+async fn watch_life_time(
+    services: Arc<HostServices>,
+    data: DataDir,
+    host_root: PathBuf,
+    life_time: Arc<RwLock<Option<f64>>>,
+) {
     let mut disks = services.udisks2.subscribe();
     loop {
-        let read = read_life_time(&services, &data).await;
+        let read = read_life_time(&services, &data, &host_root).await;
         *life_time.write().expect("life time lock") = read;
         if disks.changed().await.is_err() {
             return;
@@ -469,11 +488,12 @@ async fn watch_life_time(services: Arc<HostServices>, data: DataDir, life_time: 
 }
 
 /// The data disk's wear: NVMe through UDisks2, else eMMC; `None` for other disks.
-async fn read_life_time(services: &HostServices, data: &DataDir) -> Option<f64> {
+async fn read_life_time(services: &HostServices, data: &DataDir, host_root: &Path) -> Option<f64> {
     let root = data.root().to_path_buf();
     let disk = tokio::task::spawn_blocking(move || disks::disk_of(&root)).await.ok()??;
     if let Some(used) = disks::nvme_life_time(&services.udisks2, &disk).await {
         return Some(used);
     }
-    tokio::task::spawn_blocking(move || disks::emmc_life_time(&disk)).await.ok()?
+    let host_root = host_root.to_path_buf();
+    tokio::task::spawn_blocking(move || disks::emmc_life_time(&host_root, &disk)).await.ok()?
 }

@@ -50,6 +50,13 @@ pub struct Facts {
     pub containers: Option<Vec<Container>>,
     /// Images the supervisor itself runs (Core, add-ons, plugins, the builder).
     pub known_images: BTreeSet<String>,
+    /// The supervisor is running (not setting up or shutting down): some evaluations judge
+    /// only then, as the real ones' `states`.
+    pub running: bool,
+    /// The dns plugin falls back to its public servers when the others fail.
+    pub dns_fallback: bool,
+    /// The resolution center holds an issue about one of the host's DNS servers.
+    pub dns_server_issues: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -112,6 +119,11 @@ pub fn evaluate(facts: &Facts) -> Vec<Verdict> {
         ),
         software(facts),
         verdict("dbus", Some(!facts.dbus), "D-Bus is required for Home Assistant.".to_owned()),
+        verdict(
+            "dns_server",
+            facts.running.then_some(!facts.dns_fallback && facts.dns_server_issues),
+            "Found unsupported DNS server and fallback is disabled.".to_owned(),
+        ),
         docker_configuration(engine),
         verdict(
             "docker_version",
@@ -312,6 +324,8 @@ mod tests {
             connectivity_check_enabled: Some(true),
             os: Some(Os { version: Some("16.0".into()), latest: Some("16.1".into()), board: Some("rpi5-64".into()) }),
             privileged: true,
+            running: true,
+            dns_fallback: true,
             arch: "aarch64".into(),
             core: Core {
                 image: "ghcr.io/home-assistant/raspberrypi5-64-homeassistant".into(),
@@ -358,6 +372,10 @@ mod tests {
             ("cgroup_version", |f| f.engine.as_mut().unwrap().cgroup = "3".into()),
             ("connectivity_check", |f| f.connectivity_check_enabled = Some(false)),
             ("dbus", |f| f.dbus = false),
+            ("dns_server", |f| {
+                f.dns_fallback = false;
+                f.dns_server_issues = true;
+            }),
             ("docker_configuration", |f| f.engine.as_mut().unwrap().storage = "vfs".into()),
             ("docker_version", |f| f.engine.as_mut().unwrap().version = "23.0.6".into()),
             ("home_assistant_core_custom_image", |f| f.core.image = "me/my-core".into()),
@@ -420,6 +438,20 @@ mod tests {
                 "restart_policy"
             ]
         );
+    }
+
+    #[test]
+    fn a_failing_dns_server_is_unsupported_only_without_the_fallback_and_while_running() {
+        let mut facts = good();
+        facts.dns_server_issues = true;
+        assert_eq!(unsupported(&facts), Vec::<&str>::new(), "the fallback answers instead");
+        facts.dns_server_issues = false;
+        facts.dns_fallback = false;
+        assert_eq!(unsupported(&facts), Vec::<&str>::new(), "no DNS server fails");
+        facts.dns_server_issues = true;
+        facts.running = false;
+        let dns = evaluate(&facts).into_iter().find(|v| v.reason == "dns_server").unwrap();
+        assert_eq!(dns.unsupported, None, "judged while running only");
     }
 
     #[test]

@@ -2,11 +2,13 @@
 //! watched D-Bus services, the engine and the other managers.
 
 use crate::evaluations::{Container, Core, Engine, Facts, Os};
+use crate::model::{ContextType, Issue};
 use crate::Parts;
 use bollard::query_parameters::{InspectContainerOptions, ListContainersOptions};
 use std::collections::BTreeSet;
 
-pub async fn gather(parts: &Parts) -> Facts {
+/// The facts of this moment; `issues` are the ones the resolution center holds.
+pub async fn gather(parts: &Parts, issues: &[Issue]) -> Facts {
     let root = &parts.host_root;
     let services = parts.host.services();
     let read = |path: &str| std::fs::read(root.join(path)).ok();
@@ -46,17 +48,26 @@ pub async fn gather(parts: &Parts) -> Facts {
         ignored_conditions: !parts.jobs.ignored_conditions().is_empty(),
         containers,
         known_images,
+        running: parts.system.state() == base::CoreState::Running,
+        dns_fallback: parts.plugins.dns_options().fallback,
+        dns_server_issues: issues.iter().any(|issue| issue.subject.context == ContextType::DnsServer),
     }
 }
 
 /// The running containers (`None` when the engine cannot list them), and the images the
-/// supervisor itself runs. Core's and the add-ons' containers are the supervisor's by name.
+/// supervisor itself runs. Core's, the add-ons' and the plugins' containers are the
+/// supervisor's by name; the observer alone is meant to restart by itself.
 async fn containers(parts: &Parts) -> (Option<Vec<Container>>, BTreeSet<String>) {
     let mut known: BTreeSet<String> = BTreeSet::new();
     known.insert(image_name(&parts.core.image()));
-    let mut ours = vec![parts.core.container_name()];
+    let mut ours: Vec<(String, &'static str)> = vec![(parts.core.container_name(), "no")];
     for addon in parts.addons.list() {
-        ours.push(parts.addons.container_name(&addon.slug));
+        ours.push((parts.addons.container_name(&addon.slug), "no"));
+    }
+    for plugin in plugins::Plugin::ALL {
+        known.insert(image_name(&parts.plugins.image(plugin)));
+        let policy = if plugin == plugins::Plugin::Observer { "always" } else { "no" };
+        ours.push((parts.plugins.container_name(plugin), policy));
     }
     let Ok(client) = parts.docker.client() else { return (None, known) };
     let Ok(summaries) = client.list_containers(None::<ListContainersOptions>).await else { return (None, known) };
@@ -64,8 +75,8 @@ async fn containers(parts: &Parts) -> (Option<Vec<Container>>, BTreeSet<String>)
     for summary in summaries {
         let name =
             summary.names.iter().flatten().next().map(|n| n.trim_start_matches('/').to_owned()).unwrap_or_default();
-        let managed = ours.contains(&name);
-        let restart_policy = if managed {
+        let managed = ours.iter().find(|(ours, _)| *ours == name).map(|&(_, policy)| policy);
+        let restart_policy = if managed.is_some() {
             let inspect = client.inspect_container(&name, None::<InspectContainerOptions>).await.ok();
             let policy = inspect.and_then(|i| i.host_config?.restart_policy?.name);
             policy.map(|p| p.to_string()).unwrap_or_default()
@@ -73,10 +84,10 @@ async fn containers(parts: &Parts) -> (Option<Vec<Container>>, BTreeSet<String>)
             String::new()
         };
         let image = image_name(summary.image.as_deref().unwrap_or_default());
-        if managed {
+        if managed.is_some() {
             known.insert(image.clone());
         }
-        containers.push(Container { name, image, restart_policy, managed: managed.then_some("no") });
+        containers.push(Container { name, image, restart_policy, managed });
     }
     (Some(containers), known)
 }

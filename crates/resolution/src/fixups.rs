@@ -15,16 +15,29 @@ pub struct Fixup {
     pub suggestion: SuggestionType,
     pub context: ContextType,
     pub fixes: &'static [IssueType],
-    /// Applied by the supervisor itself after each health check.
-    pub auto: bool,
+    /// Whether the supervisor applies it by itself after each health check.
+    pub auto: Auto,
 }
+
+/// When the supervisor applies a fixup by itself, after each health check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auto {
+    Never,
+    Always,
+    /// While it was tried fewer times than this since the supervisor started (a repair that
+    /// keeps failing is left to the user).
+    Attempts(u32),
+}
+
+/// How often the repair of an add-on's image is tried by itself, as the real one.
+const REPAIR_AUTO_ATTEMPTS: u32 = 5;
 
 const fn fixup(
     slug: &'static str,
     suggestion: SuggestionType,
     context: ContextType,
     fixes: &'static [IssueType],
-    auto: bool,
+    auto: Auto,
 ) -> Fixup {
     Fixup { slug, suggestion, context, fixes, auto }
 }
@@ -34,31 +47,45 @@ use IssueType as I;
 use SuggestionType as S;
 
 /// Every fixup this supervisor can apply.
-pub const FIXUPS: [Fixup; 18] = [
-    fixup("app_clear_port_config", S::ClearPortConfig, C::Addon, &[I::AppPortConflict], false),
-    fixup("app_execute_rebuild", S::ExecuteRebuild, C::Addon, &[I::DockerConfig], false),
+pub const FIXUPS: [Fixup; 20] = [
+    fixup("app_clear_port_config", S::ClearPortConfig, C::Addon, &[I::AppPortConflict], Auto::Never),
+    fixup("app_execute_rebuild", S::ExecuteRebuild, C::Addon, &[I::DockerConfig], Auto::Never),
     fixup(
         "app_execute_remove",
         S::ExecuteRemove,
         C::Addon,
         &[I::DetachedAppRemoved, I::DeprecatedApp, I::DeprecatedArchApp],
-        false,
+        Auto::Never,
     ),
-    fixup("app_execute_start", S::ExecuteStart, C::Addon, &[I::BootFail, I::AppPortConflict], false),
-    fixup("core_execute_rebuild", S::ExecuteRebuild, C::Core, &[I::DockerConfig], false),
-    fixup("system_execute_rebuild", S::ExecuteRebuild, C::System, &[I::DockerConfig], false),
-    fixup("store_execute_reload", S::ExecuteReload, C::Store, &[I::FatalError], true),
-    fixup("store_execute_remove", S::ExecuteRemove, C::Store, &[I::CorruptRepository], false),
-    fixup("system_clear_full_backup", S::ClearFullBackup, C::System, &[I::FreeSpace], false),
-    fixup("system_create_full_backup", S::CreateFullBackup, C::System, &[I::NoCurrentBackup], false),
-    fixup("system_execute_reboot", S::ExecuteReboot, C::System, &[I::RebootRequired], false),
-    fixup("system_rename_data_disk", S::RenameDataDisk, C::System, &[I::DisabledDataDisk, I::MultipleDataDisks], false),
-    fixup("system_adopt_data_disk", S::AdoptDataDisk, C::System, &[I::DisabledDataDisk, I::MultipleDataDisks], false),
-    fixup("systemd_unit_execute_restart", S::ExecuteRestart, C::System, &[I::SystemdUnitFailed], false),
-    fixup("systemd_unit_execute_reset", S::ExecuteReset, C::System, &[I::SystemdUnitFailed], false),
-    fixup("mount_execute_reload", S::ExecuteReload, C::Mount, &[I::MountFailed], false),
-    fixup("mount_execute_remove", S::ExecuteRemove, C::Mount, &[I::MountFailed], false),
-    fixup("app_disable_boot", S::DisableBoot, C::Addon, &[I::BootFail], false),
+    fixup("app_execute_repair", S::ExecuteRepair, C::Addon, &[I::MissingImage], Auto::Attempts(REPAIR_AUTO_ATTEMPTS)),
+    fixup("app_execute_start", S::ExecuteStart, C::Addon, &[I::BootFail, I::AppPortConflict], Auto::Never),
+    fixup("core_execute_rebuild", S::ExecuteRebuild, C::Core, &[I::DockerConfig], Auto::Never),
+    fixup("system_execute_rebuild", S::ExecuteRebuild, C::System, &[I::DockerConfig], Auto::Never),
+    fixup("store_execute_reload", S::ExecuteReload, C::Store, &[I::FatalError], Auto::Always),
+    fixup("store_execute_remove", S::ExecuteRemove, C::Store, &[I::CorruptRepository], Auto::Never),
+    fixup("store_execute_reset", S::ExecuteReset, C::Store, &[I::CorruptRepository, I::FatalError], Auto::Always),
+    fixup("system_clear_full_backup", S::ClearFullBackup, C::System, &[I::FreeSpace], Auto::Never),
+    fixup("system_create_full_backup", S::CreateFullBackup, C::System, &[I::NoCurrentBackup], Auto::Never),
+    fixup("system_execute_reboot", S::ExecuteReboot, C::System, &[I::RebootRequired], Auto::Never),
+    fixup(
+        "system_rename_data_disk",
+        S::RenameDataDisk,
+        C::System,
+        &[I::DisabledDataDisk, I::MultipleDataDisks],
+        Auto::Never,
+    ),
+    fixup(
+        "system_adopt_data_disk",
+        S::AdoptDataDisk,
+        C::System,
+        &[I::DisabledDataDisk, I::MultipleDataDisks],
+        Auto::Never,
+    ),
+    fixup("systemd_unit_execute_restart", S::ExecuteRestart, C::System, &[I::SystemdUnitFailed], Auto::Never),
+    fixup("systemd_unit_execute_reset", S::ExecuteReset, C::System, &[I::SystemdUnitFailed], Auto::Never),
+    fixup("mount_execute_reload", S::ExecuteReload, C::Mount, &[I::MountFailed], Auto::Never),
+    fixup("mount_execute_remove", S::ExecuteRemove, C::Mount, &[I::MountFailed], Auto::Never),
+    fixup("app_disable_boot", S::DisableBoot, C::Addon, &[I::BootFail], Auto::Never),
 ];
 
 /// The fixups that run when `suggestion` is applied.
@@ -72,6 +99,23 @@ pub fn fixes(suggestion: &Suggestion, kind: IssueType) -> bool {
 }
 
 impl Fixup {
+    /// Whether the supervisor applies it by itself, having tried it `attempts` times.
+    pub fn automatic(&self, attempts: u32) -> bool {
+        match self.auto {
+            Auto::Never => false,
+            Auto::Always => true,
+            Auto::Attempts(most) => attempts < most,
+        }
+    }
+
+    /// Whether applying the suggestion again cannot help after this fixup failed: a repository
+    /// still invalid after its reset has its problem upstream. The suggestion then goes, and its
+    /// issue stays (with its other suggestions) so that the user knows.
+    pub async fn hopeless(&self, parts: &Parts, suggestion: &Suggestion) -> bool {
+        let Some(slug) = suggestion.subject.reference.as_deref() else { return false };
+        self.slug == "store_execute_reset" && parts.store.checkout_invalid(slug).await
+    }
+
     /// Does what the suggestion says; an error leaves its issue in place.
     pub async fn process(&self, parts: &Parts, suggestion: &Suggestion) -> Result<(), Error> {
         let reference = suggestion.subject.reference.clone().unwrap_or_default();
@@ -90,6 +134,7 @@ impl Fixup {
             }
             "app_execute_rebuild" => recreate_addon(parts, &reference).await,
             "app_execute_remove" => parts.addons.uninstall(&reference, false, false).await.map(drop),
+            "app_execute_repair" => parts.addons.repair(&reference).await,
             "app_execute_start" => parts.addons.start(&reference).await,
             "app_disable_boot" => parts.addons.update_user(&reference, |user| user.boot = Some(addons::Boot::Manual)),
             "core_execute_rebuild" => parts.core.rebuild(false, true).await,
@@ -105,6 +150,13 @@ impl Fixup {
             }
             "store_execute_reload" => parts.store.reload(false).await.map(drop),
             "store_execute_remove" => parts.store.remove_repository(&reference).await,
+            "store_execute_reset" => match parts.store.reset_repository(&reference).await {
+                Err(e) if e.kind == base::Kind::NotFound => {
+                    tracing::warn!("Can't find store {reference} for fixup");
+                    Ok(())
+                }
+                reset => reset,
+            },
             "system_clear_full_backup" => clear_full_backups(parts),
             "system_create_full_backup" => create_full_backup(parts).await,
             "system_execute_reboot" => parts.host.reboot().await,
@@ -250,5 +302,17 @@ mod tests {
                 assert!((a.suggestion, a.context) != (b.suggestion, b.context), "{} and {}", a.slug, b.slug);
             }
         }
+    }
+
+    #[test]
+    fn the_repair_of_an_image_is_automatic_for_its_first_attempts_only() {
+        let repair = FIXUPS.iter().find(|f| f.slug == "app_execute_repair").unwrap();
+        assert!(repair.automatic(0));
+        assert!(repair.automatic(REPAIR_AUTO_ATTEMPTS - 1));
+        assert!(!repair.automatic(REPAIR_AUTO_ATTEMPTS));
+        let reload = FIXUPS.iter().find(|f| f.slug == "store_execute_reload").unwrap();
+        assert!(reload.automatic(1000));
+        let remove = FIXUPS.iter().find(|f| f.slug == "store_execute_remove").unwrap();
+        assert!(!remove.automatic(0));
     }
 }

@@ -45,6 +45,7 @@ pub struct Parts {
     pub store: StoreManager,
     pub backups: BackupManager,
     pub mounts: mounts::MountManager,
+    pub plugins: plugins::PluginManager,
     pub security: Arc<SecurityManager>,
     /// Where the host's `/sys`, `/proc` and `/dev` are found (`--host-root`).
     pub host_root: PathBuf,

@@ -70,6 +70,9 @@ struct Inner {
     record: Persisted<Record>,
     /// One pass of checks or evaluations at a time, so that two never race on the issues.
     pass: tokio::sync::Mutex<()>,
+    /// How often each fixup was tried since the start, for those applied by themselves only a
+    /// few times.
+    attempts: std::sync::Mutex<BTreeMap<&'static str, u32>>,
 }
 
 fn issue_not_found(uuid: &str) -> Error {
@@ -87,7 +90,8 @@ fn check_not_found(slug: &str) -> Error {
 impl ResolutionManager {
     pub fn new(store: &state::Store, parts: Parts) -> state::Result<ResolutionManager> {
         let record = Persisted::load(store.section("resolution")?, "state")?;
-        Ok(ResolutionManager { inner: Arc::new(Inner { parts, record, pass: tokio::sync::Mutex::new(()) }) })
+        let inner = Inner { parts, record, pass: tokio::sync::Mutex::new(()), attempts: std::sync::Mutex::default() };
+        Ok(ResolutionManager { inner: Arc::new(inner) })
     }
 
     fn record(&self) -> Record {
@@ -105,7 +109,7 @@ impl ResolutionManager {
         ResolutionInfo {
             unsupported: system.unsupported_reasons(),
             unhealthy: system.unhealthy_reasons(),
-            suggestions: record.suggestions.iter().map(suggestion_view).collect(),
+            suggestions: record.suggestions.iter().map(|s| self.suggestion_view(s)).collect(),
             issues: record.issues.iter().map(IssueView::from).collect(),
             checks: Check::ALL
                 .iter()
@@ -121,7 +125,7 @@ impl ResolutionManager {
     pub fn suggestions_for_issue(&self, uuid: &str) -> Result<Vec<SuggestionView>, Error> {
         let record = self.record();
         let issue = record.issues.iter().find(|i| i.uuid == uuid).ok_or_else(|| issue_not_found(uuid))?;
-        Ok(suggestions_of(&record, issue).into_iter().map(suggestion_view).collect())
+        Ok(suggestions_of(&record, issue).into_iter().map(|s| self.suggestion_view(s)).collect())
     }
 
     /// Sets a check's options (the check named by either of its slugs).
@@ -179,7 +183,18 @@ impl ResolutionManager {
         Ok(())
     }
 
+    /// A suggestion as the API shows it, `auto` when a fixup of it is applied by itself now.
+    fn suggestion_view(&self, suggestion: &Suggestion) -> SuggestionView {
+        SuggestionView::new(suggestion, fixups::for_suggestion(suggestion).any(|f| self.automatic(f)))
+    }
+
+    fn automatic(&self, fixup: &fixups::Fixup) -> bool {
+        let attempts = self.inner.attempts.lock().unwrap_or_else(|e| e.into_inner());
+        fixup.automatic(attempts.get(fixup.slug).copied().unwrap_or(0))
+    }
+
     async fn run_fixup(&self, fixup: &'static fixups::Fixup, suggestion: &Suggestion) -> Result<(), Error> {
+        *self.inner.attempts.lock().unwrap_or_else(|e| e.into_inner()).entry(fixup.slug).or_default() += 1;
         let mut spec = JobSpec::new(format!("fixup_{}_process", fixup.slug));
         if let Some(reference) = &suggestion.subject.reference {
             spec = spec.reference(reference.clone());
@@ -201,6 +216,9 @@ impl ResolutionManager {
             }
             Err(e) => {
                 tracing::warn!("The fixup {} failed: {}", fixup.slug, e.message);
+                if fixup.hopeless(&self.inner.parts, suggestion).await {
+                    self.dismiss_suggestion(&suggestion.uuid)?;
+                }
                 Err(e)
             }
         }
@@ -245,7 +263,9 @@ impl ResolutionManager {
             .record()
             .suggestions
             .into_iter()
-            .flat_map(|s| fixups::for_suggestion(&s).filter(|f| f.auto).map(|f| (s.clone(), f)).collect::<Vec<_>>())
+            .flat_map(|s| {
+                fixups::for_suggestion(&s).filter(|f| self.automatic(f)).map(|f| (s.clone(), f)).collect::<Vec<_>>()
+            })
             .collect();
         for (suggestion, fixup) in automatic {
             if let Err(e) = self.run_fixup(fixup, &suggestion).await {
@@ -435,7 +455,7 @@ impl ResolutionManager {
         let system = &self.inner.parts.system;
         let before = (system.unsupported_reasons(), system.unhealthy_reasons());
         tracing::info!("Starting system evaluation with state {:?}", system.state());
-        let facts = crate::facts::gather(&self.inner.parts).await;
+        let facts = crate::facts::gather(&self.inner.parts, &self.record().issues).await;
         system.set_network_manager(facts.connectivity_check_enabled.is_some());
         for verdict in evaluations::evaluate(&facts) {
             let Some(unsupported) = verdict.unsupported else { continue };
@@ -527,8 +547,4 @@ fn suggestions_of<'r>(record: &'r Record, issue: &Issue) -> Vec<&'r Suggestion> 
 
 fn issues_of(record: &Record, suggestion: &Suggestion) -> Vec<Issue> {
     record.issues.iter().filter(|i| fixes(suggestion, i)).cloned().collect()
-}
-
-fn suggestion_view(suggestion: &Suggestion) -> SuggestionView {
-    SuggestionView::new(suggestion, fixups::for_suggestion(suggestion).any(|f| f.auto))
 }

@@ -469,6 +469,6 @@ async fn store_repository_delete(store: web::Data<StoreManager>, repository: web
 )]
 #[post("/repositories/{repository}/repair")]
 async fn store_repository_repair(store: web::Data<StoreManager>, repository: web::Path<String>) -> ApiResult {
-    store.repair_repository(&repository).await?;
+    store.reset_repository(&repository).await?;
     ok_empty()
 }

@@ -33,6 +33,17 @@ pub(crate) async fn pull(dir: &Path) -> Result<(), String> {
     run(&["clean", "-xdff"], Some(dir)).await
 }
 
+/// Checks the clone in `dir`: a repository whose objects are all there and sound (`git fsck`).
+pub(crate) async fn verify(dir: &Path) -> Result<(), String> {
+    run(&["fsck", "--no-progress"], Some(dir)).await
+}
+
+/// Whether the remote `url` answers with its branches: a pull that fails while it does failed
+/// on the local copy.
+pub(crate) async fn reachable(url: &str) -> Result<(), String> {
+    run(&["ls-remote", "--heads", "--", url], None).await
+}
+
 /// Runs git; on failure answers its last line of error output (git's own explanation).
 async fn run(args: &[&str], cwd: Option<&Path>) -> Result<(), String> {
     let mut command = Command::new("git");
@@ -47,6 +58,11 @@ async fn run(args: &[&str], cwd: Option<&Path>) -> Result<(), String> {
         .kill_on_drop(true);
     if let Some(cwd) = cwd {
         command.current_dir(cwd);
+        // A clone broken so that git does not see a repository in it must not make git work
+        // on a repository around it (the data directory inside a checkout, say).
+        if let Some(parent) = cwd.parent() {
+            command.env("GIT_CEILING_DIRECTORIES", parent);
+        }
     }
     let child = command.spawn().map_err(|e| format!("git cannot be run: {e}"))?;
     let output = match tokio::time::timeout(GIT_TIMEOUT, child.wait_with_output()).await {
@@ -59,4 +75,26 @@ async fn run(args: &[&str], cwd: Option<&Path>) -> Result<(), String> {
     let stderr = String::from_utf8_lossy(&output.stderr);
     let reason = stderr.lines().rev().map(str::trim).find(|l| !l.is_empty()).unwrap_or("no error output");
     Err(format!("git {} failed ({}): {reason}", args[0], output.status))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn git(dir: &Path, args: &[&str]) {
+        let status = std::process::Command::new("git").args(args).current_dir(dir).output().unwrap().status;
+        assert!(status.success(), "git {args:?}");
+    }
+
+    #[tokio::test]
+    async fn a_broken_checkout_is_never_taken_for_the_repository_around_it() {
+        let outer = tempfile::tempdir().unwrap();
+        git(outer.path(), &["init", "-q"]);
+        let checkout = outer.path().join("checkout");
+        std::fs::create_dir_all(checkout.join(".git")).unwrap();
+        std::fs::write(checkout.join(".git/HEAD"), "garbage\n").unwrap();
+        assert!(verify(outer.path()).await.is_ok(), "the repository around is sound");
+        let broken = verify(&checkout).await.unwrap_err();
+        assert!(broken.contains("not a git repository"), "{broken}");
+    }
 }

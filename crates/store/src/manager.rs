@@ -147,10 +147,39 @@ impl StoreManager {
         *self.inner.installed.write().unwrap_or_else(|e| e.into_inner()) = Some(installed);
     }
 
-    /// Reads every repository from disk, without network: the start-up read.
+    /// Reads every repository from disk, without network: the start-up read. As the real
+    /// store's load, each git checkout is checked: one git finds broken is a `fatal_error`, one
+    /// without a valid `repository.yaml` a `corrupt_repository`; resetting it fixes either.
     pub async fn load(&self) {
         let _changing = self.inner.changing.lock().await;
+        for source in self.sources().into_iter().filter(|s| s.kind == RepositoryKind::Git) {
+            let path = self.path_of(&source);
+            if !path.is_dir() {
+                continue;
+            }
+            if let Err(e) = git::verify(&path).await {
+                tracing::error!(repository = %source.slug, source = %source.text, "integrity check failed: {e}");
+                self.raise(ISSUE_FATAL_ERROR, &source.slug, vec![SUGGESTION_RESET]);
+                continue;
+            }
+            if self.checkout_invalid(&source.slug).await {
+                tracing::error!(repository = %source.slug, source = %source.text, "not a valid add-on repository");
+                self.raise(ISSUE_CORRUPT_REPOSITORY, &source.slug, vec![SUGGESTION_RESET, "execute_remove"]);
+            }
+        }
         self.read_all(HashMap::new()).await;
+    }
+
+    /// Tells the resolution center that the repository `slug` is broken.
+    fn raise(&self, kind: &'static str, slug: &str, suggestions: Vec<&'static str>) {
+        self.inner.jobs.system().raise_issue(issue(kind, slug, suggestions));
+    }
+
+    /// Tells the resolution center that the repository `slug` is sound again (reset) or gone.
+    fn withdraw_issues(&self, slug: &str) {
+        for kind in [ISSUE_FATAL_ERROR, ISSUE_CORRUPT_REPOSITORY] {
+            self.inner.jobs.system().withdraw_issue(issue(kind, slug, Vec::new()));
+        }
     }
 
     /// Pulls every git repository (cloning those whose checkout is missing) and reads them all
@@ -196,14 +225,19 @@ impl StoreManager {
         Ok(())
     }
 
-    /// Pulls the checkout of `source`, or clones it when there is none.
+    /// Pulls the checkout of `source`, or clones it when there is none. A pull that fails while
+    /// the remote answers failed on the local copy: a `corrupt_repository`, as the real store
+    /// raises it, that resetting fixes.
     async fn update_checkout(&self, job: &Job, source: &Source) -> Result<(), String> {
         let path = self.path_of(source);
-        if path.join(".git").exists() {
-            cancellable(job, git::pull(&path)).await
-        } else {
-            self.fresh_clone(source, &path, Some(job)).await
+        if !path.join(".git").exists() {
+            return self.fresh_clone(source, &path, Some(job)).await;
         }
+        let pulled = cancellable(job, git::pull(&path)).await;
+        if pulled.is_err() && cancellable(job, git::reachable(&source.url)).await.is_ok() {
+            self.raise(ISSUE_CORRUPT_REPOSITORY, &source.slug, vec![SUGGESTION_RESET]);
+        }
+        pulled
     }
 
     /// The add-on with full slug `slug`.
@@ -346,29 +380,71 @@ impl StoreManager {
         self.inner.sources.update(|sources| sources.retain(|s| Source::parse(s).map_or(true, |p| p.slug != slug)))?;
         self.write().remove(slug);
         remove_folder(&self.path_of(&source)).await;
+        self.withdraw_issues(slug);
         Ok(())
     }
 
-    /// Clones the git repository `slug` again from scratch and reads it.
-    pub(crate) async fn repair_repository(&self, slug: &str) -> Result<(), Error> {
-        let _changing = self.inner.changing.lock().await;
+    /// Resets the git repository `slug`: cloned anew, the clone put in place of its checkout
+    /// (kept when the clone fails) and read, as the job `git_repo_reset` with the real
+    /// Supervisor's conditions. The issues raised about the repository go.
+    pub async fn reset_repository(&self, slug: &str) -> Result<(), Error> {
         let source = self.source_of(slug)?;
         if source.kind != RepositoryKind::Git {
             return Err(Error::invalid(format!("Can't reset repository {slug} as it is not git based!"))
                 .with_key("store_repository_local_cannot_reset")
                 .with_extra(serde_json::Map::from_iter([("local_repo".to_owned(), slug.into())])));
         }
+        let mut conditions = vec![JobCondition::FreeSpace];
+        // As for an add: a repository on this machine needs no internet.
+        if !source.url.starts_with("file://") {
+            conditions.push(JobCondition::InternetSystem);
+        }
+        let spec = JobSpec::new("git_repo_reset").reference(slug).conditions(&conditions);
+        let this = self.clone();
+        self.inner.jobs.run(spec, move |job| async move { this.reset_in(&job, source).await }).await
+    }
+
+    async fn reset_in(&self, job: &Job, source: Source) -> Result<(), Error> {
+        let _changing = self.inner.changing.lock().await;
         let path = self.path_of(&source);
-        if let Err(e) = self.fresh_clone(&source, &path, None).await {
-            tracing::error!(repository = %slug, source = %source.text, "repair failed: {e}");
+        // Next to the checkout, so that it takes its place by a rename.
+        let clone = path.with_file_name(format!(".{}.reset", source.slug));
+        if let Err(e) = self.fresh_clone(&source, &clone, Some(job)).await {
+            tracing::error!(repository = %source.slug, source = %source.text, "reset failed: {e}");
             let error = Error::internal(format!(
-                "An unknown error occurred with app repository {slug}. Check Supervisor logs for details"
+                "An unknown error occurred with app repository {}. Check Supervisor logs for details",
+                source.slug
             ))
             .with_key("store_repository_unknown_error")
-            .with_extra(serde_json::Map::from_iter([("repo".to_owned(), slug.into())]));
+            .with_extra(serde_json::Map::from_iter([("repo".to_owned(), source.slug.clone().into())]));
             return Err(error);
         }
-        self.read_one(source).await
+        remove_folder(&path).await;
+        if let Err(e) = tokio::fs::rename(&clone, &path).await {
+            remove_folder(&clone).await;
+            return Err(Error::internal(format!("Can't move the new clone of {} in place: {e}", source.text)));
+        }
+        tracing::info!(repository = %source.slug, source = %source.text, "reset");
+        let (slug, text) = (source.slug.clone(), source.text.clone());
+        self.read_one(source).await?;
+        // A reset recovers a broken local copy only; one the remote breaks stays broken.
+        if self.checkout_invalid(&slug).await {
+            tracing::error!(repository = %slug, source = %text, "still not a valid add-on repository after its reset");
+            return Err(Error::invalid(format!("Repository {slug} is still not a valid app repository after reset")));
+        }
+        self.withdraw_issues(&slug);
+        Ok(())
+    }
+
+    /// Whether the checkout of the git repository `slug` is there without a valid
+    /// `repository.yaml`.
+    pub async fn checkout_invalid(&self, slug: &str) -> bool {
+        let Ok(source) = self.source_of(slug) else { return false };
+        let path = self.path_of(&source);
+        if source.kind != RepositoryKind::Git || !path.is_dir() {
+            return false;
+        }
+        blocking(move || !matches!(RepositoryConfig::load(&path), Ok(Some(_)))).await.unwrap_or(false)
     }
 
     /// Clones `source` into `path`, replacing whatever is there; on failure nothing is left.
@@ -463,6 +539,15 @@ impl StoreManager {
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Catalog> {
         self.inner.catalog.write().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// The issues the store raises about a repository, and what fixes them, by the real names.
+const ISSUE_FATAL_ERROR: &str = "fatal_error";
+const ISSUE_CORRUPT_REPOSITORY: &str = "corrupt_repository";
+const SUGGESTION_RESET: &str = "execute_reset";
+
+fn issue(kind: &'static str, slug: &str, suggestions: Vec<&'static str>) -> base::system::RaisedIssue {
+    base::system::RaisedIssue { kind, context: "store", reference: Some(slug.to_owned()), extra: None, suggestions }
 }
 
 fn already_added(source: &Source) -> Error {
