@@ -653,6 +653,9 @@ impl AddonManager {
         }
         self.inner.runtime.lock().unwrap_or_else(|e| e.into_inner()).remove(slug);
         tracing::info!(addon = slug, "uninstalled");
+        // Its own issues go with it: no check would find them untrue.
+        self.inner.jobs.system().withdraw_issue(boot_fail(slug));
+        self.inner.jobs.system().withdraw_issue(missing_image(slug));
         let hooks = self.inner.uninstall_hooks.lock().unwrap_or_else(|e| e.into_inner()).clone();
         hooks.iter().for_each(|hook| hook(&installed));
         Ok(())
@@ -854,13 +857,7 @@ impl AddonManager {
 
     /// Tells the resolution center that the add-on's image is gone; repairing fetches it again.
     fn raise_missing_image(&self, slug: &str) {
-        self.inner.jobs.system().raise_issue(base::system::RaisedIssue {
-            kind: "missing_image",
-            context: "addon",
-            reference: Some(slug.to_owned()),
-            extra: None,
-            suggestions: vec!["execute_repair"],
-        });
+        self.inner.jobs.system().raise_issue(missing_image(slug));
     }
 
     /// Fetches the image of the installed add-on `slug` again when the engine lacks it (the
@@ -977,12 +974,15 @@ impl AddonManager {
     /// from before, starts the watchdog and then the `boot: auto` add-ons, stage by stage in
     /// `startup` order.
     pub async fn boot(&self) {
+        // The add-ons installed when the supervisor started: one installed while the engine is
+        // awaited is being set up by its install, not booted.
+        let installed: Vec<String> = self.list().into_iter().map(|addon| addon.slug).collect();
         while self.inner.docker.client().is_err() {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
         tokio::spawn(crate::watchdog::watch(self.clone()));
         let mut to_start = Vec::new();
-        for addon in self.list() {
+        for addon in installed.iter().filter_map(|slug| self.get(slug)) {
             self.check_image(&addon).await;
             let state = self.state(&addon.slug).await;
             let running = matches!(state, AddonState::Started | AddonState::Startup);
@@ -1025,6 +1025,17 @@ impl AddonManager {
                 self.inner.jobs.system().raise_issue(boot_fail(slug));
             }
         }
+    }
+}
+
+/// The issue of an add-on whose image is gone: repairing fetches it again.
+fn missing_image(slug: &str) -> base::system::RaisedIssue {
+    base::system::RaisedIssue {
+        kind: "missing_image",
+        context: "addon",
+        reference: Some(slug.to_owned()),
+        extra: None,
+        suggestions: vec!["execute_repair"],
     }
 }
 
