@@ -58,8 +58,15 @@ impl ClientFiles {
     }
 
     /// Writes both files (crash-safe, never through a link), with `output` and `input` as the
-    /// client's default devices where set.
+    /// client's default devices where set. Refuses a socket folder that is a link: the plugin's
+    /// container can write beside it, and the engine would bind the link's target instead.
     pub fn write(&self, output: Option<&str>, input: Option<&str>) -> io::Result<()> {
+        if std::fs::symlink_metadata(&self.socket_dir).is_ok_and(|meta| meta.file_type().is_symlink()) {
+            return Err(io::Error::other(format!(
+                "{} is a link, not the audio plugin's folder",
+                self.socket_dir.display()
+            )));
+        }
         if let Some(folder) = self.client_config.parent() {
             base::fs::ensure_real_dir(folder)?;
         }
@@ -124,5 +131,11 @@ mod tests {
         let targets = |exists: bool| -> Vec<&str> { files.binds(&|_| exists).into_iter().map(|(_, t)| t).collect() };
         assert_eq!(targets(true), ["/run/audio", "/etc/pulse/client.conf", "/etc/asound.conf"]);
         assert_eq!(targets(false), ["/etc/pulse/client.conf", "/etc/asound.conf"]);
+
+        // A link planted where the socket folder goes is refused, not handed to the engine.
+        std::fs::create_dir_all(data.audio_socket().parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink("/", data.audio_socket()).unwrap();
+        let error = files.write(None, None).unwrap_err().to_string();
+        assert!(error.contains("is a link"), "{error}");
     }
 }
