@@ -4,8 +4,10 @@
 //! `bench_routing.rs`, then the host benchmarks (`host_info`: `/host/info` next to
 //! `/supervisor/info`; `log_follow`: a followed journal line), in `bench_host.rs`, then `backups`
 //! (create, restore, ping latency and memory during them), in `bench_backups.rs`, then `addons`
-//! (store reload, install to running, memory with 20 add-ons), in `bench_addons.rs`. Naming parts
-//! (`cargo xtask bench host_info routing`) runs only those, still in that order.
+//! (store reload, install to running, memory with 20 add-ons), in `bench_addons.rs`, then
+//! `plugins` (each plugin's image size and idle memory, the daemon's memory with all five
+//! running), in `bench_plugins.rs`. Naming parts (`cargo xtask bench host_info routing`) runs
+//! only those, still in that order.
 //!
 //! - `supervisor_info`: requests per second and p99 latency of `GET /supervisor/info` with the
 //!   admin token, against the release daemon and against a bare actix-web handler that serves the
@@ -15,8 +17,9 @@
 //!   same directory started again (medians over several starts).
 //!
 //! Every daemon runs on its own temporary data directory, listens on loopback only, reads its
-//! version manifest from a file that does not exist (so nothing goes to the network) and is killed
-//! when its benchmark ends, failed or not. The task builds the daemon in release and, when itself
+//! version manifest from a file there (missing, so nothing goes to the network, but for the
+//! plugins' daemon, which is given one) and is killed when its benchmark ends, failed or not. The
+//! task builds the daemon (and, for `plugins`, the plugins' programs) in release and, when itself
 //! built in debug (as `cargo xtask` does), runs again as a release build, since the load generator
 //! and the bare server are part of it.
 
@@ -59,10 +62,12 @@ const STARTS: usize = 10;
 const PING_PERIOD: Duration = Duration::from_millis(1);
 /// Longest a daemon may take to listen or to answer its first ping before the bench fails.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
+/// The version manifest a daemon reads, in its data directory.
+pub(crate) const MANIFEST: &str = "version-manifest.json";
 
 /// The parts of the bench, in the order they run; `cargo xtask bench <part>...` runs only those.
-const PARTS: [&str; 8] =
-    ["supervisor_info", "idle_rss", "startup", "routing", "host_info", "log_follow", "backups", "addons"];
+const PARTS: [&str; 9] =
+    ["supervisor_info", "idle_rss", "startup", "routing", "host_info", "log_follow", "backups", "addons", "plugins"];
 /// The parts that measure actix alone, without the daemon.
 const WITHOUT_DAEMON: [&str; 1] = ["routing"];
 
@@ -77,7 +82,12 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
         PARTS.into_iter().filter(|part| named.is_empty() || named.iter().any(|n| n == part)).collect();
     let with_daemon = parts.iter().any(|part| !WITHOUT_DAEMON.contains(part));
     if with_daemon {
-        crate::run(root, "cargo", &["build", "--release", "-p", "daemon"])?;
+        let mut build = vec!["build", "--release", "-p", "daemon"];
+        // The plugins' programs go beside the daemon, where it finds them for their images.
+        if parts.contains(&"plugins") {
+            build.extend(crate::bench_plugins::PACKAGES.iter().flat_map(|package| ["-p", package]));
+        }
+        crate::run(root, "cargo", &build)?;
     }
     // The load generator and the bare actix server run inside this process; from a debug build
     // they would be far slower than the release daemon and the comparison would mean nothing.
@@ -99,6 +109,7 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
             "log_follow" => crate::bench_host::log_follow(&bin)?,
             "backups" => crate::bench_backups::run(&bin)?,
             "addons" => crate::bench_addons::run(root, &bin)?,
+            "plugins" => crate::bench_plugins::run(root, &bin)?,
             _ => unreachable!("{part} is one of PARTS"),
         }
     }
@@ -212,7 +223,7 @@ impl Daemon {
             .arg(data)
             .args(["--listen", "127.0.0.1:0"])
             .arg("--version-source")
-            .arg(data.join("no-such-version-manifest.json"))
+            .arg(data.join(MANIFEST))
             .args(args)
             .envs(env.iter().copied())
             .stdin(Stdio::null())

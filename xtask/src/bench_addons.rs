@@ -47,7 +47,7 @@ const IMAGES: [&str; 3] = ["images", "--format", "{{.Repository}}:{{.Tag}}"];
 /// Imports the base image, then runs the three add-on benchmarks; the engine is cleaned up after.
 pub fn run(root: &Path, bin: &Path) -> anyhow::Result<()> {
     crate::test_images::run()?;
-    let engine = EngineObjects { prefix: format!("bench-{}-", std::process::id()) };
+    let engine = EngineObjects::new();
     store_reload(root, bin, &engine)?;
     engine.remove_all();
     install_to_running(root, bin, &engine)?;
@@ -259,30 +259,38 @@ fn write_repository(dir: &Path, name: &str) -> anyhow::Result<()> {
     std::fs::write(dir.join("repository.yaml"), yaml).context("writing repository.yaml")
 }
 
-/// A release daemon on its own data directory and engine names, with `repository` as `core`.
-struct BenchDaemon {
+/// A release daemon on its own data directory and engine names.
+pub(crate) struct BenchDaemon {
     /// Declared first, so it is killed before its data directory goes.
-    daemon: Daemon,
+    pub(crate) daemon: Daemon,
     api: Api,
     /// Its instance prefix on the engine.
-    instance: String,
+    pub(crate) instance: String,
     _data: TempDir,
 }
 
 impl BenchDaemon {
-    /// Starts it and returns once it reports itself healthy (it has reached the engine).
+    /// Starts it with `repository` as `core` and returns once it reports itself healthy (it has
+    /// reached the engine).
     fn start(bin: &Path, engine: &EngineObjects, name: &str, repository: &Path) -> anyhow::Result<BenchDaemon> {
-        let data = tempfile::tempdir()?;
-        let instance = format!("{}{name}-", engine.prefix);
-        let network = format!("{instance}hassio");
         let repository = repository.to_str().context("the repository path is not UTF-8")?;
-        let args = [
-            ["--instance", &instance],
-            ["--network", &network],
-            ["--network-subnet", "auto"],
-            ["--core-repository", repository],
-        ];
-        let mut daemon = Daemon::start(bin, data.path(), args.as_flattened())?;
+        Self::start_with(bin, engine, name, tempfile::tempdir()?, &["--core-repository", repository])
+    }
+
+    /// Like [`BenchDaemon::start`], on a data directory the caller prepared, with the daemon's
+    /// flags `args` instead of a `core` repository.
+    pub(crate) fn start_with(
+        bin: &Path,
+        engine: &EngineObjects,
+        name: &str,
+        data: TempDir,
+        args: &[&str],
+    ) -> anyhow::Result<BenchDaemon> {
+        let instance = engine.instance(name);
+        let network = format!("{instance}hassio");
+        let mut flags = vec!["--instance", &instance, "--network", &network, "--network-subnet", "auto"];
+        flags.extend_from_slice(args);
+        let mut daemon = Daemon::start(bin, data.path(), &flags)?;
         daemon.wait_ready()?;
         let token = std::fs::read_to_string(data.path().join("cli_token")).context("reading cli_token")?;
         let api = Api { address: daemon.address, token: token.trim().to_owned() };
@@ -292,7 +300,7 @@ impl BenchDaemon {
         Ok(started)
     }
 
-    fn get(&mut self, path: &str) -> anyhow::Result<Value> {
+    pub(crate) fn get(&mut self, path: &str) -> anyhow::Result<Value> {
         self.call("GET", path)
     }
 
@@ -400,11 +408,21 @@ pub(crate) fn parse_response(response: &[u8]) -> anyhow::Result<(u16, Vec<u8>)> 
 
 /// Everything the benchmarks create on the engine is named with `prefix`; the guard removes every
 /// container, image and network so named when dropped, whether the benchmarks failed or not.
-struct EngineObjects {
+pub(crate) struct EngineObjects {
     prefix: String,
 }
 
 impl EngineObjects {
+    /// The guard of this process's names, `bench-<pid>-`.
+    pub(crate) fn new() -> EngineObjects {
+        EngineObjects { prefix: format!("bench-{}-", std::process::id()) }
+    }
+
+    /// The instance prefix of the daemon of the benchmark `name`, within the guard's names.
+    pub(crate) fn instance(&self, name: &str) -> String {
+        format!("{}{name}-", self.prefix)
+    }
+
     /// Names starting with `prefix` in the output of `docker <args>`, one name a line.
     fn named(prefix: &str, args: &[&str]) -> anyhow::Result<Vec<String>> {
         let listing = docker(args)?;
@@ -462,7 +480,7 @@ impl Drop for EngineObjects {
 }
 
 /// Runs `docker <args>` and answers its stdout; a failure is an error carrying its stderr.
-fn docker(args: &[&str]) -> anyhow::Result<String> {
+pub(crate) fn docker(args: &[&str]) -> anyhow::Result<String> {
     let mut command = Command::new("docker");
     command.args(args);
     docker_command(command)

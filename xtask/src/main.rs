@@ -15,6 +15,7 @@ mod bench;
 mod bench_addons;
 mod bench_backups;
 mod bench_host;
+mod bench_plugins;
 mod fuzz;
 mod real_core;
 mod test_images;
