@@ -82,11 +82,14 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
         PARTS.into_iter().filter(|part| named.is_empty() || named.iter().any(|n| n == part)).collect();
     let with_daemon = parts.iter().any(|part| !WITHOUT_DAEMON.contains(part));
     if with_daemon {
-        let mut build = vec!["build", "--release", "-p", "daemon"];
-        // The plugins' programs go beside the daemon, where it finds them for their images.
-        if parts.contains(&"plugins") {
-            build.extend(crate::bench_plugins::PACKAGES.iter().flat_map(|package| ["-p", package]));
-        }
+        crate::run(root, "cargo", &["build", "--release", "-p", "daemon"])?;
+    }
+    // The plugins' programs go beside the daemon, where it finds them for their images. Built on
+    // their own: built with the daemon, they would change the features of its dependencies, so
+    // the daemon every part measures would not be the one `-p daemon` builds.
+    if parts.contains(&"plugins") {
+        let mut build = vec!["build", "--release"];
+        build.extend(crate::bench_plugins::PACKAGES.iter().flat_map(|package| ["-p", package]));
         crate::run(root, "cargo", &build)?;
     }
     // The load generator and the bare actix server run inside this process; from a debug build
