@@ -17,9 +17,10 @@ use std::time::{Duration, Instant};
 
 const MACHINE: &str = "qemux86-64";
 
-/// A daemon with Core installed from `registry` at `version` (`landingpage` and `version`
-/// published first), listening on its own port; answers the daemon and the port.
-fn daemon_with_core(registry: &LocalRegistry, repository: Option<&FixtureRepository>, version: &str) -> (Daemon, u16) {
+/// A daemon (with the `extra` environment) with Core installed from `registry` at `version`
+/// (`landingpage` and `version` published first), listening on its own port; answers the
+/// daemon and the port.
+pub(crate) fn daemon_with_core(registry: &LocalRegistry, extra: &[(&str, &str)], version: &str) -> (Daemon, u16) {
     let image = registry.push_core_fixture(MACHINE, "landingpage", None);
     registry.push_core_fixture(MACHINE, version, None);
     let mut env = vec![
@@ -27,9 +28,7 @@ fn daemon_with_core(registry: &LocalRegistry, repository: Option<&FixtureReposit
         ("SUPERVISOR_MACHINE", MACHINE),
         ("SUPERVISOR_CORE_WATCHDOG_INTERVAL", "1"),
     ];
-    if let Some(repository) = repository {
-        env.push(repository.env());
-    }
+    env.extend_from_slice(extra);
     let daemon = engine_daemon(&env);
     let port = prepare_core(&daemon, registry, write_core_config);
     write_manifest(&daemon, &image, version);
@@ -111,7 +110,7 @@ fn core_container(daemon: &Daemon) -> Value {
 #[test]
 fn core_is_installed_run_updated_rolled_back_and_checked() {
     let registry = LocalRegistry::start();
-    let (daemon, port) = daemon_with_core(&registry, None, "2025.1.0");
+    let (daemon, port) = daemon_with_core(&registry, &[], "2025.1.0");
 
     // Core's integration gave its refresh token and read the supervisor with Core's token.
     let calls = eventually("Core to read the supervisor", || {
@@ -232,7 +231,7 @@ fn addons_reach_core_through_the_proxy_only_with_their_grant() {
     let repository = FixtureRepository::copy();
     repository.set_config("api_client", "homeassistant_api", "true");
     let registry = LocalRegistry::start();
-    let (daemon, port) = daemon_with_core(&registry, Some(&repository), "2025.1.0");
+    let (daemon, port) = daemon_with_core(&registry, &[repository.env()], "2025.1.0");
     for slug in ["core_api_client", "core_stdin_reader"] {
         install(&daemon, slug);
         let (status, body) = daemon.post(&format!("/addons/{slug}/start"), json!({}));
@@ -316,7 +315,7 @@ fn read<S: std::io::Read + std::io::Write>(socket: &mut tungstenite::WebSocket<S
 #[test]
 fn core_is_told_of_its_backup_and_restarted_by_a_restore() {
     let registry = LocalRegistry::start();
-    let (daemon, port) = daemon_with_core(&registry, None, "2025.1.0");
+    let (daemon, port) = daemon_with_core(&registry, &[], "2025.1.0");
     let (status, body) = daemon.post("/backups/new/partial", json!({"name": "core only", "homeassistant": true}));
     assert_eq!(status, 200, "{body}");
     let slug = body["data"]["slug"].as_str().expect("a slug").to_owned();
@@ -369,7 +368,7 @@ fn core_is_told_of_its_backup_and_restarted_by_a_restore() {
 }
 
 /// Core's own token, as its container got it.
-fn core_token(daemon: &Daemon) -> String {
+pub(crate) fn core_token(daemon: &Daemon) -> String {
     let container = core_container(daemon);
     let env = container["Config"]["Env"].as_array().expect("an environment");
     let line = env.iter().filter_map(Value::as_str).find_map(|e| e.strip_prefix("SUPERVISOR_TOKEN="));
@@ -384,7 +383,7 @@ fn addons_check_logins_announce_services_and_serve_ingress_through_core() {
     // Its port is picked by the supervisor; the add-on asks for it as bashio does.
     repository.set_config("ingress", "ingress_port", "0");
     let registry = LocalRegistry::start();
-    let (daemon, port) = daemon_with_core(&registry, Some(&repository), "2025.1.0");
+    let (daemon, port) = daemon_with_core(&registry, &[repository.env()], "2025.1.0");
     for slug in ["core_api_client", "core_ingress"] {
         install(&daemon, slug);
         let (status, body) = daemon.post(&format!("/addons/{slug}/start"), json!({}));

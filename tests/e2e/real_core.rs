@@ -8,8 +8,8 @@
 //!
 //! The test waits until that integration's set-up ended and its first refreshes had time to run,
 //! prints what Core and the daemon logged about each other and what Core's client library makes
-//! of every read endpoint, and fails on any error of the integration (or of Core about the
-//! supervisor) except those about endpoints that other open issues cover ([`OTHER_ISSUES`]).
+//! of every read endpoint (`tests/python/client_library.py`, with the library version Core
+//! pins), and fails on any error of the integration (or of Core about the supervisor).
 //!
 //! Ignored: the image is large and takes minutes to build; `cargo xtask real-core` builds it and
 //! then runs this test.
@@ -26,10 +26,6 @@ use std::time::{Duration, Instant};
 const MACHINE: &str = "qemux86-64";
 /// The image `cargo xtask real-core` builds, unless `SUPERVISOR_REAL_CORE_IMAGE` names another.
 const DEFAULT_IMAGE: &str = "supervisor-real-core:2026.2.3";
-/// Paths of the supervisor's API that other open issues are about (the plugins, the resolution
-/// center, time, boards, mounts): errors naming them are printed but do not fail the test.
-const OTHER_ISSUES: &[&str] =
-    &["/resolution/", "/dns/", "/audio/", "/cli/", "/observer/", "/multicast/", "/time/", "/os/boards/", "/mounts"];
 /// How long the first installation and start of Core may take on a busy machine.
 const START_LIMIT: Duration = Duration::from_secs(15 * 60);
 /// How long the `hassio` integration may take to set up once Core answers.
@@ -96,22 +92,15 @@ fn real_core() {
     hold(&daemon, &container);
 
     let errors: Vec<&Entry> = entries.iter().filter(|entry| entry.is_error() && entry.is_about_supervisor()).collect();
-    let (other_issues, unexpected): (Vec<&Entry>, Vec<&Entry>) =
-        errors.into_iter().partition(|entry| OTHER_ISSUES.iter().any(|path| entry.text.contains(path)));
-    println!("\n===== Core's errors about the supervisor =====");
-    println!("{} about endpoints of other open issues:", other_issues.len());
-    for entry in &other_issues {
-        println!("  {}", entry.head);
-    }
-    println!("{} others:", unexpected.len());
-    for entry in &unexpected {
+    println!("\n===== Core's errors about the supervisor: {} =====", errors.len());
+    for entry in &errors {
         println!("  {}", entry.text.replace('\n', "\n  "));
     }
     assert!(
-        unexpected.is_empty(),
+        errors.is_empty(),
         "Core's hassio integration reported {} errors:\n{}",
-        unexpected.len(),
-        unexpected.iter().map(|entry| entry.head.as_str()).collect::<Vec<_>>().join("\n")
+        errors.len(),
+        errors.iter().map(|entry| entry.head.as_str()).collect::<Vec<_>>().join("\n")
     );
 }
 
@@ -168,70 +157,19 @@ fn strip_colours(text: &str) -> String {
 }
 
 /// Asks the supervisor, from Core's container with Core's token, everything Core's client
-/// library `aiohasupervisor` can read, each answer parsed into the library's models as Core
-/// does; answers one line per call: `OK <endpoint>` or `FAIL <endpoint>: <error>`. Core itself
-/// stops at its first failure (its coordinator refresh fails as a whole), so this shows what
-/// lies behind one.
+/// library `aiohasupervisor` can read (`tests/python/client_library.py`), each answer parsed into
+/// the library's models as Core does; answers one line per call. Core itself stops at its first
+/// failure (its coordinator refresh fails as a whole), so this shows what lies behind one.
 fn probe_client_library(container: &str) -> Vec<String> {
+    let script = include_str!("../python/client_library.py");
     let output =
-        Command::new("docker").args(["exec", container, "python3", "-c", PROBE]).output().expect("docker exec");
+        Command::new("docker").args(["exec", container, "python3", "-c", script]).output().expect("docker exec");
     let mut lines: Vec<String> = String::from_utf8_lossy(&output.stdout).lines().map(str::to_owned).collect();
     if !output.status.success() {
         lines.push(format!("FAIL the probe itself: {}", String::from_utf8_lossy(&output.stderr).trim()));
     }
     lines
 }
-
-/// The probe run by [`probe_client_library`]: every read of aiohasupervisor, then the reads of
-/// one item of each list.
-const PROBE: &str = r#"
-import asyncio, os
-from aiohasupervisor import SupervisorClient
-
-async def main():
-    client = SupervisorClient("http://" + os.environ["SUPERVISOR"], os.environ["SUPERVISOR_TOKEN"])
-
-    async def call(endpoint, method, *args):
-        try:
-            value = await method(*args)
-        except Exception as err:
-            print(f"FAIL {endpoint}: {type(err).__name__}: {err}".replace("\n", " "), flush=True)
-            return None
-        print(f"OK   {endpoint}", flush=True)
-        return value
-
-    c = client
-    for endpoint, method in [
-        ("GET /info", c.info), ("GET /available_updates", c.available_updates),
-        ("GET /supervisor/ping", c.supervisor.ping), ("GET /supervisor/info", c.supervisor.info),
-        ("GET /supervisor/stats", c.supervisor.stats), ("GET /core/info", c.homeassistant.info),
-        ("GET /core/stats", c.homeassistant.stats), ("GET /host/info", c.host.info),
-        ("GET /host/services", c.host.services), ("GET /host/disks/default/usage", c.host.get_disk_usage),
-        ("GET /os/info", c.os.info), ("GET /os/config/swap", c.os.swap_info),
-        ("GET /os/datadisk/list", c.os.list_data_disks), ("GET /network/info", c.network.info),
-        ("GET /network/interface/default/info", lambda: c.network.interface_info("default")),
-        ("GET /backups", c.backups.list), ("GET /backups/info", c.backups.info),
-        ("GET /discovery", c.discovery.list), ("GET /jobs/info", c.jobs.info),
-        ("GET /mounts", c.mounts.info), ("GET /resolution/info", c.resolution.info),
-    ]:
-        await call(endpoint, method)
-    store = await call("GET /store", c.store.info)
-    addons = await call("GET /store/addons", c.store.addons_list) or []
-    repositories = await call("GET /store/repositories", c.store.repositories_list) or []
-    installed = await call("GET /addons", c.addons.list) or []
-    for addon in addons[:1]:
-        await call(f"GET /store/addons/{addon.slug}", c.store.addon_info, addon.slug)
-        await call(f"GET /store/addons/{addon.slug}/changelog", c.store.addon_changelog, addon.slug)
-        await call(f"GET /store/addons/{addon.slug}/documentation", c.store.addon_documentation, addon.slug)
-    for repository in repositories[:1]:
-        await call(f"GET /store/repositories/{repository.slug}", c.store.repository_info, repository.slug)
-    for addon in installed[:1]:
-        await call(f"GET /addons/{addon.slug}/info", c.addons.addon_info, addon.slug)
-        await call(f"GET /addons/{addon.slug}/stats", c.addons.addon_stats, addon.slug)
-    await client.close()
-
-asyncio.run(main())
-"#;
 
 /// One entry of Core's log: `2026-01-01 12:00:00.000 ERROR (MainThread) [logger] message` and
 /// the lines that follow it (a traceback).

@@ -23,6 +23,9 @@ pub const BASE_IMAGE: &str = "supervisor-test-base:latest";
 /// Home Assistant Core as the tests know it (`crates/core-fixture`); `cargo xtask test-images`
 /// builds it.
 pub const CORE_IMAGE: &str = "supervisor-test-core:latest";
+/// Home Assistant Core's client library `aiohasupervisor` on Python 3.13, its `python3` on the
+/// path; `cargo xtask test-images` builds it.
+pub const CLIENT_LIBRARY_IMAGE: &str = "supervisor-test-aiohasupervisor:0.11.0";
 /// Ports are picked free and then taken by the registry; another process may win that race.
 const START_ATTEMPTS: usize = 5;
 

@@ -16,6 +16,7 @@ mod bench_addons;
 mod bench_backups;
 mod bench_host;
 mod bench_plugins;
+mod debian_image;
 mod fuzz;
 mod real_core;
 mod test_images;

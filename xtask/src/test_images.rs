@@ -6,11 +6,15 @@
 //! - `supervisor-test-core:latest`, Home Assistant Core as the tests know it: the base with the
 //!   `core-fixture` binary (`crates/core-fixture`, debug build), the shared libraries `ldd`
 //!   lists for it at their absolute paths, and a `python3` that runs its `check-config` for the
-//!   command the supervisor checks Core's configuration with.
+//!   command the supervisor checks Core's configuration with;
+//! - `supervisor-test-aiohasupervisor:<version>`, Home Assistant Core's client library from
+//!   PyPI in a Python 3.13 virtual environment (`/opt/client`) on Debian 13 (see
+//!   [`debian_image`]), which the black-box test `client_library.rs` runs against the daemon.
 //!
 //! Each image carries a label with a hash of what it is made of; when the engine already has an
 //! image of that hash the task does nothing, so running it before every test run costs little.
 
+use crate::debian_image::{self, Recipe};
 use crate::test_tools::{self, BUSYBOX};
 use anyhow::{bail, Context};
 use std::os::unix::fs::{symlink, PermissionsExt};
@@ -19,6 +23,16 @@ use std::process::Command;
 
 pub const BASE_IMAGE: &str = "supervisor-test-base:latest";
 pub const CORE_IMAGE: &str = "supervisor-test-core:latest";
+/// The version of `aiohasupervisor` the tests check the API with: the one current Core pins.
+const AIOHASUPERVISOR: &str = "0.11.0";
+/// Run in the build container of the client library's image as `sh install.sh <version>`.
+const CLIENT_LIBRARY_SH: &str = r#"set -eu
+export PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_PROGRESS_BAR=off PIP_DEFAULT_TIMEOUT=180
+python3 -m venv /opt/client
+/opt/client/bin/pip install "aiohasupervisor==$1"
+rm -rf /root/.cache
+/opt/client/bin/python3 -c 'import aiohasupervisor'
+"#;
 const HASH_LABEL: &str = "io.supervisor.test-image.hash";
 /// Bump when the layout below changes, so that the image is made again.
 const RECIPE: &str = "busybox rootfs v1";
@@ -51,7 +65,25 @@ const GROUP: &str = "root:x:0:\nnogroup:x:65534:\n";
 pub fn run() -> anyhow::Result<()> {
     test_tools::ensure()?;
     let base_hash = base_image()?;
-    core_image(&base_hash)
+    core_image(&base_hash)?;
+    client_library_image()
+}
+
+/// Makes the image with Core's client library unless it is current.
+fn client_library_image() -> anyhow::Result<()> {
+    debian_image::ensure(&Recipe {
+        image: &format!("supervisor-test-aiohasupervisor:{AIOHASUPERVISOR}"),
+        speaker: "test-images",
+        packages: "python3,python3-venv,ca-certificates",
+        files: &[("install.sh", CLIENT_LIBRARY_SH)],
+        args: &[AIOHASUPERVISOR],
+        changes: &[
+            "ENV PATH=/opt/client/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_owned(),
+            "ENV LANG=C.UTF-8".to_owned(),
+            "CMD [\"python3\"]".to_owned(),
+        ],
+        expected: "two minutes or so",
+    })
 }
 
 /// Makes the base image unless it is current; answers its hash.

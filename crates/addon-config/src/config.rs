@@ -39,7 +39,7 @@ const CAPABILITIES: [&str; 14] = [
 ];
 
 /// Every top-level key the format knows, after migration.
-const KNOWN_KEYS: [&str; 67] = [
+const KNOWN_KEYS: [&str; 68] = [
     "name",
     "version",
     "slug",
@@ -56,6 +56,7 @@ const KNOWN_KEYS: [&str; 67] = [
     "ports_description",
     "watchdog",
     "watchdog_restart_policy",
+    "log_format",
     "webui",
     "ingress",
     "ingress_port",
@@ -327,6 +328,10 @@ pub struct AddonConfig {
     /// Seconds `docker stop` waits, 10..=300.
     pub timeout: u32,
     pub journald: bool,
+    /// How the add-on's log lines are shown when the client names no format: `timestamp` or
+    /// `verbose` for programs that print bare messages, `plain` (the default) for those that
+    /// print their own times.
+    pub log_format: base::logs::LineFormat,
     pub breaking_versions: Vec<String>,
 }
 
@@ -720,6 +725,7 @@ fn read_config(keys: &Keys) -> Result<AddonConfig, ConfigError> {
                 .ok_or_else(|| invalid("timeout", format!("expected seconds between 10 and 300, got {value}")))?,
         },
         journald: keys.boolean("journald", false)?,
+        log_format: keys.choice("log_format", &base::logs::LineFormat::NAMES)?,
         breaking_versions: keys.list("breaking_versions", version)?,
         name,
         slug,
@@ -935,6 +941,7 @@ mod tests {
             "webui": "http://[HOST]:[PORT:8080]/",
             "watchdog": "tcp://[HOST]:[PORT:8080]",
             "watchdog_restart_policy": "unlimited",
+            "log_format": "timestamp",
             "ingress": true,
             "ingress_port": 0,
             "ingress_entry": "ui",
@@ -990,6 +997,7 @@ mod tests {
         );
         assert_eq!(c.ports_description["8080/tcp"], "Web");
         assert_eq!(c.watchdog_restart_policy, WatchdogRestartPolicy::Unlimited);
+        assert_eq!(c.log_format, base::logs::LineFormat::Timestamp);
         assert_eq!((c.ingress, c.ingress_port), (true, 0));
         assert_eq!(c.homeassistant.as_deref(), Some("2024.1.0"));
         assert_eq!(c.map, [MapEntry { kind: MapType::Share, read_only: false, path: Some("/mnt/share".into()) }]);
@@ -1132,6 +1140,7 @@ mod tests {
             (json!({"machine": ["toaster"]}), "key 'machine[0]': 'toaster' does not match"),
             (json!({"machine": ["yellow", "yellow"]}), "key 'machine': 'yellow' is listed twice"),
             (json!({"arch": ["sparc"]}), "key 'arch[0]': 'sparc' is not one of armhf, armv7, aarch64, amd64, i386"),
+            (json!({"log_format": "json"}), "key 'log_format': \"json\" is not one of plain, timestamp, verbose"),
             (json!({"ingress_port": 70000}), "key 'ingress_port'"),
             (json!({"environment": {"A": 1}}), "key 'environment.A': expected a string"),
             (json!({"privileged": ["ALL"]}), "key 'privileged[0]': 'ALL' is not one of"),

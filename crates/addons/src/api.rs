@@ -568,17 +568,20 @@ impl LogSource for AddonLogs {
 
     async fn answer(&self, manager: &AddonManager, request: LogRequest) -> actix_web::Result<HttpResponse> {
         request.lines()?;
-        let slug = match installed(request.http(), manager, request.param("addon").unwrap_or_default()) {
-            Ok(addon) => addon.slug,
+        let addon = match installed(request.http(), manager, request.param("addon").unwrap_or_default()) {
+            Ok(addon) => addon,
             Err(e) => return Ok(text_error(e)),
         };
+        let slug = addon.slug.as_str();
         if let Some(gateway) = request.http().app_data::<web::Data<journal::Gateway>>() {
-            let logs = journal::Logs::container(manager.container_name(&slug)).fallback_when_empty();
+            let logs = journal::Logs::container(manager.container_name(slug))
+                .format_by_default(addon.config().log_format)
+                .fallback_when_empty();
             if let Ok(response) = request.journal(gateway, &request.select(logs)).await {
                 return Ok(response);
             }
         }
-        let name = manager.container_name(&slug);
+        let name = manager.container_name(slug);
         let docker = manager.docker();
         request.container_log(|tail, follow| docker.container_log(&name, tail, follow)).await
     }

@@ -140,6 +140,8 @@ pub struct AddonInfo {
     pub devices: Vec<String>,
     pub system_managed: bool,
     pub system_managed_config_entry: Option<String>,
+    #[schema(value_type = String)]
+    pub log_format: base::logs::LineFormat,
 }
 
 /// `GET /addons/{addon}/info` of an add-on that is only in the store (legacy v1 behaviour).
@@ -336,6 +338,7 @@ pub fn info(addon: &Installed, store: &StoreFacts, runtime: Runtime) -> AddonInf
         } else {
             None
         },
+        log_format: config.log_format,
     }
 }
 

@@ -1,8 +1,34 @@
 //! Which lines of a log an API client asked for, the same for every `.../logs` endpoint: a
 //! `Range: entries=cursor[[:num_skip]:num_entries]` header as the journal gateway reads it, or the
-//! last `lines` lines, or the last 100.
+//! last `lines` lines, or the last 100; and the format of each line.
 
 use crate::Error;
+use serde::{Deserialize, Serialize};
+
+/// How each line of a log read from the journal looks: the message alone, with the time before
+/// it, or with the time, host and process. An endpoint has a default (an add-on's is its
+/// config's `log_format`); a client picks another with `?format=`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LineFormat {
+    #[default]
+    Plain,
+    Timestamp,
+    Verbose,
+}
+
+impl LineFormat {
+    pub const NAMES: [&'static str; 3] = ["plain", "timestamp", "verbose"];
+
+    pub fn from_name(name: &str) -> Option<LineFormat> {
+        match name {
+            "plain" => Some(LineFormat::Plain),
+            "timestamp" => Some(LineFormat::Timestamp),
+            "verbose" => Some(LineFormat::Verbose),
+            _ => None,
+        }
+    }
+}
 
 /// Which lines of a log to answer: a `Range: entries=cursor[[:num_skip]:num_entries]` header,
 /// else the last `lines` lines.

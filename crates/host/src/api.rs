@@ -224,7 +224,9 @@ impl LogSource for HostLogs {
     async fn answer(&self, host: &HostManager, request: LogRequest) -> actix_web::Result<HttpResponse> {
         let logs = match request.identifier() {
             Some(identifier) => Logs::identifiers([identifier]),
-            None => Logs::identifiers(HOST_IDENTIFIERS.iter().copied()).verbose_by_default(),
+            None => {
+                Logs::identifiers(HOST_IDENTIFIERS.iter().copied()).format_by_default(base::logs::LineFormat::Verbose)
+            }
         };
         Ok(match request.journal(host.journal(), &request.select(logs)).await {
             Ok(response) => response,

@@ -1,29 +1,35 @@
-//! The two line formats of the real Supervisor's log endpoints: plain (the message alone) and
-//! verbose (`2024-03-04 02:52:56.193 host identifier[pid]: message`, the time in UTC with
-//! milliseconds cut, not rounded), and the `no_colors` filter that drops ANSI colour escapes.
+//! The line formats of the real Supervisor's log endpoints: plain (the message alone),
+//! timestamp (`2024-03-04 02:52:56.193 message`) and verbose (`2024-03-04 02:52:56.193 host
+//! identifier[pid]: message`), the time in UTC with milliseconds cut, not rounded; and the
+//! `no_colors` filter that drops ANSI colour escapes.
 
 use crate::export::Entry;
+use base::logs::LineFormat;
 use chrono::DateTime;
 
 /// One entry as a line, without its newline.
-pub fn line(entry: &Entry, verbose: bool, no_colors: bool) -> String {
+pub fn line(entry: &Entry, format: LineFormat, no_colors: bool) -> String {
     let message = entry.message.as_deref().unwrap_or_default();
-    let line = if verbose {
-        let time = entry
+    let time = || {
+        entry
             .realtime
             .as_deref()
             .and_then(|usec| usec.parse::<i64>().ok())
             .and_then(DateTime::from_timestamp_micros)
             .map(|time| time.format("%Y-%m-%d %H:%M:%S%.3f").to_string())
-            .unwrap_or_default();
-        let identifier = entry.identifier.as_deref().unwrap_or("_UNKNOWN_");
-        let hostname = entry.hostname.as_deref().unwrap_or_default();
-        match &entry.pid {
-            Some(pid) => format!("{time} {hostname} {identifier}[{pid}]: {message}"),
-            None => format!("{time} {hostname} {identifier}: {message}"),
+            .unwrap_or_default()
+    };
+    let line = match format {
+        LineFormat::Plain => message.to_owned(),
+        LineFormat::Timestamp => format!("{} {message}", time()),
+        LineFormat::Verbose => {
+            let identifier = entry.identifier.as_deref().unwrap_or("_UNKNOWN_");
+            let hostname = entry.hostname.as_deref().unwrap_or_default();
+            match &entry.pid {
+                Some(pid) => format!("{} {hostname} {identifier}[{pid}]: {message}", time()),
+                None => format!("{} {hostname} {identifier}: {message}", time()),
+            }
         }
-    } else {
-        message.to_owned()
     };
     if no_colors {
         strip_colors(&line)
@@ -71,17 +77,25 @@ mod tests {
     #[test]
     fn verbose_lines_read_like_the_real_supervisor() {
         assert_eq!(
-            line(&entry(Some("1")), true, true),
+            line(&entry(Some("1")), LineFormat::Verbose, true),
             "2024-03-04 02:52:56.193 homeassistant systemd[1]: Started foo."
         );
-        assert_eq!(line(&entry(None), true, true), "2024-03-04 02:52:56.193 homeassistant systemd: Started foo.");
-        assert_eq!(line(&Entry::default(), true, false), "  _UNKNOWN_: ");
+        assert_eq!(
+            line(&entry(None), LineFormat::Verbose, true),
+            "2024-03-04 02:52:56.193 homeassistant systemd: Started foo."
+        );
+        assert_eq!(line(&Entry::default(), LineFormat::Verbose, false), "  _UNKNOWN_: ");
     }
 
     #[test]
     fn plain_lines_are_the_message_with_or_without_colours() {
-        assert_eq!(line(&entry(None), false, false), "\x1b[1;31mStarted\x1b[0m foo.");
-        assert_eq!(line(&entry(None), false, true), "Started foo.");
+        assert_eq!(line(&entry(None), LineFormat::Plain, false), "\x1b[1;31mStarted\x1b[0m foo.");
+        assert_eq!(line(&entry(None), LineFormat::Plain, true), "Started foo.");
         assert_eq!(strip_colors("a\x1b[2Jb\x1b[m c\x1b["), "a\x1b[2Jb c\x1b[");
+    }
+
+    #[test]
+    fn timestamp_lines_put_the_time_before_the_message() {
+        assert_eq!(line(&entry(Some("1")), LineFormat::Timestamp, true), "2024-03-04 02:52:56.193 Started foo.");
     }
 }

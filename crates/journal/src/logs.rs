@@ -2,9 +2,10 @@
 //! `advanced_logs_handler` answers it.
 //!
 //! What the endpoint decides ([`Logs`]): whose entries (syslog identifiers or a container), which
-//! boot, follow, latest, verbose by default. What the API client decides ([`Request`]): `Range`
-//! or `?lines=N` (last N, at least 2), `Accept: text/plain | text/x-log | */*` (`text/x-log`
-//! and `?verbose` give verbose lines), `?no_colors`. The answer ([`Text`]) is one line per
+//! boot, follow, latest, the line format by default. What the API client decides ([`Request`]):
+//! `Range` or `?lines=N` (last N, at least 2), `?format=plain|timestamp|verbose` (also
+//! `Accept: text/x-log` and `?verbose` for verbose lines; `Accept` is `text/plain`,
+//! `text/x-log` or `*/*`), `?no_colors`. The answer ([`Text`]) is one line per
 //! entry, streamed; it waits for the first entry, so that its cursor can go with the headers
 //! (`X-First-Cursor`: a client pages back with `Range: entries=<cursor>:-N:N`). Answering over
 //! HTTP is `http_api::logs`.
@@ -13,6 +14,7 @@ use crate::export::{Entry, Malformed, Parser};
 use crate::format::line;
 use crate::gateway::{success, Gateway, EXPORT};
 use crate::{JournalError, Unavailable};
+use base::logs::LineFormat;
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use futures_util::{Stream, StreamExt};
@@ -112,7 +114,7 @@ pub struct Logs {
     boot: Option<String>,
     follow: bool,
     latest: bool,
-    verbose: bool,
+    format: LineFormat,
     no_colors: bool,
     fallback_when_empty: bool,
 }
@@ -134,7 +136,7 @@ impl Logs {
             boot: None,
             follow: false,
             latest: false,
-            verbose: false,
+            format: LineFormat::Plain,
             no_colors: false,
             fallback_when_empty: false,
         }
@@ -160,10 +162,9 @@ impl Logs {
         self
     }
 
-    /// Verbose lines even when the client does not ask for them (it cannot ask for plain ones):
-    /// the host's and the plugins' logs.
-    pub fn verbose_by_default(mut self) -> Logs {
-        self.verbose = true;
+    /// The lines' format when the client names none (plain unless said).
+    pub fn format_by_default(mut self, format: LineFormat) -> Logs {
+        self.format = format;
         self
     }
 
@@ -226,24 +227,34 @@ impl std::fmt::Debug for Text {
 #[derive(Default)]
 struct Query {
     lines: Option<i64>,
+    format: Option<LineFormat>,
     verbose: bool,
     no_colors: bool,
 }
 
 impl Query {
-    fn parse(pairs: &[(String, String)]) -> Query {
+    fn parse(pairs: &[(String, String)]) -> Result<Query, JournalError> {
         let mut parsed = Query::default();
         for (key, value) in pairs {
             match key.as_str() {
                 // Not a number: the default rather than an error; fewer than 2 cannot be said
                 // with a range that ends at the tail.
                 "lines" => parsed.lines = Some(value.parse().unwrap_or(DEFAULT_LINES).max(2)),
+                "format" => {
+                    let format = LineFormat::from_name(value).ok_or_else(|| {
+                        JournalError::Failed(format!(
+                            "Invalid log format '{value}', expected one of: {}",
+                            LineFormat::NAMES.join(", ")
+                        ))
+                    })?;
+                    parsed.format = Some(format);
+                }
                 "verbose" => parsed.verbose = true,
                 "no_colors" => parsed.no_colors = true,
                 _ => {}
             }
         }
-        parsed
+        Ok(parsed)
     }
 }
 
@@ -252,12 +263,16 @@ impl Gateway {
     /// [`JournalError::Failed`] with the message for the client; [`JournalError::Unavailable`]
     /// when the journal cannot answer, for the endpoint to fall back or say so.
     pub async fn entries(&self, request: &Request<'_>, logs: &Logs) -> Result<Text, JournalError> {
-        let query = Query::parse(request.query);
+        let query = Query::parse(request.query)?;
         let accept = request.accept.text(INVALID_ACCEPT)?;
         if accept.is_some_and(|accept| !matches!(accept, "text/plain" | "text/x-log" | "*/*")) {
             return Err(JournalError::Failed(INVALID_ACCEPT.to_owned()));
         }
-        let verbose = logs.verbose || query.verbose || accept == Some("text/x-log");
+        let format = match query.format {
+            Some(format) => format,
+            None if query.verbose || accept == Some("text/x-log") => LineFormat::Verbose,
+            None => logs.format,
+        };
         let no_colors = logs.no_colors || query.no_colors;
         let follow_max = |lines: i64| if logs.follow { LINES_MAX.to_string() } else { lines.to_string() };
         // In the real Supervisor's order: `lines`, then latest's "everything", then the client's
@@ -292,12 +307,12 @@ impl Gateway {
         }
 
         let response = success(self.get("/entries", &params, EXPORT, Some(&range), None).await?).await?;
-        let mut lines = Lines { body: response.bytes_stream().boxed(), parser: Parser::default(), verbose, no_colors };
+        let mut lines = Lines { body: response.bytes_stream().boxed(), parser: Parser::default(), format, no_colors };
         // The answer waits for the first entry, so that it can name its cursor.
         let Some(first) = lines.first_entry().await? else {
             return Ok(Text::Empty);
         };
-        let mut head = line(&first, verbose, no_colors);
+        let mut head = line(&first, format, no_colors);
         head.push('\n');
         Ok(Text::Lines { first_cursor: first.cursor, lines: lines.into_stream(head).boxed() })
     }
@@ -343,7 +358,7 @@ fn complete_range(range: &str) -> Result<String, JournalError> {
 struct Lines<S> {
     body: S,
     parser: Parser,
-    verbose: bool,
+    format: LineFormat,
     no_colors: bool,
 }
 
@@ -373,7 +388,7 @@ impl<S: Stream<Item = reqwest::Result<Bytes>> + Unpin + Send + 'static> Lines<S>
         loop {
             match self.parser.next_entry() {
                 Ok(Some(entry)) => {
-                    text.push_str(&line(&entry, self.verbose, self.no_colors));
+                    text.push_str(&line(&entry, self.format, self.no_colors));
                     text.push('\n');
                 }
                 Ok(None) => return true,
@@ -404,7 +419,7 @@ impl<S: Stream<Item = reqwest::Result<Bytes>> + Unpin + Send + 'static> Lines<S>
                     }
                     None => {
                         let last = lines.parser.finish()?;
-                        let text = line(&last, lines.verbose, lines.no_colors) + "\n";
+                        let text = line(&last, lines.format, lines.no_colors) + "\n";
                         return Some((Bytes::from(text), None));
                     }
                 }

@@ -2,6 +2,7 @@
 //! systemd-journal-remote (`journal::testing`): three boots of a host with a kernel, a
 //! supervisor, an add-on container restarted once, and a program that logs in colour.
 
+use base::logs::LineFormat;
 use futures_util::StreamExt;
 use journal::testing::{Entry, TestJournal, HOSTNAME};
 use journal::{Gateway, Header, JournalError, Logs, Request, Text, Unavailable};
@@ -170,9 +171,16 @@ async fn plain_and_verbose_lines() {
     let x_log = get(&gateway, &supervisor(), "/logs?lines=2", &[("Accept", "text/x-log")]).await;
     assert_eq!(x_log.lines()[1], verbose_line);
     assert_eq!(get(&gateway, &supervisor(), "/logs?lines=2&verbose", &[]).await.lines()[1], verbose_line);
-    let by_default =
-        get(&gateway, &supervisor().verbose_by_default(), "/logs?lines=2", &[("Accept", "text/plain")]).await;
+    let verbose = supervisor().format_by_default(LineFormat::Verbose);
+    let by_default = get(&gateway, &verbose, "/logs?lines=2", &[("Accept", "text/plain")]).await;
     assert_eq!(by_default.lines()[1], verbose_line);
+    // A format the client names wins over the endpoint's and over `verbose`.
+    let plain = get(&gateway, &verbose, "/logs?lines=2&format=plain&verbose", &[]).await;
+    assert_eq!(plain.lines()[1], "c supervisor 5");
+    let timestamp = get(&gateway, &supervisor(), "/logs?lines=2&format=timestamp", &[]).await;
+    assert_eq!(timestamp.lines()[1], "2023-11-14 22:46:47.000 c supervisor 5");
+    let bad = get(&gateway, &supervisor(), "/logs?format=json", &[]).await;
+    assert_eq!(bad.error.as_deref(), Some("Invalid log format 'json', expected one of: plain, timestamp, verbose"));
     // Without a _PID the brackets go.
     let kernel = get(&gateway, &Logs::identifiers(["kernel"]), "/logs?verbose", &[]).await;
     assert_eq!(kernel.lines()[0], format!("2023-11-14 22:13:22.000 {HOSTNAME} kernel: a kernel"));

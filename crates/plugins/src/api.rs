@@ -450,7 +450,9 @@ impl LogSource for PluginLogs {
         request.lines()?;
         let name = plugins.container_name(self.0);
         if let Some(gateway) = request.http().app_data::<web::Data<journal::Gateway>>() {
-            let logs = journal::Logs::identifiers([name.clone()]).verbose_by_default().fallback_when_empty();
+            let logs = journal::Logs::identifiers([name.clone()])
+                .format_by_default(base::logs::LineFormat::Verbose)
+                .fallback_when_empty();
             if let Ok(response) = request.journal(gateway, &request.select(logs)).await {
                 return Ok(response);
             }
