@@ -2,6 +2,8 @@
 //! host root, the D-Bus fixtures, the real engine), issues found by the checks, suggestions
 //! applied as jobs, dismissals, check options, and what survives a restart.
 
+mod health;
+
 use crate::addons::{engine_daemon, image_exists, install, local_image};
 use dbus_fixtures::{PrivateBus, Profile, Service};
 use e2e::fixtures::FixtureRepository;
