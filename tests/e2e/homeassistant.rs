@@ -15,11 +15,15 @@ use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-const MACHINE: &str = "qemux86-64";
+pub(crate) const MACHINE: &str = "qemux86-64";
 
 /// A daemon with Core installed from `registry` at `version` (`landingpage` and `version`
 /// published first), listening on its own port; answers the daemon and the port.
-fn daemon_with_core(registry: &LocalRegistry, repository: Option<&FixtureRepository>, version: &str) -> (Daemon, u16) {
+pub(crate) fn daemon_with_core(
+    registry: &LocalRegistry,
+    repository: Option<&FixtureRepository>,
+    version: &str,
+) -> (Daemon, u16) {
     let image = registry.push_core_fixture(MACHINE, "landingpage", None);
     registry.push_core_fixture(MACHINE, version, None);
     let mut env = vec![

@@ -2,6 +2,7 @@
 //! host root, the D-Bus fixtures, the real engine), issues found by the checks, suggestions
 //! applied as jobs, dismissals, check options, and what survives a restart.
 
+mod evaluations;
 mod health;
 
 use crate::addons::{engine_daemon, image_exists, install, local_image};
