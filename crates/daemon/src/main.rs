@@ -52,6 +52,9 @@ struct Args {
     /// Machine type that selects Home Assistant versions and images.
     #[arg(long, env = "SUPERVISOR_MACHINE", default_value = base::arch::default_machine())]
     machine: String,
+    /// The whoami service, whose time the host's clock is checked against at start.
+    #[arg(long, env = "SUPERVISOR_WHOAMI", default_value = "https://services.home-assistant.io/whoami/v1")]
+    whoami: String,
     /// The Pwned Passwords range API the add-on password check asks (`<url>/<SHA-1 prefix>`).
     #[arg(long, env = "SUPERVISOR_PWNED_API", default_value = "https://api.pwnedpasswords.com/range")]
     pwned_api: String,
@@ -298,6 +301,8 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
         args.host_root.clone(),
     ));
     host.set_mounts(Arc::new(mounts.clone()));
+    let (clock, whoami, clock_system) = (Arc::clone(&host), args.whoami.clone(), Arc::clone(&system));
+    actix_web::rt::spawn(async move { clock.adjust_clock(&whoami, &clock_system).await });
     let resolution = resolution::ResolutionManager::new(
         &store,
         resolution::Parts {

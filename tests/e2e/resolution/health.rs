@@ -1,12 +1,15 @@
 //! What makes the system unhealthy, or raises an issue, while the supervisor works rather than in
 //! a check: an update of the supervisor that fails or that the next start does not run (rolled
-//! back), and a step of the setup that fails.
+//! back), a step of the setup that fails, and a clock far off that NTP had to be stopped to set.
 
-use super::{info, issue, names, suggestions_of};
+use super::{apply, info, issue, job_done, names, suggestions_of};
 use crate::addons::{docker, engine_daemon};
+use dbus_fixtures::{PrivateBus, Service};
 use e2e::registry::BASE_IMAGE;
 use e2e::{eventually, manifest, Daemon, Tmpfs};
 use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
 
 /// `healthy` of `/supervisor/info` (`/info` has only `supported`).
 fn healthy(daemon: &Daemon) -> Value {
@@ -89,4 +92,48 @@ fn a_failed_step_of_the_setup_is_unhealthy_until_a_start_goes_through() {
     daemon.wait_for_engine();
     assert!(unhealthy(&daemon).is_empty(), "{}", info(&daemon));
     assert_eq!(healthy(&daemon), json!(true));
+}
+
+/// A whoami service on loopback whose clock is two hours ahead of this machine's; answers its URL.
+fn whoami_ahead() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the whoami service");
+    let url = format!("http://{}/whoami/v1", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|read| read > 2) {
+                line.clear();
+            }
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+            let body = json!({"timezone": "Etc/UTC", "timestamp": now.as_secs_f64() + 7200.0}).to_string();
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(format!("{head}{body}").as_bytes());
+        }
+    });
+    url
+}
+
+#[test]
+fn a_clock_far_off_is_set_with_ntp_stopped_which_is_an_issue_that_enabling_ntp_fixes() {
+    let bus = PrivateBus::start(Service::ALL).expect("a private bus");
+    // NTP runs but has not synchronised the clock, which is two hours behind the internet's.
+    bus.set_property(Service::Timedate1, "NTPSynchronized", false).unwrap();
+    let url = whoami_ahead();
+    let daemon = Daemon::start_with(&[bus.env(), ("SUPERVISOR_WHOAMI", &url)]);
+    let stopped = eventually("NTP stopped for the clock", || issue(&daemon, "ntp_sync_failed"));
+    assert_eq!((stopped["context"].clone(), stopped["reference"].clone()), (json!("system"), Value::Null));
+    let calls = bus.calls(Service::Systemd1).unwrap();
+    assert!(calls.contains(&"StopUnit(systemd-timesyncd.service, replace)".to_owned()), "{calls:?}");
+    let enable = suggestions_of(&daemon, &stopped);
+    assert_eq!(enable.iter().map(|s| s["type"].clone()).collect::<Vec<_>>(), [json!("enable_ntp")]);
+
+    apply(&daemon, &enable[0]);
+    assert!(job_done(&daemon, "fixup_system_enable_ntp_process"));
+    let calls = bus.calls(Service::Systemd1).unwrap();
+    assert!(calls.contains(&"StartUnit(systemd-timesyncd.service, replace)".to_owned()), "{calls:?}");
+    assert_eq!(issue(&daemon, "ntp_sync_failed"), None, "{}", info(&daemon));
 }
