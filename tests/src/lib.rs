@@ -53,6 +53,8 @@ pub struct Daemon {
     client: Client,
     /// Prefix of every container, image and network this daemon creates on the shared engine.
     instance: String,
+    /// The user and group the daemon runs as, when not root's.
+    user: Option<(u32, u32)>,
 }
 
 /// A prefix no other daemon of any test run uses at the same time.
@@ -74,7 +76,30 @@ impl Daemon {
         let extra = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let client = Client::builder().timeout(Duration::from_secs(60)).build().expect("http client");
         let instance = unique_instance();
-        let mut daemon = Daemon { child: None, stdout: None, data, address: String::new(), extra, client, instance };
+        let mut daemon =
+            Daemon { child: None, stdout: None, data, address: String::new(), extra, client, instance, user: None };
+        daemon.spawn();
+        daemon
+    }
+
+    /// Starts a daemon as the user `uid` and group `gid` (a supervisor without root's
+    /// privileges), on a data directory that user owns.
+    pub fn start_as(uid: u32, gid: u32) -> Daemon {
+        let data = tempfile::tempdir().expect("temporary data directory");
+        std::os::unix::fs::chown(data.path(), Some(uid), Some(gid)).expect("the data directory given away");
+        let client = Client::builder().timeout(Duration::from_secs(60)).build().expect("http client");
+        let instance = unique_instance();
+        let user = Some((uid, gid));
+        let mut daemon = Daemon {
+            child: None,
+            stdout: None,
+            data,
+            address: String::new(),
+            extra: Vec::new(),
+            client,
+            instance,
+            user,
+        };
         daemon.spawn();
         daemon
     }
@@ -86,8 +111,16 @@ impl Daemon {
         prepare(data.path());
         let client = Client::builder().timeout(Duration::from_secs(60)).build().expect("http client");
         let instance = unique_instance();
-        let mut daemon =
-            Daemon { child: None, stdout: None, data, address: String::new(), extra: Vec::new(), client, instance };
+        let mut daemon = Daemon {
+            child: None,
+            stdout: None,
+            data,
+            address: String::new(),
+            extra: Vec::new(),
+            client,
+            instance,
+            user: None,
+        };
         daemon.spawn();
         daemon
     }
@@ -113,6 +146,10 @@ impl Daemon {
             .stderr(Stdio::null());
         for (k, v) in &self.extra {
             command.env(k, v);
+        }
+        if let Some((uid, gid)) = self.user {
+            use std::os::unix::process::CommandExt;
+            command.uid(uid).gid(gid);
         }
         let mut child = command.spawn().expect("start supervisor");
         self.stdout = Some(BufReader::new(child.stdout.take().expect("stdout")));
@@ -229,6 +266,12 @@ impl Daemon {
         self.kill9();
         self.spawn();
         self.wait_ready();
+    }
+
+    /// kill -9, then start again as root on the same data directory.
+    pub fn kill9_and_restart_as_root(&mut self) {
+        self.user = None;
+        self.kill9_and_restart();
     }
 
     /// kill -9, then start again on the same data directory with `env` set too (a flag that

@@ -1,9 +1,10 @@
 //! Each evaluation that a machine state made from outside can trip: the state made (with the
-//! version manifest, the engine, the D-Bus fixtures, the journal's gateway, Core's options), the
-//! reason read from `/resolution/info` and the verdict from `/info` and `/supervisor/info`, then
-//! the state undone and the reason gone on the trigger the real Supervisor evaluates on (a
-//! manifest read, the health check, a restart for the evaluations of the setup). Core's test also
-//! has its rolled back update, an issue until an update goes well.
+//! version manifest, the engine, the D-Bus fixtures, the journal's gateway, Core's options, the
+//! user the supervisor runs as), the reason read from `/resolution/info` and the verdict from
+//! `/info` and `/supervisor/info`, then the state undone and the reason gone on the trigger the
+//! real Supervisor evaluates on (a manifest read, the health check, a restart for the
+//! evaluations of the setup). Core's test also has its rolled back update, an issue until an
+//! update goes well.
 
 use super::{healthcheck, info, issue, names, suggestions_of, unsupported};
 use crate::addons::{docker, engine_daemon, install};
@@ -239,4 +240,24 @@ fn core_on_a_custom_image_or_two_years_behind_is_unsupported_and_a_rolled_back_u
     assert_eq!(status, 200, "{body}");
     wait_unsupported(&daemon, "home_assistant_core_version", false);
     eventually("the rollback to be over", || issue(&daemon, "update_rollback").is_none().then_some(()));
+}
+
+/// `nobody` and `nogroup`.
+const NOBODY: (u32, u32) = (65534, 65534);
+
+#[test]
+fn a_supervisor_without_privileges_is_unsupported_and_unhealthy_until_it_runs_privileged() {
+    let mut daemon = Daemon::start_as(NOBODY.0, NOBODY.1);
+    eventually("the missing privileges", || unsupported(&daemon).contains(&"privileged".to_owned()).then_some(()));
+    // Without them the engine is not the supervisor's to manage: unhealthy, as in the real one.
+    assert!(names(&info(&daemon)["unhealthy"]).contains(&"docker".to_owned()), "{}", info(&daemon));
+    assert_eq!(supported(&daemon), (json!(false), json!(false)));
+    let (_, supervisor) = daemon.get("/supervisor/info");
+    assert_eq!(supervisor["data"]["healthy"], false, "{supervisor}");
+
+    // Judged when the supervisor starts.
+    daemon.kill9_and_restart_as_root();
+    daemon.wait_for_engine();
+    eventually("the privileges", || (!unsupported(&daemon).contains(&"privileged".to_owned())).then_some(()));
+    assert!(names(&info(&daemon)["unhealthy"]).is_empty(), "{}", info(&daemon));
 }
