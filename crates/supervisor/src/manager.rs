@@ -100,7 +100,9 @@ impl SupervisorManager {
         } else {
             self.system.withdraw_issue(issue("update_rollback"));
         }
-        if !self.update_available() {
+        // An update that got as far as the restart, or nothing left to update to: no failed
+        // update to tell of.
+        if rolled_back || !self.update_available() {
             self.system.withdraw_issue(issue("update_failed"));
         }
         self.config.update(|config| config.version = Some(running.to_owned()))?;
