@@ -72,14 +72,8 @@ impl Daemon {
 
     /// Starts a daemon with extra environment variables (`SUPERVISOR_*` flags among them).
     pub fn start_with(env: &[(&str, &str)]) -> Daemon {
-        let data = tempfile::tempdir().expect("temporary data directory");
         let extra = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let client = Client::builder().timeout(Duration::from_secs(60)).build().expect("http client");
-        let instance = unique_instance();
-        let mut daemon =
-            Daemon { child: None, stdout: None, data, address: String::new(), extra, client, instance, user: None };
-        daemon.spawn();
-        daemon
+        Self::start_on(tempfile::tempdir().expect("temporary data directory"), extra, None)
     }
 
     /// Starts a daemon as the user `uid` and group `gid` (a supervisor without root's
@@ -87,21 +81,7 @@ impl Daemon {
     pub fn start_as(uid: u32, gid: u32) -> Daemon {
         let data = tempfile::tempdir().expect("temporary data directory");
         std::os::unix::fs::chown(data.path(), Some(uid), Some(gid)).expect("the data directory given away");
-        let client = Client::builder().timeout(Duration::from_secs(60)).build().expect("http client");
-        let instance = unique_instance();
-        let user = Some((uid, gid));
-        let mut daemon = Daemon {
-            child: None,
-            stdout: None,
-            data,
-            address: String::new(),
-            extra: Vec::new(),
-            client,
-            instance,
-            user,
-        };
-        daemon.spawn();
-        daemon
+        Self::start_on(data, Vec::new(), Some((uid, gid)))
     }
 
     /// Starts a daemon on a data directory `prepare` set up first (a file system mounted on it,
@@ -109,18 +89,14 @@ impl Daemon {
     pub fn start_prepared(prepare: impl FnOnce(&Path)) -> Daemon {
         let data = tempfile::tempdir().expect("temporary data directory");
         prepare(data.path());
+        Self::start_on(data, Vec::new(), None)
+    }
+
+    fn start_on(data: tempfile::TempDir, extra: Vec<(String, String)>, user: Option<(u32, u32)>) -> Daemon {
         let client = Client::builder().timeout(Duration::from_secs(60)).build().expect("http client");
         let instance = unique_instance();
-        let mut daemon = Daemon {
-            child: None,
-            stdout: None,
-            data,
-            address: String::new(),
-            extra: Vec::new(),
-            client,
-            instance,
-            user: None,
-        };
+        let mut daemon =
+            Daemon { child: None, stdout: None, data, address: String::new(), extra, client, instance, user };
         daemon.spawn();
         daemon
     }

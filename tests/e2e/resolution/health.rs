@@ -2,14 +2,12 @@
 //! a check: an update of the supervisor that fails or that the next start does not run (rolled
 //! back), a step of the setup that fails, and a clock far off that NTP had to be stopped to set.
 
-use super::{apply, info, issue, job_done, names, suggestions_of};
+use super::{apply, info, issue, job_done, names, serve_http, suggestions_of};
 use crate::addons::{docker, engine_daemon};
 use dbus_fixtures::{PrivateBus, Service};
 use e2e::registry::BASE_IMAGE;
 use e2e::{eventually, manifest, Daemon, Tmpfs};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 
 /// `healthy` of `/supervisor/info` (`/info` has only `supported`).
 fn healthy(daemon: &Daemon) -> Value {
@@ -96,25 +94,11 @@ fn a_failed_step_of_the_setup_is_unhealthy_until_a_start_goes_through() {
 
 /// A whoami service on loopback whose clock is two hours ahead of this machine's; answers its URL.
 fn whoami_ahead() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the whoami service");
-    let url = format!("http://{}/whoami/v1", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for mut stream in listener.incoming().flatten() {
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|read| read > 2) {
-                line.clear();
-            }
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
-            let body = json!({"timezone": "Etc/UTC", "timestamp": now.as_secs_f64() + 7200.0}).to_string();
-            let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = stream.write_all(format!("{head}{body}").as_bytes());
-        }
+    let address = serve_http(|| {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+        ("application/json", json!({"timezone": "Etc/UTC", "timestamp": now.as_secs_f64() + 7200.0}).to_string())
     });
-    url
+    format!("{address}/whoami/v1")
 }
 
 #[test]
