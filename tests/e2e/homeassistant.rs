@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-const MACHINE: &str = "qemux86-64";
+pub(crate) const MACHINE: &str = "qemux86-64";
 
 /// A daemon (with the `extra` environment) with Core installed from `registry` at `version`
 /// (`landingpage` and `version` published first), listening on its own port; answers the

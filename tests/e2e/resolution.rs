@@ -2,6 +2,9 @@
 //! host root, the D-Bus fixtures, the real engine), issues found by the checks, suggestions
 //! applied as jobs, dismissals, check options, and what survives a restart.
 
+mod evaluations;
+mod health;
+
 use crate::addons::{engine_daemon, image_exists, install, local_image};
 use dbus_fixtures::{PrivateBus, Profile, Service};
 use e2e::fixtures::FixtureRepository;
@@ -529,11 +532,11 @@ fn a_failing_dns_server_without_the_fallback_is_unsupported() {
     assert!(!unsupported(&daemon).contains(&"dns_server".to_owned()), "{}", info(&daemon));
 }
 
-/// A Pwned Passwords range API on loopback: every range lists the suffix of the SHA-1 of
-/// `correct-horse-battery-staple` (the `schema_all` fixture's password). Returns its URL.
-fn pwned_api() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the range API");
-    let url = format!("http://{}/range", listener.local_addr().unwrap());
+/// Serves, on loopback, the answer `answer` makes at each request (a content type and a body)
+/// to any request; returns the server's address (`http://127.0.0.1:<port>`).
+fn serve_http(answer: impl Fn() -> (&'static str, String) + Send + 'static) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a port to serve");
+    let address = format!("http://{}", listener.local_addr().unwrap());
     std::thread::spawn(move || {
         for mut stream in listener.incoming().flatten() {
             let mut reader = BufReader::new(stream.try_clone().unwrap());
@@ -541,12 +544,22 @@ fn pwned_api() -> String {
             while reader.read_line(&mut line).is_ok_and(|read| read > 2) {
                 line.clear();
             }
-            let body = "0018A45C4D1DEF81644B54AB7F969B88D65:1\r\nCD49BBBD06B4C2606FC2449F8FB87975786:3645804\r\n";
-            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            let (content_type, body) = answer();
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
             let _ = stream.write_all(format!("{head}{body}").as_bytes());
         }
     });
-    url
+    address
+}
+
+/// A Pwned Passwords range API on loopback: every range lists the suffix of the SHA-1 of
+/// `correct-horse-battery-staple` (the `schema_all` fixture's password). Returns its URL.
+fn pwned_api() -> String {
+    let body = "0018A45C4D1DEF81644B54AB7F969B88D65:1\r\nCD49BBBD06B4C2606FC2449F8FB87975786:3645804\r\n";
+    format!("{}/range", serve_http(move || ("text/plain", body.to_owned())))
 }
 
 #[test]

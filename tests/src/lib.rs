@@ -53,6 +53,8 @@ pub struct Daemon {
     client: Client,
     /// Prefix of every container, image and network this daemon creates on the shared engine.
     instance: String,
+    /// The user and group the daemon runs as, when not root's.
+    user: Option<(u32, u32)>,
 }
 
 /// A prefix no other daemon of any test run uses at the same time.
@@ -70,13 +72,16 @@ impl Daemon {
 
     /// Starts a daemon with extra environment variables (`SUPERVISOR_*` flags among them).
     pub fn start_with(env: &[(&str, &str)]) -> Daemon {
-        let data = tempfile::tempdir().expect("temporary data directory");
         let extra = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let client = Client::builder().timeout(Duration::from_secs(60)).build().expect("http client");
-        let instance = unique_instance();
-        let mut daemon = Daemon { child: None, stdout: None, data, address: String::new(), extra, client, instance };
-        daemon.spawn();
-        daemon
+        Self::start_on(tempfile::tempdir().expect("temporary data directory"), extra, None)
+    }
+
+    /// Starts a daemon as the user `uid` and group `gid` (a supervisor without root's
+    /// privileges), on a data directory that user owns.
+    pub fn start_as(uid: u32, gid: u32) -> Daemon {
+        let data = tempfile::tempdir().expect("temporary data directory");
+        std::os::unix::fs::chown(data.path(), Some(uid), Some(gid)).expect("the data directory given away");
+        Self::start_on(data, Vec::new(), Some((uid, gid)))
     }
 
     /// Starts a daemon on a data directory `prepare` set up first (a file system mounted on it,
@@ -84,10 +89,14 @@ impl Daemon {
     pub fn start_prepared(prepare: impl FnOnce(&Path)) -> Daemon {
         let data = tempfile::tempdir().expect("temporary data directory");
         prepare(data.path());
+        Self::start_on(data, Vec::new(), None)
+    }
+
+    fn start_on(data: tempfile::TempDir, extra: Vec<(String, String)>, user: Option<(u32, u32)>) -> Daemon {
         let client = Client::builder().timeout(Duration::from_secs(60)).build().expect("http client");
         let instance = unique_instance();
         let mut daemon =
-            Daemon { child: None, stdout: None, data, address: String::new(), extra: Vec::new(), client, instance };
+            Daemon { child: None, stdout: None, data, address: String::new(), extra, client, instance, user };
         daemon.spawn();
         daemon
     }
@@ -113,6 +122,10 @@ impl Daemon {
             .stderr(Stdio::null());
         for (k, v) in &self.extra {
             command.env(k, v);
+        }
+        if let Some((uid, gid)) = self.user {
+            use std::os::unix::process::CommandExt;
+            command.uid(uid).gid(gid);
         }
         let mut child = command.spawn().expect("start supervisor");
         self.stdout = Some(BufReader::new(child.stdout.take().expect("stdout")));
@@ -229,6 +242,12 @@ impl Daemon {
         self.kill9();
         self.spawn();
         self.wait_ready();
+    }
+
+    /// kill -9, then start again as root on the same data directory.
+    pub fn kill9_and_restart_as_root(&mut self) {
+        self.user = None;
+        self.kill9_and_restart();
     }
 
     /// kill -9, then start again on the same data directory with `env` set too (a flag that

@@ -781,8 +781,10 @@ impl AddonManager {
         }
         let options_file = self.inner.folders.data.join(slug).join("options.json");
         let json = serde_json::to_vec(&options).expect("options serialize");
-        base::fs::atomic_write(&options_file, &json, 0o600)
-            .map_err(|e| errors::unknown(slug, format!("can't write {}: {e}", options_file.display())))?;
+        base::fs::atomic_write(&options_file, &json, 0o600).map_err(|e| {
+            self.inner.jobs.system().check_io_error(&e);
+            errors::unknown(slug, format!("can't write {}: {e}", options_file.display()))
+        })?;
 
         let token = base::random::hex_token(TOKEN_BYTES);
         let old = addon.user.access_token.clone();

@@ -607,7 +607,10 @@ impl BackupManager {
         })
         .await
         .map_err(|e| Error::internal(e.to_string()))?
-        .map_err(|e| Error::internal(format!("Cannot finish the backup file: {e}")))
+        .map_err(|e| {
+            self.inner.system.check_io_error(&e);
+            Error::internal(format!("Cannot finish the backup file: {e}"))
+        })
     }
 
     /// Writes one inner archive on a blocking thread; the archive comes back for the next.
@@ -624,13 +627,15 @@ impl BackupManager {
         let member = meta.member_name(&part.name);
         let (progress, compressed) = (Arc::clone(progress), meta.compressed);
         let (outer, written) = tokio::task::spawn_blocking(move || {
-            let written = write_part(&mut outer, &member, compressed, key.as_deref(), &part.contents, &progress)
-                .map_err(|e| Error::internal(format!("Can't backup {}: {e}", part.name)));
-            (outer, written)
+            let written = write_part(&mut outer, &member, compressed, key.as_deref(), &part.contents, &progress);
+            (outer, written.map_err(|e| (format!("Can't backup {}: {e}", part.name), e)))
         })
         .await
         .map_err(|e| Error::internal(e.to_string()))?;
-        written.map(|_| outer)
+        written.map(|_| outer).map_err(|(message, e)| {
+            self.inner.system.check_io_error(&e);
+            Error::internal(message)
+        })
     }
 
     /// One add-on's archive, with the add-on prepared (hot or cold) around it. An error that

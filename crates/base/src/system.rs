@@ -178,6 +178,15 @@ impl System {
         toggle(&self.unsupported, reason, present, "unsupported");
     }
 
+    /// Looks at an error of a file operation on a local path: one that says the file system is
+    /// corrupt (`EBADMSG`, as ext4 and others answer a bad checksum) makes the system unhealthy
+    /// (`oserror_bad_message`), as the real Supervisor's `check_oserror`.
+    pub fn check_io_error(&self, error: &std::io::Error) {
+        if error.raw_os_error() == Some(libc::EBADMSG) {
+            self.mark_unhealthy("oserror_bad_message", true);
+        }
+    }
+
     /// Whether the supervisor itself reached the internet on its last attempt.
     pub fn internet(&self) -> bool {
         self.internet.load(Ordering::Relaxed)
@@ -311,6 +320,16 @@ mod tests {
         assert_eq!(system.unhealthy_reasons(), vec!["docker".to_string()]);
         system.mark_unhealthy("docker", false);
         assert!(system.healthy());
+    }
+
+    #[test]
+    fn a_corrupt_file_system_makes_the_system_unhealthy() {
+        let system = System::default();
+        system.check_io_error(&std::io::Error::from_raw_os_error(libc::ENOENT));
+        system.check_io_error(&std::io::Error::other("not of the kernel"));
+        assert!(system.healthy());
+        system.check_io_error(&std::io::Error::from_raw_os_error(libc::EBADMSG));
+        assert_eq!(system.unhealthy_reasons(), ["oserror_bad_message"]);
     }
 
     #[test]

@@ -52,6 +52,9 @@ struct Args {
     /// Machine type that selects Home Assistant versions and images.
     #[arg(long, env = "SUPERVISOR_MACHINE", default_value = base::arch::default_machine())]
     machine: String,
+    /// The whoami service, whose time the host's clock is checked against at start.
+    #[arg(long, env = "SUPERVISOR_WHOAMI", default_value = "https://services.home-assistant.io/whoami/v1")]
+    whoami: String,
     /// The Pwned Passwords range API the add-on password check asks (`<url>/<SHA-1 prefix>`).
     #[arg(long, env = "SUPERVISOR_PWNED_API", default_value = "https://api.pwnedpasswords.com/range")]
     pwned_api: String,
@@ -138,8 +141,9 @@ fn parse_level(value: &str) -> Result<LogLevel, String> {
 
 /// The folder of the `core` repository: the one given, else the embedded one, unpacked into the
 /// data directory when it is missing or from another build. A failed unpack is not fatal: the
-/// store reports the folder's problem, and a previous copy, if any, is still whole.
-fn core_repository(args: &Args, data: &DataDir) -> PathBuf {
+/// store reports the folder's problem, and a previous copy, if any, is still whole; but a step
+/// of the setup failed, which makes the system unhealthy (`setup`) as in the real Supervisor.
+fn core_repository(args: &Args, data: &DataDir, system: &System) -> PathBuf {
     if let Some(path) = &args.core_repository {
         return path.clone();
     }
@@ -147,7 +151,10 @@ fn core_repository(args: &Args, data: &DataDir) -> PathBuf {
     match store::builtin::unpack_core(&path) {
         Ok(true) => tracing::info!(path = %path.display(), "built-in add-on repository unpacked"),
         Ok(false) => {}
-        Err(e) => tracing::error!(path = %path.display(), "can't unpack the built-in add-on repository: {e}"),
+        Err(e) => {
+            tracing::error!(path = %path.display(), "can't unpack the built-in add-on repository: {e}");
+            system.mark_unhealthy("setup", true);
+        }
     }
     path
 }
@@ -190,8 +197,13 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
         args.machine.clone(),
     )?);
     let security = Arc::new(SecurityManager::load(&store)?);
-    let catalog =
-        StoreManager::new(&store, data.clone(), jobs.clone(), core_repository(args, &data), args.machine.clone())?;
+    let catalog = StoreManager::new(
+        &store,
+        data.clone(),
+        jobs.clone(),
+        core_repository(args, &data, &system),
+        args.machine.clone(),
+    )?;
     let supervisor = Arc::new(SupervisorManager::new(
         &store,
         Arc::clone(&system),
@@ -250,6 +262,9 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
         },
     )?;
     supervisor.set_plugins(plugins.clone());
+    if let Err(e) = supervisor.connect() {
+        tracing::error!("can't record the supervisor's version: {}", e.message);
+    }
     let mounts =
         mounts::MountManager::new(&store, data.clone(), Arc::clone(&host_services), Arc::clone(&system), jobs.clone())?;
     let backups = backups::BackupManager::new(
@@ -286,6 +301,8 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
         args.host_root.clone(),
     ));
     host.set_mounts(Arc::new(mounts.clone()));
+    let (clock, whoami, clock_system) = (Arc::clone(&host), args.whoami.clone(), Arc::clone(&system));
+    actix_web::rt::spawn(async move { clock.adjust_clock(&whoami, &clock_system).await });
     let resolution = resolution::ResolutionManager::new(
         &store,
         resolution::Parts {

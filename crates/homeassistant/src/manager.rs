@@ -116,6 +116,16 @@ pub(crate) fn spec(name: &str) -> JobSpec {
 /// Conditions of the jobs that fetch an image.
 const FETCH_CONDITIONS: [JobCondition; 2] = [JobCondition::FreeSpace, JobCondition::Healthy];
 
+/// A new version that did not come up and was replaced by the one before it.
+const ISSUE_UPDATE_ROLLBACK: &str = "update_rollback";
+/// A new version that did not come up, with no working version to go back to.
+const ISSUE_UPDATE_FAILED: &str = "update_failed";
+
+/// An issue of Core's updates; the real ones have no reference and no suggestion.
+fn update_issue(kind: &'static str) -> base::system::RaisedIssue {
+    base::system::RaisedIssue { kind, context: "core", reference: None, extra: None, suggestions: Vec::new() }
+}
+
 /// Where the engine's error says a container or image does not exist.
 fn missing(e: &bollard::errors::Error) -> bool {
     matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })
@@ -412,6 +422,9 @@ impl CoreManager {
             Ok(()) => {
                 tracing::info!(from = installed, to = target, "Successfully started Home Assistant {target}");
                 self.inner.docker.remove_image(&old_image, installed).await;
+                for kind in [ISSUE_UPDATE_ROLLBACK, ISSUE_UPDATE_FAILED] {
+                    self.inner.jobs.system().withdraw_issue(update_issue(kind));
+                }
                 Ok(())
             }
             Err(e) => {
@@ -421,11 +434,11 @@ impl CoreManager {
                 );
                 self.keep_rollback_log();
                 job.set_stage("rollback");
-                if !self.inner.docker.image_exists(&old_image, installed).await.unwrap_or(false) {
-                    self.inner.docker.pull(&old_image, installed, job).await?;
+                if let Err(e) = self.roll_back(&old_image, installed, job).await {
+                    self.inner.jobs.system().raise_issue(update_issue(ISSUE_UPDATE_FAILED));
+                    return Err(e);
                 }
-                self.install_version(&old_image, installed).await?;
-                self.start_in(job).await?;
+                self.inner.jobs.system().raise_issue(update_issue(ISSUE_UPDATE_ROLLBACK));
                 self.inner.docker.remove_image(&image, target).await;
                 Err(Error::invalid(format!(
                     "Home Assistant Core {target} did not start ({}); rolled back to {installed}",
@@ -434,6 +447,15 @@ impl CoreManager {
                 .with_key("homeassistant_update_error"))
             }
         }
+    }
+
+    /// Runs the version the update started from again, its image fetched when it is gone.
+    async fn roll_back(&self, old_image: &str, installed: &str, job: &Job) -> Result<(), Error> {
+        if !self.inner.docker.image_exists(old_image, installed).await.unwrap_or(false) {
+            self.inner.docker.pull(old_image, installed, job).await?;
+        }
+        self.install_version(old_image, installed).await?;
+        self.start_in(job).await
     }
 
     /// Records `image:version` as Core and replaces the container (stopped) by one of it.

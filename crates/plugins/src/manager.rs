@@ -697,8 +697,19 @@ impl PluginManager {
             "Plugin {plugin} is not up-to-date, latest version {}, updating",
             self.version_latest(plugin).unwrap_or_default()
         );
-        if let Err(e) = self.update(plugin, None).await {
-            tracing::error!("Can't update {plugin}: {}", e.message);
+        let issue = base::system::RaisedIssue {
+            kind: "update_failed",
+            context: "plugin",
+            reference: Some(plugin.slug().to_owned()),
+            extra: None,
+            suggestions: Vec::new(),
+        };
+        match self.update(plugin, None).await {
+            Ok(()) => self.inner.jobs.system().withdraw_issue(issue),
+            Err(e) => {
+                tracing::error!("Can't update {plugin}: {}", e.message);
+                self.inner.jobs.system().raise_issue(issue);
+            }
         }
     }
 }

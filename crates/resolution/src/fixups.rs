@@ -47,7 +47,7 @@ use IssueType as I;
 use SuggestionType as S;
 
 /// Every fixup this supervisor can apply.
-pub const FIXUPS: [Fixup; 20] = [
+pub const FIXUPS: [Fixup; 21] = [
     fixup("app_clear_port_config", S::ClearPortConfig, C::Addon, &[I::AppPortConflict], Auto::Never),
     fixup("app_execute_rebuild", S::ExecuteRebuild, C::Addon, &[I::DockerConfig], Auto::Never),
     fixup(
@@ -67,6 +67,7 @@ pub const FIXUPS: [Fixup; 20] = [
     fixup("system_clear_full_backup", S::ClearFullBackup, C::System, &[I::FreeSpace], Auto::Never),
     fixup("system_create_full_backup", S::CreateFullBackup, C::System, &[I::NoCurrentBackup], Auto::Never),
     fixup("system_execute_reboot", S::ExecuteReboot, C::System, &[I::RebootRequired], Auto::Never),
+    fixup("system_enable_ntp", S::EnableNtp, C::System, &[I::NtpSyncFailed], Auto::Never),
     fixup(
         "system_rename_data_disk",
         S::RenameDataDisk,
@@ -160,6 +161,17 @@ impl Fixup {
             "system_clear_full_backup" => clear_full_backups(parts),
             "system_create_full_backup" => create_full_backup(parts).await,
             "system_execute_reboot" => parts.host.reboot().await,
+            "system_enable_ntp" => {
+                tracing::info!("Starting {}", host::TIMESYNCD);
+                parts
+                    .host
+                    .services()
+                    .systemd
+                    .start_unit(host::TIMESYNCD)
+                    .await
+                    .map(drop)
+                    .map_err(|e| Error::internal(format!("Can't start {}: {e}", host::TIMESYNCD)))
+            }
             "system_rename_data_disk" => rename_data_disk(parts, &reference).await,
             "system_adopt_data_disk" => adopt_data_disk(parts, &reference).await,
             "systemd_unit_execute_restart" => parts.host.unit_action(&reference, host::UnitAction::Restart).await,

@@ -24,6 +24,9 @@ pub struct SupervisorConfig {
     pub country: Option<String>,
     pub detect_blocking_io: bool,
     pub feature_flags: BTreeMap<String, bool>,
+    /// The version the supervisor last ran, or updated itself to: one the next start does not
+    /// run is an update that failed (the real `config.version`).
+    pub version: Option<String>,
 }
 
 impl Default for SupervisorConfig {
@@ -38,6 +41,7 @@ impl Default for SupervisorConfig {
             country: None,
             detect_blocking_io: false,
             feature_flags: BTreeMap::new(),
+            version: None,
         }
     }
 }
@@ -77,6 +81,32 @@ impl SupervisorManager {
             config,
             plugins: std::sync::OnceLock::new(),
         })
+    }
+
+    /// At start, once the known versions are loaded: a supervisor that does not run the version
+    /// it updated itself to was rolled back, and while it is still outdated that is an
+    /// `update_rollback` issue and the system is unhealthy (`supervisor`), as the real one's
+    /// `connect`. The version it runs is recorded, so the next start judges again.
+    pub fn connect(&self) -> Result<(), Error> {
+        let running = base::SUPERVISOR_VERSION;
+        let recorded = self.config.read().version.clone();
+        let rolled_back = recorded.as_deref().is_some_and(|recorded| recorded != running);
+        if rolled_back {
+            tracing::error!("Update '{}' of Supervisor '{running}' failed!", recorded.unwrap_or_default());
+        }
+        if rolled_back && self.update_available() {
+            self.system.raise_issue(issue("update_rollback"));
+            self.system.mark_unhealthy("supervisor", true);
+        } else {
+            self.system.withdraw_issue(issue("update_rollback"));
+        }
+        // An update that got as far as the restart, or nothing left to update to: no failed
+        // update to tell of.
+        if rolled_back || !self.update_available() {
+            self.system.withdraw_issue(issue("update_failed"));
+        }
+        self.config.update(|config| config.version = Some(running.to_owned()))?;
+        Ok(())
     }
 
     /// The plugins the repair repairs.
@@ -197,16 +227,28 @@ impl SupervisorManager {
     }
 
     async fn update_in(&self, job: Job, image: String, target: String) -> Result<(), Error> {
-        if !self.docker.image_exists(&image, &target).await? {
-            self.docker.pull(&image, &target, &job).await?;
+        if let Err(e) = self.install(&job, &image, &target).await {
+            self.system.raise_issue(issue("update_failed"));
+            tracing::error!("Update of Supervisor failed: {}", e.message);
+            return Err(e);
         }
-        job.set_stage("install");
-        job.set_progress(90.0);
-        self.docker.tag(&image, &target, "latest").await?;
+        self.system.withdraw_issue(issue("update_failed"));
+        self.config.update(|config| config.version = Some(target.clone()))?;
         job.set_extra(serde_json::json!({"image": image, "version": target}));
         tracing::info!(%image, version = %target, "supervisor update installed, restarting");
         self.system.request(Lifecycle::Restart);
         Ok(())
+    }
+
+    /// Fetches the image of `target` and tags it `latest` for the service that starts the
+    /// supervisor.
+    async fn install(&self, job: &Job, image: &str, target: &str) -> Result<(), Error> {
+        if !self.docker.image_exists(image, target).await? {
+            self.docker.pull(image, target, job).await?;
+        }
+        job.set_stage("install");
+        job.set_progress(90.0);
+        self.docker.tag(image, target, "latest").await
     }
 
     /// Repairs what the supervisor depends on, as the job `supervisor_repair`: the container
@@ -234,6 +276,11 @@ impl SupervisorManager {
         }
         Ok(())
     }
+}
+
+/// An issue of the supervisor itself, which has no reference and no suggestion.
+fn issue(kind: &'static str) -> base::system::RaisedIssue {
+    base::system::RaisedIssue { kind, context: "supervisor", reference: None, extra: None, suggestions: Vec::new() }
 }
 
 /// The host's zone, read once: it only changes through the host, which restarts us.

@@ -1,0 +1,123 @@
+//! What makes the system unhealthy, or raises an issue, while the supervisor works rather than in
+//! a check: an update of the supervisor that fails or that the next start does not run (rolled
+//! back), a step of the setup that fails, and a clock far off that NTP had to be stopped to set.
+
+use super::{apply, info, issue, job_done, names, serve_http, suggestions_of};
+use crate::addons::{docker, engine_daemon};
+use dbus_fixtures::{PrivateBus, Service};
+use e2e::registry::BASE_IMAGE;
+use e2e::{eventually, manifest, Daemon, Tmpfs};
+use serde_json::{json, Value};
+
+/// `healthy` of `/supervisor/info` (`/info` has only `supported`).
+fn healthy(daemon: &Daemon) -> Value {
+    let (_, supervisor) = daemon.get("/supervisor/info");
+    supervisor["data"]["healthy"].clone()
+}
+
+fn unhealthy(daemon: &Daemon) -> Vec<String> {
+    names(&info(daemon)["unhealthy"])
+}
+
+/// The tags an update of the supervisor to `version` of `image` makes, removed when dropped.
+struct SupervisorImage(Vec<String>);
+
+impl Drop for SupervisorImage {
+    fn drop(&mut self) {
+        for tag in &self.0 {
+            docker(&["rmi", tag]);
+        }
+    }
+}
+
+#[test]
+fn a_failed_supervisor_update_is_an_issue_and_one_the_next_start_does_not_run_is_unhealthy() {
+    let mut daemon = engine_daemon(&[]);
+    let newer = manifest("stable", "99.0.0");
+    let image = newer["images"]["supervisor"].as_str().unwrap().replace("{arch}", e2e::fixtures::arch());
+    daemon.write_manifest("stable", &newer);
+    let (status, body) = daemon.post("/reload_updates", json!({}));
+    assert_eq!(status, 200, "{body}");
+
+    // No registry has the image.
+    let (status, body) = daemon.post("/supervisor/update", json!({}));
+    assert_ne!(status, 200, "{body}");
+    let failed = eventually("the failed update", || issue(&daemon, "update_failed"));
+    assert_eq!((failed["context"].clone(), failed["reference"].clone()), (json!("supervisor"), Value::Null));
+    assert!(suggestions_of(&daemon, &failed).is_empty(), "{failed}");
+    assert!(unhealthy(&daemon).is_empty(), "a failed pull changes nothing that runs: {}", info(&daemon));
+
+    // The image is there now: the update goes, and the supervisor restarts into... the same
+    // program, which is what a rollback of the new version looks like.
+    let _tags = SupervisorImage(vec![format!("{image}:99.0.0"), format!("{image}:latest")]);
+    assert!(docker(&["tag", BASE_IMAGE, &format!("{image}:99.0.0")]).is_some(), "the new version's image");
+    let (status, body) = daemon.post("/supervisor/update", json!({}));
+    assert_eq!(status, 200, "{body}");
+    daemon.follow_restart_in_place();
+    daemon.wait_for_engine();
+    let rolled_back = eventually("the rollback", || issue(&daemon, "update_rollback"));
+    assert_eq!((rolled_back["context"].clone(), rolled_back["reference"].clone()), (json!("supervisor"), Value::Null));
+    assert_eq!(issue(&daemon, "update_failed"), None, "the last update went: {}", info(&daemon));
+    assert_eq!(unhealthy(&daemon), ["supervisor"]);
+    assert_eq!(healthy(&daemon), json!(false));
+
+    // Started again on the version it ran last time: nothing failed.
+    daemon.write_manifest("stable", &manifest("stable", env!("CARGO_PKG_VERSION")));
+    daemon.kill9_and_restart();
+    daemon.wait_for_engine();
+    eventually("the rollback to be forgotten", || issue(&daemon, "update_rollback").is_none().then_some(()));
+    assert!(unhealthy(&daemon).is_empty(), "{}", info(&daemon));
+    assert_eq!(healthy(&daemon), json!(true));
+}
+
+#[test]
+fn a_failed_step_of_the_setup_is_unhealthy_until_a_start_goes_through() {
+    // The built-in repository's folder is a mount point, which its unpacking cannot replace.
+    let mut mounted = None;
+    let mut daemon = Daemon::start_prepared(|dir| {
+        let core = dir.join("addons/core");
+        std::fs::create_dir_all(&core).unwrap();
+        mounted = Some(Tmpfs::mount(&core, "1m"));
+    });
+    // Not unhealthy for want of the engine either.
+    daemon.wait_for_engine();
+    assert_eq!(unhealthy(&daemon), ["setup"]);
+    assert_eq!(healthy(&daemon), json!(false));
+
+    daemon.kill9();
+    drop(mounted);
+    daemon.kill9_and_restart();
+    daemon.wait_for_engine();
+    assert!(unhealthy(&daemon).is_empty(), "{}", info(&daemon));
+    assert_eq!(healthy(&daemon), json!(true));
+}
+
+/// A whoami service on loopback whose clock is two hours ahead of this machine's; answers its URL.
+fn whoami_ahead() -> String {
+    let address = serve_http(|| {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+        ("application/json", json!({"timezone": "Etc/UTC", "timestamp": now.as_secs_f64() + 7200.0}).to_string())
+    });
+    format!("{address}/whoami/v1")
+}
+
+#[test]
+fn a_clock_far_off_is_set_with_ntp_stopped_which_is_an_issue_that_enabling_ntp_fixes() {
+    let bus = PrivateBus::start(Service::ALL).expect("a private bus");
+    // NTP runs but has not synchronised the clock, which is two hours behind the internet's.
+    bus.set_property(Service::Timedate1, "NTPSynchronized", false).unwrap();
+    let url = whoami_ahead();
+    let daemon = Daemon::start_with(&[bus.env(), ("SUPERVISOR_WHOAMI", &url)]);
+    let stopped = eventually("NTP stopped for the clock", || issue(&daemon, "ntp_sync_failed"));
+    assert_eq!((stopped["context"].clone(), stopped["reference"].clone()), (json!("system"), Value::Null));
+    let calls = bus.calls(Service::Systemd1).unwrap();
+    assert!(calls.contains(&"StopUnit(systemd-timesyncd.service, replace)".to_owned()), "{calls:?}");
+    let enable = suggestions_of(&daemon, &stopped);
+    assert_eq!(enable.iter().map(|s| s["type"].clone()).collect::<Vec<_>>(), [json!("enable_ntp")]);
+
+    apply(&daemon, &enable[0]);
+    assert!(job_done(&daemon, "fixup_system_enable_ntp_process"));
+    let calls = bus.calls(Service::Systemd1).unwrap();
+    assert!(calls.contains(&"StartUnit(systemd-timesyncd.service, replace)".to_owned()), "{calls:?}");
+    assert_eq!(issue(&daemon, "ntp_sync_failed"), None, "{}", info(&daemon));
+}
