@@ -44,36 +44,37 @@ async def main(write):
 
     c = client
     reads = [
-        ("GET /info", c, "info"),
-        ("GET /available_updates", c, "available_updates"),
-        ("GET /supervisor/ping", c.supervisor, "ping"),
-        ("GET /supervisor/info", c.supervisor, "info"),
-        ("GET /supervisor/stats", c.supervisor, "stats"),
-        ("GET /core/info", c.homeassistant, "info"),
-        ("GET /core/stats", c.homeassistant, "stats"),
-        ("GET /host/info", c.host, "info"),
-        ("GET /host/services", c.host, "services"),
-        ("GET /host/disks/default/usage", c.host, "get_disk_usage"),
-        ("GET /host/logs/boots", c.host, "log_boots"),
-        ("GET /host/logs/identifiers", c.host, "log_identifiers"),
-        ("GET /os/info", c.os, "info"),
-        ("GET /os/config/swap", c.os, "swap_info"),
-        ("GET /os/datadisk/list", c.os, "list_data_disks"),
-        ("GET /os/boards/yellow", c.os, "yellow_info"),
-        ("GET /os/boards/green", c.os, "green_info"),
-        ("GET /os/boards/raspberrypi/firmware", c.os, "raspberry_pi_firmware_info"),
-        ("GET /network/info", c.network, "info"),
-        ("GET /backups", c.backups, "list"),
-        ("GET /backups/info", c.backups, "info"),
-        ("GET /discovery", c.discovery, "list"),
-        ("GET /jobs/info", c.jobs, "info"),
-        ("GET /mounts", c.mounts, "info"),
-        ("GET /resolution/info", c.resolution, "info"),
-        ("GET /ingress/panels", c.ingress, "panels"),
-        ("GET /time/info", getattr(c, "time", None), "info"),
+        ("GET /info", None, "info"),
+        ("GET /available_updates", None, "available_updates"),
+        ("GET /supervisor/ping", "supervisor", "ping"),
+        ("GET /supervisor/info", "supervisor", "info"),
+        ("GET /supervisor/stats", "supervisor", "stats"),
+        ("GET /core/info", "homeassistant", "info"),
+        ("GET /core/stats", "homeassistant", "stats"),
+        ("GET /host/info", "host", "info"),
+        ("GET /host/services", "host", "services"),
+        ("GET /host/disks/default/usage", "host", "get_disk_usage"),
+        ("GET /host/logs/boots", "host", "log_boots"),
+        ("GET /host/logs/identifiers", "host", "log_identifiers"),
+        ("GET /os/info", "os", "info"),
+        ("GET /os/config/swap", "os", "swap_info"),
+        ("GET /os/datadisk/list", "os", "list_data_disks"),
+        ("GET /os/boards/yellow", "os", "yellow_info"),
+        ("GET /os/boards/green", "os", "green_info"),
+        ("GET /os/boards/raspberrypi/firmware", "os", "raspberry_pi_firmware_info"),
+        ("GET /network/info", "network", "info"),
+        ("GET /backups", "backups", "list"),
+        ("GET /backups/info", "backups", "info"),
+        ("GET /discovery", "discovery", "list"),
+        ("GET /jobs/info", "jobs", "info"),
+        ("GET /mounts", "mounts", "info"),
+        ("GET /resolution/info", "resolution", "info"),
+        ("GET /ingress/panels", "ingress", "panels"),
+        ("GET /time/info", "time", "info"),
     ]
-    for endpoint, owner, name in reads:
-        await call(endpoint, owner, name)
+    for endpoint, component, name in reads:
+        # A component this version of the library lacks is skipped like a missing method.
+        await call(endpoint, getattr(c, component, None) if component else c, name)
     await call("GET /network/interface/default/info", c.network, "interface_info", "default")
     await call("GET /store", c.store, "info")
     addons = await call("GET /store/addons", c.store, "addons_list") or []
