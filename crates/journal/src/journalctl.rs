@@ -14,6 +14,8 @@ use futures_util::StreamExt;
 /// How many entries `--follow` shows before the new ones, as journalctl without `-n`.
 const FOLLOW_LINES: u64 = 10;
 
+const CURSOR_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// A `journalctl -o` output the gateway can give.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output {
@@ -61,20 +63,25 @@ pub struct Journalctl {
 impl Gateway {
     /// The entries `request` selects, streamed in its output format.
     pub async fn journalctl(&self, request: &Journalctl) -> Result<BoxStream<'static, Bytes>, JournalError> {
-        let count = request.count.or(request.follow.then_some(FOLLOW_LINES));
-        let range = match count {
-            Some(0) if !request.follow => return Ok(futures_util::stream::empty().boxed()),
-            Some(count) => {
-                let entries = if request.follow { LINES_MAX } else { count };
-                format!("entries=:-{}:{entries}", count.saturating_sub(1))
-            }
-            None => format!("entries=:0:{LINES_MAX}"),
-        };
         let unit = request.unit.as_deref().map(unit_name);
         let mut params = Vec::new();
         if let Some(unit) = &unit {
             params.push(("_SYSTEMD_UNIT", unit.as_str()));
         }
+        let count = request.count.or(request.follow.then_some(FOLLOW_LINES));
+        let entries = |count: u64| if request.follow { LINES_MAX } else { count };
+        let range = match count {
+            Some(0) if !request.follow => return Ok(futures_util::stream::empty().boxed()),
+            // A range that ends at the tail says at least 2 entries (`:-0` is the head), so the
+            // newest one is found by its cursor.
+            Some(1) => match self.newest_cursor(&params).await? {
+                Some(cursor) => format!("entries={cursor}:0:{}", entries(1)),
+                None if request.follow => format!("entries=:0:{LINES_MAX}"),
+                None => return Ok(futures_util::stream::empty().boxed()),
+            },
+            Some(count) => format!("entries=:-{}:{}", count.saturating_sub(1), entries(count)),
+            None => format!("entries=:0:{LINES_MAX}"),
+        };
         if request.follow {
             params.push(("follow", ""));
         }
@@ -92,6 +99,14 @@ impl Gateway {
         }
         // A failure once the answer flows can only end it.
         Ok(body.take_while(|chunk| std::future::ready(chunk.is_ok())).filter_map(|chunk| async { chunk.ok() }).boxed())
+    }
+}
+
+impl Gateway {
+    /// The cursor of the newest entry matching `params`, if any.
+    async fn newest_cursor(&self, params: &[(&str, &str)]) -> Result<Option<String>, JournalError> {
+        let newest = self.json_entries(params, Some("entries=:-1:2"), CURSOR_TIMEOUT).await?;
+        Ok(newest.last().and_then(|entry| entry["__CURSOR"].as_str()).map(str::to_owned))
     }
 }
 
