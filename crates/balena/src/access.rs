@@ -13,9 +13,8 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpResponse};
-use http_api::routes::{Guarded, RouteRules};
+use http_api::routes::{ErrorContent, Guarded, RouteRules};
 use utoipa::openapi::response::{Response, ResponseBuilder};
-use utoipa::openapi::schema::Schema;
 use utoipa::openapi::{Content, RefOr, SecurityRequirement};
 
 /// Who may call a route.
@@ -46,7 +45,7 @@ impl Guarded for Access {
         vec![("401", unauthorized.into())]
     }
 
-    fn error_content() -> Option<(Content, Vec<(String, RefOr<Schema>)>)> {
+    fn error_content() -> Option<ErrorContent> {
         None
     }
 }

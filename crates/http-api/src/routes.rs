@@ -150,6 +150,9 @@ impl Rule {
     }
 }
 
+/// The content of a face's error answers and the schemas it names.
+pub type ErrorContent = (Content, Vec<(String, RefOr<Schema>)>);
+
 /// What the route table needs of the access rules of one face of the daemon: the HA API's
 /// [`Rule`], or another face's own (the balena device API's API key). Each face keeps its own
 /// guard; the table only carries the rule from the declaration to the guard and the document.
@@ -161,7 +164,7 @@ pub trait Guarded: Copy + 'static {
     fn refusals() -> Vec<(&'static str, RefOr<Response>)>;
     /// The content of an error answer its handler documents without one, and the schemas it
     /// names; `None` leaves such answers as the handler wrote them.
-    fn error_content() -> Option<(Content, Vec<(String, RefOr<Schema>)>)>;
+    fn error_content() -> Option<ErrorContent>;
 }
 
 impl Guarded for Rule {
@@ -176,7 +179,7 @@ impl Guarded for Rule {
         ]
     }
 
-    fn error_content() -> Option<(Content, Vec<(String, RefOr<Schema>)>)> {
+    fn error_content() -> Option<ErrorContent> {
         Some((error_content(), vec![("ErrorEnvelope".to_owned(), ErrorEnvelope::schema())]))
     }
 }
