@@ -6,6 +6,7 @@ mod auth;
 mod backups;
 mod backups_cli;
 mod backups_mounts;
+mod balena;
 mod cli;
 mod client_library;
 mod core;

@@ -49,6 +49,8 @@ pub struct Daemon {
     stdout: Option<BufReader<ChildStdout>>,
     data: tempfile::TempDir,
     address: String,
+    /// The balena device API's address.
+    balena_address: String,
     extra: Vec<(String, String)>,
     client: Client,
     /// Prefix of every container, image and network this daemon creates on the shared engine.
@@ -95,8 +97,17 @@ impl Daemon {
     fn start_on(data: tempfile::TempDir, extra: Vec<(String, String)>, user: Option<(u32, u32)>) -> Daemon {
         let client = Client::builder().timeout(Duration::from_secs(60)).build().expect("http client");
         let instance = unique_instance();
-        let mut daemon =
-            Daemon { child: None, stdout: None, data, address: String::new(), extra, client, instance, user };
+        let mut daemon = Daemon {
+            child: None,
+            stdout: None,
+            data,
+            address: String::new(),
+            balena_address: String::new(),
+            extra,
+            client,
+            instance,
+            user,
+        };
         daemon.spawn();
         daemon
     }
@@ -106,7 +117,7 @@ impl Daemon {
         command
             .arg("--data-dir")
             .arg(self.data.path())
-            .args(["--listen", "127.0.0.1:0", "--workers", "1"])
+            .args(["--listen", "127.0.0.1:0", "--balena-listen", "127.0.0.1:0", "--workers", "1"])
             .env("SUPERVISOR_VERSION_SOURCE", self.data.path().join("version-{channel}.json"))
             .env("SUPERVISOR_JOURNAL", format!("unix:{}", self.data.path().join("no-journal.sock").display()))
             // Never the machine's own bus: a test that wants one passes a private bus's address.
@@ -133,12 +144,17 @@ impl Daemon {
         self.read_address();
     }
 
-    /// Reads the next `listening on <address>` line the daemon prints.
+    /// Reads the next `listening on <address>` line the daemon prints, and the balena device
+    /// API's `balena listening on <address>` after it.
     fn read_address(&mut self) {
-        let mut line = String::new();
-        self.stdout.as_mut().expect("running").read_line(&mut line).expect("read the listening line");
-        self.address =
-            line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected line {line:?}")).to_owned();
+        let mut read = |prefix: &str| {
+            let mut line = String::new();
+            self.stdout.as_mut().expect("running").read_line(&mut line).expect("read the listening line");
+            line.trim().strip_prefix(prefix).unwrap_or_else(|| panic!("unexpected line {line:?}")).to_owned()
+        };
+        let address = read("listening on ");
+        let balena_address = read("balena listening on ");
+        (self.address, self.balena_address) = (address, balena_address);
     }
 
     /// After a restart in place (`POST /supervisor/restart`): follows the daemon to its new
@@ -158,6 +174,16 @@ impl Daemon {
 
     pub fn address(&self) -> &str {
         &self.address
+    }
+
+    /// The URL of `path` on the balena device API.
+    pub fn balena_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.balena_address, path)
+    }
+
+    /// The device's key of the balena device API.
+    pub fn balena_key(&self) -> String {
+        std::fs::read_to_string(self.data.path().join("balena/api_key")).expect("balena/api_key")
     }
 
     pub fn pid(&self) -> u32 {

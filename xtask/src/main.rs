@@ -1,7 +1,8 @@
 //! Project chores, run as `cargo xtask <task>`:
 //!
 //! - `openapi`: writes the API's OpenAPI document to `openapi/openapi.json` and the access table
-//!   generated from it (every operation × every kind of caller) to `openapi/access.tsv`;
+//!   generated from it (every operation × every kind of caller) to `openapi/access.tsv`, and the
+//!   balena device API's document to `openapi/balena.json`;
 //! - `test`: installs what the tests need, builds the binaries, runs the whole suite;
 //! - `test-images`: installs the Debian packages the tests run and imports the add-on fixtures'
 //!   base image (`test` does it first);
@@ -52,6 +53,10 @@ fn openapi(root: &Path) -> anyhow::Result<()> {
     println!("wrote {}", path.display());
     let path = root.join("openapi/access.tsv");
     std::fs::write(&path, router::access_table()).with_context(|| format!("writing {}", path.display()))?;
+    println!("wrote {}", path.display());
+    let path = root.join("openapi/balena.json");
+    let document = balena::openapi::openapi().to_pretty_json()? + "\n";
+    std::fs::write(&path, document).with_context(|| format!("writing {}", path.display()))?;
     println!("wrote {}", path.display());
     Ok(())
 }

@@ -19,7 +19,7 @@ mod tests {
         &["security", "docker", "updater"],
         &["store", "host", "os", "network", "hardware", "homeassistant", "plugins"],
         &["addons", "mounts"],
-        &["supervisor", "backups", "auth", "discovery", "ingress"],
+        &["supervisor", "backups", "auth", "discovery", "ingress", "balena"],
         &["resolution"],
         &["router"],
         &["daemon"],

@@ -196,6 +196,34 @@ impl DataDir {
     pub fn logs(&self) -> PathBuf {
         self.root.join("logs/supervisor")
     }
+
+    /// The balena device API's own files (mode 0700: its keys are secrets).
+    pub fn balena(&self) -> PathBuf {
+        self.root.join("balena")
+    }
+
+    /// The device's API key of the balena device API (global scope), mode 0600.
+    pub fn balena_api_key(&self) -> PathBuf {
+        self.balena().join("api_key")
+    }
+
+    /// The API keys of applications' services, each reaching its own application, mode 0600.
+    pub fn balena_app_keys(&self) -> PathBuf {
+        self.balena().join("app_keys.json")
+    }
+
+    /// The update-lock folders of balena services, `<app id>/<service name>/`, each bound into
+    /// its service's containers as `/tmp/balena` and `/tmp/resin`, where the service holds its
+    /// lock by creating `updates.lock`.
+    pub fn balena_locks(&self) -> PathBuf {
+        self.balena().join("locks")
+    }
+
+    /// The host's proxy settings as the balena device API writes them (`redsocks.conf` and
+    /// `no_proxy`), as balenaOS keeps them in `system-proxy` of its boot partition.
+    pub fn balena_system_proxy(&self) -> PathBuf {
+        self.balena().join("system-proxy")
+    }
 }
 
 /// Makes `path` a directory of its own: created when missing; a link or a file there is moved

@@ -40,6 +40,9 @@ struct Args {
     /// observer plugin's port on the host.
     #[arg(long, env = "SUPERVISOR_LISTEN", default_value = "127.0.0.1:4358")]
     listen: SocketAddr,
+    /// Address and port of the balena Supervisor's device API; port 0 picks a free port.
+    #[arg(long, env = "SUPERVISOR_BALENA_LISTEN", default_value = "127.0.0.1:48484")]
+    balena_listen: SocketAddr,
     /// The container engine's socket.
     #[arg(long, env = "SUPERVISOR_DOCKER", default_value = "unix:///var/run/docker.sock")]
     docker: String,
@@ -301,6 +304,15 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
         args.host_root.clone(),
     ));
     host.set_mounts(Arc::new(mounts.clone()));
+    let balena = web::Data::new(
+        balena::BalenaManager::new(balena::manager::Parts {
+            data: data.clone(),
+            host: Arc::clone(&host),
+            system: Arc::clone(&system),
+            machine: args.machine.clone(),
+        })
+        .context("can't set up the balena device API's keys")?,
+    );
     let (clock, whoami, clock_system) = (Arc::clone(&host), args.whoami.clone(), Arc::clone(&system));
     actix_web::rt::spawn(async move { clock.adjust_clock(&whoami, &clock_system).await });
     let resolution = resolution::ResolutionManager::new(
@@ -361,10 +373,18 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
     let workers = args.workers.max(1);
     let peers = Peers::default();
     let (server, address) = bind_api(state.clone(), peers.clone(), workers, args.listen)?;
+    let (balena_server, balena_address) = bind_balena(balena.clone(), peers.clone(), workers, args.balena_listen)?;
+    balena.set_api_port(balena_address.port());
+    // The `listening on` line comes first: scripts and the tests read the main API's address
+    // from it.
     println!("listening on {address}");
+    println!("balena listening on {balena_address}");
     tracing::info!(%address, data_dir = %args.data_dir.display(), version = base::SUPERVISOR_VERSION, "supervisor listening");
+    tracing::info!(address = %balena_address, "balena device API listening");
     let handle = server.handle();
     let serving = actix_web::rt::spawn(server);
+    let balena_handle = balena_server.handle();
+    let balena_serving = actix_web::rt::spawn(balena_server);
     let container_api = serve_containers(state, peers, Arc::clone(&docker), workers, args.addon_port);
     system.set_state(CoreState::Running);
 
@@ -404,8 +424,10 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
     if let Some(container_handle) = container_handle {
         container_handle.stop(true).await;
     }
+    balena_handle.stop(true).await;
     handle.stop(true).await;
     let _ = serving.await;
+    let _ = balena_serving.await;
     store.flush()?;
     system.set_state(CoreState::Close);
     tracing::info!(?next, "supervisor stopped");
@@ -436,6 +458,28 @@ fn bind_api(
         .shutdown_timeout(5)
         .bind(address)
         .with_context(|| format!("can't listen on {address}"))?;
+    let bound = server.addrs().first().copied().context("bound to no address")?;
+    Ok((server.run(), bound))
+}
+
+/// Binds the balena device API on `address`, with the same limits as the main API's listeners.
+fn bind_balena(
+    manager: web::Data<balena::BalenaManager>,
+    peers: Peers,
+    workers: usize,
+    address: SocketAddr,
+) -> anyhow::Result<(Server, SocketAddr)> {
+    let server = HttpServer::new(move || balena::app(&manager))
+        .on_connect(move |connection, extensions| peers.on_connect(connection, extensions))
+        .workers(workers)
+        .disable_signals()
+        .max_connections(CONNECTIONS_PER_WORKER)
+        .client_request_timeout(Duration::from_secs(3))
+        .client_disconnect_timeout(Duration::from_secs(2))
+        .keep_alive(Duration::from_secs(30))
+        .shutdown_timeout(5)
+        .bind(address)
+        .with_context(|| format!("can't listen on {address} for the balena device API"))?;
     let bound = server.addrs().first().copied().context("bound to no address")?;
     Ok((server.run(), bound))
 }

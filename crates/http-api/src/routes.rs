@@ -150,12 +150,46 @@ impl Rule {
     }
 }
 
+/// The content of a face's error answers and the schemas it names.
+pub type ErrorContent = (Content, Vec<(String, RefOr<Schema>)>);
+
+/// What the route table needs of the access rules of one face of the daemon: the HA API's
+/// [`Rule`], or another face's own (the balena device API's API key). Each face keeps its own
+/// guard; the table only carries the rule from the declaration to the guard and the document.
+pub trait Guarded: Copy + 'static {
+    /// The rule's security requirements in the OpenAPI document (any one of them suffices);
+    /// `None` for a route that needs no credential.
+    fn security(&self) -> Option<Vec<SecurityRequirement>>;
+    /// The guard's refusals every route needing a credential documents: status and answer.
+    fn refusals() -> Vec<(&'static str, RefOr<Response>)>;
+    /// The content of an error answer its handler documents without one, and the schemas it
+    /// names; `None` leaves such answers as the handler wrote them.
+    fn error_content() -> Option<ErrorContent>;
+}
+
+impl Guarded for Rule {
+    fn security(&self) -> Option<Vec<SecurityRequirement>> {
+        self.scopes().map(|scopes| vec![SecurityRequirement::new("bearer", scopes)])
+    }
+
+    fn refusals() -> Vec<(&'static str, RefOr<Response>)> {
+        vec![
+            ("401", error_response("No token, or an unknown one")),
+            ("403", error_response("The caller may not call this route")),
+        ]
+    }
+
+    fn error_content() -> Option<ErrorContent> {
+        Some((error_content(), vec![("ErrorEnvelope".to_owned(), ErrorEnvelope::schema())]))
+    }
+}
+
 /// One declared operation: what the guard and the documents know of a route.
-pub struct Declared {
+pub struct Declared<R = Rule> {
     pub method: Method,
     /// The full path template, `{name}` for a parameter.
     pub path: String,
-    pub rule: Rule,
+    pub rule: R,
     operation: Operation,
     schemas: Vec<(String, RefOr<Schema>)>,
 }
@@ -170,27 +204,44 @@ struct Group {
 
 /// Collects every route of the API. The router builds one per worker to mount the routes, and one
 /// once for the documents and the guard's rules; both come from the same `routes` functions.
-#[derive(Default)]
-pub struct Routes {
+pub struct Routes<R = Rule> {
     groups: Vec<Group>,
-    operations: Vec<Declared>,
+    operations: Vec<Declared<R>>,
     tags: Vec<Tag>,
 }
 
+impl<R> Default for Routes<R> {
+    fn default() -> Self {
+        Routes { groups: Vec::new(), operations: Vec::new(), tags: Vec::new() }
+    }
+}
+
 /// Adds routes to one group of a [`Routes`]; see [`Routes::group`].
-pub struct GroupRoutes<'a> {
-    routes: &'a mut Routes,
+pub struct GroupRoutes<'a, R = Rule> {
+    routes: &'a mut Routes<R>,
     index: usize,
 }
 
 impl Routes {
+    /// The HA API's table; [`Routes::default`] makes another face's.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Mounts what `declare` declares: an app of one crate's routes (its tests).
+    pub fn of(declare: fn(&mut Routes)) -> impl FnOnce(&mut web::ServiceConfig) {
+        move |cfg| {
+            let mut routes = Routes::new();
+            declare(&mut routes);
+            routes.mount(cfg);
+        }
+    }
+}
+
+impl<R: Guarded> Routes<R> {
     /// The group of routes under `prefix` (`""` for the root). Crates may add to the same group:
     /// `/store/addons/...` is the add-ons crate's, the rest of `/store` the store's.
-    pub fn group(&mut self, prefix: &'static str) -> GroupRoutes<'_> {
+    pub fn group(&mut self, prefix: &'static str) -> GroupRoutes<'_, R> {
         assert!(prefix.is_empty() || (prefix.starts_with('/') && !prefix.ends_with('/')), "group prefix {prefix:?}");
         let index = match self.groups.iter().position(|g| g.prefix == prefix) {
             Some(index) => index,
@@ -223,23 +274,14 @@ impl Routes {
         }
     }
 
-    /// Mounts what `declare` declares: an app of one crate's routes (its tests).
-    pub fn of(declare: fn(&mut Routes)) -> impl FnOnce(&mut web::ServiceConfig) {
-        move |cfg| {
-            let mut routes = Routes::new();
-            declare(&mut routes);
-            routes.mount(cfg);
-        }
-    }
-
     /// Every declared operation, in declaration order.
-    pub fn operations(&self) -> &[Declared] {
+    pub fn operations(&self) -> &[Declared<R>] {
         &self.operations
     }
 
     /// The guard's view: the rule of each method and path template.
-    pub fn rules(&self) -> RouteRules {
-        let mut rules: HashMap<String, Vec<(Method, Rule)>> = HashMap::new();
+    pub fn rules(&self) -> RouteRules<R> {
+        let mut rules: HashMap<String, Vec<(Method, R)>> = HashMap::new();
         for declared in &self.operations {
             rules.entry(declared.path.clone()).or_default().push((declared.method.clone(), declared.rule));
         }
@@ -253,25 +295,27 @@ impl Routes {
         let mut paths = Paths::new();
         let mut schemas: BTreeMap<String, RefOr<Schema>> = BTreeMap::new();
         let mut collisions = Vec::new();
+        let errors = R::error_content();
         for declared in &self.operations {
             let mut operation = declared.operation.clone();
-            operation.security = Some(vec![match declared.rule.scopes() {
-                None => SecurityRequirement::default(),
-                Some(scopes) => {
+            operation.security = Some(match declared.rule.security() {
+                None => vec![SecurityRequirement::default()],
+                Some(requirements) => {
                     // The guard's answers belong to every route it guards.
-                    for (status, why) in
-                        [("401", "No token, or an unknown one"), ("403", "The caller may not call this route")]
-                    {
-                        operation.responses.responses.entry(status.to_owned()).or_insert_with(|| error_response(why));
+                    for (status, refusal) in R::refusals() {
+                        operation.responses.responses.entry(status.to_owned()).or_insert(refusal);
                     }
-                    SecurityRequirement::new("bearer", scopes)
+                    requirements
                 }
-            }]);
-            // Every error is the envelope unless the handler says otherwise (logs answer text).
-            for (status, response) in operation.responses.responses.iter_mut() {
-                if let RefOr::T(response) = response {
-                    if !status.starts_with('2') && response.content.is_empty() {
-                        response.content.insert("application/json".to_owned(), error_content());
+            });
+            // Every error is the face's error answer unless the handler says otherwise (logs
+            // answer text).
+            if let Some((content, _)) = &errors {
+                for (status, response) in operation.responses.responses.iter_mut() {
+                    if let RefOr::T(response) = response {
+                        if !status.starts_with('2') && response.content.is_empty() {
+                            response.content.insert("application/json".to_owned(), content.clone());
+                        }
                     }
                 }
             }
@@ -288,7 +332,9 @@ impl Routes {
                 }
             }
         }
-        schemas.entry("ErrorEnvelope".to_owned()).or_insert_with(ErrorEnvelope::schema);
+        for (name, schema) in errors.into_iter().flat_map(|(_, schemas)| schemas) {
+            schemas.entry(name).or_insert(schema);
+        }
         if !collisions.is_empty() {
             return Err(collisions);
         }
@@ -316,10 +362,10 @@ fn json(schema: &RefOr<Schema>) -> serde_json::Value {
     serde_json::to_value(schema).unwrap_or_default()
 }
 
-impl GroupRoutes<'_> {
+impl<R: Guarded> GroupRoutes<'_, R> {
     /// Declares the route `handler` serves (its `#[utoipa::path]` and actix attribute) and who may
     /// call it.
-    pub fn route<H>(&mut self, rule: Rule, handler: H) -> &mut Self
+    pub fn route<H>(&mut self, rule: R, handler: H) -> &mut Self
     where
         H: HttpServiceFactory + utoipa::Path + SchemaReferences + for<'t> Tags<'t> + 'static,
     {
@@ -339,7 +385,7 @@ impl GroupRoutes<'_> {
         &mut self,
         relative: String,
         methods: Vec<HttpMethod>,
-        rule: Rule,
+        rule: R,
         operation: Operation,
         schemas: Vec<(String, RefOr<Schema>)>,
     ) {
@@ -370,15 +416,14 @@ impl GroupRoutes<'_> {
 }
 
 /// The rule of every declared route, by method and path template, for the request guard.
-#[derive(Default)]
-pub struct RouteRules {
+pub struct RouteRules<R = Rule> {
     /// By path template, then method: looked up at every request without building a key.
-    rules: HashMap<String, Vec<(Method, Rule)>>,
+    rules: HashMap<String, Vec<(Method, R)>>,
 }
 
-impl RouteRules {
+impl<R: Copy> RouteRules<R> {
     /// The rule of the route `pattern` (as actix's `match_pattern` gives it) for `method`.
-    pub fn rule(&self, method: &Method, pattern: &str) -> Option<Rule> {
+    pub fn rule(&self, method: &Method, pattern: &str) -> Option<R> {
         let rules = match self.rules.get(pattern) {
             Some(rules) => rules,
             // A parameter with its own pattern (`{path:.*}`) is documented by its name alone.

@@ -23,7 +23,7 @@ pub(crate) const STARTUP_COMPLETE: &str = "b07a249cd024414a82dd00cd181378ff";
 pub(crate) const EXPORT: &str = "application/vnd.fdo.journal";
 pub(crate) const JSON: &str = "application/json";
 const JSON_SEQ: &str = "application/json-seq";
-const TEXT: &str = "text/plain";
+pub(crate) const TEXT: &str = "text/plain";
 
 /// A systemd-journal-gatewayd, over TCP or its unix socket. Cheap to clone.
 #[derive(Clone, Debug)]

@@ -11,16 +11,20 @@
 //!   as streamed text lines ([`Text`]), or the message of a wrong request; [`Unavailable`] when
 //!   the journal cannot answer, so the endpoint can fall back to another log. `http_api::logs`
 //!   answers them over HTTP; this crate knows nothing of the server.
+//! - [`Journalctl`] and [`Gateway::journalctl`]: the journal as `journalctl` prints it, with its
+//!   options (`--follow`, `-n`, `-u`, `-o`), for the balena device API's `/v2/journal-logs`.
 //! - `testing` (feature `testing`): journal files and a gatewayd serving them, for tests.
 
 mod export;
 mod format;
 mod gateway;
+mod journalctl;
 mod logs;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use gateway::{Boots, Gateway, DEFAULT_ADDRESS};
+pub use journalctl::{Journalctl, Output};
 pub use logs::{Header, Logs, Request, Source, Text, HOST_IDENTIFIERS};
 
 /// The journal cannot answer this request; the endpoint may serve another log instead, or

@@ -21,7 +21,7 @@ use futures_util::{Stream, StreamExt};
 use std::time::Duration;
 
 /// The most entries a range asks for: "all of them", for following and `latest`.
-const LINES_MAX: u64 = u64::MAX;
+pub(crate) const LINES_MAX: u64 = u64::MAX;
 /// Lines answered when the client names no range and no amount.
 const DEFAULT_LINES: i64 = 100;
 const EPOCH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -355,11 +355,11 @@ fn complete_range(range: &str) -> Result<String, JournalError> {
 }
 
 /// The gateway's export stream being turned into lines.
-struct Lines<S> {
-    body: S,
-    parser: Parser,
-    format: LineFormat,
-    no_colors: bool,
+pub(crate) struct Lines<S> {
+    pub(crate) body: S,
+    pub(crate) parser: Parser,
+    pub(crate) format: LineFormat,
+    pub(crate) no_colors: bool,
 }
 
 impl<S: Stream<Item = reqwest::Result<Bytes>> + Unpin + Send + 'static> Lines<S> {
@@ -401,7 +401,7 @@ impl<S: Stream<Item = reqwest::Result<Bytes>> + Unpin + Send + 'static> Lines<S>
     }
 
     /// `head`, then the lines of the entries as they complete, one chunk per batch received.
-    fn into_stream(self, head: String) -> impl Stream<Item = Bytes> + Send {
+    pub(crate) fn into_stream(self, head: String) -> impl Stream<Item = Bytes> + Send {
         futures_util::stream::unfold(Some((self, head)), |state| async move {
             let (mut lines, mut text) = state?;
             loop {
