@@ -3,7 +3,7 @@
 //! Each file is read once: the walk lists every folder a single time, notes the folders that
 //! hold a `config.{yaml,yml,json}`, and the add-ons are then parsed in parallel. One broken
 //! add-on (or a broken `repository.yaml`) is reported in the repository's `errors` and skipped;
-//! it never hides the rest.
+//! it never hides the rest. Unknown keys of an add-on are dropped, each reported there too.
 
 use crate::manager::StoreAddon;
 use crate::repository::{Repository, RepositoryKind, Source};
@@ -80,7 +80,8 @@ fn read_addons(repository: &mut Repository) -> Vec<StoreAddon> {
             // The file vanished between the walk and the read: nothing to report.
             Ok(None) => {}
             Err(e) => errors.push(format!("add-on folder '{shown}' skipped: {e}")),
-            Ok(Some((config, translations))) => {
+            Ok(Some((config, warnings, translations))) => {
+                errors.extend(warnings.into_iter().map(|w| format!("add-on folder '{shown}': {w}")));
                 if let Some(first) = seen.get(&config.slug) {
                     errors.push(format!(
                         "add-on folder '{shown}' skipped: slug '{}' is already used by folder '{}'",
@@ -166,7 +167,8 @@ fn addon_folders(root: &Path, errors: &mut Vec<String>) -> Vec<AddonFolder> {
     found
 }
 
-type Loaded = Result<Option<(AddonConfig, BTreeMap<String, Value>)>, ConfigError>;
+/// An add-on's configuration, what was dropped from it, and its translations.
+type Loaded = Result<Option<(AddonConfig, Vec<String>, BTreeMap<String, Value>)>, ConfigError>;
 
 /// Loads every folder's add-on, on as many threads as the machine has cores, in folder order.
 fn load_parallel(folders: &[AddonFolder]) -> Vec<Loaded> {
@@ -186,10 +188,10 @@ fn load_parallel(folders: &[AddonFolder]) -> Vec<Loaded> {
 }
 
 fn load_addon(folder: &AddonFolder) -> Loaded {
-    let Some(config) = AddonConfig::load(&folder.path)? else { return Ok(None) };
+    let Some((config, warnings)) = AddonConfig::load_with_warnings(&folder.path)? else { return Ok(None) };
     let translations =
         if folder.translations { addon_config::load_translations(&folder.path) } else { BTreeMap::new() };
-    Ok(Some((config, translations)))
+    Ok(Some((config, warnings, translations)))
 }
 
 /// Whether `path` (a link, say) resolves to somewhere below `canonical_root`.
