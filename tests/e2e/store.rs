@@ -179,7 +179,7 @@ fn a_store_addon_has_its_details() {
     assert_eq!(details["hassio_role"], "default");
     assert_eq!(details["apparmor"], "default");
     assert_eq!((&details["detached"], &details["signed"]), (&json!(false), &json!(false)));
-    assert_eq!(details["rating"], 7, "no ports, no host network: 5 + 2");
+    assert_eq!(details["rating"], 5, "the real rating: no ingress, no auth API, nothing risky");
     assert_eq!(details["version"], Value::Null);
 
     let (status, body) = daemon.get("/store/addons/core_api_client/1.0.0");
@@ -264,8 +264,9 @@ fn icon_logo_changelog_and_documentation_are_served() {
         }
     }
 
-    let (status, _, body) = get("/store/addons/core_crasher/icon");
+    let (status, content_type, body) = get("/store/addons/core_crasher/icon");
     assert_eq!((status, String::from_utf8(body).unwrap()), (400, "No icon found for app core_crasher!".to_owned()));
+    assert_eq!(content_type, "application/octet-stream", "as the real Supervisor types the errors of images");
     let (status, _, body) = get("/store/addons/core_crasher/changelog");
     assert_eq!(
         (status, String::from_utf8(body).unwrap()),
