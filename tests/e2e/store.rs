@@ -1,5 +1,5 @@
 //! The `/store` group: the catalog the daemon reads from its `core` repository (`store-fixtures/`
-//! as embedded in the binary, or a private copy of it) and from git repositories added by URL (served from a temporary
+//! or a private copy of it; without one, the real built-ins) and from git repositories added by URL (served from a temporary
 //! folder over `file://`), the add-on files it serves, availability on this machine, reloads
 //! that pull new commits, and broken or hostile repositories, which are reported and skipped
 //! without hiding the rest.
@@ -534,9 +534,11 @@ impl Drop for Running {
 }
 
 #[test]
-fn an_installed_binary_serves_its_embedded_core_store() {
-    // The binary alone, in a folder outside the source tree, started from there: nothing can
-    // lead it back to `store-fixtures/`, so its `core` add-ons come from the binary itself.
+fn an_installed_binary_starts_offline_on_the_real_builtin_repositories() {
+    // The binary alone, in a folder outside the source tree, started from there without a
+    // `core` folder: its store is the real Supervisor's built-ins, cloned from GitHub. GitHub
+    // is made unreachable (git rewrites its URLs to a missing folder), as on a machine offline:
+    // the daemon must start and serve all the same.
     let install = tempfile::tempdir().expect("install folder");
     let binary = install.path().join("supervisor");
     std::fs::copy(e2e::bin("supervisor"), &binary).expect("copy the binary");
@@ -548,6 +550,9 @@ fn an_installed_binary_serves_its_embedded_core_store() {
             .arg(data.path())
             .args(["--listen", "127.0.0.1:0", "--workers", "1"])
             .env_remove("SUPERVISOR_CORE_REPOSITORY")
+            .env("GIT_CONFIG_COUNT", "1")
+            .env("GIT_CONFIG_KEY_0", format!("url.file://{}/.insteadOf", data.path().join("no-github").display()))
+            .env("GIT_CONFIG_VALUE_0", "https://github.com/")
             .env("SUPERVISOR_VERSION_SOURCE", data.path().join("version-{channel}.json"))
             .env("SUPERVISOR_JOURNAL", format!("unix:{}", data.path().join("no-journal.sock").display()))
             .env("DBUS_SYSTEM_BUS_ADDRESS", format!("unix:path={}", data.path().join("no-bus.sock").display()))
@@ -563,27 +568,34 @@ fn an_installed_binary_serves_its_embedded_core_store() {
         let address = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("{line:?}")).to_owned();
         (Running(child), address)
     };
-    let slugs_at = |address: &str| {
+    let get = |address: &str, path: &str| {
         let token = std::fs::read_to_string(data.path().join("cli_token")).expect("cli_token");
         let client = reqwest::blocking::Client::new();
-        let response =
-            client.get(format!("http://{address}/store/addons")).bearer_auth(token.trim()).send().expect("request");
+        let response = client.get(format!("http://{address}{path}")).bearer_auth(token.trim()).send().expect("request");
         let (status, body) = e2e::json_of(response);
         assert_eq!(status, 200, "{body}");
-        body["data"]["addons"]
+        body
+    };
+    let check = |address: &str| {
+        let repositories = get(address, "/store/repositories");
+        let slugs: Vec<&str> =
+            repositories["data"].as_array().expect("a list").iter().map(|r| r["slug"].as_str().unwrap()).collect();
+        assert_eq!(slugs, ["core", "local", "a0d7b954", "5c53de3b", "d5369777"], "the real built-ins");
+        let addons = get(address, "/store/addons");
+        let slugs: BTreeSet<String> = addons["data"]["addons"]
             .as_array()
             .expect("a list")
             .iter()
             .map(|a| a["slug"].as_str().unwrap().to_owned())
-            .collect::<BTreeSet<_>>()
+            .collect();
+        assert!(slugs.is_disjoint(&core_addons()), "no test add-on is offered as official: {slugs:?}");
     };
 
     let (first, address) = start();
-    assert_eq!(slugs_at(&address), core_addons());
-    assert!(data.path().join("addons/core/repository.yaml").is_file(), "unpacked into the data directory");
+    check(&address);
     drop(first);
 
-    // A second start on the same data directory finds its unpacked copy again.
+    // A second start on the same data directory, still offline, serves the same.
     let (_second, address) = start();
-    assert_eq!(slugs_at(&address), core_addons());
+    check(&address);
 }

@@ -71,8 +71,9 @@ struct Args {
     /// Its subnet, or `auto` to let the engine choose.
     #[arg(long, env = "SUPERVISOR_NETWORK_SUBNET", default_value = "172.30.32.0/23")]
     network_subnet: String,
-    /// The built-in add-on repository (`core`): a folder in the add-on repository format. By
-    /// default the one embedded in the binary, unpacked into `<data-dir>/addons/core`.
+    /// The built-in add-on repository (`core`) as a local folder in the add-on repository
+    /// format, and no other built-in: for tests and machines that must not reach the internet.
+    /// By default the real Supervisor's built-ins, cloned from GitHub on first start.
     #[arg(long, env = "SUPERVISOR_CORE_REPOSITORY")]
     core_repository: Option<PathBuf>,
     /// systemd-journal-gatewayd, the backend of the `.../logs` endpoints: `unix:<socket>` or an
@@ -139,25 +140,8 @@ fn parse_level(value: &str) -> Result<LogLevel, String> {
     serde_json::from_value(value.into()).map_err(|_| format!("unknown log level {value:?}"))
 }
 
-/// The folder of the `core` repository: the one given, else the embedded one, unpacked into the
-/// data directory when it is missing or from another build. A failed unpack is not fatal: the
-/// store reports the folder's problem, and a previous copy, if any, is still whole; but a step
-/// of the setup failed, which makes the system unhealthy (`setup`) as in the real Supervisor.
-fn core_repository(args: &Args, data: &DataDir, system: &System) -> PathBuf {
-    if let Some(path) = &args.core_repository {
-        return path.clone();
-    }
-    let path = data.addons_core();
-    match store::builtin::unpack_core(&path) {
-        Ok(true) => tracing::info!(path = %path.display(), "built-in add-on repository unpacked"),
-        Ok(false) => {}
-        Err(e) => {
-            tracing::error!(path = %path.display(), "can't unpack the built-in add-on repository: {e}");
-            system.mark_unhealthy("setup", true);
-        }
-    }
-    path
-}
+/// The real Supervisor's `RUN_RELOAD_APPS`: how often the store pulls its repositories.
+const STORE_RELOAD_INTERVAL: Duration = Duration::from_secs(10800);
 
 /// Seconds running jobs get to stop at shutdown.
 const JOB_GRACE: Duration = Duration::from_secs(20);
@@ -197,13 +181,10 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
         args.machine.clone(),
     )?);
     let security = Arc::new(SecurityManager::load(&store)?);
-    let catalog = StoreManager::new(
-        &store,
-        data.clone(),
-        jobs.clone(),
-        core_repository(args, &data, &system),
-        args.machine.clone(),
-    )?;
+    let catalog = match &args.core_repository {
+        Some(folder) => StoreManager::new(&store, data.clone(), jobs.clone(), folder.clone(), args.machine.clone())?,
+        None => StoreManager::official(&store, data.clone(), jobs.clone(), args.machine.clone())?,
+    };
     let supervisor = Arc::new(SupervisorManager::new(
         &store,
         Arc::clone(&system),
@@ -280,6 +261,7 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
     addons.set_update_backup(Arc::new(backups.clone()));
     core.set_update_backup(Arc::new(backups.clone()));
     catalog.load().await;
+    let repositories = catalog.clone();
     backups.load().await;
     if args.log_level.is_none() {
         supervisor.apply_log_level()?;
@@ -375,6 +357,19 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
         // on its gateway, where the supervisor serves containers.
         if let Err(e) = engine.ensure_network().await {
             tracing::warn!("container network not made: {}", e.message);
+        }
+    });
+    // After serving: a first start clones the built-in repositories, which may take long or,
+    // offline, fail; the store reports it and serves what it has meanwhile.
+    actix_web::rt::spawn(async move {
+        if let Err(e) = repositories.update_repositories().await {
+            tracing::warn!("add-on repositories not updated at start: {}", e.message);
+        }
+        loop {
+            tokio::time::sleep(STORE_RELOAD_INTERVAL).await;
+            if let Err(e) = repositories.reload(false).await {
+                tracing::warn!("add-on repositories not reloaded: {}", e.message);
+            }
         }
     });
     actix_web::rt::spawn(async move { plugins.boot().await });

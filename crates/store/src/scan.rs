@@ -22,19 +22,21 @@ const ADDONS_PER_THREAD: usize = 16;
 /// Reads the repository of `source` in `path`: its metadata, its add-ons and what was wrong.
 pub(crate) fn read_repository(source: &Source, path: PathBuf) -> (Repository, Vec<StoreAddon>) {
     let mut repository = source.repository(path);
+    if source.is_git() && !repository.path.join(".git").exists() {
+        repository.errors.push("the repository is not cloned; a reload clones it".to_owned());
+        return (repository, Vec::new());
+    }
     if !repository.path.is_dir() {
         match source.kind {
             // An empty local folder is the normal case; it is created when the data dir is.
             RepositoryKind::Local => {}
-            RepositoryKind::Core => {
+            RepositoryKind::Core | RepositoryKind::Git => {
                 repository.errors.push(format!("folder {} does not exist", repository.path.display()))
-            }
-            RepositoryKind::Git => {
-                repository.errors.push("the repository is not cloned; a reload clones it".to_owned())
             }
         }
         return (repository, Vec::new());
     }
+    // `core` carries fixed metadata, as upstream's built-in.json gives it.
     if source.kind == RepositoryKind::Git {
         match RepositoryConfig::load(&repository.path) {
             Ok(Some(config)) => {
