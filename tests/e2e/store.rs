@@ -1,5 +1,5 @@
 //! The `/store` group: the catalog the daemon reads from its `core` repository (`store-fixtures/`
-//! as embedded in the binary, or a private copy of it) and from git repositories added by URL (served from a temporary
+//! or a private copy of it; without one, the real built-ins) and from git repositories added by URL (served from a temporary
 //! folder over `file://`), the add-on files it serves, availability on this machine, reloads
 //! that pull new commits, and broken or hostile repositories, which are reported and skipped
 //! without hiding the rest.
@@ -179,7 +179,7 @@ fn a_store_addon_has_its_details() {
     assert_eq!(details["hassio_role"], "default");
     assert_eq!(details["apparmor"], "default");
     assert_eq!((&details["detached"], &details["signed"]), (&json!(false), &json!(false)));
-    assert_eq!(details["rating"], 7, "no ports, no host network: 5 + 2");
+    assert_eq!(details["rating"], 5, "the real rating: no ingress, no auth API, nothing risky");
     assert_eq!(details["version"], Value::Null);
 
     let (status, body) = daemon.get("/store/addons/core_api_client/1.0.0");
@@ -264,8 +264,9 @@ fn icon_logo_changelog_and_documentation_are_served() {
         }
     }
 
-    let (status, _, body) = get("/store/addons/core_crasher/icon");
+    let (status, content_type, body) = get("/store/addons/core_crasher/icon");
     assert_eq!((status, String::from_utf8(body).unwrap()), (400, "No icon found for app core_crasher!".to_owned()));
+    assert_eq!(content_type, "application/octet-stream", "as the real Supervisor types the errors of images");
     let (status, _, body) = get("/store/addons/core_crasher/changelog");
     assert_eq!(
         (status, String::from_utf8(body).unwrap()),
@@ -435,17 +436,26 @@ fn broken_addons_are_reported_and_skipped_while_the_rest_keeps_working() {
     let repository = repository_with(&[
         ("bad_yaml", "name: Bad YAML\nversion: [1.0\nslug: bad_yaml\n".to_owned()),
         ("missing_version", missing_version),
-        ("unknown_key", valid_config("unknown_key", "frobnicate: true\n")),
         ("bad_schema", valid_config("bad_schema", "options: {}\nschema:\n  level: integer(1,5)\n")),
     ]);
     assert_skipped_and_reported(
         &repository,
-        &[
-            ("bad_yaml", "config.yaml"),
-            ("missing_version", "version"),
-            ("unknown_key", "frobnicate"),
-            ("bad_schema", "level"),
-        ],
+        &[("bad_yaml", "config.yaml"), ("missing_version", "version"), ("bad_schema", "level")],
+    );
+}
+
+#[test]
+fn an_unknown_key_is_dropped_with_a_warning_and_the_add_on_stays() {
+    let repository = repository_with(&[("unknown_key", valid_config("unknown_key", "frobnicate: true\n"))]);
+    let daemon = Daemon::start_with(&[repository.env()]);
+    let mut expected = core_addons();
+    expected.insert("core_unknown_key".to_owned());
+    assert_eq!(store_slugs(&daemon), expected);
+    let errors = repository_errors(&daemon, "core");
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(
+        errors[0].contains("'unknown_key'") && errors[0].contains("unknown key 'frobnicate' ignored"),
+        "{errors:#?}"
     );
 }
 
@@ -533,9 +543,11 @@ impl Drop for Running {
 }
 
 #[test]
-fn an_installed_binary_serves_its_embedded_core_store() {
-    // The binary alone, in a folder outside the source tree, started from there: nothing can
-    // lead it back to `store-fixtures/`, so its `core` add-ons come from the binary itself.
+fn an_installed_binary_starts_offline_on_the_real_builtin_repositories() {
+    // The binary alone, in a folder outside the source tree, started from there without a
+    // `core` folder: its store is the real Supervisor's built-ins, cloned from GitHub. GitHub
+    // is made unreachable (git rewrites its URLs to a missing folder), as on a machine offline:
+    // the daemon must start and serve all the same.
     let install = tempfile::tempdir().expect("install folder");
     let binary = install.path().join("supervisor");
     std::fs::copy(e2e::bin("supervisor"), &binary).expect("copy the binary");
@@ -545,8 +557,11 @@ fn an_installed_binary_serves_its_embedded_core_store() {
             .current_dir(install.path())
             .arg("--data-dir")
             .arg(data.path())
-            .args(["--listen", "127.0.0.1:0", "--workers", "1"])
+            .args(["--listen", "127.0.0.1:0", "--balena-listen", "127.0.0.1:0", "--workers", "1"])
             .env_remove("SUPERVISOR_CORE_REPOSITORY")
+            .env("GIT_CONFIG_COUNT", "1")
+            .env("GIT_CONFIG_KEY_0", format!("url.file://{}/.insteadOf", data.path().join("no-github").display()))
+            .env("GIT_CONFIG_VALUE_0", "https://github.com/")
             .env("SUPERVISOR_VERSION_SOURCE", data.path().join("version-{channel}.json"))
             .env("SUPERVISOR_JOURNAL", format!("unix:{}", data.path().join("no-journal.sock").display()))
             .env("DBUS_SYSTEM_BUS_ADDRESS", format!("unix:path={}", data.path().join("no-bus.sock").display()))
@@ -562,27 +577,34 @@ fn an_installed_binary_serves_its_embedded_core_store() {
         let address = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("{line:?}")).to_owned();
         (Running(child), address)
     };
-    let slugs_at = |address: &str| {
+    let get = |address: &str, path: &str| {
         let token = std::fs::read_to_string(data.path().join("cli_token")).expect("cli_token");
         let client = reqwest::blocking::Client::new();
-        let response =
-            client.get(format!("http://{address}/store/addons")).bearer_auth(token.trim()).send().expect("request");
+        let response = client.get(format!("http://{address}{path}")).bearer_auth(token.trim()).send().expect("request");
         let (status, body) = e2e::json_of(response);
         assert_eq!(status, 200, "{body}");
-        body["data"]["addons"]
+        body
+    };
+    let check = |address: &str| {
+        let repositories = get(address, "/store/repositories");
+        let slugs: Vec<&str> =
+            repositories["data"].as_array().expect("a list").iter().map(|r| r["slug"].as_str().unwrap()).collect();
+        assert_eq!(slugs, ["core", "local", "a0d7b954", "5c53de3b", "d5369777"], "the real built-ins");
+        let addons = get(address, "/store/addons");
+        let slugs: BTreeSet<String> = addons["data"]["addons"]
             .as_array()
             .expect("a list")
             .iter()
             .map(|a| a["slug"].as_str().unwrap().to_owned())
-            .collect::<BTreeSet<_>>()
+            .collect();
+        assert!(slugs.is_disjoint(&core_addons()), "no test add-on is offered as official: {slugs:?}");
     };
 
     let (first, address) = start();
-    assert_eq!(slugs_at(&address), core_addons());
-    assert!(data.path().join("addons/core/repository.yaml").is_file(), "unpacked into the data directory");
+    check(&address);
     drop(first);
 
-    // A second start on the same data directory finds its unpacked copy again.
+    // A second start on the same data directory, still offline, serves the same.
     let (_second, address) = start();
-    assert_eq!(slugs_at(&address), core_addons());
+    check(&address);
 }

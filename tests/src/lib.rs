@@ -129,6 +129,9 @@ impl Daemon {
             .env("SUPERVISOR_CORE_INSTALL", "false")
             // Nor plugin containers, but the plugins' own tests (which name the plugins they want).
             .env("SUPERVISOR_PLUGINS_INSTALL", "false")
+            // The closed store of `store-fixtures/`, never the real repositories from GitHub
+            // (a test's own copy, passed in `extra`, comes after and wins).
+            .env("SUPERVISOR_CORE_REPOSITORY", fixtures::store_fixtures())
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         for (k, v) in &self.extra {

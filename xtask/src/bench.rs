@@ -224,7 +224,7 @@ impl Daemon {
         let mut child = command
             .arg("--data-dir")
             .arg(data)
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", "127.0.0.1:0", "--balena-listen", "127.0.0.1:0"])
             .arg("--version-source")
             .arg(data.join(MANIFEST))
             .args(args)

@@ -17,9 +17,8 @@ const DEFAULT_BASE_IMAGE: &str = "ghcr.io/home-assistant/base:latest";
 /// `RE_DOCKER_IMAGE_BUILD`: an image name, a tag allowed, `{arch}` placeholders too. Upstream
 /// requires a `/`; here a bare name (`alpine:3.20`, the test base `supervisor-test-base:latest`)
 /// is accepted too, as Docker accepts it.
-static RE_DOCKER_IMAGE_BUILD: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(?:([a-zA-Z\-\.:\d{}]+/)*?([\-\w{}]+)/)?([\-\w{}]+)(:[\.\-\w{}]+)?$").expect("static regex")
-});
+static RE_DOCKER_IMAGE_BUILD: LazyLock<Regex> =
+    LazyLock::new(|| crate::python_regex(r"^(?:([a-zA-Z\-\.:\d{}]+/)*?([\-\w{}]+)/)?([\-\w{}]+)(:[\.\-\w{}]+)?$"));
 
 /// A validated `build.yaml`. `Default` is a file with no keys (what upstream falls back to
 /// when the file does not validate).
@@ -140,6 +139,14 @@ mod tests {
         let empty = BuildConfig::from_value(&json!({})).unwrap();
         assert_eq!(empty.base_image("amd64").as_deref(), Some("ghcr.io/home-assistant/base:latest"));
         assert_eq!(empty, BuildConfig::default());
+    }
+
+    #[test]
+    fn a_base_image_written_as_a_yaml_block_is_read_as_in_python() {
+        let build =
+            BuildConfig::from_value(&json!({"build_from": {"amd64": "ghcr.io/home-assistant/amd64-base:3.20\n"}}));
+        assert!(build.is_ok(), "{build:?}");
+        assert!(BuildConfig::from_value(&json!({"build_from": "a/b\n\n"})).is_err());
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! `config.yaml`: one add-on's configuration, migrated from old key forms and validated key by
 //! key with the Supervisor's types and defaults, and the availability of an add-on on a system.
 //!
-//! Unlike the real Supervisor, which silently drops unknown top-level keys, an unknown key
-//! rejects the add-on with a message naming it: a broken repository must be reported, not
-//! half-read. Keys the Supervisor retired (`codenotary`, `advanced`) are known and ignored; old
-//! keys (`snapshot*`, `auto_uart`) are migrated before the check.
+//! Unknown top-level keys are dropped, as the real Supervisor drops them; each one is named in a
+//! warning the caller reports (the store puts it in the repository's errors), so an add-on that
+//! uses a key newer than this supervisor still loads. Keys the Supervisor retired (`codenotary`,
+//! `advanced`) are known and ignored; old keys (`snapshot*`, `auto_uart`) are migrated before
+//! the check.
 
 use crate::{files, ConfigError, Schema};
 use base::pyval::{boolean, coerce_int, py_float, py_str};
@@ -110,7 +111,9 @@ const KNOWN_KEYS: [&str; 68] = [
     "codenotary",
 ];
 
-static RE_SLUG: LazyLock<Regex> = LazyLock::new(|| re(r"^[-_.A-Za-z0-9]+$"));
+/// The slug names folders, containers and URLs: unlike every other pattern here it is matched
+/// exactly, a final newline included (Python's `$` would let `slug: |` blocks through).
+static RE_SLUG: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[-_.A-Za-z0-9]+\z").expect("static regex"));
 static RE_MACHINE: LazyLock<Regex> = LazyLock::new(|| {
     re(concat!(
         r"^!?(?:|intel-nuc|khadas-vim3|generic-aarch64|generic-x86-64|odroid-c2|odroid-c4",
@@ -124,14 +127,53 @@ static RE_WATCHDOG: LazyLock<Regex> =
 static RE_WEBUI: LazyLock<Regex> = LazyLock::new(|| re(r"^(?:https?|\[PROTO:\w+\])://\[HOST\]:\[PORT:\d+\].*$"));
 static RE_SERVICE: LazyLock<Regex> = LazyLock::new(|| re(r"^(?:mqtt|mysql):(?:provide|want|need)$"));
 static RE_DOCKER_PORT: LazyLock<Regex> = LazyLock::new(|| re(r"^\d+(?:/tcp|/udp)?$"));
-static RE_DOCKER_IMAGE: LazyLock<Regex> = LazyLock::new(|| re(r"^([a-zA-Z\-\.:\d{}]+/)*?([\-\w{}]+)/([\-\w{}]+)$"));
-/// Whether `name` is a Docker image name without a tag, by the rule the real Supervisor checks
-/// images with (an add-on's `image`, Core's `image` option).
-pub fn is_docker_image(name: &str) -> bool {
-    RE_DOCKER_IMAGE.is_match(name)
+/// A registry: a host name (parts of letters, digits and inner dashes) or a bracketed IPv6
+/// address, with an optional port; Docker's own `DomainRegexp`, matched whole.
+static RE_REGISTRY_DOMAIN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"\A(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*",
+        r"|\[[a-fA-F0-9:]+\])(?::[0-9]+)?\z"
+    ))
+    .expect("static regex")
+});
+/// One part of an image's path: lower case, digits, `.`, `-`, `_` and `{arch}`-style templates.
+static RE_IMAGE_PATH_COMPONENT: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-z0-9{][a-z0-9.\-_{}]*$"));
+
+/// Whether `image` is a Docker image name without a tag, by the rule the real Supervisor checks
+/// images with since 2026.03 (an add-on's `image`, Core's `image` option): an optional registry
+/// (as Docker tells one from a path: `localhost`, or a first part holding `.`, `:` or upper
+/// case), lower-case in every path part, which may hold dots and may be alone (`nginx`), and no
+/// tag (the version is the tag).
+pub fn is_docker_image(image: &str) -> bool {
+    let (registry, path) = split_registry(image);
+    if let Some(registry) = registry {
+        if registry != registry.to_lowercase() || !RE_REGISTRY_DOMAIN.is_match(registry) {
+            return false;
+        }
+    }
+    !path.is_empty() && !path.contains(':') && path.split('/').all(|part| RE_IMAGE_PATH_COMPONENT.is_match(part))
 }
 
-static RE_URL: LazyLock<Regex> = LazyLock::new(|| re(r"^[A-Za-z][A-Za-z0-9+.\-]*://[^/?#]"));
+/// Docker's `splitDockerDomain`: the registry of an image reference, if it names one, and the
+/// rest. A single part is never a registry.
+fn split_registry(image: &str) -> (Option<&str>, &str) {
+    let Some((first, rest)) = image.split_once('/') else {
+        return (None, image);
+    };
+    let registry = first == "localhost"
+        || first == "index.docker.io"
+        || first.contains(['.', ':'])
+        || first.chars().any(|c| c.is_uppercase());
+    if registry {
+        (Some(first), rest)
+    } else {
+        (None, image)
+    }
+}
+
+/// Ours, not the Supervisor's (it parses URLs with `urlparse`): a scheme and the start of a host.
+static RE_URL: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Za-z][A-Za-z0-9+.\-]*://[^/?#]").expect("static regex"));
 /// The old string form of a `map` entry: `type[:rw|:ro]`.
 static RE_VOLUME: LazyLock<Regex> = LazyLock::new(|| {
     re(concat!(
@@ -140,8 +182,9 @@ static RE_VOLUME: LazyLock<Regex> = LazyLock::new(|| {
     ))
 });
 
+/// A pattern of the real Supervisor, matched as Python matches it.
 fn re(pattern: &str) -> Regex {
-    Regex::new(pattern).expect("static regex")
+    crate::python_regex(pattern)
 }
 
 /// When an add-on starts during boot.
@@ -337,32 +380,52 @@ pub struct AddonConfig {
 
 impl AddonConfig {
     /// Finds config.yaml|yml|json in `dir`, migrates old keys, validates. Ok(None) if no config file.
+    /// What was dropped from it is logged.
     pub fn load(dir: &Path) -> Result<Option<AddonConfig>, ConfigError> {
+        Ok(AddonConfig::load_with_warnings(dir)?.map(|(config, warnings)| {
+            log_warnings(&config, &warnings);
+            config
+        }))
+    }
+
+    /// [`AddonConfig::load`], answering what was dropped from the file (unknown keys, each
+    /// named with the file) instead of logging it.
+    pub fn load_with_warnings(dir: &Path) -> Result<Option<(AddonConfig, Vec<String>)>, ConfigError> {
         let Some(path) = files::find(dir, "config") else {
             return Ok(None);
         };
         let value = files::read(&path)?;
-        AddonConfig::from_value(value)
-            .map(Some)
-            .map_err(|e| ConfigError(format!("{}: {}", files::file_name(&path), e.0)))
+        let file = files::file_name(&path);
+        let (config, warnings) =
+            AddonConfig::from_value_with_warnings(value).map_err(|e| ConfigError(format!("{file}: {}", e.0)))?;
+        Ok(Some((config, warnings.into_iter().map(|w| format!("{file}: {w}")).collect())))
     }
 
-    /// Migrates and validates a config already read; errors name the offending key.
+    /// Migrates and validates a config already read; errors name the offending key. Unknown
+    /// keys are dropped and logged.
     pub fn from_value(value: Value) -> Result<AddonConfig, ConfigError> {
+        let (config, warnings) = AddonConfig::from_value_with_warnings(value)?;
+        log_warnings(&config, &warnings);
+        Ok(config)
+    }
+
+    /// [`AddonConfig::from_value`], answering the unknown keys it dropped, one message each.
+    pub fn from_value_with_warnings(value: Value) -> Result<(AddonConfig, Vec<String>), ConfigError> {
         let Value::Object(mut map) = value else {
             return Err(ConfigError("an add-on config must be a mapping".into()));
         };
         migrate(&mut map);
-        let unknown: Vec<String> =
-            map.keys().filter(|k| !KNOWN_KEYS.contains(&k.as_str())).map(|k| format!("'{k}'")).collect();
-        match unknown.len() {
-            0 => {}
-            1 => return Err(ConfigError(format!("unknown key {}", unknown[0]))),
-            _ => return Err(ConfigError(format!("unknown keys {}", unknown.join(", ")))),
-        }
+        let unknown: Vec<String> = map.keys().filter(|k| !KNOWN_KEYS.contains(&k.as_str())).cloned().collect();
+        let warnings = unknown
+            .into_iter()
+            .map(|key| {
+                map.remove(&key);
+                format!("unknown key '{key}' ignored")
+            })
+            .collect();
         let config = read_config(&Keys(&map))?;
         check_dynamic_ingress(&config)?;
-        Ok(config)
+        Ok((config, warnings))
     }
 
     /// Unavailable { error_key, message } as the real Supervisor words it (arch, machine, HA
@@ -437,6 +500,12 @@ impl AddonConfig {
     /// The arch of this add-on for the system (first of `archs` it supports).
     pub fn arch_for(&self, archs: &[&str]) -> Option<String> {
         archs.iter().find(|a| self.arch.iter().any(|b| b == *a)).map(|a| a.to_string())
+    }
+}
+
+fn log_warnings(config: &AddonConfig, warnings: &[String]) {
+    for warning in warnings {
+        tracing::warn!(addon = %config.slug, "{warning}");
     }
 }
 
@@ -715,7 +784,16 @@ fn read_config(keys: &Keys) -> Result<AddonConfig, ConfigError> {
             Some(value @ Value::Object(_)) => Some(Schema::parse(value).map_err(|e| invalid("schema", e))?),
             Some(other) => return Err(invalid("schema", format!("expected a mapping or false, got {other}"))),
         },
-        image: keys.matching("image", &RE_DOCKER_IMAGE)?,
+        image: keys
+            .string("image")?
+            .map(|image| {
+                if is_docker_image(&image) {
+                    Ok(image)
+                } else {
+                    Err(invalid("image", format!("'{image}' is not a Docker image name without a tag")))
+                }
+            })
+            .transpose()?,
         ulimits: read_ulimits(keys)?,
         timeout: match keys.get("timeout") {
             None => 10,
@@ -1083,9 +1161,12 @@ mod tests {
     }
 
     #[test]
-    fn unknown_keys_reject_the_addon() {
-        assert_eq!(error(json!({"foo": 1})), "unknown key 'foo'");
-        assert_eq!(error(json!({"foo": 1, "bar": 2})), "unknown keys 'foo', 'bar'");
+    fn unknown_keys_are_dropped_with_a_warning() {
+        let (config, warnings) = AddonConfig::from_value_with_warnings(with(json!({"foo": 1, "bar": [2]}))).unwrap();
+        assert_eq!(config.slug, "example", "the add-on still loads");
+        assert_eq!(warnings, ["unknown key 'foo' ignored", "unknown key 'bar' ignored"]);
+        let (_, none) = AddonConfig::from_value_with_warnings(minimal()).unwrap();
+        assert!(none.is_empty());
         // Retired keys are known and ignored; `advanced` must still be a boolean.
         parse(json!({"codenotary": "me@example.com", "advanced": true}));
         assert_eq!(error(json!({"advanced": "x"})), "key 'advanced': expected boolean");
@@ -1124,7 +1205,6 @@ mod tests {
             (json!({"map": "config"}), "key 'map': expected a list"),
             (json!({"image": "Bad Image"}), "key 'image'"),
             (json!({"image": "ghcr.io/x/y:latest"}), "key 'image'"),
-            (json!({"image": "nonamespace"}), "key 'image'"),
             (json!({"schema": {"x": "strr"}}), "key 'schema': option 'x': unknown type 'strr'"),
             (json!({"schema": true}), "key 'schema'"),
             (json!({"ports": {"80/sctp": 80}}), "key 'ports': '80/sctp' is not a port key"),
@@ -1160,6 +1240,80 @@ mod tests {
     }
 
     #[test]
+    fn image_names_follow_the_rule_of_2026_03() {
+        for good in [
+            "nginx",
+            "library/nginx",
+            "ghcr.io/home-assistant/{arch}-addon-example",
+            "ghcr.io/alexbelgium/changedetection.io-{arch}",
+            "homeassistant/{machine}-homeassistant",
+            "localhost/image",
+            "registry:5000/a/b",
+            "[::1]:5000/image",
+            "index.docker.io/org/name",
+            "my.registry.example.com/deep/path/of/image",
+            "a_b/c__d",
+        ] {
+            assert!(is_docker_image(good), "{good} is accepted");
+            assert_eq!(parse(json!({"image": good})).image.as_deref(), Some(good));
+        }
+        for bad in [
+            "",
+            "ghcr.io/x/y:latest",
+            "nginx:1.25",
+            "Ghcr.io/x/y",
+            "ghcr.io/Org/y",
+            "UPPER",
+            "ghcr.io/",
+            "-bad.example.com/x",
+            "ghcr.io/x//y",
+            "ghcr.io/.x/y",
+            "ghcr.io/x/y@sha256:abc",
+            "bad image",
+        ] {
+            assert!(!is_docker_image(bad), "{bad} is refused");
+        }
+        let err = error(json!({"image": "ghcr.io/x/y:1"}));
+        assert_eq!(err, "key 'image': 'ghcr.io/x/y:1' is not a Docker image name without a tag");
+    }
+
+    /// Every pattern taken from the real Supervisor accepts a final newline where Python's `re.match`
+    /// with `$` does (a YAML block, `key: |`), and nothing more; the slug alone is exact.
+    #[test]
+    fn patterns_accept_a_final_newline_as_python_does() {
+        let block = |text: &str| format!("{text}\n");
+        for (pattern, text) in [
+            (&*RE_MACHINE, "raspberrypi4"),
+            (&*RE_MACHINE, "!yellow"),
+            (&*RE_WATCHDOG, "tcp://[HOST]:[PORT:80]"),
+            (&*RE_WEBUI, "http://[HOST]:[PORT:8080]/"),
+            (&*RE_SERVICE, "mqtt:need"),
+            (&*RE_DOCKER_PORT, "8080/tcp"),
+            (&*RE_VOLUME, "share:rw"),
+            (&*RE_IMAGE_PATH_COMPONENT, "name.part"),
+        ] {
+            assert!(pattern.is_match(text), "{text}");
+            assert!(pattern.is_match(&block(text)), "{text:?} with a final newline");
+            assert!(!pattern.is_match(&format!("{text}\n\n")), "two newlines: Python refuses");
+            assert!(!pattern.is_match(&format!("{text}\nx")), "text after the newline: Python refuses");
+        }
+        let c = parse(json!({
+            "machine": ["yellow\n"],
+            "watchdog": "tcp://[HOST]:[PORT:80]\n",
+            "webui": "http://[HOST]:[PORT:80]/\n",
+            "services": ["mqtt:want\n"],
+            "ports": {"80/tcp\n": 8080},
+            "map": ["share:rw\n"],
+            "image": "ghcr.io/x/y\n",
+        }));
+        // The values are kept as written, as Python keeps them; a map entry keeps its groups.
+        assert_eq!(c.machine, ["yellow\n"]);
+        assert_eq!(c.map[0], MapEntry { kind: MapType::Share, read_only: false, path: None });
+        // A slug names folders, containers and URLs: a newline there is refused.
+        assert!(error(json!({"slug": "example\n"})).starts_with("key 'slug'"));
+    }
+
+    #[test]
     fn dynamic_ingress_may_not_map_reserved_ports() {
         let err = error(json!({"ingress": true, "ingress_port": 0, "ports": {"62001/tcp": 80}}));
         assert!(
@@ -1186,7 +1340,11 @@ mod tests {
             "name: Y\nversion: 1.10\nslug: y\ndescription: d\narch: [amd64]\nfoo: 1\n",
         )
         .unwrap();
-        assert_eq!(AddonConfig::load(dir.path()).unwrap_err().0, "config.yaml: unknown key 'foo'");
+        let (config, warnings) = AddonConfig::load_with_warnings(dir.path()).unwrap().unwrap();
+        assert_eq!(
+            (config.slug.as_str(), warnings.as_slice()),
+            ("y", ["config.yaml: unknown key 'foo' ignored".to_owned()].as_slice())
+        );
         std::fs::write(
             dir.path().join("config.yaml"),
             "name: Y\nversion: 1.10\nslug: y\ndescription: d\narch: [amd64]\nports:\n  8080/tcp: 8080\n",

@@ -4,6 +4,7 @@
 mod build;
 mod config;
 mod files;
+mod pyre;
 mod rating;
 mod repository;
 mod schema;
@@ -14,6 +15,7 @@ pub use config::{
     is_docker_image, AddonConfig, BackupMode, BootConfig, MapEntry, MapType, Stage, Startup, Ulimit, Unavailable,
     WatchdogRestartPolicy,
 };
+pub use pyre::python_regex;
 pub use repository::RepositoryConfig;
 pub use schema::Schema;
 pub use translations::load_translations;

@@ -1,9 +1,10 @@
 //! The real Supervisor's security rating of an add-on, 1 (risky) to 8: what the store and the
-//! installed add-on's info both show.
+//! installed add-on's info both show. Rule for rule the real one; its +1 for an AppArmor profile
+//! of the add-on's own applies to a profile loaded into the host's AppArmor, and this supervisor
+//! loads none (its add-ons report `apparmor: default`), so that rule never adds here.
 
 use crate::AddonConfig;
 use base::Role;
-use std::collections::BTreeMap;
 
 /// Capabilities that cost a point of the security rating.
 const RISKY_PRIVILEGES: [&str; 10] = [
@@ -20,20 +21,19 @@ const RISKY_PRIVILEGES: [&str; 10] = [
 ];
 
 impl AddonConfig {
-    /// The rating of this add-on with the effective published `ports`.
-    pub fn rating(&self, ports: &BTreeMap<String, Option<u16>>) -> u8 {
-        rating(self, ports)
+    /// The rating of this add-on.
+    pub fn rating(&self) -> u8 {
+        rating(self)
     }
 }
 
-fn rating(config: &AddonConfig, ports: &BTreeMap<String, Option<u16>>) -> u8 {
+fn rating(config: &AddonConfig) -> u8 {
     let mut rating: i32 = 5;
     if !config.apparmor {
         rating -= 1;
     }
-    // Reachable only through ingress, or not at all from outside: +2.
-    let closed = !config.host_network && ports.values().all(Option::is_none);
-    if config.ingress || closed {
+    // Home Assistant's login in front of it: ingress, else the auth API.
+    if config.ingress {
         rating += 2;
     } else if config.auth_api {
         rating += 1;
@@ -73,27 +73,70 @@ mod tests {
     }
 
     fn rate(extra: Value) -> u8 {
-        let config = config(extra);
-        config.rating(&config.ports)
+        config(extra).rating()
     }
 
     #[test]
-    fn rating_follows_the_real_rules() {
-        assert_eq!(rate(json!({})), 7, "no ports, no host network: +2");
+    fn starts_at_five_whatever_the_ports() {
+        assert_eq!(rate(json!({})), 5, "no ports and no host network earn nothing");
         assert_eq!(rate(json!({"ports": {"80/tcp": 8080}})), 5);
-        assert_eq!(rate(json!({"ports": {"80/tcp": 8080}, "auth_api": true})), 6);
-        assert_eq!(rate(json!({"ingress": true, "ports": {"80/tcp": 8080}})), 7);
-        assert_eq!(rate(json!({"apparmor": false})), 6);
-        assert_eq!(rate(json!({"privileged": ["NET_ADMIN"]})), 6);
-        assert_eq!(rate(json!({"hassio_role": "admin"})), 5);
+        assert_eq!(rate(json!({"ports": {"80/tcp": null}})), 5);
+    }
+
+    #[test]
+    fn apparmor_disabled_costs_one() {
+        assert_eq!(rate(json!({"apparmor": false})), 4);
+        assert_eq!(rate(json!({"apparmor": true})), 5);
+    }
+
+    #[test]
+    fn ingress_earns_two_else_the_auth_api_one() {
+        assert_eq!(rate(json!({"ingress": true})), 7);
+        assert_eq!(rate(json!({"auth_api": true})), 6);
+        assert_eq!(rate(json!({"ingress": true, "auth_api": true})), 7, "not both");
+    }
+
+    #[test]
+    fn a_risky_capability_or_kernel_modules_cost_one() {
+        for capability in RISKY_PRIVILEGES {
+            assert_eq!(rate(json!({"privileged": [capability]})), 4, "{capability}");
+        }
+        assert_eq!(rate(json!({"privileged": ["NET_ADMIN", "SYS_ADMIN"]})), 4, "once for all");
+        assert_eq!(rate(json!({"kernel_modules": true})), 4);
+        assert_eq!(rate(json!({"kernel_modules": true, "privileged": ["NET_RAW"]})), 4);
+        for harmless in ["IPC_LOCK", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME"] {
+            assert_eq!(rate(json!({"privileged": [harmless]})), 5, "{harmless}");
+        }
+    }
+
+    #[test]
+    fn the_supervisor_role_costs_by_its_power() {
+        assert_eq!(rate(json!({"hassio_role": "default"})), 5);
+        assert_eq!(rate(json!({"hassio_role": "homeassistant"})), 5);
+        assert_eq!(rate(json!({"hassio_role": "backup"})), 5);
+        assert_eq!(rate(json!({"hassio_role": "manager"})), 4);
+        assert_eq!(rate(json!({"hassio_role": "admin"})), 3);
+    }
+
+    #[test]
+    fn host_namespaces_cost() {
         assert_eq!(rate(json!({"host_network": true})), 4);
-        assert_eq!(rate(json!({"host_pid": true})), 5);
+        assert_eq!(rate(json!({"host_pid": true})), 3);
+        assert_eq!(rate(json!({"host_uts": true})), 5, "only with SYS_ADMIN");
+        assert_eq!(rate(json!({"host_uts": true, "privileged": ["SYS_ADMIN"]})), 3, "-1 capability, -1 uts");
+        assert_eq!(rate(json!({"host_ipc": true, "host_dbus": true})), 5, "not rated");
+    }
+
+    #[test]
+    fn docker_or_full_access_is_one_and_the_range_is_one_to_eight() {
         assert_eq!(rate(json!({"docker_api": true, "ingress": true})), 1);
-        assert_eq!(rate(json!({"full_access": true})), 1);
+        assert_eq!(rate(json!({"full_access": true, "ingress": true})), 1);
         assert_eq!(
             rate(json!({"host_network": true, "host_pid": true, "hassio_role": "admin", "apparmor": false,
                 "privileged": ["SYS_ADMIN"], "host_uts": true})),
-            1
+            1,
+            "never below one"
         );
+        assert_eq!(rate(json!({"ingress": true, "auth_api": true})), 7, "the best an add-on reaches here");
     }
 }

@@ -16,7 +16,7 @@ use std::sync::LazyLock;
 
 /// `RE_SCHEMA_ELEMENT`, the grammar of a type string; a trailing `?` makes the option optional.
 static RE_SCHEMA_ELEMENT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(concat!(
+    crate::python_regex(concat!(
         r"^(?:",
         r"|bool|email|url|port",
         r"|device(?:\((?P<filter>subsystem=[a-z]+)\))?",
@@ -28,7 +28,6 @@ static RE_SCHEMA_ELEMENT: LazyLock<Regex> = LazyLock::new(|| {
         r"|list\((?P<list>.+)\)",
         r")\??$"
     ))
-    .expect("static regex")
 });
 
 /// voluptuous' `Email()`: a dot-atom or quoted local part and a domain name or IPv4 literal.
@@ -594,6 +593,27 @@ mod tests {
         }
         let nested = json!({"a": ["str"], "b": {"c": "int"}, "d": [{"e": "bool?"}]});
         assert!(Schema::parse(&nested).is_ok());
+    }
+
+    /// A type written as a YAML block (`key: |`) ends in a newline. Python's `$` matches before
+    /// it, so the real Supervisor reads the type (the official piper and whisper add-ons rely on
+    /// it); `?` then no longer ends the text, so `str?\n` is a required option there too.
+    #[test]
+    fn types_written_as_yaml_blocks_parse_as_in_python() {
+        let s = schema(json!({"model": "list(tiny|base)\n", "name": "str?\n", "count": "int(1,10)\n"}));
+        let ui = s.ui();
+        assert_eq!(ui[0], json!({"name": "model", "required": true, "type": "select", "options": ["tiny", "base"]}));
+        assert_eq!(ui[1], json!({"name": "name", "required": true, "type": "string"}));
+        assert_eq!(
+            ui[2],
+            json!({"name": "count", "lengthMin": 1.0, "lengthMax": 10.0, "required": true, "type": "integer"})
+        );
+        assert_eq!(check("list(tiny|base)\n", json!("base")), Ok(json!("base")));
+        assert_eq!(check("int(1,10)\n", json!(5)), Ok(json!(5)));
+        assert!(check("int(1,10)\n", json!(11)).is_err(), "the bounds are read");
+        for bad in ["str\n\n", "str\nx", "list(a|b)\n\n"] {
+            assert!(Schema::parse(&json!({ "v": bad })).is_err(), "{bad:?}: Python refuses it too");
+        }
     }
 
     #[test]

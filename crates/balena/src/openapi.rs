@@ -7,7 +7,7 @@ use actix_web::{get, HttpResponse};
 use http_api::Routes;
 use std::sync::LazyLock;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{Components, InfoBuilder, OpenApi as Document};
+use utoipa::openapi::OpenApi as Document;
 
 /// Declares `/openapi.json`.
 pub fn routes(routes: &mut Routes<Access>) {
@@ -19,22 +19,14 @@ pub fn openapi() -> Document {
     let declared = crate::routes().openapi().unwrap_or_else(|collisions| {
         panic!("schemas declared with the same name but different shapes: {}", collisions.join(", "))
     });
-    let mut components = Components::new();
-    components.schemas = declared.schemas;
-    components.add_security_scheme("apikey", SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::new("apikey"))));
-    components
-        .add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
-    let mut doc = Document::new(
-        InfoBuilder::new()
-            .title("balena Supervisor device API")
-            .version(base::SUPERVISOR_VERSION)
-            .description(Some("Wire-compatible with the balena Supervisor's device API (port 48484)."))
-            .build(),
-        declared.paths,
-    );
-    doc.components = Some(components);
-    doc.tags = Some(declared.tags);
-    doc
+    declared.into_openapi(
+        "balena Supervisor device API",
+        "Wire-compatible with the balena Supervisor's device API (port 48484).",
+        vec![
+            ("apikey", SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::new("apikey")))),
+            ("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build())),
+        ],
+    )
 }
 
 static DOCUMENT: LazyLock<String> =

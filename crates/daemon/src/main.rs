@@ -74,8 +74,9 @@ struct Args {
     /// Its subnet, or `auto` to let the engine choose.
     #[arg(long, env = "SUPERVISOR_NETWORK_SUBNET", default_value = "172.30.32.0/23")]
     network_subnet: String,
-    /// The built-in add-on repository (`core`): a folder in the add-on repository format. By
-    /// default the one embedded in the binary, unpacked into `<data-dir>/addons/core`.
+    /// The built-in add-on repository (`core`) as a local folder in the add-on repository
+    /// format, and no other built-in: for tests and machines that must not reach the internet.
+    /// By default the real Supervisor's built-ins, cloned from GitHub on first start.
     #[arg(long, env = "SUPERVISOR_CORE_REPOSITORY")]
     core_repository: Option<PathBuf>,
     /// systemd-journal-gatewayd, the backend of the `.../logs` endpoints: `unix:<socket>` or an
@@ -142,25 +143,8 @@ fn parse_level(value: &str) -> Result<LogLevel, String> {
     serde_json::from_value(value.into()).map_err(|_| format!("unknown log level {value:?}"))
 }
 
-/// The folder of the `core` repository: the one given, else the embedded one, unpacked into the
-/// data directory when it is missing or from another build. A failed unpack is not fatal: the
-/// store reports the folder's problem, and a previous copy, if any, is still whole; but a step
-/// of the setup failed, which makes the system unhealthy (`setup`) as in the real Supervisor.
-fn core_repository(args: &Args, data: &DataDir, system: &System) -> PathBuf {
-    if let Some(path) = &args.core_repository {
-        return path.clone();
-    }
-    let path = data.addons_core();
-    match store::builtin::unpack_core(&path) {
-        Ok(true) => tracing::info!(path = %path.display(), "built-in add-on repository unpacked"),
-        Ok(false) => {}
-        Err(e) => {
-            tracing::error!(path = %path.display(), "can't unpack the built-in add-on repository: {e}");
-            system.mark_unhealthy("setup", true);
-        }
-    }
-    path
-}
+/// The real Supervisor's `RUN_RELOAD_APPS`: how often the store pulls its repositories.
+const STORE_RELOAD_INTERVAL: Duration = Duration::from_secs(10800);
 
 /// Seconds running jobs get to stop at shutdown.
 const JOB_GRACE: Duration = Duration::from_secs(20);
@@ -178,12 +162,18 @@ fn main() -> anyhow::Result<()> {
 async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
     let data = DataDir::new(&args.data_dir);
     data.ensure_layout().with_context(|| format!("can't create the data directory {}", args.data_dir.display()))?;
-    clear_dir(&data.tmp());
+    let cleared = clear_dir(&data.tmp());
     let log = SupervisorLog::init(&data, args.log_level.unwrap_or_default())?;
     let store = Store::open(&data.database()).context("can't open the database")?;
 
     let system = Arc::new(System::default());
     system.set_state(CoreState::Setup);
+    // Not fatal, but a step of the setup failed, which makes the system unhealthy (`setup`) as
+    // in the real Supervisor: what a previous run left may be in the way of this one.
+    if let Err(e) = cleared {
+        tracing::error!("can't clear the temporary folder: {e}");
+        system.mark_unhealthy("setup", true);
+    }
     let jobs = JobManager::new(&store, Arc::clone(&system), data.clone())?;
     let tokens = Arc::new(Tokens::load(&store, &data)?);
     let naming = Naming {
@@ -200,13 +190,10 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
         args.machine.clone(),
     )?);
     let security = Arc::new(SecurityManager::load(&store)?);
-    let catalog = StoreManager::new(
-        &store,
-        data.clone(),
-        jobs.clone(),
-        core_repository(args, &data, &system),
-        args.machine.clone(),
-    )?;
+    let catalog = match &args.core_repository {
+        Some(folder) => StoreManager::new(&store, data.clone(), jobs.clone(), folder.clone(), args.machine.clone())?,
+        None => StoreManager::official(&store, data.clone(), jobs.clone(), args.machine.clone())?,
+    };
     let supervisor = Arc::new(SupervisorManager::new(
         &store,
         Arc::clone(&system),
@@ -283,6 +270,7 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
     addons.set_update_backup(Arc::new(backups.clone()));
     core.set_update_backup(Arc::new(backups.clone()));
     catalog.load().await;
+    let repositories = catalog.clone();
     backups.load().await;
     if args.log_level.is_none() {
         supervisor.apply_log_level()?;
@@ -377,8 +365,14 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
     balena.set_api_port(balena_address.port());
     // The `listening on` line comes first: scripts and the tests read the main API's address
     // from it.
-    println!("listening on {address}");
-    println!("balena listening on {balena_address}");
+    // Written, not printed: a reader that stopped after the first line (a closed pipe) must not
+    // panic the daemon, as `println!` would.
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "listening on {address}").and_then(|()| out.flush());
+        let _ = writeln!(out, "balena listening on {balena_address}").and_then(|()| out.flush());
+    }
     tracing::info!(%address, data_dir = %args.data_dir.display(), version = base::SUPERVISOR_VERSION, "supervisor listening");
     tracing::info!(address = %balena_address, "balena device API listening");
     let handle = server.handle();
@@ -395,6 +389,19 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
         // on its gateway, where the supervisor serves containers.
         if let Err(e) = engine.ensure_network().await {
             tracing::warn!("container network not made: {}", e.message);
+        }
+    });
+    // After serving: a first start clones the built-in repositories, which may take long or,
+    // offline, fail; the store reports it and serves what it has meanwhile.
+    actix_web::rt::spawn(async move {
+        if let Err(e) = repositories.update_repositories().await {
+            tracing::warn!("add-on repositories not updated at start: {}", e.message);
+        }
+        loop {
+            tokio::time::sleep(STORE_RELOAD_INTERVAL).await;
+            if let Err(e) = repositories.reload(false).await {
+                tracing::warn!("add-on repositories not reloaded: {}", e.message);
+            }
         }
     });
     actix_web::rt::spawn(async move { plugins.boot().await });
@@ -438,50 +445,48 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
 /// before the header timeout clears them.
 const CONNECTIONS_PER_WORKER: usize = 8192;
 
-/// Binds the API on `address` with the limits every listener shares: connections per peer and
-/// in total, and a short time to send the request head, so idle connections go quickly.
+/// An `HttpServer` of `$app` bound on `$address` with the limits every listener shares:
+/// connections per peer and in total, and a short time to send the request head, so idle
+/// connections go quickly. A macro, since actix's server is generic over the app's factory.
+macro_rules! bind_with_limits {
+    ($app:expr, $peers:expr, $workers:expr, $address:expr, $what:expr) => {{
+        let peers: Peers = $peers;
+        let address: SocketAddr = $address;
+        let server = HttpServer::new($app)
+            .on_connect(move |connection, extensions| peers.on_connect(connection, extensions))
+            .workers($workers)
+            .disable_signals()
+            .backlog(1024)
+            .max_connections(CONNECTIONS_PER_WORKER)
+            .client_request_timeout(Duration::from_secs(3))
+            .client_disconnect_timeout(Duration::from_secs(2))
+            .keep_alive(Duration::from_secs(30))
+            .shutdown_timeout(5)
+            .bind(address)
+            .with_context(|| format!("can't listen on {address} for {}", $what))?;
+        let bound = server.addrs().first().copied().context("bound to no address")?;
+        Ok((server.run(), bound))
+    }};
+}
+
+/// Binds the Supervisor API on `address`.
 fn bind_api(
     state: AppState,
     peers: Peers,
     workers: usize,
     address: SocketAddr,
 ) -> anyhow::Result<(Server, SocketAddr)> {
-    let server = HttpServer::new(move || router::app(&state))
-        .on_connect(move |connection, extensions| peers.on_connect(connection, extensions))
-        .workers(workers)
-        .disable_signals()
-        .backlog(1024)
-        .max_connections(CONNECTIONS_PER_WORKER)
-        .client_request_timeout(Duration::from_secs(3))
-        .client_disconnect_timeout(Duration::from_secs(2))
-        .keep_alive(Duration::from_secs(30))
-        .shutdown_timeout(5)
-        .bind(address)
-        .with_context(|| format!("can't listen on {address}"))?;
-    let bound = server.addrs().first().copied().context("bound to no address")?;
-    Ok((server.run(), bound))
+    bind_with_limits!(move || router::app(&state), peers, workers, address, "the Supervisor API")
 }
 
-/// Binds the balena device API on `address`, with the same limits as the main API's listeners.
+/// Binds the balena device API on `address`.
 fn bind_balena(
     manager: web::Data<balena::BalenaManager>,
     peers: Peers,
     workers: usize,
     address: SocketAddr,
 ) -> anyhow::Result<(Server, SocketAddr)> {
-    let server = HttpServer::new(move || balena::app(&manager))
-        .on_connect(move |connection, extensions| peers.on_connect(connection, extensions))
-        .workers(workers)
-        .disable_signals()
-        .max_connections(CONNECTIONS_PER_WORKER)
-        .client_request_timeout(Duration::from_secs(3))
-        .client_disconnect_timeout(Duration::from_secs(2))
-        .keep_alive(Duration::from_secs(30))
-        .shutdown_timeout(5)
-        .bind(address)
-        .with_context(|| format!("can't listen on {address} for the balena device API"))?;
-    let bound = server.addrs().first().copied().context("bound to no address")?;
-    Ok((server.run(), bound))
+    bind_with_limits!(move || balena::app(&manager), peers, workers, address, "the balena device API")
 }
 
 /// Lifts the soft limit of open files to the hard one, so the connection limits above, not
@@ -545,11 +550,16 @@ fn restart_in_place() {
     std::process::exit(1);
 }
 
-/// Empties a scratch directory left by an earlier run.
-fn clear_dir(dir: &std::path::Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+/// Empties a scratch directory left by an earlier run; the last failure, if any.
+fn clear_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
+    let mut failed = Ok(());
     for entry in entries.flatten() {
         let path = entry.path();
-        let _ = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+        let removed = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+        if let Err(e) = removed {
+            failed = Err(std::io::Error::new(e.kind(), format!("{}: {e}", path.display())));
+        }
     }
+    failed
 }

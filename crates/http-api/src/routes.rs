@@ -349,6 +349,33 @@ pub struct Document {
     pub tags: Vec<Tag>,
 }
 
+impl Document {
+    /// The OpenAPI document of one face of the daemon (the Supervisor API, the balena device
+    /// API): these paths, schemas and tags, its title and description, and the security schemes
+    /// its guard reads.
+    pub fn into_openapi(
+        self,
+        title: &str,
+        description: &str,
+        schemes: Vec<(&str, utoipa::openapi::security::SecurityScheme)>,
+    ) -> utoipa::openapi::OpenApi {
+        let mut components = utoipa::openapi::Components::new();
+        components.schemas = self.schemas;
+        for (name, scheme) in schemes {
+            components.add_security_scheme(name, scheme);
+        }
+        let info = utoipa::openapi::InfoBuilder::new()
+            .title(title)
+            .version(base::SUPERVISOR_VERSION)
+            .description(Some(description))
+            .build();
+        let mut document = utoipa::openapi::OpenApi::new(info, self.paths);
+        document.components = Some(components);
+        document.tags = Some(self.tags);
+        document
+    }
+}
+
 /// An error answer in the envelope.
 fn error_response(description: &str) -> RefOr<Response> {
     ResponseBuilder::new().description(description).content("application/json", error_content()).build().into()

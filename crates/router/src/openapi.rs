@@ -6,7 +6,7 @@ use http_api::routes::ADMIN;
 use http_api::Routes;
 use std::sync::LazyLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{Components, InfoBuilder, OpenApi as Document};
+use utoipa::openapi::OpenApi as Document;
 
 /// Declares `/openapi.json`.
 pub fn routes(routes: &mut Routes) {
@@ -18,21 +18,11 @@ pub fn openapi() -> Document {
     let declared = crate::routes().openapi().unwrap_or_else(|collisions| {
         panic!("schemas declared with the same name but different shapes: {}", collisions.join(", "))
     });
-    let mut components = Components::new();
-    components.schemas = declared.schemas;
-    components
-        .add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
-    let mut doc = Document::new(
-        InfoBuilder::new()
-            .title("Supervisor API")
-            .version(base::SUPERVISOR_VERSION)
-            .description(Some("Wire-compatible with the Home Assistant Supervisor API."))
-            .build(),
-        declared.paths,
-    );
-    doc.components = Some(components);
-    doc.tags = Some(declared.tags);
-    doc
+    declared.into_openapi(
+        "Supervisor API",
+        "Wire-compatible with the Home Assistant Supervisor API.",
+        vec![("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()))],
+    )
 }
 
 static DOCUMENT: LazyLock<String> =

@@ -193,7 +193,7 @@ async fn addon_details(store: &StoreManager, addon: &StoreAddon) -> StoreAddonDe
         host_pid: config.host_pid,
         ingress: config.ingress,
         long_description,
-        rating: config.rating(&config.ports),
+        rating: config.rating(),
         signed: false,
     }
 }
@@ -268,14 +268,20 @@ fn text(status: StatusCode, body: String) -> HttpResponse {
     HttpResponse::build(status).content_type("text/plain; charset=utf-8").body(body)
 }
 
+/// A raw error of an image endpoint: the message as `application/octet-stream`, the type the
+/// real Supervisor gives the errors of its binary answers.
+fn binary_error(status: StatusCode, message: String) -> HttpResponse {
+    HttpResponse::build(status).content_type("application/octet-stream").body(message)
+}
+
 /// `icon.png` or `logo.png`: the image, 400 when the add-on has none, 404 for an unknown add-on
-/// (plain-text errors, as the real Supervisor answers).
+/// (raw errors, as the real Supervisor answers).
 async fn image(store: &StoreManager, slug: &str, file: AddonFile) -> ApiResult {
     let Some(addon) = store.shared_addon(slug) else {
-        return Ok(text(StatusCode::NOT_FOUND, format!("App {slug} does not exist in the store")));
+        return Ok(binary_error(StatusCode::NOT_FOUND, format!("App {slug} does not exist in the store")));
     };
     let what = if file == AddonFile::Icon { "icon" } else { "logo" };
-    let missing = || text(StatusCode::BAD_REQUEST, format!("No {what} found for app {slug}!"));
+    let missing = || binary_error(StatusCode::BAD_REQUEST, format!("No {what} found for app {slug}!"));
     match store.read_addon_file(&addon, file).await {
         Some(bytes) => Ok(HttpResponse::Ok().content_type("image/png").body(bytes)),
         None => Ok(missing()),
@@ -300,7 +306,7 @@ async fn markdown(store: &StoreManager, slug: &str, file: AddonFile) -> ApiResul
 #[utoipa::path(
     tag = "store",
     params(("addon" = String, Path, description = "Full slug")),
-    responses((status = 200, content_type = "image/png", body = String, description = "The PNG file"), (status = 400, content_type = "text/plain", body = String), (status = 404, content_type = "text/plain", body = String))
+    responses((status = 200, content_type = "image/png", body = String, description = "The PNG file"), (status = 400, content_type = "application/octet-stream", body = String), (status = 404, content_type = "application/octet-stream", body = String))
 )]
 #[get("/addons/{addon}/icon")]
 async fn store_addon_icon(store: web::Data<StoreManager>, addon: web::Path<String>) -> ApiResult {
@@ -311,7 +317,7 @@ async fn store_addon_icon(store: web::Data<StoreManager>, addon: web::Path<Strin
 #[utoipa::path(
     tag = "store",
     params(("addon" = String, Path, description = "Full slug")),
-    responses((status = 200, content_type = "image/png", body = String, description = "The PNG file"), (status = 400, content_type = "text/plain", body = String), (status = 404, content_type = "text/plain", body = String))
+    responses((status = 200, content_type = "image/png", body = String, description = "The PNG file"), (status = 400, content_type = "application/octet-stream", body = String), (status = 404, content_type = "application/octet-stream", body = String))
 )]
 #[get("/addons/{addon}/logo")]
 async fn store_addon_logo(store: web::Data<StoreManager>, addon: web::Path<String>) -> ApiResult {
@@ -344,7 +350,7 @@ async fn store_addon_documentation(store: web::Data<StoreManager>, addon: web::P
 #[utoipa::path(
     tag = "store",
     params(("addon" = String, Path, description = "Full slug")),
-    responses((status = 200, content_type = "image/png", body = String, description = "The PNG file"), (status = 400, content_type = "text/plain", body = String), (status = 404, content_type = "text/plain", body = String))
+    responses((status = 200, content_type = "image/png", body = String, description = "The PNG file"), (status = 400, content_type = "application/octet-stream", body = String), (status = 404, content_type = "application/octet-stream", body = String))
 )]
 #[get("/{addon}/icon")]
 async fn addons_addon_icon(store: web::Data<StoreManager>, addon: web::Path<String>) -> ApiResult {
@@ -355,7 +361,7 @@ async fn addons_addon_icon(store: web::Data<StoreManager>, addon: web::Path<Stri
 #[utoipa::path(
     tag = "store",
     params(("addon" = String, Path, description = "Full slug")),
-    responses((status = 200, content_type = "image/png", body = String, description = "The PNG file"), (status = 400, content_type = "text/plain", body = String), (status = 404, content_type = "text/plain", body = String))
+    responses((status = 200, content_type = "image/png", body = String, description = "The PNG file"), (status = 400, content_type = "application/octet-stream", body = String), (status = 404, content_type = "application/octet-stream", body = String))
 )]
 #[get("/{addon}/logo")]
 async fn addons_addon_logo(store: web::Data<StoreManager>, addon: web::Path<String>) -> ApiResult {

@@ -97,6 +97,9 @@ struct Inner {
     data: DataDir,
     jobs: JobManager,
     core: PathBuf,
+    /// `core` is the official repository's clone, and the other shipped git repositories are
+    /// present; otherwise `core` is a local folder and the only built-in besides `local`.
+    official: bool,
     machine: String,
     /// The git sources the user added, as added; `core` and `local` are always present and
     /// never stored.
@@ -114,6 +117,9 @@ pub struct StoreManager {
 }
 
 impl StoreManager {
+    /// A store whose `core` is the folder `core_repository`, read as it is, with no other
+    /// built-in repository than `local`: for tests and machines that must not reach the
+    /// internet.
     pub fn new(
         store: &Store,
         data: DataDir,
@@ -121,12 +127,33 @@ impl StoreManager {
         core_repository: PathBuf,
         machine: String,
     ) -> state::Result<Self> {
+        StoreManager::build(store, data, jobs, core_repository, false, machine)
+    }
+
+    /// The store of the real Supervisor: `core` cloned from the official repository into
+    /// `<data>/addons/core`, `local`, and the community, ESPHome and Music Assistant
+    /// repositories, all built in (never removed). [`StoreManager::update_repositories`] clones
+    /// those missing; [`StoreManager::reload`] pulls them.
+    pub fn official(store: &Store, data: DataDir, jobs: JobManager, machine: String) -> state::Result<Self> {
+        let core = data.addons_core();
+        StoreManager::build(store, data, jobs, core, true, machine)
+    }
+
+    fn build(
+        store: &Store,
+        data: DataDir,
+        jobs: JobManager,
+        core: PathBuf,
+        official: bool,
+        machine: String,
+    ) -> state::Result<Self> {
         let sources = Persisted::load(store.section("store")?, "repositories")?;
         let manager = StoreManager {
             inner: Arc::new(Inner {
                 data,
                 jobs,
-                core: core_repository,
+                core,
+                official,
                 machine,
                 sources,
                 catalog: RwLock::default(),
@@ -152,9 +179,9 @@ impl StoreManager {
     /// without a valid `repository.yaml` a `corrupt_repository`; resetting it fixes either.
     pub async fn load(&self) {
         let _changing = self.inner.changing.lock().await;
-        for source in self.sources().into_iter().filter(|s| s.kind == RepositoryKind::Git) {
+        for source in self.sources().into_iter().filter(Source::is_git) {
             let path = self.path_of(&source);
-            if !path.is_dir() {
+            if !path.join(".git").exists() {
                 continue;
             }
             if let Err(e) = git::verify(&path).await {
@@ -191,19 +218,33 @@ impl StoreManager {
             JobCondition::HomeAssistantCoreSupported,
         ]);
         let this = self.clone();
-        self.inner.jobs.perform(spec, background, move |job| async move { this.reload_in(&job).await }).await
+        self.inner.jobs.perform(spec, background, move |job| async move { this.update_in(&job, true).await }).await
     }
 
-    /// The work of a reload, inside its job: every git repository is updated at once, then all
-    /// are read.
-    async fn reload_in(&self, job: &Job) -> Result<(), Error> {
+    /// Clones the git repositories whose checkout is missing (the built-ins on a first start)
+    /// and reads them, as the real store's start-up (`store_manager_update_repositories`). A
+    /// clone that fails (no internet) leaves the repository listed with the reason in its
+    /// errors and a `fatal_error` issue that a reload fixes; the store works on with the rest.
+    pub async fn update_repositories(&self) -> Result<(), Error> {
+        let spec = JobSpec::new("store_manager_update_repositories");
+        let this = self.clone();
+        self.inner.jobs.run(spec, move |job| async move { this.update_in(&job, false).await }).await
+    }
+
+    /// The work of a reload or an update, inside its job: the git repositories are updated at
+    /// once (pulled only with `pull`, cloned when missing), then all are read.
+    async fn update_in(&self, job: &Job, pull: bool) -> Result<(), Error> {
         let _changing = self.inner.changing.lock().await;
         let mut updates = tokio::task::JoinSet::new();
-        for source in self.sources().into_iter().filter(|s| s.kind == RepositoryKind::Git) {
+        for source in self.sources().into_iter().filter(Source::is_git) {
+            let cloned = self.path_of(&source).join(".git").exists();
+            if cloned && !pull {
+                continue;
+            }
             let (this, job) = (self.clone(), job.clone());
             updates.spawn(async move {
                 let result = this.update_checkout(&job, &source).await;
-                (source, result)
+                (source, cloned, result)
             });
         }
         let (total, mut done) = (updates.len(), 0);
@@ -212,10 +253,16 @@ impl StoreManager {
             done += 1;
             job.set_progress(done as f64 * 90.0 / total as f64);
             match joined {
-                Ok((_, Ok(()))) => {}
-                Ok((source, Err(e))) => {
+                Ok((source, false, Ok(()))) => self.withdraw_issues(&source.slug),
+                Ok((_, true, Ok(()))) => {}
+                Ok((source, true, Err(e))) => {
                     tracing::warn!(repository = %source.slug, source = %source.text, "update failed: {e}");
                     failures.insert(source.slug, format!("update failed, the last checkout is used: {e}"));
+                }
+                Ok((source, false, Err(e))) => {
+                    tracing::error!(repository = %source.slug, source = %source.text, "can't clone: {e}");
+                    self.raise(ISSUE_FATAL_ERROR, &source.slug, vec![SUGGESTION_RELOAD]);
+                    failures.insert(source.slug, format!("can't clone {}: {e}", source.url));
                 }
                 Err(e) => tracing::error!("a repository update task failed: {e}"),
             }
@@ -368,7 +415,7 @@ impl StoreManager {
     pub async fn remove_repository(&self, slug: &str) -> Result<(), Error> {
         let _changing = self.inner.changing.lock().await;
         let source = self.source_of(slug)?;
-        if source.kind != RepositoryKind::Git {
+        if source.builtin {
             return Err(Error::invalid("Can't remove built-in repositories!"));
         }
         let prefix = format!("{slug}_");
@@ -389,7 +436,7 @@ impl StoreManager {
     /// Supervisor's conditions. The issues raised about the repository go.
     pub async fn reset_repository(&self, slug: &str) -> Result<(), Error> {
         let source = self.source_of(slug)?;
-        if source.kind != RepositoryKind::Git {
+        if !source.is_git() {
             return Err(Error::invalid(format!("Can't reset repository {slug} as it is not git based!"))
                 .with_key("store_repository_local_cannot_reset")
                 .with_extra(serde_json::Map::from_iter([("local_repo".to_owned(), slug.into())])));
@@ -437,11 +484,11 @@ impl StoreManager {
     }
 
     /// Whether the checkout of the git repository `slug` is there without a valid
-    /// `repository.yaml`.
+    /// `repository.yaml`. A built-in is always valid, as upstream's built-ins are.
     pub async fn checkout_invalid(&self, slug: &str) -> bool {
         let Ok(source) = self.source_of(slug) else { return false };
         let path = self.path_of(&source);
-        if source.kind != RepositoryKind::Git || !path.is_dir() {
+        if !source.is_git() || source.builtin || !path.is_dir() {
             return false;
         }
         blocking(move || !matches!(RepositoryConfig::load(&path), Ok(Some(_)))).await.unwrap_or(false)
@@ -464,16 +511,23 @@ impl StoreManager {
         result
     }
 
-    /// `core`, `local` and the stored git sources.
     /// The git repositories as the user added them (`url[#branch]`), without reading the
     /// catalog: what `/supervisor/info` lists on every call.
     pub fn git_sources(&self) -> Vec<String> {
         self.sources().into_iter().filter(|s| s.kind == RepositoryKind::Git).map(|s| s.text).collect()
     }
 
+    /// The built-in repositories, then the git ones the user added.
     fn sources(&self) -> Vec<Source> {
+        let builtins: Vec<Source> = if self.inner.official {
+            [Source::official_core(), Source::local()].into_iter().chain(Source::builtin_git()).collect()
+        } else {
+            vec![Source::core(), Source::local()]
+        };
         let stored = self.inner.sources.get();
         let gits = stored.iter().filter_map(|text| match Source::parse(text) {
+            // One the user added before it became a built-in is the built-in now.
+            Ok(source) if builtins.iter().any(|b| b.slug == source.slug) => None,
             Ok(source) if source.kind == RepositoryKind::Git => Some(source),
             Ok(_) => None,
             Err(_) => {
@@ -481,7 +535,8 @@ impl StoreManager {
                 None
             }
         });
-        [Source::core(), Source::local()].into_iter().chain(gits).collect()
+        let gits: Vec<Source> = gits.collect();
+        builtins.into_iter().chain(gits).collect()
     }
 
     fn source_of(&self, slug: &str) -> Result<Source, Error> {
@@ -545,6 +600,7 @@ impl StoreManager {
 const ISSUE_FATAL_ERROR: &str = "fatal_error";
 const ISSUE_CORRUPT_REPOSITORY: &str = "corrupt_repository";
 const SUGGESTION_RESET: &str = "execute_reset";
+const SUGGESTION_RELOAD: &str = "execute_reload";
 
 fn issue(kind: &'static str, slug: &str, suggestions: Vec<&'static str>) -> base::system::RaisedIssue {
     base::system::RaisedIssue { kind, context: "store", reference: Some(slug.to_owned()), extra: None, suggestions }

@@ -12,7 +12,8 @@ use std::sync::LazyLock;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RepositoryKind {
-    /// The built-in repository shipped with the supervisor (a local folder).
+    /// The official add-on repository: a clone of [`URL_CORE_ADDONS`] in `<data>/addons/core`,
+    /// or a local folder given at start (tests, machines without the internet).
     Core,
     /// `<data>/addons/local`, where users drop their own add-ons.
     Local,
@@ -44,11 +45,20 @@ pub(crate) const CORE: &str = "core";
 pub(crate) const LOCAL: &str = "local";
 
 /// The official repository's URL; adding it means the built-in `core`, as upstream rewrites it.
-const URL_CORE_ADDONS: &str = "https://github.com/home-assistant/addons";
+pub(crate) const URL_CORE_ADDONS: &str = "https://github.com/home-assistant/addons";
 
-/// `url[#branch]`, the real Supervisor's `RE_REPOSITORY`.
+/// The git repositories the real Supervisor ships besides `core` (`BuiltinRepository`): the
+/// community add-ons, ESPHome and Music Assistant. Their slugs are the hashes of their URLs.
+pub(crate) const BUILTIN_GIT: [&str; 3] = [
+    "https://github.com/hassio-addons/repository",
+    "https://github.com/esphome/home-assistant-addon",
+    "https://github.com/music-assistant/home-assistant-addon",
+];
+
+/// `url[#branch]`, the real Supervisor's `RE_REPOSITORY` (a branch may hold `.` and `/`), matched
+/// as Python matches it.
 static RE_REPOSITORY: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^(?P<url>[^#]+)(?:#(?P<branch>[\w\-]+))?$").expect("repository regex"));
+    LazyLock::new(|| addon_config::python_regex(r"^(?P<url>[^#]+)(?:#(?P<branch>[\w\-./]+))?$"));
 
 /// The URLs git may clone from: http(s), git and ssh with a host, or an absolute file path.
 /// Anything else (`ext::`, options, scp-like paths) is refused before git sees it.
@@ -67,6 +77,8 @@ pub(crate) struct Source {
     /// For git: what is cloned, and the branch if one was named.
     pub url: String,
     pub branch: Option<String>,
+    /// Shipped with the supervisor: never removed, always valid (as upstream's built-ins).
+    pub builtin: bool,
 }
 
 /// Checks a repository string (`url[#branch]`, `core` or `local`) as adding it would, without
@@ -97,20 +109,37 @@ impl Source {
             slug: repository_hash(input),
             url,
             branch: captures.name("branch").map(|b| b.as_str().to_owned()),
+            builtin: false,
         })
     }
 
     fn builtin(kind: RepositoryKind) -> Source {
         let name = if kind == RepositoryKind::Core { CORE } else { LOCAL };
-        Source { text: name.to_owned(), kind, slug: name.to_owned(), url: String::new(), branch: None }
+        Source { text: name.to_owned(), kind, slug: name.to_owned(), url: String::new(), branch: None, builtin: true }
     }
 
+    /// `core` read from a local folder.
     pub fn core() -> Source {
         Source::builtin(RepositoryKind::Core)
     }
 
+    /// `core` cloned from the official repository.
+    pub fn official_core() -> Source {
+        Source { url: URL_CORE_ADDONS.to_owned(), ..Source::core() }
+    }
+
     pub fn local() -> Source {
         Source::builtin(RepositoryKind::Local)
+    }
+
+    /// The shipped git repositories besides `core`.
+    pub fn builtin_git() -> impl Iterator<Item = Source> {
+        BUILTIN_GIT.into_iter().map(|url| Source { builtin: true, ..Source::parse(url).expect("a valid built-in URL") })
+    }
+
+    /// Whether the repository is a git clone (pulled, reset, checked by `git fsck`).
+    pub fn is_git(&self) -> bool {
+        !self.url.is_empty()
     }
 
     /// The folder this repository's files are in.
@@ -162,6 +191,13 @@ mod tests {
         assert_eq!(repository_hash("https://github.com/awesome-developer/awesome-repo"), "a474bbd1");
         // Lower-cased first: the case of the source does not make another repository.
         assert_eq!(repository_hash("https://GitHub.com/Hassio-Addons/Repository"), "a0d7b954");
+        // The built-ins keep the real Supervisor's fixed slugs.
+        let slugs: Vec<String> = Source::builtin_git().map(|s| s.slug).collect();
+        assert_eq!(slugs, ["a0d7b954", "5c53de3b", "d5369777"]);
+        assert!(Source::builtin_git().all(|s| s.builtin && s.is_git() && s.kind == RepositoryKind::Git));
+        let core = Source::official_core();
+        assert_eq!((core.slug.as_str(), core.url.as_str(), core.is_git()), ("core", URL_CORE_ADDONS, true));
+        assert!(!Source::core().is_git() && !Source::local().is_git());
     }
 
     #[test]
@@ -171,6 +207,8 @@ mod tests {
         assert_eq!(git.url, "https://example.com/addons");
         assert_eq!(git.branch.as_deref(), Some("dev-1"));
         assert_eq!(git.slug, repository_hash("https://example.com/addons#dev-1"));
+        let release = Source::parse("https://example.com/addons#release/2026.1").unwrap();
+        assert_eq!(release.branch.as_deref(), Some("release/2026.1"), "dots and slashes, as upstream allows");
         assert_eq!(Source::parse("local").unwrap().kind, RepositoryKind::Local);
         assert_eq!(Source::parse("core").unwrap().slug, "core");
         assert_eq!(Source::parse("https://github.com/home-assistant/addons/").unwrap().kind, RepositoryKind::Core);

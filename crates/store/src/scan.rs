@@ -3,7 +3,7 @@
 //! Each file is read once: the walk lists every folder a single time, notes the folders that
 //! hold a `config.{yaml,yml,json}`, and the add-ons are then parsed in parallel. One broken
 //! add-on (or a broken `repository.yaml`) is reported in the repository's `errors` and skipped;
-//! it never hides the rest.
+//! it never hides the rest. Unknown keys of an add-on are dropped, each reported there too.
 
 use crate::manager::StoreAddon;
 use crate::repository::{Repository, RepositoryKind, Source};
@@ -22,19 +22,21 @@ const ADDONS_PER_THREAD: usize = 16;
 /// Reads the repository of `source` in `path`: its metadata, its add-ons and what was wrong.
 pub(crate) fn read_repository(source: &Source, path: PathBuf) -> (Repository, Vec<StoreAddon>) {
     let mut repository = source.repository(path);
+    if source.is_git() && !repository.path.join(".git").exists() {
+        repository.errors.push("the repository is not cloned; a reload clones it".to_owned());
+        return (repository, Vec::new());
+    }
     if !repository.path.is_dir() {
         match source.kind {
             // An empty local folder is the normal case; it is created when the data dir is.
             RepositoryKind::Local => {}
-            RepositoryKind::Core => {
+            RepositoryKind::Core | RepositoryKind::Git => {
                 repository.errors.push(format!("folder {} does not exist", repository.path.display()))
-            }
-            RepositoryKind::Git => {
-                repository.errors.push("the repository is not cloned; a reload clones it".to_owned())
             }
         }
         return (repository, Vec::new());
     }
+    // `core` carries fixed metadata, as upstream's built-in.json gives it.
     if source.kind == RepositoryKind::Git {
         match RepositoryConfig::load(&repository.path) {
             Ok(Some(config)) => {
@@ -80,7 +82,8 @@ fn read_addons(repository: &mut Repository) -> Vec<StoreAddon> {
             // The file vanished between the walk and the read: nothing to report.
             Ok(None) => {}
             Err(e) => errors.push(format!("add-on folder '{shown}' skipped: {e}")),
-            Ok(Some((config, translations))) => {
+            Ok(Some((config, warnings, translations))) => {
+                errors.extend(warnings.into_iter().map(|w| format!("add-on folder '{shown}': {w}")));
                 if let Some(first) = seen.get(&config.slug) {
                     errors.push(format!(
                         "add-on folder '{shown}' skipped: slug '{}' is already used by folder '{}'",
@@ -166,7 +169,8 @@ fn addon_folders(root: &Path, errors: &mut Vec<String>) -> Vec<AddonFolder> {
     found
 }
 
-type Loaded = Result<Option<(AddonConfig, BTreeMap<String, Value>)>, ConfigError>;
+/// An add-on's configuration, what was dropped from it, and its translations.
+type Loaded = Result<Option<(AddonConfig, Vec<String>, BTreeMap<String, Value>)>, ConfigError>;
 
 /// Loads every folder's add-on, on as many threads as the machine has cores, in folder order.
 fn load_parallel(folders: &[AddonFolder]) -> Vec<Loaded> {
@@ -186,10 +190,10 @@ fn load_parallel(folders: &[AddonFolder]) -> Vec<Loaded> {
 }
 
 fn load_addon(folder: &AddonFolder) -> Loaded {
-    let Some(config) = AddonConfig::load(&folder.path)? else { return Ok(None) };
+    let Some((config, warnings)) = AddonConfig::load_with_warnings(&folder.path)? else { return Ok(None) };
     let translations =
         if folder.translations { addon_config::load_translations(&folder.path) } else { BTreeMap::new() };
-    Ok(Some((config, translations)))
+    Ok(Some((config, warnings, translations)))
 }
 
 /// Whether `path` (a link, say) resolves to somewhere below `canonical_root`.

@@ -72,12 +72,12 @@ fn a_failed_supervisor_update_is_an_issue_and_one_the_next_start_does_not_run_is
 
 #[test]
 fn a_failed_step_of_the_setup_is_unhealthy_until_a_start_goes_through() {
-    // The built-in repository's folder is a mount point, which its unpacking cannot replace.
+    // A mount point left in the temporary folder, which clearing it at start cannot remove.
     let mut mounted = None;
     let mut daemon = Daemon::start_prepared(|dir| {
-        let core = dir.join("addons/core");
-        std::fs::create_dir_all(&core).unwrap();
-        mounted = Some(Tmpfs::mount(&core, "1m"));
+        let held = dir.join("tmp/held");
+        std::fs::create_dir_all(&held).unwrap();
+        mounted = Some(Tmpfs::mount(&held, "1m"));
     });
     // Not unhealthy for want of the engine either.
     daemon.wait_for_engine();

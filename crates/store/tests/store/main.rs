@@ -3,5 +3,6 @@
 
 mod api;
 mod common;
+mod public;
 mod repositories;
 mod scan;
