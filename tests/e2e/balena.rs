@@ -221,3 +221,24 @@ fn journal_logs_with_journalctls_options() {
     assert_eq!(status, 400, "{refused}");
     assert!(refused.contains("Unknown format 'verbose'"), "{refused}");
 }
+
+#[test]
+fn blink_toggles_the_yellows_power_led_and_puts_it_back() {
+    let services = [Service::Systemd1, Service::Login1, Service::Hostname1, Service::OsAgent];
+    let bus = PrivateBus::start_with(&services, dbus_fixtures::Profile::Haos).expect("a private bus");
+    let daemon = Daemon::start_with(&[bus.env()]);
+    let led_calls = || -> Vec<String> {
+        bus.calls(Service::OsAgent).unwrap().into_iter().filter(|call| call.starts_with("Set(PowerLED")).collect()
+    };
+    // The supervisor applies the LED settings at start (on): the blink starts from there.
+    let before = e2e::eventually("the LED set at start", || (!led_calls().is_empty()).then(|| led_calls().len()));
+    let response = call(&daemon, "POST", "/v1/blink", Some(&daemon.balena_key()), None);
+    assert_eq!(response.status().as_u16(), 200);
+    let blinked = e2e::eventually("the blink to end", || {
+        let calls = led_calls();
+        // 15 s at one toggle every 500 ms, then the LED as it was.
+        (calls.len() >= before + 31).then(|| calls[before..].to_vec())
+    });
+    assert_eq!(&blinked[..2], ["Set(PowerLED, false)", "Set(PowerLED, true)"]);
+    assert_eq!(blinked.last().map(String::as_str), Some("Set(PowerLED, true)"), "put back as it was");
+}

@@ -232,29 +232,9 @@ impl BalenaManager {
         actix_web::rt::spawn(async move {
             let agent = &manager.parts.host.services().os_agent;
             if let Some(yellow) = agent.yellow.state() {
-                tracing::info!("blinking the power LED");
-                let mut on = yellow.power_led;
-                for _ in 0..BLINK_FOR.as_millis() / BLINK_EVERY.as_millis() {
-                    on = !on;
-                    if let Err(error) = agent.yellow.set_power_led(on).await {
-                        tracing::warn!("can't blink the power LED: {error}");
-                        break;
-                    }
-                    tokio::time::sleep(BLINK_EVERY).await;
-                }
-                let _ = agent.yellow.set_power_led(yellow.power_led).await;
+                blink("power", yellow.power_led, |on| agent.yellow.set_power_led(on)).await;
             } else if let Some(green) = agent.green.state() {
-                tracing::info!("blinking the user LED");
-                let mut on = green.user_led;
-                for _ in 0..BLINK_FOR.as_millis() / BLINK_EVERY.as_millis() {
-                    on = !on;
-                    if let Err(error) = agent.green.set_user_led(on).await {
-                        tracing::warn!("can't blink the user LED: {error}");
-                        break;
-                    }
-                    tokio::time::sleep(BLINK_EVERY).await;
-                }
-                let _ = agent.green.set_user_led(green.user_led).await;
+                blink("user", green.user_led, |on| agent.green.set_user_led(on)).await;
             } else {
                 tracing::info!("blink requested: this board has no LED the supervisor can blink");
             }
@@ -334,6 +314,27 @@ fn addresses() -> (String, String) {
         }
     }
     (ips.join(" "), macs.join(" "))
+}
+
+/// Toggles the `name` LED through `set` every [`BLINK_EVERY`] for [`BLINK_FOR`], then puts it
+/// back as it `was`.
+async fn blink<F, Fut, E>(name: &str, was: bool, set: F)
+where
+    F: Fn(bool) -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    tracing::info!("blinking the {name} LED");
+    let mut on = was;
+    for _ in 0..BLINK_FOR.as_millis() / BLINK_EVERY.as_millis() {
+        on = !on;
+        if let Err(error) = set(on).await {
+            tracing::warn!("can't blink the {name} LED: {error}");
+            break;
+        }
+        tokio::time::sleep(BLINK_EVERY).await;
+    }
+    let _ = set(was).await;
 }
 
 #[cfg(test)]
