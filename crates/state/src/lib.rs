@@ -49,8 +49,7 @@ impl Store {
     /// Opens (or creates) the database in directory `path`.
     pub fn open(path: &Path) -> Result<Store> {
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path)?;
-        // A small page cache: the records are tiny and the daemon runs on small boards.
-        let db = sled::Config::new().path(path).cache_capacity(4 * 1024 * 1024).open()?;
+        let db = open_engine(path)?;
         protect(path)?;
         Ok(Store { db, path: Arc::new(path.to_owned()) })
     }
@@ -65,6 +64,31 @@ impl Store {
         self.db.flush()?;
         protect(&self.path)
     }
+}
+
+/// How long an open waits for the lock of a database that was just closed.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Opens sled on `path`. sled's flusher thread holds the folder's lock for a moment after the
+/// last handle of a closed database drops, so an open right after a close (a restart within
+/// one process) retries a busy lock for a short, bounded while; a database another process
+/// keeps open still fails, after that while.
+fn open_engine(path: &Path) -> Result<sled::Db> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        // A small page cache: the records are tiny and the daemon runs on small boards.
+        match sled::Config::new().path(path).cache_capacity(4 * 1024 * 1024).open() {
+            Err(sled::Error::Io(e)) if lock_busy(&e) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
+/// sled reports a lock another handle holds as an `Other` error naming the lock.
+fn lock_busy(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock || e.to_string().contains("could not acquire lock")
 }
 
 /// Makes `dir` and everything below it owner-only: folders 0700, files 0600. Links are left
@@ -204,6 +228,26 @@ mod tests {
         assert_eq!(config["debug"], true);
         assert_eq!(section.get::<u32>("other").unwrap(), None);
         assert_eq!(section.entries::<serde_json::Value>().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_database_reopens_at_once_after_its_close_many_times() {
+        let dir = tempfile::tempdir().unwrap();
+        for n in 0..50u32 {
+            let store = Store::open(dir.path()).unwrap();
+            let section = store.section("s").unwrap();
+            assert_eq!(section.get::<u32>("n").unwrap(), n.checked_sub(1));
+            section.put("n", &n).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_database_another_handle_holds_is_an_error_after_the_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let _held = Store::open(dir.path()).unwrap();
+        let started = std::time::Instant::now();
+        assert!(Store::open(dir.path()).is_err());
+        assert!(started.elapsed() >= LOCK_WAIT);
     }
 
     #[test]
