@@ -10,6 +10,7 @@ mod balena;
 mod cli;
 mod client_library;
 mod core;
+mod deploy;
 mod discovery;
 mod docker;
 mod fuzz_api;

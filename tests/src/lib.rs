@@ -57,6 +57,8 @@ pub struct Daemon {
     instance: String,
     /// The user and group the daemon runs as, when not root's.
     user: Option<(u32, u32)>,
+    /// Where the first start's stderr goes (later starts' goes nowhere).
+    stderr: Option<Stdio>,
 }
 
 /// A prefix no other daemon of any test run uses at the same time.
@@ -75,7 +77,7 @@ impl Daemon {
     /// Starts a daemon with extra environment variables (`SUPERVISOR_*` flags among them).
     pub fn start_with(env: &[(&str, &str)]) -> Daemon {
         let extra = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Self::start_on(tempfile::tempdir().expect("temporary data directory"), extra, None)
+        Self::start_on(tempfile::tempdir().expect("temporary data directory"), extra, None, None)
     }
 
     /// Starts a daemon as the user `uid` and group `gid` (a supervisor without root's
@@ -83,7 +85,7 @@ impl Daemon {
     pub fn start_as(uid: u32, gid: u32) -> Daemon {
         let data = tempfile::tempdir().expect("temporary data directory");
         std::os::unix::fs::chown(data.path(), Some(uid), Some(gid)).expect("the data directory given away");
-        Self::start_on(data, Vec::new(), Some((uid, gid)))
+        Self::start_on(data, Vec::new(), Some((uid, gid)), None)
     }
 
     /// Starts a daemon on a data directory `prepare` set up first (a file system mounted on it,
@@ -91,10 +93,23 @@ impl Daemon {
     pub fn start_prepared(prepare: impl FnOnce(&Path)) -> Daemon {
         let data = tempfile::tempdir().expect("temporary data directory");
         prepare(data.path());
-        Self::start_on(data, Vec::new(), None)
+        Self::start_on(data, Vec::new(), None, None)
     }
 
-    fn start_on(data: tempfile::TempDir, extra: Vec<(String, String)>, user: Option<(u32, u32)>) -> Daemon {
+    /// Starts a daemon with `env` set too, its stderr written to `stderr` (a test of what the
+    /// daemon logs there, or of a stream it is told about).
+    pub fn start_with_stderr(env: &[(&str, &str)], stderr: impl Into<Stdio>) -> Daemon {
+        let data = tempfile::tempdir().expect("temporary data directory");
+        let extra = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Self::start_on(data, extra, None, Some(stderr.into()))
+    }
+
+    fn start_on(
+        data: tempfile::TempDir,
+        extra: Vec<(String, String)>,
+        user: Option<(u32, u32)>,
+        stderr: Option<Stdio>,
+    ) -> Daemon {
         let client = Client::builder().timeout(Duration::from_secs(60)).build().expect("http client");
         let instance = unique_instance();
         let mut daemon = Daemon {
@@ -107,6 +122,7 @@ impl Daemon {
             client,
             instance,
             user,
+            stderr,
         };
         daemon.spawn();
         daemon
@@ -133,7 +149,7 @@ impl Daemon {
             // (a test's own copy, passed in `extra`, comes after and wins).
             .env("SUPERVISOR_CORE_REPOSITORY", fixtures::store_fixtures())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+            .stderr(self.stderr.take().unwrap_or_else(Stdio::null));
         for (k, v) in &self.extra {
             command.env(k, v);
         }

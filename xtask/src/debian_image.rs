@@ -1,6 +1,8 @@
-//! Images of a Debian 13 (trixie) root file system for checks that run real Python programs
-//! from PyPI: the test machines run Debian 12, whose Python 3.11 is older than what a current
-//! Home Assistant Core or its client library `aiohasupervisor` requires (3.13).
+//! Images of a Debian root file system made on this machine, which reaches no image registry:
+//! Debian 13 (trixie) for checks that run real Python programs from PyPI (the test machines run
+//! Debian 12, whose Python 3.11 is older than what a current Home Assistant Core or its client
+//! library `aiohasupervisor` requires, 3.13), and Debian 12 (bookworm) as the base the
+//! project's own container image is tested on.
 //!
 //! A [`Recipe`] names the image, the Debian packages and a shell script with its files. The
 //! build `debootstrap`s the root file system into a temporary folder, imports it with `docker
@@ -22,7 +24,6 @@ use std::time::{Duration, Instant};
 const HASH_LABEL: &str = "io.supervisor.debian-image.hash";
 /// Bump when the way images are built changes in a way a recipe does not show.
 const BUILDER: &str = "debian-image v1";
-const SUITE: &str = "trixie";
 const MIRROR: &str = "http://deb.debian.org/debian";
 /// Where the build container sees the build folder (the script, its files, the CA bundle).
 pub const BUILD_MOUNT: &str = "/run/image-build";
@@ -33,6 +34,8 @@ const HEARTBEAT: Duration = Duration::from_secs(30);
 pub struct Recipe<'a> {
     /// `name:tag`.
     pub image: &'a str,
+    /// The Debian release, as debootstrap names it (`trixie`, `bookworm`).
+    pub suite: &'a str,
     /// Who speaks in the progress lines (`real-core: ...`).
     pub speaker: &'a str,
     /// Debian packages on top of the minimal base, as `debootstrap --include` takes them.
@@ -48,7 +51,7 @@ pub struct Recipe<'a> {
 
 impl Recipe<'_> {
     fn hash(&self) -> String {
-        let mut parts = vec![BUILDER, SUITE, MIRROR, self.image, self.packages];
+        let mut parts = vec![BUILDER, self.suite, MIRROR, self.image, self.packages];
         for (name, contents) in self.files {
             parts.extend([*name, *contents]);
         }
@@ -128,14 +131,18 @@ impl<'a> Build<'a> {
         self.dir.path().join("rootfs")
     }
 
-    /// `debootstrap` of Debian 13 with the recipe's packages, without apt's caches.
+    /// `debootstrap` of the suite with the recipe's packages, without apt's caches.
     fn rootfs(&self) -> anyhow::Result<()> {
         ensure_debootstrap(self.recipe)?;
-        let packages = self.recipe.packages;
-        self.recipe.step(&format!("debootstrap {SUITE} from {MIRROR} with {packages} (a minute or two)"));
+        let (suite, packages) = (self.recipe.suite, self.recipe.packages);
+        self.recipe.step(&format!("debootstrap {suite} from {MIRROR} with [{packages}] (a minute or two)"));
         let rootfs = self.rootfs_dir();
         let mut command = Command::new("debootstrap");
-        command.args(["--variant=minbase", &format!("--include={packages}"), SUITE]).arg(&rootfs).arg(MIRROR);
+        command.arg("--variant=minbase");
+        if !packages.is_empty() {
+            command.arg(format!("--include={packages}"));
+        }
+        command.arg(suite).arg(&rootfs).arg(MIRROR);
         self.run_logged(command, "debootstrap.log", "debootstrap")?;
         for dir in ["var/cache/apt/archives", "var/lib/apt/lists"] {
             empty_dir(&rootfs.join(dir))?;
@@ -369,7 +376,16 @@ mod tests {
     use super::*;
 
     fn recipe<'a>(files: &'a [(&'a str, &'a str)]) -> Recipe<'a> {
-        Recipe { image: "x:1", speaker: "t", packages: "p", files, args: &[], changes: &[], expected: "" }
+        Recipe {
+            image: "x:1",
+            suite: "trixie",
+            speaker: "t",
+            packages: "p",
+            files,
+            args: &[],
+            changes: &[],
+            expected: "",
+        }
     }
 
     #[test]

@@ -143,6 +143,7 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
         "LABEL io.hass.type=core".to_owned(),
     ];
     debian_image::ensure(&Recipe {
+        suite: "trixie",
         image: &image,
         speaker: "real-core",
         packages: PACKAGES,

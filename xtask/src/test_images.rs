@@ -9,7 +9,9 @@
 //!   command the supervisor checks Core's configuration with;
 //! - `supervisor-test-aiohasupervisor:<version>`, Home Assistant Core's client library from
 //!   PyPI in a Python 3.13 virtual environment (`/opt/client`) on Debian 13 (see
-//!   [`debian_image`]), which the black-box test `client_library.rs` runs against the daemon.
+//!   [`debian_image`]), which the black-box test `client_library.rs` runs against the daemon;
+//! - `supervisor-test-bookworm:latest`, a minimal Debian 12 root file system: what the black-box
+//!   test of `deploy/Dockerfile` builds the project's image on in place of `debian:bookworm-slim`.
 //!
 //! Each image carries a label with a hash of what it is made of; when the engine already has an
 //! image of that hash the task does nothing, so running it before every test run costs little.
@@ -23,6 +25,8 @@ use std::process::Command;
 
 pub const BASE_IMAGE: &str = "supervisor-test-base:latest";
 pub const CORE_IMAGE: &str = "supervisor-test-core:latest";
+/// Debian 12 as `debian:bookworm-slim` would give it; the e2e test `deploy.rs` names it too.
+const BOOKWORM_IMAGE: &str = "supervisor-test-bookworm:latest";
 /// The version of `aiohasupervisor` the tests check the API with: the one current Core pins.
 const AIOHASUPERVISOR: &str = "0.11.0";
 /// Run in the build container of the client library's image as `sh install.sh <version>`.
@@ -66,12 +70,28 @@ pub fn run() -> anyhow::Result<()> {
     test_tools::ensure()?;
     let base_hash = base_image()?;
     core_image(&base_hash)?;
-    client_library_image()
+    client_library_image()?;
+    bookworm_image()
+}
+
+/// Makes the Debian 12 base of the container image's test unless it is current.
+fn bookworm_image() -> anyhow::Result<()> {
+    debian_image::ensure(&Recipe {
+        image: BOOKWORM_IMAGE,
+        suite: "bookworm",
+        speaker: "test-images",
+        packages: "",
+        files: &[("setup.sh", "# Nothing to add: the image is Debian's minimal root file system.\n")],
+        args: &[],
+        changes: &["CMD [\"bash\"]".to_owned()],
+        expected: "a minute or two",
+    })
 }
 
 /// Makes the image with Core's client library unless it is current.
 fn client_library_image() -> anyhow::Result<()> {
     debian_image::ensure(&Recipe {
+        suite: "trixie",
         image: &format!("supervisor-test-aiohasupervisor:{AIOHASUPERVISOR}"),
         speaker: "test-images",
         packages: "python3,python3-venv,ca-certificates",

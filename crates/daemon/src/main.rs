@@ -4,6 +4,8 @@
 //! It never needs the container engine to start: the engine is connected in the background and
 //! reported as unhealthy until it answers.
 
+mod health;
+mod notify;
 mod peers;
 
 use actix_web::dev::{Server, ServerHandle};
@@ -110,6 +112,10 @@ struct Args {
     /// The host's port the observer plugin serves its page on.
     #[arg(long, env = "SUPERVISOR_OBSERVER_PORT", default_value_t = 4357)]
     observer_port: u16,
+    /// Instead of serving: asks the daemon listening at `--listen` whether its API answers, and
+    /// exits 0 if it does, 1 if not (the container image's HEALTHCHECK).
+    #[arg(long)]
+    healthcheck: bool,
 }
 
 /// The plugins `--plugins-install` names.
@@ -151,6 +157,13 @@ const JOB_GRACE: Duration = Duration::from_secs(20);
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.healthcheck {
+        if let Err(e) = health::ping(args.listen) {
+            eprintln!("supervisor: the API does not answer: {e}");
+            std::process::exit(1);
+        }
+        return Ok(());
+    }
     raise_open_files_limit();
     let next = actix_web::rt::System::new().block_on(serve(&args))?;
     if next == Lifecycle::Restart {
@@ -381,6 +394,13 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
     let balena_serving = actix_web::rt::spawn(balena_server);
     let container_api = serve_containers(state, peers, Arc::clone(&docker), workers, args.addon_port);
     system.set_state(CoreState::Running);
+    let notifier = notify::Notifier::from_env().map(Arc::new);
+    if let Some(notifier) = &notifier {
+        notifier.notify(&format!("READY=1\nSTATUS=Serving on {address}"));
+        if let Some(interval) = notify::watchdog_interval() {
+            actix_web::rt::spawn(feed_watchdog(Arc::clone(notifier), interval, address));
+        }
+    }
 
     let engine = Arc::clone(&docker);
     actix_web::rt::spawn(async move {
@@ -424,6 +444,9 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
             Lifecycle::Shutdown
         }
     };
+    if let Some(notifier) = &notifier {
+        notifier.notify(if next == Lifecycle::Restart { "RELOADING=1" } else { "STOPPING=1" });
+    }
     system.set_state(CoreState::Shutdown);
     jobs.shutdown(JOB_GRACE).await;
     system.set_state(CoreState::Stopping);
@@ -439,6 +462,18 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
     system.set_state(CoreState::Close);
     tracing::info!(?next, "supervisor stopped");
     Ok(next)
+}
+
+/// Feeds systemd's watchdog every `interval` while the API at `address` answers its ping.
+async fn feed_watchdog(notifier: Arc<notify::Notifier>, interval: Duration, address: SocketAddr) {
+    loop {
+        tokio::time::sleep(interval).await;
+        match tokio::task::spawn_blocking(move || health::ping(address)).await {
+            Ok(Ok(())) => notifier.notify("WATCHDOG=1"),
+            Ok(Err(e)) => tracing::warn!("watchdog not fed, the API does not answer: {e}"),
+            Err(e) => tracing::warn!("watchdog not fed: {e}"),
+        }
+    }
 }
 
 /// Connections one worker holds at most; a flood of idle ones must not stop the accept loop

@@ -1,6 +1,11 @@
 //! The supervisor's own log: tracing set up with a run-time adjustable level, written to stderr
 //! and to one file per start ("boot") under `<data>/logs/supervisor`, and read back for the
-//! `/supervisor/logs` endpoints (until the journal backend exists).
+//! `/supervisor/logs` endpoints when the journal has no entries of the supervisor. The files are
+//! bounded: the last 10 starts are kept, each cut at 64 MiB.
+//!
+//! Under systemd (stderr is the stream `JOURNAL_STREAM` names), stderr lines carry their syslog
+//! priority as a `<N>` prefix and no time of their own, so journald files each line at its level
+//! (`journalctl -p warning -u supervisor` works) and with one timestamp, its own.
 //!
 //! Every line written is also published on a channel, so a follower gets it at once instead of
 //! polling the file.
@@ -14,6 +19,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, reload, EnvFilter, Registry};
@@ -68,7 +74,7 @@ struct Sink {
 }
 
 /// A per-event writer: the formatter writes one event into it, and on drop the whole line goes
-/// to stderr, the boot file and the followers at once.
+/// to the boot file and the followers at once.
 pub struct EventWriter {
     sink: Arc<Mutex<Sink>>,
     buf: Vec<u8>,
@@ -90,7 +96,6 @@ impl Drop for EventWriter {
         if self.buf.is_empty() {
             return;
         }
-        let _ = io::stderr().write_all(&self.buf);
         let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
         if sink.written < MAX_BOOT_LOG {
             if let Some(file) = sink.file.as_mut() {
@@ -125,9 +130,16 @@ impl SupervisorLog {
         let sink = Arc::new(Mutex::new(Sink { file: Some(file), written: 0, lines: lines.clone() }));
         let (filter, handle) = reload::Layer::new(EnvFilter::new(level.directives()));
         let make_writer = move || EventWriter { sink: Arc::clone(&sink), buf: Vec::with_capacity(256) };
+        let (terminal, journal) = if stderr_is_journal() {
+            (None, Some(fmt::layer().with_ansi(false).without_time().with_writer(JournalStderr)))
+        } else {
+            (Some(fmt::layer().with_ansi(false).with_writer(io::stderr)), None)
+        };
         tracing_subscriber::registry()
             .with(filter)
             .with(fmt::layer().with_ansi(false).with_writer(make_writer))
+            .with(terminal)
+            .with(journal)
             .try_init()?;
         Ok(Arc::new(SupervisorLog { dir, current, lines, filter: handle }))
     }
@@ -164,6 +176,70 @@ impl SupervisorLog {
 
     pub fn current(&self) -> &Path {
         &self.current
+    }
+}
+
+/// Whether stderr is the journal's stream: systemd sets `JOURNAL_STREAM` to its device and inode
+/// (a variable inherited by a program whose stderr went elsewhere names another stream).
+fn stderr_is_journal() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Some(stream) = std::env::var("JOURNAL_STREAM").ok() else { return false };
+    let Some((device, inode)) = stream.split_once(':') else { return false };
+    let Ok(stderr) = std::fs::metadata("/proc/self/fd/2") else { return false };
+    device.parse() == Ok(stderr.dev()) && inode.parse() == Ok(stderr.ino())
+}
+
+/// stderr under systemd: each line of an event starts with the event's syslog priority.
+struct JournalStderr;
+
+/// The syslog priority journald files a line of `level` at.
+fn priority(level: &tracing::Level) -> u8 {
+    match *level {
+        tracing::Level::ERROR => 3,
+        tracing::Level::WARN => 4,
+        tracing::Level::INFO => 6,
+        _ => 7,
+    }
+}
+
+impl<'a> MakeWriter<'a> for JournalStderr {
+    type Writer = PriorityLines;
+
+    fn make_writer(&'a self) -> PriorityLines {
+        PriorityLines { priority: 6, buf: Vec::with_capacity(256) }
+    }
+
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> PriorityLines {
+        PriorityLines { priority: priority(meta.level()), buf: Vec::with_capacity(256) }
+    }
+}
+
+/// One event for the journal, written to stderr at once on drop with each line prefixed.
+struct PriorityLines {
+    priority: u8,
+    buf: Vec<u8>,
+}
+
+impl Write for PriorityLines {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for PriorityLines {
+    fn drop(&mut self) {
+        let prefix = format!("<{}>", self.priority);
+        let mut out = Vec::with_capacity(self.buf.len() + 8);
+        for line in self.buf.split_inclusive(|&b| b == b'\n') {
+            out.extend_from_slice(prefix.as_bytes());
+            out.extend_from_slice(line);
+        }
+        let _ = io::stderr().write_all(&out);
     }
 }
 
