@@ -132,5 +132,7 @@ fn completion_prints_a_bash_script() {
     let daemon = Daemon::start();
     let out = ha_ok(&daemon, &["completion", "bash"]);
     assert!(out.contains("complete "), "{out}");
-    assert!(out.contains("supervisor"), "{out}");
+    assert!(out.contains(" __complete "), "{out}");
+    let out = ha_ok(&daemon, &["completion", "bash", "--no-descriptions"]);
+    assert!(out.contains(" __completeNoDesc "), "{out}");
 }

@@ -93,48 +93,22 @@ pub fn show(reply: &Reply, raw_json: bool) -> Result<()> {
     if raw_json {
         write_stdout(&reply.body)?;
     } else {
-        write_stdout(render(&reply.data)?.as_bytes())?;
+        write_stdout(render(&reply.data).as_bytes())?;
     }
     Ok(())
 }
 
 /// `data` as YAML, or the confirmation line when there is nothing to show.
-pub fn render(data: &Value) -> Result<String> {
+pub fn render(data: &Value) -> String {
     let empty = match data {
         Value::Null => true,
         Value::Object(map) => map.is_empty(),
         _ => false,
     };
     if empty {
-        return Ok(format!("{COMPLETED}\n"));
+        return format!("{COMPLETED}\n");
     }
-    Ok(serde_yaml::to_string(&to_yaml(data))?)
-}
-
-/// Converts with sorted keys, as the real CLI prints them, whatever order the JSON map keeps.
-fn to_yaml(value: &Value) -> serde_yaml::Value {
-    match value {
-        Value::Null => serde_yaml::Value::Null,
-        Value::Bool(flag) => serde_yaml::Value::Bool(*flag),
-        Value::Number(number) => {
-            if let Some(int) = number.as_i64() {
-                int.into()
-            } else if let Some(uint) = number.as_u64() {
-                uint.into()
-            } else {
-                number.as_f64().map_or(serde_yaml::Value::Null, Into::into)
-            }
-        }
-        Value::String(text) => serde_yaml::Value::String(text.clone()),
-        Value::Array(items) => serde_yaml::Value::Sequence(items.iter().map(to_yaml).collect()),
-        Value::Object(map) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            serde_yaml::Value::Mapping(
-                entries.into_iter().map(|(key, value)| (key.as_str().into(), to_yaml(value))).collect(),
-            )
-        }
-    }
+    crate::yaml::to_string(data)
 }
 
 /// Asks on stdout and reads the answer from stdin, as the real CLI's confirmations do.
@@ -261,8 +235,8 @@ mod tests {
 
     #[test]
     fn empty_data_prints_the_confirmation() {
-        assert_eq!(render(&json!({})).unwrap(), "Command completed successfully.\n");
-        assert_eq!(render(&Value::Null).unwrap(), "Command completed successfully.\n");
+        assert_eq!(render(&json!({})), "Command completed successfully.\n");
+        assert_eq!(render(&Value::Null), "Command completed successfully.\n");
     }
 
     #[test]
@@ -277,7 +251,7 @@ mod tests {
             "progress": 12.5,
             "empty": [],
         });
-        let yaml = render(&data).unwrap();
+        let yaml = render(&data);
         assert_eq!(
             yaml,
             "addons:\n- slug: ssh\n  state: started\nchannel: stable\ndebug: false\nempty: []\n\
@@ -287,8 +261,8 @@ mod tests {
 
     #[test]
     fn ambiguous_strings_are_quoted() {
-        let yaml = render(&json!({"a": "true", "b": "1.0", "c": ""})).unwrap();
-        assert_eq!(yaml, "a: 'true'\nb: '1.0'\nc: ''\n");
+        let yaml = render(&json!({"a": "true", "b": "1.0", "c": ""}));
+        assert_eq!(yaml, "a: \"true\"\nb: \"1.0\"\nc: \"\"\n");
     }
 
     #[test]
