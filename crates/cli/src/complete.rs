@@ -192,50 +192,68 @@ pub fn run(mut root: clap::Command, words: &[String], descriptions: bool) -> Str
     out
 }
 
-/// Walks the words already typed down the command tree, and says what the current one is.
-fn locate<'a>(root: &'a clap::Command, done: &[String], current: &str) -> (&'a clap::Command, Want) {
-    let mut command = root;
-    let mut path = Vec::new();
-    let mut positionals = 0;
-    let mut pending_value: Option<&Arg> = None;
-    for word in done {
-        if pending_value.take().is_some() {
+/// Where a list of words leads in the command tree.
+pub(crate) struct Position<'a> {
+    pub command: &'a clap::Command,
+    /// The names of the commands on the way, without the program's.
+    pub path: Vec<String>,
+    /// How many positional arguments the reached command got.
+    pub positionals: usize,
+    /// The flag the last word was, when it waits for its value.
+    pub pending_value: Option<&'a Arg>,
+}
+
+/// Walks `words` down the tree of `root`, which must be built (`Command::build`) so that every
+/// command knows the global flags.
+pub(crate) fn walk<'a>(root: &'a clap::Command, words: &[String]) -> Position<'a> {
+    let mut at = Position { command: root, path: Vec::new(), positionals: 0, pending_value: None };
+    for word in words {
+        if at.pending_value.take().is_some() {
             continue;
         }
         if let Some(long) = word.strip_prefix("--") {
             if !long.contains('=') {
-                pending_value =
-                    command.get_arguments().find(|arg| arg.get_long() == Some(long)).filter(|a| needs_value(a));
+                at.pending_value =
+                    at.command.get_arguments().find(|arg| arg.get_long() == Some(long)).filter(|a| needs_value(a));
             }
             continue;
         }
         if let Some(shorts) = word.strip_prefix('-').filter(|shorts| !shorts.is_empty()) {
-            // `-abc` is a cluster of flags; only the last one may take the next word as its value.
+            // `-abc` is a cluster of flags; only a lone one takes the next word as its value.
             let last = shorts.chars().last();
-            pending_value = command
+            at.pending_value = at
+                .command
                 .get_arguments()
                 .find(|arg| arg.get_short().is_some() && arg.get_short() == last)
                 .filter(|arg| needs_value(arg) && shorts.chars().count() == 1);
             continue;
         }
-        if let Some(sub) = command.find_subcommand(word) {
-            command = sub;
-            path.push(sub.get_name().to_owned());
-            positionals = 0;
-            continue;
+        if at.positionals == 0 {
+            if let Some(sub) = at.command.find_subcommand(word) {
+                at.command = sub;
+                at.path.push(sub.get_name().to_owned());
+                continue;
+            }
         }
-        positionals += 1;
+        at.positionals += 1;
     }
-    if let Some(arg) = pending_value {
+    at
+}
+
+/// Walks the words already typed down the command tree, and says what the current one is.
+fn locate<'a>(root: &'a clap::Command, done: &[String], current: &str) -> (&'a clap::Command, Want) {
+    let at = walk(root, done);
+    let command = at.command;
+    if let Some(arg) = at.pending_value {
         return (command, Want::FlagValue(arg.get_id().to_string()));
     }
     if current.starts_with('-') {
         return (command, Want::Flags);
     }
-    if command.get_subcommands().any(|sub| !sub.is_hide_set()) && positionals == 0 {
+    if command.get_subcommands().any(|sub| !sub.is_hide_set()) && at.positionals == 0 {
         return (command, Want::Subcommands);
     }
-    (command, Want::Positional { path, index: positionals })
+    (command, Want::Positional { path: at.path, index: at.positionals })
 }
 
 /// A flag that takes the next word as its value (`--name value`), unlike switches and the

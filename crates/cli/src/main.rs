@@ -32,6 +32,7 @@ mod store;
 mod supervisor;
 #[cfg(test)]
 mod testing;
+mod usage;
 mod yaml;
 
 use anyhow::Result;
@@ -441,9 +442,9 @@ fn main() -> ExitCode {
         let _ = output::write_stdout(answer.as_bytes());
         return ExitCode::SUCCESS;
     }
-    let cli = match cli_command().try_get_matches().and_then(|matches| Cli::from_arg_matches(&matches)) {
+    let cli = match cli_command().try_get_matches_from(&args).and_then(|matches| Cli::from_arg_matches(&matches)) {
         Ok(cli) => cli,
-        Err(err) => return usage_error(err),
+        Err(err) => return usage_error(err, &args[1..]),
     };
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -463,8 +464,8 @@ fn main() -> ExitCode {
 }
 
 /// Help goes to stdout with success, as cobra does for a group run without a subcommand; every
-/// other usage error fails with 1, the only failure code the real CLI uses.
-fn usage_error(err: clap::Error) -> ExitCode {
+/// other usage error fails with 1, the only failure code the real CLI uses, in cobra's words.
+fn usage_error(err: clap::Error, words: &[String]) -> ExitCode {
     match err.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
             let _ = err.print();
@@ -475,7 +476,9 @@ fn usage_error(err: clap::Error) -> ExitCode {
             ExitCode::SUCCESS
         }
         _ => {
-            let _ = err.print();
+            let (message, hint) = usage::message(&err, &cli_command(), &program_name(), words);
+            output::print_error(message);
+            output::print_notice(hint);
             ExitCode::FAILURE
         }
     }
@@ -498,9 +501,13 @@ async fn run(cli: Cli) -> Result<()> {
     let result = dispatch(&app, cli.command).await;
     if app.raw_json {
         // The envelope of a refusal is still the JSON a script asked for.
-        let refusal = result.as_ref().err().and_then(|err| err.downcast_ref::<ApiError>());
-        if let Some(body) = refusal.and_then(|api| api.body.as_ref()) {
-            output::write_stdout(body)?;
+        if let Some(api) = result.as_ref().err().and_then(|err| err.downcast_ref::<ApiError>()) {
+            if let Some(body) = &api.body {
+                output::write_stdout(body)?;
+                if api.raw_is_success {
+                    return Ok(());
+                }
+            }
         }
     }
     result
