@@ -99,13 +99,25 @@ impl Client {
         let status = response.status();
         let json = is_json(&response);
         let bytes = response.bytes().await.map_err(|err| self.transport_error(err))?;
-        output::log(Level::Trace, format_args!("response body: {}", String::from_utf8_lossy(&bytes)));
+        output::log(Level::Debug, format_args!("response body: {}", String::from_utf8_lossy(&bytes)));
         Ok(interpret(status, json, bytes.to_vec())?)
     }
 
     /// Opens a streamed GET (logs, job events), failing with the server's message unless it
     /// answers with a success status.
     pub async fn open_stream(&self, path: &[&str], query: &[(&str, String)], accept: &str) -> Result<Response> {
+        self.open_stream_unless(path, query, accept, None).await?.context("the Supervisor answered nothing")
+    }
+
+    /// Like [`Client::open_stream`], but answers `None` when the server answers `missing`, for
+    /// endpoints that older servers lack.
+    pub async fn open_stream_unless(
+        &self,
+        path: &[&str],
+        query: &[(&str, String)],
+        accept: &str,
+        missing: Option<StatusCode>,
+    ) -> Result<Option<Response>> {
         let mut url = join(&self.base, path);
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query);
@@ -113,7 +125,10 @@ impl Client {
         let response = self.send(self.request(Method::GET, url, accept)).await?;
         let status = response.status();
         if status.is_success() {
-            return Ok(response);
+            return Ok(Some(response));
+        }
+        if Some(status) == missing {
+            return Ok(None);
         }
         let json = is_json(&response);
         let bytes = response.bytes().await.map_err(|err| self.transport_error(err))?;

@@ -313,7 +313,8 @@ fn flag_values(global: &GlobalArgs, arg: &Arg) -> Vec<Candidate> {
         return possible;
     }
     match arg.get_id().as_str() {
-        "log_level" => ["debug", "info", "warn", "error"].iter().map(|level| ((*level).to_owned(), None)).collect(),
+        // slog's names, which the real CLI offers.
+        "log_level" => ["DEBUG", "INFO", "WARN", "ERROR"].iter().map(|level| ((*level).to_owned(), None)).collect(),
         // `ha backups new --app` and `restore --app`.
         "app" | "addons" => lookup(global, Lookup::Apps(AppFilter::Any)),
         "location" => {

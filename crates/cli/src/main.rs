@@ -475,6 +475,15 @@ fn usage_error(err: clap::Error, words: &[String]) -> ExitCode {
             let _ = output::write_stdout(err.render().to_string().as_bytes());
             ExitCode::SUCCESS
         }
+        // Also a group run alone, when a flag or a SUPERVISOR_* variable kept clap from seeing
+        // it as a bare call.
+        ErrorKind::MissingSubcommand => {
+            let mut root = cli_command();
+            root.build();
+            let mut group = complete::walk(&root, words).command.clone();
+            let _ = output::write_stdout(group.render_help().to_string().as_bytes());
+            ExitCode::SUCCESS
+        }
         _ => {
             let (message, hint) = usage::message(&err, &cli_command(), &program_name(), words);
             output::print_error(message);
