@@ -335,3 +335,14 @@ fn a_plain_text_refusal_is_shown() {
     let output = old.ha(&["host", "info"]);
     assert_eq!(stderr(&output), "Error: unexpected non-JSON response (status: 404)\n");
 }
+
+#[test]
+fn banner_shows_where_home_assistant_is() {
+    let daemon = Daemon::start();
+    let out = ha_ok(&daemon, &["banner", "--no-wait"]);
+    let (_, host) = daemon.get("/host/info");
+    let hostname = host["data"]["hostname"].as_str().unwrap_or_default().to_owned();
+    assert!(out.contains("This system:\n"), "{out}");
+    assert!(out.contains(&format!("  Observer URL:             http://{hostname}.local:4357\n")), "{out}");
+    assert!(out.lines().any(|line| line.starts_with("  Home Assistant URL:       http")), "{out}");
+}

@@ -1,5 +1,6 @@
 //! `ha banner`: what a console shows at boot: a greeting, then, once the Supervisor has network
-//! interfaces, their addresses and where to reach Home Assistant.
+//! interfaces (waiting for them as the real CLI does), their addresses and where to reach Home
+//! Assistant, with the real CLI's layout and labels.
 
 use crate::client::{Body, DEFAULT_TIMEOUT};
 use crate::{output, App};
@@ -22,26 +23,24 @@ pub struct Args {
 }
 
 pub async fn show(app: &App, args: &Args) -> Result<()> {
-    output::write_stdout(b"\nWelcome to the Home Assistant command line interface.\n\n")?;
+    output::write_stdout(b"\nha: the command line of the Home Assistant Supervisor.\n\n")?;
     let mut network = None;
     if !args.no_wait {
         for attempt in 0..WAIT_ATTEMPTS {
             if let Ok(info) = get(app, &["network", "info"]).await {
                 if info.get("interfaces").and_then(Value::as_array).is_some_and(|list| !list.is_empty()) {
-                    output::write_stdout(b"Home Assistant Supervisor is running!\n")?;
+                    output::write_stdout(b"The Supervisor is up.\n")?;
                     network = Some(info);
                     break;
                 }
             }
             if attempt == 0 {
-                output::write_stdout(b"Waiting for Supervisor to start...\n")?;
+                output::write_stdout(b"Waiting for the Supervisor...\n")?;
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
         if network.is_none() {
-            output::write_stdout(
-                b"Supervisor is taking longer than expected to start. Use 'ha supervisor logs' to check logs.\n",
-            )?;
+            output::write_stdout(b"The Supervisor has not come up in 3 minutes; 'ha supervisor logs' shows why.\n")?;
             return Ok(());
         }
     }
@@ -62,7 +61,7 @@ async fn get(app: &App, path: &[&str]) -> Result<Value> {
 /// The system information block, from the answers of `/network/info`, `/host/info` and
 /// `/core/info`.
 fn render(network: &Value, host: &Value, core: &Value) -> String {
-    let mut out = String::from("System information:\n");
+    let mut out = String::from("This system:\n");
     let line = |out: &mut String, title: &str, value: &str| {
         let _ = writeln!(out, "  {title:<25} {value}");
     };
@@ -93,7 +92,7 @@ fn render(network: &Value, host: &Value, core: &Value) -> String {
     out.push('\n');
     line(&mut out, "Home Assistant URL:", &url);
     line(&mut out, "Observer URL:", &format!("http://{hostname}.local:{OBSERVER_PORT}"));
-    out.push_str("\nSystem is ready! Use browser or app to configure.\n");
+    out.push_str("\nReady: open the Home Assistant URL in a browser or the app.\n");
     out
 }
 
@@ -113,7 +112,7 @@ mod tests {
         let out = render(&network, &host, &core);
         assert_eq!(
             out,
-            "System information:\n\
+            "This system:\n\
              \x20 IPv4 addresses for eth0:  192.168.1.5/24\n\
              \x20 IPv4 addresses for wlan0: (No address)\n\
              \x20 IPv6 addresses for wlan0: fe80::1/64, fd00::1/64\n\n\
@@ -121,7 +120,7 @@ mod tests {
              \x20 Home Assistant Core:      2026.1.0\n\n\
              \x20 Home Assistant URL:       https://homeassistant.local:8123\n\
              \x20 Observer URL:             http://homeassistant.local:4357\n\n\
-             System is ready! Use browser or app to configure.\n"
+             Ready: open the Home Assistant URL in a browser or the app.\n"
         );
         let plain = render(&json!({}), &host, &json!({"ssl": false, "port": 80}));
         assert!(plain.contains("http://homeassistant.local\n"), "{plain}");

@@ -417,7 +417,8 @@ pub fn parse_bool(value: &str) -> Result<bool, String> {
     match value {
         "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
         "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
-        _ => Err(format!("invalid boolean value '{value}' (use true or false)")),
+        // Go's own words, which pflag puts after `invalid argument ... flag:`.
+        _ => Err(format!("strconv.ParseBool: parsing {value:?}: invalid syntax")),
     }
 }
 

@@ -6,7 +6,9 @@
 use crate::complete::{walk, Position};
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::Arg;
-use std::error::Error as _;
+use std::any::TypeId;
+use std::error::Error;
+use std::num::{IntErrorKind, ParseIntError};
 
 /// The lines printed for `err`, which parsing `words` (the arguments after the program name)
 /// against `root` gave: the message, then `Run '<command> --help' for usage.`
@@ -74,7 +76,7 @@ pub fn message(err: &clap::Error, root: &clap::Command, program: &str, words: &[
                     format!("flag needs an argument: {}", used_form(arg, words))
                 }
                 Some(arg) => {
-                    let reason = err.source().map(|source| source.to_string()).unwrap_or_else(|| {
+                    let reason = err.source().map(|source| go_reason(arg, &value, source)).unwrap_or_else(|| {
                         let valid = match err.get(ContextKind::ValidValue) {
                             Some(ContextValue::Strings(values)) => values.join(", "),
                             _ => String::new(),
@@ -140,9 +142,28 @@ fn argument_count(at: &Position) -> Option<String> {
     })
 }
 
-/// `--lines <N>` → `lines`.
+/// Why a value was refused, as Go's `strconv` says it for numbers.
+fn go_reason(arg: &Arg, value: &str, source: &(dyn Error + 'static)) -> String {
+    let Some(int) = source.downcast_ref::<ParseIntError>() else {
+        return source.to_string();
+    };
+    let parser = arg.get_value_parser().type_id();
+    let unsigned = [TypeId::of::<u8>(), TypeId::of::<u16>(), TypeId::of::<u32>(), TypeId::of::<u64>()]
+        .iter()
+        .any(|id| parser == *id);
+    let function = if unsigned { "ParseUint" } else { "ParseInt" };
+    let problem = match int.kind() {
+        IntErrorKind::PosOverflow | IntErrorKind::NegOverflow => "value out of range",
+        _ => "invalid syntax",
+    };
+    format!("strconv.{function}: parsing {value:?}: {problem}")
+}
+
+/// `--lines <N>` → `lines`, `--follow[=<BOOL>]` → `follow`.
 fn flag_name(text: &str) -> &str {
-    text.split([' ', '=']).next().unwrap_or_default().trim_start_matches('-')
+    let name = text.trim_start_matches('-');
+    let end = name.find(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_')).unwrap_or(name.len());
+    &name[..end]
 }
 
 fn find_flag<'a>(command: &'a clap::Command, text: &str) -> Option<&'a Arg> {
@@ -202,8 +223,21 @@ mod tests {
         for (line, expected) in cases {
             assert_eq!(message_for(line), expected, "{line}");
         }
-        let invalid = message_for("supervisor logs -n abc");
-        assert!(invalid.starts_with("invalid argument \"abc\" for \"-n, --lines\" flag: "), "{invalid}");
+        let invalid_values = [
+            ("supervisor logs -n abc", "\"-n, --lines\" flag: strconv.ParseUint: parsing \"abc\": invalid syntax"),
+            (
+                "backups options --days-until-stale 99999999999999999999",
+                "\"--days-until-stale\" flag: strconv.ParseInt: parsing \"99999999999999999999\": value out of range",
+            ),
+            (
+                "supervisor logs --follow=maybe",
+                "\"-f, --follow\" flag: strconv.ParseBool: parsing \"maybe\": invalid syntax",
+            ),
+        ];
+        for (line, expected) in invalid_values {
+            let message = message_for(line);
+            assert!(message.starts_with("invalid argument \"") && message.contains(expected), "{message}");
+        }
         let suggested = message_for("backupz");
         assert!(suggested.contains("Did you mean this?\n\tbackups\n"), "{suggested}");
         assert_eq!(edit_distance("kitten", "sitting"), 3);
