@@ -155,10 +155,11 @@ pub fn run(mut root: clap::Command, words: &[String], descriptions: bool) -> Str
     let mut directive = NO_FILE_COMP;
     let candidates: Vec<Candidate> = match &want {
         Want::Subcommands => {
-            // Sorted by name, as cobra lists commands.
+            // Sorted by name, as cobra lists commands; cobra has `help` at the top only.
+            let top = std::ptr::eq(command, &root);
             let mut names: Vec<Candidate> = command
                 .get_subcommands()
-                .filter(|sub| !sub.is_hide_set())
+                .filter(|sub| !sub.is_hide_set() && (top || sub.get_name() != "help"))
                 .map(|sub| (sub.get_name().to_owned(), sub.get_about().map(|about| about.to_string())))
                 .collect();
             names.sort();
@@ -499,6 +500,10 @@ mod tests {
         assert_eq!(out, ":4\n", "aliases are not offered");
         let out = run(crate::cli_command(), &words("ba"), false);
         assert_eq!(out, "backups\nbanner\n:4\n");
+        let out = run(crate::cli_command(), &words("he"), false);
+        assert_eq!(out, "help\n:4\n");
+        let out = run(crate::cli_command(), &words("backups "), false);
+        assert!(out.starts_with("freeze\ninfo\n"), "{out}");
     }
 
     #[test]
@@ -532,6 +537,13 @@ mod tests {
             candidates_from(&Lookup::Repositories, &store),
             [("a0d7b954".into(), Some("Community, https://c".into()))]
         );
+    }
+
+    #[test]
+    fn the_bash_script_is_valid_bash() {
+        let script = Command::Bash(ScriptArgs { no_descriptions: false }).script("ha");
+        let status = std::process::Command::new("bash").args(["-n", "-c", &script]).status().expect("bash runs");
+        assert!(status.success(), "{script}");
     }
 
     #[test]
