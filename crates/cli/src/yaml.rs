@@ -23,11 +23,22 @@ const BEST_INDENT: isize = 2;
 
 /// `value` as the real CLI prints it.
 pub fn to_string(value: &Value) -> String {
-    let mut emitter =
-        Emitter { out: String::new(), column: 0, indent: -1, indents: Vec::new(), whitespace: true, indention: true };
+    let mut emitter = Emitter {
+        out: String::new(),
+        column: 0,
+        indent: -1,
+        indents: Vec::new(),
+        whitespace: true,
+        indention: true,
+        open_ended: false,
+    };
     emitter.node(value, Context::Root);
-    if !emitter.out.ends_with('\n') {
-        emitter.out.push('\n');
+    // The document's end: the last line ended, and `...` after a block that keeps its trailing
+    // line breaks, which would otherwise swallow what follows.
+    emitter.write_indent();
+    if emitter.open_ended {
+        emitter.write_indicator("...", true, false, false);
+        emitter.write_indent();
     }
     emitter.out
 }
@@ -58,6 +69,8 @@ struct Emitter {
     whitespace: bool,
     /// Only indentation so far on this line.
     indention: bool,
+    /// The last scalar was a block that keeps its trailing breaks (`|+`).
+    open_ended: bool,
 }
 
 impl Emitter {
@@ -149,6 +162,7 @@ impl Emitter {
         }
         self.whitespace = is_whitespace;
         self.indention = self.indention && is_indention;
+        self.open_ended = false;
     }
 
     fn scalar(&mut self, text: &str, requested: Style, simple_key: bool) {
@@ -279,6 +293,7 @@ impl Emitter {
         if let Some(chomp) = chomp {
             self.write_indicator(chomp, false, false, false);
         }
+        self.open_ended = chomp == Some("+");
         self.put_break();
         self.indention = true;
         self.whitespace = true;
@@ -876,6 +891,8 @@ mod tests {
         assert_eq!(yaml(json!({"s": "a\nb"})), "s: |-\n  a\n  b\n");
         assert_eq!(yaml(json!({"s": "a\nb\n", "t": 1})), "s: |\n  a\n  b\nt: 1\n");
         assert_eq!(yaml(json!({"s": "a\n\n", "t": 1})), "s: |+\n  a\n\nt: 1\n");
+        assert_eq!(yaml(json!({"s": "a\n\n"})), "s: |+\n  a\n\n...\n");
+        assert_eq!(yaml(json!({"s": "a\n"})), "s: |\n  a\n");
         assert_eq!(yaml(json!({"s": " a\nb"})), "s: |2-\n   a\n  b\n");
         assert_eq!(yaml(json!({"s": "a \nb"})), "s: \"a \\nb\"\n");
         assert_eq!(yaml(json!({"l": ["x\ny"]})), "l:\n- |-\n  x\n  y\n");
