@@ -136,6 +136,8 @@ enum Want {
     Flags,
     /// A value of the flag with this id.
     FlagValue(String),
+    /// A value of the flag with this id typed in the same word, after `--name=`.
+    InlineFlagValue(String),
     /// The `index`th positional argument of the command at `path`.
     Positional { path: Vec<String>, index: usize },
 }
@@ -166,6 +168,12 @@ pub fn run(mut root: clap::Command, words: &[String], descriptions: bool) -> Str
             names
         }
         Want::Flags => flags(command, current),
+        Want::InlineFlagValue(id) => {
+            let arg = command.get_arguments().find(|arg| arg.get_id().as_str() == id);
+            let prefix = current.split_once('=').map_or(current, |(flag, _)| flag);
+            let values = arg.map(|arg| flag_values(&global_args(done), arg)).unwrap_or_default();
+            values.into_iter().map(|(value, help)| (format!("{prefix}={value}"), help)).collect()
+        }
         Want::FlagValue(id) => {
             let arg = command.get_arguments().find(|arg| arg.get_id().as_str() == id);
             if id == "config" {
@@ -247,6 +255,11 @@ fn locate<'a>(root: &'a clap::Command, done: &[String], current: &str) -> (&'a c
     let command = at.command;
     if let Some(arg) = at.pending_value {
         return (command, Want::FlagValue(arg.get_id().to_string()));
+    }
+    if let Some((long, _)) = current.strip_prefix("--").and_then(|flag| flag.split_once('=')) {
+        if let Some(arg) = command.get_arguments().find(|arg| arg.get_long() == Some(long)) {
+            return (command, Want::InlineFlagValue(arg.get_id().to_string()));
+        }
     }
     if current.starts_with('-') {
         return (command, Want::Flags);
@@ -490,6 +503,10 @@ mod tests {
             Want::Positional { path: vec!["apps".into(), "logs".into()], index: 0 }
         );
         assert_eq!(want("network update --"), Want::Flags);
+        assert_eq!(want("backups new --location=."), Want::InlineFlagValue("location".into()));
+        // Port 9 refuses at once: the lookup of backup mounts finds none.
+        let out = run(crate::cli_command(), &words("--endpoint 127.0.0.1:9 backups new --location=.l"), false);
+        assert_eq!(out, "--location=.local\n:4\n");
     }
 
     #[test]
