@@ -610,10 +610,8 @@ fn ha_apps_install_follows_the_job_and_ha_apps_info_shows_the_app() {
     let output = daemon.ha(&["apps", "install", "core_stdin_reader"], &[]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "ha apps install failed: {stderr}");
-    let progress: Vec<&str> = stderr.lines().filter(|l| l.starts_with("addon_manager_install: ")).collect();
-    assert!(!progress.is_empty(), "no progress lines: {stderr}");
-    assert!(progress.last().unwrap().ends_with(" 100%"), "{stderr}");
-    assert!(!stderr.contains('\r') && !stderr.contains('\u{1b}'), "terminal control characters: {stderr:?}");
+    // Not a terminal: no progress, as the real CLI shows none there.
+    assert!(stderr.trim().is_empty(), "{stderr:?}");
     assert_eq!(installed_slugs(&daemon), vec!["core_stdin_reader".to_owned()]);
 
     let output = daemon.ha(&["apps", "info", "core_stdin_reader"], &[]);

@@ -13,9 +13,8 @@ fn ha_backups_new_lists_shows_and_removes_a_backup() {
     let out = stdout(&output);
     let err = stderr(&output);
     assert!(output.status.success(), "ha backups new failed: {out}{err}");
-    // The job was followed: its progress lines on stderr end at 100%.
-    let progress: Vec<&str> = err.lines().filter(|l| l.starts_with("backup_manager_partial_backup: ")).collect();
-    assert!(progress.last().is_some_and(|l| l.ends_with(" 100%")), "{err}");
+    // The job was followed to its end, quietly, as stderr is no terminal.
+    assert!(err.trim().is_empty(), "{err}");
     let slug = out
         .lines()
         .find_map(|l| l.strip_prefix("slug: "))
@@ -54,7 +53,7 @@ fn ha_backups_new_lists_shows_and_removes_a_backup() {
     // Refused by the CLI before anything is sent, and by the API with the field named.
     let output = daemon.ha(&["backups", "new", "--homeassistant-exclude-database=maybe"], &[]);
     assert!(!output.status.success());
-    assert!(stderr(&output).contains("invalid boolean value 'maybe'"), "{}", stderr(&output));
+    assert!(stderr(&output).contains("strconv.ParseBool: parsing \"maybe\": invalid syntax"), "{}", stderr(&output));
     let output = daemon.ha(&["backups", "new", "--folders", "nowhere"], &[]);
     assert!(!output.status.success());
     assert!(stderr(&output).contains("folders: 'nowhere'"), "{}", stderr(&output));

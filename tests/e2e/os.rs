@@ -433,11 +433,8 @@ fn the_cli_shows_updates_and_sets_the_os() {
 
     let update = ha(&["os", "update"]);
     assert_eq!(stdout(&update).trim_end().lines().last(), Some("Command completed successfully."));
-    let progress = String::from_utf8_lossy(&update.stderr).into_owned();
-    assert!(
-        progress.lines().rfind(|line| !line.trim().is_empty()).is_some_and(|line| line.ends_with(" 100%")),
-        "{progress}"
-    );
+    // No progress drawn for a stderr that is not a terminal.
+    assert!(update.stderr.is_empty(), "{}", String::from_utf8_lossy(&update.stderr));
     assert!(calls(&bus, Service::Rauc).iter().any(|call| call.starts_with("Install(")));
 
     assert_eq!(
@@ -568,8 +565,9 @@ fn the_cli_shows_the_raspberry_pi_firmware_and_updates_it_when_confirmed() {
     let info = daemon.ha(&["os", "boards", "rpi", "fw"], &[]);
     assert!(info.status.success(), "{info:?}");
     let shown = stdout(&info);
-    assert!(shown.lines().any(|line| line == "current_version: 2024-04-15"), "{shown}");
-    assert!(shown.lines().any(|line| line == "latest_version: 2025-03-10"), "{shown}");
+    // Dates are quoted, as the real CLI's YAML quotes what would read back as a timestamp.
+    assert!(shown.lines().any(|line| line == "current_version: \"2024-04-15\""), "{shown}");
+    assert!(shown.lines().any(|line| line == "latest_version: \"2025-03-10\""), "{shown}");
 
     let declined = daemon.ha_answering(&["os", "boards", "raspberrypi", "firmware", "update"], "no\n");
     assert!(!declined.status.success());

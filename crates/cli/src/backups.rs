@@ -341,7 +341,7 @@ async fn follow_job(app: &App, path: &[&str], mut body: Body, result_key: Option
     if let (Some(key), Some(reference), Some(fields)) = (result_key, job.reference, result.as_object_mut()) {
         fields.entry(key).or_insert(reference.into());
     }
-    output::write_stdout(output::render(&result)?.as_bytes())?;
+    output::write_stdout(output::render(&result).as_bytes())?;
     Ok(())
 }
 

@@ -40,6 +40,9 @@ pub struct ApiError {
     pub message: String,
     /// The body when it was a JSON envelope, which `--raw-json` still prints.
     pub body: Option<Vec<u8>>,
+    /// With `--raw-json`, printing the envelope is all the real CLI does: it hands every JSON
+    /// answer of these statuses to the script and exits 0.
+    pub raw_is_success: bool,
 }
 
 impl fmt::Display for ApiError {
@@ -52,7 +55,12 @@ impl std::error::Error for ApiError {}
 
 impl ApiError {
     fn plain(message: impl Into<String>) -> ApiError {
-        ApiError { message: message.into(), body: None }
+        ApiError { message: message.into(), body: None, raw_is_success: false }
+    }
+
+    fn enveloped(message: String, body: Vec<u8>, status: StatusCode) -> ApiError {
+        let raw_is_success = matches!(status.as_u16(), 200 | 400 | 401 | 403 | 404 | 429 | 500 | 503);
+        ApiError { message, body: Some(body), raw_is_success }
     }
 }
 
@@ -91,13 +99,25 @@ impl Client {
         let status = response.status();
         let json = is_json(&response);
         let bytes = response.bytes().await.map_err(|err| self.transport_error(err))?;
-        output::log(Level::Trace, format_args!("response body: {}", String::from_utf8_lossy(&bytes)));
+        output::log(Level::Debug, format_args!("response body: {}", String::from_utf8_lossy(&bytes)));
         Ok(interpret(status, json, bytes.to_vec())?)
     }
 
     /// Opens a streamed GET (logs, job events), failing with the server's message unless it
     /// answers with a success status.
     pub async fn open_stream(&self, path: &[&str], query: &[(&str, String)], accept: &str) -> Result<Response> {
+        self.open_stream_unless(path, query, accept, None).await?.context("the Supervisor answered nothing")
+    }
+
+    /// Like [`Client::open_stream`], but answers `None` when the server answers `missing`, for
+    /// endpoints that older servers lack.
+    pub async fn open_stream_unless(
+        &self,
+        path: &[&str],
+        query: &[(&str, String)],
+        accept: &str,
+        missing: Option<StatusCode>,
+    ) -> Result<Option<Response>> {
         let mut url = join(&self.base, path);
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query);
@@ -105,7 +125,10 @@ impl Client {
         let response = self.send(self.request(Method::GET, url, accept)).await?;
         let status = response.status();
         if status.is_success() {
-            return Ok(response);
+            return Ok(Some(response));
+        }
+        if Some(status) == missing {
+            return Ok(None);
         }
         let json = is_json(&response);
         let bytes = response.bytes().await.map_err(|err| self.transport_error(err))?;
@@ -180,6 +203,13 @@ fn interpret(status: StatusCode, json: bool, body: Vec<u8>) -> Result<Reply, Api
         return Err(ApiError::plain("bad gateway: core proxy or ingress service failure"));
     }
     if !json {
+        // A refusal in plain text says more than any fixed message, except for the token
+        // problems, which the real CLI explains in its own words.
+        if !status.is_success() && !matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+            if let Some(text) = plain_text(&body) {
+                return Err(ApiError::plain(text));
+            }
+        }
         return Err(ApiError::plain(match status {
             StatusCode::UNAUTHORIZED => "unauthorized: missing or invalid API token".to_owned(),
             StatusCode::FORBIDDEN => "forbidden: insufficient permissions or invalid token".to_owned(),
@@ -193,7 +223,7 @@ fn interpret(status: StatusCode, json: bool, body: Vec<u8>) -> Result<Reply, Api
         }));
     }
     let Ok(envelope) = serde_json::from_slice::<Envelope>(&body) else {
-        return Err(ApiError { message: format!("invalid JSON response (status: {code})"), body: Some(body) });
+        return Err(ApiError::enveloped(format!("invalid JSON response (status: {code})"), body, status));
     };
     match envelope.result.as_str() {
         "ok" if status.is_success() => Ok(Reply { data: envelope.data.unwrap_or(Value::Null), body }),
@@ -202,10 +232,16 @@ fn interpret(status: StatusCode, json: bool, body: Vec<u8>) -> Result<Reply, Api
                 .message
                 .filter(|message| !message.is_empty())
                 .unwrap_or_else(|| format!("unexpected server response (status: {code})"));
-            Err(ApiError { message, body: Some(body) })
+            Err(ApiError::enveloped(message, body, status))
         }
-        _ => Err(ApiError { message: format!("unexpected server response (status: {code})"), body: Some(body) }),
+        _ => Err(ApiError::enveloped(format!("unexpected server response (status: {code})"), body, status)),
     }
+}
+
+/// A body worth showing as the error: text, not empty, and not an HTML page from a proxy.
+fn plain_text(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?.trim();
+    (!text.is_empty() && !text.starts_with('<')).then(|| text.to_owned())
 }
 
 #[cfg(test)]
@@ -254,6 +290,27 @@ mod tests {
             assert_eq!(err.message, "busy");
             assert!(err.body.is_some());
         }
+    }
+
+    #[test]
+    fn plain_text_refusals_are_shown() {
+        let message = |code, body: &[u8]| {
+            interpret(StatusCode::from_u16(code).unwrap(), false, body.to_vec()).unwrap_err().message
+        };
+        assert_eq!(message(400, b"No systemd-journal-gatewayd service\n"), "No systemd-journal-gatewayd service");
+        assert_eq!(message(500, b"journal broke"), "journal broke");
+        assert_eq!(message(404, b""), "unexpected non-JSON response (status: 404)");
+        assert_eq!(message(401, b"401: Unauthorized"), "unauthorized: missing or invalid API token");
+    }
+
+    #[test]
+    fn raw_json_passes_the_statuses_the_real_cli_passes() {
+        let refusal = |code| {
+            let body = body(json!({"result": "error", "message": "no"}));
+            interpret(StatusCode::from_u16(code).unwrap(), true, body).unwrap_err().raw_is_success
+        };
+        assert!(refusal(400) && refusal(404) && refusal(500) && refusal(401));
+        assert!(!refusal(409));
     }
 
     #[test]

@@ -16,6 +16,9 @@ use std::path::{Path, PathBuf};
 
 /// The daemon's default listen address.
 pub const DEFAULT_ENDPOINT: &str = "127.0.0.1:4358";
+/// The Supervisor's name on its network, which the real CLI, always run in a container next to
+/// it, uses as its one default.
+pub const CONTAINER_ENDPOINT: &str = "supervisor";
 /// Where the daemon keeps its data, and so the `cli_token` file, unless told otherwise.
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/supervisor";
 
@@ -27,11 +30,11 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "FILE", env = "SUPERVISOR_CONFIG", hide_env_values = true)]
     config: Option<PathBuf>,
 
-    /// Endpoint for Home Assistant Supervisor (default is '127.0.0.1:4358')
+    /// Endpoint for Home Assistant Supervisor (default is 'supervisor' in an app container, else '127.0.0.1:4358')
     #[arg(long, global = true, value_name = "URL", env = "SUPERVISOR_ENDPOINT", hide_env_values = true)]
     endpoint: Option<String>,
 
-    /// Log level (defaults to WARN)
+    /// Log level: debug, info, warn, error (the daemon's names warning and critical too; defaults to warn)
     #[arg(long, global = true, value_name = "LEVEL", env = "SUPERVISOR_LOG_LEVEL", hide_env_values = true)]
     log_level: Option<String>,
 
@@ -72,8 +75,9 @@ impl GlobalArgs {
             }
         }
 
-        let endpoint =
-            non_empty(self.endpoint.as_deref()).or(non_empty(file.endpoint.as_deref())).unwrap_or(DEFAULT_ENDPOINT);
+        let endpoint = non_empty(self.endpoint.as_deref())
+            .or(non_empty(file.endpoint.as_deref()))
+            .unwrap_or_else(|| default_endpoint(env_var("SUPERVISOR_TOKEN").is_some()));
         let endpoint = normalise_endpoint(endpoint)?;
         output::log(Level::Debug, format_args!("endpoint: {endpoint}"));
 
@@ -92,6 +96,17 @@ impl GlobalArgs {
             raw_json: self.raw_json || file.raw_json.unwrap_or(false),
             no_progress: self.no_progress,
         })
+    }
+}
+
+/// Inside an app (add-on) container the Supervisor is `supervisor`; the Supervisor gives every
+/// app that may use its API a `SUPERVISOR_TOKEN`, which is how `ha` knows where it runs. On the
+/// host, the daemon listens on its default address.
+fn default_endpoint(in_app_container: bool) -> &'static str {
+    if in_app_container {
+        CONTAINER_ENDPOINT
+    } else {
+        DEFAULT_ENDPOINT
     }
 }
 
@@ -235,6 +250,12 @@ mod tests {
         assert_eq!(normalise_endpoint("https://ha.local:8123").unwrap().as_str(), "https://ha.local:8123/");
         let prefixed = normalise_endpoint("http://host:8123/api/hassio/").unwrap();
         assert_eq!(prefixed.path(), "/api/hassio/");
+    }
+
+    #[test]
+    fn the_default_endpoint_is_supervisor_inside_an_app() {
+        assert_eq!(default_endpoint(true), "supervisor");
+        assert_eq!(default_endpoint(false), "127.0.0.1:4358");
     }
 
     #[test]

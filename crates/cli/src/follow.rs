@@ -1,12 +1,18 @@
 //! Following a background job to its end over `GET /jobs/<id>/follow`, a server-sent-events
-//! stream of job snapshots, and turning the final snapshot into success or an error.
+//! stream of job snapshots, and turning the final snapshot into success or an error. A
+//! Supervisor without that endpoint (the real one before it had it) is asked `GET /jobs/<id>`
+//! until the job is done instead.
 
 use crate::client::{Body, Client, DEFAULT_TIMEOUT};
 use crate::output::{self, JobProgress, Level};
 use anyhow::{bail, Context, Result};
 use futures_util::StreamExt;
-use reqwest::{Method, Response};
+use reqwest::{Method, Response, StatusCode};
 use serde::Deserialize;
+use std::time::Duration;
+
+/// How often a job is asked for when it cannot be followed.
+const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
 /// A job as the supervisor reports it; only what the CLI looks at.
 #[derive(Debug, Clone, Deserialize)]
@@ -37,6 +43,23 @@ impl JobInfo {
         self.done == Some(true)
     }
 
+    /// What to show of the job: its own progress and stage, or, while its own progress has not
+    /// moved, those of the first child still at work, so that a job whose work happens in its
+    /// children (a backup's per-app jobs) does not sit at 0%.
+    pub fn shown(&self) -> (f64, Option<&str>) {
+        let own_stage = self.stage.as_deref().filter(|stage| !stage.is_empty());
+        if self.progress > 0.0 || self.is_done() {
+            return (self.progress, own_stage);
+        }
+        match self.child_jobs.iter().find(|child| !child.is_done()) {
+            Some(child) => {
+                let (progress, stage) = child.shown();
+                (progress, own_stage.or(stage).or(Some(child.name.as_str())))
+            }
+            None => (self.progress, own_stage),
+        }
+    }
+
     /// The job's own first error, else the first one among its children, depth first.
     pub fn first_error(&self) -> Option<&str> {
         self.errors
@@ -49,9 +72,17 @@ impl JobInfo {
 /// Follows job `job_id` until it is done, showing its progress; fails with the job's first error,
 /// else answers the job's last snapshot.
 pub async fn follow(client: &Client, job_id: &str, no_progress: bool) -> Result<JobInfo> {
-    let response = client.open_stream(&["jobs", job_id, "follow"], &[], "text/event-stream").await?;
+    let stream = client
+        .open_stream_unless(&["jobs", job_id, "follow"], &[], "text/event-stream", Some(StatusCode::NOT_FOUND))
+        .await?;
     let mut progress = JobProgress::new(no_progress);
-    let job = watch(client, job_id, response, &mut progress).await;
+    let job = match stream {
+        Some(response) => watch(client, job_id, response, &mut progress).await,
+        None => {
+            output::log(Level::Debug, "the Supervisor cannot stream jobs; asking for the job instead");
+            poll(client, job_id, &mut progress).await
+        }
+    };
     // Cleared before any error is printed, so the message gets a line of its own.
     progress.finish();
     let job = job?;
@@ -87,15 +118,29 @@ async fn watch(client: &Client, job_id: &str, response: Response, progress: &mut
         }
     }
 
-    let reply = client
-        .call(Method::GET, &["jobs", job_id], &Body::new(), DEFAULT_TIMEOUT)
-        .await
-        .with_context(|| format!("lost track of job {job_id}"))?;
-    let job: JobInfo = serde_json::from_value(reply.data).context("the Supervisor sent a job that cannot be read")?;
-    progress.update(&job);
+    let job = fetch(client, job_id, progress).await.with_context(|| format!("lost track of job {job_id}"))?;
     if !job.is_done() {
         bail!("the Supervisor stopped reporting on job {job_id} before it ended");
     }
+    Ok(job)
+}
+
+/// Asks for the job until it is done.
+async fn poll(client: &Client, job_id: &str, progress: &mut JobProgress) -> Result<JobInfo> {
+    loop {
+        let job = fetch(client, job_id, progress).await?;
+        if job.is_done() {
+            return Ok(job);
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+/// The job as `GET /jobs/<id>` answers it, shown.
+async fn fetch(client: &Client, job_id: &str, progress: &mut JobProgress) -> Result<JobInfo> {
+    let reply = client.call(Method::GET, &["jobs", job_id], &Body::new(), DEFAULT_TIMEOUT).await?;
+    let job: JobInfo = serde_json::from_value(reply.data).context("the Supervisor sent a job that cannot be read")?;
+    progress.update(&job);
     Ok(job)
 }
 
@@ -226,6 +271,20 @@ mod tests {
     fn multi_line_data_is_joined_with_newlines() {
         let events = SseParser::default().feed(b"data: a\ndata: b\n\nevent: e\n\n");
         assert_eq!(events, vec![Event { name: "message".into(), data: "a\nb".into() }]);
+    }
+
+    #[test]
+    fn a_job_at_zero_shows_its_working_child() {
+        let job: JobInfo = serde_json::from_str(
+            r#"{"name":"backup_manager_full_backup","progress":0,"stage":null,"done":false,"errors":[],"child_jobs":[
+                {"name":"backup_store_addons","progress":100,"done":true,"errors":[]},
+                {"name":"backup_addon_save","progress":40,"stage":"copy","done":false,"errors":[]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(job.shown(), (40.0, Some("copy")));
+        let own: JobInfo =
+            serde_json::from_str(r#"{"name":"a","progress":12.5,"stage":"s","errors":[],"child_jobs":[]}"#).unwrap();
+        assert_eq!(own.shown(), (12.5, Some("s")));
     }
 
     #[test]

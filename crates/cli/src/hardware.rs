@@ -22,7 +22,7 @@ serial ports.",
     )]
     Info,
 
-    #[command(visible_alias = "au", about = "Provides information about audio devices on your system")]
+    #[command(visible_aliases = ["sounds", "snd", "au"], about = "Provides information about audio devices on your system")]
     Audio,
 }
 

@@ -7,8 +7,10 @@ mod apps;
 mod audio;
 mod authentication;
 mod backups;
+mod banner;
 mod cli;
 mod client;
+mod complete;
 mod config;
 mod core;
 mod dns;
@@ -30,6 +32,8 @@ mod store;
 mod supervisor;
 #[cfg(test)]
 mod testing;
+mod usage;
+mod yaml;
 
 use anyhow::Result;
 use clap::error::ErrorKind;
@@ -47,6 +51,7 @@ you to control and configure different aspects of Home Assistant";
 #[derive(Parser)]
 #[command(
     name = "ha",
+    version,
     about = "A small CLI program to control Home Assistant",
     long_about = LONG_ABOUT,
     subcommand_required = true,
@@ -100,6 +105,13 @@ enum Command {
     },
 
     #[command(
+        visible_alias = "ba",
+        about = "Prints the Home Assistant banner along with some useful information",
+        after_help = "Examples:\n  ha banner"
+    )]
+    Banner(banner::Args),
+
+    #[command(
         visible_aliases = ["updates", "available_updates"],
         about = "Provides information about current pending updates"
     )]
@@ -141,10 +153,15 @@ enum Command {
         command: cli::Command,
     },
 
-    #[command(about = "Generate the autocompletion script for the specified shell")]
+    #[command(
+        about = "Generate the autocompletion script for the specified shell",
+        long_about = "Generate the autocompletion script for ha for the specified shell.\nSee each sub-command's help for details on how to use the generated script.",
+        subcommand_required = true,
+        arg_required_else_help = true
+    )]
     Completion {
-        #[arg(value_enum)]
-        shell: clap_complete::Shell,
+        #[command(subcommand)]
+        command: complete::Command,
     },
 
     #[command(
@@ -400,7 +417,8 @@ pub fn parse_bool(value: &str) -> Result<bool, String> {
     match value {
         "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
         "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
-        _ => Err(format!("invalid boolean value '{value}' (use true or false)")),
+        // Go's own words, which pflag puts after `invalid argument ... flag:`.
+        _ => Err(format!("strconv.ParseBool: parsing {value:?}: invalid syntax")),
     }
 }
 
@@ -417,9 +435,17 @@ fn cli_command() -> clap::Command {
 }
 
 fn main() -> ExitCode {
-    let cli = match cli_command().try_get_matches().and_then(|matches| Cli::from_arg_matches(&matches)) {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(hook) =
+        args.get(1).filter(|arg| [complete::COMPLETE, complete::COMPLETE_NO_DESC].contains(&arg.as_str()))
+    {
+        let answer = complete::run(cli_command(), &args[2..], hook == complete::COMPLETE);
+        let _ = output::write_stdout(answer.as_bytes());
+        return ExitCode::SUCCESS;
+    }
+    let cli = match cli_command().try_get_matches_from(&args).and_then(|matches| Cli::from_arg_matches(&matches)) {
         Ok(cli) => cli,
-        Err(err) => return usage_error(err),
+        Err(err) => return usage_error(err, &args[1..]),
     };
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -439,10 +465,10 @@ fn main() -> ExitCode {
 }
 
 /// Help goes to stdout with success, as cobra does for a group run without a subcommand; every
-/// other usage error fails with 1, the only failure code the real CLI uses.
-fn usage_error(err: clap::Error) -> ExitCode {
+/// other usage error fails with 1, the only failure code the real CLI uses, in cobra's words.
+fn usage_error(err: clap::Error, words: &[String]) -> ExitCode {
     match err.kind() {
-        ErrorKind::DisplayHelp => {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
             let _ = err.print();
             ExitCode::SUCCESS
         }
@@ -450,8 +476,19 @@ fn usage_error(err: clap::Error) -> ExitCode {
             let _ = output::write_stdout(err.render().to_string().as_bytes());
             ExitCode::SUCCESS
         }
+        // Also a group run alone, when a flag or a SUPERVISOR_* variable kept clap from seeing
+        // it as a bare call.
+        ErrorKind::MissingSubcommand => {
+            let mut root = cli_command();
+            root.build();
+            let mut group = complete::walk(&root, words).command.clone();
+            let _ = output::write_stdout(group.render_help().to_string().as_bytes());
+            ExitCode::SUCCESS
+        }
         _ => {
-            let _ = err.print();
+            let (message, hint) = usage::message(&err, &cli_command(), &program_name(), words);
+            output::print_error(message);
+            output::print_notice(hint);
             ExitCode::FAILURE
         }
     }
@@ -474,9 +511,13 @@ async fn run(cli: Cli) -> Result<()> {
     let result = dispatch(&app, cli.command).await;
     if app.raw_json {
         // The envelope of a refusal is still the JSON a script asked for.
-        let refusal = result.as_ref().err().and_then(|err| err.downcast_ref::<ApiError>());
-        if let Some(body) = refusal.and_then(|api| api.body.as_ref()) {
-            output::write_stdout(body)?;
+        if let Some(api) = result.as_ref().err().and_then(|err| err.downcast_ref::<ApiError>()) {
+            if let Some(body) = &api.body {
+                output::write_stdout(body)?;
+                if api.raw_is_success {
+                    return Ok(());
+                }
+            }
         }
     }
     result
@@ -511,11 +552,8 @@ async fn dispatch(app: &App, command: Command) -> Result<()> {
         Command::Resolution { command } => command.run(app).await,
         Command::Security { command } => command.run(app).await,
         Command::Supervisor { command } => command.run(app).await,
-        Command::Completion { shell } => {
-            let mut script = Vec::new();
-            clap_complete::generate(shell, &mut cli_command(), program_name(), &mut script);
-            Ok(output::write_stdout(&script)?)
-        }
+        Command::Banner(args) => banner::show(app, &args).await,
+        Command::Completion { command } => Ok(output::write_stdout(command.script(&program_name()).as_bytes())?),
     }
 }
 
@@ -567,5 +605,130 @@ mod tests {
         assert_eq!(parse_bool("True"), Ok(true));
         assert_eq!(parse_bool("0"), Ok(false));
         assert!(parse_bool("yes").is_err());
+    }
+}
+
+/// Our command tree against the real CLI's, as listed in `upstream_tree.tsv`.
+#[cfg(test)]
+mod upstream_tree {
+    use super::*;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    /// Aliases and flags of one command.
+    #[derive(Debug, Default, PartialEq, Eq)]
+    struct Entry {
+        aliases: BTreeSet<String>,
+        flags: BTreeSet<String>,
+    }
+
+    fn upstream() -> BTreeMap<String, Entry> {
+        include_str!("upstream_tree.tsv")
+            .lines()
+            .filter(|line| !line.starts_with('#') && !line.is_empty())
+            .map(|line| {
+                let mut fields = line.split('\t');
+                let path = fields.next().unwrap().to_owned();
+                let name = path.rsplit(' ').next().unwrap();
+                let set = |field: Option<&str>, skip: &str| -> BTreeSet<String> {
+                    field
+                        .unwrap_or_default()
+                        .split(',')
+                        .filter(|x| !x.is_empty() && *x != skip)
+                        .map(str::to_owned)
+                        .collect()
+                };
+                // The real CLI lists `backups` among the aliases of `backups`; a name is no alias.
+                let aliases = set(fields.next(), name);
+                let flags = set(fields.next(), "");
+                (path, Entry { aliases, flags })
+            })
+            .collect()
+    }
+
+    fn ours() -> BTreeMap<String, Entry> {
+        fn walk(command: &clap::Command, prefix: &str, out: &mut BTreeMap<String, Entry>) {
+            for sub in command.get_subcommands().filter(|sub| !sub.is_hide_set()) {
+                let path =
+                    if prefix.is_empty() { sub.get_name().to_owned() } else { format!("{prefix} {}", sub.get_name()) };
+                let flags = sub
+                    .get_arguments()
+                    .filter(|arg| !arg.is_global_set())
+                    .filter_map(|arg| {
+                        let mut flag = arg.get_long()?.to_owned();
+                        if let Some(short) = arg.get_short() {
+                            flag.push('/');
+                            flag.push(short);
+                        }
+                        if arg.is_hide_set() {
+                            flag.push_str("!hidden");
+                        }
+                        Some(flag)
+                    })
+                    .collect();
+                let aliases = sub.get_all_aliases().map(str::to_owned).collect();
+                out.insert(path.clone(), Entry { aliases, flags });
+                walk(sub, &path, out);
+            }
+        }
+        let mut out = BTreeMap::new();
+        walk(&Cli::command(), "", &mut out);
+        out
+    }
+
+    /// Where we differ on purpose, each with its reason.
+    const OURS_ONLY: &[(&str, &str)] = &[
+        // Cobra adds these itself, so they are not in the real CLI's sources.
+        ("completion", "cobra's built-in completion command"),
+        ("completion bash", "cobra's built-in completion command"),
+        ("completion fish", "cobra's built-in completion command"),
+        ("completion powershell", "cobra's built-in completion command"),
+        ("completion zsh", "cobra's built-in completion command"),
+        ("host services", "the Supervisor's /host/services, which the real CLI has no command for"),
+    ];
+
+    /// Aliases the real CLI has that clap cannot take.
+    const MISSING_ALIASES: &[(&str, &str, &str)] = &[
+        // `ha core st` reaches `core start` in the real CLI (the first match wins); clap refuses an
+        // alias given to two commands.
+        ("core stats", "st", "taken by core start"),
+    ];
+
+    #[test]
+    fn the_command_tree_matches_the_real_cli() {
+        let upstream = upstream();
+        let mut ours = ours();
+        let mut problems = Vec::new();
+        for (path, _) in OURS_ONLY {
+            assert!(ours.remove(*path).is_some(), "{path} is listed as ours only but does not exist");
+        }
+        for (path, expected) in &upstream {
+            let Some(entry) = ours.remove(path) else {
+                problems.push(format!("missing command: {path}"));
+                continue;
+            };
+            let mut expected_aliases = expected.aliases.clone();
+            for (missing_path, alias, _) in MISSING_ALIASES {
+                if missing_path == path {
+                    expected_aliases.remove(*alias);
+                }
+            }
+            if entry.aliases != expected_aliases {
+                problems.push(format!("{path}: aliases {:?}, the real CLI has {expected_aliases:?}", entry.aliases));
+            }
+            if entry.flags != expected.flags {
+                problems.push(format!("{path}: flags {:?}, the real CLI has {:?}", entry.flags, expected.flags));
+            }
+        }
+        problems.extend(ours.keys().map(|path| format!("command the real CLI does not have: {path}")));
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+
+    #[test]
+    fn the_global_flags_match_the_real_cli() {
+        let command = Cli::command();
+        let globals: BTreeSet<&str> =
+            command.get_arguments().filter(|arg| arg.is_global_set()).filter_map(|arg| arg.get_long()).collect();
+        let expected = BTreeSet::from(["config", "endpoint", "log-level", "api-token", "raw-json", "no-progress"]);
+        assert_eq!(globals, expected);
     }
 }

@@ -83,6 +83,11 @@ pub struct IpArgs {
     #[arg(long, value_name = "ADDRESS")]
     ipv4_nameserver: Vec<String>,
 
+    /// IPv4 route metric. Lower value has higher priority.
+    // Negative values are the documented "unset" of the real CLI, so they must not read as flags.
+    #[arg(long, value_name = "METRIC", allow_hyphen_values = true)]
+    ipv4_route_metric: Option<i64>,
+
     /// IPv6 address for the interface in the 2001:db8::5/64 notation. Use multiple times for multiple addresses.
     #[arg(long, value_name = "ADDRESS")]
     ipv6_address: Vec<String>,
@@ -106,6 +111,10 @@ pub struct IpArgs {
     /// IPv6 address for upstream DNS servers. Use multiple times for multiple servers.
     #[arg(long, value_name = "ADDRESS")]
     ipv6_nameserver: Vec<String>,
+
+    /// IPv6 route metric. Lower value has higher priority; the kernel turns 0 into 1024.
+    #[arg(long, value_name = "METRIC", allow_hyphen_values = true)]
+    ipv6_route_metric: Option<i64>,
 
     /// mDNS mode: default|off|resolve|announce
     #[arg(long, value_name = "MODE")]
@@ -165,6 +174,7 @@ fn section(entries: &[(&str, Value)]) -> Option<Body> {
         .filter(|(_, value)| match value {
             Value::String(text) => !text.is_empty(),
             Value::Array(items) => !items.is_empty(),
+            Value::Null => false,
             _ => true,
         })
         .map(|(key, value)| ((*key).to_owned(), value.clone()))
@@ -174,6 +184,11 @@ fn section(entries: &[(&str, Value)]) -> Option<Body> {
 
 fn text(value: &Option<String>) -> Value {
     Value::String(value.clone().unwrap_or_default())
+}
+
+/// A metric that was given, else nothing: `Null` counts as not given.
+fn metric(value: Option<i64>) -> Value {
+    value.map_or(Value::Null, Value::from)
 }
 
 fn texts(values: &[String]) -> Value {
@@ -188,6 +203,7 @@ impl IpArgs {
             ("method", text(&self.ipv4_method)),
             ("address", texts(&self.ipv4_address)),
             ("nameservers", texts(&self.ipv4_nameserver)),
+            ("route_metric", metric(self.ipv4_route_metric)),
         ]);
         let ipv6 = section(&[
             ("gateway", text(&self.ipv6_gateway)),
@@ -196,6 +212,7 @@ impl IpArgs {
             ("ip6_privacy", text(&self.ipv6_privacy)),
             ("address", texts(&self.ipv6_address)),
             ("nameservers", texts(&self.ipv6_nameserver)),
+            ("route_metric", metric(self.ipv6_route_metric)),
         ]);
         for (key, value) in [("ipv4", ipv4), ("ipv6", ipv6)] {
             if let Some(value) = value {
@@ -270,6 +287,15 @@ mod tests {
             }
             _ => panic!("not a change"),
         }
+    }
+
+    #[test]
+    fn route_metrics_are_sent_as_numbers_when_given() {
+        assert_eq!(
+            body(&["update", "eth0", "--ipv4-route-metric", "-1", "--ipv6-route-metric=100"]),
+            json!({"ipv4": {"route_metric": -1}, "ipv6": {"route_metric": 100}, "enabled": true})
+        );
+        assert_eq!(body(&["vlan", "eth0", "10", "--ipv4-route-metric", "0"]), json!({"ipv4": {"route_metric": 0}}));
     }
 
     #[test]

@@ -204,6 +204,7 @@ Assistant is running on.",
     },
 
     #[command(
+        visible_alias = "grn",
         about = "See or change settings of the current Green board",
         long_about = "This command allows you to see or change settings of the Green board that Home
 Assistant is running on.",

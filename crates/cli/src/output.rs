@@ -21,19 +21,19 @@ pub enum Level {
     Warn,
     Info,
     Debug,
-    Trace,
 }
 
 static LEVEL: AtomicU8 = AtomicU8::new(Level::Warn as u8);
 
 impl Level {
+    /// The vocabulary the daemon reads from the same `SUPERVISOR_LOG_LEVEL`: its option's names
+    /// (`critical` counts as `error` here) and the real CLI's `warn`, in any case.
     pub fn parse(name: &str) -> Option<Level> {
         match name.trim().to_ascii_lowercase().as_str() {
-            "error" => Some(Level::Error),
+            "error" | "critical" => Some(Level::Error),
             "warn" | "warning" => Some(Level::Warn),
             "info" => Some(Level::Info),
             "debug" => Some(Level::Debug),
-            "trace" => Some(Level::Trace),
             _ => None,
         }
     }
@@ -44,7 +44,6 @@ impl Level {
             Level::Warn => "WARN",
             Level::Info => "INFO",
             Level::Debug => "DEBUG",
-            Level::Trace => "TRACE",
         }
     }
 }
@@ -93,48 +92,22 @@ pub fn show(reply: &Reply, raw_json: bool) -> Result<()> {
     if raw_json {
         write_stdout(&reply.body)?;
     } else {
-        write_stdout(render(&reply.data)?.as_bytes())?;
+        write_stdout(render(&reply.data).as_bytes())?;
     }
     Ok(())
 }
 
 /// `data` as YAML, or the confirmation line when there is nothing to show.
-pub fn render(data: &Value) -> Result<String> {
+pub fn render(data: &Value) -> String {
     let empty = match data {
         Value::Null => true,
         Value::Object(map) => map.is_empty(),
         _ => false,
     };
     if empty {
-        return Ok(format!("{COMPLETED}\n"));
+        return format!("{COMPLETED}\n");
     }
-    Ok(serde_yaml::to_string(&to_yaml(data))?)
-}
-
-/// Converts with sorted keys, as the real CLI prints them, whatever order the JSON map keeps.
-fn to_yaml(value: &Value) -> serde_yaml::Value {
-    match value {
-        Value::Null => serde_yaml::Value::Null,
-        Value::Bool(flag) => serde_yaml::Value::Bool(*flag),
-        Value::Number(number) => {
-            if let Some(int) = number.as_i64() {
-                int.into()
-            } else if let Some(uint) = number.as_u64() {
-                uint.into()
-            } else {
-                number.as_f64().map_or(serde_yaml::Value::Null, Into::into)
-            }
-        }
-        Value::String(text) => serde_yaml::Value::String(text.clone()),
-        Value::Array(items) => serde_yaml::Value::Sequence(items.iter().map(to_yaml).collect()),
-        Value::Object(map) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            serde_yaml::Value::Mapping(
-                entries.into_iter().map(|(key, value)| (key.as_str().into(), to_yaml(value))).collect(),
-            )
-        }
-    }
+    crate::yaml::to_string(data)
 }
 
 /// Asks on stdout and reads the answer from stdin, as the real CLI's confirmations do.
@@ -185,22 +158,14 @@ impl Spinner {
     }
 }
 
-/// Shows how a followed job gets on.
-pub enum JobProgress {
-    /// A bar, for a person at a terminal.
-    Bar(ProgressBar),
-    /// One line per change, for logs and tests; remembers the last percent and stage printed.
-    Lines(Option<(u64, String)>),
-    Hidden,
-}
+/// Shows how a followed job gets on: a bar for a person at a terminal, nothing otherwise, as the
+/// real CLI draws its spinner only for a terminal.
+pub struct JobProgress(Option<ProgressBar>);
 
 impl JobProgress {
     pub fn new(no_progress: bool) -> JobProgress {
-        if no_progress {
-            return JobProgress::Hidden;
-        }
-        if !io::stderr().is_terminal() {
-            return JobProgress::Lines(None);
+        if no_progress || !io::stdout().is_terminal() || !io::stderr().is_terminal() {
+            return JobProgress(None);
         }
         let bar = ProgressBar::new(100);
         bar.set_style(
@@ -209,41 +174,30 @@ impl JobProgress {
                 .progress_chars("=> "),
         );
         bar.enable_steady_tick(Duration::from_millis(125));
-        JobProgress::Bar(bar)
+        JobProgress(Some(bar))
     }
 
     pub fn update(&mut self, job: &JobInfo) {
-        let percent = whole_percent(job.progress);
-        let stage = job.stage.as_deref().filter(|stage| !stage.is_empty());
-        match self {
-            JobProgress::Bar(bar) => {
-                bar.set_position(percent);
-                bar.set_message(match stage {
-                    Some(stage) => format!("{} ({stage})", job.name),
-                    None => job.name.clone(),
-                });
-            }
-            JobProgress::Lines(last) => {
-                let now = (percent, stage.unwrap_or("-").to_owned());
-                if last.as_ref() != Some(&now) {
-                    stderr_line(progress_line(&job.name, stage, percent));
-                    *last = Some(now);
-                }
-            }
-            JobProgress::Hidden => {}
+        if let Some(bar) = &self.0 {
+            let (progress, stage) = job.shown();
+            bar.set_position(whole_percent(progress));
+            bar.set_message(progress_message(&job.name, stage));
         }
     }
 
     pub fn finish(self) {
-        if let JobProgress::Bar(bar) = self {
+        if let Some(bar) = self.0 {
             bar.finish_and_clear();
         }
     }
 }
 
-/// The line printed per change when stderr is not a terminal: `<name>: <stage or -> <percent>%`.
-pub fn progress_line(name: &str, stage: Option<&str>, percent: u64) -> String {
-    format!("{name}: {} {percent}%", stage.unwrap_or("-"))
+/// The text next to the bar: the job's name and, when there is one, its stage.
+fn progress_message(name: &str, stage: Option<&str>) -> String {
+    match stage {
+        Some(stage) => format!("{name} ({stage})"),
+        None => name.to_owned(),
+    }
 }
 
 /// Rounded down, so that a job never shows 100% before it is.
@@ -261,8 +215,8 @@ mod tests {
 
     #[test]
     fn empty_data_prints_the_confirmation() {
-        assert_eq!(render(&json!({})).unwrap(), "Command completed successfully.\n");
-        assert_eq!(render(&Value::Null).unwrap(), "Command completed successfully.\n");
+        assert_eq!(render(&json!({})), "Command completed successfully.\n");
+        assert_eq!(render(&Value::Null), "Command completed successfully.\n");
     }
 
     #[test]
@@ -277,7 +231,7 @@ mod tests {
             "progress": 12.5,
             "empty": [],
         });
-        let yaml = render(&data).unwrap();
+        let yaml = render(&data);
         assert_eq!(
             yaml,
             "addons:\n- slug: ssh\n  state: started\nchannel: stable\ndebug: false\nempty: []\n\
@@ -287,14 +241,14 @@ mod tests {
 
     #[test]
     fn ambiguous_strings_are_quoted() {
-        let yaml = render(&json!({"a": "true", "b": "1.0", "c": ""})).unwrap();
-        assert_eq!(yaml, "a: 'true'\nb: '1.0'\nc: ''\n");
+        let yaml = render(&json!({"a": "true", "b": "1.0", "c": ""}));
+        assert_eq!(yaml, "a: \"true\"\nb: \"1.0\"\nc: \"\"\n");
     }
 
     #[test]
-    fn progress_lines_have_the_documented_shape() {
-        assert_eq!(progress_line("supervisor_update", Some("download"), 42), "supervisor_update: download 42%");
-        assert_eq!(progress_line("supervisor_update", None, 0), "supervisor_update: - 0%");
+    fn progress_shows_name_stage_and_whole_percents() {
+        assert_eq!(progress_message("supervisor_update", Some("download")), "supervisor_update (download)");
+        assert_eq!(progress_message("supervisor_update", None), "supervisor_update");
         assert_eq!(whole_percent(99.9), 99);
         assert_eq!(whole_percent(100.0), 100);
         assert_eq!(whole_percent(-3.0), 0);
@@ -311,6 +265,8 @@ mod tests {
     fn log_levels_parse_loosely() {
         assert_eq!(Level::parse("DEBUG"), Some(Level::Debug));
         assert_eq!(Level::parse("warning"), Some(Level::Warn));
+        assert_eq!(Level::parse("Critical"), Some(Level::Error));
+        assert_eq!(Level::parse("trace"), None);
         assert_eq!(Level::parse("loud"), None);
     }
 }

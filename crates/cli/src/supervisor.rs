@@ -5,7 +5,7 @@ use crate::{output, parse_bool, App};
 use anyhow::Result;
 use clap::{ArgAction, Args, Subcommand};
 use futures_util::StreamExt;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 pub const LONG_ABOUT: &str = "The Home Assistant Supervisor is the heart of the Home Assistant system.
 It manages your Home Assistant Core, Operating System, and all the apps.
@@ -14,6 +14,14 @@ Home Assistant Supervisor.";
 
 #[derive(Subcommand)]
 pub enum Command {
+    #[command(
+        visible_aliases = ["available_updates", "updates"],
+        about = "Provides information about available updates",
+        long_about = "This command provides you information about available updates.",
+        after_help = "Examples:\n  ha supervisor available-updates"
+    )]
+    AvailableUpdates,
+
     #[command(
         visible_aliases = ["in", "inf"],
         about = "Provides information about the running Supervisor",
@@ -89,6 +97,8 @@ or the version specified.",
 impl Command {
     pub async fn run(self, app: &App) -> Result<()> {
         match self {
+            // The Supervisor's own `/supervisor/available_updates` is a deprecated copy of this one.
+            Command::AvailableUpdates => app.get(&["available_updates"]).await,
             Command::Info => app.get(&["supervisor", "info"]).await,
             Command::Logs(args) => args.stream(app, &["supervisor"]).await,
             Command::Options(args) => app.post(&["supervisor", "options"], &args.body(), DEFAULT_TIMEOUT).await,
@@ -175,21 +185,9 @@ pub struct OptionsArgs {
     #[arg(short, long)]
     timezone: Option<String>,
 
-    /// Country
-    #[arg(long)]
-    country: Option<String>,
-
     /// Logging: debug|info|warning|error|critical
     #[arg(short, long, value_name = "LEVEL")]
     logging: Option<String>,
-
-    /// Seconds to wait for add-ons to start at boot
-    #[arg(short, long, value_name = "SECONDS")]
-    wait_boot: Option<u32>,
-
-    /// Add-on repositories to use; replaces the list. Use multiple times for several.
-    #[arg(short, long = "repositories", value_name = "URL")]
-    repositories: Vec<String>,
 
     /// Enable debug mode
     // A bare `--debug`, `--debug-block` or `--diagnostics` means false, as in the real CLI.
@@ -211,6 +209,28 @@ pub struct OptionsArgs {
     #[arg(long, value_name = "BOOL", action = ArgAction::Set, num_args = 0..=1, require_equals = true,
           default_missing_value = "true", value_parser = parse_bool)]
     auto_update: Option<bool>,
+
+    /// Set a development feature flag (name=true|false). Use multiple times for multiple flags.
+    #[arg(long, value_name = "NAME[=BOOL]", value_parser = parse_feature_flag)]
+    feature_flag: Vec<(String, bool)>,
+}
+
+/// `name=bool`, or a bare `name` for true, as the real CLI reads `--feature-flag`.
+fn parse_feature_flag(entry: &str) -> Result<(String, bool), String> {
+    let (name, value) = match entry.split_once('=') {
+        Some((name, value)) => (name.trim(), Some(value)),
+        None => (entry.trim(), None),
+    };
+    if name.is_empty() {
+        return Err(format!("feature flag '{entry}' has no name"));
+    }
+    let value = match value {
+        Some(value) => {
+            parse_bool(value).map_err(|_| format!("feature flag {name} needs true or false, not '{value}'"))?
+        }
+        None => true,
+    };
+    Ok((name.to_owned(), value))
 }
 
 impl OptionsArgs {
@@ -221,7 +241,6 @@ impl OptionsArgs {
             ("hostname", &self.hostname),
             ("channel", &self.channel),
             ("timezone", &self.timezone),
-            ("country", &self.country),
             ("logging", &self.logging),
         ];
         for (key, value) in texts {
@@ -244,11 +263,11 @@ impl OptionsArgs {
                 body.insert(key.into(), value.into());
             }
         }
-        if let Some(seconds) = self.wait_boot {
-            body.insert("wait_boot".into(), seconds.into());
-        }
-        if !self.repositories.is_empty() {
-            body.insert("addons_repositories".into(), Value::from(self.repositories.clone()));
+        if !self.feature_flag.is_empty() {
+            // A later flag of the same name wins, as the real CLI's map does.
+            let flags: Map<String, Value> =
+                self.feature_flag.iter().map(|(name, on)| (name.clone(), Value::Bool(*on))).collect();
+            body.insert("feature_flags".into(), Value::Object(flags));
         }
         body
     }
@@ -293,22 +312,31 @@ mod tests {
             options(&[
                 "-c",
                 "beta",
-                "--wait-boot",
-                "5",
                 "--auto-update=false",
                 "--diagnostics=true",
-                "-r",
-                "a",
-                "-r",
-                "b"
+                "--feature-flag",
+                "supervisor_v2_api=true",
+                "--feature-flag=x=0",
+                "--feature-flag",
+                "bare",
             ]),
-            json!({"channel": "beta", "wait_boot": 5, "auto_update": false, "diagnostics": true,
-                   "addons_repositories": ["a", "b"]})
+            json!({"channel": "beta", "auto_update": false, "diagnostics": true,
+                   "feature_flags": {"supervisor_v2_api": true, "x": false, "bare": true}})
         );
         assert_eq!(
-            options(&["--timezone", "Europe/Berlin", "--country", "DE", "-l", "debug", "--channel", ""]),
-            json!({"timezone": "Europe/Berlin", "country": "DE", "logging": "debug"})
+            options(&["--timezone", "Europe/Berlin", "-l", "debug", "--channel", ""]),
+            json!({"timezone": "Europe/Berlin", "logging": "debug"})
         );
+    }
+
+    #[test]
+    fn bad_feature_flags_and_removed_options_are_refused() {
+        assert!(parse_feature_flag("=true").is_err());
+        assert!(parse_feature_flag("x=maybe").is_err());
+        for args in [&["--country", "DE"][..], &["--wait-boot", "5"], &["--repositories", "u"]] {
+            let argv = std::iter::once("ha").chain(args.iter().copied());
+            assert!(crate::testing::try_parse_args::<OptionsArgs>(argv).is_err(), "{args:?}");
+        }
     }
 
     #[test]

@@ -20,6 +20,11 @@ pub fn parse_args<A: Args>(args: &[&str]) -> A {
     WithArgs::<A>::try_parse_from(argv).unwrap_or_else(|err| panic!("{args:?}: {err}")).args
 }
 
+/// `argv` (program name first) as the flags of one command, or clap's refusal.
+pub fn try_parse_args<'a, A: Args>(argv: impl IntoIterator<Item = &'a str>) -> Result<A, clap::Error> {
+    WithArgs::<A>::try_parse_from(argv).map(|parsed| parsed.args)
+}
+
 /// `args` as one of a group's subcommands, or clap's refusal.
 pub fn try_parse_command<C: Subcommand>(args: &[&str]) -> Result<C, clap::Error> {
     WithCommand::<C>::try_parse_from(std::iter::once("ha").chain(args.iter().copied())).map(|parsed| parsed.command)

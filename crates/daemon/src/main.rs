@@ -146,7 +146,7 @@ fn plugins_source(args: &Args, exe_dir: &std::path::Path) -> PathBuf {
 }
 
 fn parse_level(value: &str) -> Result<LogLevel, String> {
-    serde_json::from_value(value.into()).map_err(|_| format!("unknown log level {value:?}"))
+    LogLevel::parse(value).ok_or_else(|| format!("unknown log level {value:?} (debug, info, warning, error, critical)"))
 }
 
 /// The real Supervisor's `RUN_RELOAD_APPS`: how often the store pulls its repositories.

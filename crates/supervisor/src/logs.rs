@@ -43,6 +43,19 @@ pub enum LogLevel {
 }
 
 impl LogLevel {
+    /// Reads a level given on the command line or in `SUPERVISOR_LOG_LEVEL`, which `ha` reads
+    /// too: the option's names in any case, and `warn` for `warning`, as `ha` knows them.
+    pub fn parse(name: &str) -> Option<LogLevel> {
+        Some(match name.trim().to_ascii_lowercase().as_str() {
+            "debug" => LogLevel::Debug,
+            "info" => LogLevel::Info,
+            "warning" | "warn" => LogLevel::Warning,
+            "error" => LogLevel::Error,
+            "critical" => LogLevel::Critical,
+            _ => return None,
+        })
+    }
+
     /// The filter directives: our crates at the level, chatty dependencies kept at info.
     fn directives(self) -> String {
         let level = match self {
@@ -260,4 +273,17 @@ fn boot_id_of(path: &Path) -> Option<&str> {
 pub fn read_lines(path: &Path, selection: Selection) -> Result<String, base::Error> {
     let text = std::fs::read_to_string(path).map_err(|e| base::Error::internal(format!("Can't read the log: {e}")))?;
     Ok(selection.select(&text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_parse_in_the_vocabulary_ha_shares() {
+        assert_eq!(LogLevel::parse("WARN"), Some(LogLevel::Warning));
+        assert_eq!(LogLevel::parse(" Debug "), Some(LogLevel::Debug));
+        assert_eq!(LogLevel::parse("critical"), Some(LogLevel::Critical));
+        assert_eq!(LogLevel::parse("trace"), None);
+    }
 }
