@@ -64,9 +64,14 @@ fn openapi(root: &Path) -> anyhow::Result<()> {
 fn test(root: &Path) -> anyhow::Result<()> {
     test_images::run()?;
     run(root, "cargo", &["build", "--workspace", "--bins"])?;
-    let (passed, failed) = test_counts(root)?;
+    let (passed, failed, failures) = test_counts(root)?;
     let (fuzz_passed, fuzz_failed) = fuzz::run(root, fuzz::TEST_SECONDS)?;
     let (passed, failed) = (passed + fuzz_passed, failed + fuzz_failed);
+    // The failures again at the very end, where a reader of only the log's tail (a CI summary)
+    // sees why, not only which.
+    for failure in &failures {
+        println!("{failure}");
+    }
     // One closing line for the whole suite; cargo's own last line is that of one binary only.
     println!("{passed} passed, {failed} failed");
     if failed > 0 {
@@ -88,8 +93,13 @@ fn fuzz_task(root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs every test, passing the output through, and adds up cargo's `test result:` lines.
-fn test_counts(root: &Path) -> anyhow::Result<(u64, u64)> {
+/// How many lines of a failed test's output the closing digest repeats, and how long each.
+const DIGEST_LINES: usize = 6;
+const DIGEST_WIDTH: usize = 400;
+
+/// Runs every test, passing the output through, and adds up cargo's `test result:` lines;
+/// answers the counts and a short digest of each failure (its name and first lines of output).
+fn test_counts(root: &Path) -> anyhow::Result<(u64, u64, Vec<String>)> {
     use std::io::{BufRead, BufReader};
     eprintln!("+ cargo test --workspace --no-fail-fast");
     let mut child = Command::new("cargo")
@@ -99,9 +109,11 @@ fn test_counts(root: &Path) -> anyhow::Result<(u64, u64)> {
         .spawn()
         .context("running cargo test")?;
     let (mut passed, mut failed) = (0, 0);
+    let mut digest = FailureDigest::default();
     for line in BufReader::new(child.stdout.take().expect("piped stdout")).lines() {
         let line = line?;
         println!("{line}");
+        digest.feed(&line);
         if let Some(result) = line.strip_prefix("test result: ") {
             let count = |word: &str| {
                 result
@@ -118,7 +130,57 @@ fn test_counts(root: &Path) -> anyhow::Result<(u64, u64)> {
     if !status.success() && failed == 0 {
         bail!("cargo test failed: {status}");
     }
-    Ok((passed, failed))
+    Ok((passed, failed, digest.failures))
+}
+
+/// The failures of cargo test's output, each its name and the first lines of its
+/// `---- <test> stdout ----` block.
+#[derive(Default)]
+struct FailureDigest {
+    failures: Vec<String>,
+    /// Inside a block: how many of its lines are kept so far.
+    block: Option<usize>,
+}
+
+impl FailureDigest {
+    fn feed(&mut self, line: &str) {
+        if let Some(name) = line.strip_prefix("---- ").and_then(|rest| rest.strip_suffix(" stdout ----")) {
+            self.failures.push(format!("FAILED {name}"));
+            self.block = Some(0);
+            return;
+        }
+        if line == "failures:" || line == "successes:" {
+            self.block = None;
+        }
+        if let (Some(kept), Some(failure)) = (self.block.as_mut(), self.failures.last_mut()) {
+            if *kept < DIGEST_LINES && !line.trim().is_empty() {
+                let short: String = line.chars().take(DIGEST_WIDTH).collect();
+                failure.push_str(&format!("\n    {short}"));
+                *kept += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FailureDigest;
+
+    #[test]
+    fn the_digest_keeps_each_failures_name_and_first_lines() {
+        let output = "running 2 tests\ntest a::b ... FAILED\n\nfailures:\n\n---- a::b stdout ----\n\
+            thread 'a::b' panicked at tests/a.rs:3:5:\ngave up waiting\n1\n2\n3\n4\n5\n\n\
+            ---- a::c stdout ----\nboom\n\nfailures:\n    a::b\n    a::c\n";
+        let mut digest = FailureDigest::default();
+        output.lines().for_each(|line| digest.feed(line));
+        assert_eq!(
+            digest.failures,
+            [
+                "FAILED a::b\n    thread 'a::b' panicked at tests/a.rs:3:5:\n    gave up waiting\n    1\n    2\n    3\n    4",
+                "FAILED a::c\n    boom",
+            ]
+        );
+    }
 }
 
 fn run(root: &Path, program: &str, args: &[&str]) -> anyhow::Result<()> {
