@@ -162,6 +162,16 @@ impl FailureDigest {
     }
 }
 
+fn run(root: &Path, program: &str, args: &[&str]) -> anyhow::Result<()> {
+    eprintln!("+ {program} {}", args.join(" "));
+    let status =
+        Command::new(program).args(args).current_dir(root).status().with_context(|| format!("running {program}"))?;
+    if !status.success() {
+        bail!("{program} {} failed: {status}", args.join(" "));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::FailureDigest;
@@ -181,14 +191,4 @@ mod tests {
             ]
         );
     }
-}
-
-fn run(root: &Path, program: &str, args: &[&str]) -> anyhow::Result<()> {
-    eprintln!("+ {program} {}", args.join(" "));
-    let status =
-        Command::new(program).args(args).current_dir(root).status().with_context(|| format!("running {program}"))?;
-    if !status.success() {
-        bail!("{program} {} failed: {status}", args.join(" "));
-    }
-    Ok(())
 }
