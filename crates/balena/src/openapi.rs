@@ -22,6 +22,7 @@ pub fn openapi() -> Document {
     declared.into_openapi(
         "balena Supervisor device API",
         "Wire-compatible with the balena Supervisor's device API (port 48484).",
+        &[("http://127.0.0.1:48484", "The host and its services (the default `--balena-listen`)")],
         vec![
             ("apikey", SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::new("apikey")))),
             ("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build())),

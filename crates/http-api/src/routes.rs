@@ -308,14 +308,18 @@ impl<R: Guarded> Routes<R> {
                     requirements
                 }
             });
-            // Every error is the face's error answer unless the handler says otherwise (logs
-            // answer text).
-            if let Some((content, _)) = &errors {
-                for (status, response) in operation.responses.responses.iter_mut() {
-                    if let RefOr::T(response) = response {
-                        if !status.starts_with('2') && response.content.is_empty() {
-                            response.content.insert("application/json".to_owned(), content.clone());
-                        }
+            for (status, response) in operation.responses.responses.iter_mut() {
+                let RefOr::T(response) = response else { continue };
+                // Every answer has a description (OpenAPI requires one): its status's reason
+                // where the handler gives none.
+                if response.description.is_empty() {
+                    response.description = status_reason(status);
+                }
+                // Every error is the face's error answer unless the handler says otherwise
+                // (logs answer text).
+                if let Some((content, _)) = &errors {
+                    if !status.starts_with('2') && response.content.is_empty() {
+                        response.content.insert("application/json".to_owned(), content.clone());
                     }
                 }
             }
@@ -351,12 +355,13 @@ pub struct Document {
 
 impl Document {
     /// The OpenAPI document of one face of the daemon (the Supervisor API, the balena device
-    /// API): these paths, schemas and tags, its title and description, and the security schemes
-    /// its guard reads.
+    /// API): these paths, schemas and tags, its title and description, the servers it is
+    /// reached at (URL and who reaches it there), and the security schemes its guard reads.
     pub fn into_openapi(
         self,
         title: &str,
         description: &str,
+        servers: &[(&str, &str)],
         schemes: Vec<(&str, utoipa::openapi::security::SecurityScheme)>,
     ) -> utoipa::openapi::OpenApi {
         let mut components = utoipa::openapi::Components::new();
@@ -372,8 +377,22 @@ impl Document {
         let mut document = utoipa::openapi::OpenApi::new(info, self.paths);
         document.components = Some(components);
         document.tags = Some(self.tags);
+        document.servers = Some(
+            servers
+                .iter()
+                .map(|(url, who)| {
+                    utoipa::openapi::server::ServerBuilder::new().url(*url).description(Some(*who)).build()
+                })
+                .collect(),
+        );
         document
     }
+}
+
+/// The reason phrase of an HTTP status given as text (`"404"`: `Not Found`).
+fn status_reason(status: &str) -> String {
+    let code = status.parse().ok().and_then(|code| actix_web::http::StatusCode::from_u16(code).ok());
+    code.and_then(|code| code.canonical_reason()).unwrap_or("Answer").to_owned()
 }
 
 /// An error answer in the envelope.

@@ -21,6 +21,10 @@ pub fn openapi() -> Document {
     declared.into_openapi(
         "Supervisor API",
         "Wire-compatible with the Home Assistant Supervisor API.",
+        &[
+            ("http://supervisor", "Add-ons and Home Assistant Core, on the container network"),
+            ("http://127.0.0.1:4358", "The host: the `ha` CLI and local tools (the default `--listen`)"),
+        ],
         vec![("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()))],
     )
 }
@@ -43,5 +47,25 @@ mod tests {
         let checked_in = std::fs::read_to_string(path).expect("openapi/openapi.json");
         let current = super::openapi().to_pretty_json().unwrap() + "\n";
         assert!(checked_in == current, "openapi/openapi.json is stale: run `cargo xtask openapi`");
+    }
+
+    #[test]
+    fn every_answer_is_described_and_every_guarded_route_documents_its_refusals() {
+        let document = serde_json::to_value(super::openapi()).unwrap();
+        assert!(document["servers"].as_array().is_some_and(|servers| !servers.is_empty()));
+        for (path, item) in document["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                let responses = operation["responses"].as_object().unwrap();
+                for (status, response) in responses {
+                    let described = response["description"].as_str().is_some_and(|d| !d.is_empty());
+                    assert!(described, "{method} {path} {status} has no description");
+                }
+                let open =
+                    operation["security"].as_array().is_some_and(|s| s.iter().any(|r| r == &serde_json::json!({})));
+                if !open {
+                    assert!(responses.contains_key("401") && responses.contains_key("403"), "{method} {path}");
+                }
+            }
+        }
     }
 }
