@@ -11,18 +11,24 @@
 //! - [`keys`]: the device's key and the services' application-scoped keys.
 //! - [`locks`]: the update locks services hold through their `/tmp/balena` folder.
 //! - [`manager`]: what the endpoints do (device facts, host config, power, blink, journal).
+//! - [`target`]: the local-mode target state and its validation; [`engine`], the state engine
+//!   that converges the container engine to it as jobs; [`actions`], the application and
+//!   service endpoints over it.
 //! - [`proxy`]: the host's proxy settings in redsocks' format.
 //! - [`api`]: the endpoints; [`openapi`], the document `openapi/balena.json`.
 
 pub mod access;
+pub mod actions;
 pub mod api;
 mod body;
+pub mod engine;
 mod failure;
 pub mod keys;
 pub mod locks;
 pub mod manager;
 pub mod openapi;
 pub mod proxy;
+pub mod target;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
@@ -45,6 +51,7 @@ const MAX_BODY: usize = 1024 * 1024;
 pub fn routes() -> Routes<Access> {
     let mut routes = Routes::default();
     api::routes(&mut routes);
+    api::app_routes(&mut routes);
     openapi::routes(&mut routes);
     routes
 }
