@@ -349,3 +349,24 @@ fn a_services_key_reaches_its_own_application_only() {
     let (_, apps) = status_json(call(&daemon, "GET", "/v2/applications/state", &key, None));
     assert_eq!(apps.as_object().unwrap().len(), 2);
 }
+
+#[test]
+fn local_logs_stream_every_services_lines_as_json() {
+    use std::io::BufRead;
+    let daemon = Daemon::start();
+    let key = daemon.balena_key();
+    let ticker = service("ticker", 1, BASE, json!({"command": command("while true; do echo tick; sleep 1; done;")}));
+    assert_eq!(post_target(&daemon, target(json!({"6": app("logs", vec![ticker], json!({}))}))).0, 200);
+    running(&daemon, &["ticker"]);
+    let response = call(&daemon, "GET", "/v2/local/logs", &key, None);
+    assert_eq!(response.status(), 200);
+    let mut lines = std::io::BufReader::new(response).lines();
+    let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(first, json!({"message": "Streaming logs", "isSystem": true}));
+    let line: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(
+        (&line["message"], &line["serviceName"], &line["serviceId"]),
+        (&json!("tick"), &json!("ticker"), &json!(1))
+    );
+    assert!(line["timestamp"].as_u64().unwrap() > 1_700_000_000_000, "{line}");
+}
