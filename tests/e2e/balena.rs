@@ -55,7 +55,22 @@ fn ping_is_open_and_everything_else_needs_the_key() {
     let mode = |path: &str| std::fs::metadata(daemon.data_dir().join(path)).unwrap().permissions().mode() & 0o777;
     assert_eq!((mode("balena/api_key"), mode("balena")), (0o600, 0o700));
 
-    for path in ["/v1/device", "/v2/version", "/v1/healthy", "/v1/device/host-config", "/v2/device/vpn", "/nowhere"] {
+    for path in [
+        "/v1/device",
+        "/v2/version",
+        "/v1/healthy",
+        "/v1/device/host-config",
+        "/v2/device/vpn",
+        "/v2/local/target-state",
+        "/v2/state/status",
+        "/v2/applications/state",
+        "/v2/applications/1/state",
+        "/v1/apps/1",
+        "/v2/containerId",
+        "/v2/local/logs",
+        "/v2/cleanup-volumes",
+        "/nowhere",
+    ] {
         assert_eq!(status_and_text(call(&daemon, "GET", path, None, None)), (401, "Unauthorized".into()), "{path}");
         let wrong = call(&daemon, "GET", path, Some("0123456789abcdef"), None);
         assert_eq!(status_and_text(wrong), (401, "Unauthorized".into()), "{path}");

@@ -7,6 +7,7 @@ mod backups;
 mod backups_cli;
 mod backups_mounts;
 mod balena;
+mod balena_apps;
 mod cli;
 mod client_library;
 mod core;

@@ -358,7 +358,7 @@ impl Daemon {
         &self.instance
     }
 
-    /// Removes the containers, locally built images and the network this daemon created.
+    /// Removes the containers, locally built images, volumes and networks this daemon created.
     fn remove_engine_objects(&self) {
         let docker = |args: &[&str]| {
             Command::new("docker").args(args).stderr(Stdio::null()).output().map(|o| o.stdout).unwrap_or_default()
@@ -381,6 +381,19 @@ impl Daemon {
             docker(&[&["rmi", "-f"][..], &images.iter().map(String::as_str).collect::<Vec<_>>()].concat());
         }
         docker(&["network", "rm", &format!("{}hassio", self.instance)]);
+        // The balena applications' volumes and networks (`<instance><app id>_<name>`).
+        let ours = |listing: Vec<u8>| -> Vec<String> {
+            words(listing).into_iter().filter(|name| name.starts_with(&self.instance)).collect()
+        };
+        let volumes = ours(docker(&["volume", "ls", "-q", "--filter", &format!("name={}", self.instance)]));
+        if !volumes.is_empty() {
+            docker(&[&["volume", "rm", "-f"][..], &volumes.iter().map(String::as_str).collect::<Vec<_>>()].concat());
+        }
+        let networks =
+            ours(docker(&["network", "ls", "--format", "{{.Name}}", "--filter", &format!("name={}", self.instance)]));
+        for network in networks {
+            docker(&["network", "rm", &network]);
+        }
     }
 }
 

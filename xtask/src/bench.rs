@@ -6,7 +6,8 @@
 //! (create, restore, ping latency and memory during them), in `bench_backups.rs`, then `addons`
 //! (store reload, install to running, memory with 20 add-ons), in `bench_addons.rs`, then
 //! `plugins` (each plugin's image size and idle memory, the daemon's memory with all five
-//! running), in `bench_plugins.rs`. Naming parts (`cargo xtask bench host_info routing`) runs
+//! running), in `bench_plugins.rs`, then `balena_target` (a balena target state of two services
+//! brought up, against `docker-compose up` of the same), in `bench_balena.rs`. Naming parts (`cargo xtask bench host_info routing`) runs
 //! only those, still in that order.
 //!
 //! - `supervisor_info`: requests per second and p99 latency of `GET /supervisor/info` with the
@@ -66,8 +67,18 @@ const READY_TIMEOUT: Duration = Duration::from_secs(20);
 pub(crate) const MANIFEST: &str = "version-manifest.json";
 
 /// The parts of the bench, in the order they run; `cargo xtask bench <part>...` runs only those.
-const PARTS: [&str; 9] =
-    ["supervisor_info", "idle_rss", "startup", "routing", "host_info", "log_follow", "backups", "addons", "plugins"];
+const PARTS: [&str; 10] = [
+    "supervisor_info",
+    "idle_rss",
+    "startup",
+    "routing",
+    "host_info",
+    "log_follow",
+    "backups",
+    "addons",
+    "plugins",
+    "balena_target",
+];
 /// The parts that measure actix alone, without the daemon.
 const WITHOUT_DAEMON: [&str; 1] = ["routing"];
 
@@ -113,6 +124,7 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
             "backups" => crate::bench_backups::run(&bin)?,
             "addons" => crate::bench_addons::run(root, &bin)?,
             "plugins" => crate::bench_plugins::run(root, &bin)?,
+            "balena_target" => crate::bench_balena::run(root, &bin)?,
             _ => unreachable!("{part} is one of PARTS"),
         }
     }
@@ -200,6 +212,8 @@ pub(crate) fn median_ms(samples: &mut [Duration]) -> f64 {
 pub(crate) struct Daemon {
     child: Child,
     pub(crate) address: SocketAddr,
+    /// The balena device API's address.
+    pub(crate) balena_address: SocketAddr,
     /// Taken just before the exec, for the startup time.
     spawned: Instant,
     /// The daemon's stderr (its log), shown when it fails to start.
@@ -235,23 +249,29 @@ impl Daemon {
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?;
         let stdout = child.stdout.take().expect("stdout is piped");
-        let mut daemon = Daemon { child, address: SocketAddr::from(([127, 0, 0, 1], 0)), spawned, log };
-        // The port is only known from the first line; reading it on a thread bounds the wait.
-        // The thread then drains the rest, so a later print never fails on a closed pipe.
+        let unbound = SocketAddr::from(([127, 0, 0, 1], 0));
+        let mut daemon = Daemon { child, address: unbound, balena_address: unbound, spawned, log };
+        // The ports are only known from the first two lines; reading them on a thread bounds the
+        // wait. The thread then drains the rest, so a later print never fails on a closed pipe.
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             let mut lines = std::io::BufReader::new(stdout).lines();
             let _ = tx.send(lines.next());
+            let _ = tx.send(lines.next());
             lines.for_each(drop);
         });
-        let line = match rx.recv_timeout(READY_TIMEOUT) {
-            Ok(Some(Ok(line))) => line,
-            _ => return Err(daemon.failure("did not print its address")),
-        };
-        daemon.address = match line.strip_prefix("listening on ").map(str::parse) {
-            Some(Ok(address)) => address,
-            _ => return Err(daemon.failure(&format!("printed {line:?} instead of its address"))),
-        };
+        let mut addresses = Vec::new();
+        for prefix in ["listening on ", "balena listening on "] {
+            let line = match rx.recv_timeout(READY_TIMEOUT) {
+                Ok(Some(Ok(line))) => line,
+                _ => return Err(daemon.failure("did not print its addresses")),
+            };
+            match line.strip_prefix(prefix).map(str::parse) {
+                Some(Ok(parsed)) => addresses.push(parsed),
+                _ => return Err(daemon.failure(&format!("printed {line:?} instead of its address"))),
+            }
+        }
+        (daemon.address, daemon.balena_address) = (addresses[0], addresses[1]);
         Ok(daemon)
     }
 

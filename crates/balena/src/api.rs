@@ -268,3 +268,452 @@ async fn v2_journal_logs(manager: Manager, options: web::Query<JournalOptions>) 
 async fn v2_journal_logs_post(manager: Manager, body: Body<JournalOptions>) -> Result<HttpResponse, Failure> {
     journal_logs(&manager, body.0).await
 }
+
+/// The routes of the applications and the state engine.
+pub fn app_routes(routes: &mut Routes<Access>) {
+    routes
+        .group("")
+        .route(Access::Key, v2_local_target_state)
+        .route(Access::Key, v2_local_target_state_post)
+        .route(Access::Key, v2_state_status)
+        .route(Access::Key, v2_applications_state)
+        .route(Access::Key, v2_applications_app_state)
+        .route(Access::Key, v1_update)
+        .route(Access::Key, v1_apps_app)
+        .route(Access::Key, v1_apps_app_stop)
+        .route(Access::Key, v1_apps_app_start)
+        .route(Access::Key, v1_purge)
+        .route(Access::Key, v1_restart)
+        .route(Access::Key, v2_applications_app_purge)
+        .route(Access::Key, v2_applications_app_restart)
+        .route(Access::Key, v2_applications_app_restart_service)
+        .route(Access::Key, v2_applications_app_stop_service)
+        .route(Access::Key, v2_applications_app_start_service)
+        .route(Access::Key, v2_container_id)
+        .route(Access::Key, v2_local_logs)
+        .route(Access::Key, v2_cleanup_volumes)
+        .route(Access::Key, v2_cleanup_volumes_post)
+        .route(Access::Key, v2_device_name_patch);
+}
+
+/// The balena Supervisor's `checkInt` of an application id: a positive integer.
+fn app_id(text: &str) -> Option<u32> {
+    text.parse::<u32>().ok().filter(|id| *id > 0)
+}
+
+/// The answer to a key whose scope does not reach the application.
+fn out_of_scope() -> Failure {
+    Failure::failed(StatusCode::UNAUTHORIZED, "Unauthorized")
+}
+
+/// An application's id from the path, and that the caller reaches it.
+fn scoped_app(caller: &Caller, id: &str, missing: &str) -> Result<u32, Failure> {
+    let app_id = app_id(id).ok_or_else(|| Failure::failed(StatusCode::BAD_REQUEST, missing))?;
+    if !caller.scope.reaches(app_id) {
+        return Err(out_of_scope());
+    }
+    Ok(app_id)
+}
+
+/// A domain error as text, an update lock held being the balena Supervisor's 423.
+fn action_failure(error: base::Error) -> Failure {
+    if error.error_key.as_deref() == Some(crate::actions::UPDATES_LOCKED) {
+        return Failure::text(StatusCode::LOCKED, error.message);
+    }
+    Failure::text_from(error)
+}
+
+/// The local-mode target state.
+#[utoipa::path(tag = "balena", responses((status = 200, body = Object,
+    example = json!({"status": "success", "state": {"local": {"name": "", "config": {}, "apps": {}}, "dependent": {"apps": [], "devices": []}}}))))]
+#[get("/v2/local/target-state")]
+async fn v2_local_target_state(manager: Manager) -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "success", "state": manager.target().to_wire()}))
+}
+
+/// Sets the local-mode target state: `local` (`name`, `config`, `apps` with their `services`,
+/// `volumes`, `networks`), `dependent`, and `force` to override update locks. It is checked in
+/// full and stored before the answer; the state engine then applies it.
+#[utoipa::path(tag = "balena", request_body(content = Object, description = "The target state"), responses(
+    (status = 200, body = Object, example = json!({"status": "success", "message": "OK"})),
+    (status = 400, description = "A field is wrong; the message names it, nothing changed", body = Object)))]
+#[post("/v2/local/target-state")]
+async fn v2_local_target_state_post(manager: Manager, body: Body<Map<String, Value>>) -> Result<HttpResponse, Failure> {
+    let posted = crate::target::parse(&Value::Object(body.0))
+        .map_err(|message| Failure::failed(StatusCode::BAD_REQUEST, message))?;
+    manager.set_target(posted).map_err(|e| Failure::failed(StatusCode::SERVICE_UNAVAILABLE, e.message))?;
+    Ok(HttpResponse::Ok().json(json!({"status": "success", "message": "OK"})))
+}
+
+/// The state engine's status, with the containers and images of the first application.
+#[utoipa::path(tag = "balena", responses((status = 200, body = Object, example = json!({
+    "status": "success", "appState": "applied", "overallDownloadProgress": null,
+    "containers": [{"status": "Running", "serviceName": "main", "appId": 1, "imageId": 1, "serviceId": 1,
+        "containerId": "be4a860e34ff", "createdAt": "2019-03-11T16:05:34.506Z"}],
+    "images": [{"name": "main:latest", "appId": 1, "serviceName": "main", "imageId": 1,
+        "dockerImageId": "sha256:2662fc0c", "status": "Downloaded", "downloadProgress": null}],
+    "release": "804281fb"}))))]
+#[get("/v2/state/status")]
+async fn v2_state_status(manager: Manager, caller: Caller) -> Result<HttpResponse, Failure> {
+    let status = manager
+        .state_status(caller.scope)
+        .await
+        .map_err(|e| Failure::failed(StatusCode::SERVICE_UNAVAILABLE, e.message))?;
+    Ok(HttpResponse::Ok().json(status))
+}
+
+/// The applications the caller reaches, by name, with their services' status.
+#[utoipa::path(tag = "balena", responses((status = 200, body = Object, example = json!({"localapp": {
+    "appId": 1, "commit": "c1", "updateStatus": "done",
+    "services": {"main": {"status": "Running", "image": "main:latest", "releaseId": 1, "downloadProgress": null}}}}))))]
+#[get("/v2/applications/state")]
+async fn v2_applications_state(manager: Manager, caller: Caller) -> Result<HttpResponse, Failure> {
+    let state = manager
+        .applications_state(caller.scope)
+        .await
+        .map_err(|e| Failure::failed(StatusCode::SERVICE_UNAVAILABLE, e.message))?;
+    Ok(HttpResponse::Ok().json(state))
+}
+
+/// One application's services, by image id.
+#[utoipa::path(tag = "balena", params(("appId" = String, Path)), responses(
+    (status = 200, body = Object, example = json!({"local": {"1": {"services": {"1": {"status": "Running", "releaseId": 1, "download_progress": null}}}}, "dependent": {}, "commit": "c1"})),
+    (status = 400, description = "Not an application id", body = Object),
+    (status = 409, description = "No such application (for this key)", body = Object)))]
+#[get("/v2/applications/{appId}/state")]
+async fn v2_applications_app_state(
+    manager: Manager,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Failure> {
+    let app_id = app_id(&path).ok_or_else(|| {
+        Failure::failed(StatusCode::BAD_REQUEST, format!("Invalid application ID: {}", path.as_str()))
+    })?;
+    let state = manager.application_state(caller.scope, app_id).await.map_err(|_| {
+        Failure::failed(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("Unable to retrieve state for application ID: {app_id}"),
+        )
+    })?;
+    let state = state
+        .ok_or_else(|| Failure::failed(StatusCode::CONFLICT, format!("Application ID does not exist: {app_id}")))?;
+    Ok(HttpResponse::Ok().json(state))
+}
+
+/// Applies the target state now; `force` overrides the update locks.
+#[utoipa::path(tag = "balena", request_body = Option<PowerRequest>, responses((status = 204, description = "Empty")))]
+#[post("/v1/update")]
+async fn v1_update(manager: Manager, body: Body<PowerRequest>) -> HttpResponse {
+    manager.update(body.0.force);
+    HttpResponse::NoContent().finish()
+}
+
+/// The application of a single-container application.
+#[utoipa::path(tag = "balena", params(("appId" = String, Path)), responses(
+    (status = 200, body = Object, example = json!({"appId": 1, "commit": "c1", "releaseId": "1", "imageId": "main:latest", "containerId": "e5c1eace8b4e", "env": {"FOO": "bar"}})),
+    (status = 400, description = "Not an application id, or an application of several containers", content_type = "text/plain", body = String),
+    (status = 404, description = "No such application", content_type = "text/plain", body = String)))]
+#[get("/v1/apps/{appId}")]
+async fn v1_apps_app(manager: Manager, caller: Caller, path: web::Path<String>) -> Result<HttpResponse, Failure> {
+    let app_id = scoped_app(&caller, &path, "Missing app id")?;
+    Ok(HttpResponse::Ok().json(manager.v1_app(app_id).await.map_err(Failure::text_from)?))
+}
+
+async fn v1_stop_start(
+    manager: &BalenaManager,
+    caller: &Caller,
+    path: &str,
+    stop: bool,
+    force: bool,
+) -> Result<HttpResponse, Failure> {
+    let app_id = scoped_app(caller, path, "Missing app id")?;
+    let container_id = manager.v1_stop_start(app_id, stop, force).await.map_err(action_failure)?;
+    Ok(HttpResponse::Ok().json(json!({"containerId": container_id})))
+}
+
+/// Stops the container of a single-container application (`force` overrides its lock).
+#[utoipa::path(tag = "balena", params(("appId" = String, Path)), request_body = Option<PowerRequest>, responses(
+    (status = 200, body = Object, example = json!({"containerId": "5f4d4a857742"})),
+    (status = 400, description = "An application of several containers", content_type = "text/plain", body = String),
+    (status = 423, description = "A service holds its update lock", content_type = "text/plain", body = String)))]
+#[post("/v1/apps/{appId}/stop")]
+async fn v1_apps_app_stop(
+    manager: Manager,
+    caller: Caller,
+    path: web::Path<String>,
+    body: Body<PowerRequest>,
+) -> Result<HttpResponse, Failure> {
+    v1_stop_start(&manager, &caller, &path, true, body.0.force).await
+}
+
+/// Starts the container of a single-container application.
+#[utoipa::path(tag = "balena", params(("appId" = String, Path)), request_body = Option<PowerRequest>, responses(
+    (status = 200, body = Object, example = json!({"containerId": "6d9e1efdb9aa"})),
+    (status = 400, description = "An application of several containers", content_type = "text/plain", body = String)))]
+#[post("/v1/apps/{appId}/start")]
+async fn v1_apps_app_start(
+    manager: Manager,
+    caller: Caller,
+    path: web::Path<String>,
+    body: Body<PowerRequest>,
+) -> Result<HttpResponse, Failure> {
+    v1_stop_start(&manager, &caller, &path, false, body.0.force).await
+}
+
+/// An application action's body: the application and whether to override its locks.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppRequest {
+    /// The application.
+    #[serde(default, rename = "appId", deserialize_with = "count")]
+    #[schema(value_type = Option<u64>)]
+    app_id: Option<u64>,
+    /// Go ahead even while a service holds its update lock.
+    #[serde(default, deserialize_with = "truthy")]
+    force: bool,
+}
+
+impl AppRequest {
+    fn app(&self, caller: &Caller) -> Result<u32, Failure> {
+        let app_id = self
+            .app_id
+            .and_then(|id| u32::try_from(id).ok())
+            .ok_or_else(|| Failure::text(StatusCode::BAD_REQUEST, "Missing app id"))?;
+        if !caller.scope.reaches(app_id) {
+            return Err(out_of_scope());
+        }
+        Ok(app_id)
+    }
+}
+
+/// Empties the application's volumes: its containers are removed, the volumes emptied and the
+/// containers made again.
+#[utoipa::path(tag = "balena", request_body = AppRequest, responses(
+    (status = 200, body = DeviceAction),
+    (status = 400, description = "No application id", content_type = "text/plain", body = String),
+    (status = 423, description = "A service holds its update lock", body = DeviceAction)))]
+#[post("/v1/purge")]
+async fn v1_purge(manager: Manager, caller: Caller, body: Body<AppRequest>) -> Result<HttpResponse, Failure> {
+    let app_id = body.0.app(&caller)?;
+    match manager.app_action(app_id, crate::actions::AppAction::Purge, body.0.force).await {
+        Ok(()) => Ok(HttpResponse::Ok().json(DeviceAction { data: "OK".into(), error: String::new() })),
+        Err(error) if error.error_key.as_deref() == Some(crate::actions::UPDATES_LOCKED) => {
+            Err(Failure::device(StatusCode::LOCKED, error.message))
+        }
+        Err(error) => Err(Failure::text_from(error)),
+    }
+}
+
+/// Makes the application's containers again.
+#[utoipa::path(tag = "balena", request_body = AppRequest, responses(
+    (status = 200, description = "`OK`", content_type = "text/plain", body = String),
+    (status = 400, description = "No application id", content_type = "text/plain", body = String),
+    (status = 423, description = "A service holds its update lock", content_type = "text/plain", body = String)))]
+#[post("/v1/restart")]
+async fn v1_restart(manager: Manager, caller: Caller, body: Body<AppRequest>) -> Result<HttpResponse, Failure> {
+    let app_id = body.0.app(&caller)?;
+    manager.app_action(app_id, crate::actions::AppAction::Restart, body.0.force).await.map_err(action_failure)?;
+    Ok(text(StatusCode::OK, "OK"))
+}
+
+/// Empties the application's volumes (its containers made again).
+#[utoipa::path(tag = "balena", params(("appId" = String, Path)), request_body = Option<PowerRequest>, responses(
+    (status = 200, description = "`OK`", content_type = "text/plain", body = String),
+    (status = 423, description = "A service holds its update lock", content_type = "text/plain", body = String)))]
+#[post("/v2/applications/{appId}/purge")]
+async fn v2_applications_app_purge(
+    manager: Manager,
+    caller: Caller,
+    path: web::Path<String>,
+    body: Body<PowerRequest>,
+) -> Result<HttpResponse, Failure> {
+    let app_id = scoped_app(&caller, &path, "Missing app id")?;
+    manager.app_action(app_id, crate::actions::AppAction::Purge, body.0.force).await.map_err(action_failure)?;
+    Ok(text(StatusCode::OK, "OK"))
+}
+
+/// Makes every container of the application again.
+#[utoipa::path(tag = "balena", params(("appId" = String, Path)), request_body = Option<PowerRequest>, responses(
+    (status = 200, description = "`OK`", content_type = "text/plain", body = String),
+    (status = 423, description = "A service holds its update lock", content_type = "text/plain", body = String)))]
+#[post("/v2/applications/{appId}/restart")]
+async fn v2_applications_app_restart(
+    manager: Manager,
+    caller: Caller,
+    path: web::Path<String>,
+    body: Body<PowerRequest>,
+) -> Result<HttpResponse, Failure> {
+    let app_id = scoped_app(&caller, &path, "Missing app id")?;
+    manager.app_action(app_id, crate::actions::AppAction::Restart, body.0.force).await.map_err(action_failure)?;
+    Ok(text(StatusCode::OK, "OK"))
+}
+
+/// A service action's body: the service by name or image id, and `force`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceRequest {
+    #[serde(default, rename = "serviceName")]
+    service_name: Option<String>,
+    #[serde(default, rename = "imageId", deserialize_with = "count")]
+    #[schema(value_type = Option<u64>)]
+    image_id: Option<u64>,
+    /// Go ahead even while a service holds its update lock.
+    #[serde(default, deserialize_with = "truthy")]
+    force: bool,
+}
+
+async fn service_action(
+    manager: &BalenaManager,
+    caller: &Caller,
+    path: &str,
+    body: ServiceRequest,
+    action: crate::actions::ServiceAction,
+) -> Result<HttpResponse, Failure> {
+    let app_id = scoped_app(caller, path, "Invalid app id")?;
+    let selector = match (body.service_name.filter(|name| !name.is_empty()), body.image_id) {
+        (Some(name), _) => crate::actions::Selector::Name(name),
+        (None, Some(id)) => crate::actions::Selector::ImageId(u32::try_from(id).unwrap_or(u32::MAX)),
+        (None, None) => {
+            return Err(Failure::text(StatusCode::BAD_REQUEST, "This endpoint requires one of imageId or serviceName"))
+        }
+    };
+    manager.service_action(app_id, &selector, action, body.force).await.map_err(action_failure)?;
+    Ok(text(StatusCode::OK, "OK"))
+}
+
+/// Makes a service's container again.
+#[utoipa::path(tag = "balena", params(("appId" = String, Path)), request_body = ServiceRequest, responses(
+    (status = 200, description = "`OK`", content_type = "text/plain", body = String),
+    (status = 400, description = "No service named", content_type = "text/plain", body = String),
+    (status = 404, description = "No such service", content_type = "text/plain", body = String),
+    (status = 423, description = "A service holds its update lock", content_type = "text/plain", body = String)))]
+#[post("/v2/applications/{appId}/restart-service")]
+async fn v2_applications_app_restart_service(
+    manager: Manager,
+    caller: Caller,
+    path: web::Path<String>,
+    body: Body<ServiceRequest>,
+) -> Result<HttpResponse, Failure> {
+    service_action(&manager, &caller, &path, body.0, crate::actions::ServiceAction::Restart).await
+}
+
+/// Stops a service's container until it is started again (or the supervisor restarts).
+#[utoipa::path(tag = "balena", params(("appId" = String, Path)), request_body = ServiceRequest, responses(
+    (status = 200, description = "`OK`", content_type = "text/plain", body = String),
+    (status = 404, description = "No such service", content_type = "text/plain", body = String),
+    (status = 423, description = "A service holds its update lock", content_type = "text/plain", body = String)))]
+#[post("/v2/applications/{appId}/stop-service")]
+async fn v2_applications_app_stop_service(
+    manager: Manager,
+    caller: Caller,
+    path: web::Path<String>,
+    body: Body<ServiceRequest>,
+) -> Result<HttpResponse, Failure> {
+    service_action(&manager, &caller, &path, body.0, crate::actions::ServiceAction::Stop).await
+}
+
+/// Starts a service's container.
+#[utoipa::path(tag = "balena", params(("appId" = String, Path)), request_body = ServiceRequest, responses(
+    (status = 200, description = "`OK`", content_type = "text/plain", body = String),
+    (status = 404, description = "No such service", content_type = "text/plain", body = String)))]
+#[post("/v2/applications/{appId}/start-service")]
+async fn v2_applications_app_start_service(
+    manager: Manager,
+    caller: Caller,
+    path: web::Path<String>,
+    body: Body<ServiceRequest>,
+) -> Result<HttpResponse, Failure> {
+    service_action(&manager, &caller, &path, body.0, crate::actions::ServiceAction::Start).await
+}
+
+/// Which service `/v2/containerId` answers for.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ContainerQuery {
+    /// One service's container only.
+    #[serde(rename = "serviceName")]
+    #[param(rename = "serviceName")]
+    service_name: Option<String>,
+    /// The same, by its older name.
+    service: Option<String>,
+}
+
+/// The container of each service, or of one.
+#[utoipa::path(tag = "balena", params(ContainerQuery), responses(
+    (status = 200, body = Object, example = json!({"status": "success", "services": {"main": "ad6d5d32576a"}})),
+    (status = 503, description = "No service of that name", body = Object)))]
+#[get("/v2/containerId")]
+async fn v2_container_id(
+    manager: Manager,
+    caller: Caller,
+    query: web::Query<ContainerQuery>,
+) -> Result<HttpResponse, Failure> {
+    let ids = manager
+        .container_ids(caller.scope)
+        .await
+        .map_err(|e| Failure::failed(StatusCode::SERVICE_UNAVAILABLE, e.message))?;
+    let query = query.into_inner();
+    if let Some(name) = query.service_name.or(query.service) {
+        let (_, id) = ids
+            .into_iter()
+            .find(|(service, _)| *service == name)
+            .ok_or_else(|| Failure::failed(StatusCode::SERVICE_UNAVAILABLE, "Could not find service with that name"))?;
+        return Ok(HttpResponse::Ok().json(json!({"status": "success", "containerId": id})));
+    }
+    let services: Map<String, Value> = ids.into_iter().map(|(name, id)| (name, Value::String(id))).collect();
+    Ok(HttpResponse::Ok().json(json!({"status": "success", "services": services})))
+}
+
+/// Every service's log lines from now on, as JSON lines, until the client goes.
+#[utoipa::path(tag = "balena", responses((status = 200, description = "JSON lines: `message`, `timestamp`, `serviceName`, `serviceId`",
+    content_type = "application/x-ndjson", body = String)))]
+#[get("/v2/local/logs")]
+async fn v2_local_logs(manager: Manager) -> HttpResponse {
+    use futures_util::StreamExt;
+    let lines = manager.into_inner().local_logs();
+    HttpResponse::Ok().content_type("application/x-ndjson").streaming(lines.map(Ok::<_, std::convert::Infallible>))
+}
+
+async fn cleanup_volumes(manager: &BalenaManager, caller: &Caller) -> Result<HttpResponse, Failure> {
+    manager
+        .cleanup_volumes(caller.scope)
+        .await
+        .map_err(|e| Failure::failed(StatusCode::INTERNAL_SERVER_ERROR, e.message))?;
+    Ok(HttpResponse::Ok().json(json!({"status": "success"})))
+}
+
+/// Removes the volumes no application of the target names.
+#[utoipa::path(tag = "balena", responses((status = 200, body = Object, example = json!({"status": "success"})),
+    (status = 500, description = "A volume could not be removed", body = Object)))]
+#[get("/v2/cleanup-volumes")]
+async fn v2_cleanup_volumes(manager: Manager, caller: Caller) -> Result<HttpResponse, Failure> {
+    cleanup_volumes(&manager, &caller).await
+}
+
+/// Removes the volumes no application of the target names.
+#[utoipa::path(tag = "balena", responses((status = 200, body = Object, example = json!({"status": "success"})),
+    (status = 500, description = "A volume could not be removed", body = Object)))]
+#[post("/v2/cleanup-volumes")]
+async fn v2_cleanup_volumes_post(manager: Manager, caller: Caller) -> Result<HttpResponse, Failure> {
+    cleanup_volumes(&manager, &caller).await
+}
+
+/// A new name of the device.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceName {
+    name: String,
+}
+
+/// Names the device.
+#[utoipa::path(tag = "balena", request_body = DeviceName, responses(
+    (status = 200, body = Object, example = json!({"status": "success"})),
+    (status = 400, description = "Not a name", body = Object)))]
+#[patch("/v2/device/name")]
+async fn v2_device_name_patch(manager: Manager, body: Body<DeviceName>) -> Result<HttpResponse, Failure> {
+    let name = body.0.name;
+    if name.trim().is_empty() || name.len() > 255 || name.chars().any(char::is_control) {
+        return Err(Failure::failed(StatusCode::BAD_REQUEST, "name must be a name of 1 to 255 characters"));
+    }
+    manager.set_device_name(name).map_err(|e| Failure::failed(StatusCode::SERVICE_UNAVAILABLE, e.message))?;
+    Ok(HttpResponse::Ok().json(json!({"status": "success"})))
+}

@@ -11,18 +11,24 @@
 //! - [`keys`]: the device's key and the services' application-scoped keys.
 //! - [`locks`]: the update locks services hold through their `/tmp/balena` folder.
 //! - [`manager`]: what the endpoints do (device facts, host config, power, blink, journal).
+//! - [`target`]: the local-mode target state and its validation; [`engine`], the state engine
+//!   that converges the container engine to it as jobs; [`actions`], the application and
+//!   service endpoints over it.
 //! - [`proxy`]: the host's proxy settings in redsocks' format.
 //! - [`api`]: the endpoints; [`openapi`], the document `openapi/balena.json`.
 
 pub mod access;
+pub mod actions;
 pub mod api;
 mod body;
+pub mod engine;
 mod failure;
 pub mod keys;
 pub mod locks;
 pub mod manager;
 pub mod openapi;
 pub mod proxy;
+pub mod target;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
@@ -45,6 +51,7 @@ const MAX_BODY: usize = 1024 * 1024;
 pub fn routes() -> Routes<Access> {
     let mut routes = Routes::default();
     api::routes(&mut routes);
+    api::app_routes(&mut routes);
     openapi::routes(&mut routes);
     routes
 }
@@ -80,4 +87,61 @@ async fn unknown_route(req: HttpRequest) -> HttpResponse {
         req.method(),
         req.path()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The device API's access table: `/ping` is the one route without a key, as in the balena
+    /// Supervisor, and every endpoint of the reference is declared.
+    #[test]
+    fn only_ping_is_open_and_every_endpoint_is_declared() {
+        let routes = routes();
+        let declared: Vec<(String, Access)> =
+            routes.operations().iter().map(|op| (format!("{} {}", op.method, op.path), op.rule)).collect();
+        for (route, access) in &declared {
+            let expected = if route == "GET /ping" { Access::Open } else { Access::Key };
+            assert_eq!(*access, expected, "{route}");
+        }
+        for route in [
+            "GET /ping",
+            "POST /v1/blink",
+            "POST /v1/update",
+            "POST /v1/reboot",
+            "POST /v1/shutdown",
+            "POST /v1/purge",
+            "POST /v1/restart",
+            "POST /v1/regenerate-api-key",
+            "GET /v1/device",
+            "POST /v1/apps/{appId}/stop",
+            "POST /v1/apps/{appId}/start",
+            "GET /v1/apps/{appId}",
+            "GET /v1/healthy",
+            "PATCH /v1/device/host-config",
+            "GET /v1/device/host-config",
+            "GET /v2/applications/state",
+            "GET /v2/applications/{appId}/state",
+            "GET /v2/state/status",
+            "POST /v2/applications/{appId}/restart-service",
+            "POST /v2/applications/{appId}/stop-service",
+            "POST /v2/applications/{appId}/start-service",
+            "POST /v2/applications/{appId}/restart",
+            "POST /v2/applications/{appId}/purge",
+            "GET /v2/version",
+            "GET /v2/containerId",
+            "GET /v2/local/target-state",
+            "POST /v2/local/target-state",
+            "GET /v2/local/device-info",
+            "GET /v2/local/logs",
+            "GET /v2/device/name",
+            "PATCH /v2/device/name",
+            "GET /v2/device/tags",
+            "GET /v2/device/vpn",
+            "GET /v2/cleanup-volumes",
+            "GET /v2/journal-logs",
+        ] {
+            assert!(declared.iter().any(|(declared, _)| declared == route), "{route} is not declared");
+        }
+    }
 }

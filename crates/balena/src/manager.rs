@@ -3,14 +3,17 @@
 //! manager, the proxy files of [`crate::proxy`]), reboot and shutdown through the host manager
 //! behind the update locks, the identifying blink of the board's LED, and the journal.
 
+use crate::engine::EngineState;
 use crate::keys::Keys;
 use crate::locks::{LockError, Locks};
 use crate::proxy::{self, Change, Proxy, ProxyFiles};
+use crate::target::Target;
 use base::{DataDir, System};
 use host::HostManager;
 use serde::Serialize;
-use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
-use std::sync::Arc;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use utoipa::ToSchema;
 
@@ -92,31 +95,42 @@ pub struct Parts {
     pub system: Arc<System>,
     /// The machine type (`--machine`), the device type of `/v2/local/device-info`.
     pub machine: String,
+    /// The engine the applications run on.
+    pub docker: Arc<docker::DockerManager>,
+    pub jobs: jobs::JobManager,
+    /// Where the target state is kept.
+    pub store: state::Section,
 }
 
 /// The device API's manager.
 pub struct BalenaManager {
-    parts: Parts,
-    keys: Keys,
-    locks: Locks,
+    pub(crate) parts: Parts,
+    pub(crate) keys: Keys,
+    pub(crate) locks: Locks,
     proxy: ProxyFiles,
-    api_port: AtomicU16,
+    api_address: Mutex<SocketAddr>,
     blinking: AtomicBool,
+    /// The stored target state.
+    pub(crate) target: state::Persisted<Target>,
+    pub(crate) engine: EngineState,
 }
 
 impl BalenaManager {
-    /// Loads the keys (making the device's at the first start).
+    /// Loads the keys (making the device's at the first start) and the target state.
     pub fn new(parts: Parts) -> std::io::Result<BalenaManager> {
         let keys = Keys::load(&parts.data)?;
         let locks = Locks::new(parts.data.balena_locks());
         let proxy = ProxyFiles::new(parts.data.balena_system_proxy());
+        let target = state::Persisted::load(parts.store.clone(), "target").map_err(std::io::Error::other)?;
         Ok(BalenaManager {
             parts,
             keys,
             locks,
             proxy,
-            api_port: AtomicU16::new(crate::DEFAULT_PORT),
+            api_address: Mutex::new(SocketAddr::from((Ipv4Addr::LOCALHOST, crate::DEFAULT_PORT))),
             blinking: AtomicBool::new(false),
+            target,
+            engine: EngineState::default(),
         })
     }
 
@@ -128,9 +142,19 @@ impl BalenaManager {
         &self.locks
     }
 
-    /// The port the device API listens on, once it is bound.
-    pub fn set_api_port(&self, port: u16) {
-        self.api_port.store(port, Ordering::Relaxed);
+    /// The address the device API listens on, once it is bound.
+    pub fn set_api_address(&self, address: SocketAddr) {
+        *self.api_address.lock().unwrap_or_else(|e| e.into_inner()) = address;
+    }
+
+    /// Where services reach the device API: its address, the loopback one when it listens on
+    /// every address.
+    pub fn api_address(&self) -> SocketAddr {
+        let mut address = *self.api_address.lock().unwrap_or_else(|e| e.into_inner());
+        if address.ip().is_unspecified() {
+            address.set_ip(Ipv4Addr::LOCALHOST.into());
+        }
+        address
     }
 
     /// Whether the supervisor is healthy (`/v1/healthy`).
@@ -142,7 +166,7 @@ impl BalenaManager {
     pub fn device(&self) -> DeviceState {
         let (ip_address, mac_address) = addresses();
         DeviceState {
-            api_port: self.api_port.load(Ordering::Relaxed),
+            api_port: self.api_address().port(),
             ip_address,
             mac_address,
             commit: None,
@@ -156,8 +180,13 @@ impl BalenaManager {
         }
     }
 
-    /// The device's name: its hostname, as a device in local mode is named by it.
+    /// The device's name: the one given (`PATCH /v2/device/name`, the target's `name`), else
+    /// its hostname.
     pub fn device_name(&self) -> String {
+        let named = self.target.read().name.clone();
+        if !named.is_empty() {
+            return named;
+        }
         self.parts.host.hostname_and_os().0.unwrap_or_else(|| self.default_hostname())
     }
 
@@ -177,7 +206,8 @@ impl BalenaManager {
     pub fn host_config(&self) -> Result<HostConfig, base::Error> {
         let proxy =
             self.proxy.read().map_err(|e| base::Error::internal(format!("Can't read the proxy settings: {e}")))?;
-        Ok(HostConfig { network: NetworkConfig { proxy, hostname: self.device_name() } })
+        let hostname = self.parts.host.hostname_and_os().0.unwrap_or_else(|| self.default_hostname());
+        Ok(HostConfig { network: NetworkConfig { proxy, hostname } })
     }
 
     /// Applies a checked host config: the hostname first (hostnamed may still refuse it, and

@@ -311,8 +311,11 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
             host: Arc::clone(&host),
             system: Arc::clone(&system),
             machine: args.machine.clone(),
+            docker: Arc::clone(&docker),
+            jobs: jobs.clone(),
+            store: store.section("balena")?,
         })
-        .context("can't set up the balena device API's keys")?,
+        .context("can't set up the balena device API")?,
     );
     let (clock, whoami, clock_system) = (Arc::clone(&host), args.whoami.clone(), Arc::clone(&system));
     actix_web::rt::spawn(async move { clock.adjust_clock(&whoami, &clock_system).await });
@@ -375,7 +378,7 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
     let peers = Peers::default();
     let (server, address) = bind_api(state.clone(), peers.clone(), workers, args.listen)?;
     let (balena_server, balena_address) = bind_balena(balena.clone(), peers.clone(), workers, args.balena_listen)?;
-    balena.set_api_port(balena_address.port());
+    balena.set_api_address(balena_address);
     // The `listening on` line comes first: scripts and the tests read the main API's address
     // from it.
     // Written, not printed: a reader that stopped after the first line (a closed pipe) must not
@@ -424,6 +427,8 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
             }
         }
     });
+    // At every start: a pass cut short (a kill -9 mid-way) is finished.
+    actix_web::rt::spawn(balena.clone().into_inner().run_engine());
     actix_web::rt::spawn(async move { plugins.boot().await });
     actix_web::rt::spawn(async move { addons.boot().await });
     actix_web::rt::spawn(async move { core.boot().await });
