@@ -34,12 +34,15 @@ fn the_cli_plugin_is_installed_updated_watched_and_repaired() {
             assert_eq!(info["data"], json!({"version": "2", "version_latest": "2", "update_available": false}));
         }
         Stage::Restarted | Stage::Repaired => {
-            assert!(ha_inside(daemon, &["cli", "info"]).contains("version: '2'"), "the new container's token");
+            assert!(ha_inside(daemon, &["cli", "info"]).contains("version: \"2\""), "the new container's token");
         }
         Stage::SupervisorRestarted => {
-            assert!(ha_inside(daemon, &["cli", "info"]).contains("version: '2'"), "the plugin's token after a restart");
+            assert!(
+                ha_inside(daemon, &["cli", "info"]).contains("version: \"2\""),
+                "the plugin's token after a restart"
+            );
             let output = daemon.ha(&["cli", "info"], &[]);
-            assert!(String::from_utf8_lossy(&output.stdout).contains("version: '2'"), "{output:?}");
+            assert!(String::from_utf8_lossy(&output.stdout).contains("version: \"2\""), "{output:?}");
         }
     });
 }
