@@ -248,7 +248,7 @@ async fn core_check(core: web::Data<CoreManager>) -> ApiResult {
 
 /// Core's websocket API for add-ons granted `homeassistant_api`: they log in with their own
 /// token; `hassio/` and `supervisor/` commands are refused.
-#[utoipa::path(tag = "core", responses((status = 101, description = "Switched to the websocket protocol"), (status = 502, description = "Core does not answer")))]
+#[utoipa::path(tag = "core", responses((status = 101, description = "Switched to the websocket protocol"), (status = 400, description = "Not a websocket handshake"), (status = 502, description = "Core does not answer")))]
 #[get("/websocket")]
 async fn core_websocket(
     req: HttpRequest,
@@ -259,7 +259,7 @@ async fn core_websocket(
 }
 
 /// The same websocket, at the path Core itself serves it.
-#[utoipa::path(tag = "core", responses((status = 101, description = "Switched to the websocket protocol"), (status = 502, description = "Core does not answer")))]
+#[utoipa::path(tag = "core", responses((status = 101, description = "Switched to the websocket protocol"), (status = 400, description = "Not a websocket handshake"), (status = 502, description = "Core does not answer")))]
 #[get("/api/websocket")]
 async fn core_api_websocket(
     req: HttpRequest,
