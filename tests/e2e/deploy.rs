@@ -62,17 +62,23 @@ fn notifications(socket: UnixDatagram) -> mpsc::Receiver<String> {
     receiver
 }
 
-/// The next message that starts with `prefix`, skipping others (watchdog pings between).
-fn next_starting(messages: &mpsc::Receiver<String>, prefix: &str) -> String {
+/// The next of `received` that `wanted` picks within 30 s, skipping others (watchdog pings
+/// between notifications, other log lines).
+fn next_of(received: &mpsc::Receiver<String>, what: &str, wanted: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        match messages.recv_timeout(left) {
-            Ok(message) if message.starts_with(prefix) => return message,
+        match received.recv_timeout(left) {
+            Ok(item) if wanted(&item) => return item,
             Ok(_) => {}
-            Err(e) => panic!("no {prefix:?} notification: {e}"),
+            Err(e) => panic!("no {what}: {e}"),
         }
     }
+}
+
+/// The next notification that starts with `prefix`.
+fn next_starting(messages: &mpsc::Receiver<String>, prefix: &str) -> String {
+    next_of(messages, &format!("{prefix:?} notification"), |message| message.starts_with(prefix))
 }
 
 #[test]
@@ -134,15 +140,7 @@ fn stderr_lines(journal: bool) -> (Daemon, mpsc::Receiver<String>) {
 }
 
 fn line_naming(lines: &mpsc::Receiver<String>, marker: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match lines.recv_timeout(left) {
-            Ok(line) if line.contains(marker) => return line,
-            Ok(_) => {}
-            Err(e) => panic!("no line naming {marker}: {e}"),
-        }
-    }
+    next_of(lines, &format!("line naming {marker}"), |line| line.contains(marker))
 }
 
 #[test]

@@ -86,11 +86,18 @@ struct Sink {
     lines: broadcast::Sender<String>,
 }
 
-/// A per-event writer: the formatter writes one event into it, and on drop the whole line goes
-/// to the boot file and the followers at once.
+/// A per-event writer: the formatter writes one event into it, and on drop the whole event goes
+/// where it is meant to at once.
 pub struct EventWriter {
-    sink: Arc<Mutex<Sink>>,
+    to: Destination,
     buf: Vec<u8>,
+}
+
+enum Destination {
+    /// The boot file and the followers.
+    Sink(Arc<Mutex<Sink>>),
+    /// stderr under systemd, each line prefixed with the event's syslog priority.
+    Journal(u8),
 }
 
 impl Write for EventWriter {
@@ -109,7 +116,20 @@ impl Drop for EventWriter {
         if self.buf.is_empty() {
             return;
         }
-        let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
+        let sink = match &self.to {
+            Destination::Sink(sink) => sink,
+            Destination::Journal(priority) => {
+                let prefix = format!("<{priority}>");
+                let mut out = Vec::with_capacity(self.buf.len() + 8);
+                for line in self.buf.split_inclusive(|&b| b == b'\n') {
+                    out.extend_from_slice(prefix.as_bytes());
+                    out.extend_from_slice(line);
+                }
+                let _ = io::stderr().write_all(&out);
+                return;
+            }
+        };
+        let mut sink = sink.lock().unwrap_or_else(|e| e.into_inner());
         if sink.written < MAX_BOOT_LOG {
             if let Some(file) = sink.file.as_mut() {
                 if file.write_all(&self.buf).is_ok() {
@@ -142,7 +162,8 @@ impl SupervisorLog {
         let (lines, _) = broadcast::channel(1024);
         let sink = Arc::new(Mutex::new(Sink { file: Some(file), written: 0, lines: lines.clone() }));
         let (filter, handle) = reload::Layer::new(EnvFilter::new(level.directives()));
-        let make_writer = move || EventWriter { sink: Arc::clone(&sink), buf: Vec::with_capacity(256) };
+        let make_writer =
+            move || EventWriter { to: Destination::Sink(Arc::clone(&sink)), buf: Vec::with_capacity(256) };
         let (terminal, journal) = if stderr_is_journal() {
             (None, Some(fmt::layer().with_ansi(false).without_time().with_writer(JournalStderr)))
         } else {
@@ -216,43 +237,14 @@ fn priority(level: &tracing::Level) -> u8 {
 }
 
 impl<'a> MakeWriter<'a> for JournalStderr {
-    type Writer = PriorityLines;
+    type Writer = EventWriter;
 
-    fn make_writer(&'a self) -> PriorityLines {
-        PriorityLines { priority: 6, buf: Vec::with_capacity(256) }
+    fn make_writer(&'a self) -> EventWriter {
+        EventWriter { to: Destination::Journal(6), buf: Vec::with_capacity(256) }
     }
 
-    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> PriorityLines {
-        PriorityLines { priority: priority(meta.level()), buf: Vec::with_capacity(256) }
-    }
-}
-
-/// One event for the journal, written to stderr at once on drop with each line prefixed.
-struct PriorityLines {
-    priority: u8,
-    buf: Vec<u8>,
-}
-
-impl Write for PriorityLines {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Drop for PriorityLines {
-    fn drop(&mut self) {
-        let prefix = format!("<{}>", self.priority);
-        let mut out = Vec::with_capacity(self.buf.len() + 8);
-        for line in self.buf.split_inclusive(|&b| b == b'\n') {
-            out.extend_from_slice(prefix.as_bytes());
-            out.extend_from_slice(line);
-        }
-        let _ = io::stderr().write_all(&out);
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> EventWriter {
+        EventWriter { to: Destination::Journal(priority(meta.level())), buf: Vec::with_capacity(256) }
     }
 }
 
