@@ -204,11 +204,15 @@ fn build_local_runs_with_exactly_what_its_config_grants() {
         })
         .collect();
     let data = daemon.data_dir();
+    let lock_folder = data.join("addons/locks").join(slug).join(slug);
     let expected = BTreeMap::from([
         ("/data".to_owned(), (addon_data(&daemon, slug).display().to_string(), true)),
         ("/share".to_owned(), (data.join("share").display().to_string(), true)),
         ("/ssl".to_owned(), (data.join("ssl").display().to_string(), false)),
         ("/media".to_owned(), (data.join("media").display().to_string(), true)),
+        // Its update-lock folder, as a balena service has one.
+        ("/tmp/balena".to_owned(), (lock_folder.display().to_string(), true)),
+        ("/tmp/resin".to_owned(), (lock_folder.display().to_string(), true)),
     ]);
     assert_eq!(mounts, expected, "the mounts are not the mapped folders");
 
@@ -620,4 +624,57 @@ fn ha_apps_install_follows_the_job_and_ha_apps_info_shows_the_app() {
     for line in ["slug: core_stdin_reader", "version: 1.0.0", "state: stopped", "stdin: true"] {
         assert!(stdout.lines().any(|l| l == line), "{line} missing: {stdout}");
     }
+}
+
+/// Runs `command` in the add-on's container, as the add-on itself would; it must succeed.
+fn exec_in(daemon: &Daemon, slug: &str, command: &[&str]) {
+    let container = container_name(daemon, slug);
+    let args = [&["exec", container.as_str()], command].concat();
+    assert!(docker(&args).is_some(), "{command:?} in {container}");
+}
+
+/// An add-on holds its update lock as a balena service does, with `updates.lock` in its
+/// `/tmp/balena`: its update and restart are refused (409) until it lets go, unless forced, and
+/// its info says so.
+#[test]
+fn an_addon_holding_its_update_lock_delays_its_update_and_restart_until_it_lets_go_or_is_forced() {
+    let repository = FixtureRepository::copy();
+    let daemon = engine_daemon(&[repository.env()]);
+    let slug = "core_stdin_reader";
+    install(&daemon, slug);
+    start(&daemon, slug);
+    assert_eq!(info(&daemon, slug)["update_locked"], false);
+    exec_in(&daemon, slug, &["touch", "/tmp/balena/updates.lock"]);
+    assert_eq!(info(&daemon, slug)["update_locked"], true);
+
+    repository.set_config("stdin_reader", "version", "1.0.1");
+    let (status, answer) = daemon.post("/store/reload", json!({}));
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = daemon.post(&format!("/addons/{slug}/update"), json!({}));
+    assert_eq!(status, 409, "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains("update lock"), "{answer}");
+    let (status, answer) = daemon.post(&format!("/addons/{slug}/restart"), json!({}));
+    assert_eq!(status, 409, "{answer}");
+    assert_eq!(info(&daemon, slug)["version"], "1.0.0");
+    assert_eq!(state(&daemon, slug), "started");
+
+    // It lets go: the update goes ahead.
+    exec_in(&daemon, slug, &["rm", "/tmp/balena/updates.lock"]);
+    let (status, answer) = daemon.post(&format!("/addons/{slug}/update"), json!({}));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(info(&daemon, slug)["version"], "1.0.1");
+
+    // Taken again (the legacy name counts too): force overrides it and takes it away.
+    if state(&daemon, slug) != "started" {
+        start(&daemon, slug);
+    }
+    exec_in(&daemon, slug, &["touch", "/tmp/resin/resin-updates.lock"]);
+    assert_eq!(info(&daemon, slug)["update_locked"], true);
+    let (status, answer) = daemon.post(&format!("/addons/{slug}/restart"), json!({"force": true}));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(info(&daemon, slug)["update_locked"], false);
+    assert_eq!(state(&daemon, slug), "started");
+    exec_in(&daemon, slug, &["touch", "/tmp/balena/updates.lock"]);
+    uninstall(&daemon, slug);
+    assert!(!daemon.data_dir().join("addons/locks").join(slug).exists(), "its lock folder goes with it");
 }

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::MetadataExt;
 use std::sync::{Arc, Condvar, Mutex};
 
 const HAOS_SERVICES: &[Service] =
@@ -222,8 +223,20 @@ fn an_update_downloads_the_bundle_and_installs_it_with_rauc_without_rebooting() 
         json!([{"update_type": "os", "panel_path": "/update-available/os", "version_latest": "16.1"}])
     );
 
+    // An add-on that holds its update lock (`updates.lock` in the folder its container sees as
+    // `/tmp/balena`) delays the update until it lets go, or until the update is forced.
+    let lock_folder = daemon.data_dir().join("addons/locks/local_example/local_example");
+    std::fs::create_dir_all(&lock_folder).unwrap();
+    std::fs::write(lock_folder.join("updates.lock"), "").unwrap();
     let (status, body) = daemon.post("/os/update", json!({"background": true}));
+    assert_eq!(status, 409, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("update lock"), "{body}");
+    assert!(lock_folder.join("updates.lock").exists(), "the add-on's lock is left alone");
+
+    let (status, body) = daemon.post("/os/update", json!({"background": true, "force": true}));
     assert_eq!(status, 200, "{body}");
+    // Forced: the supervisor holds the add-on's lock in its place while it installs.
+    assert_eq!(std::fs::metadata(lock_folder.join("updates.lock")).unwrap().uid(), 65534, "the supervisor's lockfile");
     let id = body["data"]["job_id"].as_str().expect("a job id").to_owned();
     // The server holds the second half of the bundle: the job is seen downloading.
     let running = eventually("half of the bundle", || Some(job(&daemon, &id)).filter(|job| job["progress"] == 25.0));
@@ -236,6 +249,7 @@ fn an_update_downloads_the_bundle_and_installs_it_with_rauc_without_rebooting() 
     let done = wait_for_job(&daemon, &id);
     assert_eq!(done["errors"], json!([]), "{done}");
     assert_eq!((&done["stage"], &done["progress"]), (&json!("install"), &json!(100.0)));
+    assert!(!lock_folder.join("updates.lock").exists(), "the supervisor lets go of the lock when done");
 
     let bundle = daemon.data_dir().join("tmp/hassos-16.1.raucb");
     assert!(

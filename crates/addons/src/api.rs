@@ -114,8 +114,12 @@ async fn addon_info(req: HttpRequest, manager: Manager, addon: web::Path<String>
         }
         _ => true,
     };
-    let runtime =
-        info::Runtime { state: manager.state(&slug).await, ip_address: manager.ip_address(&addon).await, show_options };
+    let runtime = info::Runtime {
+        state: manager.state(&slug).await,
+        ip_address: manager.ip_address(&addon).await,
+        show_options,
+        update_locked: manager.update_locked(&slug),
+    };
     ok(info::info(&addon, &manager.installed_facts(&addon), runtime))
 }
 
@@ -135,6 +139,9 @@ pub struct AddonUpdate {
     backup: Option<bool>,
     #[serde(default)]
     background: bool,
+    /// Update even while the add-on holds its update lock (`/tmp/balena/updates.lock`).
+    #[serde(default)]
+    force: bool,
 }
 
 async fn install(manager: Manager, slug: String, body: InstallBody) -> ApiResult {
@@ -150,7 +157,7 @@ async fn update(req: HttpRequest, manager: Manager, slug: String, body: AddonUpd
     if caller.as_deref() == Some(slug.as_str()) {
         return Err(errors::update_self(&slug).into());
     }
-    answer(manager.update(&slug, body.backup.unwrap_or(false), body.background).await?)
+    answer(manager.update(&slug, body.backup.unwrap_or(false), body.background, body.force).await?)
 }
 
 /// Installs a store add-on (job `addon_manager_install`).
@@ -175,7 +182,7 @@ async fn store_addon_install_version(
 
 /// Updates an installed add-on to the store version (job `addon_manager_update`).
 #[utoipa::path(tag = "store", params(("addon" = String, Path)), request_body = Option<AddonUpdate>,
-    responses((status = 200, body = http_api::envelope::Envelope<JobStarted>), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 403, body = http_api::envelope::ErrorEnvelope), (status = 404, body = http_api::envelope::ErrorEnvelope)))]
+    responses((status = 200, body = http_api::envelope::Envelope<JobStarted>), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 403, body = http_api::envelope::ErrorEnvelope), (status = 404, body = http_api::envelope::ErrorEnvelope), (status = 409, description = "The add-on holds its update lock", body = http_api::envelope::ErrorEnvelope)))]
 #[post("/addons/{addon}/update")]
 async fn store_addon_update(
     req: HttpRequest,
@@ -188,7 +195,7 @@ async fn store_addon_update(
 
 /// Updates an installed add-on; the version is ignored, the store version is installed.
 #[utoipa::path(tag = "store", params(("addon" = String, Path), ("version" = String, Path)), request_body = Option<AddonUpdate>,
-    responses((status = 200, body = http_api::envelope::Envelope<JobStarted>), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 403, body = http_api::envelope::ErrorEnvelope), (status = 404, body = http_api::envelope::ErrorEnvelope)))]
+    responses((status = 200, body = http_api::envelope::Envelope<JobStarted>), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 403, body = http_api::envelope::ErrorEnvelope), (status = 404, body = http_api::envelope::ErrorEnvelope), (status = 409, description = "The add-on holds its update lock", body = http_api::envelope::ErrorEnvelope)))]
 #[post("/addons/{addon}/update/{version}")]
 async fn store_addon_update_version(
     req: HttpRequest,
@@ -209,7 +216,7 @@ async fn addon_install(manager: Manager, addon: web::Path<String>, body: Body<In
 
 /// Updates an add-on (deprecated alias of `POST /store/addons/{addon}/update`).
 #[utoipa::path(tag = "addons", params(("addon" = String, Path)), request_body = Option<AddonUpdate>,
-    responses((status = 200, body = http_api::envelope::Envelope<JobStarted>), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 403, body = http_api::envelope::ErrorEnvelope), (status = 404, body = http_api::envelope::ErrorEnvelope)))]
+    responses((status = 200, body = http_api::envelope::Envelope<JobStarted>), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 403, body = http_api::envelope::ErrorEnvelope), (status = 404, body = http_api::envelope::ErrorEnvelope), (status = 409, description = "The add-on holds its update lock", body = http_api::envelope::ErrorEnvelope)))]
 #[post("/{addon}/update")]
 async fn addon_update(
     req: HttpRequest,
@@ -266,13 +273,28 @@ async fn addon_stop(req: HttpRequest, manager: Manager, addon: web::Path<String>
     ok_empty()
 }
 
-/// Restarts an add-on (job `addon_restart`).
-#[utoipa::path(tag = "addons", params(("addon" = String, Path)),
+/// `POST /addons/{addon}/restart`; the body is optional.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestartBody {
+    /// Restart even while the add-on holds its update lock (`/tmp/balena/updates.lock`).
+    #[serde(default)]
+    force: bool,
+}
+
+/// Restarts an add-on (job `addon_restart`); refused with 409 while it holds its update lock,
+/// unless `force`.
+#[utoipa::path(tag = "addons", params(("addon" = String, Path)), request_body = Option<RestartBody>,
     responses((status = 200, body = http_api::envelope::Envelope<http_api::envelope::Empty>), (status = 400, body = http_api::envelope::ErrorEnvelope), (status = 404, body = http_api::envelope::ErrorEnvelope), (status = 409, body = http_api::envelope::ErrorEnvelope)))]
 #[post("/{addon}/restart")]
-async fn addon_restart(req: HttpRequest, manager: Manager, addon: web::Path<String>) -> ApiResult {
+async fn addon_restart(
+    req: HttpRequest,
+    manager: Manager,
+    addon: web::Path<String>,
+    body: Body<RestartBody>,
+) -> ApiResult {
     let slug = installed(&req, &manager, &addon)?.slug;
-    manager.restart(&slug).await?;
+    manager.restart(&slug, body.into_inner().force).await?;
     ok_empty()
 }
 

@@ -34,6 +34,8 @@ pub struct HostFolders {
     pub media: PathBuf,
     pub backup: PathBuf,
     pub addons_local: PathBuf,
+    /// The add-ons' update-lock folders (`<slug>/<slug>`).
+    pub locks: PathBuf,
     /// The whole data directory, for what other parts lay out in it (the sound clients' files).
     pub layout: DataDir,
 }
@@ -49,6 +51,7 @@ impl HostFolders {
             media: data.media(),
             backup: data.backup(),
             addons_local: data.addons_local(),
+            locks: data.addon_locks(),
             layout: data.clone(),
         }
     }
@@ -74,10 +77,10 @@ pub struct Plan<'a> {
     pub dns: Option<Ipv4Addr>,
 }
 
-/// The folders the container needs to exist before it is created: its data folder and, when
-/// mapped, its public config folder.
+/// The folders the container needs to exist before it is created: its data folder, its
+/// update-lock folder and, when mapped, its public config folder.
 pub fn folders_to_create(addon: &Installed, folders: &HostFolders) -> Vec<PathBuf> {
-    let mut dirs = vec![folders.data.join(&addon.slug)];
+    let mut dirs = vec![folders.data.join(&addon.slug), lock_folder(addon, folders)];
     if addon.config().map.iter().any(|m| m.kind == MapType::AddonConfig) {
         dirs.push(folders.addon_configs.join(&addon.slug));
     }
@@ -246,7 +249,12 @@ fn bind_slave(source: &Path, target: &str, read_only: bool, slave: bool) -> Moun
     }
 }
 
-/// `/data` (always, writable), the mapped folders with their `read_only` flags, and the host
+/// The folder where the add-on holds its update lock, as a balena service holds its own.
+pub fn lock_folder(addon: &Installed, folders: &HostFolders) -> PathBuf {
+    folders.locks.join(&addon.slug).join(&addon.slug)
+}
+
+/// `/data` and the update-lock folder (always, writable), the mapped folders with their `read_only` flags, and the host
 /// paths the config's switches ask for.
 fn mounts(plan: &Plan) -> Vec<Mount> {
     let addon = plan.addon;
@@ -258,6 +266,8 @@ fn mounts(plan: &Plan) -> Vec<Mount> {
     let data_target =
         config.map.iter().find(|m| m.kind == MapType::Data).map_or("/data".to_owned(), |m| target(&m.path, "/data"));
     let mut mounts = vec![bind(&folders.data.join(&addon.slug), &data_target, false)];
+    let locks = lock_folder(addon, folders);
+    mounts.extend(update_locks::MOUNT_POINTS.iter().map(|point| bind(&locks, point, false)));
     for entry in &config.map {
         let ro = entry.read_only;
         let mount = match entry.kind {
@@ -420,7 +430,16 @@ mod tests {
         assert_eq!(hc.port_bindings, None);
         assert_eq!(hc.restart_policy, None, "restarts are the watchdog's job");
         assert_eq!(hc.network_mode.as_deref(), Some("t1hassio"));
-        assert_eq!(targets(&body), vec![("/srv/sup/addons/data/local_test".into(), "/data".into(), false)]);
+        // Its data, and its update-lock folder where balena services have theirs.
+        let lock = "/srv/sup/addons/locks/local_test/local_test";
+        assert_eq!(
+            targets(&body),
+            vec![
+                ("/srv/sup/addons/data/local_test".into(), "/data".into(), false),
+                (lock.into(), "/tmp/balena".into(), false),
+                (lock.into(), "/tmp/resin".into(), false),
+            ]
+        );
         assert_eq!(body.hostname.as_deref(), Some("local-test"));
         assert_eq!(body.domainname.as_deref(), Some("local.hass.io"));
         assert_eq!(body.labels.as_ref().unwrap().get("supervisor_managed"), Some(&String::new()));
@@ -539,6 +558,8 @@ mod tests {
         let mounts = targets(&build(&addon, &nothing));
         let expected = [
             ("/srv/sup/addons/data/local_test", "/store", false),
+            ("/srv/sup/addons/locks/local_test/local_test", "/tmp/balena", false),
+            ("/srv/sup/addons/locks/local_test/local_test", "/tmp/resin", false),
             ("/srv/sup/share", "/share", false),
             ("/srv/sup/ssl", "/ssl", true),
             ("/srv/sup/addon_configs/local_test", "/config", false),
@@ -552,7 +573,7 @@ mod tests {
             expected.iter().map(|(s, t, ro)| (s.to_string(), t.to_string(), *ro)).collect();
         assert_eq!(mounts, expected);
         let dirs = folders_to_create(&addon, &folders());
-        assert_eq!(dirs.len(), 2);
+        assert_eq!(dirs.len(), 3);
     }
 
     #[test]

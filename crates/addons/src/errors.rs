@@ -107,6 +107,16 @@ pub fn boot_manual_only(slug: &str) -> Error {
     )
 }
 
+/// The add-on holds its update lock: what would change it waits until it lets go, or is forced.
+pub fn update_locked(slug: &str) -> Error {
+    keyed(
+        Kind::Conflict,
+        format!("App {slug} holds its update lock (updates.lock in its /tmp/balena); retry once it lets go, or force"),
+        "addon_update_locked",
+        addon_field(slug),
+    )
+}
+
 pub fn not_running(slug: &str) -> Error {
     keyed(Kind::Invalid, format!("App {slug} is not running"), "addon_not_running_error", addon_field(slug))
 }

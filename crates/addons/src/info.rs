@@ -142,6 +142,10 @@ pub struct AddonInfo {
     pub system_managed_config_entry: Option<String>,
     #[schema(value_type = String)]
     pub log_format: base::logs::LineFormat,
+    /// Whether the add-on holds its update lock now (`updates.lock` in its `/tmp/balena`, as a
+    /// balena service holds one): its update and restart, and an OS update, wait until it lets
+    /// go unless forced. Not in the real Supervisor.
+    pub update_locked: bool,
 }
 
 /// `GET /addons/{addon}/info` of an add-on that is only in the store (legacy v1 behaviour).
@@ -247,6 +251,7 @@ pub struct Runtime {
     pub ip_address: String,
     /// Whether the caller may see the options.
     pub show_options: bool,
+    pub update_locked: bool,
 }
 
 /// The full info of an installed add-on.
@@ -339,6 +344,7 @@ pub fn info(addon: &Installed, store: &StoreFacts, runtime: Runtime) -> AddonInf
             None
         },
         log_format: config.log_format,
+        update_locked: runtime.update_locked,
     }
 }
 

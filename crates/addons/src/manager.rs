@@ -32,6 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use store::{AddonFile, StoreAddon, StoreManager};
 use tokio::io::AsyncWriteExt;
+use update_locks::{Held, LockError, Locks};
 
 /// How long `start` waits for a health-checked add-on to leave `startup`.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(120);
@@ -72,6 +73,8 @@ pub(crate) struct Inner {
     uninstall_hooks: Mutex<Vec<UninstallHook>>,
     /// Told of every panel turned on or off; see [`AddonManager::on_panel_change`].
     panel_hooks: Mutex<Vec<PanelHook>>,
+    /// The update locks add-ons hold through their `/tmp/balena` folder.
+    locks: Arc<Locks<String>>,
 }
 
 /// Called with each add-on [`AddonManager::remove`] removed, so the domains built on add-ons
@@ -135,6 +138,7 @@ impl AddonManager {
                 update_backup: std::sync::OnceLock::new(),
                 uninstall_hooks: Mutex::default(),
                 panel_hooks: Mutex::default(),
+                locks: Arc::new(Locks::new(data.addon_locks())),
             }),
         };
         catalog.set_installed(Arc::new(manager.clone()));
@@ -425,9 +429,30 @@ impl AddonManager {
         self.inner.jobs.perform(spec, background, move |job| async move { manager.install_in(&slug, &job).await }).await
     }
 
+    /// The add-ons' update locks, for what else an add-on's lock delays (an OS update).
+    pub fn update_locks(&self) -> Arc<Locks<String>> {
+        Arc::clone(&self.inner.locks)
+    }
+
+    /// Whether the add-on holds its update lock now (an `updates.lock` of its own in its
+    /// `/tmp/balena`).
+    pub fn update_locked(&self, slug: &str) -> bool {
+        self.inner.locks.held(&slug.to_owned()).is_ok_and(|holders| !holders.is_empty())
+    }
+
+    /// Takes the add-on's update lock for the supervisor while it changes the add-on, so the
+    /// add-on sees it; refused while the add-on holds it, unless `force`.
+    async fn take_update_lock(&self, slug: &str, force: bool) -> Result<Held, Error> {
+        self.inner.locks.lock(&[slug.to_owned()], force).await.map_err(|e| match e {
+            LockError::Locked(_) => errors::update_locked(slug),
+            LockError::Failed(why) => errors::unknown(slug, why),
+        })
+    }
+
     /// Updates the installed add-on `slug` to the store version as the job
     /// `addon_manager_update`, after a backup of it with `backup`; checked before the job.
-    pub async fn update(&self, slug: &str, backup: bool, background: bool) -> Result<Outcome, Error> {
+    /// While the add-on holds its update lock the update is refused, unless `force`.
+    pub async fn update(&self, slug: &str, backup: bool, background: bool, force: bool) -> Result<Outcome, Error> {
         if !self.is_installed(slug) {
             return Err(if self.inner.catalog.addon(slug).is_some() {
                 errors::slug_not_installed(slug)
@@ -437,11 +462,15 @@ impl AddonManager {
         }
         self.store_addon(slug)?;
         self.validate_update(slug)?;
+        let held = self.take_update_lock(slug, force).await?;
         let spec = spec("addon_manager_update", slug).conditions(&FETCH_CONDITIONS);
         let (manager, slug) = (self.clone(), slug.to_owned());
         self.inner
             .jobs
-            .perform(spec, background, move |job| async move { manager.update_in(&slug, backup, &job).await })
+            .perform(spec, background, move |job| async move {
+                let _held = held;
+                manager.update_in(&slug, backup, &job).await
+            })
             .await
     }
 
@@ -637,10 +666,12 @@ impl AddonManager {
             file.system.remove(slug);
         })?;
         self.remove_image(&installed.user.image, &installed.user.version).await;
-        let data_dir = self.inner.folders.data.join(slug);
-        if let Err(e) = std::fs::remove_dir_all(&data_dir) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!(addon = slug, "can't remove {}: {e}", data_dir.display());
+        // Its data, and its update-lock folder (what it held goes with it).
+        for dir in [self.inner.folders.data.join(slug), self.inner.folders.locks.join(slug)] {
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(addon = slug, "can't remove {}: {e}", dir.display());
+                }
             }
         }
         if remove_config {
@@ -684,13 +715,16 @@ impl AddonManager {
         self.inner.jobs.run(spec("addon_stop", &slug), |_| async move { manager.stop_container(&slug).await }).await
     }
 
-    /// Stops and starts the add-on (job `addon_restart`).
-    pub async fn restart(&self, slug: &str) -> Result<(), Error> {
+    /// Stops and starts the add-on (job `addon_restart`); refused while the add-on holds its
+    /// update lock, unless `force`.
+    pub async fn restart(&self, slug: &str, force: bool) -> Result<(), Error> {
+        let held = self.take_update_lock(slug, force).await?;
         let manager = self.clone();
         let slug = slug.to_owned();
         self.inner
             .jobs
             .run(spec("addon_restart", &slug), |_| async move {
+                let _held = held;
                 manager.stop_container(&slug).await?;
                 manager.start_container(&slug).await
             })

@@ -7,7 +7,6 @@
 
 use crate::engine::Container;
 use crate::keys::Scope;
-use crate::locks::LockError;
 use crate::target::{Posted, Service, Target};
 use crate::BalenaManager;
 use base::Error;
@@ -19,6 +18,7 @@ use serde_json::{json, Map, Value};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
+use update_locks::LockError;
 
 /// The `error_key` of a refusal because a service holds its update lock (423).
 pub const UPDATES_LOCKED: &str = "updates_locked";

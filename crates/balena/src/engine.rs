@@ -3,7 +3,7 @@
 //! services that are missing, replaces the ones whose definition changed with their update
 //! strategy (`download-then-kill`, `kill-then-download`, `delete-then-download`, `hand-over`)
 //! and removes what the target no longer names. Changing or removing a running service takes
-//! its application's update locks first ([`crate::locks`]); while a service holds its lock the
+//! its application's update locks first (`update_locks`); while a service holds its lock the
 //! change waits, and the engine tries again until it lets go, unless forced (the call's or the
 //! target's `SUPERVISOR_OVERRIDE_LOCK`).
 //!
@@ -12,7 +12,6 @@
 //! a kill -9 picks up where the last one stopped. A container's name ends with a hash of its
 //! service's definition: a changed definition is a new container, and the old one is told apart.
 
-use crate::locks::{Held, LockError, MOUNT_POINTS};
 use crate::target::{App, Service, Target};
 use crate::BalenaManager;
 use base::Error;
@@ -29,6 +28,7 @@ use jobs::{Job, JobLimit, JobSpec};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
+use update_locks::{Held, LockError, MOUNT_POINTS};
 
 /// On every container, volume and network the engine makes.
 pub const LABEL_SUPERVISED: &str = "io.balena.supervised";
@@ -342,7 +342,7 @@ impl BalenaManager {
                 self.ensure_image(job, docker, app_id, service).await?;
                 let dir = self
                     .locks
-                    .service_dir(app_id, &service.service_name)
+                    .service_dir(&app_id, &service.service_name)
                     .map_err(|e| Error::internal(e.to_string()))?;
                 for file in HANDOVER_FILES {
                     let _ = std::fs::remove_file(dir.join(file));
@@ -517,7 +517,7 @@ impl BalenaManager {
         let name = format!("{}{}_{}_{}", self.instance(), service.service_name, service.image_id, &hash[..12]);
         let lock_dir = self
             .locks
-            .service_dir(app_id, &service.service_name)
+            .service_dir(&app_id, &service.service_name)
             .map_err(|e| Error::internal(format!("Can't make the lock folder: {e}")))?;
         let mut binds: Vec<String> = service
             .volumes

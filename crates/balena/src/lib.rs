@@ -9,7 +9,8 @@
 //!   declared with the route in [`api::routes`] through the project's route table, and the guard
 //!   that checks it on the route actix matched.
 //! - [`keys`]: the device's key and the services' application-scoped keys.
-//! - [`locks`]: the update locks services hold through their `/tmp/balena` folder.
+//! - the update locks services hold through their `/tmp/balena` folder are the crate
+//!   `update_locks`'s, shared with the add-ons.
 //! - [`manager`]: what the endpoints do (device facts, host config, power, blink, journal).
 //! - [`target`]: the local-mode target state and its validation; [`engine`], the state engine
 //!   that converges the container engine to it as jobs; [`actions`], the application and
@@ -24,7 +25,6 @@ mod body;
 pub mod engine;
 mod failure;
 pub mod keys;
-pub mod locks;
 pub mod manager;
 pub mod openapi;
 pub mod proxy;

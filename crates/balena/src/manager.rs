@@ -5,7 +5,6 @@
 
 use crate::engine::EngineState;
 use crate::keys::Keys;
-use crate::locks::{LockError, Locks};
 use crate::proxy::{self, Change, Proxy, ProxyFiles};
 use crate::target::Target;
 use base::{DataDir, System};
@@ -15,6 +14,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use update_locks::{LockError, Locks};
 use utoipa::ToSchema;
 
 /// How long the LED blinks, and how fast.

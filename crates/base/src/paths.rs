@@ -212,6 +212,12 @@ impl DataDir {
         self.balena().join("app_keys.json")
     }
 
+    /// The update-lock folders of add-ons, `<slug>/<slug>/`, each bound into its add-on's
+    /// container as `/tmp/balena` and `/tmp/resin`, as balena services have theirs.
+    pub fn addon_locks(&self) -> PathBuf {
+        self.root.join("addons/locks")
+    }
+
     /// The update-lock folders of balena services, `<app id>/<service name>/`, each bound into
     /// its service's containers as `/tmp/balena` and `/tmp/resin`, where the service holds its
     /// lock by creating `updates.lock`.

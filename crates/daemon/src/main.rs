@@ -297,6 +297,7 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
         Arc::clone(&system),
         jobs.clone(),
         data.clone(),
+        addons.update_locks(),
     )?);
     let host = Arc::new(host::HostManager::new(
         Arc::clone(&host_services),

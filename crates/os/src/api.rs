@@ -102,12 +102,18 @@ pub struct OsUpdate {
     version: Option<String>,
     /// Answer at once with `{"job_id": ...}` instead of waiting for the job.
     background: Option<bool>,
+    /// Update even while an add-on holds its update lock (`/tmp/balena/updates.lock`).
+    force: Option<bool>,
 }
 
 impl OsUpdate {
     fn parse(body: Map<String, Value>) -> Result<OsUpdate, ApiError> {
-        let fields = Fields::new(body, &["version", "background"])?;
-        Ok(OsUpdate { version: fields.version("version")?, background: fields.get("background")? })
+        let fields = Fields::new(body, &["version", "background", "force"])?;
+        Ok(OsUpdate {
+            version: fields.version("version")?,
+            background: fields.get("background")?,
+            force: fields.get("force")?,
+        })
     }
 }
 
@@ -117,13 +123,14 @@ impl OsUpdate {
     request_body = Option<OsUpdate>,
     responses(
         (status = 200, description = "Installed, or started with `background`", body = http_api::envelope::Envelope<JobStarted>),
-        (status = 400, body = http_api::envelope::ErrorEnvelope)
+        (status = 400, body = http_api::envelope::ErrorEnvelope),
+        (status = 409, description = "An add-on holds its update lock", body = http_api::envelope::ErrorEnvelope)
     )
 )]
 #[post("/update")]
 async fn os_update(os: web::Data<OsManager>, body: Body<Map<String, Value>>) -> ApiResult {
     let body = OsUpdate::parse(body.into_inner())?;
-    answer(os.update(body.version, body.background.unwrap_or(false)).await?)
+    answer(os.update(body.version, body.background.unwrap_or(false), body.force.unwrap_or(false)).await?)
 }
 
 /// A boot slot's name.

@@ -25,6 +25,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
+use update_locks::{LockError, Locks};
 use updater::Updater;
 
 /// From this OS-Agent version on, the supervisor prepares the new data disk itself and the agent
@@ -116,6 +117,8 @@ pub struct OsManager {
     http: reqwest::Client,
     /// The version of an installed update that becomes active at the next reboot.
     pending: Mutex<Option<String>>,
+    /// The add-ons' update locks: an add-on that holds its lock delays an OS update.
+    addon_locks: Arc<Locks<String>>,
 }
 
 impl OsManager {
@@ -126,10 +129,12 @@ impl OsManager {
         system: Arc<System>,
         jobs: JobManager,
         data: DataDir,
+        addon_locks: Arc<Locks<String>>,
     ) -> anyhow::Result<OsManager> {
         let boards = Persisted::load(store.section("os")?, "board")?;
         let http = reqwest::Client::builder().connect_timeout(CONNECT_TIMEOUT).timeout(DOWNLOAD_TIMEOUT).build()?;
-        let manager = OsManager { services, updater, system, jobs, data, boards, http, pending: Mutex::new(None) };
+        let manager =
+            OsManager { services, updater, system, jobs, data, boards, http, pending: Mutex::new(None), addon_locks };
         manager.publish_conditions();
         Ok(manager)
     }
@@ -247,7 +252,14 @@ impl OsManager {
     /// Updates the OS to `version` (the latest when `None`) as the job `os_manager_update`: the
     /// bundle is downloaded and installed with RAUC into the other slot, which becomes active at
     /// the next reboot.
-    pub async fn update(self: &Arc<Self>, version: Option<String>, background: bool) -> Result<Outcome, base::Error> {
+    /// While an add-on holds its update lock the update is refused (409), unless `force`; the
+    /// supervisor holds every add-on's lock while it installs, so the add-ons see it.
+    pub async fn update(
+        self: &Arc<Self>,
+        version: Option<String>,
+        background: bool,
+        force: bool,
+    ) -> Result<Outcome, base::Error> {
         let spec = JobSpec::new("os_manager_update")
             .conditions(&[
                 JobCondition::Haos,
@@ -257,8 +269,20 @@ impl OsManager {
                 JobCondition::SupervisorUpdated,
             ])
             .limit(JobLimit::Once);
+        let held = self.addon_locks.lock_all(force).await.map_err(|e| match e {
+            LockError::Locked(why) => base::Error::conflict(format!(
+                "An app holds its update lock, which delays an OS update; retry once it lets go, or force ({why})"
+            ))
+            .with_key("os_update_locked"),
+            LockError::Failed(why) => base::Error::internal(why),
+        })?;
         let os = Arc::clone(self);
-        self.jobs.perform(spec, background, move |job| async move { os.update_in(job, version).await }).await
+        self.jobs
+            .perform(spec, background, move |job| async move {
+                let _held = held;
+                os.update_in(job, version).await
+            })
+            .await
     }
 
     /// The work of an update.
@@ -881,7 +905,9 @@ mod tests {
         let jobs = JobManager::new(&store, Arc::clone(&system), data.clone()).unwrap();
         let updater = Updater::new(&store, Arc::clone(&system), jobs.clone(), "/nonexistent/{channel}.json", "ova");
         let services = Arc::new(HostServices::watch(None).await);
-        let os = OsManager::new(&store, services, Arc::new(updater.unwrap()), Arc::clone(&system), jobs.clone(), data);
+        let locks = Arc::new(Locks::new(data.addon_locks()));
+        let updater = Arc::new(updater.unwrap());
+        let os = OsManager::new(&store, services, updater, Arc::clone(&system), jobs.clone(), data, locks);
         system.set_haos(haos);
         system.set_internet(true);
         (Arc::new(os.unwrap()), jobs)
@@ -891,7 +917,7 @@ mod tests {
     async fn operations_called_from_code_run_as_their_jobs() {
         let dir = tempfile::tempdir().unwrap();
         let (os, jobs) = manager(dir.path(), false).await;
-        let refused = os.update(None, true).await.unwrap_err();
+        let refused = os.update(None, true, false).await.unwrap_err();
         assert_eq!(refused.message, "'os_manager_update' blocked from execution, no Home Assistant OS available");
         let refused = os.set_boot_slot("A").await.unwrap_err();
         assert_eq!(
@@ -909,9 +935,9 @@ mod tests {
     async fn an_update_from_code_keeps_its_once_limit() {
         let dir = tempfile::tempdir().unwrap();
         let (os, jobs) = manager(dir.path(), true).await;
-        let first = os.update(Some("99.0".to_owned()), true).await.unwrap();
+        let first = os.update(Some("99.0".to_owned()), true, false).await.unwrap();
         let Outcome::Started(job_id) = first else { panic!("a background update is started: {first:?}") };
-        let second = os.update(Some("99.0".to_owned()), true).await.unwrap_err();
+        let second = os.update(Some("99.0".to_owned()), true, false).await.unwrap_err();
         assert_eq!(second.error_key.as_deref(), Some("job_group_busy"), "{}", second.message);
         assert_eq!(jobs.job(&job_id).unwrap().name, "os_manager_update");
     }

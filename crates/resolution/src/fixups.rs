@@ -195,7 +195,7 @@ impl Fixup {
 async fn recreate_addon(parts: &Parts, slug: &str) -> Result<(), Error> {
     parts.addons.get(slug).ok_or_else(|| missing_addon(slug))?;
     if matches!(parts.addons.state(slug).await, addons::AddonState::Started | addons::AddonState::Startup) {
-        parts.addons.restart(slug).await?;
+        parts.addons.restart(slug, false).await?;
     }
     Ok(())
 }

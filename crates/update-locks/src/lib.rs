@@ -1,7 +1,9 @@
 //! Update locks with the balena Supervisor's semantics. Each service of an application has a
-//! lock folder on the host, `<data>/balena/locks/<app id>/<service name>/`, bound into its
-//! containers as `/tmp/balena` and `/tmp/resin` (the state engine makes the folder with the
-//! containers: [`Locks::service_dir`]). A service holds the lock of its application while
+//! lock folder on the host, `<root>/<app>/<service>/`, bound into its containers as
+//! `/tmp/balena` and `/tmp/resin` (made with the containers: [`Locks::service_dir`]). The
+//! balena applications are keyed by their numeric id (`<data>/balena/locks/<app id>/<service>`);
+//! Home Assistant add-ons by their slug, each add-on its own one service
+//! (`<data>/addons/locks/<slug>/<slug>`). A service holds the lock of its application while
 //! `updates.lock` or the legacy `resin-updates.lock` exists there; an update, restart, purge,
 //! reboot or shutdown then fails with [`LockError::Locked`] unless forced.
 //!
@@ -15,6 +17,8 @@
 //! (created with `O_EXCL | O_NOFOLLOW`, removed with `unlink`).
 
 use std::collections::HashMap;
+use std::fmt::Display;
+use std::hash::Hash;
 use std::io;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -57,11 +61,16 @@ impl From<io::Error> for LockError {
     }
 }
 
+/// What names an application: its folder's name, read back with `FromStr`.
+pub trait AppKey: Clone + Ord + Hash + Display + std::str::FromStr + Send + Sync + 'static {}
+
+impl<K: Clone + Ord + Hash + Display + std::str::FromStr + Send + Sync + 'static> AppKey for K {}
+
 /// The update locks of every application's services.
-pub struct Locks {
+pub struct Locks<K: AppKey = u32> {
     root: PathBuf,
     /// One operation at a time per application.
-    apps: Mutex<HashMap<u32, Arc<tokio::sync::Mutex<()>>>>,
+    apps: Mutex<HashMap<K, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// Locks the supervisor holds; they are removed when it is dropped.
@@ -83,32 +92,37 @@ impl Drop for Held {
     }
 }
 
-impl Locks {
-    /// The locks under `root` (`DataDir::balena_locks`).
-    pub fn new(root: PathBuf) -> Locks {
+impl<K: AppKey> Locks<K> {
+    /// The locks under `root` (`DataDir::balena_locks`, `DataDir::addon_locks`).
+    pub fn new(root: PathBuf) -> Locks<K> {
         Locks { root, apps: Mutex::new(HashMap::new()) }
     }
 
-    /// The lock folder of `service` of application `app_id`, made when missing: what the state
-    /// engine binds into the service's containers at [`MOUNT_POINTS`].
-    pub fn service_dir(&self, app_id: u32, service: &str) -> io::Result<PathBuf> {
-        let app = self.root.join(app_id.to_string());
+    /// The folder of application `app_id`; a name that would leave the root is refused.
+    fn app_dir(&self, app_id: &K) -> io::Result<PathBuf> {
+        base::paths::beneath(&self.root, &app_id.to_string()).map_err(io::Error::other)
+    }
+
+    /// The lock folder of `service` of application `app_id`, made when missing: what is bound
+    /// into the service's containers at [`MOUNT_POINTS`].
+    pub fn service_dir(&self, app_id: &K, service: &str) -> io::Result<PathBuf> {
+        let app = self.app_dir(app_id)?;
         let dir = base::paths::beneath(&app, service).map_err(io::Error::other)?;
         base::fs::ensure_real_dir(&dir)?;
         Ok(dir)
     }
 
     /// The applications that have lock folders.
-    pub fn apps(&self) -> io::Result<Vec<u32>> {
-        let mut apps: Vec<u32> = real_dirs(&self.root)?.iter().filter_map(|name| name.parse().ok()).collect();
-        apps.sort_unstable();
+    pub fn apps(&self) -> io::Result<Vec<K>> {
+        let mut apps: Vec<K> = real_dirs(&self.root)?.iter().filter_map(|name| name.parse().ok()).collect();
+        apps.sort();
         Ok(apps)
     }
 
     /// The services of application `app_id` that hold its lock now (a lockfile of theirs, not
     /// one the supervisor took).
-    pub fn held(&self, app_id: u32) -> io::Result<Vec<String>> {
-        let app = self.root.join(app_id.to_string());
+    pub fn held(&self, app_id: &K) -> io::Result<Vec<String>> {
+        let app = self.app_dir(app_id)?;
         let mut holders = Vec::new();
         for service in real_dirs(&app)? {
             let dir = app.join(&service);
@@ -125,10 +139,10 @@ impl Locks {
     }
 
     /// Every application and service that holds a lock now.
-    pub fn held_by_any(&self) -> io::Result<Vec<(u32, String)>> {
+    pub fn held_by_any(&self) -> io::Result<Vec<(K, String)>> {
         let mut holders = Vec::new();
         for app_id in self.apps()? {
-            holders.extend(self.held(app_id)?.into_iter().map(|service| (app_id, service)));
+            holders.extend(self.held(&app_id)?.into_iter().map(|service| (app_id.clone(), service)));
         }
         Ok(holders)
     }
@@ -142,20 +156,20 @@ impl Locks {
     /// [`LockError::Locked`] while a service of one holds its lock, unless `force`, which removes
     /// the services' lockfiles. Lockfiles the supervisor left behind (a crash while it held them)
     /// are taken over.
-    pub async fn lock(&self, app_ids: &[u32], force: bool) -> Result<Held, LockError> {
+    pub async fn lock(&self, app_ids: &[K], force: bool) -> Result<Held, LockError> {
         let mut app_ids = app_ids.to_vec();
         // Always in the same order, so two operations on overlapping applications cannot wait
         // for each other.
-        app_ids.sort_unstable();
+        app_ids.sort();
         app_ids.dedup();
         let mut held = Held { files: Vec::new(), _apps: Vec::new() };
         for app_id in app_ids {
-            let mutex = Arc::clone(self.apps.lock().expect("locks lock").entry(app_id).or_default());
+            let mutex = Arc::clone(self.apps.lock().expect("locks lock").entry(app_id.clone()).or_default());
             let guard = tokio::time::timeout(PROCESS_WAIT, mutex.lock_owned()).await.map_err(|_| {
                 LockError::Locked(format!("Locks for app {app_id} are being held by another supervisor operation"))
             })?;
             held._apps.push(guard);
-            let app = self.root.join(app_id.to_string());
+            let app = self.app_dir(&app_id)?;
             for service in real_dirs(&app)? {
                 let dir = app.join(&service);
                 for name in LOCKFILES {
@@ -163,12 +177,12 @@ impl Locks {
                     match lockfile(&file)? {
                         Lockfile::Supervisor => {}
                         Lockfile::Service if force => {
-                            tracing::info!(app_id, service, "update lock of the service overridden");
+                            tracing::info!(%app_id, service, "update lock of the service overridden");
                             remove(&file)?;
-                            create(&file, app_id, &service)?;
+                            create(&file, &app_id, &service)?;
                         }
-                        Lockfile::Service => return Err(locked(app_id, &service)),
-                        Lockfile::Absent => create(&file, app_id, &service)?,
+                        Lockfile::Service => return Err(locked(&app_id, &service)),
+                        Lockfile::Absent => create(&file, &app_id, &service)?,
                     }
                     held.files.push(file);
                 }
@@ -178,12 +192,12 @@ impl Locks {
     }
 }
 
-fn locked(app_id: u32, service: &str) -> LockError {
+fn locked(app_id: &impl Display, service: &str) -> LockError {
     LockError::Locked(format!("Lockfile exists for {{ appId: {app_id}, service: {service} }}"))
 }
 
 /// Creates a lockfile for the supervisor; one that appears meanwhile is the service's lock.
-fn create(file: &Path, app_id: u32, service: &str) -> Result<(), LockError> {
+fn create(file: &Path, app_id: &impl Display, service: &str) -> Result<(), LockError> {
     let created = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -252,7 +266,7 @@ fn real_dirs(dir: &Path) -> io::Result<Vec<String>> {
 mod tests {
     use super::*;
 
-    fn locks() -> (tempfile::TempDir, Locks) {
+    fn locks() -> (tempfile::TempDir, Locks<u32>) {
         let dir = tempfile::tempdir().unwrap();
         let locks = Locks::new(dir.path().join("locks"));
         (dir, locks)
@@ -261,12 +275,12 @@ mod tests {
     #[tokio::test]
     async fn a_service_lockfile_holds_its_application_until_forced() {
         let (_dir, locks) = locks();
-        let main = locks.service_dir(1, "main").unwrap();
-        let other = locks.service_dir(2, "web").unwrap();
+        let main = locks.service_dir(&1, "main").unwrap();
+        let other = locks.service_dir(&2, "web").unwrap();
         assert_eq!(locks.held_by_any().unwrap(), []);
         std::fs::write(main.join("updates.lock"), "").unwrap();
-        assert_eq!(locks.held(1).unwrap(), ["main"]);
-        assert_eq!(locks.held(2).unwrap(), Vec::<String>::new());
+        assert_eq!(locks.held(&1).unwrap(), ["main"]);
+        assert_eq!(locks.held(&2).unwrap(), Vec::<String>::new());
         assert_eq!(locks.held_by_any().unwrap(), [(1, "main".to_owned())]);
 
         let refused = locks.lock(&[1], false).await.err().unwrap();
@@ -291,13 +305,13 @@ mod tests {
     #[tokio::test]
     async fn the_legacy_lockfile_and_a_planted_link_hold_the_lock_too() {
         let (dir, locks) = locks();
-        let main = locks.service_dir(1, "main").unwrap();
+        let main = locks.service_dir(&1, "main").unwrap();
         std::fs::write(main.join("resin-updates.lock"), "").unwrap();
-        assert_eq!(locks.held(1).unwrap(), ["main"]);
+        assert_eq!(locks.held(&1).unwrap(), ["main"]);
         std::fs::remove_file(main.join("resin-updates.lock")).unwrap();
         let target = dir.path().join("target");
         std::os::unix::fs::symlink(&target, main.join("updates.lock")).unwrap();
-        assert_eq!(locks.held(1).unwrap(), ["main"]);
+        assert_eq!(locks.held(&1).unwrap(), ["main"]);
         assert!(locks.lock(&[1], false).await.is_err());
         drop(locks.lock(&[1], true).await.unwrap());
         assert!(!target.exists(), "nothing was written through the link");
@@ -306,7 +320,7 @@ mod tests {
     #[tokio::test]
     async fn one_operation_at_a_time_per_application() {
         let (_dir, locks) = locks();
-        locks.service_dir(1, "main").unwrap();
+        locks.service_dir(&1, "main").unwrap();
         let first = locks.lock(&[1], false).await.unwrap();
         let second = tokio::time::timeout(Duration::from_millis(200), locks.lock(&[1], false)).await;
         assert!(second.is_err(), "the second waits for the first");
@@ -314,10 +328,26 @@ mod tests {
         drop(locks.lock(&[1], false).await.unwrap());
     }
 
+    #[tokio::test]
+    async fn applications_named_by_slug_hold_their_lock_and_stay_inside_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let locks: Locks<String> = Locks::new(dir.path().join("locks"));
+        let slug = "local_example".to_owned();
+        let folder = locks.service_dir(&slug, &slug).unwrap();
+        assert_eq!(folder, dir.path().join("locks/local_example/local_example"));
+        std::fs::write(folder.join("updates.lock"), "").unwrap();
+        assert_eq!(locks.held_by_any().unwrap(), [(slug.clone(), slug.clone())]);
+        assert!(locks.lock(std::slice::from_ref(&slug), false).await.is_err());
+        drop(locks.lock(std::slice::from_ref(&slug), true).await.unwrap());
+        assert_eq!(locks.held_by_any().unwrap(), []);
+        assert!(locks.service_dir(&"..".to_owned(), "x").is_err());
+        assert!(locks.held(&"../x".to_owned()).is_err());
+    }
+
     #[test]
     fn service_names_stay_inside_the_lock_folder() {
         let (_dir, locks) = locks();
-        assert!(locks.service_dir(1, "../2").is_err());
-        assert!(locks.service_dir(1, "..").is_err());
+        assert!(locks.service_dir(&1, "../2").is_err());
+        assert!(locks.service_dir(&1, "..").is_err());
     }
 }
