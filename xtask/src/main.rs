@@ -150,7 +150,8 @@ impl FailureDigest {
             self.block = Some(0);
             return;
         }
-        if line == "failures:" || line == "successes:" {
+        // The backtrace that follows a panic's message says nothing a reader of the digest needs.
+        if line == "failures:" || line == "successes:" || line.trim() == "stack backtrace:" {
             self.block = None;
         }
         if let (Some(kept), Some(failure)) = (self.block.as_mut(), self.failures.last_mut()) {
@@ -181,7 +182,7 @@ mod tests {
     fn the_digest_keeps_each_failures_name_and_first_lines() {
         let output = "running 2 tests\ntest a::b ... FAILED\n\nfailures:\n\n---- a::b stdout ----\n\
             thread 'a::b' panicked at tests/a.rs:3:5:\ngave up waiting\n1\n2\n3\n4\n5\n\n\
-            ---- a::c stdout ----\nboom\n\nfailures:\n    a::b\n    a::c\n";
+            ---- a::c stdout ----\nboom\nstack backtrace:\n   0: main\n\nfailures:\n    a::b\n    a::c\n";
         let mut digest = FailureDigest::default();
         output.lines().for_each(|line| digest.feed(line));
         assert_eq!(
