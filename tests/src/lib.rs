@@ -57,9 +57,17 @@ pub struct Daemon {
     instance: String,
     /// The user and group the daemon runs as, when not root's.
     user: Option<(u32, u32)>,
-    /// Where the first start's stderr goes (later starts' goes nowhere).
+    /// Where the first start's stderr goes, when a test reads it itself.
     stderr: Option<Stdio>,
+    /// Every other start's stderr, kept for the test's failure message ([`Daemon::drop`]).
+    log: tempfile::NamedTempFile,
 }
+
+/// What a failing test's output prints before each of its daemon's last warnings and errors;
+/// `cargo xtask test` keeps such lines in its digest of the failures.
+const LOG_PREFIX: &str = "daemon> ";
+/// How many of the last warnings and errors a failing test prints.
+const LOG_LINES: usize = 20;
 
 /// A prefix no other daemon of any test run uses at the same time.
 fn unique_instance() -> String {
@@ -123,6 +131,7 @@ impl Daemon {
             instance,
             user,
             stderr,
+            log: tempfile::NamedTempFile::new().expect("a file for the daemon's log"),
         };
         daemon.spawn();
         daemon
@@ -149,7 +158,10 @@ impl Daemon {
             // (a test's own copy, passed in `extra`, comes after and wins).
             .env("SUPERVISOR_CORE_REPOSITORY", fixtures::store_fixtures())
             .stdout(Stdio::piped())
-            .stderr(self.stderr.take().unwrap_or_else(Stdio::null));
+            .stderr(self.stderr.take().unwrap_or_else(|| {
+                let log = std::fs::OpenOptions::new().append(true).open(self.log.path()).expect("the daemon's log");
+                Stdio::from(log)
+            }));
         for (k, v) in &self.extra {
             command.env(k, v);
         }
@@ -398,8 +410,18 @@ impl Daemon {
 }
 
 impl Drop for Daemon {
+    /// Stops the daemon and removes what it made on the engine; when the test failed, prints
+    /// the daemon's last warnings and errors, whose causes its API answers only point to.
     fn drop(&mut self) {
         self.kill9();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.log.path()).unwrap_or_default();
+            let notable: Vec<&str> =
+                log.lines().filter(|line| line.contains("ERROR") || line.contains("WARN")).collect();
+            for line in &notable[notable.len().saturating_sub(LOG_LINES)..] {
+                eprintln!("{LOG_PREFIX}{line}");
+            }
+        }
         self.remove_engine_objects();
     }
 }

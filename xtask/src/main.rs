@@ -134,21 +134,40 @@ fn test_counts(root: &Path) -> anyhow::Result<(u64, u64, Vec<String>)> {
     Ok((passed, failed, digest.failures))
 }
 
-/// The failures of cargo test's output, each its name and the first lines of its
-/// `---- <test> stdout ----` block.
+/// The failures of cargo test's output, each its name, the first lines of its
+/// `---- <test> stdout ----` block and the daemon's warnings and errors the block shows.
 #[derive(Default)]
 struct FailureDigest {
     failures: Vec<String>,
     /// Inside a block: how many of its lines are kept so far.
     block: Option<usize>,
+    /// How many of the block's daemon lines are kept so far.
+    daemon_lines: usize,
 }
+
+/// What the e2e harness prints before each warning or error of a failed test's daemon
+/// (`tests/src/lib.rs`): the cause behind an API's "check the logs".
+const DAEMON_PREFIX: &str = "daemon> ";
+const DIGEST_DAEMON_LINES: usize = 8;
 
 impl FailureDigest {
     fn feed(&mut self, line: &str) {
         if let Some(name) = line.strip_prefix("---- ").and_then(|rest| rest.strip_suffix(" stdout ----")) {
             self.failures.push(format!("FAILED {name}"));
             self.block = Some(0);
+            self.daemon_lines = 0;
             return;
+        }
+        if line == "failures:" || line == "successes:" {
+            self.daemon_lines = DIGEST_DAEMON_LINES;
+        }
+        if line.starts_with(DAEMON_PREFIX) && self.daemon_lines < DIGEST_DAEMON_LINES {
+            if let Some(failure) = self.failures.last_mut() {
+                let short: String = line.chars().take(DIGEST_WIDTH).collect();
+                failure.push_str(&format!("\n    {short}"));
+                self.daemon_lines += 1;
+                return;
+            }
         }
         // The backtrace that follows a panic's message says nothing a reader of the digest needs.
         if line == "failures:" || line == "successes:" || line.trim() == "stack backtrace:" {
@@ -182,14 +201,15 @@ mod tests {
     fn the_digest_keeps_each_failures_name_and_first_lines() {
         let output = "running 2 tests\ntest a::b ... FAILED\n\nfailures:\n\n---- a::b stdout ----\n\
             thread 'a::b' panicked at tests/a.rs:3:5:\ngave up waiting\n1\n2\n3\n4\n5\n\n\
-            ---- a::c stdout ----\nboom\nstack backtrace:\n   0: main\n\nfailures:\n    a::b\n    a::c\n";
+            ---- a::c stdout ----\nboom\nstack backtrace:\n   0: main\ndaemon> ERROR build failed: gone\n\n\
+            failures:\n    a::b\n    a::c\n";
         let mut digest = FailureDigest::default();
         output.lines().for_each(|line| digest.feed(line));
         assert_eq!(
             digest.failures,
             [
                 "FAILED a::b\n    thread 'a::b' panicked at tests/a.rs:3:5:\n    gave up waiting\n    1\n    2\n    3\n    4",
-                "FAILED a::c\n    boom",
+                "FAILED a::c\n    boom\n    daemon> ERROR build failed: gone",
             ]
         );
     }

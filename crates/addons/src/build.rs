@@ -157,31 +157,30 @@ fn layer(line: &str) -> Option<&str> {
     (id.len() >= 12 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
 }
 
-/// Builds `plan` on the engine, reporting the steps on `job`. On failure the layers the build
-/// made are removed again, so a failed install leaves no image behind.
-pub async fn build(docker: &DockerManager, slug: &str, plan: BuildPlan, job: &Job) -> Result<(), base::Error> {
-    let client = docker.client()?;
-    job.set_stage("build");
-    let (context, dockerfile, labels) = (plan.context.clone(), plan.dockerfile.clone(), plan.labels.clone());
-    let tar = tokio::task::spawn_blocking(move || context_tar(&context, &dockerfile, &labels))
-        .await
-        .map_err(|e| errors::build_failed(slug, e))?
-        .map_err(|e| errors::build_failed(slug, format!("can't read {}: {e}", plan.context.display())))?;
-    let credentials = plan
-        .base
-        .as_deref()
-        .and_then(|base| docker.credentials_for(base))
-        .map(|c| HashMap::from([(c.serveraddress.clone().unwrap_or_default(), c)]));
-    let tag = plan.tag();
-    let options = BuildImageOptionsBuilder::default()
-        .dockerfile(GENERATED_DOCKERFILE)
-        .t(&tag)
-        .rm(true)
-        .forcerm(true)
-        .buildargs(&plan.args)
-        .build();
-    tracing::info!(addon = slug, %tag, "building image");
-    let mut stream = client.build_image(options, credentials, Some(bollard::body_full(tar.into())));
+/// How often a build is tried when the engine removed a cached layer it was using.
+const BUILD_ATTEMPTS: u32 = 3;
+
+/// Whether a build failed because a layer it used from the cache was removed meanwhile (the
+/// engine's classic builder shares cached layers between images, and removing one image, or a
+/// prune, can take them from under a build), which building again gets past.
+fn vanished(error: &str) -> bool {
+    let error = error.to_ascii_lowercase();
+    ["unknown parent image", "failed to get digest", "no such image", "layer does not exist"]
+        .iter()
+        .any(|sign| error.contains(sign))
+}
+
+/// One run of the engine's build; answers how it ended and the last layer it made.
+async fn build_once(
+    client: &bollard::Docker,
+    options: bollard::query_parameters::BuildImageOptions,
+    credentials: Option<HashMap<String, bollard::auth::DockerCredentials>>,
+    tar: bytes::Bytes,
+    slug: &str,
+    tag: &str,
+    job: &Job,
+) -> (Result<(), String>, Option<String>) {
+    let mut stream = client.build_image(options, credentials, Some(bollard::body_full(tar)));
     let mut last_layer: Option<String> = None;
     let outcome = loop {
         let item = tokio::select! {
@@ -205,7 +204,46 @@ pub async fn build(docker: &DockerManager, slug: &str, plan: BuildPlan, job: &Jo
             Err(e) => break Err(e.to_string()),
         }
     };
-    drop(stream);
+    (outcome, last_layer)
+}
+
+/// Builds `plan` on the engine, reporting the steps on `job`. On failure the layers the build
+/// made are removed again, so a failed install leaves no image behind.
+pub async fn build(docker: &DockerManager, slug: &str, plan: BuildPlan, job: &Job) -> Result<(), base::Error> {
+    let client = docker.client()?;
+    job.set_stage("build");
+    let (context, dockerfile, labels) = (plan.context.clone(), plan.dockerfile.clone(), plan.labels.clone());
+    let tar = tokio::task::spawn_blocking(move || context_tar(&context, &dockerfile, &labels))
+        .await
+        .map_err(|e| errors::build_failed(slug, e))?
+        .map_err(|e| errors::build_failed(slug, format!("can't read {}: {e}", plan.context.display())))
+        .map(bytes::Bytes::from)?;
+    let credentials = plan
+        .base
+        .as_deref()
+        .and_then(|base| docker.credentials_for(base))
+        .map(|c| HashMap::from([(c.serveraddress.clone().unwrap_or_default(), c)]));
+    let tag = plan.tag();
+    let options = BuildImageOptionsBuilder::default()
+        .dockerfile(GENERATED_DOCKERFILE)
+        .t(&tag)
+        .rm(true)
+        .forcerm(true)
+        .buildargs(&plan.args)
+        .build();
+    tracing::info!(addon = slug, %tag, "building image");
+    let mut attempt = 1;
+    let (outcome, last_layer) = loop {
+        let (outcome, last_layer) =
+            build_once(&client, options.clone(), credentials.clone(), tar.clone(), slug, &tag, job).await;
+        match outcome {
+            Err(e) if attempt < BUILD_ATTEMPTS && vanished(&e) => {
+                tracing::warn!(addon = slug, %tag, "a layer the build used was removed meanwhile, building again: {e}");
+                attempt += 1;
+            }
+            outcome => break (outcome, last_layer),
+        }
+    };
     match outcome {
         Ok(()) if docker.image_exists(&plan.image, &plan.version).await? => {
             tracing::info!(addon = slug, %tag, "built image");
@@ -234,6 +272,19 @@ mod tests {
             "arch": ["amd64"], "url": "https://example.com/mine"
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn a_layer_removed_under_the_build_is_told_from_a_failing_dockerfile() {
+        for engine_said in [
+            "failed to export image: failed to set parent sha256:490e: unknown parent image ID sha256:490e",
+            "failed to get digest sha256:b02c: open /var/lib/docker/image/overlay2/imagedb/content/sha256/b02c: no such file",
+            "No such image: sha256:98a17f1bd58b",
+        ] {
+            assert!(vanished(engine_said), "{engine_said}");
+        }
+        assert!(!vanished("The command '/bin/sh -c false' returned a non-zero code: 1"));
+        assert!(!vanished("pull access denied for nothing, repository does not exist"));
     }
 
     #[test]
