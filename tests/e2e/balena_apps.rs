@@ -1,5 +1,6 @@
 //! The balena device API's applications on the real engine: a local target state comes up as
-//! containers with the device API's variables and lock folders; a changed target replaces
+//! containers with the device's variables and lock folders, and a service that asks for the
+//! device API reaches it from its container with its own key; a changed target replaces
 //! exactly what changed under each update strategy; a service's update lock delays an update
 //! until it lets go, and `force` overrides it (reboot is refused meanwhile); purge empties the
 //! volumes and keeps the application; restart-service makes one container again; a bad target is
@@ -16,6 +17,8 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 const BASE: &str = "supervisor-test-base:latest";
+/// The label by which a service asks for the device API's address and a key.
+const API_LABEL: &str = "io.balena.features.supervisor-api";
 
 /// A service's command: `script`, then a loop that ends on SIGTERM.
 fn command(script: &str) -> Value {
@@ -105,7 +108,8 @@ fn a_two_service_app_comes_up_and_a_bad_target_changes_nothing() {
     let key = daemon.balena_key();
     let one = image(&daemon, "one");
     let body = target(json!({"1": app("localapp", vec![
-        service("main", 1, &one, json!({"environment": {"GREETING": "hello"}, "volumes": ["data:/data"], "ports": ["80"]})),
+        service("main", 1, &one, json!({"environment": {"GREETING": "hello"}, "volumes": ["data:/data"], "ports": ["80"],
+            "labels": {API_LABEL: "1"}})),
         service("sidecar", 2, BASE, json!({})),
     ], json!({"data": {}}))}));
     assert_eq!(post_target(&daemon, body.clone()), (200, json!({"status": "success", "message": "OK"})));
@@ -114,22 +118,40 @@ fn a_two_service_app_comes_up_and_a_bad_target_changes_nothing() {
     assert_eq!(stored["state"]["local"]["apps"]["1"]["services"]["1"]["serviceName"], "main");
     let ids = running(&daemon, &["main", "sidecar"]);
 
+    // The service that asked for the device API reaches it on its supervisor network's gateway.
     let env = env_of(&ids["main"]);
     let port = daemon.balena_url("").rsplit(':').next().unwrap().to_owned();
+    let network = format!("{}supervisor0", daemon.instance());
+    let gateway = docker(&["network", "inspect", "--format", "{{(index .IPAM.Config 0).Gateway}}", &network])
+        .expect("the supervisor network")
+        .trim()
+        .to_owned();
     for expected in [
         "GREETING=hello",
         "BALENA_APP_ID=1",
         "RESIN_APP_ID=1",
         "BALENA_SERVICE_NAME=main",
-        "BALENA_SUPERVISOR_HOST=127.0.0.1",
+        &format!("BALENA_SUPERVISOR_HOST={gateway}"),
         &format!("BALENA_SUPERVISOR_PORT={port}"),
-        &format!("BALENA_SUPERVISOR_ADDRESS=http://127.0.0.1:{port}"),
+        &format!("BALENA_SUPERVISOR_ADDRESS=http://{gateway}:{port}"),
     ] {
         assert!(env.iter().any(|e| e == expected), "{expected} in {env:?}");
     }
     let service_key = env.iter().find_map(|e| e.strip_prefix("BALENA_SUPERVISOR_API_KEY=")).unwrap().to_owned();
     assert!(env.contains(&format!("RESIN_SUPERVISOR_API_KEY={service_key}")));
     assert_ne!(service_key, key, "a service has a key of its own");
+    let asked = r#"wget -qO- "$BALENA_SUPERVISOR_ADDRESS/v2/applications/state?apikey=$BALENA_SUPERVISOR_API_KEY""#;
+    let from_inside: Value =
+        serde_json::from_str(&exec(&ids["main"], asked).expect("the API from the service")).unwrap();
+    assert_eq!(from_inside["localapp"]["appId"], 1, "{from_inside}");
+    // The one that did not ask has neither the address nor a key, nor the network.
+    let sidecar = env_of(&ids["sidecar"]);
+    assert!(
+        !sidecar.iter().any(|e| e.contains("SUPERVISOR_API_KEY") || e.contains("SUPERVISOR_ADDRESS")),
+        "{sidecar:?}"
+    );
+    let joined = docker(&["inspect", "--format", "{{json .NetworkSettings.Networks}}", &ids["sidecar"]]).unwrap();
+    assert!(!joined.contains(&network), "{joined}");
     // The lock folder is the service's, in both places.
     exec(&ids["main"], "touch /tmp/balena/probe").unwrap();
     assert!(daemon.data_dir().join("balena/locks/1/main/probe").exists());
@@ -191,6 +213,7 @@ fn a_changed_target_replaces_what_changed_under_each_update_strategy() {
     let old = image(&daemon, "old");
     let new = image(&daemon, "new");
     let strategies = ["download-then-kill", "kill-then-download", "delete-then-download", "hand-over"];
+    let published = e2e::free_port();
     let services = |script: &str, delete_image: &str| -> Value {
         let mut list: Vec<Value> = strategies
             .iter()
@@ -202,21 +225,34 @@ fn a_changed_target_replaces_what_changed_under_each_update_strategy() {
             })
             .collect();
         list.push(service("steady", 9, BASE, json!({})));
+        // Two containers of it cannot publish one host port at once: the old one goes first.
+        let labels = json!({"io.balena.update.strategy": "hand-over"});
+        let ports = json!([format!("{published}:80")]);
+        list.push(service(
+            "published",
+            10,
+            BASE,
+            json!({"labels": labels, "ports": ports, "command": command(script)}),
+        ));
         target(json!({"7": app("strategies", list, json!({}))}))
     };
     let mut names: Vec<&str> = strategies.to_vec();
-    names.push("steady");
+    names.extend(["steady", "published"]);
     assert_eq!(post_target(&daemon, services("", &old)).0, 200);
     let before = running(&daemon, &names);
 
     assert_eq!(post_target(&daemon, services("echo v2;", &new)).0, 200);
     let after = eventually("every changed service replaced", || {
         let (found, count) = containers(&daemon);
-        let replaced =
-            strategies.iter().all(|s| found.get(*s).is_some_and(|(id, st)| *id != before[*s] && st == "running"));
+        let replaced = strategies
+            .iter()
+            .chain(&["published"])
+            .all(|s| found.get(*s).is_some_and(|(id, st)| *id != before[*s] && st == "running"));
         (count == names.len() && replaced).then_some(found)
     });
     assert_eq!(after["steady"].0, before["steady"], "the unchanged service kept its container");
+    let bound = docker(&["port", &after["published"].0, "80/tcp"]).unwrap_or_default();
+    assert!(bound.contains(&format!(":{published}")), "{bound}");
     assert!(docker(&["image", "inspect", &old]).is_none(), "delete-then-download removed the old image");
     assert!(docker(&["image", "inspect", &new]).is_some());
     let (_, status) = status_json(call(&daemon, "GET", "/v2/state/status", &key, None));
@@ -315,7 +351,7 @@ fn a_services_key_reaches_its_own_application_only() {
     let daemon = Daemon::start();
     let key = daemon.balena_key();
     let body = target(json!({
-        "1": app("first", vec![service("main", 1, BASE, json!({}))], json!({})),
+        "1": app("first", vec![service("main", 1, BASE, json!({"labels": {API_LABEL: "1"}}))], json!({})),
         "2": app("second", vec![service("other", 2, BASE, json!({}))], json!({})),
     }));
     assert_eq!(post_target(&daemon, body).0, 200);

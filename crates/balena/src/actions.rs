@@ -223,7 +223,7 @@ impl BalenaManager {
         let mut progress = Vec::new();
         if let Some((app_id, app)) = app_id.and_then(|id| target.apps.get_key_value(&id)) {
             for service in app.services.values() {
-                let download = self.engine.download(*app_id, &service.service_name);
+                let download = self.engine.download(&self.parts.jobs, *app_id, &service.service_name);
                 progress.extend(download);
                 let container =
                     containers.iter().rev().find(|c| c.app_id == *app_id && c.service_name == service.service_name);
@@ -274,7 +274,7 @@ impl BalenaManager {
         app.services
             .values()
             .map(|service| {
-                let download = self.engine.download(app_id, &service.service_name);
+                let download = self.engine.download(&self.parts.jobs, app_id, &service.service_name);
                 let container =
                     containers.iter().rev().find(|c| c.app_id == app_id && c.service_name == service.service_name);
                 let status = match (download, container) {

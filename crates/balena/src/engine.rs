@@ -12,6 +12,7 @@
 //! a kill -9 picks up where the last one stopped. A container's name ends with a hash of its
 //! service's definition: a changed definition is a new container, and the old one is told apart.
 
+use crate::supervisor_network::{enabled, LABEL_SUPERVISOR_API};
 use crate::target::{App, Service, Target};
 use crate::BalenaManager;
 use base::Error;
@@ -27,6 +28,7 @@ use bollard::Docker;
 use jobs::{Job, JobLimit, JobSpec};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
 use std::time::Duration;
 use update_locks::{Held, LockError, MOUNT_POINTS};
 
@@ -38,7 +40,7 @@ const LABEL_SERVICE_ID: &str = "io.balena.service-id";
 const LABEL_IMAGE_ID: &str = "io.balena.image-id";
 const LABEL_HASH: &str = "io.balena.config-hash";
 /// The daemon's instance prefix, so that several daemons on one engine leave each other alone.
-const LABEL_INSTANCE: &str = "io.balena.supervisor-instance";
+pub(crate) const LABEL_INSTANCE: &str = "io.balena.supervisor-instance";
 /// What a new container of a hand-over writes into its lock folder once it took over.
 const HANDOVER_FILES: [&str; 2] = ["handover-complete", "resin-kill-me"];
 /// Seconds a service gets to stop.
@@ -347,7 +349,16 @@ impl BalenaManager {
                 for file in HANDOVER_FILES {
                     let _ = std::fs::remove_file(dir.join(file));
                 }
-                start(self.create_container(docker, app_id, app, service, hash).await?).await?;
+                let new = self.create_container(docker, app_id, app, service, hash).await?;
+                if let Err(e) = start(new.clone()).await {
+                    // Both at once cannot be (a published host port, one device): the old one
+                    // goes first, as with download-then-kill.
+                    tracing::warn!(app_id, service = service.service_name, "no hand-over: {}", e.message);
+                    for container in old {
+                        self.remove_container(docker, container).await?;
+                    }
+                    return start(new).await;
+                }
                 let deadline = tokio::time::Instant::now() + Duration::from_millis(service.handover_timeout_ms());
                 while tokio::time::Instant::now() < deadline && !HANDOVER_FILES.iter().any(|f| dir.join(f).exists()) {
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -378,9 +389,9 @@ impl BalenaManager {
             Err(_) => {}
         }
         let (name, tag) = split_reference(&service.image);
-        self.engine.set_download(app_id, &service.service_name, Some(0));
         let pulled = job
             .run_child(JobSpec::new("balena_image_pull").reference(service.image.clone()), |child| async move {
+                self.engine.set_download(app_id, &service.service_name, Some(child.uuid().to_owned()));
                 self.parts.docker.pull(name, tag, &child).await
             })
             .await;
@@ -463,10 +474,11 @@ impl BalenaManager {
         let networks = docker.list_networks(Some(options)).await.map_err(|e| engine_error("Can't list networks", e))?;
         for network in networks {
             let Some(name) = network.name else { continue };
-            let wanted = target.apps.iter().any(|(app_id, app)| {
-                name == self.resource_name(*app_id, "default")
-                    || app.networks.keys().any(|n| name == self.resource_name(*app_id, n))
-            });
+            let wanted = name == self.supervisor_network_name()
+                || target.apps.iter().any(|(app_id, app)| {
+                    name == self.resource_name(*app_id, "default")
+                        || app.networks.keys().any(|n| name == self.resource_name(*app_id, n))
+                });
             if !wanted {
                 match docker.remove_network(&name).await {
                     Ok(()) => tracing::info!(network = name, "network removed"),
@@ -561,6 +573,13 @@ impl BalenaManager {
             },
         };
         let bridged = network_mode == own_networks[0];
+        // Host and no networking reach the API where it listens; the others on the gateway of
+        // the network a bridged service joins (one sharing another's network has its address).
+        let api = match enabled(service.labels.get(LABEL_SUPERVISOR_API)) {
+            false => None,
+            true if matches!(network_mode.as_str(), "host" | "none") => Some(self.api_address()),
+            true => Some(self.supervisor_network_address().await?),
+        };
         let networking = bridged.then(|| NetworkingConfig {
             endpoints_config: Some(HashMap::from([(
                 own_networks[0].clone(),
@@ -584,7 +603,7 @@ impl BalenaManager {
         let body = ContainerCreateBody {
             image: Some(service.image.clone()),
             cmd: service.command.clone(),
-            env: Some(self.environment(app_id, app, service)?),
+            env: Some(self.environment(app_id, app, service, api)?),
             labels: Some(labels),
             exposed_ports: (!exposed.is_empty() && bridged).then_some(exposed),
             stop_timeout: Some(i64::from(STOP_TIMEOUT)),
@@ -604,11 +623,14 @@ impl BalenaManager {
             .await
             .map_err(|e| engine_error(&format!("Can't create the container of {}", service.service_name), e))?;
         if bridged {
-            for network in &own_networks[1..] {
+            let supervisor_network = api.is_some().then(|| self.supervisor_network_name());
+            for network in own_networks[1..].iter().chain(&supervisor_network) {
                 let request = NetworkConnectRequest {
                     container: name.clone(),
+                    // On the shared network a service name would find another application's.
                     endpoint_config: Some(EndpointSettings {
-                        aliases: Some(vec![service.service_name.clone()]),
+                        aliases: (Some(network) != supervisor_network.as_ref())
+                            .then(|| vec![service.service_name.clone()]),
                         ..Default::default()
                     }),
                 };
@@ -623,20 +645,31 @@ impl BalenaManager {
     }
 
     /// What a service's containers find in their environment: the target's variables, then the
-    /// device API's (its application-scoped key among them) under `BALENA_` and `RESIN_`.
-    fn environment(&self, app_id: u32, app: &App, service: &Service) -> Result<Vec<String>, Error> {
-        let key = self
-            .keys
-            .service_key(app_id, &service.service_name)
-            .map_err(|e| Error::internal(format!("Can't issue the service's key: {e}")))?;
-        let address = self.api_address();
-        let host = address.ip().to_string();
+    /// device's and, for a service that asked for it (`api`: where it reaches the device API),
+    /// the API's address and its application-scoped key, under `BALENA_` and `RESIN_`.
+    fn environment(
+        &self,
+        app_id: u32,
+        app: &App,
+        service: &Service,
+        api: Option<SocketAddr>,
+    ) -> Result<Vec<String>, Error> {
+        let mut ours = Vec::new();
+        if let Some(address) = api {
+            let key = self
+                .keys
+                .service_key(app_id, &service.service_name)
+                .map_err(|e| Error::internal(format!("Can't issue the service's key: {e}")))?;
+            let host = address.ip().to_string();
+            ours.extend([
+                ("SUPERVISOR_API_KEY", key),
+                ("SUPERVISOR_ADDRESS", format!("http://{host}:{}", address.port())),
+                ("SUPERVISOR_HOST", host),
+                ("SUPERVISOR_PORT", address.port().to_string()),
+            ]);
+        }
         let (arch, device_type) = self.device_info();
-        let ours = [
-            ("SUPERVISOR_API_KEY", key),
-            ("SUPERVISOR_ADDRESS", format!("http://{host}:{}", address.port())),
-            ("SUPERVISOR_HOST", host),
-            ("SUPERVISOR_PORT", address.port().to_string()),
+        ours.extend([
             ("APP_ID", app_id.to_string()),
             ("APP_NAME", app.name.clone()),
             ("APP_COMMIT", app.commit.clone().unwrap_or_default()),
@@ -646,7 +679,7 @@ impl BalenaManager {
             ("DEVICE_ARCH", arch.to_owned()),
             ("SUPERVISOR_VERSION", base::SUPERVISOR_VERSION.to_owned()),
             ("APP_LOCK_PATH", "/tmp/balena/updates.lock".to_owned()),
-        ];
+        ]);
         let mut env: Vec<String> = service.environment.iter().map(|(k, v)| format!("{k}={v}")).collect();
         env.push("BALENA=1".to_owned());
         env.push("RESIN=1".to_owned());
@@ -757,7 +790,8 @@ struct Progress {
     /// Services stopped through the API, left stopped until started or restarted, or the daemon
     /// restarts.
     stopped: std::collections::HashSet<(u32, String)>,
-    downloads: BTreeMap<(u32, String), u8>,
+    /// The pull job of each service whose image is on its way: its progress is the download's.
+    downloads: BTreeMap<(u32, String), String>,
 }
 
 impl EngineState {
@@ -809,17 +843,20 @@ impl EngineState {
         }
     }
 
-    fn set_download(&self, app_id: u32, service: &str, percent: Option<u8>) {
+    fn set_download(&self, app_id: u32, service: &str, pull_job: Option<String>) {
         let key = (app_id, service.to_owned());
         let mut progress = self.progress();
-        match percent {
-            Some(percent) => progress.downloads.insert(key, percent),
+        match pull_job {
+            Some(uuid) => progress.downloads.insert(key, uuid),
             None => progress.downloads.remove(&key),
         };
     }
 
-    /// The percentage downloaded of the image of a service being pulled.
-    pub fn download(&self, app_id: u32, service: &str) -> Option<u8> {
-        self.progress().downloads.get(&(app_id, service.to_owned())).copied()
+    /// The percentage downloaded of the image of a service being pulled, as its pull job
+    /// reports it.
+    pub fn download(&self, jobs: &jobs::JobManager, app_id: u32, service: &str) -> Option<u8> {
+        let uuid = self.progress().downloads.get(&(app_id, service.to_owned())).cloned()?;
+        // A finished pull's job may already be gone while the entry waits for its removal.
+        Some(jobs.job(&uuid).map_or(100, |job| job.progress.round() as u8))
     }
 }

@@ -15,6 +15,8 @@
 //! - [`target`]: the local-mode target state and its validation; [`engine`], the state engine
 //!   that converges the container engine to it as jobs; [`actions`], the application and
 //!   service endpoints over it.
+//! - [`supervisor_network`]: the network on whose gateway services that ask for it reach the
+//!   device API.
 //! - [`proxy`]: the host's proxy settings in redsocks' format.
 //! - [`api`]: the endpoints; [`openapi`], the document `openapi/balena.json`.
 
@@ -28,6 +30,7 @@ pub mod keys;
 pub mod manager;
 pub mod openapi;
 pub mod proxy;
+pub mod supervisor_network;
 pub mod target;
 
 use actix_web::body::MessageBody;

@@ -109,6 +109,8 @@ pub struct BalenaManager {
     pub(crate) locks: Locks,
     proxy: ProxyFiles,
     api_address: Mutex<SocketAddr>,
+    /// The supervisor network's gateway, and whether the device API is served there.
+    pub(crate) gateway: tokio::sync::watch::Sender<crate::supervisor_network::Gateway>,
     blinking: AtomicBool,
     /// The stored target state.
     pub(crate) target: state::Persisted<Target>,
@@ -128,6 +130,7 @@ impl BalenaManager {
             locks,
             proxy,
             api_address: Mutex::new(SocketAddr::from((Ipv4Addr::LOCALHOST, crate::DEFAULT_PORT))),
+            gateway: tokio::sync::watch::Sender::default(),
             blinking: AtomicBool::new(false),
             target,
             engine: EngineState::default(),
@@ -147,8 +150,14 @@ impl BalenaManager {
         *self.api_address.lock().unwrap_or_else(|e| e.into_inner()) = address;
     }
 
-    /// Where services reach the device API: its address, the loopback one when it listens on
-    /// every address.
+    /// Whether the device API listens on every address, its supervisor network's gateway among
+    /// them.
+    pub fn listens_everywhere(&self) -> bool {
+        self.api_address.lock().unwrap_or_else(|e| e.into_inner()).ip().is_unspecified()
+    }
+
+    /// Where services on the host's network reach the device API: its address, the loopback
+    /// one when it listens on every address.
     pub fn api_address(&self) -> SocketAddr {
         let mut address = *self.api_address.lock().unwrap_or_else(|e| e.into_inner());
         if address.ip().is_unspecified() {

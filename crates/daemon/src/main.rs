@@ -396,7 +396,8 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
     let serving = actix_web::rt::spawn(server);
     let balena_handle = balena_server.handle();
     let balena_serving = actix_web::rt::spawn(balena_server);
-    let container_api = serve_containers(state, peers, Arc::clone(&docker), workers, args.addon_port);
+    let container_api = serve_containers(state, peers.clone(), Arc::clone(&docker), workers, args.addon_port);
+    let balena_services_api = serve_balena_services(balena.clone(), peers, workers, balena_address);
     system.set_state(CoreState::Running);
     let notifier = notify::Notifier::from_env().map(Arc::new);
     if let Some(notifier) = &notifier {
@@ -456,9 +457,11 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
     system.set_state(CoreState::Shutdown);
     jobs.shutdown(JOB_GRACE).await;
     system.set_state(CoreState::Stopping);
-    let container_handle = container_api.lock().expect("container api lock").take();
-    if let Some(container_handle) = container_handle {
-        container_handle.stop(true).await;
+    for slot in [container_api, balena_services_api] {
+        let container_handle = slot.lock().expect("server slot lock").take();
+        if let Some(container_handle) = container_handle {
+            container_handle.stop(true).await;
+        }
     }
     balena_handle.stop(true).await;
     handle.stop(true).await;
@@ -543,32 +546,69 @@ fn raise_open_files_limit() {
     }
 }
 
+/// Where a server of containers is, once it serves: the slot its handle lands in, for shutdown.
+type ServerSlot = Arc<Mutex<Option<ServerHandle>>>;
+
+/// Serves to containers on an address the engine decides (a network's gateway): `bind` is
+/// called once `address` resolves, if ever; `what` names the server in the log.
+fn serve_on_network(
+    what: &'static str,
+    address: impl std::future::Future<Output = Option<SocketAddr>> + 'static,
+    bind: impl FnOnce(SocketAddr) -> anyhow::Result<(Server, SocketAddr)> + 'static,
+) -> ServerSlot {
+    let slot = ServerSlot::default();
+    let handle_slot = Arc::clone(&slot);
+    actix_web::rt::spawn(async move {
+        let Some(address) = address.await else { return };
+        match bind(address) {
+            Ok((server, address)) => {
+                tracing::info!(%address, "serving {what}");
+                *handle_slot.lock().expect("server slot lock") = Some(server.handle());
+                actix_web::rt::spawn(server);
+            }
+            Err(e) => tracing::error!("{what} can't be served: {e:#}"),
+        }
+    });
+    slot
+}
+
 /// Serves the API to containers (`http://supervisor/`) on the network's gateway once the
-/// network exists; answers the slot its server handle lands in, for shutdown.
+/// network exists.
 fn serve_containers(
     state: AppState,
     peers: Peers,
     docker: Arc<DockerManager>,
     workers: usize,
     port: u16,
-) -> Arc<Mutex<Option<ServerHandle>>> {
-    let slot = Arc::new(Mutex::new(None));
-    let handle_slot = Arc::clone(&slot);
-    actix_web::rt::spawn(async move {
+) -> ServerSlot {
+    let address = async move {
         let mut network = docker.network();
-        let Ok(info) = network.wait_for(Option::is_some).await.map(|n| n.clone()) else { return };
-        let Some(info) = info else { return };
-        let address = SocketAddr::from((info.gateway, port));
-        match bind_api(state, peers, workers, address) {
-            Ok((server, address)) => {
-                tracing::info!(%address, network = %info.name, "serving containers");
-                *handle_slot.lock().expect("container api lock") = Some(server.handle());
-                actix_web::rt::spawn(server);
-            }
-            Err(e) => tracing::error!("containers can't reach the supervisor: {e:#}"),
+        let info = network.wait_for(Option::is_some).await.ok()?.clone()?;
+        Some(SocketAddr::from((info.gateway, port)))
+    };
+    serve_on_network("containers", address, move |address| bind_api(state, peers, workers, address))
+}
+
+/// Serves the device API to balena services on the gateway of their supervisor network too,
+/// unless it listens on every address already.
+fn serve_balena_services(
+    manager: web::Data<balena::BalenaManager>,
+    peers: Peers,
+    workers: usize,
+    listening: SocketAddr,
+) -> ServerSlot {
+    let engine = manager.clone();
+    let address = async move {
+        if listening.ip().is_unspecified() {
+            return None;
         }
-    });
-    slot
+        Some(SocketAddr::from((engine.supervisor_network_made().await, listening.port())))
+    };
+    serve_on_network("balena services", address, move |address| {
+        let served = bind_balena(manager.clone(), peers, workers, address)?;
+        manager.served_on_supervisor_network(served.1);
+        Ok(served)
+    })
 }
 
 async fn stop_signal() -> &'static str {
