@@ -225,10 +225,11 @@ fn cgroup_rules(addon: &Installed, devices: &[hardware::Device], full_access: bo
     let config = addon.config();
     let mut rules = std::collections::BTreeSet::new();
     for path in &config.devices {
-        match policy::find(devices, path).and_then(policy::rule) {
-            Some(rule) => {
-                rules.insert(rule);
+        match policy::find(devices, path) {
+            Some(device) if !policy::allowed(device, devices) => {
+                tracing::error!(addon = %addon.slug, "App {} tried to access blocked device {}!", config.name, device.name);
             }
+            Some(device) => rules.extend(policy::rule(device)),
             None => tracing::info!(addon = %addon.slug, device = %path, "device not present on this host yet"),
         }
     }
@@ -656,6 +657,17 @@ mod tests {
         let hc = host(&body);
         assert_eq!(hc.devices, None, "nodes come from the host's /dev, not one by one");
         assert_eq!(hc.device_cgroup_rules, Some(vec!["b 8:0 rwm".to_owned(), "c 4:64 rwm".to_owned()]));
+    }
+
+    #[test]
+    fn the_systems_disk_is_never_given() {
+        let addon = installed(json!({"devices": ["/dev/sda"]}));
+        let mut devices = hardware();
+        let mut boot = device("sda1", "block", 8, 1);
+        boot.attributes.insert("ID_FS_LABEL".to_owned(), "hassos-boot".to_owned());
+        devices.iter_mut().find(|device| device.name == "sda").unwrap().children = vec![boot.sysfs.clone()];
+        devices.push(boot);
+        assert_eq!(host(&with_hardware(&addon, Path::new("/"), &devices)).device_cgroup_rules, None);
     }
 
     #[test]

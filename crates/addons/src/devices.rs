@@ -47,12 +47,28 @@ impl AddonManager {
     /// Gives `device` to each running add-on that names it and was made without it.
     async fn device_added(&self, device: &Device) {
         let Some(rule) = policy::rule(device) else { return };
-        let Some(hardware) = self.inner.hardware.get() else { return };
-        for addon in self.list() {
-            if !addon.config().devices.iter().any(|path| device.is_named(path)) {
+        let Some(hardware) = self.inner.hardware.get().cloned() else { return };
+        let naming: Vec<_> = self
+            .list()
+            .into_iter()
+            .filter(|addon| addon.config().devices.iter().any(|path| device.is_named(path)))
+            .collect();
+        if naming.is_empty() {
+            return;
+        }
+        let (_, devices) = self.host_devices().await;
+        let allowed = policy::allowed(device, &devices);
+        for addon in naming {
+            let slug = addon.slug.as_str();
+            if !allowed {
+                let name = &addon.config().name;
+                tracing::error!(
+                    addon = slug,
+                    "App {name} tried to access blocked device {} via hardware event!",
+                    device.name
+                );
                 continue;
             }
-            let slug = addon.slug.as_str();
             let Ok(Some(container)) = self.inspect(slug).await else { continue };
             if !container.state.as_ref().and_then(|state| state.running).unwrap_or(false) {
                 continue;

@@ -8,7 +8,7 @@
 //! media, cec) are allowed by the majors the host's devices of those subsystems have when the
 //! container is made; serial ports of other drivers (`ttyS`, ...) one device at a time. An
 //! explicit device (`devices`, found by its node, sysfs path or a link) is allowed by its own
-//! numbers.
+//! numbers, unless it holds the system (a partition of Home Assistant OS, or a disk with one).
 
 use crate::devices::Device;
 use std::collections::BTreeSet;
@@ -90,6 +90,22 @@ pub fn find<'d>(devices: &'d [Device], path: &str) -> Option<&'d Device> {
     devices.iter().find(|device| device.is_named(path))
 }
 
+/// Whether an add-on may be given `device`: not a disk or partition of the system (one whose
+/// file system label starts with `hassos`), as the real Supervisor keeps them.
+pub fn allowed(device: &Device, devices: &[Device]) -> bool {
+    if device.subsystem != "block" {
+        return true;
+    }
+    let system =
+        |device: &Device| device.attributes.get("ID_FS_LABEL").is_some_and(|label| label.starts_with("hassos"));
+    match device.number() {
+        Some((_, 0)) => !device.children.iter().any(|child| {
+            devices.iter().any(|other| &other.sysfs == child && other.subsystem == "block" && system(other))
+        }),
+        _ => !system(device),
+    }
+}
+
 /// What every add-on may do with `full_access`, unprotected.
 pub const FULL_ACCESS: &str = "a *:* rwm";
 
@@ -139,6 +155,26 @@ mod tests {
         assert_eq!(Grant::Gpio.rules(&[]), Vec::<String>::new(), "no gpiochip, no gpio rule");
         assert_eq!(Grant::Video.rules(&host()), ["c 29:* rwm", "c 81:* rwm", "c 226:* rwm", "c 237:* rwm"]);
         assert_eq!(Grant::Usb.rules(&host()), ["c 189:* rwm", "c 180:* rwm", "c 241:* rwm"]);
+    }
+
+    #[test]
+    fn the_systems_disk_and_partitions_are_not_given() {
+        let mut devices = host();
+        let mut boot = device("sda1", "block", 8, 1);
+        boot.sysfs = "/sys/devices/platform/sda/sda1".to_owned();
+        boot.attributes.insert("ID_FS_LABEL".to_owned(), "hassos-boot".to_owned());
+        let mut data = device("sdb1", "block", 8, 17);
+        data.attributes.insert("ID_FS_LABEL".to_owned(), "backup".to_owned());
+        devices.push(boot.clone());
+        devices.push(data.clone());
+        let sda = devices.iter_mut().find(|device| device.name == "sda").unwrap();
+        sda.sysfs = "/sys/devices/platform/sda".to_owned();
+        sda.children = vec![boot.sysfs.clone()];
+        let sda = sda.clone();
+        assert!(!allowed(&sda, &devices), "the disk holding the system");
+        assert!(!allowed(&boot, &devices));
+        assert!(allowed(&data, &devices));
+        assert!(allowed(&devices[0], &devices), "not a disk");
     }
 
     #[test]
