@@ -224,7 +224,7 @@ fn cgroup_rules(addon: &Installed, devices: &[hardware::Device], full_access: bo
     }
     let config = addon.config();
     let mut rules = std::collections::BTreeSet::new();
-    for path in &config.devices {
+    for path in &named_devices(addon) {
         match policy::find(devices, path) {
             Some(device) if !policy::allowed(device, devices) => {
                 tracing::error!(addon = %addon.slug, "App {} tried to access blocked device {}!", config.name, device.name);
@@ -243,6 +243,16 @@ fn cgroup_rules(addon: &Installed, devices: &[hardware::Device], full_access: bo
         rules.extend(grant.rules(devices));
     }
     (!rules.is_empty()).then(|| rules.into_iter().collect())
+}
+
+/// The devices the add-on names: its config's `devices`, and the values of its `device` options
+/// (a serial port chosen in the options, say).
+pub(crate) fn named_devices(addon: &Installed) -> Vec<String> {
+    let mut named = addon.config().devices.clone();
+    if let Some(schema) = &addon.config().schema {
+        named.extend(schema.device_paths(&Value::Object(addon.options())));
+    }
+    named
 }
 
 /// `path` of the host, under its root.
@@ -657,6 +667,17 @@ mod tests {
         let hc = host(&body);
         assert_eq!(hc.devices, None, "nodes come from the host's /dev, not one by one");
         assert_eq!(hc.device_cgroup_rules, Some(vec!["b 8:0 rwm".to_owned(), "c 4:64 rwm".to_owned()]));
+    }
+
+    #[test]
+    fn a_device_chosen_in_the_options_is_allowed_too() {
+        let mut addon = installed(json!({
+            "options": {"serial": {"port": null}}, "schema": {"serial": {"port": "device(subsystem=tty)?"}}
+        }));
+        assert_eq!(host(&with_hardware(&addon, Path::new("/"), &hardware())).device_cgroup_rules, None);
+        addon.user.options.insert("serial".to_owned(), json!({"port": "/dev/serial/by-id/usb-ttyS0"}));
+        let rules = host(&with_hardware(&addon, Path::new("/"), &hardware())).device_cgroup_rules.clone();
+        assert_eq!(rules, Some(vec!["c 4:64 rwm".to_owned()]));
     }
 
     #[test]

@@ -2,13 +2,14 @@
 //!
 //! A device of a class an add-on's grants cover opens at once: its node appears in the
 //! container's `/dev` (the host's, bound) and the class was allowed when the container was made.
-//! A device the add-on names itself (`devices`) is allowed by its numbers, which are known only
-//! once it is there: when it comes while the add-on runs, the supervisor asks the OS Agent to add
-//! its rule to the running container, as the real Supervisor does; where that can't be done, the
-//! resolution center learns that the add-on lacks the device until it restarts
-//! (`device_access_missing`, fixed by restarting it). A device removed needs nothing: its node
-//! goes from the host's `/dev`, and so from the container's.
+//! A device the add-on names itself (`devices`, or a `device` option) is allowed by its numbers,
+//! which are known only once it is there: when it comes while the add-on runs, the supervisor
+//! asks the OS Agent to add its rule to the running container, as the real Supervisor does;
+//! where that can't be done, the resolution center learns that the add-on lacks the device until
+//! it restarts (`device_access_missing`, fixed by restarting it). A device removed needs nothing:
+//! its node goes from the host's `/dev`, and so from the container's.
 
+use crate::container;
 use crate::manager::AddonManager;
 use hardware::monitor::Change;
 use hardware::{policy, Device, HardwareManager};
@@ -51,7 +52,7 @@ impl AddonManager {
         let naming: Vec<_> = self
             .list()
             .into_iter()
-            .filter(|addon| addon.config().devices.iter().any(|path| device.is_named(path)))
+            .filter(|addon| container::named_devices(addon).iter().any(|path| device.is_named(path)))
             .collect();
         if naming.is_empty() {
             return;
