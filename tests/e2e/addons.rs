@@ -206,6 +206,8 @@ fn build_local_runs_with_exactly_what_its_config_grants() {
     let data = daemon.data_dir();
     let lock_folder = data.join("addons/locks").join(slug).join(slug);
     let expected = BTreeMap::from([
+        // The host's devices, read-only: it may open none of them (no device cgroup rules).
+        ("/dev".to_owned(), ("/dev".to_owned(), false)),
         ("/data".to_owned(), (addon_data(&daemon, slug).display().to_string(), true)),
         ("/share".to_owned(), (data.join("share").display().to_string(), true)),
         ("/ssl".to_owned(), (data.join("ssl").display().to_string(), false)),

@@ -1,6 +1,7 @@
 //! Black-box tests of the supervisor and the `ha` CLI; one module per API group.
 
 mod access_matrix;
+mod addon_hardware;
 mod addons;
 mod auth;
 mod backups;

@@ -175,7 +175,20 @@ impl Schema {
     /// `password` option, nested ones included. Pass validated options so secrets are resolved.
     pub fn passwords(&self, options: &Value) -> Vec<String> {
         let mut found = Vec::new();
-        collect_passwords(&self.fields, options, &mut found);
+        let password =
+            |kind: &Kind, value: &Value| (matches!(kind, Kind::Password) && truthy(value)).then(|| py_str(value));
+        collect(&self.fields, options, &password, &mut found);
+        found
+    }
+
+    /// The devices `options` name: every value of a `device` option, nested ones included.
+    pub fn device_paths(&self, options: &Value) -> Vec<String> {
+        let mut found = Vec::new();
+        let device = |kind: &Kind, value: &Value| match (kind, value) {
+            (Kind::Device, Value::String(path)) => Some(path.clone()),
+            _ => None,
+        };
+        collect(&self.fields, options, &device, &mut found);
         found
     }
 }
@@ -522,27 +535,29 @@ fn list_devices() -> Vec<String> {
     devices
 }
 
-fn collect_passwords(fields: &[(String, Node)], options: &Value, found: &mut Vec<String>) {
+/// What `pick` takes from each scalar option in `options`, nested ones included.
+type Pick<'a> = dyn Fn(&Kind, &Value) -> Option<String> + 'a;
+
+fn collect(fields: &[(String, Node)], options: &Value, pick: &Pick, found: &mut Vec<String>) {
     let Value::Object(given) = options else {
         return;
     };
     for (key, value) in given {
         if let Some(node) = find(fields, key) {
-            collect_node_passwords(node, value, found);
+            collect_node(node, value, pick, found);
         }
     }
 }
 
-fn collect_node_passwords(node: &Node, value: &Value, found: &mut Vec<String>) {
+fn collect_node(node: &Node, value: &Value, pick: &Pick, found: &mut Vec<String>) {
     match node {
-        Node::Scalar(Scalar { kind: Kind::Password, .. }) if truthy(value) => found.push(py_str(value)),
-        Node::Scalar(_) => {}
+        Node::Scalar(scalar) => found.extend(pick(&scalar.kind, value)),
         Node::List(element) => {
             for item in value.as_array().into_iter().flatten() {
-                collect_node_passwords(element, item, found);
+                collect_node(element, item, pick, found);
             }
         }
-        Node::Dict(fields) => collect_passwords(fields, value, found),
+        Node::Dict(fields) => collect(fields, value, pick, found),
     }
 }
 
@@ -876,6 +891,23 @@ mod tests {
             "more": ["b", "c"], "db": {"pw": "d"}, "unknown": "e"
         });
         assert_eq!(s.passwords(&options), ["a", "b", "c", "d"]);
+        assert!(s.device_paths(&options).is_empty());
+    }
+
+    #[test]
+    fn device_options_are_collected_from_every_level() {
+        let s = schema(json!({
+            "serial": {"port": "device(subsystem=tty)"},
+            "radios": ["device"],
+            "name": "str",
+            "spare": "device?"
+        }));
+        let options = json!({
+            "serial": {"port": "/dev/serial/by-id/usb-zwave-if00"},
+            "radios": ["/dev/ttyACM0", "/dev/ttyACM1"],
+            "name": "/dev/not-a-device-option"
+        });
+        assert_eq!(s.device_paths(&options), ["/dev/serial/by-id/usb-zwave-if00", "/dev/ttyACM0", "/dev/ttyACM1"]);
     }
 
     #[test]

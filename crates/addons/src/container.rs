@@ -7,13 +7,18 @@
 //! real Supervisor withholds from protected add-ons (`host_pid`, `docker_api`, `full_access`)
 //! are withheld while the user keeps protection on. The function is pure, so the test suite can
 //! check every grant without an engine.
+//!
+//! Devices, as the real Supervisor grants them: every add-on sees the host's `/dev` read-only
+//! (so a device plugged in later appears in it), and can open only what its device cgroup rules
+//! allow: the classes of its hardware grants and its explicit `devices` (see
+//! [`hardware::policy`]), or everything with `full_access`.
 
 use crate::data::Installed;
 use addon_config::{MapType, Ulimit};
 use base::DataDir;
 use bollard::models::{
-    ContainerCreateBody, DeviceMapping, EndpointSettings, HostConfig, Mount, MountBindOptions,
-    MountBindOptionsPropagationEnum, MountType, NetworkingConfig, PortBinding, ResourcesUlimits,
+    ContainerCreateBody, EndpointSettings, HostConfig, Mount, MountBindOptions, MountBindOptionsPropagationEnum,
+    MountType, NetworkingConfig, PortBinding, ResourcesUlimits,
 };
 use docker::LABEL_MANAGED;
 use serde_json::Value;
@@ -75,6 +80,10 @@ pub struct Plan<'a> {
     pub propagation: bool,
     /// The resolver: the dns plugin's address once it is installed.
     pub dns: Option<Ipv4Addr>,
+    /// Where the host's `/dev`, `/sys`, `/run/udev` and `/lib/modules` are (`--host-root`).
+    pub host_root: &'a Path,
+    /// The host's devices now.
+    pub hardware: &'a [hardware::Device],
 }
 
 /// The folders the container needs to exist before it is created: its data folder, its
@@ -113,8 +122,7 @@ pub fn container_body(plan: &Plan) -> ContainerCreateBody {
         extra_hosts: Some(vec![format!("supervisor:{}", plan.gateway), format!("hassio:{}", plan.gateway)]),
         privileged: Some(false),
         cap_add: capabilities(addon),
-        devices: devices(addon, plan.exists),
-        device_cgroup_rules: full_device_access.then(|| vec!["a *:* rwm".to_owned()]),
+        device_cgroup_rules: cgroup_rules(addon, plan.hardware, full_device_access),
         mounts: Some(mounts(plan)),
         tmpfs: tmpfs(addon),
         ulimits: ulimits(addon),
@@ -206,26 +214,50 @@ fn capabilities(addon: &Installed) -> Option<Vec<String>> {
     (!caps.is_empty()).then_some(caps)
 }
 
-/// The config's static devices that exist on this host, each at the same path.
-fn devices(addon: &Installed, exists: &dyn Fn(&Path) -> bool) -> Option<Vec<DeviceMapping>> {
-    let devices: Vec<DeviceMapping> = addon
-        .config()
-        .devices
-        .iter()
-        .filter(|d| {
-            let found = exists(Path::new(d));
-            if !found {
-                tracing::info!(addon = %addon.slug, device = %d, "device not present on this host, not mapped");
+/// The device cgroup rules: everything with full access, else the classes of the hardware
+/// grants and the explicit devices the host has (a device the host lacks now is left out, as
+/// the real Supervisor does; it is allowed when it comes, see `devices`).
+fn cgroup_rules(addon: &Installed, devices: &[hardware::Device], full_access: bool) -> Option<Vec<String>> {
+    use hardware::policy::{self, Grant};
+    if full_access {
+        return Some(vec![policy::FULL_ACCESS.to_owned()]);
+    }
+    let config = addon.config();
+    let mut rules = std::collections::BTreeSet::new();
+    for path in &named_devices(addon) {
+        match policy::find(devices, path) {
+            Some(device) if !policy::allowed(device, devices) => {
+                tracing::error!(addon = %addon.slug, "App {} tried to access blocked device {}!", config.name, device.name);
             }
-            found
-        })
-        .map(|d| DeviceMapping {
-            path_on_host: Some(d.clone()),
-            path_in_container: Some(d.clone()),
-            cgroup_permissions: Some("rwm".to_owned()),
-        })
-        .collect();
-    (!devices.is_empty()).then_some(devices)
+            Some(device) => rules.extend(policy::rule(device)),
+            None => tracing::info!(addon = %addon.slug, device = %path, "device not present on this host yet"),
+        }
+    }
+    let grants = [
+        (config.video, Grant::Video),
+        (config.gpio, Grant::Gpio),
+        (config.uart, Grant::Uart),
+        (config.usb, Grant::Usb),
+    ];
+    for (_, grant) in grants.iter().filter(|(wanted, _)| *wanted) {
+        rules.extend(grant.rules(devices));
+    }
+    (!rules.is_empty()).then(|| rules.into_iter().collect())
+}
+
+/// The devices the add-on names: its config's `devices`, and the values of its `device` options
+/// (a serial port chosen in the options, say).
+pub(crate) fn named_devices(addon: &Installed) -> Vec<String> {
+    let mut named = addon.config().devices.clone();
+    if let Some(schema) = &addon.config().schema {
+        named.extend(schema.device_paths(&Value::Object(addon.options())));
+    }
+    named
+}
+
+/// `path` of the host, under its root.
+fn on_host(root: &Path, path: &str) -> PathBuf {
+    root.join(path.trim_start_matches('/'))
 }
 
 fn bind(source: &Path, target: &str, read_only: bool) -> Mount {
@@ -265,7 +297,12 @@ fn mounts(plan: &Plan) -> Vec<Mount> {
     let legacy_config = config.map.iter().any(|m| m.kind == MapType::Config);
     let data_target =
         config.map.iter().find(|m| m.kind == MapType::Data).map_or("/data".to_owned(), |m| target(&m.path, "/data"));
-    let mut mounts = vec![bind(&folders.data.join(&addon.slug), &data_target, false)];
+    let mut mounts = Vec::new();
+    let dev = on_host(plan.host_root, "/dev");
+    if (plan.exists)(&dev) {
+        mounts.push(bind(&dev, "/dev", true));
+    }
+    mounts.push(bind(&folders.data.join(&addon.slug), &data_target, false));
     let locks = lock_folder(addon, folders);
     mounts.extend(update_locks::MOUNT_POINTS.iter().map(|point| bind(&locks, point, false)));
     for entry in &config.map {
@@ -295,15 +332,31 @@ fn mounts(plan: &Plan) -> Vec<Mount> {
         mounts.push(mount);
     }
     let unprotected = !addon.user.protected;
-    let host: [(bool, &str, &str); 8] = [
+    let hardware: [(bool, &str, &str); 3] = [
         (config.devicetree, "/sys/firmware/devicetree/base", "/device-tree"),
         (config.udev, "/run/udev", "/run/udev"),
         (config.kernel_modules, "/lib/modules", "/lib/modules"),
+    ];
+    for (wanted, source, target) in hardware {
+        let source = on_host(plan.host_root, source);
+        if wanted && (plan.exists)(&source) {
+            mounts.push(bind(&source, target, true));
+        }
+    }
+    // The GPIO lines' sysfs interface, writable, where the host has GPIOs.
+    if config.gpio && plan.hardware.iter().any(|device| device.subsystem == "gpio") {
+        for path in ["/sys/class/gpio", "/sys/devices/platform/soc"] {
+            let source = on_host(plan.host_root, path);
+            if (plan.exists)(&source) {
+                mounts.push(bind(&source, path, false));
+            }
+        }
+    }
+    let host: [(bool, &str, &str); 4] = [
         (config.host_dbus, "/run/dbus", "/run/dbus"),
         (config.docker_api && unprotected, DOCKER_SOCKET, DOCKER_SOCKET),
         (config.journald, "/var/log/journal", "/var/log/journal"),
         (config.journald, "/run/log/journal", "/run/log/journal"),
-        (config.full_access && unprotected, "/dev", "/dev"),
     ];
     for (wanted, source, target) in host {
         if wanted && (plan.exists)(Path::new(source)) {
@@ -377,6 +430,17 @@ mod tests {
     }
 
     fn build(addon: &Installed, exists: &dyn Fn(&Path) -> bool) -> ContainerCreateBody {
+        build_on(addon, exists, None, Path::new("/"), &[])
+    }
+
+    /// The body on a host with a resolver, a root and devices.
+    fn build_on(
+        addon: &Installed,
+        exists: &dyn Fn(&Path) -> bool,
+        dns: Option<Ipv4Addr>,
+        host_root: &Path,
+        hardware: &[hardware::Device],
+    ) -> ContainerCreateBody {
         let folders = folders();
         container_body(&Plan {
             addon,
@@ -388,7 +452,9 @@ mod tests {
             timezone: "Europe/Amsterdam",
             exists,
             propagation: true,
-            dns: None,
+            dns,
+            host_root,
+            hardware,
         })
     }
 
@@ -422,7 +488,7 @@ mod tests {
         assert_eq!(hc.privileged, Some(false));
         assert_eq!(hc.cap_add, None);
         assert_eq!(hc.devices, None);
-        assert_eq!(hc.device_cgroup_rules, None);
+        assert_eq!(hc.device_cgroup_rules, None, "it sees /dev but can open nothing of it");
         assert_eq!(hc.pid_mode, None);
         assert_eq!(hc.ipc_mode, None);
         assert_eq!(hc.uts_mode, None);
@@ -435,6 +501,7 @@ mod tests {
         assert_eq!(
             targets(&body),
             vec![
+                ("/dev".into(), "/dev".into(), true),
                 ("/srv/sup/addons/data/local_test".into(), "/data".into(), false),
                 (lock.into(), "/tmp/balena".into(), false),
                 (lock.into(), "/tmp/resin".into(), false),
@@ -454,19 +521,7 @@ mod tests {
     fn the_dns_plugin_resolves_for_the_addon_once_installed() {
         let addon = installed(json!({}));
         assert_eq!(host(&build(&addon, &nothing)).dns, None, "no dns plugin: the engine's resolver");
-        let folders = folders();
-        let body = container_body(&Plan {
-            addon: &addon,
-            image: "local/amd64-addon-test:1.0.0".to_owned(),
-            network: "t1hassio",
-            gateway: Ipv4Addr::new(172, 30, 32, 1),
-            folders: &folders,
-            token: "tok",
-            timezone: "UTC",
-            exists: &nothing,
-            propagation: true,
-            dns: Some(Ipv4Addr::new(172, 30, 32, 3)),
-        });
+        let body = build_on(&addon, &nothing, Some(Ipv4Addr::new(172, 30, 32, 3)), Path::new("/"), &[]);
         let hc = host(&body);
         assert_eq!(hc.dns, Some(vec!["172.30.32.3".to_owned()]));
         assert_eq!(hc.dns_search, Some(vec!["local.hass.io".to_owned()]));
@@ -512,7 +567,7 @@ mod tests {
         let body = build(&addon, &everything);
         assert_eq!(host(&body).pid_mode, None);
         assert_eq!(host(&body).device_cgroup_rules, None);
-        assert!(!targets(&body).iter().any(|(_, t, _)| t == "/run/docker.sock" || t == "/dev"));
+        assert!(!targets(&body).iter().any(|(_, t, _)| t == "/run/docker.sock"));
         addon.user.protected = false;
         let body = build(&addon, &everything);
         assert_eq!(host(&body).pid_mode.as_deref(), Some("host"));
@@ -576,14 +631,95 @@ mod tests {
         assert_eq!(dirs.len(), 3);
     }
 
+    fn device(name: &str, subsystem: &str, major: u32, minor: u32) -> hardware::Device {
+        hardware::Device {
+            name: name.to_owned(),
+            sysfs: format!("/sys/devices/platform/{name}"),
+            dev_path: format!("/dev/{name}"),
+            subsystem: subsystem.to_owned(),
+            by_id: Some(format!("/dev/serial/by-id/usb-{name}")),
+            attributes: BTreeMap::from([
+                ("MAJOR".to_owned(), major.to_string()),
+                ("MINOR".to_owned(), minor.to_string()),
+            ]),
+            children: Vec::new(),
+        }
+    }
+
+    fn with_hardware(addon: &Installed, root: &Path, hardware: &[hardware::Device]) -> ContainerCreateBody {
+        build_on(addon, &everything, None, root, hardware)
+    }
+
+    fn hardware() -> Vec<hardware::Device> {
+        vec![
+            device("ttyUSB0", "tty", 188, 0),
+            device("ttyS0", "tty", 4, 64),
+            device("gpiochip0", "gpio", 254, 0),
+            device("video0", "video4linux", 81, 0),
+            device("sda", "block", 8, 0),
+        ]
+    }
+
     #[test]
-    fn devices_only_when_present() {
-        let addon = installed(json!({"devices": ["/dev/ttyUSB0", "/dev/null"]}));
-        let only_null = |p: &Path| p == Path::new("/dev/null");
-        let devices = host(&build(&addon, &only_null)).devices.clone().unwrap();
-        assert_eq!(devices.len(), 1);
-        assert_eq!(devices[0].path_on_host.as_deref(), Some("/dev/null"));
-        assert_eq!(host(&build(&addon, &nothing)).devices, None);
+    fn explicit_devices_are_allowed_by_number_when_present() {
+        let addon = installed(json!({"devices": ["/dev/serial/by-id/usb-ttyS0", "/dev/sda", "/dev/ttyACM7"]}));
+        let body = with_hardware(&addon, Path::new("/"), &hardware());
+        let hc = host(&body);
+        assert_eq!(hc.devices, None, "nodes come from the host's /dev, not one by one");
+        assert_eq!(hc.device_cgroup_rules, Some(vec!["b 8:0 rwm".to_owned(), "c 4:64 rwm".to_owned()]));
+    }
+
+    #[test]
+    fn a_device_chosen_in_the_options_is_allowed_too() {
+        let mut addon = installed(json!({
+            "options": {"serial": {"port": null}}, "schema": {"serial": {"port": "device(subsystem=tty)?"}}
+        }));
+        assert_eq!(host(&with_hardware(&addon, Path::new("/"), &hardware())).device_cgroup_rules, None);
+        addon.user.options.insert("serial".to_owned(), json!({"port": "/dev/serial/by-id/usb-ttyS0"}));
+        let rules = host(&with_hardware(&addon, Path::new("/"), &hardware())).device_cgroup_rules.clone();
+        assert_eq!(rules, Some(vec!["c 4:64 rwm".to_owned()]));
+    }
+
+    #[test]
+    fn the_systems_disk_is_never_given() {
+        let addon = installed(json!({"devices": ["/dev/sda"]}));
+        let mut devices = hardware();
+        let mut boot = device("sda1", "block", 8, 1);
+        boot.attributes.insert("ID_FS_LABEL".to_owned(), "hassos-boot".to_owned());
+        devices.iter_mut().find(|device| device.name == "sda").unwrap().children = vec![boot.sysfs.clone()];
+        devices.push(boot);
+        assert_eq!(host(&with_hardware(&addon, Path::new("/"), &devices)).device_cgroup_rules, None);
+    }
+
+    #[test]
+    fn each_grant_allows_its_classes_only() {
+        let rules = |grant: &str| {
+            let addon = installed(json!({ grant: true }));
+            host(&with_hardware(&addon, Path::new("/"), &hardware())).device_cgroup_rules.clone().unwrap_or_default()
+        };
+        assert_eq!(rules("uart"), ["c 166:* rwm", "c 188:* rwm", "c 204:* rwm", "c 4:64 rwm"]);
+        assert_eq!(rules("usb"), ["c 180:* rwm", "c 189:* rwm"]);
+        assert_eq!(rules("gpio"), ["c 254:* rwm"]);
+        assert_eq!(rules("video"), ["c 226:* rwm", "c 29:* rwm", "c 81:* rwm"]);
+        assert!(rules("udev").is_empty());
+    }
+
+    #[test]
+    fn hardware_folders_come_from_the_host_root() {
+        let addon = installed(json!({"gpio": true, "udev": true, "devicetree": true, "kernel_modules": true}));
+        let mounts = targets(&with_hardware(&addon, Path::new("/host"), &hardware()));
+        for (source, target, read_only) in [
+            ("/host/dev", "/dev", true),
+            ("/host/run/udev", "/run/udev", true),
+            ("/host/sys/firmware/devicetree/base", "/device-tree", true),
+            ("/host/lib/modules", "/lib/modules", true),
+            ("/host/sys/class/gpio", "/sys/class/gpio", false),
+            ("/host/sys/devices/platform/soc", "/sys/devices/platform/soc", false),
+        ] {
+            assert!(mounts.contains(&(source.to_owned(), target.to_owned(), read_only)), "{target}: {mounts:?}");
+        }
+        let without_gpios = targets(&with_hardware(&addon, Path::new("/host"), &[]));
+        assert!(!without_gpios.iter().any(|(_, target, _)| target == "/sys/class/gpio"), "a host without GPIOs");
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod backup;
 mod build;
 mod container;
 mod data;
+mod devices;
 mod engine;
 mod errors;
 mod info;

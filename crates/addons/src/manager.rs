@@ -75,6 +75,8 @@ pub(crate) struct Inner {
     panel_hooks: Mutex<Vec<PanelHook>>,
     /// The update locks add-ons hold through their `/tmp/balena` folder.
     locks: Arc<Locks<String>>,
+    /// The host's devices, for the containers' device rules; set once it exists.
+    pub(crate) hardware: std::sync::OnceLock<Arc<hardware::HardwareManager>>,
 }
 
 /// Called with each add-on [`AddonManager::remove`] removed, so the domains built on add-ons
@@ -139,6 +141,7 @@ impl AddonManager {
                 uninstall_hooks: Mutex::default(),
                 panel_hooks: Mutex::default(),
                 locks: Arc::new(Locks::new(data.addon_locks())),
+                hardware: std::sync::OnceLock::new(),
             }),
         };
         catalog.set_installed(Arc::new(manager.clone()));
@@ -831,6 +834,7 @@ impl AddonManager {
         let client = self.inner.docker.client()?;
         let name = self.container_name(slug);
         let timezone = (self.inner.timezone)();
+        let (host_root, devices) = self.host_devices().await;
         // Share and media are bound `rslave` where the engine allows it (the host's mount is
         // shared), else plainly, as Core's container is.
         for propagation in [true, false] {
@@ -846,6 +850,8 @@ impl AddonManager {
                 exists: &|p: &Path| p.exists(),
                 propagation,
                 dns: self.inner.docker.resolver(),
+                host_root: &host_root,
+                hardware: &devices,
             });
             let options = CreateContainerOptionsBuilder::default().name(&name).build();
             client
@@ -999,11 +1005,16 @@ impl AddonManager {
     async fn remove_container(&self, slug: &str) -> Result<(), Error> {
         let client = self.inner.docker.client()?;
         let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
-        match client.remove_container(&self.container_name(slug), Some(options)).await {
+        let removed = match client.remove_container(&self.container_name(slug), Some(options)).await {
             Ok(()) => Ok(()),
             Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
             Err(e) => Err(errors::unknown(slug, format!("can't remove the container: {e}"))),
+        };
+        if removed.is_ok() {
+            // The next container is made with the devices there are then.
+            self.inner.jobs.system().withdraw_issue(crate::devices::access_missing(slug));
         }
+        removed
     }
 
     /// At daemon start: waits for the engine, registers the tokens of add-ons still running

@@ -242,6 +242,9 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
         Arc::new(move || timezone_of.timezone()),
     )?;
     let host_services = Arc::new(dbus::HostServices::connect().await);
+    let hardware = Arc::new(hardware::HardwareManager::new(Arc::clone(&host_services), args.host_root.clone(), &data));
+    addons.set_hardware(Arc::clone(&hardware));
+    hardware.start_monitor();
     let exe_dir = executable_dir();
     let timezone_of = Arc::clone(&supervisor);
     let plugins = plugins::PluginManager::new(
@@ -361,11 +364,7 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
             Arc::clone(&docker),
             Arc::clone(&system),
         )),
-        hardware: web::Data::new(hardware::HardwareManager::new(
-            Arc::clone(&host_services),
-            args.host_root.clone(),
-            &data,
-        )),
+        hardware: web::Data::from(hardware),
         core: web::Data::new(core.clone()),
         auth: web::Data::new(auth::AuthManager::new(&store, core.clone())?),
         discovery: web::Data::new(discovery::DiscoveryManager::new(&store, addons.clone(), core.clone())?),

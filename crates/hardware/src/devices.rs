@@ -41,6 +41,23 @@ pub struct Device {
     pub children: Vec<String>,
 }
 
+impl Device {
+    /// Its major and minor number, from the kernel's `uevent`.
+    pub fn number(&self) -> Option<(u32, u32)> {
+        let number = |key: &str| self.attributes.get(key)?.parse().ok();
+        Some((number("MAJOR")?, number("MINOR")?))
+    }
+
+    /// Whether `path` names it: its node, its sysfs path, or one of its links under `/dev`.
+    pub fn is_named(&self, path: &str) -> bool {
+        let links = self.attributes.get("DEVLINKS").map(String::as_str).unwrap_or_default();
+        path == self.dev_path
+            || path == self.sysfs
+            || self.by_id.as_deref() == Some(path)
+            || links.split(' ').any(|link| link == path)
+    }
+}
+
 /// Udev hides these from the real Supervisor's list: terminals and loop/ram disks.
 const HIDDEN: [&str; 3] = ["/sys/devices/virtual/tty/", "/sys/devices/virtual/block/", "/sys/devices/virtual/vc/"];
 

@@ -47,7 +47,7 @@ use IssueType as I;
 use SuggestionType as S;
 
 /// Every fixup this supervisor can apply.
-pub const FIXUPS: [Fixup; 21] = [
+pub const FIXUPS: [Fixup; 22] = [
     fixup("app_clear_port_config", S::ClearPortConfig, C::Addon, &[I::AppPortConflict], Auto::Never),
     fixup("app_execute_rebuild", S::ExecuteRebuild, C::Addon, &[I::DockerConfig], Auto::Never),
     fixup(
@@ -59,6 +59,7 @@ pub const FIXUPS: [Fixup; 21] = [
     ),
     fixup("app_execute_repair", S::ExecuteRepair, C::Addon, &[I::MissingImage], Auto::Attempts(REPAIR_AUTO_ATTEMPTS)),
     fixup("app_execute_start", S::ExecuteStart, C::Addon, &[I::BootFail, I::AppPortConflict], Auto::Never),
+    fixup("app_execute_restart", S::ExecuteRestart, C::Addon, &[I::DeviceAccessMissing], Auto::Never),
     fixup("core_execute_rebuild", S::ExecuteRebuild, C::Core, &[I::DockerConfig], Auto::Never),
     fixup("system_execute_rebuild", S::ExecuteRebuild, C::System, &[I::DockerConfig], Auto::Never),
     fixup("store_execute_reload", S::ExecuteReload, C::Store, &[I::FatalError], Auto::Always),
@@ -137,6 +138,7 @@ impl Fixup {
             "app_execute_remove" => parts.addons.uninstall(&reference, false, false).await.map(drop),
             "app_execute_repair" => parts.addons.repair(&reference).await,
             "app_execute_start" => parts.addons.start(&reference).await,
+            "app_execute_restart" => parts.addons.restart(&reference, false).await,
             "app_disable_boot" => parts.addons.update_user(&reference, |user| user.boot = Some(addons::Boot::Manual)),
             "core_execute_rebuild" => parts.core.rebuild(false, true).await,
             "system_execute_rebuild" => {

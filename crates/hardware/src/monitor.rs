@@ -1,0 +1,155 @@
+//! Devices plugged in and removed while the supervisor runs.
+//!
+//! udevd writes a device's record into its database (`/run/udev/data`) once its rules ran and
+//! deletes it when the device goes; the kernel makes and removes the node in `/dev`. Both
+//! folders under the host root are watched with inotify (a test root is watched as the host's
+//! is); on a change the devices are read again and compared with the last reading, so each
+//! listener hears of a device once it is complete (a device whose udev record or links came
+//! after its node is announced again with them), and of every device that went.
+
+use crate::devices::{self, Device};
+use nix::errno::Errno;
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// How often the watch is looked at while nothing happens.
+const IDLE: Duration = Duration::from_millis(250);
+/// How long a burst of changes (udevd writes a record in steps) is let settle before reading.
+const SETTLE: Duration = Duration::from_millis(200);
+
+/// A device that came or went.
+#[derive(Clone, Debug)]
+pub enum Change {
+    Added(Device),
+    Removed(Device),
+}
+
+/// Watches the host under `root` on a thread of its own and sends each change, while anyone
+/// listens.
+pub(crate) fn start(root: PathBuf, changes: broadcast::Sender<Change>) {
+    let spawned = std::thread::Builder::new().name("hardware-monitor".to_owned()).spawn(move || watch(&root, &changes));
+    if let Err(e) = spawned {
+        tracing::error!("can't start the hardware monitor: {e}");
+    }
+}
+
+fn watch(root: &std::path::Path, changes: &broadcast::Sender<Change>) {
+    let inotify = match Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC) {
+        Ok(inotify) => inotify,
+        Err(e) => {
+            tracing::error!("can't watch the hardware: {e}");
+            return;
+        }
+    };
+    let flags = AddWatchFlags::IN_CREATE
+        | AddWatchFlags::IN_DELETE
+        | AddWatchFlags::IN_MOVED_TO
+        | AddWatchFlags::IN_MOVED_FROM
+        | AddWatchFlags::IN_CLOSE_WRITE;
+    let watched =
+        ["run/udev/data", "dev"].iter().filter(|dir| inotify.add_watch(&root.join(dir), flags).is_ok()).count();
+    if watched == 0 {
+        tracing::info!("no udev database and no /dev under {}: devices plugged in are not followed", root.display());
+        return;
+    }
+    tracing::info!("started the hardware monitor");
+    let mut known = by_sysfs(devices::read(root));
+    loop {
+        match inotify.read_events() {
+            Ok(events) if !events.is_empty() => {
+                std::thread::sleep(SETTLE);
+                let _ = inotify.read_events();
+                let now = by_sysfs(devices::read(root));
+                for change in compare(&known, &now) {
+                    match &change {
+                        Change::Added(device) => tracing::info!("Detecting add hardware {}", device.dev_path),
+                        Change::Removed(device) => tracing::info!("Detecting remove hardware {}", device.dev_path),
+                    }
+                    // Nobody listening is no error: the next listener reads the devices anew.
+                    let _ = changes.send(change);
+                }
+                known = now;
+            }
+            // Everyone who listened is gone (the daemon serves anew): so is the monitor.
+            Ok(_) | Err(Errno::EAGAIN) if changes.receiver_count() == 0 => return,
+            Ok(_) | Err(Errno::EAGAIN) => std::thread::sleep(IDLE),
+            Err(e) => {
+                tracing::error!("the hardware monitor stopped: {e}");
+                return;
+            }
+        }
+    }
+}
+
+fn by_sysfs(devices: Vec<Device>) -> HashMap<String, Device> {
+    devices.into_iter().map(|device| (device.sysfs.clone(), device)).collect()
+}
+
+/// What changed from `before` to `after`: new or changed devices, then the ones gone.
+fn compare(before: &HashMap<String, Device>, after: &HashMap<String, Device>) -> Vec<Change> {
+    let mut changes: Vec<Change> = after
+        .iter()
+        .filter(|(sysfs, device)| before.get(*sysfs) != Some(device))
+        .map(|(_, device)| Change::Added(device.clone()))
+        .collect();
+    changes.extend(
+        before
+            .iter()
+            .filter(|(sysfs, _)| !after.contains_key(*sysfs))
+            .map(|(_, device)| Change::Removed(device.clone())),
+    );
+    changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::devices::tests::{Host, TTY_USB};
+
+    #[test]
+    fn new_changed_and_gone_devices_are_told() {
+        let host = Host::new();
+        let before = by_sysfs(devices::read(host.root()));
+        let mut after = before.clone();
+        let tty = after.get_mut(TTY_USB).unwrap();
+        tty.by_id = None;
+        let sda = after.keys().find(|sysfs| sysfs.ends_with("/sda")).unwrap().clone();
+        after.remove(&sda);
+        let changes = compare(&before, &after);
+        assert_eq!(changes.len(), 2, "{changes:?}");
+        assert!(changes.iter().any(|change| matches!(change, Change::Added(device) if device.sysfs == TTY_USB)));
+        assert!(changes.iter().any(|change| matches!(change, Change::Removed(device) if device.sysfs == sda)));
+        assert!(compare(&before, &before).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_device_plugged_in_is_heard_with_its_udev_record() {
+        let host = Host::new();
+        let (sender, mut changes) = broadcast::channel(16);
+        start(host.root().to_path_buf(), sender);
+        // Let the monitor take its first reading before the device comes.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let acm = "/sys/devices/pci0000:00/0000:00:14.0/usb1/1-3/1-3:1.0/tty/ttyACM0";
+        host.device(acm, "class", "tty", "MAJOR=166\nMINOR=0\nDEVNAME=ttyACM0\n");
+        host.udev("c166:0", "S:serial/by-id/usb-dresden_elektronik_ConBee_II-if00\n");
+        let change = tokio::time::timeout(Duration::from_secs(10), changes.recv()).await.unwrap().unwrap();
+        let Change::Added(device) = change else { panic!("{change:?}") };
+        assert_eq!(device.dev_path, "/dev/ttyACM0");
+        assert_eq!(device.by_id.as_deref(), Some("/dev/serial/by-id/usb-dresden_elektronik_ConBee_II-if00"));
+
+        // As on a host: the kernel's device goes, then udevd deletes its record.
+        std::fs::remove_dir_all(host.root().join(acm.trim_start_matches('/'))).unwrap();
+        std::fs::remove_file(host.root().join("sys/class/tty/ttyACM0")).unwrap();
+        std::fs::remove_file(host.root().join("run/udev/data/c166:0")).unwrap();
+        let gone = loop {
+            match tokio::time::timeout(Duration::from_secs(10), changes.recv()).await.unwrap().unwrap() {
+                Change::Removed(device) => break device,
+                Change::Added(_) => continue,
+            }
+        };
+        assert_eq!(gone.dev_path, "/dev/ttyACM0");
+    }
+}
