@@ -68,39 +68,39 @@ pub(crate) fn uninstall(daemon: &Daemon, slug: &str) {
     assert_eq!(status, 200, "uninstall of {slug}: {body}");
 }
 
-fn start(daemon: &Daemon, slug: &str) {
+pub(crate) fn start(daemon: &Daemon, slug: &str) {
     let (status, body) = daemon.post(&format!("/addons/{slug}/start"), json!({}));
     assert_eq!(status, 200, "start of {slug}: {body}");
 }
 
-fn stop(daemon: &Daemon, slug: &str) {
+pub(crate) fn stop(daemon: &Daemon, slug: &str) {
     let (status, body) = daemon.post(&format!("/addons/{slug}/stop"), json!({}));
     assert_eq!(status, 200, "stop of {slug}: {body}");
 }
 
-fn info(daemon: &Daemon, slug: &str) -> Value {
+pub(crate) fn info(daemon: &Daemon, slug: &str) -> Value {
     let (status, body) = daemon.get(&format!("/addons/{slug}/info"));
     assert_eq!(status, 200, "{body}");
     body["data"].clone()
 }
 
-fn state(daemon: &Daemon, slug: &str) -> String {
+pub(crate) fn state(daemon: &Daemon, slug: &str) -> String {
     info(daemon, slug)["state"].as_str().expect("a state").to_owned()
 }
 
-fn set_options(daemon: &Daemon, slug: &str, body: Value) {
+pub(crate) fn set_options(daemon: &Daemon, slug: &str, body: Value) {
     let (status, answer) = daemon.post(&format!("/addons/{slug}/options"), body);
     assert_eq!(status, 200, "{answer}");
 }
 
-fn installed_slugs(daemon: &Daemon) -> Vec<String> {
+pub(crate) fn installed_slugs(daemon: &Daemon) -> Vec<String> {
     let (status, body) = daemon.get("/addons");
     assert_eq!(status, 200, "{body}");
     body["data"]["addons"].as_array().expect("a list").iter().map(|a| a["slug"].as_str().unwrap().to_owned()).collect()
 }
 
 /// The lines of a file in the add-on's data folder; empty while it does not exist.
-fn data_lines(daemon: &Daemon, slug: &str, file: &str) -> Vec<String> {
+pub(crate) fn data_lines(daemon: &Daemon, slug: &str, file: &str) -> Vec<String> {
     std::fs::read_to_string(addon_data(daemon, slug).join(file))
         .map(|text| text.lines().map(str::to_owned).collect())
         .unwrap_or_default()

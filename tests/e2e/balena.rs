@@ -37,15 +37,6 @@ fn status_and_text(response: Response) -> (u16, String) {
     (response.status().as_u16(), response.text().expect("a body"))
 }
 
-/// Everything the daemon logged.
-fn log_text(daemon: &Daemon) -> String {
-    let mut text = String::new();
-    for entry in std::fs::read_dir(daemon.data_dir().join("logs/supervisor")).unwrap() {
-        text.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default());
-    }
-    text
-}
-
 #[test]
 fn ping_is_open_and_everything_else_needs_the_key() {
     let daemon = Daemon::start();
@@ -106,7 +97,7 @@ fn ping_is_open_and_everything_else_needs_the_key() {
     assert_eq!(daemon.balena_key(), key);
     assert_eq!(call(&daemon, "GET", "/v2/version", Some(&key), None).status(), 200);
     assert_eq!(daemon.request("GET", "/supervisor/info", Some(&key), None).status(), 401);
-    assert!(!log_text(&daemon).contains(&key), "the key is in the log");
+    assert!(!daemon.log_text().contains(&key), "the key is in the log");
 }
 
 #[test]
@@ -120,7 +111,7 @@ fn a_regenerated_key_replaces_the_old_one_at_once() {
     assert_eq!(daemon.balena_key(), new, "the file holds the new key");
     assert_eq!(call(&daemon, "GET", "/v1/device", Some(&old), None).status(), 401);
     assert_eq!(call(&daemon, "GET", "/v1/device", Some(&new), None).status(), 200);
-    let log = log_text(&daemon);
+    let log = daemon.log_text();
     assert!(!log.contains(&old) && !log.contains(&new), "a key is in the log");
 }
 

@@ -2,6 +2,7 @@
 
 mod access_matrix;
 mod addon_hardware;
+mod addon_runtime;
 mod addons;
 mod auth;
 mod backups;

@@ -74,14 +74,6 @@ fn world_readable_secret(dir: &Path, secret: &str) -> Vec<String> {
     found
 }
 
-fn log_text(daemon: &Daemon) -> String {
-    let mut text = String::new();
-    for entry in std::fs::read_dir(daemon.data_dir().join("logs/supervisor")).unwrap().flatten() {
-        text.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
-    }
-    text
-}
-
 #[test]
 fn cifs_mounts_are_made_listed_lost_reloaded_updated_and_removed() {
     let bus = bus();
@@ -138,7 +130,7 @@ fn cifs_mounts_are_made_listed_lost_reloaded_updated_and_removed() {
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     assert_eq!(std::fs::metadata(credentials.parent().unwrap()).unwrap().permissions().mode() & 0o777, 0o700);
     assert!(world_readable_secret(&data, secret).is_empty(), "{:?}", world_readable_secret(&data, secret));
-    assert!(!log_text(&daemon).contains(secret), "the password reached the log");
+    assert!(!daemon.log_text().contains(secret), "the password reached the log");
     assert!(!calls.iter().any(|c| c.contains(secret)), "{calls:?}");
 
     // Bad input: 400 naming the key, nothing changed.

@@ -294,6 +294,15 @@ impl Daemon {
         assert_eq!(response.status(), 401, "the request for {marker} was not refused");
     }
 
+    /// Everything the daemon logged to its own log files (`<data-dir>/logs/supervisor`).
+    pub fn log_text(&self) -> String {
+        let mut text = String::new();
+        for entry in std::fs::read_dir(self.data_dir().join("logs/supervisor")).into_iter().flatten().flatten() {
+            text.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+        }
+        text
+    }
+
     /// kill -9, then start again on the same data directory.
     pub fn kill9_and_restart(&mut self) {
         self.kill9();

@@ -4,7 +4,9 @@
 //! systemd-journal-gatewayd serving them, for the journal tests), `dbus` (the private bus of the
 //! D-Bus tests), `zstd` (the backup tests' reference) and `pulseaudio` with `pulseaudio-utils`
 //! (the sound server the audio plugin's image is made of, which crates/pulse tests against, and
-//! the `paplay`/`parecord` applications they play and record with). Each is installed with
+//! the `paplay`/`parecord` applications they play and record with), and `apparmor` (whose
+//! `apparmor_parser` compiles the fixture add-ons' profiles, which must refuse a broken one even
+//! where the kernel has no AppArmor). Each is installed with
 //! `apt-get` only when missing. Also, from PyPI, each in a virtual environment: the Python `securetar` library,
 //! for the SecureTar interoperability tests, and schemathesis, which fuzzes the API through its
 //! OpenAPI document (tests/e2e/fuzz_api.rs).
@@ -29,6 +31,8 @@ const ZSTD: &str = "/usr/bin/zstd";
 const PULSEAUDIO: &str = "/usr/bin/pulseaudio";
 const PAPLAY: &str = "/usr/bin/paplay";
 const PARECORD: &str = "/usr/bin/parecord";
+/// What the supervisor checks and loads add-ons' AppArmor profiles with.
+const APPARMOR_PARSER: &str = "/usr/sbin/apparmor_parser";
 /// The library the real Supervisor encrypts backups with, at the version
 /// crates/securetar/tests/interop.rs expects it (the path holds the version, so that a new pin
 /// makes a new environment).
@@ -61,6 +65,9 @@ pub fn ensure() -> anyhow::Result<()> {
     }
     if [PULSEAUDIO, PAPLAY, PARECORD].iter().any(|program| !Path::new(program).exists()) {
         apt_install(&["pulseaudio", "pulseaudio-utils"])?;
+    }
+    if !Path::new(APPARMOR_PARSER).exists() {
+        apt_install(&["apparmor"])?;
     }
     ensure_venv(SECURETAR_VENV, SECURETAR, "securetar")?;
     ensure_venv(SCHEMATHESIS_VENV, SCHEMATHESIS, "schemathesis")

@@ -8,6 +8,7 @@ mod pyre;
 mod rating;
 mod repository;
 mod schema;
+mod secrets;
 mod translations;
 
 pub use build::BuildConfig;
@@ -18,6 +19,7 @@ pub use config::{
 pub use pyre::python_regex;
 pub use repository::RepositoryConfig;
 pub use schema::Schema;
+pub use secrets::{keep_secret_references, load_secrets};
 pub use translations::load_translations;
 
 /// A file of a repository that is not valid; the message names the file and the offending key.

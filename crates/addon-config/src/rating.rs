@@ -1,7 +1,7 @@
 //! The real Supervisor's security rating of an add-on, 1 (risky) to 8: what the store and the
 //! installed add-on's info both show. Rule for rule the real one; its +1 for an AppArmor profile
-//! of the add-on's own applies to a profile loaded into the host's AppArmor, and this supervisor
-//! loads none (its add-ons report `apparmor: default`), so that rule never adds here.
+//! of the add-on's own counts for an installed add-on whose profile is kept (the store's
+//! add-ons have none yet).
 
 use crate::AddonConfig;
 use base::Role;
@@ -23,14 +23,21 @@ const RISKY_PRIVILEGES: [&str; 10] = [
 impl AddonConfig {
     /// The rating of this add-on.
     pub fn rating(&self) -> u8 {
-        rating(self)
+        rating(self, false)
+    }
+
+    /// The rating of this add-on installed, with or without an AppArmor profile of its own.
+    pub fn installed_rating(&self, own_profile: bool) -> u8 {
+        rating(self, own_profile)
     }
 }
 
-fn rating(config: &AddonConfig) -> u8 {
+fn rating(config: &AddonConfig, own_profile: bool) -> u8 {
     let mut rating: i32 = 5;
     if !config.apparmor {
         rating -= 1;
+    } else if own_profile {
+        rating += 1;
     }
     // Home Assistant's login in front of it: ingress, else the auth API.
     if config.ingress {
@@ -84,9 +91,11 @@ mod tests {
     }
 
     #[test]
-    fn apparmor_disabled_costs_one() {
+    fn apparmor_disabled_costs_one_and_a_profile_of_its_own_earns_one() {
         assert_eq!(rate(json!({"apparmor": false})), 4);
         assert_eq!(rate(json!({"apparmor": true})), 5);
+        assert_eq!(config(json!({"apparmor": true})).installed_rating(true), 6);
+        assert_eq!(config(json!({"apparmor": false})).installed_rating(true), 4);
     }
 
     #[test]

@@ -119,6 +119,7 @@ async fn addon_info(req: HttpRequest, manager: Manager, addon: web::Path<String>
         ip_address: manager.ip_address(&addon).await,
         show_options,
         update_locked: manager.update_locked(&slug),
+        apparmor_profile: manager.apparmor_profile(&slug),
     };
     ok(info::info(&addon, &manager.installed_facts(&addon), runtime))
 }
@@ -348,14 +349,7 @@ async fn addon_options(
     let options = match body.options {
         None => None,
         Some(None) => Some(Map::new()),
-        Some(Some(options)) => Some(match &config.schema {
-            Some(schema) => match schema.validate(&Value::Object(options), &config.name, slug) {
-                Ok(Value::Object(valid)) => valid,
-                Ok(_) => Map::new(),
-                Err(why) => return Err(errors::invalid_options(slug, &why).into()),
-            },
-            None => Map::new(),
-        }),
+        Some(Some(options)) => Some(manager.options_to_store(&addon, options)?),
     };
     let watchdog = match body.watchdog {
         Some(true) if config.startup == addon_config::Startup::Once => {
@@ -466,12 +460,7 @@ async fn addon_options_validate(
         Value::Object(o) => Value::Object(o),
         _ => return Err(ApiError::bad_request("Invalid JSON body: expected a JSON object")),
     };
-    let config = addon.config();
-    let result = match &config.schema {
-        Some(schema) => schema.validate(&options, &config.name, &addon.slug).map(|_| ()),
-        None => Ok(()),
-    };
-    ok(match result {
+    ok(match manager.validate_options(&addon, &options).map(|_| ()) {
         Ok(()) => ValidateResult { message: String::new(), valid: true, pwned: None },
         Err(why) => ValidateResult { message: why, valid: false, pwned: None },
     })

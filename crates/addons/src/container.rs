@@ -84,6 +84,18 @@ pub struct Plan<'a> {
     pub host_root: &'a Path,
     /// The host's devices now.
     pub hardware: &'a [hardware::Device],
+    /// The add-on's own AppArmor profile, when the host's kernel has it loaded.
+    pub apparmor_profile: Option<String>,
+}
+
+/// AppArmor for the container: none with `apparmor: false`, its own profile when one is loaded,
+/// else nothing, which is the engine's default profile.
+fn security_opt(apparmor: bool, profile: Option<&str>) -> Option<Vec<String>> {
+    match (apparmor, profile) {
+        (false, _) => Some(vec!["apparmor=unconfined".to_owned()]),
+        (true, Some(profile)) => Some(vec![format!("apparmor={profile}")]),
+        (true, None) => None,
+    }
 }
 
 /// The folders the container needs to exist before it is created: its data folder, its
@@ -126,7 +138,7 @@ pub fn container_body(plan: &Plan) -> ContainerCreateBody {
         mounts: Some(mounts(plan)),
         tmpfs: tmpfs(addon),
         ulimits: ulimits(addon),
-        security_opt: (!config.apparmor).then(|| vec!["apparmor=unconfined".to_owned()]),
+        security_opt: security_opt(config.apparmor, plan.apparmor_profile.as_deref()),
         init: Some(config.init),
         oom_score_adj: Some(200),
         ..Default::default()
@@ -455,6 +467,7 @@ mod tests {
             dns,
             host_root,
             hardware,
+            apparmor_profile: None,
         })
     }
 
@@ -750,6 +763,8 @@ mod tests {
         let hc = host(&body);
         assert_eq!(hc.init, Some(false));
         assert_eq!(hc.security_opt, Some(vec!["apparmor=unconfined".to_owned()]));
+        assert_eq!(security_opt(false, Some("core_x")), Some(vec!["apparmor=unconfined".to_owned()]));
+        assert_eq!(security_opt(true, Some("core_x")), Some(vec!["apparmor=core_x".to_owned()]));
         let tmpfs = hc.tmpfs.clone().unwrap();
         assert!(tmpfs.contains_key("/tmp") && tmpfs.contains_key("/dev/shm"));
     }

@@ -3,6 +3,7 @@
 
 use crate::data::{Boot, Installed, Ports};
 use crate::engine::AddonState;
+use crate::url::{Scheme, Template};
 use addon_config::{AddonConfig, BootConfig, Stage, Startup};
 use security::Role;
 use serde::Serialize;
@@ -194,29 +195,8 @@ pub struct StoreAddonInfo {
 /// `webui` with the port replaced by the published one and the scheme resolved
 /// (`[PROTO:option]` → https when the option is truthy); `[HOST]` stays for the frontend.
 pub fn webui(template: &str, ports: &Ports, options: &Map<String, Value>) -> Option<String> {
-    let (scheme, rest) = template.split_once("://")?;
-    let scheme = match scheme.strip_prefix("[PROTO:").and_then(|s| s.strip_suffix(']')) {
-        Some(option) => {
-            let on = match options.get(option) {
-                Some(Value::Bool(b)) => *b,
-                Some(Value::String(s)) => !s.is_empty(),
-                Some(Value::Number(n)) => n.as_f64() != Some(0.0),
-                _ => false,
-            };
-            if on {
-                "https"
-            } else {
-                "http"
-            }
-        }
-        None if scheme == "http" || scheme == "https" => scheme,
-        None => return None,
-    };
-    let rest = rest.strip_prefix("[HOST]:[PORT:")?;
-    let (port, suffix) = rest.split_once(']')?;
-    let container: u16 = port.parse().ok()?;
-    let published = ports.get(&format!("{container}/tcp")).copied().flatten().unwrap_or(container);
-    Some(format!("{scheme}://[HOST]:{published}{suffix}"))
+    let template = Template::parse(template).filter(|t| t.scheme != Scheme::Tcp)?;
+    Some(format!("{}://[HOST]:{}{}", template.scheme(options), template.published_port(ports), template.suffix))
 }
 
 /// The list item of an installed add-on.
@@ -252,6 +232,8 @@ pub struct Runtime {
     /// Whether the caller may see the options.
     pub show_options: bool,
     pub update_locked: bool,
+    /// Whether its own AppArmor profile (`apparmor.txt`) is kept for it.
+    pub apparmor_profile: bool,
 }
 
 /// The full info of an installed add-on.
@@ -274,7 +256,7 @@ pub fn info(addon: &Installed, store: &StoreFacts, runtime: Runtime) -> AddonInf
         repository: list.repository,
         version_latest: list.version_latest,
         protected: addon.user.protected,
-        rating: config.rating(),
+        rating: config.installed_rating(runtime.apparmor_profile),
         boot_config: config.boot,
         boot: addon.boot(),
         options: if runtime.show_options { options.clone() } else { Map::new() },
@@ -296,7 +278,12 @@ pub fn info(addon: &Installed, store: &StoreFacts, runtime: Runtime) -> AddonInf
         host_dbus: config.host_dbus,
         privileged: config.privileged.clone(),
         full_access: config.full_access,
-        apparmor: if config.apparmor { "default" } else { "disable" }.to_owned(),
+        apparmor: match (config.apparmor, runtime.apparmor_profile) {
+            (false, _) => "disable",
+            (true, true) => "profile",
+            (true, false) => "default",
+        }
+        .to_owned(),
         icon: list.icon,
         logo: list.logo,
         changelog: store.changelog,

@@ -7,6 +7,7 @@
 //! and rebuild call internal steps (`start_container`, `stop_container`) directly, so they do not
 //! collide with their own group.
 
+use crate::apparmor::{kernel_has_apparmor, Profiles};
 use crate::build;
 use crate::container::{self, HostFolders, Plan};
 use crate::data::{AddonsFile, Boot, Installed, SystemData, UserData};
@@ -50,6 +51,8 @@ pub(crate) struct Runtime {
     pub watchdog_active: bool,
     /// When the watchdog restarted it, for the rate limit.
     pub watchdog_restarts: Vec<Instant>,
+    /// Probes of its application missed in a row.
+    pub application_misses: u32,
 }
 
 /// The installed add-ons. Cheap to clone; every clone is the same manager.
@@ -77,6 +80,21 @@ pub(crate) struct Inner {
     locks: Arc<Locks<String>>,
     /// The host's devices, for the containers' device rules; set once it exists.
     pub(crate) hardware: std::sync::OnceLock<Arc<hardware::HardwareManager>>,
+    /// What the daemon was told about the host; the defaults until [`AddonManager::configure`].
+    settings: std::sync::OnceLock<Settings>,
+}
+
+/// The daemon's settings of the add-on runtime.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Between two probes of the add-ons' `watchdog` URLs (the real Supervisor's 120 s).
+    pub application_watchdog_interval: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { application_watchdog_interval: crate::watchdog::APPLICATION_INTERVAL }
+    }
 }
 
 /// Called with each add-on [`AddonManager::remove`] removed, so the domains built on add-ons
@@ -142,10 +160,36 @@ impl AddonManager {
                 panel_hooks: Mutex::default(),
                 locks: Arc::new(Locks::new(data.addon_locks())),
                 hardware: std::sync::OnceLock::new(),
+                settings: std::sync::OnceLock::new(),
             }),
         };
         catalog.set_installed(Arc::new(manager.clone()));
         Ok(manager)
+    }
+
+    /// Sets the runtime settings; the first call counts, before [`AddonManager::boot`].
+    pub fn configure(&self, settings: Settings) {
+        let _ = self.inner.settings.set(settings);
+    }
+
+    pub(crate) fn settings(&self) -> &Settings {
+        self.inner.settings.get_or_init(Settings::default)
+    }
+
+    /// The add-ons' own AppArmor profiles, on this host's kernel.
+    fn profiles(&self) -> Profiles {
+        let root = self.inner.hardware.get().map_or(Path::new("/"), |hardware| hardware.root());
+        Profiles::new(self.inner.folders.layout.apparmor(), kernel_has_apparmor(root))
+    }
+
+    /// Whether an AppArmor profile of the add-on's own is kept for it.
+    pub fn apparmor_profile(&self, slug: &str) -> bool {
+        self.profiles().stored(slug).is_some()
+    }
+
+    /// Whether an operation on the add-on runs (a job of it not done yet).
+    pub(crate) fn in_progress(&self, slug: &str) -> bool {
+        self.inner.jobs.jobs().iter().any(|job| job.reference.as_deref() == Some(slug) && job.done != Some(true))
     }
 
     /// How updates make the backup they are asked for.
@@ -556,6 +600,7 @@ impl AddonManager {
         let result = async {
             base::fs::ensure_real_dir(&data_dir)
                 .map_err(|e| errors::unknown(slug, format!("can't create {}: {e}", data_dir.display())))?;
+            self.profiles().install(slug, &addon.path).await?;
             if had_image {
                 tracing::info!(addon = slug, image, "image already on the engine");
                 Ok(())
@@ -576,6 +621,9 @@ impl AddonManager {
                     file.system.remove(slug);
                 }) {
                     tracing::error!(addon = slug, "can't forget the failed install: {undo}");
+                }
+                if let Err(undo) = self.profiles().remove(slug).await {
+                    tracing::error!(addon = slug, "can't drop the profile of the failed install: {}", undo.message);
                 }
                 if !had_data {
                     let _ = std::fs::remove_dir_all(&data_dir);
@@ -604,6 +652,7 @@ impl AddonManager {
         if !self.inner.docker.image_exists(&image, &config.version).await? {
             self.fetch_image(slug, &addon.path, &config, &arch, &image, job).await?;
         }
+        self.profiles().install(slug, &addon.path).await?;
         let was_running = matches!(self.state(slug).await, AddonState::Started | AddonState::Startup);
         job.set_stage("update");
         self.stop_container(slug).await?;
@@ -669,6 +718,9 @@ impl AddonManager {
             file.system.remove(slug);
         })?;
         self.remove_image(&installed.user.image, &installed.user.version).await;
+        if let Err(e) = self.profiles().remove(slug).await {
+            tracing::warn!(addon = slug, "{}", e.message);
+        }
         // Its data, and its update-lock folder (what it held goes with it).
         for dir in [self.inner.folders.data.join(slug), self.inner.folders.locks.join(slug)] {
             if let Err(e) = std::fs::remove_dir_all(&dir) {
@@ -696,11 +748,38 @@ impl AddonManager {
     }
 
     /// The options the add-on starts with: the effective options validated against its
-    /// schema (`{}` with `schema: false`).
+    /// schema (`{}` with `schema: false`), `!secret` values resolved.
     pub fn validated_options(&self, addon: &Installed) -> Result<Value, String> {
-        match &addon.config().schema {
-            Some(schema) => schema.validate(&Value::Object(addon.options()), &addon.config().name, &addon.slug),
-            None => Ok(Value::Object(Map::new())),
+        self.validate_options(addon, &Value::Object(addon.options()))
+    }
+
+    /// `options` validated against the add-on's schema with `!secret` values resolved from
+    /// Core's `secrets.yaml`, read afresh so that a secret just added counts; Err(the real
+    /// message, such as `Unknown secret 'x' in <name> (<slug>)`).
+    pub fn validate_options(&self, addon: &Installed, options: &Value) -> Result<Value, String> {
+        let config = addon.config();
+        let Some(schema) = &config.schema else { return Ok(Value::Object(Map::new())) };
+        let secrets = addon_config::load_secrets(&self.inner.folders.homeassistant.join("secrets.yaml"));
+        let lookup = |name: &str| {
+            tracing::info!(addon = %addon.slug, "Request secret {name}");
+            secrets.get(name).cloned()
+        };
+        schema.validate_with_secrets(options, &config.name, &addon.slug, &lookup)
+    }
+
+    /// The options to store for `options` set by the user: validated (every secret they name
+    /// must exist), but keeping each `!secret` reference, so no secret is stored or shown.
+    pub fn options_to_store(
+        &self,
+        addon: &Installed,
+        options: Map<String, Value>,
+    ) -> Result<Map<String, Value>, Error> {
+        let given = Value::Object(options);
+        let validated =
+            self.validate_options(addon, &given).map_err(|why| errors::invalid_options(&addon.slug, &why))?;
+        match addon_config::keep_secret_references(&given, validated) {
+            Value::Object(valid) => Ok(valid),
+            _ => Ok(Map::new()),
         }
     }
 
@@ -852,6 +931,7 @@ impl AddonManager {
                 dns: self.inner.docker.resolver(),
                 host_root: &host_root,
                 hardware: &devices,
+                apparmor_profile: self.profiles().loaded(slug),
             });
             let options = CreateContainerOptionsBuilder::default().name(&name).build();
             client
@@ -1028,6 +1108,7 @@ impl AddonManager {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
         tokio::spawn(crate::watchdog::watch(self.clone()));
+        tokio::spawn(crate::watchdog::watch_applications(self.clone(), self.settings().application_watchdog_interval));
         let mut to_start = Vec::new();
         for addon in installed.iter().filter_map(|slug| self.get(slug)) {
             self.check_image(&addon).await;

@@ -1,9 +1,14 @@
-//! The container watchdog (addon-config.md §7.2): the engine's events tell when an add-on's
-//! container dies; one that crashed (non-zero exit) while its user enabled `watchdog` and did
-//! not stop it is started again, with back-off between failed attempts and a cap on how often.
+//! The add-on watchdogs, for add-ons whose user enabled `watchdog`. The container watchdog
+//! (addon-config.md §7.2): the engine's events tell when an add-on's container dies; one that
+//! crashed (non-zero exit) and that nobody stopped is started again, with back-off between
+//! failed attempts and a cap on how often. The application watchdog: a running add-on whose
+//! config declares a `watchdog` URL is probed on the real Supervisor's schedule, and restarted
+//! when it missed two probes in a row.
 
+use crate::data::Installed;
 use crate::engine::AddonState;
 use crate::manager::{spec, AddonManager};
+use crate::url::{Scheme, Template};
 use bollard::models::EventMessage;
 use bollard::query_parameters::EventsOptionsBuilder;
 use docker::LABEL_MANAGED;
@@ -19,6 +24,15 @@ const RETRY: Duration = Duration::from_secs(10);
 /// Supervisor throttles them, so a crash loop cannot keep the engine busy forever.
 const RATE_MAX: usize = 10;
 const RATE_PERIOD: Duration = Duration::from_secs(30 * 60);
+
+/// How often the real Supervisor probes the add-ons' applications (`RUN_WATCHDOG_APP_APPLICATION`).
+pub const APPLICATION_INTERVAL: Duration = Duration::from_secs(120);
+/// Probes missed in a row after which the application is restarted: the real one lets one pass.
+const APPLICATION_MISSES: u32 = 2;
+/// How long an HTTP probe may take (`WATCHDOG_TIMEOUT`).
+const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a TCP probe waits for the connection (`check_port`).
+const TCP_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// The wait before the next attempt after `failures` failed ones (0: another job was in the
 /// way), or `None` once the attempts are used up: 10 s, 10 s, 20 s, 40 s, 80 s, give up.
@@ -117,6 +131,66 @@ async fn restart_after_problem(manager: AddonManager, slug: String) {
         tokio::time::sleep(wait).await;
     }
     manager.with_runtime(&slug, |r| r.watchdog_active = false);
+}
+
+/// Probes the applications of the running add-ons every `interval`, for as long as the process
+/// runs.
+pub(crate) async fn watch_applications(manager: AddonManager, interval: Duration) {
+    // Add-ons serve their health endpoints with certificates of their own making; the real
+    // Supervisor does not check them either.
+    let client = reqwest::Client::builder()
+        .timeout(HTTP_TIMEOUT)
+        .danger_accept_invalid_certs(true)
+        .build()
+        .expect("an HTTP client without settings that can fail");
+    loop {
+        tokio::time::sleep(interval).await;
+        for addon in manager.list() {
+            if addon.user.watchdog && addon.config().watchdog.is_some() {
+                check_application(&manager, &client, &addon).await;
+            }
+        }
+    }
+}
+
+async fn check_application(manager: &AddonManager, client: &reqwest::Client, addon: &Installed) {
+    let slug = addon.slug.as_str();
+    if manager.state(slug).await != AddonState::Started || manager.in_progress(slug) {
+        return;
+    }
+    if application_answers(manager, client, addon).await {
+        manager.with_runtime(slug, |r| r.application_misses = 0);
+        return;
+    }
+    let misses = manager.with_runtime(slug, |r| {
+        r.application_misses += 1;
+        r.application_misses
+    });
+    if misses < APPLICATION_MISSES {
+        tracing::warn!(addon = slug, "Watchdog missing application response from {slug}");
+        return;
+    }
+    tracing::warn!(addon = slug, "Watchdog found a problem with {slug} application!");
+    if let Err(e) = manager.restart(slug, false).await {
+        tracing::error!(addon = slug, "{slug} watchdog reanimation failed with {}", e.message);
+    }
+    manager.with_runtime(slug, |r| r.application_misses = 0);
+}
+
+/// Whether the add-on's `watchdog` URL answers: a TCP connection, or an HTTP status below 300.
+/// `[HOST]` is the add-on's address (the host's, as the network's gateway, for a host-network
+/// add-on), and `[PORT:n]` the host's port published for `n` when it runs on the host's network.
+async fn application_answers(manager: &AddonManager, client: &reqwest::Client, addon: &Installed) -> bool {
+    let config = addon.config();
+    let Some(template) = config.watchdog.as_deref().and_then(Template::parse) else { return true };
+    let port = if config.host_network { template.published_port(&addon.ports()) } else { template.port };
+    let host = manager.ip_address(addon).await;
+    if template.scheme == Scheme::Tcp {
+        let connect = tokio::net::TcpStream::connect((host.as_str(), port));
+        return matches!(tokio::time::timeout(TCP_TIMEOUT, connect).await, Ok(Ok(_)));
+    }
+    let url = format!("{}://{host}:{port}{}", template.scheme(&addon.options()), template.suffix);
+    client.get(&url).send().await.is_ok_and(|response| response.status().as_u16() < 300)
 }
 
 #[cfg(test)]

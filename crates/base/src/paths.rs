@@ -187,6 +187,12 @@ impl DataDir {
         self.root.join("audio")
     }
 
+    /// The add-ons' own AppArmor profiles, one file per add-on named by its slug (the profile's
+    /// name too), as the real Supervisor keeps them.
+    pub fn apparmor(&self) -> PathBuf {
+        self.root.join("apparmor")
+    }
+
     /// Scratch space; emptied at every start.
     pub fn tmp(&self) -> PathBuf {
         self.root.join("tmp")

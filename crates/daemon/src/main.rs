@@ -99,6 +99,10 @@ struct Args {
     /// Seconds between two checks of Core's API by its watchdog.
     #[arg(long, env = "SUPERVISOR_CORE_WATCHDOG_INTERVAL", default_value_t = 120)]
     core_watchdog_interval: u64,
+    /// Seconds between two probes of the add-ons' `watchdog` URLs by the application watchdog
+    /// (the real Supervisor's 120; tests set a few seconds).
+    #[arg(long, env = "SUPERVISOR_ADDON_WATCHDOG_INTERVAL", default_value_t = 120)]
+    addon_watchdog_interval: u64,
     /// Install the plugins (dns, audio, cli, observer, multicast) at start when they are not
     /// installed: `true`, `false`, or the names of some (`cli,dns`). Installed plugins are run and
     /// kept alive either way.
@@ -241,6 +245,9 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
         catalog.clone(),
         Arc::new(move || timezone_of.timezone()),
     )?;
+    addons.configure(addons::Settings {
+        application_watchdog_interval: Duration::from_secs(args.addon_watchdog_interval.max(1)),
+    });
     let host_services = Arc::new(dbus::HostServices::connect().await);
     let hardware = Arc::new(hardware::HardwareManager::new(Arc::clone(&host_services), args.host_root.clone(), &data));
     addons.set_hardware(Arc::clone(&hardware));
