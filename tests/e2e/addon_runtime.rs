@@ -2,12 +2,14 @@
 //! its `webui` link and the application watchdog probing its `watchdog` URL (fixture `health`, probed every second
 //! through `SUPERVISOR_ADDON_WATCHDOG_INTERVAL` instead of the real 120 s), `!secret` option
 //! values resolved from Core's `secrets.yaml` into `/data/options.json` only, and an add-on's
-//! own AppArmor profile (fixture `apparmor`) checked, kept under its slug and removed again.
+//! own AppArmor profile (fixture `apparmor`) checked, kept under its slug, carried by backups
+//! and removed again.
 
 use crate::addons::{
     addon_data, container_name, data_lines, engine_daemon, info, inspect_container, install, installed_slugs,
     set_options, start, state, stop, uninstall,
 };
+use crate::backups::{backup, restore};
 use e2e::fixtures::FixtureRepository;
 use e2e::{eventually, Daemon};
 use serde_json::{json, Value};
@@ -140,6 +142,15 @@ fn an_addon_profile_is_checked_kept_under_its_slug_and_removed_and_a_broken_one_
     let container = inspect_container(&container_name(&daemon, slug)).expect("the container");
     let confined = if kernel_has_apparmor() { json!(["apparmor=core_apparmor"]) } else { Value::Null };
     assert_eq!(container["HostConfig"]["SecurityOpt"], confined);
+
+    // A backup carries the profile; uninstalled, the add-on loses it, restored, has it again.
+    let backup_slug = backup(&daemon, "partial", json!({"addons": [slug]}));
+    uninstall(&daemon, slug);
+    assert!(!kept.exists(), "the profile outlived the add-on");
+    let (status, answer) = restore(&daemon, &backup_slug, "partial", json!({"addons": [slug]}));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(std::fs::read_to_string(&kept).expect("the profile is restored"), profile);
+    assert_eq!(info(&daemon, slug)["apparmor"], "profile");
     uninstall(&daemon, slug);
     assert!(!kept.exists(), "the profile outlived the add-on");
 

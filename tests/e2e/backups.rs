@@ -63,14 +63,14 @@ fn fill(daemon: &Daemon) {
     fs::write(config.join("home-assistant.log"), "log lines").unwrap();
 }
 
-fn backup(daemon: &Daemon, kind: &str, body: Value) -> String {
+pub(crate) fn backup(daemon: &Daemon, kind: &str, body: Value) -> String {
     let (status, answer) = daemon.post(&format!("/backups/new/{kind}"), body);
     assert_eq!(status, 200, "{answer}");
     assert!(answer["data"]["job_id"].is_string(), "{answer}");
     answer["data"]["slug"].as_str().expect("slug").to_owned()
 }
 
-fn restore(daemon: &Daemon, slug: &str, kind: &str, body: Value) -> (u16, Value) {
+pub(crate) fn restore(daemon: &Daemon, slug: &str, kind: &str, body: Value) -> (u16, Value) {
     let (status, answer) = daemon.post(&format!("/backups/{slug}/restore/{kind}"), body);
     (status.as_u16(), answer)
 }

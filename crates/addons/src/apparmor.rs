@@ -85,6 +85,22 @@ impl Profiles {
         Ok(())
     }
 
+    /// Loads the kept profiles of `slugs` into the kernel again, as a host forgets them at every
+    /// boot; a profile that fails is logged, and its add-on's start will say why.
+    pub async fn load_kept(&self, slugs: impl Iterator<Item = &str>) {
+        if !self.kernel {
+            return;
+        }
+        for slug in slugs {
+            let Some(path) = self.stored(slug) else { continue };
+            match parse(&["--replace", "--skip-cache"], &path).await {
+                Some(Ok(())) => tracing::info!(addon = slug, "Loaded AppArmor profile {slug}"),
+                Some(Err(why)) => tracing::error!(addon = slug, "Can't load profile {slug}: {why}"),
+                None => tracing::error!(addon = slug, "Can't load profile {slug}: apparmor_parser is not installed"),
+            }
+        }
+    }
+
     /// Unloads and deletes the profile kept for `slug`, if any.
     pub async fn remove(&self, slug: &str) -> Result<(), Error> {
         let Some(path) = self.stored(slug) else { return Ok(()) };

@@ -1,7 +1,8 @@
 //! An installed add-on in a backup, as the real Supervisor does it: `addon.json` (the user's
 //! settings, the configuration it was installed with, its version and whether it ran), its data
-//! folder, its public config folder when it maps one, and its image when it was built here
-//! (`image.tar`, since no registry has it). Hot add-ons run `backup_pre`/`backup_post` in their
+//! folder, its public config folder when it maps one, its own AppArmor profile
+//! (`apparmor.txt`) when it has one, and its image when it was built here (`image.tar`, since
+//! no registry has it). Hot add-ons run `backup_pre`/`backup_post` in their
 //! container around the backup; cold ones are stopped and started again.
 //!
 //! The backups crate writes and unpacks the archives; this module supplies what goes in and
@@ -35,6 +36,8 @@ pub struct AddonSnapshot {
     pub config_dir: Option<PathBuf>,
     /// The saved image of a locally built add-on.
     pub image: Option<PathBuf>,
+    /// Its own AppArmor profile, for `apparmor.txt`.
+    pub apparmor: Option<Vec<u8>>,
     /// `backup_exclude` patterns.
     pub exclude: Vec<String>,
 }
@@ -219,6 +222,7 @@ impl AddonManager {
             data_dir: self.data_dir(slug)?,
             config_dir,
             image,
+            apparmor: self.profiles().stored(slug).and_then(|path| std::fs::read(path).ok()),
             exclude: config.backup_exclude.clone(),
         })
     }
@@ -271,6 +275,11 @@ impl AddonManager {
         })?;
         base::fs::ensure_real_dir(&self.data_dir(slug)?)
             .map_err(|e| errors::unknown(slug, format!("can't create its data folder: {e}")))?;
+        if restore.staged.join("apparmor.txt").is_file() {
+            if let Err(e) = self.profiles().install(slug, &restore.staged).await {
+                tracing::error!(addon = slug, "Can't restore AppArmor profile for app {slug}: {}", e.message);
+            }
+        }
         tracing::info!(addon = slug, version = %restore.version, "restored");
         if restore.started {
             self.start_container(slug).await?;

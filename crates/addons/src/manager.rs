@@ -177,7 +177,7 @@ impl AddonManager {
     }
 
     /// The add-ons' own AppArmor profiles, on this host's kernel.
-    fn profiles(&self) -> Profiles {
+    pub(crate) fn profiles(&self) -> Profiles {
         let root = self.inner.hardware.get().map_or(Path::new("/"), |hardware| hardware.root());
         Profiles::new(self.inner.folders.layout.apparmor(), kernel_has_apparmor(root))
     }
@@ -1097,9 +1097,9 @@ impl AddonManager {
         removed
     }
 
-    /// At daemon start: waits for the engine, registers the tokens of add-ons still running
-    /// from before, starts the watchdog and then the `boot: auto` add-ons, stage by stage in
-    /// `startup` order.
+    /// At daemon start: waits for the engine, loads the add-ons' AppArmor profiles, registers
+    /// the tokens of add-ons still running from before, starts the watchdogs and then the
+    /// `boot: auto` add-ons, stage by stage in `startup` order.
     pub async fn boot(&self) {
         // The add-ons installed when the supervisor started: one installed while the engine is
         // awaited is being set up by its install, not booted.
@@ -1107,6 +1107,7 @@ impl AddonManager {
         while self.inner.docker.client().is_err() {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
+        self.profiles().load_kept(installed.iter().map(String::as_str)).await;
         tokio::spawn(crate::watchdog::watch(self.clone()));
         tokio::spawn(crate::watchdog::watch_applications(self.clone(), self.settings().application_watchdog_interval));
         let mut to_start = Vec::new();

@@ -8,7 +8,7 @@
 use crate::data::Installed;
 use crate::engine::AddonState;
 use crate::manager::{spec, AddonManager};
-use crate::url::{Scheme, Template};
+use crate::url::Template;
 use bollard::models::EventMessage;
 use bollard::query_parameters::EventsOptionsBuilder;
 use docker::LABEL_MANAGED;
@@ -177,25 +177,62 @@ async fn check_application(manager: &AddonManager, client: &reqwest::Client, add
     manager.with_runtime(slug, |r| r.application_misses = 0);
 }
 
-/// Whether the add-on's `watchdog` URL answers: a TCP connection, or an HTTP status below 300.
-/// `[HOST]` is the add-on's address (the host's, as the network's gateway, for a host-network
-/// add-on), and `[PORT:n]` the host's port published for `n` when it runs on the host's network.
+/// Whether the add-on's `watchdog` URL answers. `[HOST]` is the add-on's address (the host's,
+/// as the network's gateway, for a host-network add-on), and `[PORT:n]` the host's port
+/// published for `n` when it runs on the host's network.
 async fn application_answers(manager: &AddonManager, client: &reqwest::Client, addon: &Installed) -> bool {
     let config = addon.config();
     let Some(template) = config.watchdog.as_deref().and_then(Template::parse) else { return true };
     let port = if config.host_network { template.published_port(&addon.ports()) } else { template.port };
     let host = manager.ip_address(addon).await;
-    if template.scheme == Scheme::Tcp {
-        let connect = tokio::net::TcpStream::connect((host.as_str(), port));
+    answers(client, template.scheme(&addon.options()), &host, port, &template.suffix).await
+}
+
+/// A TCP connection to `host:port` for `tcp`, else an HTTP status below 300 for the URL.
+async fn answers(client: &reqwest::Client, scheme: &str, host: &str, port: u16, suffix: &str) -> bool {
+    if scheme == "tcp" {
+        let connect = tokio::net::TcpStream::connect((host, port));
         return matches!(tokio::time::timeout(TCP_TIMEOUT, connect).await, Ok(Ok(_)));
     }
-    let url = format!("{}://{host}:{port}{}", template.scheme(&addon.options()), template.suffix);
+    let url = format!("{scheme}://{host}:{port}{suffix}");
     client.get(&url).send().await.is_ok_and(|response| response.status().as_u16() < 300)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A server on a free local port answering every request with `status`; its port.
+    async fn serve(status: &'static str) -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut request = [0; 1024];
+                let _ = stream.read(&mut request).await;
+                let answer = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                let _ = stream.write_all(answer.as_bytes()).await;
+            }
+        });
+        port
+    }
+
+    /// A local port nothing listens on.
+    async fn closed_port() -> u16 {
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port()
+    }
+
+    #[tokio::test]
+    async fn probes_want_a_connection_or_a_status_below_300() {
+        let client = reqwest::Client::new();
+        let (ok, missing, closed) = (serve("200 OK").await, serve("404 Not Found").await, closed_port().await);
+        assert!(answers(&client, "http", "127.0.0.1", ok, "/health").await);
+        assert!(!answers(&client, "http", "127.0.0.1", missing, "/health").await);
+        assert!(!answers(&client, "http", "127.0.0.1", closed, "/health").await);
+        assert!(answers(&client, "tcp", "127.0.0.1", missing, "").await);
+        assert!(!answers(&client, "tcp", "127.0.0.1", closed, "").await);
+    }
 
     #[test]
     fn backoff_doubles_and_gives_up_after_five_failures() {

@@ -682,11 +682,13 @@ impl BackupManager {
                 exclude: addon_exclude(snapshot.exclude.clone()),
             });
         }
+        let mut files = vec![("./addon.json".to_owned(), snapshot.addon_json)];
+        files.extend(snapshot.apparmor.map(|profile| ("./apparmor.txt".to_owned(), profile)));
         let part = Part {
             stage: "addons",
             name: slug.to_owned(),
             contents: Contents {
-                files: vec![("./addon.json".to_owned(), snapshot.addon_json)],
+                files,
                 disk_files: image.iter().map(|path| ("./image.tar".to_owned(), path.clone())).collect(),
                 trees,
             },
