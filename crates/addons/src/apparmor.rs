@@ -4,8 +4,10 @@
 //! kernel with `apparmor_parser` where the kernel has AppArmor (and named on the container),
 //! and unloaded and deleted at uninstall. Where the kernel has none, `apparmor_parser` still
 //! compiles it without loading, so a broken profile is refused the same everywhere; without
-//! `apparmor_parser` only its profile line is checked, as the real Supervisor checks. An add-on
-//! with `apparmor: true` and no file of its own runs under the engine's default profile.
+//! `apparmor_parser` only its profile line is checked, as the real Supervisor checks, and the
+//! profile is kept but not loaded (as the real one does on a host whose AppArmor it cannot
+//! reach). An add-on with `apparmor: true` and no profile loaded runs under the engine's
+//! default profile.
 
 use crate::errors;
 use base::Error;
@@ -15,9 +17,19 @@ use std::process::Stdio;
 
 /// The profile file of an add-on's folder.
 const PROFILE_FILE: &str = "apparmor.txt";
-/// Where `apparmor_parser` is looked for: the search path, then where Debian installs it
+/// Where `apparmor_parser` is looked for besides the search path: where Debian installs it
 /// (`/usr/sbin` is missing from the search path of many services).
-const PARSERS: [&str; 3] = ["apparmor_parser", "/usr/sbin/apparmor_parser", "/sbin/apparmor_parser"];
+const PARSER_DIRS: [&str; 2] = ["/usr/sbin", "/sbin"];
+const PARSER: &str = "apparmor_parser";
+
+/// The `apparmor_parser` of this machine, if any.
+fn find_parser() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(PARSER_DIRS.iter().map(PathBuf::from))
+        .map(|dir| dir.join(PARSER))
+        .find(|candidate| candidate.is_file())
+}
 
 /// Whether the kernel under `host_root` has AppArmor enabled: its securityfs folder, or `Y`
 /// in the module's `enabled` parameter.
@@ -30,12 +42,17 @@ pub(crate) fn kernel_has_apparmor(host_root: &Path) -> bool {
 /// The add-ons' profiles, and whether the host's kernel takes them.
 pub(crate) struct Profiles {
     dir: PathBuf,
+    parser: Option<PathBuf>,
+    /// The kernel has AppArmor and `apparmor_parser` is there to load profiles into it.
     kernel: bool,
 }
 
 impl Profiles {
-    pub fn new(dir: PathBuf, kernel: bool) -> Self {
-        Profiles { dir, kernel }
+    /// The profiles kept in `dir`, for a kernel with AppArmor (`kernel_apparmor`) or without.
+    pub fn new(dir: PathBuf, kernel_apparmor: bool) -> Self {
+        let parser = find_parser();
+        let kernel = kernel_apparmor && parser.is_some();
+        Profiles { dir, parser, kernel }
     }
 
     /// The profile kept for `slug`, if it has one.
@@ -70,10 +87,15 @@ impl Profiles {
         } else {
             &["--skip-kernel-load", "--skip-cache"]
         };
-        let checked = match parse(args, &candidate).await {
+        let checked = match self.parse(args, &candidate).await {
             Some(result) => result.map_err(|why| errors::apparmor_invalid(slug, &why)),
-            None if self.kernel => Err(errors::apparmor_failed(slug, "apparmor_parser is not installed")),
-            None => Ok(()),
+            None => {
+                tracing::warn!(
+                    addon = slug,
+                    "{PARSER} is not installed: the AppArmor profile of app {slug} is kept unchecked and not loaded"
+                );
+                Ok(())
+            }
         };
         if let Err(e) = checked {
             let _ = std::fs::remove_file(&candidate);
@@ -93,10 +115,9 @@ impl Profiles {
         }
         for slug in slugs {
             let Some(path) = self.stored(slug) else { continue };
-            match parse(&["--replace", "--skip-cache"], &path).await {
-                Some(Ok(())) => tracing::info!(addon = slug, "Loaded AppArmor profile {slug}"),
+            match self.parse(&["--replace", "--skip-cache"], &path).await {
                 Some(Err(why)) => tracing::error!(addon = slug, "Can't load profile {slug}: {why}"),
-                None => tracing::error!(addon = slug, "Can't load profile {slug}: apparmor_parser is not installed"),
+                _ => tracing::info!(addon = slug, "Loaded AppArmor profile {slug}"),
             }
         }
     }
@@ -105,7 +126,7 @@ impl Profiles {
     pub async fn remove(&self, slug: &str) -> Result<(), Error> {
         let Some(path) = self.stored(slug) else { return Ok(()) };
         if self.kernel {
-            if let Some(Err(why)) = parse(&["--remove"], &path).await {
+            if let Some(Err(why)) = self.parse(&["--remove"], &path).await {
                 tracing::warn!(addon = slug, "Can't unload AppArmor profile {slug}: {why}");
             }
         }
@@ -115,10 +136,11 @@ impl Profiles {
     }
 }
 
-/// Runs `apparmor_parser` with `args` on `profile`: `None` when it is not installed, else
-/// Ok or Err(its error lines).
-async fn parse(args: &[&str], profile: &Path) -> Option<Result<(), String>> {
-    for parser in PARSERS {
+impl Profiles {
+    /// Runs `apparmor_parser` with `args` on `profile`: `None` when it is not installed, else
+    /// Ok or Err(its error lines).
+    async fn parse(&self, args: &[&str], profile: &Path) -> Option<Result<(), String>> {
+        let parser = self.parser.as_ref()?;
         let run = tokio::process::Command::new(parser)
             .args(args)
             .arg(profile)
@@ -129,8 +151,7 @@ async fn parse(args: &[&str], profile: &Path) -> Option<Result<(), String>> {
             .await;
         let output = match run {
             Ok(output) => output,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Some(Err(format!("can't run {parser}: {e}"))),
+            Err(e) => return Some(Err(format!("can't run {}: {e}", parser.display()))),
         };
         if output.status.success() {
             return Some(Ok(()));
@@ -139,9 +160,8 @@ async fn parse(args: &[&str], profile: &Path) -> Option<Result<(), String>> {
         // Its notes about a kernel without AppArmor come before the real complaint.
         let errors: Vec<&str> = stderr.lines().filter(|line| !line.starts_with("Cache read/write disabled")).collect();
         let why = errors.join("; ").replace(&profile.display().to_string(), PROFILE_FILE);
-        return Some(Err(if why.is_empty() { format!("apparmor_parser failed ({})", output.status) } else { why }));
+        Some(Err(if why.is_empty() { format!("{PARSER} failed ({})", output.status) } else { why }))
     }
-    None
 }
 
 /// The name of the profile a line opens (`profile <name> ...`).
@@ -185,6 +205,26 @@ mod tests {
         );
         // The same name twice is one profile; only the name is replaced.
         assert_eq!(renamed("profile o {\n}\nprofile o {\n}\n", "s").unwrap(), "profile s {\n}\nprofile s {\n}\n");
+    }
+
+    #[tokio::test]
+    async fn without_apparmor_parser_only_the_profile_line_is_checked_and_nothing_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("addon");
+        std::fs::create_dir(&source).unwrap();
+        let profiles = Profiles { dir: dir.path().join("apparmor"), parser: None, kernel: false };
+        std::fs::write(source.join(PROFILE_FILE), "# none\n").unwrap();
+        assert!(profiles.install("core_x", &source).await.is_err());
+        assert_eq!(profiles.stored("core_x"), None);
+        std::fs::write(source.join(PROFILE_FILE), "profile x {\n  not a rule\n}\n").unwrap();
+        profiles.install("core_x", &source).await.unwrap();
+        let kept = profiles.stored("core_x").expect("kept");
+        assert_eq!(std::fs::read_to_string(&kept).unwrap(), "profile core_x {\n  not a rule\n}\n");
+        assert_eq!(profiles.loaded("core_x"), None, "no kernel to confine it");
+        // A folder without the file drops the profile kept.
+        std::fs::remove_file(source.join(PROFILE_FILE)).unwrap();
+        profiles.install("core_x", &source).await.unwrap();
+        assert!(!kept.exists());
     }
 
     #[test]

@@ -187,12 +187,8 @@ pub fn options_config_invalid() -> Error {
 }
 
 /// An add-on's `apparmor.txt` that cannot be its profile; `why` names the problem (the real
-/// messages for the profile lines, `apparmor_parser`'s own for the rest).
+/// messages for the profile lines, `apparmor_parser`'s own for the rest, a kernel's refusal to
+/// load it included).
 pub fn apparmor_invalid(slug: &str, why: &str) -> Error {
     Error::invalid(format!("AppArmor profile of app {slug} is not valid: {why}"))
-}
-
-/// The host's AppArmor would not take or give up a profile.
-pub fn apparmor_failed(slug: &str, why: &str) -> Error {
-    Error::internal(format!("Can't load profile {slug}: {why}"))
 }
