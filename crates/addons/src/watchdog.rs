@@ -138,9 +138,12 @@ async fn restart_after_problem(manager: AddonManager, slug: String) {
 pub(crate) async fn watch_applications(manager: AddonManager, interval: Duration) {
     // Add-ons serve their health endpoints with certificates of their own making; the real
     // Supervisor does not check them either.
+    // The add-ons' addresses are this host's: a proxy of the daemon's environment must not
+    // stand between.
     let client = reqwest::Client::builder()
         .timeout(HTTP_TIMEOUT)
         .danger_accept_invalid_certs(true)
+        .no_proxy()
         .build()
         .expect("an HTTP client without settings that can fail");
     loop {
@@ -185,6 +188,10 @@ async fn application_answers(manager: &AddonManager, client: &reqwest::Client, a
     let Some(template) = config.watchdog.as_deref().and_then(Template::parse) else { return true };
     let port = if config.host_network { template.published_port(&addon.ports()) } else { template.port };
     let host = manager.ip_address(addon).await;
+    // No address known (`0.0.0.0` would reach this host's own services): no answer.
+    if host == "0.0.0.0" {
+        return false;
+    }
     answers(client, template.scheme(&addon.options()), &host, port, &template.suffix).await
 }
 
