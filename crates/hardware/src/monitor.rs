@@ -9,14 +9,14 @@
 
 use crate::devices::{self, Device};
 use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use std::collections::HashMap;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::broadcast;
 
-/// How often the watch is looked at while nothing happens.
-const IDLE: Duration = Duration::from_millis(250);
 /// How long a burst of changes (udevd writes a record in steps) is let settle before reading.
 const SETTLE: Duration = Duration::from_millis(200);
 
@@ -58,6 +58,15 @@ fn watch(root: &std::path::Path, changes: &broadcast::Sender<Change>) {
     tracing::info!("started the hardware monitor");
     let mut known = by_sysfs(devices::read(root));
     loop {
+        // Asleep until the kernel has an event: no wake-ups while nothing is plugged in.
+        let mut ready = [PollFd::new(inotify.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut ready, PollTimeout::NONE) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => {
+                tracing::error!("the hardware monitor stopped: {e}");
+                return;
+            }
+        }
         match inotify.read_events() {
             Ok(events) if !events.is_empty() => {
                 std::thread::sleep(SETTLE);
@@ -73,13 +82,15 @@ fn watch(root: &std::path::Path, changes: &broadcast::Sender<Change>) {
                 }
                 known = now;
             }
-            // Everyone who listened is gone (the daemon serves anew): so is the monitor.
-            Ok(_) | Err(Errno::EAGAIN) if changes.receiver_count() == 0 => return,
-            Ok(_) | Err(Errno::EAGAIN) => std::thread::sleep(IDLE),
+            Ok(_) | Err(Errno::EAGAIN) => {}
             Err(e) => {
                 tracing::error!("the hardware monitor stopped: {e}");
                 return;
             }
+        }
+        // Everyone who listened is gone (the daemon serves anew): so is the monitor.
+        if changes.receiver_count() == 0 {
+            return;
         }
     }
 }
