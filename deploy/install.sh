@@ -48,9 +48,10 @@ rm -rf "$prefix/share/supervisor/plugins"
 install -d -m 0755 "$prefix/share/supervisor"
 cp -a plugins "$prefix/share/supervisor/plugins"
 host_packages=$(sed -n 's/^host_packages: *\[\(.*\)\].*/\1/p' plugins/*/image.yaml | tr ',' ' ')
-# git clones the add-on repositories; the rest are the plugins' host packages.
+# git clones the add-on repositories, apparmor_parser loads add-ons' own profiles; the rest are
+# the plugins' host packages.
 # shellcheck disable=SC2086
-apt-get install -y --no-install-recommends git ca-certificates $host_packages
+apt-get install -y --no-install-recommends git ca-certificates apparmor $host_packages
 
 # Shell completions of `ha`, where each shell looks for them.
 "$prefix/bin/ha" completion bash | install -D -m 0644 /dev/stdin "${completions[0]}"

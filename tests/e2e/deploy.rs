@@ -257,8 +257,9 @@ fn the_container_image_builds_from_the_dockerfile_and_turns_healthy() {
     // The check fails when no API answers where it asks.
     let refused = exec(&["env", "SUPERVISOR_LISTEN=127.0.0.1:1", "/usr/bin/supervisor", "--healthcheck"]);
     assert_eq!(refused.status.code(), Some(1), "{refused:?}");
-    // What the built-in repositories and the plugins need is in the image.
+    // What the built-in repositories, add-ons' profiles and the plugins need is in the image.
     ok(exec(&["git", "--version"]), "git in the image");
+    ok(exec(&["apparmor_parser", "--version"]), "apparmor_parser in the image");
     ok(exec(&["test", "-s", "/etc/ssl/certs/ca-certificates.crt"]), "CA certificates in the image");
     ok(exec(&["test", "-f", "/usr/share/supervisor/plugins/dns/image.yaml"]), "the plugins' recipes");
     ok(exec(&["ha", "--help"]), "ha in the image");

@@ -86,6 +86,20 @@ pub struct Plan<'a> {
     pub hardware: &'a [hardware::Device],
     /// The add-on's own AppArmor profile, when the host's kernel has it loaded.
     pub apparmor_profile: Option<String>,
+    /// Whether the daemon may give `realtime` add-ons real-time CPU time (see
+    /// [`cpu_realtime_allotted`]).
+    pub cpu_realtime: bool,
+}
+
+/// Real-time CPU time of a `realtime` add-on, in µs per second: a fifth of the 950 ms the
+/// kernel's real-time group scheduling leaves, as the real Supervisor allots it, so no add-on can
+/// take it all.
+const CPU_RT_RUNTIME: i64 = 950_000 / 5;
+
+/// Whether the host's kernel has real-time group scheduling (cgroup v1's `cpu.rt_runtime_us`),
+/// without which the engine refuses a container's real-time runtime.
+pub fn cpu_realtime_allotted(host_root: &Path) -> bool {
+    host_root.join("sys/fs/cgroup/cpu/cpu.rt_runtime_us").exists()
 }
 
 /// AppArmor for the container: none with `apparmor: false`, its own profile when one is loaded,
@@ -138,6 +152,7 @@ pub fn container_body(plan: &Plan) -> ContainerCreateBody {
         mounts: Some(mounts(plan)),
         tmpfs: tmpfs(addon),
         ulimits: ulimits(addon),
+        cpu_realtime_runtime: (config.realtime && plan.cpu_realtime).then_some(CPU_RT_RUNTIME),
         security_opt: security_opt(config.apparmor, plan.apparmor_profile.as_deref()),
         init: Some(config.init),
         oom_score_adj: Some(200),
@@ -442,16 +457,18 @@ mod tests {
     }
 
     fn build(addon: &Installed, exists: &dyn Fn(&Path) -> bool) -> ContainerCreateBody {
-        build_on(addon, exists, None, Path::new("/"), &[])
+        build_on(addon, exists, None, Path::new("/"), &[], false)
     }
 
-    /// The body on a host with a resolver, a root and devices.
+    /// The body on a host with a resolver, a root and devices, by a daemon that may give
+    /// real-time CPU time or not.
     fn build_on(
         addon: &Installed,
         exists: &dyn Fn(&Path) -> bool,
         dns: Option<Ipv4Addr>,
         host_root: &Path,
         hardware: &[hardware::Device],
+        cpu_realtime: bool,
     ) -> ContainerCreateBody {
         let folders = folders();
         container_body(&Plan {
@@ -468,6 +485,7 @@ mod tests {
             host_root,
             hardware,
             apparmor_profile: None,
+            cpu_realtime,
         })
     }
 
@@ -534,7 +552,7 @@ mod tests {
     fn the_dns_plugin_resolves_for_the_addon_once_installed() {
         let addon = installed(json!({}));
         assert_eq!(host(&build(&addon, &nothing)).dns, None, "no dns plugin: the engine's resolver");
-        let body = build_on(&addon, &nothing, Some(Ipv4Addr::new(172, 30, 32, 3)), Path::new("/"), &[]);
+        let body = build_on(&addon, &nothing, Some(Ipv4Addr::new(172, 30, 32, 3)), Path::new("/"), &[], false);
         let hc = host(&body);
         assert_eq!(hc.dns, Some(vec!["172.30.32.3".to_owned()]));
         assert_eq!(hc.dns_search, Some(vec!["local.hass.io".to_owned()]));
@@ -572,6 +590,24 @@ mod tests {
         let ulimits: Vec<_> = hc.ulimits.as_ref().unwrap().iter().map(|u| u.name.clone().unwrap()).collect();
         assert_eq!(ulimits, vec!["rtprio", "memlock"]);
         assert!(targets(&body).iter().any(|(_, t, ro)| t == "/lib/modules" && *ro));
+        assert_eq!(hc.cpu_realtime_runtime, None, "real-time CPU time only where the daemon may give it");
+    }
+
+    #[test]
+    fn realtime_gets_its_share_of_real_time_cpu_where_the_kernel_allots_it() {
+        let plan = |addon: &Installed, cpu_realtime: bool| {
+            build_on(addon, &everything, None, Path::new("/"), &[], cpu_realtime)
+        };
+        let realtime = installed(json!({"realtime": true}));
+        assert_eq!(host(&plan(&realtime, true)).cpu_realtime_runtime, Some(190_000));
+        assert_eq!(host(&plan(&realtime, false)).cpu_realtime_runtime, None);
+        assert_eq!(host(&plan(&installed(json!({})), true)).cpu_realtime_runtime, None);
+
+        let root = tempfile::tempdir().unwrap();
+        assert!(!cpu_realtime_allotted(root.path()));
+        std::fs::create_dir_all(root.path().join("sys/fs/cgroup/cpu")).unwrap();
+        std::fs::write(root.path().join("sys/fs/cgroup/cpu/cpu.rt_runtime_us"), "950000\n").unwrap();
+        assert!(cpu_realtime_allotted(root.path()));
     }
 
     #[test]
@@ -660,7 +696,7 @@ mod tests {
     }
 
     fn with_hardware(addon: &Installed, root: &Path, hardware: &[hardware::Device]) -> ContainerCreateBody {
-        build_on(addon, &everything, None, root, hardware)
+        build_on(addon, &everything, None, root, hardware, false)
     }
 
     fn hardware() -> Vec<hardware::Device> {

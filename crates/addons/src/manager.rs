@@ -89,11 +89,14 @@ pub(crate) struct Inner {
 pub struct Settings {
     /// Between two probes of the add-ons' `watchdog` URLs (the real Supervisor's 120 s).
     pub application_watchdog_interval: Duration,
+    /// Whether `realtime` add-ons get real-time CPU time where the kernel's cgroups allot it
+    /// (`SUPERVISOR_CPU_RT=1`, as the real Supervisor is told).
+    pub cpu_realtime: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { application_watchdog_interval: crate::watchdog::APPLICATION_INTERVAL }
+        Settings { application_watchdog_interval: crate::watchdog::APPLICATION_INTERVAL, cpu_realtime: false }
     }
 }
 
@@ -932,6 +935,7 @@ impl AddonManager {
                 host_root: &host_root,
                 hardware: &devices,
                 apparmor_profile: self.profiles().loaded(slug),
+                cpu_realtime: self.settings().cpu_realtime && container::cpu_realtime_allotted(&host_root),
             });
             let options = CreateContainerOptionsBuilder::default().name(&name).build();
             client

@@ -103,6 +103,11 @@ struct Args {
     /// (the real Supervisor's 120; tests set a few seconds).
     #[arg(long, env = "SUPERVISOR_ADDON_WATCHDOG_INTERVAL", default_value_t = 120)]
     addon_watchdog_interval: u64,
+    /// Give `realtime` add-ons real-time CPU time where the kernel's cgroups allot it (the real
+    /// Supervisor's `SUPERVISOR_CPU_RT=1`).
+    #[arg(long, env = "SUPERVISOR_CPU_RT", default_value_t = false, action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    cpu_rt: bool,
     /// Install the plugins (dns, audio, cli, observer, multicast) at start when they are not
     /// installed: `true`, `false`, or the names of some (`cli,dns`). Installed plugins are run and
     /// kept alive either way.
@@ -247,6 +252,7 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
     )?;
     addons.configure(addons::Settings {
         application_watchdog_interval: Duration::from_secs(args.addon_watchdog_interval.max(1)),
+        cpu_realtime: args.cpu_rt,
     });
     let host_services = Arc::new(dbus::HostServices::connect().await);
     let hardware = Arc::new(hardware::HardwareManager::new(Arc::clone(&host_services), args.host_root.clone(), &data));
