@@ -5,6 +5,7 @@ mod addon_hardware;
 mod addon_runtime;
 mod addons;
 mod auth;
+mod auto_update;
 mod backups;
 mod backups_cli;
 mod backups_mounts;

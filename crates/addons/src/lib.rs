@@ -3,10 +3,11 @@
 //! add-on's configuration, granting nothing it does not ask for), the tokens add-ons call the
 //! API with, the life cycle (install, update, rebuild, uninstall, start, stop, boot), their own
 //! AppArmor profiles, and the watchdogs that restart crashed add-ons and those whose application
-//! stopped answering; and the `/addons` API with install and update under `/store/addons/{addon}`.
+//! stopped answering; the auto-update of those whose user asked for it; and the `/addons` API with install and update under `/store/addons/{addon}`.
 
 pub mod api;
 mod apparmor;
+pub mod auto_update;
 mod backup;
 mod build;
 mod container;

@@ -92,11 +92,20 @@ pub struct Settings {
     /// Whether `realtime` add-ons get real-time CPU time where the kernel's cgroups allot it
     /// (`SUPERVISOR_CPU_RT=1`, as the real Supervisor is told).
     pub cpu_realtime: bool,
+    /// Between two rounds of the add-on auto-update (the real Supervisor's 16 hours).
+    pub auto_update_interval: Duration,
+    /// How long a version must have been in the store before the auto-update installs it.
+    pub auto_update_delay: Duration,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { application_watchdog_interval: crate::watchdog::APPLICATION_INTERVAL, cpu_realtime: false }
+        Settings {
+            application_watchdog_interval: crate::watchdog::APPLICATION_INTERVAL,
+            cpu_realtime: false,
+            auto_update_interval: crate::auto_update::INTERVAL,
+            auto_update_delay: crate::auto_update::DELAY,
+        }
     }
 }
 
@@ -760,14 +769,19 @@ impl AddonManager {
     /// Core's `secrets.yaml`, read afresh so that a secret just added counts; Err(the real
     /// message, such as `Unknown secret 'x' in <name> (<slug>)`).
     pub fn validate_options(&self, addon: &Installed, options: &Value) -> Result<Value, String> {
-        let config = addon.config();
+        self.validate_under(addon.config(), &addon.slug, options)
+    }
+
+    /// `options` of the add-on `slug` validated as [`AddonManager::validate_options`] does, under
+    /// the schema of `config` (another version's, for the auto-update).
+    pub(crate) fn validate_under(&self, config: &AddonConfig, slug: &str, options: &Value) -> Result<Value, String> {
         let Some(schema) = &config.schema else { return Ok(Value::Object(Map::new())) };
         let secrets = addon_config::load_secrets(&self.inner.folders.homeassistant.join("secrets.yaml"));
         let lookup = |name: &str| {
-            tracing::info!(addon = %addon.slug, "Request secret {name}");
+            tracing::info!(addon = %slug, "Request secret {name}");
             secrets.get(name).cloned()
         };
-        schema.validate_with_secrets(options, &config.name, &addon.slug, &lookup)
+        schema.validate_with_secrets(options, &config.name, slug, &lookup)
     }
 
     /// The options to store for `options` set by the user: validated (every secret they name

@@ -8,10 +8,12 @@ use std::cmp::Ordering;
 
 /// Whether `latest` is a newer version than `current`.
 pub fn is_newer(latest: &str, current: &str) -> bool {
-    match (parse(latest), parse(current)) {
-        (Some(l), Some(c)) => compare(&l, &c) == Ordering::Greater,
-        _ => false,
-    }
+    order(latest, current) == Some(Ordering::Greater)
+}
+
+/// How `a` compares with `b`; `None` when either does not parse, so they cannot be ordered.
+pub fn order(a: &str, b: &str) -> Option<Ordering> {
+    Some(compare(&parse(a)?, &parse(b)?))
 }
 
 /// Whether `version` is `minimum` or newer; a version that does not parse is not.

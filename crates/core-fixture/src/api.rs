@@ -239,7 +239,12 @@ async fn converse(fixture: Arc<Fixture>, mut session: Session, mut messages: Mes
             }
             continue;
         }
-        for reply in replies(&fixture, &kind, &message) {
+        let answers = match kind.as_str() {
+            // Current Core registers the first; the second is the real Supervisor's newer name.
+            "hassio/update/addon" | "hassio/update/app" => vec![update_addon(&fixture, &message).await],
+            _ => replies(&fixture, &kind, &message),
+        };
+        for reply in answers {
             if send(&mut session, reply).await.is_err() {
                 return;
             }
@@ -250,6 +255,20 @@ async fn converse(fixture: Arc<Fixture>, mut session: Session, mut messages: Mes
 
 async fn send(session: &mut Session, message: Value) -> Result<(), actix_ws::Closed> {
     session.text(message.to_string()).await
+}
+
+/// Records an add-on update command and, as Core's `hassio` integration does, asks the
+/// supervisor to update the add-on, answering once the supervisor did.
+async fn update_addon(fixture: &Fixture, message: &Value) -> Value {
+    let id = &message["id"];
+    let slug = message["addon"].as_str().or_else(|| message["app"].as_str()).unwrap_or_default();
+    let backup = message["backup"].as_bool().unwrap_or(false);
+    fixture.record(|r| r.addon_updates.push(json!({"addon": slug, "backup": backup})));
+    match crate::supervisor::update_addon(fixture, slug, backup).await {
+        Ok(()) => json!({"id": id, "type": "result", "success": true, "result": null}),
+        Err(why) => json!({"id": id, "type": "result", "success": false,
+                           "error": {"code": "unknown_error", "message": why}}),
+    }
 }
 
 /// The answers to one command of an authenticated client.
@@ -294,5 +313,15 @@ mod tests {
         let event = json!({"event": "job", "data": {"uuid": "u"}});
         assert_eq!(answer(json!({"id": 7, "type": "supervisor/event", "data": event}))[0]["success"], true);
         assert_eq!(fixture.state()["supervisor_events"], json!([event]));
+    }
+
+    #[actix_web::test]
+    async fn an_addon_update_is_recorded_and_fails_without_a_supervisor_to_ask() {
+        let dir = tempfile::tempdir().unwrap();
+        let fixture = Fixture::open(dir.path(), "2025.1.0".into(), None).unwrap();
+        let message = json!({"id": 8, "type": "hassio/update/addon", "addon": "core_x", "backup": true});
+        let answer = update_addon(&fixture, &message).await;
+        assert_eq!(answer["success"], false, "{answer}");
+        assert_eq!(fixture.state()["addon_updates"], json!([{"addon": "core_x", "backup": true}]));
     }
 }

@@ -20,7 +20,8 @@
 //! - `CORE_FIXTURE_REFRESH_TOKEN`: the refresh token to use (and store), so that a test can get
 //!   an access token without a supervisor;
 //! - `SUPERVISOR` and `SUPERVISOR_TOKEN`, as the supervisor sets them for Core: when both are
-//!   set, it registers with the supervisor at start (see `supervisor`).
+//!   set, it registers with the supervisor at start (see `supervisor`), and the websocket
+//!   command `hassio/update/addon` updates the add-on through the supervisor as Core does.
 //!
 //! The refresh token and the users (`homer`/`donut`, owner, and the system user `Supervisor`)
 //! are kept in `DIR/.storage/core_fixture.json`.
@@ -94,7 +95,9 @@ fn serve(config_dir: &Path) -> Result<(), String> {
         Err(e) => return Err(format!("reading configuration.yaml: {e}")),
     };
     let version = env("CORE_FIXTURE_VERSION").unwrap_or_else(|| DEFAULT_VERSION.to_owned());
-    let fixture = web::Data::new(Fixture::open(config_dir, version, env("CORE_FIXTURE_REFRESH_TOKEN"))?);
+    let mut fixture = Fixture::open(config_dir, version, env("CORE_FIXTURE_REFRESH_TOKEN"))?;
+    fixture.supervisor = env("SUPERVISOR").zip(env("SUPERVISOR_TOKEN"));
+    let fixture = web::Data::new(fixture);
     if hang {
         fixture.hang();
     }
@@ -108,7 +111,7 @@ fn serve(config_dir: &Path) -> Result<(), String> {
         .map_err(|e| format!("listening on port {port}: {e}"))?
         .run();
         println!("core-fixture {} listening on 0.0.0.0:{port}", fixture.version);
-        if let (Some(host), Some(token)) = (env("SUPERVISOR"), env("SUPERVISOR_TOKEN")) {
+        if let Some((host, token)) = fixture.supervisor.clone() {
             actix_web::rt::spawn(supervisor::register(fixture.into_inner(), host, token));
         }
         server.await.map_err(|e| format!("serving: {e}"))

@@ -50,10 +50,14 @@ pub struct Record {
     pub auth_calls: Vec<Value>,
     /// `{method, path}` of every request under `/api`, authorized or not.
     pub api_requests: Vec<Value>,
+    /// `{addon, backup}` of each `hassio/update/addon` (or `hassio/update/app`) command.
+    pub addon_updates: Vec<Value>,
 }
 
 pub struct Fixture {
     pub version: String,
+    /// The supervisor's address and Core's token for it (`SUPERVISOR`, `SUPERVISOR_TOKEN`).
+    pub supervisor: Option<(String, String)>,
     file: PathBuf,
     stored: Mutex<Stored>,
     access_tokens: Mutex<HashSet<String>>,
@@ -75,6 +79,7 @@ impl Fixture {
         };
         let fixture = Fixture {
             version,
+            supervisor: None,
             file,
             stored: Mutex::new(stored),
             access_tokens: Mutex::default(),

@@ -103,6 +103,14 @@ struct Args {
     /// (the real Supervisor's 120; tests set a few seconds).
     #[arg(long, env = "SUPERVISOR_ADDON_WATCHDOG_INTERVAL", default_value_t = 120)]
     addon_watchdog_interval: u64,
+    /// Seconds between two rounds of the add-on auto-update (the real Supervisor's 57600; a
+    /// test knob).
+    #[arg(long, env = "SUPERVISOR_ADDON_AUTO_UPDATE_INTERVAL", default_value_t = 57_600)]
+    addon_auto_update_interval: u64,
+    /// Seconds a version must have been in the store before the auto-update installs it (the
+    /// real Supervisor's one day; a test knob).
+    #[arg(long, env = "SUPERVISOR_ADDON_AUTO_UPDATE_DELAY", default_value_t = 86_400)]
+    addon_auto_update_delay: u64,
     /// Give `realtime` add-ons real-time CPU time where the kernel's cgroups allot it (the real
     /// Supervisor's `SUPERVISOR_CPU_RT=1`).
     #[arg(long, env = "SUPERVISOR_CPU_RT", default_value_t = false, action = clap::ArgAction::Set,
@@ -253,6 +261,8 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
     addons.configure(addons::Settings {
         application_watchdog_interval: Duration::from_secs(args.addon_watchdog_interval.max(1)),
         cpu_realtime: args.cpu_rt,
+        auto_update_interval: Duration::from_secs(args.addon_auto_update_interval.max(1)),
+        auto_update_delay: Duration::from_secs(args.addon_auto_update_delay),
     });
     let host_services = Arc::new(dbus::HostServices::connect().await);
     let hardware = Arc::new(hardware::HardwareManager::new(Arc::clone(&host_services), args.host_root.clone(), &data));
@@ -444,6 +454,12 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
     // At every start: a pass cut short (a kill -9 mid-way) is finished.
     actix_web::rt::spawn(balena.clone().into_inner().run_engine());
     actix_web::rt::spawn(async move { plugins.boot().await });
+    let core_command = core.clone();
+    let command: addons::auto_update::CoreCommand = Arc::new(move |message| {
+        let core = core_command.clone();
+        Box::pin(async move { core.api().command(message).await })
+    });
+    actix_web::rt::spawn(addons::auto_update::run(addons.clone(), command));
     actix_web::rt::spawn(async move { addons.boot().await });
     actix_web::rt::spawn(async move { core.boot().await });
     actix_web::rt::spawn(os.load());

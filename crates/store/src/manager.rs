@@ -4,6 +4,10 @@
 //! Readers see a catalog in memory that is replaced whole per repository, so a request never
 //! sees half a reload. Every change of repositories on disk (clone, pull, removal, re-clone)
 //! holds one async lock, so two of them never work on the same checkout at once.
+//!
+//! The store also remembers, persisted, when it first saw each add-on's current version: the
+//! auto-update of add-ons waits until a version has been out for a while (the real Supervisor's
+//! `version_timestamp`).
 
 use crate::git;
 use crate::repository::{Repository, RepositoryKind, Source};
@@ -17,6 +21,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// What the store needs to know about installed add-ons (implemented by the addons crate).
 pub trait Installed: Send + Sync {
@@ -104,10 +109,20 @@ struct Inner {
     /// The git sources the user added, as added; `core` and `local` are always present and
     /// never stored.
     sources: Persisted<Vec<String>>,
+    /// By add-on slug: the version last read and when it was first read.
+    first_seen: Persisted<BTreeMap<String, Seen>>,
     catalog: RwLock<Catalog>,
     installed: RwLock<Option<Arc<dyn Installed>>>,
     /// Held by whatever changes repositories on disk.
     changing: tokio::sync::Mutex<()>,
+}
+
+/// When the store first read an add-on's version.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Seen {
+    version: String,
+    /// Seconds since the Unix epoch.
+    since: u64,
 }
 
 /// The store. Cheap to clone; all clones share one store.
@@ -148,6 +163,7 @@ impl StoreManager {
         machine: String,
     ) -> state::Result<Self> {
         let sources = Persisted::load(store.section("store")?, "repositories")?;
+        let first_seen = Persisted::load(store.section("store")?, "version_timestamps")?;
         let manager = StoreManager {
             inner: Arc::new(Inner {
                 data,
@@ -156,6 +172,7 @@ impl StoreManager {
                 official,
                 machine,
                 sources,
+                first_seen,
                 catalog: RwLock::default(),
                 installed: RwLock::default(),
                 changing: tokio::sync::Mutex::new(()),
@@ -304,6 +321,43 @@ impl StoreManager {
 
     pub(crate) fn shared_addon(&self, slug: &str) -> Option<Arc<StoreAddon>> {
         self.read().addons.get(slug).cloned()
+    }
+
+    /// When the store first read the current version of the add-on `slug`; `None` for one it
+    /// does not offer.
+    pub fn version_timestamp(&self, slug: &str) -> Option<SystemTime> {
+        let addon = self.shared_addon(slug)?;
+        let seen = self.inner.first_seen.read();
+        let seen = seen.get(slug).filter(|seen| seen.version == addon.config.version)?;
+        Some(UNIX_EPOCH + Duration::from_secs(seen.since))
+    }
+
+    /// Notes the versions of `addons` not seen before as seen now; with `all`, the add-ons
+    /// are the whole catalog and those no longer offered are forgotten.
+    fn note_versions<'a>(&self, addons: impl Iterator<Item = &'a StoreAddon>, all: bool) {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let current: BTreeMap<&str, &str> = addons.map(|a| (a.slug.as_str(), a.config.version.as_str())).collect();
+        let stale = {
+            let seen = self.inner.first_seen.read();
+            let changed = current.iter().any(|(slug, version)| seen.get(*slug).is_none_or(|s| s.version != *version));
+            changed || (all && seen.keys().any(|slug| !current.contains_key(slug.as_str())))
+        };
+        if !stale {
+            return;
+        }
+        let noted = self.inner.first_seen.update(|seen| {
+            if all {
+                seen.retain(|slug, _| current.contains_key(slug.as_str()));
+            }
+            for (slug, version) in &current {
+                if seen.get(*slug).is_none_or(|s| s.version != *version) {
+                    seen.insert((*slug).to_owned(), Seen { version: (*version).to_owned(), since: now });
+                }
+            }
+        });
+        if let Err(e) = noted {
+            tracing::warn!("can't store when the add-on versions were first seen: {e}");
+        }
     }
 
     pub fn repositories(&self) -> Vec<Repository> {
@@ -573,6 +627,7 @@ impl StoreManager {
             catalog.replace(repository, addons);
         }
         catalog.order(&sources);
+        self.note_versions(catalog.addons.values().map(|a| &**a), true);
         *self.write() = catalog;
     }
 
@@ -580,6 +635,7 @@ impl StoreManager {
     async fn read_one(&self, source: Source) -> Result<(), Error> {
         let path = self.path_of(&source);
         let (repository, addons) = blocking(move || read_repository(&source, path)).await?;
+        self.note_versions(addons.iter(), false);
         let sources = self.sources();
         let mut catalog = self.write();
         catalog.replace(repository, addons);
@@ -630,5 +686,55 @@ async fn remove_folder(path: &Path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => tracing::warn!(path = %path.display(), "cannot remove the repository folder: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base::system::{CoreState, System};
+
+    /// A store whose `core` is `core` under `dir`, with the state database of `dir`.
+    fn open(dir: &Path, database: &Store) -> StoreManager {
+        let data = DataDir::new(dir);
+        let system = Arc::new(System::default());
+        system.set_state(CoreState::Running);
+        let jobs = JobManager::new(database, system, data.clone()).unwrap();
+        StoreManager::new(database, data, jobs, dir.join("core"), "generic-x86-64".into()).unwrap()
+    }
+
+    fn write_addon(dir: &Path, version: &str) {
+        let folder = dir.join("core/example");
+        std::fs::create_dir_all(&folder).unwrap();
+        let config =
+            format!("name: Example\nversion: {version}\nslug: example\ndescription: x\narch: [amd64, aarch64]\n");
+        std::fs::write(folder.join("config.yaml"), config).unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_first_sighting_of_a_version_is_kept_across_restarts_until_it_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path());
+        data.ensure_layout().unwrap();
+        let database = Store::open(&data.database()).unwrap();
+        write_addon(dir.path(), "1.0.0");
+        // What an earlier run of the supervisor noted, long ago.
+        let earlier = BTreeMap::from([("core_example", Seen { version: "1.0.0".into(), since: 1000 })]);
+        database.section("store").unwrap().put("version_timestamps", &earlier).unwrap();
+
+        let store = open(dir.path(), &database);
+        store.load().await;
+        assert_eq!(store.version_timestamp("core_example"), Some(UNIX_EPOCH + Duration::from_secs(1000)));
+        assert_eq!(store.version_timestamp("core_missing"), None);
+
+        write_addon(dir.path(), "1.1.0");
+        store.load().await;
+        let seen = store.version_timestamp("core_example").expect("a new sighting");
+        assert!(seen > UNIX_EPOCH + Duration::from_secs(1000), "{seen:?}");
+
+        drop(store);
+        let store = open(dir.path(), &database);
+        store.load().await;
+        assert_eq!(store.version_timestamp("core_example"), Some(seen));
     }
 }
