@@ -131,6 +131,16 @@ fn the_one_time_link_logs_in_without_a_token_in_any_url() {
         assert!(!request.headers.iter().any(|h| h.contains(code)), "the code in a header (a Referer?): {request:?}");
     }
     assert_eq!(requests.iter().filter(|r| r.url.contains(code)).count(), 2, "the two visits of the link");
+
+    // The daemon tells of the login and the refusal, never of the secrets.
+    let log = e2e::eventually("the login in the daemon's log", || {
+        let log = daemon.log_text();
+        log.contains("refused an admin login code").then_some(log)
+    });
+    assert!(log.contains("an admin UI session was opened"), "{log}");
+    for secret in secrets.iter().map(String::as_str).chain([code]) {
+        assert!(!log.contains(secret), "a secret in the daemon's log");
+    }
 }
 
 #[test]
