@@ -70,8 +70,9 @@ fn get_with_cookie(daemon: &Daemon, path: &str, id: &str) -> (StatusCode, Value)
 fn the_one_time_link_logs_in_without_a_token_in_any_url() {
     let daemon = Daemon::start();
     let browser = Browser::start("admin_login");
-    browser.navigate(&daemon.url("/admin/"));
+    browser.navigate(&daemon.url("/admin"));
     browser.find_test("login-needed");
+    assert_eq!(browser.current_url(), daemon.url("/admin/"));
     browser.screenshot("login-needed");
 
     let link = ha_ok(&daemon, &["admin", "login"]).trim().to_owned();

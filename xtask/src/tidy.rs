@@ -260,9 +260,8 @@ mod tests {
             for handler in handlers(without_tests(&source)) {
                 let name = handler.signature.split(['(', '<']).next().unwrap().trim_start_matches("async fn ");
                 let never_succeeds = NEVER_SUCCEEDS.contains(&name);
-                // A websocket's success is the switch of protocols, a landing page's the redirect
-                // on to the pages.
-                let succeeds = ["status = 20", "status = 101", "status = 303"]
+                // A websocket's success is the switch of protocols, a redirect's the redirect.
+                let succeeds = ["status = 20", "status = 101", "status = 30"]
                     .iter()
                     .any(|success| handler.attribute.contains(success));
                 if !never_succeeds && !succeeds {

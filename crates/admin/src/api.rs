@@ -18,11 +18,19 @@ pub fn routes(routes: &mut Routes) {
     routes.tag("admin", "The admin web UI: its pages and its browser sessions");
     routes
         .group("/admin")
+        .route(OPEN, admin)
         .route(OPEN.requiring(Requires::OwnCredential), admin_login)
         .route(ADMIN, admin_login_link)
         .route(ADMIN, admin_logout)
         .route(ADMIN, admin_logout_all)
         .route(OPEN, admin_file);
+}
+
+/// `/admin` without its slash: on to `/admin/`, where the pages' relative links resolve.
+#[utoipa::path(tag = "admin", responses((status = 308, description = "On to /admin/")))]
+#[get("")]
+async fn admin() -> HttpResponse {
+    HttpResponse::PermanentRedirect().insert_header((header::LOCATION, "/admin/")).finish()
 }
 
 /// A file of the pages; none named (`/admin/`) is `index.html`.
@@ -231,6 +239,11 @@ mod tests {
         assert_eq!(script.headers().get(header::CONTENT_TYPE).unwrap(), "text/javascript; charset=utf-8");
         let missing = test::call_service(&app, test::TestRequest::get().uri("/admin/nothing.js").to_request()).await;
         assert_eq!(missing.status(), 404);
+        let bare = test::call_service(&app, test::TestRequest::get().uri("/admin").to_request()).await;
+        assert_eq!(
+            (bare.status().as_u16(), bare.headers().get(header::LOCATION).unwrap().to_str().unwrap()),
+            (308, "/admin/")
+        );
     }
 
     #[actix_web::test]

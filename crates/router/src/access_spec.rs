@@ -68,7 +68,7 @@ static NO_SECURITY_CHECK: LazyLock<Vec<Entry>> = LazyLock::new(|| {
         ("/(?:store/)?addons/{SLUG}/(?:logo|icon)", None),
         // Not the real Supervisor's: this one's admin UI, its pages and the login link's
         // landing, whose one-time code is its credential; its session calls are the admin's.
-        ("/admin/.*", Some("/admin/(?:login_link|logout|logout_all)")),
+        ("/admin(?:/.*)?", Some("/admin/(?:login_link|logout|logout_all)")),
     ])
 });
 
