@@ -3,13 +3,15 @@
 //! for the API).
 //!
 //! Each [`Browser`] runs its own chromedriver on a free loopback port and its own Chromium with
-//! a fresh profile, and ends both when dropped. Waits are bounded. Screenshots go to
-//! `target/screenshots/<test>/<page>.png`, kept as the run's artifacts. Chromium's performance
-//! log is on, so a test can list every request the browser sent ([`Browser::requests`]).
+//! a fresh profile, and ends both when dropped (the driver's whole process group). Waits are
+//! bounded. Screenshots go to `target/screenshots/<test>/<page>.png`, kept as the run's
+//! artifacts. Chromium's performance log is on, so a test can list every request the browser
+//! sent ([`Browser::requests`]).
 
 use base64::Engine;
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -62,6 +64,8 @@ impl Browser {
         for _ in 0..5 {
             let port = crate::free_port();
             let mut driver = Command::new(CHROMEDRIVER)
+                // Its own process group, which the browser it starts joins: ended as one.
+                .process_group(0)
                 .arg(format!("--port={port}"))
                 .arg(format!("--log-path={}", log.display()))
                 .stdout(Stdio::null())
@@ -70,8 +74,7 @@ impl Browser {
                 .expect("start chromedriver");
             let endpoint = format!("http://127.0.0.1:{port}");
             if !driver_ready(&mut driver, &client, &endpoint) {
-                let _ = driver.kill();
-                let _ = driver.wait();
+                end_group(&mut driver);
                 continue;
             }
             let mut browser = Browser {
@@ -280,9 +283,17 @@ impl Drop for Browser {
         if !self.session.is_empty() {
             let _ = self.client.delete(format!("{}/session/{}", self.endpoint, self.session)).send();
         }
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        end_group(&mut self.driver);
     }
+}
+
+/// Kills the driver's process group (the browser's processes too, whatever state they are in)
+/// and reaps the driver.
+fn end_group(driver: &mut Child) {
+    use nix::sys::signal::{killpg, Signal};
+    use nix::unistd::Pid;
+    let _ = killpg(Pid::from_raw(driver.id() as i32), Signal::SIGKILL);
+    let _ = driver.wait();
 }
 
 /// Waits until the driver answers `/status`; `false` when it exited first or never answered.
