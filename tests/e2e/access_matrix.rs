@@ -6,7 +6,10 @@
 //! plain path does.
 //!
 //! Add-on tokens are real: one fixture add-on per `hassio_role` (and one without `hassio_api`)
-//! is built, installed and started, and its container's `SUPERVISOR_TOKEN` is used. Requests go
+//! is built, installed and started, and its container's `SUPERVISOR_TOKEN` is used. The
+//! `session` column is the admin UI's session cookie from a real login, sent with its CSRF
+//! token; every state-changing request it may make is sent once more without that token, and
+//! must be refused. Requests go
 //! over a raw socket, since an HTTP client library would normalise the very paths under test.
 
 use crate::addons::{container_token, engine_daemon, install};
@@ -54,18 +57,20 @@ fn too_consequential(method: &str, path: &str) -> bool {
                     | "reload"
                     | "refresh_updates"
                     | "reload_updates"
+                    // They would end the session the `session` column calls with.
+                    | "logout"
+                    | "logout_all"
             ))
 }
 
 /// Sends one request as written, without any normalisation; answers the status and the body,
 /// or `None` when the daemon did not answer in time (a stream that stays open).
-fn raw_request(address: &str, method: &str, path: &str, token: Option<&str>) -> Option<(u16, String)> {
+fn raw_request(address: &str, method: &str, path: &str, credential: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(address).expect("connect");
     stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
     let body = if method == "GET" { String::new() } else { json!({"access_probe": true}).to_string() };
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\n{credential}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(request.as_bytes()).expect("send");
@@ -131,6 +136,29 @@ fn add_role_addon(repository: &FixtureRepository, slug: &str, role: &str, hassio
     );
 }
 
+/// The header lines that send `token`.
+fn bearer(token: &str) -> String {
+    format!("Authorization: Bearer {token}\r\n")
+}
+
+/// Logs in to the admin UI as a browser does, through a one-time code: answers the session's
+/// cookie header and its CSRF token.
+fn admin_session(daemon: &Daemon) -> (String, String) {
+    let (status, link) = daemon.post("/admin/login_link", json!({}));
+    assert_eq!(status, 200, "{link}");
+    let client = reqwest::blocking::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let login = client.get(daemon.url(link["data"]["path"].as_str().unwrap())).send().expect("login");
+    assert_eq!(login.status(), 303);
+    let cookies: Vec<String> = login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok()?.split(';').next().map(str::to_owned))
+        .collect();
+    let csrf = cookies.iter().find_map(|c| c.strip_prefix("supervisor_csrf=")).expect("the CSRF cookie").to_owned();
+    (format!("Cookie: {}\r\n", cookies.join("; ")), csrf)
+}
+
 /// Installs and starts one add-on per add-on column; answers each column's token.
 fn addon_tokens(daemon: &Daemon) -> BTreeMap<&'static str, String> {
     let mut tokens = BTreeMap::new();
@@ -152,8 +180,11 @@ fn every_route_answers_every_caller_as_the_access_table_says_even_disguised() {
         add_role_addon(&repository, &format!("role_{column}"), role, hassio_api);
     }
     let daemon = engine_daemon(&[repository.env()]);
-    let mut tokens = addon_tokens(&daemon);
-    tokens.insert("cli", daemon.cli_token());
+    let mut credentials: BTreeMap<&str, String> =
+        addon_tokens(&daemon).into_iter().map(|(column, token)| (column, bearer(&token))).collect();
+    credentials.insert("cli", bearer(&daemon.cli_token()));
+    let (session, csrf) = admin_session(&daemon);
+    credentials.insert("session", format!("{session}X-CSRF-Token: {csrf}\r\n"));
 
     let table = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi/access.tsv"))
         .expect("openapi/access.tsv");
@@ -166,15 +197,15 @@ fn every_route_answers_every_caller_as_the_access_table_says_even_disguised() {
         let (method, path) = (cells[0], cells[1]);
         for (column, expected) in header.iter().zip(&cells).skip(2) {
             // Core's token is not handed out; its column is the unit tests' to check.
-            let token = match *column {
-                "none" => None,
+            let credential = match *column {
+                "none" => "",
                 "core" => continue,
-                other => Some(tokens[other].as_str()),
+                other => credentials[other].as_str(),
             };
             let answer = if *expected == "allow" && too_consequential(method, path) {
                 None
             } else {
-                raw_request(daemon.address(), method, path, token)
+                raw_request(daemon.address(), method, path, credential)
             };
             let status = answer.as_ref().map(|(status, _)| *status);
             let agrees = match (*expected, status) {
@@ -189,11 +220,20 @@ fn every_route_answers_every_caller_as_the_access_table_says_even_disguised() {
             if !agrees {
                 failures.push(format!("{method} {path} as {column}: expected {expected}, got {status:?}"));
             }
+            if *column == "session" && *expected == "allow" && method != "GET" && answer.is_some() {
+                let without_csrf = raw_request(daemon.address(), method, path, &session);
+                checked += 1;
+                if !without_csrf.as_ref().is_some_and(|(status, text)| *status == 403 && text.contains("X-CSRF-Token"))
+                {
+                    let status = without_csrf.map(|(status, _)| status);
+                    failures.push(format!("{method} {path} as session without its CSRF token: got {status:?}"));
+                }
+            }
             if matches!(*expected, "allow" | "own") {
                 continue;
             }
             for disguised in disguises(path) {
-                let answer = raw_request(daemon.address(), method, &disguised, token);
+                let answer = raw_request(daemon.address(), method, &disguised, credential);
                 checked += 1;
                 if !stopped(&answer) {
                     let status = answer.map(|(status, _)| status);

@@ -4,6 +4,7 @@ mod access_matrix;
 mod addon_hardware;
 mod addon_runtime;
 mod addons;
+mod admin_ui;
 mod auth;
 mod auto_update;
 mod backups;

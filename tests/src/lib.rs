@@ -4,10 +4,11 @@
 //! The binaries come from `SUPERVISOR_BIN_DIR`, else the cargo target directory this test runs
 //! from; `cargo xtask test` builds them first.
 //!
-//! `fixtures` holds the add-on repository the daemon reads as its `core` store, `registry` a
+//! `browser` drives a headless Chromium for the admin UI's tests; `fixtures` holds the add-on repository the daemon reads as its `core` store, `registry` a
 //! private container registry to push add-on and Core images to, and `core_fixture` the helpers
 //! of tests that run the Core fixture.
 
+pub mod browser;
 pub mod core_fixture;
 pub mod fixtures;
 pub mod registry;

@@ -6,7 +6,8 @@
 //! (the sound server the audio plugin's image is made of, which crates/pulse tests against, and
 //! the `paplay`/`parecord` applications they play and record with), and `apparmor` (whose
 //! `apparmor_parser` compiles the fixture add-ons' profiles, which must refuse a broken one even
-//! where the kernel has no AppArmor). Each is installed with
+//! where the kernel has no AppArmor), and `chromium` with `chromium-driver` (the headless browser
+//! the admin UI's tests drive over WebDriver). Each is installed with
 //! `apt-get` only when missing. Also, from PyPI, each in a virtual environment: the Python `securetar` library,
 //! for the SecureTar interoperability tests, and schemathesis, which fuzzes the API through its
 //! OpenAPI document (tests/e2e/fuzz_api.rs).
@@ -33,6 +34,10 @@ const PAPLAY: &str = "/usr/bin/paplay";
 const PARECORD: &str = "/usr/bin/parecord";
 /// What the supervisor checks and loads add-ons' AppArmor profiles with.
 const APPARMOR_PARSER: &str = "/usr/sbin/apparmor_parser";
+/// The browser the admin UI's tests run and the WebDriver server that drives it
+/// (`e2e::browser`).
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// The library the real Supervisor encrypts backups with, at the version
 /// crates/securetar/tests/interop.rs expects it (the path holds the version, so that a new pin
 /// makes a new environment).
@@ -68,6 +73,9 @@ pub fn ensure() -> anyhow::Result<()> {
     }
     if !Path::new(APPARMOR_PARSER).exists() {
         apt_install(&["apparmor"])?;
+    }
+    if [CHROMIUM, CHROMEDRIVER].iter().any(|program| !Path::new(program).exists()) {
+        apt_install(&["chromium", "chromium-driver"])?;
     }
     ensure_venv(SECURETAR_VENV, SECURETAR, "securetar")?;
     ensure_venv(SCHEMATHESIS_VENV, SCHEMATHESIS, "schemathesis")

@@ -89,6 +89,11 @@ impl Client {
         Ok(Client { http, base, auth })
     }
 
+    /// The endpoint every call goes to.
+    pub fn base(&self) -> &Url {
+        &self.base
+    }
+
     /// Makes one JSON call and reads its envelope.
     pub async fn call(&self, method: Method, path: &[&str], body: &Body, timeout: Duration) -> Result<Reply> {
         let mut request = self.request(method, join(&self.base, path), "application/json").timeout(timeout);

@@ -3,6 +3,7 @@
 //! This file holds the command tree's root and the calls most commands share; each command group
 //! lives in its own module.
 
+mod admin;
 mod apps;
 mod audio;
 mod authentication;
@@ -67,6 +68,18 @@ struct Cli {
 // Listed alphabetically, as the real CLI's help lists them.
 #[derive(Subcommand)]
 enum Command {
+    #[command(
+        about = "Log a web browser in to the admin web UI",
+        long_about = admin::LONG_ABOUT,
+        subcommand_required = true,
+        arg_required_else_help = true,
+        after_help = "Examples:\n  ha admin login\n  ha admin logout-all"
+    )]
+    Admin {
+        #[command(subcommand)]
+        command: admin::Command,
+    },
+
     #[command(
         visible_aliases = ["app", "addons", "addon", "add-on", "add-ons", "ad"],
         about = "Install, update, remove and configure Home Assistant apps",
@@ -526,6 +539,7 @@ async fn run(cli: Cli) -> Result<()> {
 async fn dispatch(app: &App, command: Command) -> Result<()> {
     print_deprecation_notices(&command);
     match command {
+        Command::Admin { command } => command.run(app).await,
         Command::Apps { command: None } => apps::list(app).await,
         Command::Apps { command: Some(command) } => command.run(app).await,
         Command::Store { command: None } => store::info(app).await,
@@ -684,6 +698,9 @@ mod upstream_tree {
         ("completion powershell", "cobra's built-in completion command"),
         ("completion zsh", "cobra's built-in completion command"),
         ("host services", "the Supervisor's /host/services, which the real CLI has no command for"),
+        ("admin", "the admin web UI this supervisor serves, which the real one has not"),
+        ("admin login", "the admin web UI this supervisor serves, which the real one has not"),
+        ("admin logout-all", "the admin web UI this supervisor serves, which the real one has not"),
     ];
 
     /// Aliases the real CLI has that clap cannot take.

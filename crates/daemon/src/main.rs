@@ -111,6 +111,9 @@ struct Args {
     /// real Supervisor's one day; a test knob).
     #[arg(long, env = "SUPERVISOR_ADDON_AUTO_UPDATE_DELAY", default_value_t = 86_400)]
     addon_auto_update_delay: u64,
+    /// Seconds an admin UI session lasts without a request (an hour; a test knob).
+    #[arg(long, env = "SUPERVISOR_ADMIN_SESSION_IDLE", default_value_t = 3_600)]
+    admin_session_idle: u64,
     /// Give `realtime` add-ons real-time CPU time where the kernel's cgroups allot it (the real
     /// Supervisor's `SUPERVISOR_CPU_RT=1`).
     #[arg(long, env = "SUPERVISOR_CPU_RT", default_value_t = false, action = clap::ArgAction::Set,
@@ -370,6 +373,10 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
     )?;
     let state = AppState {
         system: web::Data::from(Arc::clone(&system)),
+        admin: web::Data::new(admin::Sessions::new(admin::Lifetimes {
+            idle: Duration::from_secs(args.admin_session_idle.max(1)),
+            ..admin::Lifetimes::default()
+        })),
         tokens: web::Data::from(tokens),
         jobs: web::Data::new(jobs.clone()),
         docker: web::Data::from(Arc::clone(&docker)),

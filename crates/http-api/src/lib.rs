@@ -2,9 +2,10 @@
 //! status), the JSON body extractors, [`routes`], where each route is declared once with its
 //! handler, its OpenAPI operation and who may call it, and [`logs`], the `.../logs` family of
 //! routes declared once per log source, with the journal's answer over HTTP, and [`websocket`],
-//! the relay of the proxies' websockets.
+//! the relay of the proxies' websockets, and [`cookie`], reading credentials that come as cookies.
 
 pub mod body;
+pub mod cookie;
 pub mod envelope;
 pub mod logs;
 

@@ -318,7 +318,7 @@ impl<R: Guarded> Routes<R> {
                 // Every error is the face's error answer unless the handler says otherwise
                 // (logs answer text).
                 if let Some((content, _)) = &errors {
-                    if !status.starts_with('2') && response.content.is_empty() {
+                    if matches!(status.chars().next(), Some('4' | '5')) && response.content.is_empty() {
                         response.content.insert("application/json".to_owned(), content.clone());
                     }
                 }

@@ -16,6 +16,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
+use http_api::cookie::cookie;
 use http_api::websocket::{self, Verdict};
 use std::net::IpAddr;
 use tokio_tungstenite::tungstenite;
@@ -80,17 +81,6 @@ pub(crate) fn upstream_headers(
         headers.push(("X-Forwarded-For".to_owned(), forwarded.into_bytes()));
     }
     headers
-}
-
-/// The value of the cookie `name`, from any `Cookie` header.
-pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| key.trim() == name)
-        .map(|(_, value)| value.trim().trim_matches('"').to_owned())
 }
 
 /// Whether the request asks for a websocket.
@@ -359,15 +349,6 @@ mod tests {
         assert!(!is_websocket(&headers(&[("Connection", "upgrade"), ("Upgrade", "h2c")])));
         let offered = headers(&[("Sec-WebSocket-Protocol", "mqtt, graphql-ws"), ("Sec-WebSocket-Protocol", "x")]);
         assert_eq!(subprotocols(&offered), ["mqtt", "graphql-ws", "x"]);
-    }
-
-    #[test]
-    fn the_session_cookie() {
-        let h = headers(&[("Cookie", "a=1; ingress_session=abc ; b=2")]);
-        assert_eq!(cookie(&h, COOKIE).as_deref(), Some("abc"));
-        let h = headers(&[("Cookie", "a=1"), ("Cookie", "ingress_session=\"x\"")]);
-        assert_eq!(cookie(&h, COOKIE).as_deref(), Some("x"));
-        assert_eq!(cookie(&headers(&[("Cookie", "xingress_session=1")]), COOKIE), None);
     }
 
     #[test]

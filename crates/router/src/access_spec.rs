@@ -55,7 +55,7 @@ fn blacklisted(path: &str) -> bool {
 }
 
 /// Open without a token: the ping, the Core proxy and ingress (which check their own
-/// credentials), and the frontend's static files and add-on images.
+/// credentials), the frontend's static files and add-on images, and the admin UI's pages.
 static NO_SECURITY_CHECK: LazyLock<Vec<Entry>> = LazyLock::new(|| {
     table(&[
         ("/supervisor/ping", None),
@@ -66,6 +66,9 @@ static NO_SECURITY_CHECK: LazyLock<Vec<Entry>> = LazyLock::new(|| {
         ("/ingress/[-_A-Za-z0-9]+/.*", None),
         (r"/app/.*\.(?:js|gz|json|map|woff2)", None),
         ("/(?:store/)?addons/{SLUG}/(?:logo|icon)", None),
+        // Not the real Supervisor's: this one's admin UI, its pages and the login link's
+        // landing, whose one-time code is its credential; its session calls are the admin's.
+        ("/admin(?:/.*)?", Some("/admin/(?:login_link|logout|logout_all)")),
     ])
 });
 

@@ -7,9 +7,10 @@ use http_api::routes::{path_parameter, Requires};
 use security::access::{decide, Caller, Decision, Grants, Role, Route};
 
 /// The columns after the method and the path: no token, an add-on of each `hassio_role`, an
-/// add-on without `hassio_api`, the CLI and Home Assistant Core.
-pub(crate) const CALLERS: [&str; 9] =
-    ["none", "default", "homeassistant", "backup", "manager", "admin", "no_api", "cli", "core"];
+/// add-on without `hassio_api`, the CLI, the admin UI's session cookie (the CLI's rights; its
+/// state-changing requests carry the session's CSRF token) and Home Assistant Core.
+pub(crate) const CALLERS: [&str; 10] =
+    ["none", "default", "homeassistant", "backup", "manager", "admin", "no_api", "cli", "session", "core"];
 
 /// The slug the table uses for an add-on that is not the caller.
 const OTHER_ADDON: &str = "core_other";
@@ -25,7 +26,7 @@ pub(crate) fn caller(column: &str) -> Option<Caller> {
         "manager" => addon(Role::Manager, true),
         "admin" => addon(Role::Admin, true),
         "no_api" => addon(Role::Default, false),
-        "cli" => Some(Caller::Cli),
+        "cli" | "session" => Some(Caller::Cli),
         "core" => Some(Caller::HomeAssistant),
         _ => None,
     }

@@ -1,6 +1,7 @@
 //! The HTTP API: one actix `App` that mounts every domain's routes behind the request guard
 //! (exploit filter, system state, token and access table), answers unknown routes with a 404 in
-//! the envelope, limits request bodies, and serves the root endpoints and `/openapi.json`.
+//! the envelope, limits request bodies, and serves the root endpoints and `/openapi.json`, and
+//! the admin UI under `/admin/` with its security headers.
 
 #[cfg(test)]
 mod access_spec;
@@ -46,6 +47,8 @@ pub const MAX_BODY: usize = 16 * 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub system: web::Data<System>,
+    /// The admin UI's login codes and sessions.
+    pub admin: web::Data<admin::Sessions>,
     pub tokens: web::Data<Tokens>,
     pub jobs: web::Data<JobManager>,
     pub docker: web::Data<DockerManager>,
@@ -84,6 +87,7 @@ pub fn app(
 > {
     App::new()
         .app_data(state.system.clone())
+        .app_data(state.admin.clone())
         .app_data(state.tokens.clone())
         .app_data(state.jobs.clone())
         .app_data(state.docker.clone())
@@ -110,6 +114,8 @@ pub fn app(
         .app_data(web::PayloadConfig::new(MAX_BODY))
         .app_data(RULES.clone())
         .wrap(from_fn(Guard::check))
+        // Outside the guard, so that its refusals of `/admin` paths carry the headers too.
+        .wrap(from_fn(admin::secure_headers))
         .configure(|cfg| routes().mount(cfg))
         .default_service(web::to(unknown_route))
 }
@@ -137,6 +143,7 @@ pub fn routes() -> Routes {
     mounts::api::routes(&mut routes);
     resolution::api::routes(&mut routes);
     plugins::api::routes(&mut routes);
+    admin::api::routes(&mut routes);
     openapi::routes(&mut routes);
     routes
 }

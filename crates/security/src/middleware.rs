@@ -1,6 +1,10 @@
 //! The request guard every route sits behind, in the real Supervisor's order: refuse requests
 //! that look like exploits, refuse everything while the system is not ready, then decide by the
 //! token and the access table. The caller it found is left in the request for handlers (`self`).
+//!
+//! A request without a token to a route that needs a caller may come from the admin UI: a live
+//! session cookie makes it the admin caller, with the CLI's rights, as long as a request that
+//! changes state carries the session's CSRF token.
 
 use crate::access::{decide, meets, names_reserved, AddonRights, Decision, Route};
 use crate::{Caller, Tokens};
@@ -8,9 +12,10 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpResponse, ResponseError};
+use admin::{Authentication, Sessions};
 use base::{CoreState, System};
 use futures_util::StreamExt;
-use http_api::routes::{path_parameter, Place, Reserved, RouteRules};
+use http_api::routes::{path_parameter, Access, Place, Reserved, RouteRules};
 use http_api::ApiError;
 use regex::Regex;
 use std::sync::LazyLock;
@@ -56,10 +61,24 @@ impl Guard {
         }
         let tokens = req.app_data::<web::Data<Tokens>>().expect("the token registry is mounted");
         let token = token_of(&req);
-        let caller = token.map(|t| tokens.caller(t).and_then(|caller| with_current_rights(&req, caller)));
         let route = route_of(&req, &path);
+        let session = session_of(&req, token, route);
+        let caller = match token {
+            Some(token) => Some(tokens.caller(token).and_then(|caller| with_current_rights(&req, caller))),
+            None => match session {
+                Authentication::NoCookie => None,
+                Authentication::Ended => Some(None),
+                Authentication::Admin | Authentication::MissingCsrf | Authentication::WrongCsrf => {
+                    Some(Some(Caller::Cli))
+                }
+            },
+        };
         match decide(&path, route, caller.as_ref().map(Option::as_ref)) {
             Decision::Allow => {
+                if let Some(why) = session.csrf_refusal() {
+                    tracing::warn!(path = %path, method = %req.method(), "access denied: the admin session's CSRF token is missing or wrong");
+                    return Ok(refuse(req, ApiError::forbidden(why)));
+                }
                 let caller = caller.flatten();
                 let mut req = req;
                 let reserved = route.and_then(|route| route.rule.reserved);
@@ -75,6 +94,7 @@ impl Guard {
                 Ok(next.call(req).await?.map_into_left_body())
             }
             Decision::Unauthorized(why) => {
+                let why = session.ended().unwrap_or(why);
                 tracing::warn!(path = %path, "{why}");
                 Ok(refuse(req, ApiError::unauthorized(why)))
             }
@@ -123,6 +143,17 @@ fn route_of(req: &ServiceRequest, path: &str) -> Option<Route> {
     let rule = req.app_data::<web::Data<RouteRules>>()?.rule(req.method(), &pattern)?;
     let is_self = path_parameter(&pattern, path, "addon") == Some("self");
     Some(Route { rule, is_self })
+}
+
+/// What the admin UI's session cookie says of a request that has no token, on a route that needs
+/// a caller (an open route takes no credential from a cookie, so a proxied add-on page or a stale
+/// cookie changes nothing there).
+fn session_of(req: &ServiceRequest, token: Option<&str>, route: Option<Route>) -> Authentication {
+    let open = route.is_some_and(|route| route.rule.access == Access::Open);
+    match req.app_data::<web::Data<Sessions>>() {
+        Some(sessions) if token.is_none() && !open => sessions.authenticate(req.headers(), req.method()),
+        _ => Authentication::NoCookie,
+    }
 }
 
 /// An add-on caller with the grants its installed config has now; `None` (an unknown token) for
@@ -332,6 +363,85 @@ mod tests {
             assert_eq!(reserved_call("core", &format!("/r/query?{query}"), "").await, (200, query.to_owned()));
         }
         assert_eq!(reserved_call("cli", "/r/query?location=nas", "").await, (200, "location=nas".to_owned()));
+    }
+
+    /// A call to `/s/...` routes (admin-only reads and writes, a Core-only one, an open one) with
+    /// the admin UI's session cookie `cookie` and the CSRF header `csrf`: status and answer.
+    async fn session_call(
+        sessions: &web::Data<admin::Sessions>,
+        method: &str,
+        uri: &str,
+        cookie: Option<&str>,
+        csrf: Option<&str>,
+    ) -> (u16, String) {
+        use actix_web::{middleware::from_fn, test, App};
+        let dir = tempfile::tempdir().unwrap();
+        let data = base::DataDir::new(dir.path());
+        let store = state::Store::open(&data.database()).unwrap();
+        let tokens = web::Data::new(Tokens::load(&store, &data).unwrap());
+        tokens.register("cli", Caller::Cli);
+        let mut routes = http_api::Routes::new();
+        routes
+            .group("/s")
+            .route(http_api::routes::ADMIN, echo_body)
+            .route(http_api::routes::ADMIN, echo_query)
+            .route(http_api::routes::CORE, list)
+            .route(http_api::routes::OPEN, open_post);
+        let app = App::new()
+            .app_data(tokens)
+            .app_data(sessions.clone())
+            .app_data(web::Data::new(routes.rules()))
+            .wrap(from_fn(Guard::check));
+        let app = test::init_service(app.configure(|cfg| routes.mount(cfg))).await;
+        let request = if method == "GET" { test::TestRequest::get() } else { test::TestRequest::post() };
+        let mut request = request.uri(uri);
+        if let Some(cookie) = cookie {
+            request = request.insert_header(("Cookie", format!("supervisor_session={cookie}")));
+        }
+        if let Some(csrf) = csrf {
+            request = request.insert_header(("X-CSRF-Token", csrf.to_owned()));
+        }
+        let response = test::call_service(&app, request.set_payload("changed").to_request()).await;
+        let status = response.status().as_u16();
+        (status, String::from_utf8_lossy(&test::read_body(response).await).into_owned())
+    }
+
+    #[utoipa::path(responses((status = 200)))]
+    #[post("/open")]
+    async fn open_post(req: actix_web::HttpRequest) -> String {
+        format!("{:?}", req.extensions().get::<Caller>())
+    }
+
+    #[actix_web::test]
+    async fn a_session_cookie_is_the_admin_and_its_changes_need_the_csrf_token() {
+        let sessions = web::Data::new(admin::Sessions::new(admin::Lifetimes::default()));
+        let opened = sessions.open(&sessions.mint_code()).unwrap();
+        let (id, csrf) = (Some(opened.id.as_str()), Some(opened.csrf.as_str()));
+        assert_eq!(session_call(&sessions, "GET", "/s/query?a=1", id, None).await, (200, "a=1".to_owned()));
+        let (status, answer) = session_call(&sessions, "POST", "/s/body", id, None).await;
+        assert_eq!(status, 403, "{answer}");
+        assert!(answer.contains("The X-CSRF-Token header is missing"), "{answer}");
+        let (status, answer) = session_call(&sessions, "POST", "/s/body", id, Some(&opened.id)).await;
+        assert_eq!(status, 403, "{answer}");
+        assert!(answer.contains("does not match"), "{answer}");
+        assert_eq!(session_call(&sessions, "POST", "/s/body", id, csrf).await, (200, "changed".to_owned()));
+        // The CLI's rights, no more: Core-only routes stay Core's.
+        assert_eq!(session_call(&sessions, "GET", "/s", id, None).await.0, 403);
+        // An open route takes nothing from the cookie, and needs no CSRF token.
+        assert_eq!(session_call(&sessions, "POST", "/s/open", id, None).await, (200, "Some(Anonymous)".to_owned()));
+
+        sessions.end(&opened.id);
+        let (status, answer) = session_call(&sessions, "GET", "/s/query", id, None).await;
+        assert_eq!(status, 401);
+        assert!(answer.contains("The admin session has expired or was ended"), "{answer}");
+        assert_eq!(
+            session_call(&sessions, "POST", "/s/open", id, None).await.0,
+            200,
+            "a stale cookie on an open route"
+        );
+        let (status, answer) = session_call(&sessions, "GET", "/s/query", None, None).await;
+        assert_eq!(status, 401);
+        assert!(answer.contains("No API token provided"), "{answer}");
     }
 
     #[test]
