@@ -153,16 +153,50 @@ function configurationCard(page, info) {
   const form = h("form", { "data-test": "options-form", novalidate: true, class: "options-form" });
   const save = h("button", { type: "submit", class: "primary", "data-test": "save-options", text: "Save" });
   const reset = h("button", { type: "button", "data-test": "reset-options", text: "Reset to defaults" });
-  if (!Array.isArray(info.schema) || info.schema.length === 0) {
-    return section("Configuration", h("p", { class: "muted", text: info.schema === null ? "This add-on's options cannot be edited here." : "This add-on has no options." }));
-  }
-  const controls = optionsControls(info.schema, info.options || {}, translation);
-  form.append(...controls.els, formError.el, h("div", { class: "actions" }, reset, save), status.el);
+  const hasSchema = Array.isArray(info.schema);
+  if (hasSchema && info.schema.length === 0) return section("Configuration", h("p", { class: "muted", text: "This add-on has no options." }));
+  // Without a schema (`schema: false`) the options are free: they are edited as JSON only.
+  let controls = hasSchema ? optionsControls(info.schema, info.options || {}, translation) : null;
+  const fields = h("div", { class: "options-grid" }, controls ? controls.els : []);
+  const json = h("textarea", { name: "options-json", rows: "12", spellcheck: "false", "aria-label": "Options as JSON" });
+  const jsonMode = h("input", { type: "checkbox", "data-test": "options-json-mode", checked: !hasSchema, disabled: !hasSchema });
+  const jsonField = h("div", { class: "field", hidden: hasSchema }, json);
+  const showJson = (on) => {
+    if (on) json.value = JSON.stringify(controls ? controls.read() : info.options || {}, null, 2);
+    fields.hidden = on;
+    jsonField.hidden = !on;
+  };
+  jsonMode.addEventListener("change", () => {
+    formError.clear();
+    if (jsonMode.checked) showJson(true);
+    else {
+      try {
+        const edited = JSON.parse(json.value);
+        controls = optionsControls(info.schema, edited, translation);
+        replace(fields, controls.els);
+      } catch (error) {
+        jsonMode.checked = true;
+        formError.show(`The JSON does not parse: ${error.message}`);
+        return;
+      }
+      showJson(false);
+    }
+  });
+  const read = () => {
+    if (!jsonMode.checked) return controls.read();
+    try {
+      return JSON.parse(json.value);
+    } catch (error) {
+      throw new Error(`The JSON does not parse: ${error.message}`);
+    }
+  };
+  showJson(!hasSchema);
+  form.append(checkField("Edit as JSON", jsonMode), fields, jsonField, formError.el, h("div", { class: "actions" }, reset, save), status.el);
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     status.say("");
     busy([save, reset], formError, async () => {
-      await post(`/addons/${enc(slug)}/options`, { options: controls.read() });
+      await post(`/addons/${enc(slug)}/options`, { options: read() });
       status.say(info.state === "started" ? "Saved. Restart the add-on to use them." : "Saved.");
     });
   });
@@ -174,7 +208,6 @@ function configurationCard(page, info) {
       await page.redraw();
     });
   });
-  // Editing marks the form as changed; the error of the last attempt no longer applies.
   form.addEventListener("input", () => status.say(""));
   return section("Configuration", form);
 }

@@ -158,28 +158,29 @@ async function restore(backup, panel, signal, refresh) {
     parts,
     backup.protected ? field("Password", password, "This backup is encrypted.") : null,
   ];
-  let request = null;
+  // The request is made in the dialog, so that a refusal (a wrong password) is shown there.
+  let answer = null;
   const confirmed = await confirmDialog({
     title: "Restore this backup?",
     body,
     confirmLabel: "Restore",
     danger: true,
-    onConfirm: () => {
+    onConfirm: async () => {
       const payload = { background: true };
       if (backup.protected) payload.password = password.value;
       if (full && whole.checked) {
-        request = { path: `/backups/${enc(backup.slug)}/restore/full`, payload };
+        answer = await post(`/backups/${enc(backup.slug)}/restore/full`, payload);
         return;
       }
       const homeassistant = parts.querySelector('input[name="homeassistant"]');
       payload.homeassistant = Boolean(homeassistant?.checked);
       payload.addons = chosen(parts, "addons");
       payload.folders = chosen(parts, "folders");
-      request = { path: `/backups/${enc(backup.slug)}/restore/partial`, payload };
+      answer = await post(`/backups/${enc(backup.slug)}/restore/partial`, payload);
     },
   });
-  if (!confirmed || !request) return;
-  const ok = await runJob(panel, `Restoring "${backup.name}"`, `"${backup.name}" restored`, () => post(request.path, request.payload), signal);
+  if (!confirmed) return;
+  const ok = await runJob(panel, `Restoring "${backup.name}"`, `"${backup.name}" restored`, async () => answer, signal);
   if (ok) refresh();
 }
 
@@ -266,9 +267,9 @@ export async function render(main, { signal }) {
     main,
     pageTitle("Backups"),
     panel.el,
+    h("div", { class: "grid" }, createSection(addons || [], mounts.mounts || [], panel, signal, refresh), uploadSection(panel, refresh)),
     h("div", { class: "toolbar" }, reload),
     reloadErrors.el,
     listHolder,
-    h("div", { class: "grid" }, createSection(addons || [], mounts.mounts || [], panel, signal, refresh), uploadSection(panel, refresh)),
   );
 }

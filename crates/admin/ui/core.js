@@ -28,6 +28,7 @@ function actions(core, page) {
       await page.redraw();
     });
   }
+  if (!core.version) return [h("p", { class: "muted", text: "Home Assistant Core is not installed; the supervisor installs it at start unless told not to." }), errors.el, status.el];
   button("restart", "Restart", "", async () => {
     await post("/core/restart", {});
     status.say("Home Assistant Core restarted.");
@@ -51,11 +52,17 @@ function actions(core, page) {
 
 function statsSection(signal) {
   const body = h("div", { "data-test": "stats", "aria-live": "polite" });
-  const errors = errorBox();
   const refresh = h("button", { type: "button", class: "small", text: "Refresh" });
   const load = () =>
-    busy(refresh, errors, async () => {
-      const stats = await get("/core/stats", { signal });
+    busy(refresh, null, async () => {
+      let stats;
+      try {
+        stats = await get("/core/stats", { signal });
+      } catch (error) {
+        if (error.name === "AbortError") return;
+        replace(body, h("p", { class: "muted", text: error.message }));
+        return;
+      }
       replace(
         body,
         facts([
@@ -68,7 +75,7 @@ function statsSection(signal) {
     });
   refresh.addEventListener("click", load);
   load();
-  return section("Stats", body, errors.el, h("div", { class: "actions" }, refresh));
+  return section("Stats", body, h("div", { class: "actions" }, refresh));
 }
 
 export async function render(main, { signal }) {

@@ -108,10 +108,11 @@ function hostSection(info, host) {
 
 function jobRow(job, signal, onEnd) {
   const bar = h("progress", { max: "100", value: String(progressOf(job)) });
-  bar.setAttribute("aria-label", `${job.name} progress`);
+  bar.setAttribute("aria-label", `${job.reference ? `${job.name} (${job.reference})` : job.name} progress`);
   const stage = h("span", { class: "muted", text: job.stage || "" });
   const error = h("span", { class: "error", role: "alert", hidden: true });
-  const row = h("li", { "data-test": "job", "data-uuid": job.uuid }, h("div", { class: "job-head" }, h("span", { text: job.name }), stage), bar, error);
+  const title = job.reference ? `${job.name} (${job.reference})` : job.name;
+  const row = h("li", { "data-test": "job", "data-uuid": job.uuid }, h("div", { class: "job-head" }, h("span", { text: title }), stage), bar, error);
   followJob(
     job.uuid,
     (state) => {
@@ -136,6 +137,7 @@ function jobRow(job, signal, onEnd) {
 function jobsSection(jobs, signal) {
   const list = h("ul", { "data-test": "jobs", class: "jobs", "aria-live": "polite" });
   const empty = h("p", { class: "muted", text: "No job is running." });
+  const errors = errorBox();
   const ended = (row) => {
     setTimeout(() => {
       if (row.querySelector(".error:not([hidden])")) return;
@@ -143,10 +145,16 @@ function jobsSection(jobs, signal) {
       empty.hidden = list.children.length > 0;
     }, 1500);
   };
-  const running = jobs.filter((job) => job.done === false);
-  for (const job of running) list.append(jobRow(job, signal, ended));
-  empty.hidden = running.length > 0;
-  return section("Running jobs", list, empty);
+  // Each running job is followed on its own stream; jobs started later are listed on asking.
+  const show = (all) => {
+    const known = new Set([...list.children].map((row) => row.dataset.uuid));
+    for (const job of all.filter((j) => j.done === false && !known.has(j.uuid))) list.append(jobRow(job, signal, ended));
+    empty.hidden = list.children.length > 0;
+  };
+  show(jobs);
+  const again = h("button", { type: "button", class: "small", text: "Look for new jobs" });
+  again.addEventListener("click", () => busy(again, errors, async () => show((await get("/jobs/info", { signal })).jobs || [])));
+  return section("Running jobs", list, empty, errors.el, h("div", { class: "actions" }, again));
 }
 
 export async function render(main, { signal }) {

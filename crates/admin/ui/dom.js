@@ -154,7 +154,9 @@ export function confirmDialog({ title, body = [], confirmLabel = "Confirm", dang
     });
     document.body.append(dialog);
     dialog.showModal();
-    confirm.focus();
+    // A field to fill first; else, for what cannot be undone, the safe choice.
+    const first = form.querySelector("input, select, textarea");
+    (first || (danger ? cancel : confirm)).focus();
   });
 }
 

@@ -49,6 +49,7 @@ export function logView({ path, hook = "logs", label = "Log", controls = [], sig
       signal?.addEventListener("abort", () => controller.abort(), { once: true });
       let content = "";
       let pending = "";
+      const started = Date.now();
       pre.textContent = "";
       pre.setAttribute("aria-busy", "true");
       try {
@@ -71,7 +72,13 @@ export function logView({ path, hook = "logs", label = "Log", controls = [], sig
         );
         if (mine === generation) {
           pre.textContent = content + pending.replace(ESCAPES, "");
-          follow.checked = false;
+          // The log ended (a container that stopped): a stream that ran a while is taken up
+          // again, for the container that may come next; one that ended at once is not.
+          if (Date.now() - started > 3000 && !controller.signal.aborted) {
+            setTimeout(() => {
+              if (mine === generation && follow.checked) load();
+            }, 1000);
+          } else follow.checked = false;
         }
       } catch (error) {
         if (error.name !== "AbortError" && mine === generation) {

@@ -44,7 +44,7 @@ function blocks(lines, parent, base) {
   let i = 0;
   let paragraph = [];
   const flush = () => {
-    if (paragraph.length) parent.append(inlineBlock("p", paragraph.join("\n")));
+    if (paragraph.length) parent.append(inlineBlock("p", paragraph.join("\n").trimEnd()));
     paragraph = [];
   };
   while (i < lines.length) {
@@ -127,7 +127,8 @@ function blocks(lines, parent, base) {
       parent.append(el("pre", el("code", code.join("\n"))));
       continue;
     }
-    paragraph.push(line.trim());
+    // Leading spaces go; trailing ones stay, two of them being a hard line break.
+    paragraph.push(line.trimStart());
     i += 1;
   }
   flush();
@@ -174,10 +175,14 @@ function list(lines, start, parent, base) {
       blankBefore = false;
       i += 1;
     }
+    let trailingBlank = false;
     while (body.length && isBlank(body[body.length - 1])) {
       body.pop();
-      if (i < lines.length && ITEM.test(lines[i])) loose = true;
+      trailingBlank = true;
     }
+    // A blank line between two items of this list makes it loose (paragraphs in its items).
+    const next = i < lines.length ? lines[i].match(ITEM) : null;
+    if (trailingBlank && next && next[1].length === baseIndent && /\d/.test(next[2]) === ordered) loose = true;
     items.push(body);
   }
   for (const body of items) {

@@ -39,7 +39,9 @@ function repositoriesSection(repositories, refresh) {
   const input = h("input", { type: "url", name: "repository", "data-test": "add-repository", placeholder: "https://github.com/user/addons", autocomplete: "off", required: true });
   const submit = h("button", { type: "submit", class: "primary", "data-test": "add-repository-submit", text: "Add" });
   const status = statusLine();
-  const form = h("form", { class: "inline-form", novalidate: true }, field("Repository URL", input, "A git repository of add-ons; append #branch for another branch."), submit);
+  const hint = h("p", { class: "hint", id: "repository-hint", text: "A git repository of add-ons; append #branch for another branch." });
+  input.setAttribute("aria-describedby", "repository-hint");
+  const form = h("form", { class: "inline-form", novalidate: true }, field("Repository URL", input), submit);
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     busy(submit, errors, async () => {
@@ -65,7 +67,7 @@ function repositoriesSection(repositories, refresh) {
     const url = repo.url && /^https?:\/\//.test(repo.url) ? h("a", { href: repo.url, rel: "noopener noreferrer", target: "_blank", text: repo.url }) : repo.url || repo.source;
     return h("li", { class: "repo" }, h("div", {}, h("strong", { text: repo.name }), h("div", { class: "muted small" }, url), repo.maintainer ? h("div", { class: "muted small", text: repo.maintainer }) : null), remove);
   });
-  return section("Repositories", h("ul", { class: "repos" }, rows), form, errors.el, status.el);
+  return section("Repositories", h("ul", { class: "repos" }, rows), form, hint, errors.el, status.el);
 }
 
 export async function render(main, { signal }) {
