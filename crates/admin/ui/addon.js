@@ -227,7 +227,7 @@ function networkCard(page, info) {
   });
   const save = h("button", { type: "submit", class: "primary", "data-test": "save-network", text: "Save" });
   const reset = h("button", { type: "button", text: "Reset to defaults" });
-  const form = h("form", { "data-test": "network-form", novalidate: true }, inputs, errors.el, h("div", { class: "actions" }, reset, save), status.el);
+  const form = h("form", { "data-test": "network-form", class: "ports", novalidate: true }, inputs, errors.el, h("div", { class: "actions" }, reset, save), status.el);
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     busy([save, reset], errors, async () => {

@@ -23,7 +23,7 @@ export function setUnauthorizedHandler(handler) {
 }
 
 /** The session's CSRF token, from the cookie the login set (not HttpOnly for this reason). */
-export function csrfToken() {
+function csrfToken() {
   for (const part of document.cookie.split(";")) {
     const [name, ...rest] = part.trim().split("=");
     if (name === "supervisor_csrf") return decodeURIComponent(rest.join("="));
@@ -71,7 +71,7 @@ async function failure(response) {
 }
 
 /** A JSON call: resolves to the envelope's `data`. */
-export async function call(method, path, body, options = {}) {
+async function call(method, path, body, options = {}) {
   const response = await send(method, path, { ...options, body });
   if (!response.ok) throw await failure(response);
   const text = await response.text();

@@ -3,7 +3,7 @@
 // running now, each followed live over its `/follow` stream.
 
 import { get, post } from "./api.js";
-import { h, replace, errorBox, section, facts, badge, pageTitle, busy, bytes, statusLine } from "./dom.js";
+import { h, replace, errorBox, section, facts, badge, pageTitle, busy, statusLine } from "./dom.js";
 import { followJob, progressOf, jobErrors, runJob, jobPanel } from "./jobs.js";
 
 /** What each update type is called and how it is started (`background`: answer with a job). */

@@ -44,17 +44,22 @@ export function nextId(prefix = "f") {
   return `${prefix}-${uid}`;
 }
 
-/** An error shown where it happened: `role="alert"` with the hook tests look for. */
+/**
+ * An error shown where it happened: `role="alert"`, with its hook (`data-test`) only while it
+ * shows something, so that finding the hook means finding the message.
+ */
 export function errorBox(hook = "error") {
-  const box = h("p", { class: "error", role: "alert", "data-test": hook, hidden: true });
+  const box = h("p", { class: "error", role: "alert", hidden: true });
   return {
     el: box,
     show(error) {
       box.textContent = messageOf(error);
+      box.dataset.test = hook;
       box.hidden = false;
     },
     clear() {
       box.textContent = "";
+      delete box.dataset.test;
       box.hidden = true;
     },
   };

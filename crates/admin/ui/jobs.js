@@ -40,13 +40,16 @@ export async function followJob(uuid, onJob, signal) {
   return last;
 }
 
-/** The job's progress as shown: its own, else the furthest of its running children. */
+/**
+ * The job's progress as shown: its own, or further when one of its children is further; 100
+ * only once the job itself is done.
+ */
 export function progressOf(job) {
   if (!job) return 0;
   if (job.done) return 100;
   let progress = Number(job.progress) || 0;
-  for (const child of job.child_jobs || []) progress = Math.max(progress, progressOf(child) * (child.done ? 1 : 0.99));
-  return Math.min(100, Math.max(0, progress));
+  for (const child of job.child_jobs || []) progress = Math.max(progress, progressOf(child));
+  return Math.min(99, Math.max(0, progress));
 }
 
 /** The deepest running stage, for a line under the bar. */
@@ -70,9 +73,10 @@ export function jobErrors(job) {
  */
 export function jobPanel() {
   const label = h("span", { class: "job-label" });
-  const bar = h("progress", { "data-test": "job-progress", max: "100", value: "0" });
+  // The hook appears with the first job, so that finding it means a job was started.
+  const bar = h("progress", { max: "100", value: "0" });
   const stage = h("span", { class: "job-stage" });
-  const error = h("p", { class: "error", role: "alert", "data-test": "error", hidden: true });
+  const error = h("p", { class: "error", role: "alert", hidden: true });
   const el = h(
     "div",
     { class: "job-panel", role: "status", "aria-live": "polite", hidden: true },
@@ -86,11 +90,13 @@ export function jobPanel() {
     /** Shows a job starting: what it is. */
     start(text) {
       el.hidden = false;
+      bar.dataset.test = "job-progress";
       label.textContent = text;
       stage.textContent = "";
       bar.value = 0;
       error.hidden = true;
       error.textContent = "";
+      delete error.dataset.test;
     },
     update(job) {
       bar.value = progressOf(job);
@@ -103,6 +109,7 @@ export function jobPanel() {
       const errors = jobErrors(job);
       if (errors.length) {
         error.textContent = errors.join("; ");
+        error.dataset.test = "error";
         error.hidden = false;
         label.textContent = `${label.textContent} – failed`;
       } else {
@@ -112,10 +119,8 @@ export function jobPanel() {
     fail(err) {
       bar.value = 100;
       error.textContent = messageOf(err);
+      error.dataset.test = "error";
       error.hidden = false;
-    },
-    hide() {
-      el.hidden = true;
     },
   };
 }

@@ -34,9 +34,9 @@ const readable = (name) => String(name).replace(/_/g, " ");
 function issueCard(issue, refresh, signal) {
   const errors = errorBox();
   const status = statusLine();
-  const actions = h("div", { class: "actions" });
+  const fixes = h("ul", { class: "fixes", "aria-label": "Suggested fixes" });
   const where = [issue.context, issue.reference].filter(Boolean).join(": ");
-  const dismiss = h("button", { type: "button", class: "small", "data-test": "dismiss-issue", text: "Dismiss" });
+  const dismiss = h("button", { type: "button", class: "small", "data-test": "dismiss-issue", text: "Dismiss issue" });
   dismiss.addEventListener("click", () =>
     busy(dismiss, errors, async () => {
       await del(`/resolution/issue/${enc(issue.uuid)}`);
@@ -48,7 +48,7 @@ function issueCard(issue, refresh, signal) {
       for (const suggestion of suggestions || []) {
         const label = SUGGESTIONS[suggestion.type] || readable(suggestion.type);
         const apply = h("button", { type: "button", class: "primary small", "data-test": "apply-suggestion", "data-suggestion": suggestion.type, text: label });
-        const skip = h("button", { type: "button", class: "small", "data-test": "dismiss-suggestion", text: `Not now: ${label.toLowerCase()}` });
+        const skip = h("button", { type: "button", class: "small", "data-test": "dismiss-suggestion", "data-suggestion": suggestion.type, text: "Skip", "aria-label": `Skip: ${label}` });
         apply.addEventListener("click", async () => {
           const confirmed = await confirmDialog({ title: `${label}?`, body: [h("p", { text: `To fix: ${readable(issue.type)}${where ? ` (${where})` : ""}.` })], confirmLabel: label });
           if (!confirmed) return;
@@ -64,18 +64,18 @@ function issueCard(issue, refresh, signal) {
             refresh();
           }),
         );
-        actions.prepend(apply, skip);
+        fixes.append(h("li", {}, apply, skip, suggestion.auto ? h("span", { class: "muted small", text: "applied by itself when it can" }) : null));
       }
     })
     .catch((error) => {
       if (error.name !== "AbortError") errors.show(error);
     });
-  actions.append(dismiss);
   return h(
     "li",
     { class: "issue", "data-test": "issue", "data-type": issue.type },
     h("p", {}, h("strong", { text: readable(issue.type) }), where ? h("span", { class: "muted", text: ` – ${where}` }) : null),
-    actions,
+    fixes,
+    h("div", { class: "actions" }, dismiss),
     errors.el,
     status.el,
   );
