@@ -45,8 +45,7 @@ function healthSection(supervisor, resolution) {
   );
 }
 
-function updatesSection(updates, signal, refresh) {
-  const panel = jobPanel();
+function updatesSection(updates, panel, signal, refresh) {
   const errors = errorBox();
   const rows = updates.map((update) => {
     const action = updateAction(update);
@@ -157,7 +156,8 @@ function jobsSection(jobs, signal) {
   return section("Running jobs", list, empty, errors.el, h("div", { class: "actions" }, again));
 }
 
-export async function render(main, { signal }) {
+/** Renders the dashboard; `panel` (kept when it is drawn again) shows the last update's job. */
+export async function render(main, { signal }, panel = jobPanel()) {
   const [info, supervisor, resolution, host, updates, jobs] = await Promise.all([
     get("/info", { signal }),
     get("/supervisor/info", { signal }),
@@ -167,7 +167,7 @@ export async function render(main, { signal }) {
     get("/jobs/info", { signal }).catch(() => ({ jobs: [] })),
   ]);
   const refresh = () => {
-    if (!signal.aborted) render(main, { signal }).catch(() => {});
+    if (!signal.aborted) render(main, { signal }, panel).catch(() => {});
   };
   const focused = document.activeElement?.dataset?.test;
   replace(
@@ -186,7 +186,7 @@ export async function render(main, { signal }) {
         ]),
         healthSection(supervisor, resolution),
       ),
-      updatesSection(updates.available_updates || [], signal, refresh),
+      updatesSection(updates.available_updates || [], panel, signal, refresh),
       hostSection(info, host),
       jobsSection(jobs.jobs || [], signal),
     ),

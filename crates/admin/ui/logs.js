@@ -24,6 +24,7 @@ export function logView({ path, hook = "logs", label = "Log", controls = [], sig
   const refresh = h("button", { type: "button", text: "Refresh" });
   let following = null;
   let generation = 0;
+  let quietEnds = 0;
 
   const atEnd = () => pre.scrollHeight - pre.scrollTop - pre.clientHeight < 40;
   const show = (content) => {
@@ -49,7 +50,7 @@ export function logView({ path, hook = "logs", label = "Log", controls = [], sig
       signal?.addEventListener("abort", () => controller.abort(), { once: true });
       let content = "";
       let pending = "";
-      const started = Date.now();
+      let received = false;
       pre.textContent = "";
       pre.setAttribute("aria-busy", "true");
       try {
@@ -57,6 +58,7 @@ export function logView({ path, hook = "logs", label = "Log", controls = [], sig
           `${base}/follow?lines=100&no_colors`,
           (piece) => {
             if (mine !== generation) return;
+            received = true;
             pending += piece;
             const cut = pending.lastIndexOf("\n");
             if (cut < 0) return;
@@ -72,12 +74,13 @@ export function logView({ path, hook = "logs", label = "Log", controls = [], sig
         );
         if (mine === generation) {
           pre.textContent = content + pending.replace(ESCAPES, "");
-          // The log ended (a container that stopped): a stream that ran a while is taken up
-          // again, for the container that may come next; one that ended at once is not.
-          if (Date.now() - started > 3000 && !controller.signal.aborted) {
+          // The log ended (its container stopped, or restarts): it is taken up again for the
+          // container that comes next, unless it ended three times in a row with nothing new.
+          quietEnds = received ? 0 : quietEnds + 1;
+          if (quietEnds < 3 && !controller.signal.aborted) {
             setTimeout(() => {
               if (mine === generation && follow.checked) load();
-            }, 1000);
+            }, 1500);
           } else follow.checked = false;
         }
       } catch (error) {
@@ -104,7 +107,10 @@ export function logView({ path, hook = "logs", label = "Log", controls = [], sig
     }
   }
 
-  follow.addEventListener("change", load);
+  follow.addEventListener("change", () => {
+    quietEnds = 0;
+    load();
+  });
   refresh.addEventListener("click", load);
   signal?.addEventListener("abort", stop, { once: true });
 

@@ -1,6 +1,7 @@
 // System: the host (its facts, the hostname, reboot and shutdown after a confirmation), the
 // network interfaces each with its settings form, the operating system with its update
-// followed live, the hardware, and the host's journal filtered by boot and syslog identifier.
+// followed live, the hardware, the host's journal filtered by boot and syslog identifier, and
+// the supervisor itself (its settings, reload, repair, restart and its log).
 
 import { get, post } from "./api.js";
 import { h, replace, errorBox, section, facts, pageTitle, busy, field, checkField, statusLine, confirmDialog, when, bytes, badge } from "./dom.js";
@@ -256,6 +257,64 @@ function hardwareSection(hardware) {
   );
 }
 
+function supervisorSection(supervisor, signal) {
+  const errors = errorBox();
+  const status = statusLine();
+  const channel = select("channel", ["stable", "beta", "dev"], supervisor.channel);
+  const logging = select("logging", ["debug", "info", "warning", "error", "critical"], supervisor.logging);
+  const autoUpdate = h("input", { type: "checkbox", name: "auto_update", checked: supervisor.auto_update });
+  const diagnostics = h("input", { type: "checkbox", name: "diagnostics", checked: supervisor.diagnostics === true });
+  const save = h("button", { type: "submit", class: "primary", "data-test": "save-supervisor", text: "Save" });
+  const form = h(
+    "form",
+    { novalidate: true, "aria-label": "Supervisor settings" },
+    h("div", { class: "row-fields" }, field("Update channel", channel), field("Log level", logging)),
+    checkField("Update the supervisor by itself", autoUpdate),
+    checkField("Share diagnostics", diagnostics),
+    h("div", { class: "actions" }, save),
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    busy(save, errors, async () => {
+      await post("/supervisor/options", { channel: channel.value, logging: logging.value, auto_update: autoUpdate.checked, diagnostics: diagnostics.checked });
+      status.say("Saved.");
+    });
+  });
+  const action = (label, path, done, question) => {
+    const button = h("button", { type: "button", text: label });
+    button.addEventListener("click", async () => {
+      if (question && !(await confirmDialog({ title: question, confirmLabel: label }))) return;
+      await busy(button, errors, async () => {
+        await post(path, {});
+        status.say(done);
+      });
+    });
+    return button;
+  };
+  const logs = logView({ path: () => "/supervisor/logs", hook: "supervisor-logs", label: "Supervisor log", signal });
+  logs.load();
+  return section(
+    "Supervisor",
+    facts([
+      ["Version", supervisor.version],
+      ["Latest", supervisor.version_latest],
+      ["IP address", supervisor.ip_address],
+    ]),
+    form,
+    h(
+      "div",
+      { class: "actions" },
+      action("Reload", "/supervisor/reload", "Reloaded: the store, the updates and the host were read again."),
+      action("Repair", "/supervisor/repair", "Repaired."),
+      action("Restart", "/supervisor/restart", "The supervisor restarts; these pages answer again in a moment.", "Restart the supervisor?"),
+    ),
+    errors.el,
+    status.el,
+    h("h3", { text: "Log" }),
+    logs.el,
+  );
+}
+
 async function logsSection(signal) {
   const [boots, identifiers] = await Promise.all([
     get("/host/logs/boots", { signal }).catch(() => ({ boots: {} })),
@@ -284,8 +343,9 @@ async function logsSection(signal) {
 
 export async function render(main, { signal }) {
   const panel = jobPanel();
-  const [info, host, network, os, hardware] = await Promise.all([
+  const [info, supervisor, host, network, os, hardware] = await Promise.all([
     get("/info", { signal }),
+    get("/supervisor/info", { signal }),
     get("/host/info", { signal }),
     get("/network/info", { signal }).catch((error) => ({ error })),
     get("/os/info", { signal }).catch((error) => ({ error })),
@@ -325,5 +385,6 @@ export async function render(main, { signal }) {
     holder.network,
     hardware.error ? failed("Hardware", hardware.error, "hardware") : hardwareSection(hardware),
     logs,
+    supervisorSection(supervisor, signal),
   );
 }
