@@ -92,10 +92,12 @@ function headerCard(page, info) {
     const ui = webUi(info);
     if (ui && info.state === "started") buttons.push(h("a", { class: "button", href: ui, target: "_blank", rel: "noopener noreferrer", text: "Open web UI" }));
   }
+  // An installed add-on's own files (it may be gone from the store), else the store's.
+  const images = installed ? `/addons/${enc(slug)}` : `/store/addons/${enc(slug)}`;
   const image = info.logo
-    ? h("img", { class: "logo", src: `/store/addons/${enc(slug)}/logo`, alt: "" })
+    ? h("img", { class: "logo", src: `${images}/logo`, alt: "" })
     : info.icon
-      ? h("img", { class: "icon", src: `/store/addons/${enc(slug)}/icon`, alt: "", width: "64", height: "64" })
+      ? h("img", { class: "icon", src: `${images}/icon`, alt: "", width: "64", height: "64" })
       : null;
   const version = installed
     ? info.update_available

@@ -98,7 +98,7 @@ export async function render(main, { signal }) {
   search.addEventListener("input", draw);
 
   const reloadErrors = errorBox();
-  const reload = h("button", { type: "button", class: "small", text: "Reload store" });
+  const reload = h("button", { type: "button", text: "Reload store" });
   reload.addEventListener("click", () =>
     busy(reload, reloadErrors, async () => {
       await post("/store/reload", {});
