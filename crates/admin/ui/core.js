@@ -50,7 +50,7 @@ function actions(core, page) {
   return [h("div", { class: "actions" }, buttons), errors.el, status.el];
 }
 
-function statsSection(signal) {
+function statsSection(signal, installed) {
   const body = h("div", { "data-test": "stats", "aria-live": "polite" });
   const refresh = h("button", { type: "button", class: "small", text: "Refresh" });
   const load = () =>
@@ -74,7 +74,8 @@ function statsSection(signal) {
       );
     });
   refresh.addEventListener("click", load);
-  load();
+  if (installed) load();
+  else replace(body, h("p", { class: "muted", text: "Home Assistant Core is not installed." }));
   return section("Stats", body, h("div", { class: "actions" }, refresh));
 }
 
@@ -106,7 +107,7 @@ export async function render(main, { signal }) {
           ]),
           actions(core, page),
         ),
-        statsSection(signal),
+        statsSection(signal, Boolean(core.version)),
       ),
       section("Log", logs.el),
     );

@@ -315,11 +315,13 @@ function supervisorSection(supervisor, signal) {
   );
 }
 
-async function logsSection(signal) {
-  const [boots, identifiers] = await Promise.all([
-    get("/host/logs/boots", { signal }).catch(() => ({ boots: {} })),
-    get("/host/logs/identifiers", { signal }).catch(() => ({ identifiers: [] })),
-  ]);
+async function logsSection(signal, journal) {
+  // Without the host's journal there is nothing to list or read; the controls stay, and
+  // Refresh tries again.
+  const none = { boots: {}, identifiers: [] };
+  const [boots, identifiers] = journal
+    ? await Promise.all([get("/host/logs/boots", { signal }).catch(() => none), get("/host/logs/identifiers", { signal }).catch(() => none)])
+    : [none, none];
   const bootSelect = h("select", { "data-test": "log-boot", name: "boot" }, h("option", { value: "", text: "All boots" }));
   const offsets = Object.keys(boots.boots || {}).sort((a, b) => Number(b) - Number(a));
   for (const offset of offsets) {
@@ -337,8 +339,9 @@ async function logsSection(signal) {
   const view = logView({ path, hook: "host-logs", label: "Host log", controls: [field("Boot", bootSelect), field("Identifier", identifierSelect)], signal, accept: "text/x-log" });
   bootSelect.addEventListener("change", view.load);
   identifierSelect.addEventListener("change", view.load);
-  view.load();
-  return section("Host log", view.el);
+  if (journal) view.load();
+  const note = journal ? null : h("p", { class: "muted", text: "The host's journal does not answer (systemd-journal-gatewayd is not there)." });
+  return section("Host log", note, view.el);
 }
 
 export async function render(main, { signal }) {
@@ -376,7 +379,7 @@ export async function render(main, { signal }) {
   };
   replace(holder.network, network.error ? failed("Network", network.error) : networkSection(network, refreshNetwork));
   replace(holder.os, os.error ? failed("Operating system", os.error, "os-info") : osSection(os, panel, signal, refreshOs));
-  const logs = await logsSection(signal);
+  const logs = await logsSection(signal, (host.features || []).includes("journal"));
   replace(
     main,
     pageTitle("System"),
