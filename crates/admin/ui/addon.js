@@ -6,7 +6,7 @@
 // Markdown, and what it is granted.
 
 import { get, post, text } from "./api.js";
-import { h, replace, errorBox, section, facts, busy, statusLine, confirmDialog, checkField, field, bytes } from "./dom.js";
+import { h, replace, errorBox, section, facts, busy, statusLine, confirmDialog, checkField, field, actionRow, statsFacts } from "./dom.js";
 import { jobPanel, runJob } from "./jobs.js";
 import { logView } from "./logs.js";
 import { renderMarkdown, safeUrl } from "./markdown.js";
@@ -33,13 +33,7 @@ function headerCard(page, info) {
   const { slug, panel, signal } = page;
   const installed = isInstalled(info);
   const errors = errorBox();
-  const buttons = [];
-  const button = (hook, label, kind, action) => {
-    const b = h("button", { type: "button", class: kind, "data-test": hook, text: label });
-    b.addEventListener("click", () => busy(buttons, errors, action));
-    buttons.push(b);
-    return b;
-  };
+  const { buttons, add: button } = actionRow(errors);
   const job = async (label, doneLabel, start) => {
     await runJob(panel, label, doneLabel, start, signal);
     await page.redraw();
@@ -256,11 +250,6 @@ function statsCard(page, info) {
   const body = h("div", { "data-test": "stats", "aria-live": "polite" });
   const errors = errorBox();
   const refresh = h("button", { type: "button", class: "small", text: "Refresh" });
-  const meter = (value) => {
-    const m = h("meter", { min: "0", max: "100", value: String(value || 0) });
-    m.setAttribute("aria-hidden", "true");
-    return m;
-  };
   const load = (state) => {
     if (state !== "started") {
       errors.clear();
@@ -271,15 +260,7 @@ function statsCard(page, info) {
     refresh.hidden = false;
     busy(refresh, errors, async () => {
       const stats = await get(`/addons/${enc(slug)}/stats`, { signal });
-      replace(
-        body,
-        facts([
-          ["CPU", h("span", {}, meter(stats.cpu_percent), ` ${Number(stats.cpu_percent || 0).toFixed(1)} %`)],
-          ["Memory", h("span", {}, meter(stats.memory_percent), ` ${bytes(stats.memory_usage)} of ${bytes(stats.memory_limit)} (${Number(stats.memory_percent || 0).toFixed(1)} %)`)],
-          ["Network", `${bytes(stats.network_rx)} in, ${bytes(stats.network_tx)} out`],
-          ["Disk", `${bytes(stats.blk_read)} read, ${bytes(stats.blk_write)} written`],
-        ]),
-      );
+      replace(body, statsFacts(stats));
     });
   };
   refresh.addEventListener("click", () => load("started"));

@@ -2,19 +2,14 @@
 // first if asked), start, stop, restart, rebuild, its stats, and its log following live.
 
 import { get, post } from "./api.js";
-import { h, replace, errorBox, section, facts, pageTitle, busy, checkField, bytes, confirmDialog, statusLine } from "./dom.js";
+import { h, replace, errorBox, section, facts, pageTitle, busy, checkField, confirmDialog, statusLine, actionRow, statsFacts } from "./dom.js";
 import { jobPanel, runJob } from "./jobs.js";
 import { logView } from "./logs.js";
 
 function actions(core, page) {
   const errors = errorBox();
   const status = statusLine();
-  const buttons = [];
-  const button = (hook, label, kind, action) => {
-    const b = h("button", { type: "button", class: kind, "data-test": hook, text: label });
-    b.addEventListener("click", () => busy(buttons, errors, action));
-    buttons.push(b);
-  };
+  const { buttons, add: button } = actionRow(errors);
   if (core.update_available) {
     button("update", `Update to ${core.version_latest}`, "primary", async () => {
       const backup = h("input", { type: "checkbox", name: "backup", checked: true });
@@ -63,15 +58,7 @@ function statsSection(signal, installed) {
         replace(body, h("p", { class: "muted", text: error.message }));
         return;
       }
-      replace(
-        body,
-        facts([
-          ["CPU", `${Number(stats.cpu_percent || 0).toFixed(1)} %`],
-          ["Memory", `${bytes(stats.memory_usage)} of ${bytes(stats.memory_limit)} (${Number(stats.memory_percent || 0).toFixed(1)} %)`],
-          ["Network", `${bytes(stats.network_rx)} in, ${bytes(stats.network_tx)} out`],
-          ["Disk", `${bytes(stats.blk_read)} read, ${bytes(stats.blk_write)} written`],
-        ]),
-      );
+      replace(body, statsFacts(stats));
     });
   refresh.addEventListener("click", load);
   if (installed) load();

@@ -228,6 +228,35 @@ export function when(value) {
   return Number.isNaN(date.getTime()) ? String(value) : date.toLocaleString();
 }
 
+/**
+ * A row of action buttons sharing one error box: `add(hook, label, kind, action)` makes a
+ * button that runs `action` with every button of the row busy.
+ */
+export function actionRow(errors) {
+  const buttons = [];
+  return {
+    buttons,
+    add(hook, label, kind, action) {
+      const button = h("button", { type: "button", class: kind, "data-test": hook, text: label });
+      button.addEventListener("click", () => busy(buttons, errors, action));
+      buttons.push(button);
+      return button;
+    },
+  };
+}
+
+/** The figures of `/…/stats` (the Stats model) as facts, with meters for CPU and memory. */
+export function statsFacts(stats) {
+  const percent = (value) => Number(value || 0).toFixed(1);
+  const meter = (value) => h("meter", { min: "0", max: "100", value: String(value || 0), "aria-hidden": "true" });
+  return facts([
+    ["CPU", h("span", {}, meter(stats.cpu_percent), ` ${percent(stats.cpu_percent)} %`)],
+    ["Memory", h("span", {}, meter(stats.memory_percent), ` ${bytes(stats.memory_usage)} of ${bytes(stats.memory_limit)} (${percent(stats.memory_percent)} %)`)],
+    ["Network", `${bytes(stats.network_rx)} in, ${bytes(stats.network_tx)} out`],
+    ["Disk", `${bytes(stats.blk_read)} read, ${bytes(stats.blk_write)} written`],
+  ]);
+}
+
 /** A small coloured badge. */
 export function badge(text, kind = "") {
   return h("span", { class: ["badge", kind], text });
