@@ -14,8 +14,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use utoipa::ToSchema;
 
 /// An enumeration of the API whose values are fixed names, with parsing for requests.
+///
+/// `tt` rather than `literal` for the names: a `literal` fragment reaches the derives wrapped in an
+/// invisible group, which utoipa does not read as a `serde(rename)`, so the document showed the
+/// variants' Rust names.
 macro_rules! named {
-    ($(#[$doc:meta])* $name:ident { $($(#[$variant_doc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+    ($(#[$doc:meta])* $name:ident { $($(#[$variant_doc:meta])* $variant:ident = $text:tt),+ $(,)? }) => {
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
         pub enum $name {
@@ -456,6 +460,12 @@ mod tests {
     use super::*;
     use dbus::network::{AccessPoint, ActiveConnection, IpAddress, Wireless};
     use dbus::zvariant::{Str, Value};
+
+    #[test]
+    fn the_document_names_the_values_the_api_takes() {
+        let schema = serde_json::to_value(<AuthMethod as utoipa::PartialSchema>::schema()).unwrap();
+        assert_eq!(schema["enum"], serde_json::json!(AuthMethod::NAMES));
+    }
 
     fn owned(value: impl Into<Value<'static>>) -> OwnedValue {
         OwnedValue::try_from(value.into()).unwrap()
