@@ -35,13 +35,16 @@ function statsBlock(plugin, info, signal) {
 }
 
 function pluginCard(plugin, info, page) {
+  // Kept across redraws, so the outcome of an update stays in the card it was started from.
+  page.panels[plugin.name] ||= jobPanel();
+  const panel = page.panels[plugin.name];
   const errors = errorBox();
   const status = statusLine();
   const { buttons, add: button } = actionRow(errors);
   if (info.update_available) {
     const update = button(`update-${plugin.name}`, `Update to ${info.version_latest}`, "primary", async () => {
       const ok = await runAwaitedJob(
-        page.panel,
+        panel,
         `Updating the ${plugin.label} plugin`,
         `${plugin.label} plugin updated to ${info.version_latest}`,
         () => post(`/${plugin.name}/update`, {}),
@@ -71,6 +74,7 @@ function pluginCard(plugin, info, page) {
       ["Address", info.host],
     ]),
     buttons.length ? h("div", { class: "actions" }, buttons) : null,
+    panel.el,
     errors.el,
     status.el,
     statsBlock(plugin, info, page.signal),
@@ -182,7 +186,7 @@ function logsSection(signal) {
 }
 
 export async function render(main, { signal }) {
-  const page = { panel: jobPanel(), signal };
+  const page = { panels: {}, signal };
   const logs = logsSection(signal);
   const holder = h("div", { class: "grid" });
   page.redraw = async () => {
@@ -208,6 +212,6 @@ export async function render(main, { signal }) {
   };
   await page.redraw();
   if (signal.aborted) return;
-  replace(main, pageTitle("Plugins"), page.panel.el, holder, logs.el);
+  replace(main, pageTitle("Plugins"), holder, logs.el);
   logs.logs.load();
 }
