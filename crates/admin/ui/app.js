@@ -1,5 +1,5 @@
 // The shell of the admin pages: a hash router (`#/`, `#/store`, `#/addon/<slug>`, `#/backups`,
-// `#/system`, `#/core`, `#/resolution`) that renders one page module into `<main>`, moves focus
+// `#/system`, `#/core`, `#/resolution`, `#/plugins`, `#/mounts`) that renders one page module into `<main>`, moves focus
 // to its heading, marks the current link in the navigation, and ends the page's streams when
 // another page is shown. Any 401 from the API turns the page into the "log in" view.
 
@@ -12,6 +12,8 @@ import * as backups from "./backups.js";
 import * as system from "./system.js";
 import * as core from "./core.js";
 import * as resolution from "./resolution.js";
+import * as plugins from "./plugins.js";
+import * as mounts from "./mounts.js";
 
 const ROUTES = [
   { pattern: /^\/?$/, page: dashboard, nav: "nav-dashboard" },
@@ -21,6 +23,8 @@ const ROUTES = [
   { pattern: /^\/system\/?$/, page: system, nav: "nav-system" },
   { pattern: /^\/core\/?$/, page: core, nav: "nav-core" },
   { pattern: /^\/resolution\/?$/, page: resolution, nav: "nav-resolution" },
+  { pattern: /^\/plugins\/?$/, page: plugins, nav: "nav-plugins" },
+  { pattern: /^\/mounts\/?$/, page: mounts, nav: "nav-mounts" },
 ];
 
 const main = document.getElementById("main");

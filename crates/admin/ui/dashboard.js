@@ -45,7 +45,7 @@ function healthSection(supervisor, resolution) {
   );
 }
 
-function updatesSection(updates, panel, signal, refresh) {
+function updatesSection(updates, panel, signal, refresh, lookForJobs) {
   const errors = errorBox();
   const rows = updates.map((update) => {
     const action = updateAction(update);
@@ -54,7 +54,12 @@ function updatesSection(updates, panel, signal, refresh) {
     button.addEventListener("click", async () => {
       errors.clear();
       await busy(button, errors, async () => {
-        const ok = await runJob(panel, `Updating ${action.label}`, `${action.label} updated`, action.start, signal);
+        const start = async () => {
+          const answer = await action.start();
+          lookForJobs();
+          return answer;
+        };
+        const ok = await runJob(panel, `Updating ${action.label}`, `${action.label} updated`, start, signal);
         if (ok) refresh();
       });
     });
@@ -67,6 +72,7 @@ function updatesSection(updates, panel, signal, refresh) {
     busy(check, errors, async () => {
       await post("/refresh_updates", {});
       status.say("Checked for updates.");
+      lookForJobs();
       refresh();
     }),
   );
@@ -144,17 +150,27 @@ function jobsSection(jobs, signal) {
       empty.hidden = list.children.length > 0;
     }, 1500);
   };
-  // Each running job is followed on its own stream; jobs started later are listed on asking.
+  // Each running job is followed on its own stream; the API has no stream of new jobs, so the
+  // list is read again when the page comes back into view and after each action it starts.
   const show = (all) => {
     const known = new Set([...list.children].map((row) => row.dataset.uuid));
     for (const job of all.filter((j) => j.done === false && !known.has(j.uuid))) list.append(jobRow(job, signal, ended));
     empty.hidden = list.children.length > 0;
   };
   show(jobs);
-  const again = h("button", { type: "button", class: "small", text: "Look for new jobs" });
-  again.addEventListener("click", () => busy(again, errors, async () => show((await get("/jobs/info", { signal })).jobs || [])));
-  return section("Running jobs", list, empty, errors.el, h("div", { class: "actions" }, again));
+  const look = async () => {
+    try {
+      show((await get("/jobs/info", { signal })).jobs || []);
+      errors.clear();
+    } catch (error) {
+      if (error.name !== "AbortError") errors.show(error);
+    }
+  };
+  return { el: section("Running jobs", list, empty, errors.el), look };
 }
+
+// The listeners of the dashboard as last drawn: drawing it again replaces them.
+let drawn = null;
 
 /** Renders the dashboard; `panel` (kept when it is drawn again) shows the last update's job. */
 export async function render(main, { signal }, panel = jobPanel()) {
@@ -169,6 +185,16 @@ export async function render(main, { signal }, panel = jobPanel()) {
   const refresh = () => {
     if (!signal.aborted) render(main, { signal }, panel).catch(() => {});
   };
+  const running = jobsSection(jobs.jobs || [], signal);
+  drawn?.abort();
+  const mine = new AbortController();
+  drawn = mine;
+  signal.addEventListener("abort", () => mine.abort(), { once: true });
+  const again = () => {
+    if (document.visibilityState === "visible") running.look();
+  };
+  document.addEventListener("visibilitychange", again, { signal: mine.signal });
+  window.addEventListener("focus", again, { signal: mine.signal });
   const focused = document.activeElement?.dataset?.test;
   replace(
     main,
@@ -186,9 +212,9 @@ export async function render(main, { signal }, panel = jobPanel()) {
         ]),
         healthSection(supervisor, resolution),
       ),
-      updatesSection(updates.available_updates || [], panel, signal, refresh),
+      updatesSection(updates.available_updates || [], panel, signal, refresh, running.look),
       hostSection(info, host),
-      jobsSection(jobs.jobs || [], signal),
+      running.el,
     ),
   );
   if (focused) main.querySelector(`[data-test="${focused}"]`)?.focus();

@@ -153,3 +153,47 @@ export async function runJob(panel, text, doneText, start, signal) {
     return false;
   }
 }
+
+/** The first job named `name` for `reference` that is still running, among `jobs` and their children. */
+function findRunning(jobs, name, reference) {
+  for (const job of jobs) {
+    if (job.name === name && job.done === false && (!reference || job.reference === reference)) return job;
+    const child = findRunning(job.child_jobs || [], name, reference);
+    if (child) return child;
+  }
+  return null;
+}
+
+/**
+ * Runs an action whose answer comes only when it ended (no `background` option, as the plugins'
+ * updates) and shows its job, found by name in `/jobs/info` once it started, followed live in
+ * `panel`. Resolves to true when it succeeded.
+ */
+export async function runAwaitedJob(panel, text, doneText, start, { name, reference }, signal) {
+  panel.start(text);
+  let settled = false;
+  const watch = async () => {
+    // The job appears as soon as the action starts; a few looks find it, then its stream follows it.
+    for (let look = 0; look < 5 && !settled; look += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 250 * (look + 1)));
+      if (settled) return;
+      const all = await get("/jobs/info", { signal }).catch(() => ({ jobs: [] }));
+      const job = findRunning(all.jobs || [], name, reference);
+      if (!job) continue;
+      await followJob(job.uuid, (state) => settled || panel.update(state), signal).catch(() => {});
+      return;
+    }
+  };
+  watch();
+  try {
+    await start();
+  } catch (error) {
+    settled = true;
+    if (error.name === "AbortError") return false;
+    panel.fail(error);
+    return false;
+  }
+  settled = true;
+  panel.finish({ done: true, errors: [] }, doneText);
+  return true;
+}
