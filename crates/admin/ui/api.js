@@ -89,6 +89,7 @@ async function call(method, path, body, options = {}) {
 
 export const get = (path, options) => call("GET", path, undefined, options);
 export const post = (path, body = {}, options) => call("POST", path, body, options);
+export const put = (path, body = {}, options) => call("PUT", path, body, options);
 export const del = (path, body, options) => call("DELETE", path, body, options);
 
 /** A text answer (documentation, changelog, a log). */

@@ -2,7 +2,7 @@
 // by default; and the form that adds a CIFS or NFS mount, with the API's validation message
 // shown under it.
 
-import { get, post, del } from "./api.js";
+import { get, post, put, del } from "./api.js";
 import { h, replace, errorBox, section, badge, pageTitle, busy, field, checkField, statusLine, confirmDialog, nextId } from "./dom.js";
 
 const enc = encodeURIComponent;
@@ -13,13 +13,16 @@ function stateBadge(state) {
   return badge(state || "not tried", "warn");
 }
 
-function mountsTable(info, refresh) {
+function mountsTable(info, refresh, edit) {
   const list = info.mounts || [];
   if (!list.length) return section("Mounts", h("p", { class: "muted", "data-test": "no-mounts", text: "No mount yet." }));
   const rows = list.map((mount) => {
     const errors = errorBox();
     const reload = h("button", { type: "button", class: "small", "data-test": "reload-mount", text: "Reload" });
     reload.setAttribute("aria-label", `Reload ${mount.name}`);
+    const change = h("button", { type: "button", class: "small", "data-test": "edit-mount", text: "Edit" });
+    change.setAttribute("aria-label", `Edit ${mount.name}`);
+    change.addEventListener("click", () => edit(mount));
     const remove = h("button", { type: "button", class: "small danger", "data-test": "remove-mount", text: "Remove" });
     remove.setAttribute("aria-label", `Remove ${mount.name}`);
     reload.addEventListener("click", () =>
@@ -48,7 +51,7 @@ function mountsTable(info, refresh) {
       h("td", { "data-label": "Source", class: "wrap", text: source }),
       h("td", { "data-label": "State", "data-test": "mount-state" }, stateBadge(mount.state)),
       h("td", { "data-label": "Seen at", class: "wrap", text: mount.user_path || "–" }),
-      h("td", { class: "row-actions" }, h("div", { class: "actions" }, reload, remove), errors.el),
+      h("td", { class: "row-actions" }, h("div", { class: "actions" }, reload, change, remove), errors.el),
     );
   });
   const captionId = nextId("cap");
@@ -91,7 +94,10 @@ function optionsSection(info, refresh) {
   return section("Default backup location", form, errors.el, status.el);
 }
 
-function createSection(refresh) {
+// One form for a new mount and for changing one: editing fills it from the mount and sends the
+// whole configuration with PUT, as the API takes it (the password is never read back, so a CIFS
+// mount with credentials needs it typed again).
+function mountForm(refresh) {
   const name = h("input", { name: "name", required: true, autocomplete: "off", spellcheck: "false", pattern: "[A-Za-z0-9_]+", "data-test": "mount-name" });
   const usage = h(
     "select",
@@ -132,6 +138,17 @@ function createSection(refresh) {
   const errors = errorBox("form-error");
   const status = statusLine();
   const create = h("button", { type: "submit", class: "primary", "data-test": "create-mount", text: "Add mount" });
+  const cancel = h("button", { type: "button", "data-test": "cancel-edit", text: "Cancel", hidden: true });
+  const headingId = nextId("sec");
+  const heading = h("h2", { id: headingId, text: "Add a mount" });
+  let editing = null;
+  const setEditing = (mount) => {
+    editing = mount;
+    name.readOnly = Boolean(mount);
+    create.textContent = mount ? "Save changes" : "Add mount";
+    heading.textContent = mount ? `Change the mount "${mount.name}"` : "Add a mount";
+    cancel.hidden = !mount;
+  };
   const form = h(
     "form",
     { class: "mount-form", novalidate: true, "data-test": "mount-form", "aria-label": "New mount" },
@@ -148,7 +165,7 @@ function createSection(refresh) {
     ),
     readOnlyField,
     errors.el,
-    h("div", { class: "actions" }, create),
+    h("div", { class: "actions" }, create, cancel),
     status.el,
   );
   sync();
@@ -165,18 +182,49 @@ function createSection(refresh) {
         if (password.value) body.password = password.value;
         if (version.value) body.version = version.value;
       } else body.path = path.value.trim();
-      await post("/mounts", body);
-      status.say(`Mount "${body.name}" added.`);
+      if (editing) {
+        await put(`/mounts/${enc(editing.name)}`, body);
+        status.say(`Mount "${body.name}" changed.`);
+      } else {
+        await post("/mounts", body);
+        status.say(`Mount "${body.name}" added.`);
+      }
       form.reset();
+      setEditing(null);
       sync();
       await refresh();
     });
   });
-  return section("Add a mount", form);
+  cancel.addEventListener("click", () => {
+    form.reset();
+    errors.clear();
+    setEditing(null);
+    sync();
+  });
+  const edit = (mount) => {
+    form.reset();
+    errors.clear();
+    name.value = mount.name;
+    usage.value = mount.usage;
+    type.value = mount.type;
+    server.value = mount.server ?? "";
+    port.value = mount.port ?? "";
+    share.value = mount.share ?? "";
+    path.value = mount.path ?? "";
+    username.value = mount.username ?? "";
+    version.value = mount.version ?? "";
+    readOnly.checked = Boolean(mount.read_only);
+    setEditing(mount);
+    sync();
+    heading.scrollIntoView({ block: "start" });
+    server.focus();
+  };
+  return { el: h("section", { class: "card", "aria-labelledby": headingId }, heading, form), edit };
 }
 
 export async function render(main, { signal }) {
   const listHolder = h("div");
+  const settings = mountForm(() => refresh());
   const optionsHolder = h("div");
   const loadErrors = errorBox();
   const refresh = async () => {
@@ -189,10 +237,10 @@ export async function render(main, { signal }) {
       return;
     }
     if (signal.aborted) return;
-    replace(listHolder, mountsTable(info, refresh));
+    replace(listHolder, mountsTable(info, refresh, settings.edit));
     replace(optionsHolder, optionsSection(info, refresh));
   };
   await refresh();
   if (signal.aborted) return;
-  replace(main, pageTitle("Mounts"), loadErrors.el, listHolder, createSection(refresh), optionsHolder);
+  replace(main, pageTitle("Mounts"), loadErrors.el, listHolder, settings.el, optionsHolder);
 }
