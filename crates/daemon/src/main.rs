@@ -267,7 +267,7 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
     let host_services = Arc::new(dbus::HostServices::connect().await);
     let hardware = Arc::new(hardware::HardwareManager::new(Arc::clone(&host_services), args.host_root.clone(), &data));
     addons.set_hardware(Arc::clone(&hardware));
-    hardware.start_monitor();
+    hardware.start_monitor(Arc::clone(&system));
     let exe_dir = executable_dir();
     let timezone_of = Arc::clone(&supervisor);
     let plugins = plugins::PluginManager::new(

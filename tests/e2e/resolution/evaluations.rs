@@ -6,7 +6,7 @@
 //! evaluations of the setup). Core's test also has its rolled back update, an issue until an
 //! update goes well.
 
-use super::{healthcheck, info, issue, names, suggestions_of, unsupported};
+use super::{healthcheck, info, issue, names, suggestions_of, unsupported, NOBODY};
 use crate::addons::{docker, engine_daemon, install};
 use dbus_fixtures::{PrivateBus, Profile, Service};
 use e2e::registry::{LocalRegistry, BASE_IMAGE};
@@ -275,9 +275,6 @@ fn core_on_a_custom_image_or_two_years_behind_is_unsupported_and_a_rolled_back_u
     wait_unsupported(&daemon, "home_assistant_core_version", false);
     eventually("the rollback to be over", || issue(&daemon, "update_rollback").is_none().then_some(()));
 }
-
-/// `nobody` and `nogroup`.
-const NOBODY: (u32, u32) = (65534, 65534);
 
 #[test]
 fn a_supervisor_without_privileges_is_unsupported_and_unhealthy_until_it_runs_privileged() {

@@ -1,8 +1,9 @@
 //! What makes the system unhealthy, or raises an issue, while the supervisor works rather than in
 //! a check: an update of the supervisor that fails or that the next start does not run (rolled
-//! back), a step of the setup that fails, and a clock far off that NTP had to be stopped to set.
+//! back), a step of the setup that fails, a clock far off that NTP had to be stopped to set, and
+//! a hardware monitor without the privileges to watch the host's devices.
 
-use super::{apply, info, issue, job_done, names, serve_http, suggestions_of};
+use super::{apply, info, issue, job_done, names, serve_http, suggestions_of, NOBODY};
 use crate::addons::{docker, engine_daemon};
 use dbus_fixtures::{PrivateBus, Service};
 use e2e::registry::BASE_IMAGE;
@@ -90,6 +91,29 @@ fn a_failed_step_of_the_setup_is_unhealthy_until_a_start_goes_through() {
     daemon.wait_for_engine();
     assert!(unhealthy(&daemon).is_empty(), "{}", info(&daemon));
     assert_eq!(healthy(&daemon), json!(true));
+}
+
+#[test]
+fn a_hardware_monitor_that_may_not_watch_the_devices_is_unhealthy_until_it_may() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dev = root.path().join("dev");
+    std::fs::create_dir(&dev).unwrap();
+    // The host's /dev, which only root may read: the supervisor runs as nobody.
+    std::fs::set_permissions(&dev, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let host_root = ("SUPERVISOR_HOST_ROOT", root.path().to_str().unwrap());
+    let mut daemon = Daemon::start_as_with(NOBODY.0, NOBODY.1, &[host_root]);
+    eventually("the monitor's missing privileges", || {
+        unhealthy(&daemon).contains(&"privileged".to_owned()).then_some(())
+    });
+    assert_eq!(healthy(&daemon), json!(false));
+
+    // Still nobody, which is unsupported and unhealthy (`docker`), but the monitor runs.
+    std::fs::set_permissions(&dev, std::fs::Permissions::from_mode(0o755)).unwrap();
+    daemon.kill9_and_restart();
+    eventually("the evaluations", || unhealthy(&daemon).contains(&"docker".to_owned()).then_some(()));
+    assert!(!unhealthy(&daemon).contains(&"privileged".to_owned()), "{}", info(&daemon));
 }
 
 /// A whoami service on loopback whose clock is two hours ahead of this machine's; answers its URL.
