@@ -73,7 +73,7 @@ pub struct NetworkInfo {
 pub struct DockerManager {
     socket: String,
     pub(crate) naming: Naming,
-    system: Arc<System>,
+    pub(crate) system: Arc<System>,
     config: Persisted<DockerConfig>,
     connection: RwLock<Option<(Docker, EngineInfo)>>,
     /// One connection attempt at a time: a second caller waits for the first's result.

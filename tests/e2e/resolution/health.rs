@@ -1,12 +1,14 @@
 //! What makes the system unhealthy, or raises an issue, while the supervisor works rather than in
 //! a check: an update of the supervisor that fails or that the next start does not run (rolled
-//! back), a step of the setup that fails, a clock far off that NTP had to be stopped to set, and
-//! a hardware monitor without the privileges to watch the host's devices.
+//! back), a step of the setup that fails, a clock far off that NTP had to be stopped to set, a
+//! hardware monitor without the privileges to watch the host's devices, and a pull refused for a
+//! registry's rate limit (an issue for Docker Hub's alone, which the tests cannot reach).
 
 use super::{apply, info, issue, job_done, names, serve_http, suggestions_of, NOBODY};
-use crate::addons::{docker, engine_daemon};
+use crate::addons::{assert_nothing_left, docker, engine_daemon, install, uninstall};
 use dbus_fixtures::{PrivateBus, Service};
-use e2e::registry::BASE_IMAGE;
+use e2e::fixtures::{arch, FixtureRepository};
+use e2e::registry::{LocalRegistry, RateLimited, BASE_IMAGE};
 use e2e::{eventually, manifest, Daemon, Tmpfs};
 use serde_json::{json, Value};
 
@@ -144,4 +146,33 @@ fn a_clock_far_off_is_set_with_ntp_stopped_which_is_an_issue_that_enabling_ntp_f
     let calls = bus.calls(Service::Systemd1).unwrap();
     assert!(calls.contains(&"StartUnit(systemd-timesyncd.service, replace)".to_owned()), "{calls:?}");
     assert_eq!(issue(&daemon, "ntp_sync_failed"), None, "{}", info(&daemon));
+}
+
+#[test]
+fn a_pull_a_private_registry_refuses_for_its_rate_limit_is_told_as_such_and_is_no_issue() {
+    let registry = LocalRegistry::start();
+    let repository = FixtureRepository::with_registry(&registry);
+    let front = RateLimited::start(&registry);
+    let image = repository.config_value("prebuilt", "image").unwrap().replace(&registry.address(), front.address());
+    repository.set_config("prebuilt", "image", &image);
+    let daemon = engine_daemon(&[repository.env()]);
+    let login = json!({front.address(): {"username": registry.username(), "password": registry.password()}});
+    let (status, body) = daemon.post("/docker/registries", login);
+    assert_eq!(status, 200, "{body}");
+
+    // The engine's answer (500 and the registry's `toomanyrequests` before Docker 28.3) is the
+    // rate limit; the add-on's install answers as the real one does for any failed pull.
+    let (status, body) = daemon.post("/store/addons/core_prebuilt/install", json!({}));
+    assert_eq!((status.as_u16(), &body["error_key"]), (500, &json!("addon_unknown_error")), "{body}");
+    assert!(front.refused() > 0, "the manifest was asked for");
+    let log = daemon.log_text();
+    assert!(log.contains("Container registry rate limit exceeded"), "{log}");
+    // Only Docker Hub's limit is an issue, which its login lifts; here there is nothing to do.
+    assert_eq!(issue(&daemon, "docker_ratelimit"), None, "{}", info(&daemon));
+
+    front.lift();
+    install(&daemon, "core_prebuilt");
+    assert_eq!(issue(&daemon, "docker_ratelimit"), None, "{}", info(&daemon));
+    uninstall(&daemon, "core_prebuilt");
+    assert_nothing_left(&daemon, "core_prebuilt", &format!("{}:1.0.0", image.replace("{arch}", arch())));
 }
