@@ -67,7 +67,11 @@ pub struct NetworkInfo {
     pub name: String,
     /// The host's address on the network: where containers reach the supervisor.
     pub gateway: std::net::Ipv4Addr,
+    /// Its IPv6 address there, where the network has IPv6.
+    pub gateway_v6: Option<std::net::Ipv6Addr>,
     pub subnet: String,
+    /// The host's interface of the network (`hassio`, or the engine's `br-<id>`).
+    pub bridge: String,
 }
 
 pub struct DockerManager {

@@ -180,14 +180,21 @@ impl DockerManager {
 
 fn network_info(name: &str, network: bollard::models::NetworkInspect) -> Result<NetworkInfo, Error> {
     let ipam = network.ipam.and_then(|ipam| ipam.config).unwrap_or_default();
+    let gateway_v6 = ipam.iter().find_map(|c| c.gateway.as_deref()?.parse::<std::net::Ipv6Addr>().ok());
     let config = ipam
         .into_iter()
         .find(|c| c.gateway.as_deref().is_some_and(|g| g.parse::<std::net::Ipv4Addr>().is_ok()))
         .ok_or_else(|| Error::internal(format!("The {name} network has no IPv4 gateway")))?;
+    // The engine names a bridge after the network's id unless it was given a name.
+    let named = network.options.and_then(|mut options| options.remove("com.docker.network.bridge.name"));
+    let bridge =
+        named.unwrap_or_else(|| format!("br-{}", network.id.unwrap_or_default().get(..12).unwrap_or_default()));
     Ok(NetworkInfo {
         name: name.to_owned(),
         gateway: config.gateway.unwrap_or_default().parse().expect("checked above"),
+        gateway_v6,
         subnet: config.subnet.unwrap_or_default(),
+        bridge,
     })
 }
 
