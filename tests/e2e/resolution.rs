@@ -14,6 +14,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, UdpSocket};
 use std::path::Path;
 
+/// `nobody` and `nogroup`.
+const NOBODY: (u32, u32) = (65534, 65534);
+
 fn info(daemon: &Daemon) -> Value {
     let (status, body) = daemon.get("/resolution/info");
     assert_eq!(status, 200, "{body}");

@@ -92,9 +92,15 @@ impl Daemon {
     /// Starts a daemon as the user `uid` and group `gid` (a supervisor without root's
     /// privileges), on a data directory that user owns.
     pub fn start_as(uid: u32, gid: u32) -> Daemon {
+        Self::start_as_with(uid, gid, &[])
+    }
+
+    /// Starts a daemon as `uid` and `gid` with extra environment variables.
+    pub fn start_as_with(uid: u32, gid: u32, env: &[(&str, &str)]) -> Daemon {
         let data = tempfile::tempdir().expect("temporary data directory");
         std::os::unix::fs::chown(data.path(), Some(uid), Some(gid)).expect("the data directory given away");
-        Self::start_on(data, Vec::new(), Some((uid, gid)), None)
+        let extra = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Self::start_on(data, extra, Some((uid, gid)), None)
     }
 
     /// Starts a daemon on a data directory `prepare` set up first (a file system mounted on it,

@@ -233,3 +233,98 @@ fn random_hex(bytes: usize) -> String {
     File::open("/dev/urandom").and_then(|mut random| random.read_exact(&mut buffer)).expect("random bytes");
     buffer.iter().map(|byte| format!("{byte:02x}")).collect()
 }
+
+/// A front of a registry on its own loopback port that answers every request for a manifest
+/// with 429 and the registry's `TOOMANYREQUESTS` error, as Docker Hub does at its rate limit,
+/// until [`RateLimited::lift`]; from then on every new connection is passed to the registry as
+/// it is. Its answers close their connection, so that the engine's next request comes anew.
+pub struct RateLimited {
+    address: String,
+    limited: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The manifests refused so far.
+    refused: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl RateLimited {
+    pub fn start(registry: &LocalRegistry) -> RateLimited {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the front's port");
+        let address = listener.local_addr().unwrap().to_string();
+        let upstream = registry.address();
+        let (limited, refused) = (Arc::new(AtomicBool::new(true)), Arc::new(AtomicUsize::new(0)));
+        let (limiting, counting) = (Arc::clone(&limited), Arc::clone(&refused));
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (limiting, counting, upstream) = (Arc::clone(&limiting), Arc::clone(&counting), upstream.clone());
+                std::thread::spawn(move || {
+                    if limiting.load(Ordering::SeqCst) {
+                        refuse(stream, &counting);
+                    } else {
+                        pass(stream, &upstream);
+                    }
+                });
+            }
+        });
+        RateLimited { address, limited, refused }
+    }
+
+    /// `127.0.0.1:<port>`, the registry's name in an image reference.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// The limit is over: the registry serves.
+    pub fn lift(&self) {
+        self.limited.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn refused(&self) -> usize {
+        self.refused.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Answers one request: the version check as a registry, anything else (a manifest, above all)
+/// with the rate limit. What is not HTTP (the engine tries TLS first) is hung up on.
+fn refuse(stream: std::net::TcpStream, refused: &std::sync::atomic::AtomicUsize) {
+    use std::io::{BufRead, BufReader, Write};
+    let mut reader = BufReader::new(&stream);
+    let mut request = String::new();
+    if reader.read_line(&mut request).is_err() || !request.ends_with("HTTP/1.1\r\n") {
+        return;
+    }
+    let mut line = String::new();
+    while reader.read_line(&mut line).is_ok_and(|read| read > 2) {
+        line.clear();
+    }
+    let path = request.split_whitespace().nth(1).unwrap_or_default();
+    let (status, body) = if path == "/v2/" {
+        ("200 OK", "{}".to_owned())
+    } else {
+        if path.contains("/manifests/") {
+            refused.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        let error = r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"You have reached your pull rate limit."}]}"#;
+        ("429 Too Many Requests", error.to_owned())
+    };
+    let answer = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nDocker-Distribution-Api-Version: registry/2.0\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = (&stream).write_all(answer.as_bytes());
+}
+
+/// Passes the connection to the registry at `upstream` and back, byte for byte.
+fn pass(client: std::net::TcpStream, upstream: &str) {
+    let Ok(server) = std::net::TcpStream::connect(upstream) else { return };
+    let (Ok(mut client_in), Ok(mut server_out)) = (client.try_clone(), server.try_clone()) else { return };
+    let up = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut client_in, &mut server_out);
+        let _ = server_out.shutdown(std::net::Shutdown::Write);
+    });
+    let (mut server_in, mut client_out) = (server, client);
+    let _ = std::io::copy(&mut server_in, &mut client_out);
+    let _ = client_out.shutdown(std::net::Shutdown::Write);
+    let _ = up.join();
+}

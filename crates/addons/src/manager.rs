@@ -1116,9 +1116,11 @@ impl AddonManager {
     }
 
     /// At daemon start: waits for the engine, loads the add-ons' AppArmor profiles, registers
-    /// the tokens of add-ons still running from before, starts the watchdogs and then the
-    /// `boot: auto` add-ons, stage by stage in `startup` order.
-    pub async fn boot(&self) {
+    /// the tokens of add-ons still running from before, starts the watchdogs and then, once
+    /// `gateway` says whether the network's gateway is protected (the real one boots them after
+    /// the host's load), the `boot: auto` add-ons, stage by stage in `startup` order; those on
+    /// the host's network not while the gateway is open.
+    pub async fn boot(&self, gateway: impl std::future::Future<Output = ()>) {
         // The add-ons installed when the supervisor started: one installed while the engine is
         // awaited is being set up by its install, not booted.
         let installed: Vec<String> = self.list().into_iter().map(|addon| addon.slug).collect();
@@ -1154,11 +1156,21 @@ impl AddonManager {
                 (None, _) => {}
             }
             if !running && addon.boot() == Boot::Auto {
-                to_start.push((startup_rank(addon.config().startup), addon.slug.clone()));
+                to_start.push((startup_rank(addon.config().startup), addon.slug.clone(), addon.config().host_network));
             }
         }
+        gateway.await;
+        if self.inner.jobs.system().is_unhealthy(GATEWAY_UNPROTECTED) {
+            // On the host's network it would be reached through the gateway too.
+            to_start.retain(|(_, slug, host_network)| {
+                if *host_network {
+                    tracing::warn!("Skipping boot of app {slug} because gateway firewall rules are not active");
+                }
+                !host_network
+            });
+        }
         to_start.sort();
-        for (_, slug) in &to_start {
+        for (_, slug, _) in &to_start {
             tracing::info!(addon = %slug, "starting at boot");
             if let Err(e) = self.start(slug).await {
                 tracing::warn!(addon = %slug, "can't start at boot: {}", e.message);
@@ -1167,13 +1179,17 @@ impl AddonManager {
         }
         // One that started and then died failed its boot too; one that stopped by itself may be
         // a single shot, and one still starting is only slow.
-        for (_, slug) in &to_start {
+        for (_, slug, _) in &to_start {
             if matches!(self.state(slug).await, AddonState::Error | AddonState::Unknown) {
                 self.inner.jobs.system().raise_issue(boot_fail(slug));
             }
         }
     }
 }
+
+/// The unhealthy reason of a container network whose gateway the firewall does not keep from
+/// other networks (the host manager's).
+const GATEWAY_UNPROTECTED: &str = "docker_gateway_unprotected";
 
 /// The issue of an add-on whose image is gone: repairing fetches it again.
 fn missing_image(slug: &str) -> base::system::RaisedIssue {

@@ -233,6 +233,11 @@ impl System {
         self.unsupported.read().expect("support lock").contains(reason)
     }
 
+    /// Whether a domain reported the unhealthy `reason`.
+    pub fn is_unhealthy(&self, reason: &str) -> bool {
+        self.unhealthy.read().expect("health lock").contains(reason)
+    }
+
     /// Asks the daemon to stop and start again, or to stop; the first request wins.
     pub fn request(&self, next: Lifecycle) {
         self.lifecycle.send_if_modified(|current| {

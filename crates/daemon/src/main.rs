@@ -270,7 +270,7 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
     let host_services = Arc::new(dbus::HostServices::connect().await);
     let hardware = Arc::new(hardware::HardwareManager::new(Arc::clone(&host_services), args.host_root.clone(), &data));
     addons.set_hardware(Arc::clone(&hardware));
-    hardware.start_monitor();
+    hardware.start_monitor(Arc::clone(&system));
     let exe_dir = executable_dir();
     let timezone_of = Arc::clone(&supervisor);
     let plugins = plugins::PluginManager::new(
@@ -348,6 +348,7 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
         .context("can't set up the balena device API")?,
     );
     let (clock, whoami, clock_system) = (Arc::clone(&host), args.whoami.clone(), Arc::clone(&system));
+    let (firewall, firewall_system) = (Arc::clone(&host), Arc::clone(&system));
     actix_web::rt::spawn(async move { clock.adjust_clock(&whoami, &clock_system).await });
     let resolution = resolution::ResolutionManager::new(
         &store,
@@ -437,13 +438,20 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
     }
 
     let engine = Arc::clone(&docker);
+    let (gateway_settled, gateway) = tokio::sync::oneshot::channel::<()>();
     actix_web::rt::spawn(async move {
         engine.connect_until_ready(Duration::from_secs(10)).await;
         // Made at once, not at the first container: containers, Core and `/network/info` rely
         // on its gateway, where the supervisor serves containers.
-        if let Err(e) = engine.ensure_network().await {
-            tracing::warn!("container network not made: {}", e.message);
+        match engine.ensure_network().await {
+            Ok(network) => {
+                let mut gateways = vec![std::net::IpAddr::V4(network.gateway)];
+                gateways.extend(network.gateway_v6.map(std::net::IpAddr::V6));
+                firewall.protect_gateway(&network.bridge, &gateways, &firewall_system).await;
+            }
+            Err(e) => tracing::warn!("container network not made: {}", e.message),
         }
+        let _ = gateway_settled.send(());
     });
     // After serving: a first start clones the built-in repositories, which may take long or,
     // offline, fail; the store reports it and serves what it has meanwhile.
@@ -467,7 +475,14 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
         Box::pin(async move { core.api().command(message).await })
     });
     actix_web::rt::spawn(addons::auto_update::run(addons.clone(), command));
-    actix_web::rt::spawn(async move { addons.boot().await });
+    // The add-ons on the host's network wait to know whether the gateway is protected.
+    actix_web::rt::spawn(async move {
+        addons
+            .boot(async {
+                let _ = gateway.await;
+            })
+            .await
+    });
     actix_web::rt::spawn(async move { core.boot().await });
     actix_web::rt::spawn(os.load());
     actix_web::rt::spawn(async move { mounts.load().await });

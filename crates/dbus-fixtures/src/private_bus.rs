@@ -46,6 +46,7 @@ enum Command {
     Serve(String, Option<(String, String)>, PathBuf, Reply<()>),
     Unserve(String, Reply<()>),
     FailUnit(String, Reply<()>),
+    FailStarts(String, Reply<()>),
 }
 
 /// The fixture systemd's controls: the hosts it serves, and units made to fail.
@@ -197,6 +198,12 @@ impl PrivateBus {
         self.request(|reply| Command::FailUnit(unit.to_owned(), reply))
     }
 
+    /// Makes every later start of the fixture systemd's oneshot `unit` fail, as one whose
+    /// command exits with an error.
+    pub fn fail_starts(&self, unit: &str) -> anyhow::Result<()> {
+        self.request(|reply| Command::FailStarts(unit.to_owned(), reply))
+    }
+
     fn request<T>(&self, command: impl FnOnce(Reply<T>) -> Command) -> anyhow::Result<T> {
         let (reply, answer) = std_mpsc::channel();
         let commands = self.commands.as_ref().expect("commands live until drop");
@@ -282,6 +289,9 @@ fn run_fixtures(address: &str, profile: Profile, mut commands: mpsc::UnboundedRe
                 }
                 Command::FailUnit(unit, reply) => {
                     let _ = reply.send(systemd_control(&running, "FailUnit", unit).await);
+                }
+                Command::FailStarts(unit, reply) => {
+                    let _ = reply.send(systemd_control(&running, "FailStarts", unit).await);
                 }
             }
         }

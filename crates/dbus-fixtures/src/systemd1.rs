@@ -18,6 +18,13 @@
 //! one by `ResetFailedUnit`. The properties it was given are recorded with the call, e.g.
 //! `StartTransientUnit(x.mount, fail, Description=..., What=..., Options=...)`.
 //!
+//! A transient `.service` may be given `Type` and `ExecStart` (recorded as `ExecStart=[argv]`
+//! per command, the argv's strings quoted and escaped as Rust and JSON both write them). Its commands are not run (the only ones the supervisor gives
+//! change the host's firewall): a `oneshot` goes `activating`, then `inactive` as a command that
+//! went well leaves it, and its job ends `done`; one whose starts the test made fail
+//! (`FailStarts(unit)`) ends `failed`, its job `failed`, as when a command exits with an error.
+//! Any other service runs.
+//!
 //! `Reboot` and `PowerOff` only record themselves. The Manager's own properties are constant, as
 //! systemd's are. Next to `io.supervisor.Fixture`, the Manager's object carries
 //! `io.supervisor.Fixture.FileServers`: `Serve(host, root, username, password)` makes a host
@@ -48,6 +55,8 @@ const UNIT_INACTIVE: &str = "org.freedesktop.systemd1.UnitInactive";
 /// The properties a transient mount unit may be given, and their D-Bus types.
 const MOUNT_PROPERTIES: [(&str, &str); 5] =
     [("Description", "s"), ("What", "s"), ("Type", "s"), ("Options", "s"), ("TimeoutUSec", "t")];
+/// The properties a transient service may be given, and their D-Bus types.
+const SERVICE_PROPERTIES: [(&str, &str); 3] = [("Description", "s"), ("Type", "s"), ("ExecStart", "a(sasb)")];
 /// The job modes systemd knows; anything else is refused.
 const JOB_MODES: [&str; 9] = [
     "replace",
@@ -76,6 +85,8 @@ struct Unit {
     transient: bool,
     /// What a `.mount` unit mounts.
     mount: Option<MountSpec>,
+    /// A transient service of `Type=oneshot`: it ends once its commands ran.
+    oneshot: bool,
 }
 
 /// The units by id, shared by the Manager (which changes them) and the unit objects.
@@ -120,13 +131,18 @@ pub struct Manager {
     servers: FileServers,
     calls: Calls,
     last_job: u32,
+    failing: Failing,
 }
 
-/// `io.supervisor.Fixture.FileServers`: the hosts the test serves.
+/// The units whose starts the test made fail.
+type Failing = Arc<Mutex<std::collections::BTreeSet<String>>>;
+
+/// `io.supervisor.Fixture.FileServers`: the hosts the test serves, and units made to fail.
 struct FileServersObject {
     units: Units,
     servers: FileServers,
     calls: Calls,
+    failing: Failing,
 }
 
 /// What a job on a mount unit does.
@@ -152,7 +168,15 @@ pub async fn serve(connection: &Connection, profile: Profile) -> zbus::Result<()
                 let description = description.to_owned();
                 (
                     id.to_owned(),
-                    Unit { description, load_state, active_state, sub_state, transient: false, mount: None },
+                    Unit {
+                        description,
+                        load_state,
+                        active_state,
+                        sub_state,
+                        transient: false,
+                        mount: None,
+                        oneshot: false,
+                    },
                 )
             })
             .collect(),
@@ -175,9 +199,15 @@ pub async fn serve(connection: &Connection, profile: Profile) -> zbus::Result<()
         server.at(unit_path(id), UnitObject { id: id.to_owned(), units: units.clone() }).await?;
     }
     let servers = FileServers::default();
-    let files = FileServersObject { units: units.clone(), servers: servers.clone(), calls: calls.clone() };
+    let failing = Failing::default();
+    let files = FileServersObject {
+        units: units.clone(),
+        servers: servers.clone(),
+        calls: calls.clone(),
+        failing: failing.clone(),
+    };
     server.at(PATH, files).await?;
-    server.at(PATH, Manager { props, units, servers, calls: calls.clone(), last_job: 0 }).await?;
+    server.at(PATH, Manager { props, units, servers, calls: calls.clone(), last_job: 0, failing }).await?;
     server.at(PATH, Control::new::<Manager>(PATH, calls)).await?;
     Ok(())
 }
@@ -418,9 +448,16 @@ fn transient_properties(id: &str, properties: &[(String, OwnedValue)]) -> Result
     let mut shown = Vec::new();
     let mut strings: HashMap<&str, String> = HashMap::new();
     let is_mount = id.ends_with(".mount");
+    let allowed: &[(&str, &str)] = if is_mount {
+        &MOUNT_PROPERTIES
+    } else if id.ends_with(".service") {
+        &SERVICE_PROPERTIES
+    } else {
+        &SERVICE_PROPERTIES[..1]
+    };
     for (name, value) in properties {
-        let expected = MOUNT_PROPERTIES.iter().find(|(known, _)| known == name).map(|(_, signature)| *signature);
-        let Some(expected) = expected.filter(|_| is_mount || name == "Description") else {
+        let expected = allowed.iter().find(|(known, _)| known == name).map(|(_, signature)| *signature);
+        let Some(expected) = expected else {
             return Err(ServiceError::invalid_args(format!("Cannot set property {name}, or unknown property.")));
         };
         if value.value_signature().to_string() != expected {
@@ -430,6 +467,16 @@ fn transient_properties(id: &str, properties: &[(String, OwnedValue)]) -> Result
             Value::Str(text) => {
                 shown.push(format!("{name}={text}"));
                 strings.insert(name.as_str(), text.to_string());
+            }
+            Value::Array(commands) if name == "ExecStart" => {
+                for command in commands.iter() {
+                    let (_, argv, _): (String, Vec<String>, bool) = command
+                        .try_clone()
+                        .ok()
+                        .and_then(|command| command.try_into().ok())
+                        .ok_or_else(|| ServiceError::invalid_args("Invalid ExecStart entry"))?;
+                    shown.push(format!("ExecStart={argv:?}"));
+                }
             }
             other => shown.push(format!("{name}={other}")),
         }
@@ -443,6 +490,7 @@ fn transient_properties(id: &str, properties: &[(String, OwnedValue)]) -> Result
         None
     };
     let unit = Unit {
+        oneshot: !is_mount && strings.get("Type").map(String::as_str) == Some("oneshot"),
         description: strings.remove("Description").unwrap_or_else(|| id.to_owned()),
         load_state: "loaded",
         active_state: "inactive",
@@ -577,6 +625,20 @@ impl Manager {
         if let Some(job) = self.mount_job(connection, &name, &mode, MountJob::Start)? {
             return Ok(job);
         }
+        let oneshot = self.units.lock().expect("units lock").get(&name).is_some_and(|unit| unit.oneshot);
+        if oneshot {
+            let (number, job) = self.next_job();
+            let fails = self.failing.lock().expect("failing lock").contains(&name);
+            let (connection, units, answer) = (connection.clone(), self.units.clone(), job.clone());
+            tokio::spawn(async move {
+                let _ = set_state(&connection, &units, &name, "activating", "start").await;
+                let (state, sub, result) =
+                    if fails { ("failed", "failed", "failed") } else { ("inactive", "dead", "done") };
+                let _ = set_state(&connection, &units, &name, state, sub).await;
+                let _ = job_removed(&connection, number, &answer, &name, result).await;
+            });
+            return Ok(job);
+        }
         set_state(connection, &self.units, &name, "active", active_sub_state(&name)).await?;
         let (number, job) = self.next_job();
         job_removed(connection, number, &job, &name, "done").await?;
@@ -689,6 +751,13 @@ impl FileServersObject {
     async fn fail_unit(&self, unit: String, #[zbus(connection)] connection: &Connection) -> Result<(), ServiceError> {
         self.calls.record(format!("FailUnit({unit})"));
         set_state(connection, &self.units, &unit, "failed", "failed").await
+    }
+
+    /// Makes every later start of the oneshot `unit` fail, as one whose command exits with an
+    /// error.
+    fn fail_starts(&self, unit: String) {
+        self.calls.record(format!("FailStarts({unit})"));
+        self.failing.lock().expect("failing lock").insert(unit);
     }
 
     /// Takes `host` off the network: what was mounted from it vanishes.

@@ -119,11 +119,13 @@ pub trait SystemdManager {
     fn job_removed(&self, id: u32, job: OwnedObjectPath, unit: String, result: String) -> zbus::Result<()>;
 }
 
-/// A job [`Service::run_job`] queues, in mode `fail`.
+/// A job [`Service::run_job`] queues, in mode `fail` unless it says otherwise.
 #[derive(Debug, Clone, Copy)]
 pub enum UnitJob<'a> {
     /// Creates and starts a transient unit with these properties (`Description`, `What`, ...).
     StartTransient(&'a str, &'a [(&'a str, Value<'a>)]),
+    /// The same in mode `replace`: a job of the unit still queued gives way.
+    StartTransientReplacing(&'a str, &'a [(&'a str, Value<'a>)]),
     Stop(&'a str),
     Reload(&'a str),
     Restart(&'a str),
@@ -200,6 +202,9 @@ impl Service<SystemdState> {
         let path = Self::answer(match job {
             UnitJob::StartTransient(name, properties) => {
                 manager.start_transient_unit(name, FAIL_MODE, properties, &[]).await
+            }
+            UnitJob::StartTransientReplacing(name, properties) => {
+                manager.start_transient_unit(name, MODE, properties, &[]).await
             }
             UnitJob::Stop(name) => manager.stop_unit(name, FAIL_MODE).await,
             UnitJob::Reload(name) => manager.reload_unit(name, FAIL_MODE).await,

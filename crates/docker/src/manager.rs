@@ -67,13 +67,17 @@ pub struct NetworkInfo {
     pub name: String,
     /// The host's address on the network: where containers reach the supervisor.
     pub gateway: std::net::Ipv4Addr,
+    /// Its IPv6 address there, where the network has IPv6.
+    pub gateway_v6: Option<std::net::Ipv6Addr>,
     pub subnet: String,
+    /// The host's interface of the network (`hassio`, or the engine's `br-<id>`).
+    pub bridge: String,
 }
 
 pub struct DockerManager {
     socket: String,
     pub(crate) naming: Naming,
-    system: Arc<System>,
+    pub(crate) system: Arc<System>,
     config: Persisted<DockerConfig>,
     connection: RwLock<Option<(Docker, EngineInfo)>>,
     /// One connection attempt at a time: a second caller waits for the first's result.

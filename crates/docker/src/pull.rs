@@ -1,7 +1,12 @@
 //! Image work on the engine: pulls that report their progress on a job, tags, and the
 //! `hassio` network every managed container lives on.
+//!
+//! A pull a registry refuses for its rate limit fails with the real Supervisor's answer for that
+//! registry (429); Docker Hub's is also the issue `docker_ratelimit`, whose login lifts the
+//! limit, until a pull from Docker Hub goes through.
 
 use crate::{DockerManager, NetworkInfo};
+use base::system::RaisedIssue;
 use base::Error;
 use bollard::models::{Ipam, IpamConfig, NetworkCreateRequest};
 use bollard::query_parameters::{
@@ -39,7 +44,7 @@ impl DockerManager {
             item = stream.next() => item,
             _ = job.cancelled() => return Err(Error::unavailable(format!("Pull of {image}:{tag} was cancelled"))),
         } {
-            let info = item.map_err(|e| pull_error(image, tag, e))?;
+            let info = item.map_err(|e| self.pull_failed(image, tag, e))?;
             let (Some(id), Some(status)) = (info.id, info.status) else { continue };
             let layer = layers.entry(id).or_default();
             let detail = info.progress_detail.unwrap_or_default();
@@ -53,7 +58,27 @@ impl DockerManager {
             job.set_progress(overall(&layers));
         }
         tracing::info!(image, tag, "pulled image");
+        self.pulled(image);
         Ok(())
+    }
+
+    /// A pull from Docker Hub went through: its rate limit no longer holds.
+    fn pulled(&self, image: &str) {
+        if docker_hub(image) {
+            self.system.withdraw_issue(ratelimit_issue());
+        }
+    }
+
+    /// The error of a failed pull; Docker Hub's rate limit is an issue too.
+    fn pull_failed(&self, image: &str, tag: &str, e: bollard::errors::Error) -> Error {
+        if !rate_limit(&e) {
+            return pull_error(image, tag, e);
+        }
+        tracing::warn!(image, tag, "the registry refused the pull for its rate limit: {e}");
+        if docker_hub(image) {
+            self.system.raise_issue(ratelimit_issue());
+        }
+        rate_limited(image)
     }
 
     /// Whether `image:tag` is already on the engine.
@@ -155,14 +180,21 @@ impl DockerManager {
 
 fn network_info(name: &str, network: bollard::models::NetworkInspect) -> Result<NetworkInfo, Error> {
     let ipam = network.ipam.and_then(|ipam| ipam.config).unwrap_or_default();
+    let gateway_v6 = ipam.iter().find_map(|c| c.gateway.as_deref()?.parse::<std::net::Ipv6Addr>().ok());
     let config = ipam
         .into_iter()
         .find(|c| c.gateway.as_deref().is_some_and(|g| g.parse::<std::net::Ipv4Addr>().is_ok()))
         .ok_or_else(|| Error::internal(format!("The {name} network has no IPv4 gateway")))?;
+    // The engine names a bridge after the network's id unless it was given a name.
+    let named = network.options.and_then(|mut options| options.remove("com.docker.network.bridge.name"));
+    let bridge =
+        named.unwrap_or_else(|| format!("br-{}", network.id.unwrap_or_default().get(..12).unwrap_or_default()));
     Ok(NetworkInfo {
         name: name.to_owned(),
         gateway: config.gateway.unwrap_or_default().parse().expect("checked above"),
+        gateway_v6,
         subnet: config.subnet.unwrap_or_default(),
+        bridge,
     })
 }
 
@@ -171,6 +203,57 @@ fn pull_error(image: &str, tag: &str, e: bollard::errors::Error) -> Error {
     match e {
         bollard::errors::Error::DockerResponseServerError { status_code: 404, .. } => Error::not_found(message),
         _ => Error::invalid(message).with_key("docker_pull_failed"),
+    }
+}
+
+/// Whether the engine says the registry refused for its rate limit: 429, or (engines before
+/// 28.3 answer 500 for it) the registry's `toomanyrequests` in the message or the pull's stream.
+fn rate_limit(e: &bollard::errors::Error) -> bool {
+    match e {
+        bollard::errors::Error::DockerResponseServerError { status_code: 429, .. } => true,
+        bollard::errors::Error::DockerResponseServerError { status_code: 500, message } => {
+            message.contains("toomanyrequests")
+        }
+        bollard::errors::Error::DockerStreamError { error } => error.contains("toomanyrequests"),
+        _ => false,
+    }
+}
+
+/// Whether `image` comes from Docker Hub: no registry named, or one of its names.
+fn docker_hub(image: &str) -> bool {
+    crate::manager::registry_of(image)
+        .is_none_or(|registry| matches!(registry, "docker.io" | "index.docker.io" | crate::manager::DOCKER_HUB))
+}
+
+/// The real Supervisor's answer to a rate-limited pull, by the registry of `image`.
+fn rate_limited(image: &str) -> Error {
+    if docker_hub(image) {
+        let url = "https://www.home-assistant.io/more-info/dockerhub-rate-limit";
+        let mut extra = serde_json::Map::new();
+        extra.insert("dockerhub_rate_limit_url".to_owned(), url.into());
+        return Error::throttled(format!(
+            "Your IP address has made too many requests to Docker Hub which activated a rate limit. For more details see {url}"
+        ))
+        .with_key("dockerhub_rate_limit_exceeded")
+        .with_extra(extra);
+    }
+    if crate::manager::registry_of(image) == Some("ghcr.io") {
+        return Error::throttled(
+            "GitHub Container Registry rate limited the request. This is typically transient; the update will be retried.",
+        )
+        .with_key("ghcr_rate_limit_exceeded");
+    }
+    Error::throttled("Container registry rate limit exceeded").with_key("container_registry_rate_limit_exceeded")
+}
+
+/// Docker Hub's rate limit reached, as the real Supervisor raises it: logging in lifts it.
+fn ratelimit_issue() -> RaisedIssue {
+    RaisedIssue {
+        kind: "docker_ratelimit",
+        context: "system",
+        reference: None,
+        extra: None,
+        suggestions: vec!["registry_login"],
     }
 }
 
@@ -188,6 +271,84 @@ fn overall(layers: &HashMap<String, LayerProgress>) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base::system::IssueChange;
+    use base::System;
+    use futures_util::FutureExt;
+    use std::sync::Arc;
+
+    fn manager() -> (tempfile::TempDir, DockerManager) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = state::Store::open(dir.path()).unwrap();
+        let docker =
+            DockerManager::new(&store, Arc::new(System::default()), "/nonexistent.sock", crate::Naming::default())
+                .unwrap();
+        (dir, docker)
+    }
+
+    /// The issues told to the resolution center so far.
+    fn told(docker: &DockerManager) -> Vec<IssueChange> {
+        docker.system.raised_issues().now_or_never().unwrap_or_default()
+    }
+
+    #[test]
+    fn a_rate_limit_is_429_or_the_registrys_toomanyrequests() {
+        let server = |status_code, message: &str| bollard::errors::Error::DockerResponseServerError {
+            status_code,
+            message: message.to_owned(),
+        };
+        let limit = "toomanyrequests: You have reached your pull rate limit.";
+        assert!(rate_limit(&server(429, "")));
+        assert!(rate_limit(&server(500, &format!("Get https://registry-1.docker.io/v2/x/manifests/1: {limit}"))));
+        assert!(rate_limit(&bollard::errors::Error::DockerStreamError { error: limit.to_owned() }));
+        assert!(!rate_limit(&server(500, "manifest unknown")));
+        assert!(!rate_limit(&server(404, limit)), "only the statuses engines give it");
+        assert!(!rate_limit(&bollard::errors::Error::DockerStreamError { error: "no space left".to_owned() }));
+    }
+
+    #[test]
+    fn each_registry_has_its_answer_and_docker_hubs_is_an_issue_until_a_pull_goes_through() {
+        let (_dir, docker) = manager();
+        let limited = || bollard::errors::Error::DockerResponseServerError { status_code: 429, message: String::new() };
+        for image in ["ghcr.io/home-assistant/amd64-hassio-dns", "127.0.0.1:5000/e2e/x"] {
+            let error = docker.pull_failed(image, "1", limited());
+            assert_eq!(error.kind, base::Kind::Throttled, "{image}");
+            assert!(told(&docker).is_empty(), "nothing to do about {image}'s limit");
+        }
+        let ghcr = docker.pull_failed("ghcr.io/home-assistant/amd64-hassio-dns", "1", limited());
+        assert_eq!(ghcr.error_key.as_deref(), Some("ghcr_rate_limit_exceeded"));
+        let other = docker.pull_failed("127.0.0.1:5000/e2e/x", "1", limited());
+        assert_eq!(
+            (other.message.as_str(), other.error_key.as_deref()),
+            ("Container registry rate limit exceeded", Some("container_registry_rate_limit_exceeded"))
+        );
+
+        for image in ["homeassistant/amd64-addon-ssh", "docker.io/library/busybox", "index.docker.io/a/b"] {
+            let hub = docker.pull_failed(image, "1", limited());
+            assert_eq!(
+                (hub.kind, hub.error_key.as_deref()),
+                (base::Kind::Throttled, Some("dockerhub_rate_limit_exceeded"))
+            );
+            let url = hub.extra_fields.as_ref().unwrap()["dockerhub_rate_limit_url"].clone();
+            assert_eq!(url, "https://www.home-assistant.io/more-info/dockerhub-rate-limit");
+            assert!(hub
+                .message
+                .ends_with("For more details see https://www.home-assistant.io/more-info/dockerhub-rate-limit"));
+            assert_eq!(told(&docker), [IssueChange::Raised(ratelimit_issue())], "{image}");
+        }
+        let issue = ratelimit_issue();
+        assert_eq!(
+            (issue.kind, issue.context, issue.suggestions),
+            ("docker_ratelimit", "system", vec!["registry_login"])
+        );
+
+        // Another failure is no rate limit; a pull from elsewhere says nothing of Docker Hub's.
+        let missing = bollard::errors::Error::DockerResponseServerError { status_code: 404, message: String::new() };
+        assert_eq!(docker.pull_failed("homeassistant/x", "1", missing).kind, base::Kind::NotFound);
+        docker.pulled("ghcr.io/home-assistant/amd64-hassio-dns");
+        assert!(told(&docker).is_empty());
+        docker.pulled("homeassistant/amd64-addon-ssh");
+        assert_eq!(told(&docker), [IssueChange::Withdrawn(ratelimit_issue())]);
+    }
 
     #[test]
     fn progress_weighs_download_and_extract() {

@@ -33,9 +33,10 @@ impl HardwareManager {
         &self.root
     }
 
-    /// Starts following the devices plugged in and removed, for those subscribed by then.
-    pub fn start_monitor(&self) {
-        monitor::start(self.root.clone(), self.changes.clone());
+    /// Starts following the devices plugged in and removed, for those subscribed by then; a
+    /// monitor without the privileges to watch makes `system` unhealthy.
+    pub fn start_monitor(&self, system: Arc<base::System>) {
+        monitor::start(self.root.clone(), self.changes.clone(), system);
     }
 
     /// The devices that come and go from now on.

@@ -6,14 +6,20 @@
 //! is); on a change the devices are read again and compared with the last reading, so each
 //! listener hears of a device once it is complete (a device whose udev record or links came
 //! after its node is announced again with them), and of every device that went.
+//!
+//! A monitor that may not watch a folder that is there does not start, and the system is
+//! unhealthy (`privileged`), as the real Supervisor's when its udev monitor cannot open the
+//! kernel's socket; folders that are not there (a host without udev) are only logged.
 
 use crate::devices::{self, Device};
+use base::System;
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use std::collections::HashMap;
 use std::os::fd::AsFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast;
 
@@ -29,32 +35,45 @@ pub enum Change {
 
 /// Watches the host under `root` on a thread of its own and sends each change, while anyone
 /// listens.
-pub(crate) fn start(root: PathBuf, changes: broadcast::Sender<Change>) {
-    let spawned = std::thread::Builder::new().name("hardware-monitor".to_owned()).spawn(move || watch(&root, &changes));
+pub(crate) fn start(root: PathBuf, changes: broadcast::Sender<Change>, system: Arc<System>) {
+    let spawned = std::thread::Builder::new().name("hardware-monitor".to_owned()).spawn(move || match open(&root) {
+        Ok(Some(inotify)) => watch(&root, &inotify, &changes),
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!("Not privileged to run the hardware monitor: {e}");
+            system.mark_unhealthy("privileged", true);
+        }
+    });
     if let Err(e) = spawned {
         tracing::error!("can't start the hardware monitor: {e}");
     }
 }
 
-fn watch(root: &std::path::Path, changes: &broadcast::Sender<Change>) {
-    let inotify = match Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC) {
-        Ok(inotify) => inotify,
-        Err(e) => {
-            tracing::error!("can't watch the hardware: {e}");
-            return;
-        }
-    };
+/// Watches the udev database and `/dev` under `root`; `None` when neither is there, an error
+/// when one that is there may not be watched.
+fn open(root: &Path) -> Result<Option<Inotify>, Errno> {
+    let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)?;
     let flags = AddWatchFlags::IN_CREATE
         | AddWatchFlags::IN_DELETE
         | AddWatchFlags::IN_MOVED_TO
         | AddWatchFlags::IN_MOVED_FROM
         | AddWatchFlags::IN_CLOSE_WRITE;
-    let watched =
-        ["run/udev/data", "dev"].iter().filter(|dir| inotify.add_watch(&root.join(dir), flags).is_ok()).count();
+    let mut watched = 0;
+    for dir in ["run/udev/data", "dev"] {
+        match inotify.add_watch(&root.join(dir), flags) {
+            Ok(_) => watched += 1,
+            Err(Errno::ENOENT) => {}
+            Err(e) => return Err(e),
+        }
+    }
     if watched == 0 {
         tracing::info!("no udev database and no /dev under {}: devices plugged in are not followed", root.display());
-        return;
+        return Ok(None);
     }
+    Ok(Some(inotify))
+}
+
+fn watch(root: &Path, inotify: &Inotify, changes: &broadcast::Sender<Change>) {
     tracing::info!("started the hardware monitor");
     let mut known = by_sysfs(devices::read(root));
     loop {
@@ -140,7 +159,7 @@ mod tests {
     async fn a_device_plugged_in_is_heard_with_its_udev_record() {
         let host = Host::new();
         let (sender, mut changes) = broadcast::channel(16);
-        start(host.root().to_path_buf(), sender);
+        start(host.root().to_path_buf(), sender, Arc::new(System::default()));
         // Let the monitor take its first reading before the device comes.
         tokio::time::sleep(Duration::from_millis(500)).await;
         let acm = "/sys/devices/pci0000:00/0000:00:14.0/usb1/1-3/1-3:1.0/tty/ttyACM0";

@@ -5,11 +5,13 @@
 //! - `info`: `/host/info` and the feature list, made from the watched service states;
 //! - `disks`: the data disk's usage tree and wear;
 //! - `clock`: the host's clock checked at start against the whoami service;
+//! - `firewall`: the container network's gateway kept from other networks;
 //! - `api`: the `/host/*` routes.
 
 pub mod api;
 mod clock;
 mod disks;
+pub mod firewall;
 mod info;
 mod manager;
 

@@ -200,9 +200,14 @@ impl OsManager {
 
     /// The newest version this board may update to now, from the manifest.
     pub fn latest_version(&self) -> Option<String> {
-        let versions = self.updater.versions();
-        let unrestricted = versions.hassos_boards.get(&self.board()?)?;
-        Some(latest(unrestricted, &versions.hassos_upgrade, self.version().as_deref()))
+        let unrestricted = self.latest_version_unrestricted()?;
+        Some(latest(&unrestricted, &self.updater.versions().hassos_upgrade, self.version().as_deref()))
+    }
+
+    /// The newest version the manifest names for this board, whatever steps an update to it
+    /// must take (`hassos-upgrade`): how far behind the running OS is.
+    pub fn latest_version_unrestricted(&self) -> Option<String> {
+        self.updater.versions().hassos_boards.get(&self.board()?).cloned()
     }
 
     /// The version of an installed update that waits for a reboot.

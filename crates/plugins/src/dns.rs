@@ -1,8 +1,9 @@
 //! What the supervisor tells the dns plugin, as files in its config folder (the contract of
 //! `plugins/dns`): `dns.json` (where to forward, in order: the user's servers, the host's
 //! resolvers, then the fallback) and `hosts` (the names the plugin answers itself: the
-//! supervisor, Core, the plugins and the running add-ons, each also under `local.hass.io`).
-//! Pure, so the formats are tested without a container.
+//! supervisor, Core, the plugins and the running add-ons, each also under `local.hass.io`);
+//! and what the plugin tells the supervisor: `loops.json` (the upstreams that send its queries
+//! back to it). Pure, so the formats are tested without a container.
 
 use docker::DNS_SUFFIX;
 use serde::Serialize;
@@ -35,6 +36,18 @@ pub fn validate_servers(servers: &[String]) -> Result<(), String> {
         return Err(format!("at most {MAX_SERVERS} servers, got {}", servers.len()));
     }
     servers.iter().try_for_each(|server| validate_server(server))
+}
+
+/// The file the plugin names the upstreams that loop in.
+pub const LOOPS_FILE: &str = "loops.json";
+
+/// The upstreams `loops.json` names (`{"looping": [...]}`); `None` for what is not that.
+pub fn looping(text: &str) -> Option<Vec<String>> {
+    #[derive(serde::Deserialize)]
+    struct Loops {
+        looping: Vec<String>,
+    }
+    serde_json::from_str::<Loops>(text).ok().map(|loops| loops.looping)
 }
 
 /// `dns.json`.
@@ -135,6 +148,14 @@ pub fn resolves(mode: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_plugins_loops_are_read_from_its_file() {
+        assert_eq!(looping(r#"{"looping": ["dns://172.30.32.3:53"]}"#), Some(vec!["dns://172.30.32.3:53".to_owned()]));
+        assert_eq!(looping(r#"{"looping": []}"#), Some(vec![]));
+        assert_eq!(looping(""), None);
+        assert_eq!(looping(r#"{"loops": []}"#), None);
+    }
 
     #[test]
     fn servers_are_dns_urls_of_ipv4_addresses() {

@@ -633,6 +633,7 @@ impl PluginManager {
         }
         tokio::spawn(crate::watchdog::watch(self.clone()));
         tokio::spawn(crate::watchdog::watch_dns_inputs(self.clone()));
+        crate::watchdog::watch_dns_loops(self);
         // The resolver first, so that the others start with it in place; a dns plugin that
         // cannot be installed yet holds nobody up.
         let (settled, dns_settled) = tokio::sync::watch::channel(false);

@@ -1,13 +1,15 @@
 //! What the manager follows on its own: the engine's events for the plugins' containers (a
 //! container that dies with a failure is made anew, as the real Supervisor's plugin watchdog
-//! does), and what the dns plugin's files depend on (containers joining or leaving the network,
-//! the host's resolvers).
+//! does), what the dns plugin's files depend on (containers joining or leaving the network,
+//! the host's resolvers), and the loops the dns plugin finds.
 
+use crate::dns;
 use crate::manager::PluginManager;
 use crate::Plugin;
 use bollard::query_parameters::{EventsOptionsBuilder, InspectContainerOptions};
 use futures_util::StreamExt;
 use jobs::JobSpec;
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -155,5 +157,62 @@ pub(crate) async fn watch_dns_inputs(manager: PluginManager) {
     let mut changes = manager.inner.host.network.subscribe();
     while changes.changed().await.is_ok() {
         manager.refresh_dns_files().await;
+    }
+}
+
+/// The issue of a dns plugin that found a loop, as the real Supervisor raises it, with its reset
+/// as the suggestion.
+fn dns_loop() -> base::system::RaisedIssue {
+    base::system::RaisedIssue {
+        kind: "dns_loop",
+        context: "plugin",
+        reference: Some(Plugin::Dns.slug().to_owned()),
+        extra: None,
+        suggestions: vec!["execute_reset"],
+    }
+}
+
+/// Follows `loops.json` in the dns plugin's folder, on a thread asleep in inotify: while the
+/// plugin names an upstream that sends its queries back to it, `dns_loop` stands (the real
+/// Supervisor reads the loop from the log of its plugin, which dies of it; this plugin only
+/// stops using the looping upstream and says so there).
+pub(crate) fn watch_dns_loops(manager: &PluginManager) {
+    let dir = manager.config_dir(Plugin::Dns);
+    let system = std::sync::Arc::clone(manager.inner.jobs.system());
+    let spawned = std::thread::Builder::new().name("dns-loops".to_owned()).spawn(move || {
+        let tell = || {
+            let Some(looping) = std::fs::read_to_string(dir.join(dns::LOOPS_FILE)).ok().and_then(|t| dns::looping(&t))
+            else {
+                return;
+            };
+            if looping.is_empty() {
+                system.withdraw_issue(dns_loop());
+            } else {
+                tracing::error!("Detected a DNS loop in local Network! ({})", looping.join(", "));
+                system.raise_issue(dns_loop());
+            }
+        };
+        let watching = base::fs::ensure_real_dir(&dir).map_err(|e| e.to_string()).and_then(|()| {
+            let inotify = Inotify::init(InitFlags::IN_CLOEXEC).map_err(|e| e.to_string())?;
+            inotify
+                .add_watch(&dir, AddWatchFlags::IN_CLOSE_WRITE | AddWatchFlags::IN_MOVED_TO)
+                .map_err(|e| e.to_string())?;
+            Ok(inotify)
+        });
+        let inotify = match watching {
+            Ok(inotify) => inotify,
+            Err(e) => return tracing::error!("can't follow the dns plugin's loops in {}: {e}", dir.display()),
+        };
+        tell();
+        loop {
+            match inotify.read_events() {
+                Ok(events) if events.iter().any(|e| e.name.as_deref() == Some(dns::LOOPS_FILE.as_ref())) => tell(),
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return tracing::error!("stopped following the dns plugin's loops: {e}"),
+            }
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::error!("can't follow the dns plugin's loops: {e}");
     }
 }

@@ -27,13 +27,11 @@ const MINIMUM_FREE_SPACE_GIB: f64 = 2.0;
 pub const MINIMUM_FULL_BACKUPS: usize = 2;
 /// The disk's used life time (percent) from which it is reported as wearing out.
 const DISK_LIFETIME_LIMIT: f64 = 90.0;
-/// The unit of the real Supervisor's gateway firewall.
-const FIREWALL_UNIT: &str = "supervisor-firewall-gateway.service";
 /// Failed units that say nothing the user can act on here (the firewall reports its own
 /// health; the two waits fail when the network or the time is late at boot, which Home
 /// Assistant does not need).
 const IGNORED_UNITS: [&str; 3] =
-    [FIREWALL_UNIT, "NetworkManager-wait-online.service", "systemd-time-wait-sync.service"];
+    [host::firewall::FIREWALL_SERVICE, "NetworkManager-wait-online.service", "systemd-time-wait-sync.service"];
 
 /// The architectures Home Assistant no longer builds for.
 const DEPRECATED_ARCHS: [&str; 3] = ["armhf", "armv7", "i386"];

@@ -70,6 +70,7 @@ pub struct Engine {
 #[derive(Debug, Clone, Default)]
 pub struct Os {
     pub version: Option<String>,
+    /// The manifest's newest for the board, not the step an update may take now.
     pub latest: Option<String>,
     pub board: Option<String>,
 }

@@ -20,7 +20,7 @@ pub async fn gather(parts: &Parts, issues: &[Issue]) -> Facts {
     });
     let os = parts.system.haos().then(|| Os {
         version: parts.os.version(),
-        latest: parts.os.latest_version(),
+        latest: parts.os.latest_version_unrestricted(),
         board: parts.os.board(),
     });
     let (containers, known_images) = containers(parts).await;

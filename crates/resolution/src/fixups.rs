@@ -46,8 +46,10 @@ use ContextType as C;
 use IssueType as I;
 use SuggestionType as S;
 
-/// Every fixup this supervisor can apply.
-pub const FIXUPS: [Fixup; 22] = [
+/// Every fixup this supervisor can apply: the real Supervisor's, and the reset of the dns plugin
+/// that its `dns_loop` suggests (the real one has no fixup for it, so applying it there does
+/// nothing).
+pub const FIXUPS: [Fixup; 23] = [
     fixup("app_clear_port_config", S::ClearPortConfig, C::Addon, &[I::AppPortConflict], Auto::Never),
     fixup("app_execute_rebuild", S::ExecuteRebuild, C::Addon, &[I::DockerConfig], Auto::Never),
     fixup(
@@ -88,6 +90,7 @@ pub const FIXUPS: [Fixup; 22] = [
     fixup("mount_execute_reload", S::ExecuteReload, C::Mount, &[I::MountFailed], Auto::Never),
     fixup("mount_execute_remove", S::ExecuteRemove, C::Mount, &[I::MountFailed], Auto::Never),
     fixup("app_disable_boot", S::DisableBoot, C::Addon, &[I::BootFail], Auto::Never),
+    fixup("plugin_execute_reset", S::ExecuteReset, C::Plugin, &[I::DnsLoop], Auto::Never),
 ];
 
 /// The fixups that run when `suggestion` is applied.
@@ -186,6 +189,8 @@ impl Fixup {
                 .map_err(|e| Error::internal(format!("Can't reset the failed unit {reference}: {e}"))),
             "mount_execute_reload" => parts.mounts.reload(&reference).await,
             "mount_execute_remove" => parts.mounts.remove(&reference).await,
+            "plugin_execute_reset" if reference == "dns" => parts.plugins.reset_dns().await,
+            "plugin_execute_reset" => Ok(()),
             other => Err(Error::internal(format!("The fixup {other} does not exist"))),
         }
     }

@@ -1,6 +1,6 @@
 //! The plugin's state and how it answers: the configuration (reloaded from the files), the
 //! upstreams in the order the configuration gives them, the cache, the queries in flight, and
-//! the loop probes.
+//! the loop probes, whose findings are told to the supervisor in `loops.json`.
 
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
@@ -24,6 +24,10 @@ use crate::upstream::{Outcome, Tuning, Upstream};
 const CACHE_ENTRIES: usize = 4096;
 /// The longest a cached answer is kept, in seconds (the real plugin's `cache 600`).
 const CACHE_MAX_TTL: u32 = 600;
+/// What the plugin tells the supervisor, next to the files it reads: `{"looping": [...]}`, the
+/// upstreams that send queries back to it, written when one is found and after each reload's
+/// probes.
+pub const LOOPS_FILE: &str = "loops.json";
 
 /// One configuration in force, replaced whole at a reload.
 pub struct Active {
@@ -48,7 +52,10 @@ pub struct Resolver {
     active: RwLock<Arc<Active>>,
     cache: Mutex<Cache>,
     in_flight: Mutex<HashMap<Key, Vec<oneshot::Sender<Arc<Message>>>>>,
-    probes: Mutex<HashMap<LowerName, Arc<Upstream>>>,
+    /// The probes under way, by name: the upstream each went through, and whether it came back.
+    probes: Mutex<HashMap<LowerName, (Arc<Upstream>, bool)>>,
+    /// What `loops.json` says.
+    reported: Mutex<Option<Vec<String>>>,
 }
 
 impl Resolver {
@@ -63,6 +70,7 @@ impl Resolver {
             cache: Mutex::new(Cache::new(CACHE_ENTRIES, CACHE_MAX_TTL)),
             in_flight: Mutex::new(HashMap::new()),
             probes: Mutex::new(HashMap::new()),
+            reported: Mutex::new(None),
         })
     }
 
@@ -131,30 +139,75 @@ impl Resolver {
         );
         let active = Arc::new(Active { settings, hosts, primary, fallback });
         *self.active.write().unwrap() = active.clone();
-        for upstream in active.primary.iter().chain(&active.fallback) {
-            tokio::spawn(self.clone().probe(upstream.clone()));
-        }
+        let probes: Vec<_> = active
+            .primary
+            .iter()
+            .chain(&active.fallback)
+            .map(|upstream| self.clone().probe(upstream.clone()))
+            .collect();
+        let resolver = self.clone();
+        tokio::spawn(async move {
+            futures_util::future::join_all(probes).await;
+            // Every reload is answered, so that the supervisor hears again what it may have
+            // forgotten (a loop it was told of and reset).
+            resolver.report(true);
+        });
     }
 
     /// Sends a name nobody else asks through the upstream (CoreDNS's `loop` plugin asks itself
     /// `<random>.<random>.` HINFO the same way): if it comes back to us, the upstream forwards
-    /// to us, and asking it would go round in circles.
+    /// to us, and asking it would go round in circles. What it finds replaces what the last
+    /// probe found; until then a looping upstream stays unused.
     async fn probe(self: Arc<Self>, upstream: Arc<Upstream>) {
         let name = Name::from_ascii(format!("{}.{}.", random(), random())).expect("digits make a name");
         let key = LowerName::new(&name);
-        upstream.clear_looping();
-        self.probes.lock().unwrap().insert(key.clone(), upstream.clone());
+        self.probes.lock().unwrap().insert(key.clone(), (upstream.clone(), false));
         // The answer does not matter: an arrival is seen by `probe_arrived` before it comes.
         let _ = upstream.ask(&Query::query(name, RecordType::HINFO)).await;
-        self.probes.lock().unwrap().remove(&key);
+        let came_back = self.probes.lock().unwrap().remove(&key).is_some_and(|(_, arrived)| arrived);
+        if !came_back {
+            upstream.clear_looping();
+        }
     }
 
     /// A query for one of our probes: the upstream it went through loops. It must not be
     /// forwarded again.
     pub fn probe_arrived(&self, name: &LowerName) -> bool {
-        let Some(upstream) = self.probes.lock().unwrap().get(name).cloned() else { return false };
-        upstream.mark_looping();
+        let upstream = {
+            let mut probes = self.probes.lock().unwrap();
+            let Some((upstream, arrived)) = probes.get_mut(name) else { return false };
+            *arrived = true;
+            upstream.clone()
+        };
+        if upstream.mark_looping() {
+            self.report(false);
+        }
         true
+    }
+
+    /// Writes `loops.json` with the upstreams of the configuration in force that loop, when
+    /// that changed or `always`.
+    fn report(&self, always: bool) {
+        let active = self.active();
+        let mut looping: Vec<String> = Vec::new();
+        for upstream in active.primary.iter().chain(&active.fallback).filter(|u| u.is_looping()) {
+            let url = upstream.to_string();
+            if !looping.contains(&url) {
+                looping.push(url);
+            }
+        }
+        let mut reported = self.reported.lock().unwrap();
+        if !always && reported.as_ref() == Some(&looping) {
+            return;
+        }
+        let path = self.dir.join(LOOPS_FILE);
+        let partial = self.dir.join(format!(".{LOOPS_FILE}.partial"));
+        let text = serde_json::json!({ "looping": looping }).to_string();
+        // Renamed into place: the supervisor never reads half a file.
+        match std::fs::write(&partial, text).and_then(|()| std::fs::rename(&partial, &path)) {
+            Ok(()) => *reported = Some(looping),
+            Err(e) => error!("cannot write {}: {e}", path.display()),
+        }
     }
 
     /// The answer of the upstreams for a query, from the cache when it has one. Identical

@@ -1,7 +1,8 @@
 //! One upstream resolver: queries over UDP with a retry over TCP when the answer is truncated,
 //! and its health. An upstream that does not answer `max_fails` times in a row is skipped and
 //! checked in the background until it answers again (CoreDNS's `max_fails` and `health_check`);
-//! one that sends our queries back to us is never used again until the next reload.
+//! one that sends our queries back to us is not used until a probe at a later reload goes
+//! through it without coming back.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, Weak};
@@ -77,18 +78,24 @@ impl Upstream {
         self.health.lock().unwrap().looping
     }
 
-    /// Our own probe came back through this upstream.
-    pub fn mark_looping(&self) {
+    /// Our own probe came back through this upstream; whether that is news.
+    pub fn mark_looping(&self) -> bool {
         let mut health = self.health.lock().unwrap();
-        if !health.looping {
-            health.looping = true;
-            warn!("upstream {self} sends queries back to this server (loop detected): not used until the next reload");
+        if health.looping {
+            return false;
         }
+        health.looping = true;
+        warn!("upstream {self} sends queries back to this server (loop detected): not used until the next reload");
+        true
     }
 
-    /// A new probe is under way: what it finds replaces what the last one found.
+    /// A probe went through this upstream without coming back.
     pub fn clear_looping(&self) {
-        self.health.lock().unwrap().looping = false;
+        let mut health = self.health.lock().unwrap();
+        if health.looping {
+            health.looping = false;
+            info!("upstream {self} no longer sends queries back to this server");
+        }
     }
 
     /// Asks the query, counting a failure towards skipping this upstream.

@@ -256,6 +256,20 @@ fn write(dir: &Path, file: &str, text: &str) {
     std::fs::write(dir.join(file), text).unwrap();
 }
 
+/// Waits until the plugin's `loops.json` names the upstreams `looping`.
+async fn wait_loops(dir: &Path, looping: &[String]) {
+    let expected = serde_json::json!({ "looping": looping });
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let text = std::fs::read_to_string(dir.join("loops.json")).unwrap_or_default();
+        if serde_json::from_str::<serde_json::Value>(&text).is_ok_and(|found| found == expected) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "loops.json is {text:?}, not {expected}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn dns_json(
     servers: &[&Upstream],
     locals: &[&Upstream],
@@ -464,6 +478,7 @@ async fn an_upstream_that_is_the_plugin_itself_is_found_at_start() {
     write(dir.path(), "dns.json", &format!(r#"{{"servers": ["{own}", "{}"], "debug": true}}"#, good.url()));
     let plugin = Plugin::start(dir.path(), &format!("127.0.0.1:{port}")).await;
     plugin.wait_log(&format!("upstream {own} sends queries back to this server (loop detected)"), 1).await;
+    wait_loops(dir.path(), std::slice::from_ref(&own)).await;
 
     assert_eq!(addresses(&plugin.ask(false, "www.example.test", RecordType::A).await), vec!["192.0.2.4"]);
     plugin.wait_log("query www.example.test. IN A", 1).await;
@@ -476,6 +491,7 @@ async fn an_upstream_that_forwards_back_is_found_at_reload_and_not_used() {
     let good = Upstream::start([192, 0, 2, 4], Mode::Answer).await;
     write(dir.path(), "dns.json", &dns_json(&[&good], &[], false, &[], false));
     let plugin = Plugin::start(dir.path(), "127.0.0.1:0").await;
+    wait_loops(dir.path(), &[]).await;
     let forwarder = Upstream::start([192, 0, 2, 1], Mode::Relay(plugin.addr)).await;
 
     write(dir.path(), "dns.json", &dns_json(&[&forwarder, &good], &[], false, &[], false));
@@ -483,6 +499,7 @@ async fn an_upstream_that_forwards_back_is_found_at_reload_and_not_used() {
     plugin
         .wait_log(&format!("upstream {} sends queries back to this server (loop detected)", forwarder.url()), 1)
         .await;
+    wait_loops(dir.path(), &[forwarder.url()]).await;
     assert_eq!(forwarder.seen(true).len(), 1, "the probe went through it: {:?}", forwarder.seen(true));
     assert_eq!(forwarder.seen(true)[0].1, RecordType::HINFO);
 
@@ -491,6 +508,13 @@ async fn an_upstream_that_forwards_back_is_found_at_reload_and_not_used() {
         assert_eq!(addresses(&plugin.ask(tcp, name, RecordType::A).await), vec!["192.0.2.4"]);
     }
     assert_eq!(forwarder.seen(false), vec![], "a looping upstream is not asked");
+
+    // Told where to forward, it no longer loops: found at the next reload, and used again.
+    forwarder.set_mode(Mode::Answer);
+    plugin.reload().await;
+    plugin.wait_log(&format!("upstream {} no longer sends queries back to this server", forwarder.url()), 1).await;
+    wait_loops(dir.path(), &[]).await;
+    assert_eq!(addresses(&plugin.ask(false, "again.example.test", RecordType::A).await), vec!["192.0.2.1"]);
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! the names it answers for the containers, and its forwards to the servers the user sets, to a
 //! DNS server the test runs on the container network's gateway, until `/dns/reset` forgets them.
 
-use super::{address_of, container, docker, gateway, life_cycle, offer, running, wait_for, Stage};
+use super::{address_of, container, docker, gateway, jobs_named, life_cycle, offer, running, wait_for, Stage};
 use crate::addons::{engine_daemon, inspect_container, install};
 use e2e::{eventually, Daemon};
 use serde_json::{json, Value};
@@ -107,17 +107,22 @@ fn dns_options_are_checked_kept_and_written_for_the_plugin() {
     assert_eq!((status.as_u16(), log.as_str()), (200, ""));
 }
 
-/// The dns plugin's own program is another part of the project; until it is built this test
-/// only says so.
-#[test]
-fn the_dns_plugin_resolves_for_the_containers() {
+/// A daemon whose dns plugin runs at version 1. The plugin's own program is another part of the
+/// project; until it is built, `None`, and the test only says so.
+fn with_dns_plugin() -> Option<Daemon> {
     if !e2e::has_bin("plugin-dns") {
         eprintln!("skipped: plugin-dns is not built (cargo build -p plugin-dns), so the dns plugin can't run");
-        return;
+        return None;
     }
     let daemon = engine_daemon(&[("SUPERVISOR_PLUGINS_INSTALL", "dns")]);
     offer(&daemon, &[("dns", "1")]);
     running(&daemon, "dns", "1");
+    Some(daemon)
+}
+
+#[test]
+fn the_dns_plugin_resolves_for_the_containers() {
+    let Some(daemon) = with_dns_plugin() else { return };
     let dns = inspect_container(&container(&daemon, "dns")).unwrap();
     let network = format!("{}hassio", daemon.instance());
     let address = dns["NetworkSettings"]["Networks"][&network]["IPAddress"].as_str().unwrap().to_owned();
@@ -249,9 +254,7 @@ fn answer(query: &[u8], name: &str, address: Ipv4Addr) -> Option<(Vec<u8>, bool)
 
 #[test]
 fn the_dns_plugin_forwards_to_the_servers_set_until_they_are_reset() {
-    let daemon = engine_daemon(&[("SUPERVISOR_PLUGINS_INSTALL", "dns")]);
-    offer(&daemon, &[("dns", "1")]);
-    running(&daemon, "dns", "1");
+    let Some(daemon) = with_dns_plugin() else { return };
     // The gateway is the host's address on the container network, which the plugin reaches.
     let gateway: Ipv4Addr = gateway(&daemon).parse().unwrap();
     let name = format!("{}.forward.e2e.test", daemon.instance().trim_end_matches('-'));
@@ -293,4 +296,53 @@ fn the_dns_plugin_forwards_to_the_servers_set_until_they_are_reset() {
     let answer = lookup();
     assert!(!answer.contains(&known), "{answer}");
     assert_eq!(server.asked(), asked, "the test's server is no longer asked: {answer}");
+}
+
+/// The `dns_loop` issue of `/resolution/info`, if there is one.
+fn dns_loop(daemon: &Daemon) -> Option<Value> {
+    let (_, info) = daemon.get("/resolution/info");
+    info["data"]["issues"].as_array()?.iter().find(|issue| issue["type"] == "dns_loop").cloned()
+}
+
+fn set_servers(daemon: &Daemon, servers: &[String]) {
+    let (status, body) = daemon.post("/dns/options", json!({ "servers": servers }));
+    assert_eq!(status, 200, "{body}");
+}
+
+#[test]
+fn a_dns_plugin_forwarding_to_itself_is_a_dns_loop_until_it_forwards_elsewhere_or_is_reset() {
+    let Some(daemon) = with_dns_plugin() else { return };
+    assert_eq!(dns_loop(&daemon), None);
+    // Its probe, sent to the server the user set, comes back to it.
+    let itself = vec![format!("dns://{}", address_of(&daemon, &container(&daemon, "dns")))];
+    set_servers(&daemon, &itself);
+    let issue = wait_for(&daemon, "the dns loop", || dns_loop(&daemon));
+    assert_eq!((&issue["context"], &issue["reference"]), (&json!("plugin"), &json!("dns")), "{issue}");
+    let (status, body) = daemon.get(&format!("/resolution/issue/{}/suggestions", issue["uuid"].as_str().unwrap()));
+    assert_eq!(status, 200, "{body}");
+    let suggestions = body["data"]["suggestions"].as_array().unwrap().clone();
+    let kinds: Vec<_> = suggestions.iter().map(|s| (&s["type"], &s["context"], &s["reference"])).collect();
+    assert_eq!(kinds, [(&json!("execute_reset"), &json!("plugin"), &json!("dns"))]);
+
+    // Told to forward elsewhere, the plugin finds no loop at its reload: the issue goes.
+    set_servers(&daemon, &[]);
+    wait_for(&daemon, "the loop to be over", || dns_loop(&daemon).is_none().then_some(()));
+
+    // Again, and reset by the suggestion, as a job.
+    set_servers(&daemon, &itself);
+    let issue = wait_for(&daemon, "the dns loop again", || dns_loop(&daemon));
+    let (_, body) = daemon.get(&format!("/resolution/issue/{}/suggestions", issue["uuid"].as_str().unwrap()));
+    let reset = body["data"]["suggestions"][0]["uuid"].as_str().unwrap().to_owned();
+    let (status, body) = daemon.post(&format!("/resolution/suggestion/{reset}"), json!({}));
+    assert_eq!(status, 200, "{body}");
+    let job = jobs_named(&daemon, "fixup_plugin_execute_reset_process").pop().expect("the fixup's job");
+    assert_eq!((&job["done"], &job["errors"]), (&json!(true), &json!([])), "{job}");
+    let (_, info) = daemon.get("/dns/info");
+    assert_eq!((&info["data"]["servers"], &info["data"]["fallback"]), (&json!([]), &json!(true)), "{info}");
+    assert_eq!(dns_loop(&daemon), None);
+    // The plugin, reloaded with its reset files, finds no loop either: it stays gone.
+    wait_for(&daemon, "the plugin to find no loop", || {
+        (dns_file(&daemon, "loops.json")? == r#"{"looping":[]}"#).then_some(())
+    });
+    assert_eq!(dns_loop(&daemon), None);
 }

@@ -6,7 +6,7 @@
 //! evaluations of the setup). Core's test also has its rolled back update, an issue until an
 //! update goes well.
 
-use super::{healthcheck, info, issue, names, suggestions_of, unsupported};
+use super::{healthcheck, info, issue, names, suggestions_of, unsupported, NOBODY};
 use crate::addons::{docker, engine_daemon, install};
 use dbus_fixtures::{PrivateBus, Profile, Service};
 use e2e::registry::{LocalRegistry, BASE_IMAGE};
@@ -184,6 +184,40 @@ fn a_virtual_machine_on_an_image_for_a_board_is_unsupported_until_it_runs_on_the
 }
 
 #[test]
+fn home_assistant_os_four_majors_behind_the_manifest_is_unsupported_until_the_manifest_is_near() {
+    let bus = PrivateBus::start_with(Service::ALL, Profile::Haos).expect("a private bus");
+    let mut daemon = Daemon::start_with(&[bus.env()]);
+    // The Yellow runs 16.0; the last four majors of 19 still include 16.
+    let mut versions = manifest("stable", env!("CARGO_PKG_VERSION"));
+    versions["hassos"] = json!({"yellow": "19.2"});
+    daemon.write_manifest("stable", &versions);
+    reload_updates(&daemon);
+    healthcheck(&daemon);
+    assert!(!unsupported(&daemon).contains(&"os_version".to_owned()), "{}", info(&daemon));
+
+    // A fifth major is out: read with the manifest. That 16 must update to 16.3 first does
+    // not make it any less behind.
+    versions["hassos"] = json!({"yellow": "20.0"});
+    versions["hassos-upgrade"] = json!({"16": "16.3"});
+    daemon.write_manifest("stable", &versions);
+    reload_updates(&daemon);
+    eventually("the old OS", || unsupported(&daemon).contains(&"os_version".to_owned()).then_some(()));
+    assert_eq!(supported(&daemon), (json!(false), json!(false)));
+    assert!(!unsupported(&daemon).contains(&"os".to_owned()), "still Home Assistant OS: {}", info(&daemon));
+
+    // As in the real one, an unsupported OS reads no manifest any more (`os_supported`): the
+    // way out is an OS update, running after the host's reboot.
+    let (status, body) = daemon.post("/reload_updates", json!({}));
+    let refused = json!("'updater_fetch_data' blocked from execution, unsupported OS version");
+    assert_eq!((status.as_u16(), &body["message"]), (400, &refused), "{body}");
+    let cpe = "cpe:2.3:o:home-assistant:haos:17.0:*:production:*:*:*:yellow:*";
+    bus.set_property(Service::Hostname1, "OperatingSystemCPEName", cpe).unwrap();
+    daemon.kill9_and_restart();
+    wait_unsupported(&daemon, "os_version", false);
+    reload_updates(&daemon);
+}
+
+#[test]
 fn a_host_without_its_journal_is_unsupported_until_the_journal_answers() {
     let journal = journal::testing::TestJournal::serve_unix(&[]).expect("a test journal");
     let mut daemon = Daemon::start();
@@ -241,9 +275,6 @@ fn core_on_a_custom_image_or_two_years_behind_is_unsupported_and_a_rolled_back_u
     wait_unsupported(&daemon, "home_assistant_core_version", false);
     eventually("the rollback to be over", || issue(&daemon, "update_rollback").is_none().then_some(()));
 }
-
-/// `nobody` and `nogroup`.
-const NOBODY: (u32, u32) = (65534, 65534);
 
 #[test]
 fn a_supervisor_without_privileges_is_unsupported_and_unhealthy_until_it_runs_privileged() {
