@@ -7,7 +7,8 @@
 //! the `paplay`/`parecord` applications they play and record with), and `apparmor` (whose
 //! `apparmor_parser` compiles the fixture add-ons' profiles, which must refuse a broken one even
 //! where the kernel has no AppArmor), and `chromium` with `chromium-driver` (the headless browser
-//! the admin UI's tests drive over WebDriver). Each is installed with
+//! the admin UI's tests drive over WebDriver), and `iptables` (the gateway firewall's rules, which
+//! the host tests apply in a network namespace of their own). Each is installed with
 //! `apt-get` only when missing. Also, from PyPI, each in a virtual environment: the Python `securetar` library,
 //! for the SecureTar interoperability tests, and schemathesis, which fuzzes the API through its
 //! OpenAPI document (tests/e2e/fuzz_api.rs).
@@ -38,6 +39,8 @@ const APPARMOR_PARSER: &str = "/usr/sbin/apparmor_parser";
 /// (`e2e::browser`).
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// What the gateway firewall's unit runs; the e2e test replays its commands in a namespace.
+const IPTABLES: [&str; 2] = ["/usr/sbin/iptables", "/usr/sbin/ip6tables"];
 /// The library the real Supervisor encrypts backups with, at the version
 /// crates/securetar/tests/interop.rs expects it (the path holds the version, so that a new pin
 /// makes a new environment).
@@ -76,6 +79,9 @@ pub fn ensure() -> anyhow::Result<()> {
     }
     if [CHROMIUM, CHROMEDRIVER].iter().any(|program| !Path::new(program).exists()) {
         apt_install(&["chromium", "chromium-driver"])?;
+    }
+    if IPTABLES.iter().any(|program| !Path::new(program).exists()) {
+        apt_install(&["iptables"])?;
     }
     ensure_venv(SECURETAR_VENV, SECURETAR, "securetar")?;
     ensure_venv(SCHEMATHESIS_VENV, SCHEMATHESIS, "schemathesis")
