@@ -466,7 +466,7 @@ fn the_watchdog_restarts_a_crashed_addon_and_leaves_a_stopped_one_alone() {
     assert_eq!(data_lines(&daemon, slug, "starts").len(), starts + 1, "restarted without a watchdog");
 }
 
-fn write_stdin(daemon: &Daemon, slug: &str, line: &str) -> (StatusCode, Value) {
+pub(crate) fn write_stdin(daemon: &Daemon, slug: &str, line: &str) -> (StatusCode, Value) {
     let response = daemon
         .client()
         .post(daemon.url(&format!("/addons/{slug}/stdin")))

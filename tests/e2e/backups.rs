@@ -155,7 +155,10 @@ fn encrypted_backup_needs_its_password_and_a_wrong_one_changes_nothing() {
     fs::write(share.join("deep/er/notes.txt"), "changed").unwrap();
     let changed = snapshot(&share);
 
-    for body in [json!({"folders": ["share"]}), json!({"folders": ["share"], "password": "wrong"})] {
+    // Refused in the answer, in the background too: no job is started to fail later.
+    let wrong = json!({"folders": ["share"], "password": "wrong"});
+    let wrong_in_background = json!({"folders": ["share"], "password": "wrong", "background": true});
+    for body in [json!({"folders": ["share"]}), wrong, wrong_in_background] {
         let (status, answer) = restore(&daemon, &slug, "partial", body);
         assert_eq!(status, 400, "{answer}");
         assert_eq!(answer["message"], format!("Invalid password for backup {slug}"));

@@ -5,8 +5,8 @@
 //! Each [`Browser`] runs its own chromedriver on a free loopback port and its own Chromium with
 //! a fresh profile, and ends both when dropped (the driver's whole process group). Waits are
 //! bounded. Screenshots go to `target/screenshots/<test>/<page>.png`, kept as the run's
-//! artifacts. Chromium's performance log is on, so a test can list every request the browser
-//! sent ([`Browser::requests`]).
+//! artifacts. Chromium's performance and browser logs are on, so a test can list every request
+//! the browser sent ([`Browser::requests`]) and every console message ([`Browser::console`]).
 
 use base64::Engine;
 use reqwest::blocking::Client;
@@ -39,6 +39,17 @@ pub struct Request {
     pub headers: Vec<String>,
 }
 
+/// One message of the browser's console: the pages' own, and Chromium's about them (a script
+/// error, a resource that failed to load, a Content-Security-Policy violation).
+#[derive(Debug, Clone)]
+pub struct ConsoleEntry {
+    /// `SEVERE`, `WARNING`, `INFO`, ...
+    pub level: String,
+    /// `javascript`, `network`, `security`, `console-api`, ...
+    pub source: String,
+    pub message: String,
+}
+
 /// A headless Chromium and the chromedriver that drives it.
 pub struct Browser {
     driver: Child,
@@ -60,6 +71,8 @@ impl Browser {
         let client = Client::builder().timeout(Duration::from_secs(60)).build().expect("http client");
         let profile = tempfile::tempdir().expect("a profile folder");
         let log = profile.path().join("chromedriver.log");
+        // The folder holds this run's screenshots only.
+        let _ = std::fs::remove_dir_all(screenshot_dir(test));
         // Another program may take the free port first: then the driver exits and another is tried.
         for _ in 0..5 {
             let port = crate::free_port();
@@ -123,6 +136,12 @@ impl Browser {
 
     /// One WebDriver command; answers its `value`, failing the test on a WebDriver error.
     fn command(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        self.try_command(method, path, body)
+            .unwrap_or_else(|error| panic!("WebDriver {method} {path}: {} {}", error["error"], error["message"]))
+    }
+
+    /// One WebDriver command; answers its `value`, or the WebDriver error (`error` names it).
+    fn try_command(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, Value> {
         let url = format!("{}{path}", self.endpoint);
         let request = match method {
             "GET" => self.client.get(url),
@@ -132,8 +151,11 @@ impl Browser {
         let response = request.send().unwrap_or_else(|e| panic!("WebDriver {method} {path}: {e}"));
         let status = response.status();
         let answer: Value = response.json().unwrap_or_else(|e| panic!("WebDriver {method} {path}: not JSON: {e}"));
-        assert!(status.is_success(), "WebDriver {method} {path}: {status} {}", answer["value"]);
-        answer["value"].clone()
+        if status.is_success() {
+            Ok(answer["value"].clone())
+        } else {
+            Err(answer["value"].clone())
+        }
     }
 
     fn session_command(&self, method: &str, path: &str, body: Option<Value>) -> Value {
@@ -188,8 +210,18 @@ impl Browser {
         }
     }
 
-    pub fn click(&self, element: &Element) {
-        self.session_command("POST", &format!("/element/{}/click", element.0), None);
+    /// Clicks the first element `css` selects, waiting for it, and finding it again when the
+    /// page drew it anew between the two steps.
+    pub fn click_on(&self, css: &str) {
+        self.wait_until(&format!("an element {css} to click"), |browser| {
+            let element = browser.find_all(css).into_iter().next()?;
+            let path = format!("/session/{}/element/{}/click", browser.session, element.0);
+            match browser.try_command("POST", &path, None) {
+                Ok(_) => Some(()),
+                Err(error) if error["error"] == "stale element reference" => None,
+                Err(error) => panic!("WebDriver click on {css}: {error}"),
+            }
+        })
     }
 
     /// Types `text` into `element` (after what it holds).
@@ -226,9 +258,23 @@ impl Browser {
         self.session_command("POST", "/execute/async", Some(json!({"script": script, "args": arguments})))
     }
 
-    /// Saves the page as `target/screenshots/<test>/<page>.png`; answers the file.
+    /// Saves what the viewport shows as `target/screenshots/<test>/<page>.png`; answers the file.
     pub fn screenshot(&self, page: &str) -> PathBuf {
         let encoded = self.session_command("GET", "/screenshot", None);
+        self.save_png(page, &encoded)
+    }
+
+    /// Saves the whole page, below the fold too, as `target/screenshots/<test>/<page>.png`;
+    /// answers the file.
+    pub fn screenshot_page(&self, page: &str) -> PathBuf {
+        let metrics = self.devtools("Page.getLayoutMetrics", json!({}));
+        let size = &metrics["cssContentSize"];
+        let clip = json!({"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1});
+        let shot = self.devtools("Page.captureScreenshot", json!({"captureBeyondViewport": true, "clip": clip}));
+        self.save_png(page, &shot["data"])
+    }
+
+    fn save_png(&self, page: &str, encoded: &Value) -> PathBuf {
         let png = base64::engine::general_purpose::STANDARD
             .decode(encoded.as_str().unwrap_or_default())
             .expect("the screenshot is base64");
@@ -236,6 +282,39 @@ impl Browser {
         let path = self.screenshots.join(format!("{page}.png"));
         std::fs::write(&path, png).expect("the screenshot written");
         path
+    }
+
+    /// Lays the page out as a phone's screen `width` by `height` CSS pixels does (the page's
+    /// viewport meta tag applies), until [`Browser::desktop_screen`].
+    pub fn phone_screen(&self, width: u32, height: u32) {
+        let metrics = json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": true});
+        self.devtools("Emulation.setDeviceMetricsOverride", metrics);
+    }
+
+    /// Lays the page out in the browser's window again.
+    pub fn desktop_screen(&self) {
+        self.devtools("Emulation.clearDeviceMetricsOverride", json!({}));
+    }
+
+    /// One command of the DevTools protocol, sent to the page through the driver.
+    fn devtools(&self, command: &str, params: Value) -> Value {
+        self.session_command("POST", "/goog/cdp/execute", Some(json!({"cmd": command, "params": params})))
+    }
+
+    /// Every console message since the last call.
+    pub fn console(&self) -> Vec<ConsoleEntry> {
+        let entries = self.session_command("POST", "/se/log", Some(json!({"type": "browser"})));
+        let field = |entry: &Value, name: &str| entry[name].as_str().unwrap_or_default().to_owned();
+        entries
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|entry| ConsoleEntry {
+                level: field(entry, "level"),
+                source: field(entry, "source"),
+                message: field(entry, "message"),
+            })
+            .collect()
     }
 
     /// The browser's cookies for the current page, as WebDriver tells them (`httpOnly`,

@@ -721,6 +721,7 @@ impl BackupManager {
     /// need no job; waits for it unless `background`.
     pub async fn restore(&self, slug: &str, request: RestoreRequest, background: bool) -> Result<BackupJob, Error> {
         let backup = self.check_restore(slug, &request)?;
+        let backup = check_password(backup, request.password.clone()).await?;
         let spec = Self::restore_spec(request.full);
         let manager = self.clone();
         let work = move |job: Job| async move {
@@ -1276,6 +1277,32 @@ pub fn space_reserve(total: u64) -> u64 {
 
 fn restore_root(data: &DataDir) -> PathBuf {
     data.root().join("restore")
+}
+
+/// Refuses a wrong password before a restore starts, as the real Supervisor does, so that a
+/// caller restoring in the background hears of it in the answer rather than from a failed job:
+/// the backup's first inner archive must decrypt with it. A backup without any opens with any.
+async fn check_password(backup: BackupFile, password: Option<String>) -> Result<BackupFile, Error> {
+    let Some(password) = password.filter(|_| backup.protected()) else { return Ok(backup) };
+    tokio::task::spawn_blocking(move || {
+        let meta = &backup.meta;
+        let parts = meta.folders.iter().map(String::as_str);
+        let parts = parts.chain(meta.homeassistant.as_ref().map(|_| HOMEASSISTANT_FOLDER));
+        let first =
+            parts.chain(meta.addons.iter().map(|addon| addon.slug.as_str())).find_map(|part| backup.member(part));
+        if let Some(member) = first {
+            let stored =
+                backup.read_member(member).map_err(|e| Error::internal(format!("Cannot read the backup: {e}")))?;
+            if let Err(securetar::Error::WrongPassword) =
+                securetar::Decryptor::new(stored, &securetar::Password::new(&password))
+            {
+                return Err(Error::invalid(format!("Invalid password for backup {}", meta.slug)));
+            }
+        }
+        Ok(backup)
+    })
+    .await
+    .map_err(|e| Error::internal(e.to_string()))?
 }
 
 /// The directory of a folder the API names.
