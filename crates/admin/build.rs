@@ -6,7 +6,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("ui");
+    // Read when the script runs, not baked in when it is compiled: a script built for a checkout
+    // elsewhere (another worktree sharing the target folder) must still embed this one's files.
+    let root = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("ui");
     // A folder makes cargo look at everything under it.
     println!("cargo:rerun-if-changed=ui");
     println!("cargo:rerun-if-changed=build.rs");

@@ -5,7 +5,7 @@
 //! does in the pages, each task in a test of its own with its own daemon (so its own names on
 //! the engine): installing a fixture add-on from the store with its job followed live,
 //! configuring one through its generated form, following its log, making, restoring, deleting
-//! and uploading a backup; and every page at a desktop's width and a phone's, screenshotted,
+//! and uploading a backup, adding, changing and removing a network mount; and every page at a desktop's width and a phone's, screenshotted,
 //! without horizontal scrolling on the phone and without a script error or a
 //! Content-Security-Policy violation in the console.
 
@@ -616,4 +616,72 @@ fn every_page_fits_a_phone_and_shows_no_console_error() {
     shoot(&browser, "core", &[]);
     follow_nav(&browser, "nav-resolution", "issues");
     shoot(&browser, "resolution", &[]);
+    follow_nav(&browser, "nav-plugins", "plugin");
+    shoot(&browser, "plugins", &[]);
+    follow_nav(&browser, "nav-mounts", "create-mount");
+    shoot(&browser, "mounts", &[]);
+}
+
+/// Sets a `<select>` of the page to `value` as a person choosing it would (a change event).
+fn choose(browser: &Browser, hook: &str, value: &str) {
+    browser.execute(
+        "const [hook, value] = arguments;
+         const select = document.querySelector(`[data-test=\"${hook}\"]`);
+         select.value = value;
+         select.dispatchEvent(new Event('change', {bubbles: true}));",
+        json!([hook, value]),
+    );
+}
+
+/// The mounts page against the fixture systemd (which binds a share the test serves): a refused
+/// name shows the API's message and keeps nothing, a mount added through the form comes up, Edit
+/// changes it with the whole configuration, and Remove asks before it goes.
+#[test]
+fn a_mount_is_added_changed_and_removed_on_the_mounts_page() {
+    let bus = PrivateBus::start(&[Service::Systemd1, Service::Hostname1]).expect("a private bus with systemd");
+    let served = bus.serve("filer", None).unwrap();
+    for export in ["exports/media", "exports/other"] {
+        std::fs::create_dir_all(served.join(export)).unwrap();
+    }
+    let daemon = Daemon::start_with(&[bus.env()]);
+    let browser = Browser::start("admin_mounts");
+    login(&daemon, &browser);
+    open(&browser, "#/mounts");
+    let mount = |name: &str| {
+        let (_, body) = daemon.get("/mounts");
+        body["data"]["mounts"].as_array().unwrap().iter().find(|m| m["name"] == name).cloned()
+    };
+
+    choose(&browser, "mount-type", "nfs");
+    choose(&browser, "mount-usage", "media");
+    browser.type_text(&browser.find_test("mount-name"), "a-b");
+    browser.type_text(&browser.find_test("mount-server"), "filer");
+    browser.type_text(&browser.find_test("mount-path"), "/exports/media");
+    browser.click_on(&hook("create-mount"));
+    let refusal = browser.wait_until("the refusal", |b| text_of(b, &hook("form-error")));
+    assert!(refusal.contains("data['name']"), "the refusal names the field: {refusal}");
+    assert!(mount("a-b").is_none(), "nothing is kept of a refused mount");
+
+    let name = browser.find_test("mount-name");
+    browser.clear(&name);
+    browser.type_text(&name, "tv");
+    browser.click_on(&hook("create-mount"));
+    wait_for_text(&browser, "[data-test=mount][data-name=tv] [data-test=mount-state]", "active");
+    assert_eq!(mount("tv").unwrap()["path"], "/exports/media");
+
+    browser.click_on("[data-test=mount][data-name=tv] [data-test=edit-mount]");
+    assert!(browser.attribute(&browser.find_test("mount-name"), "readonly").is_some(), "a mount keeps its name");
+    let path = browser.find_test("mount-path");
+    browser.clear(&path);
+    browser.type_text(&path, "/exports/other");
+    browser.click_on(&hook("create-mount"));
+    browser.wait_until("the mount to be changed", |_| {
+        mount("tv").filter(|m| m["path"] == "/exports/other" && m["state"] == "active").map(|_| ())
+    });
+
+    browser.click_on("[data-test=mount][data-name=tv] [data-test=remove-mount]");
+    assert!(mount("tv").is_some(), "nothing goes before the question is answered");
+    browser.click_on(&hook("confirm"));
+    browser.wait_until("the row to go", |b| b.find_all("[data-test=mount]").is_empty().then_some(()));
+    assert!(mount("tv").is_none());
 }
