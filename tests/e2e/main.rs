@@ -18,6 +18,8 @@ mod core;
 mod deploy;
 mod discovery;
 mod docker;
+mod fleet;
+mod fleet_controller;
 mod fuzz_api;
 mod hardware;
 mod homeassistant;

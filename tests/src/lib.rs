@@ -9,6 +9,7 @@
 //! of tests that run the Core fixture.
 
 pub mod browser;
+pub mod controller;
 pub mod core_fixture;
 pub mod fixtures;
 pub mod registry;

@@ -59,6 +59,10 @@ fn openapi(root: &Path) -> anyhow::Result<()> {
     let document = balena::openapi::openapi().to_pretty_json()? + "\n";
     std::fs::write(&path, document).with_context(|| format!("writing {}", path.display()))?;
     println!("wrote {}", path.display());
+    let path = root.join("openapi/controller.json");
+    let document = controller::openapi().to_pretty_json()? + "\n";
+    std::fs::write(&path, document).with_context(|| format!("writing {}", path.display()))?;
+    println!("wrote {}", path.display());
     Ok(())
 }
 

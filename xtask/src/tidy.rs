@@ -15,7 +15,7 @@ mod tests {
         &["base", "archive", "securetar"],
         &["state", "dbus", "journal", "addon-config", "pulse", "update-locks", "fleet"],
         &["http-api"],
-        &["jobs", "admin"],
+        &["jobs", "admin", "controller"],
         &["security", "docker", "updater"],
         &["store", "host", "os", "network", "hardware", "homeassistant", "plugins"],
         &["addons", "mounts"],

@@ -16,6 +16,9 @@
 //! | `groups/<group>`                | [`Group`]           | the controller                          |
 //! | `tasks/<node>/<task>`           | [`Task`]            | the controller (the node watches it)    |
 //! | `task-status/<task>/<node>`     | [`TaskStatus`]      | the node doing it                       |
+//! | `distributions/<request>`       | [`Distribution`]    | the controller                          |
+//! | `saves/<request>`               | [`SaveRequest`]     | the controller                          |
+//! | `macs/<mac>`                    | [`MacLease`]        | the controller                          |
 //! | `leader`                        | the leader's id     | a controller replica, under its lease   |
 //!
 //! Keys a node writes under its lease vanish when it stops heartbeating, so "offline" and "its
@@ -106,6 +109,24 @@ impl Keys {
     }
     pub fn task_status(&self, task: &str, node: &str) -> String {
         self.task_statuses(task) + node
+    }
+    pub fn distributions(&self) -> String {
+        self.dir("distributions")
+    }
+    pub fn distribution(&self, request: &str) -> String {
+        self.distributions() + request
+    }
+    pub fn saves(&self) -> String {
+        self.dir("saves")
+    }
+    pub fn save(&self, request: &str) -> String {
+        self.saves() + request
+    }
+    pub fn macs(&self) -> String {
+        self.dir("macs")
+    }
+    pub fn mac(&self, mac: &str) -> String {
+        self.macs() + mac
     }
     pub fn leader(&self) -> String {
         format!("{}/leader", self.prefix)

@@ -226,6 +226,9 @@ pub struct Instance {
     pub arch: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_id: Option<String>,
+    /// The node's USB device the instance holds, by path, when it asked for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usb_path: Option<String>,
     /// Why it is not placed yet, or why it failed.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
@@ -335,7 +338,15 @@ pub enum Task {
     RemoveTemplate { template_id: String, repository: String },
     /// Save a running instance as a new template version: commit its container, push it as
     /// `image`, then terminate the instance.
-    SaveImage { instance_id: String, image: String, script: Option<String>, cancel_on_script_failure: bool },
+    SaveImage {
+        instance_id: String,
+        image: String,
+        script: Option<String>,
+        cancel_on_script_failure: bool,
+        /// Pause the container while committing it.
+        #[serde(default)]
+        pause: bool,
+    },
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -348,4 +359,44 @@ pub struct TaskStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script_result: Option<ScriptResult>,
     pub ts: DateTime<Utc>,
+}
+
+/// A request to pull a template onto nodes ahead of use (`POST /api/v1/registry/vm/distribute`);
+/// each node's part is a [`Task::Pull`] under the request's id.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Distribution {
+    pub request_id: String,
+    pub template_id: String,
+    pub tag: String,
+    pub image: String,
+    pub node_ids: Vec<String>,
+    pub time_requested: DateTime<Utc>,
+}
+
+/// A request to save a running instance as a template version (`POST /api/v1/image`); the
+/// node's part is a [`Task::SaveImage`] under the request's id.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SaveRequest {
+    pub id: String,
+    pub instance_id: String,
+    pub node_id: String,
+    pub template_id: String,
+    pub new_template_name: String,
+    pub tag: String,
+    pub description: String,
+    pub image: String,
+    pub timestamp: DateTime<Utc>,
+    /// `pending`, `done` or `error`: set by the leader once the node's part ended.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script_result: Option<ScriptResult>,
+}
+
+/// A MAC address of the controller's pool and the instance holding it, if any.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MacLease {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
 }
