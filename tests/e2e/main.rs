@@ -18,6 +18,7 @@ mod core;
 mod deploy;
 mod discovery;
 mod docker;
+mod etcd;
 mod fleet;
 mod fleet_controller;
 mod fuzz_api;

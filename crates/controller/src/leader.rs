@@ -111,7 +111,10 @@ async fn lead(fleet: &Fleet, lease: etcd::LeaseId, keep_every: Duration) -> Resu
                             break;
                         }
                         Some(_) => {}
-                        None => break,
+                        None => {
+                            from = Some(watch.resume_revision());
+                            break;
+                        }
                     }
                 }
                 _ = keep.tick() => {
