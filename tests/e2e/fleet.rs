@@ -74,7 +74,7 @@ fn container_running(id: &str) -> bool {
 #[test]
 fn instances_are_placed_by_group_and_priority_and_survive_a_node_a_controller_and_an_etcd_member() {
     let mut etcd = EtcdCluster::start(3);
-    let registry = LocalRegistry::start_with_deletes();
+    let registry = LocalRegistry::start();
     registry.push(BASE_IMAGE, "fleet/app:v1");
     let prefix = etcd.prefix();
     let mut controllers = vec![

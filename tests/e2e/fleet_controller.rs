@@ -19,10 +19,10 @@ fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
 #[test]
 fn the_controller_api_keeps_its_records_in_etcd_and_refuses_what_is_wrong() {
     let etcd = EtcdCluster::start(3);
-    let registry = LocalRegistry::start_with_deletes();
+    let registry = LocalRegistry::start();
     registry.push(BASE_IMAGE, "fleet-e2e/base:v1");
     std::thread::sleep(Duration::from_millis(1100)); // distinct creation times order the versions
-    registry.push_labelled(BASE_IMAGE, "fleet-e2e/base:v2", "2");
+    registry.push_recipe(&format!("FROM {BASE_IMAGE}\nLABEL fleet.version=2\n"), "fleet-e2e/base:v2");
     let controller = Controller::start(&etcd.endpoints(), &registry, &etcd.prefix(), 3);
 
     // Open: status and health; everything else wants root.

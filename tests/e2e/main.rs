@@ -37,6 +37,7 @@ mod os;
 mod plugins;
 mod real_core;
 mod registry;
+mod registry_client;
 mod resolution;
 mod security;
 mod store;
