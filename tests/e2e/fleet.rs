@@ -77,7 +77,7 @@ fn instances_are_placed_by_group_and_priority_and_survive_a_node_a_controller_an
     let registry = LocalRegistry::start();
     registry.push(BASE_IMAGE, "fleet/app:v1");
     let prefix = etcd.prefix();
-    let mut controllers = vec![
+    let mut controllers = [
         Controller::start(&etcd.endpoints(), &registry, &prefix, 3),
         Controller::start(&etcd.endpoints(), &registry, &prefix, 3),
     ];

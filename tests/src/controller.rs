@@ -17,11 +17,14 @@ pub struct Controller {
     child: Child,
     address: String,
     client: Client,
+    /// The replica's log, printed when a test fails.
+    log: tempfile::NamedTempFile,
 }
 
 impl Controller {
     /// Starts a replica; `lease_ttl` is how long its leadership outlives it.
     pub fn start(etcd: &[String], registry: &LocalRegistry, prefix: &str, lease_ttl: u32) -> Controller {
+        let log = tempfile::NamedTempFile::new().expect("a file for the controller's log");
         let mut child = Command::new(crate::bin("controller"))
             .env("CONTROLLER_ETCD", etcd.join(","))
             .env("CONTROLLER_LISTEN", "127.0.0.1:0")
@@ -33,6 +36,7 @@ impl Controller {
             .env("CONTROLLER_JOIN_TOKEN", JOIN_TOKEN)
             .env("CONTROLLER_LEASE_TTL", lease_ttl.to_string())
             .stdout(Stdio::piped())
+            .stderr(log.reopen().expect("the controller's log"))
             .spawn()
             .expect("start the controller");
         let mut line = String::new();
@@ -40,7 +44,7 @@ impl Controller {
         let address =
             line.trim().strip_prefix("controller listening on ").unwrap_or_else(|| panic!("{line:?}")).to_string();
         let client = Client::builder().timeout(Duration::from_secs(30)).build().expect("http client");
-        Controller { child, address, client }
+        Controller { child, address, client, log }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -88,5 +92,11 @@ impl Controller {
 impl Drop for Controller {
     fn drop(&mut self) {
         self.kill();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.log.path()).unwrap_or_default();
+            for line in log.lines().filter(|line| line.contains("WARN") || line.contains("ERROR")).take(20) {
+                eprintln!("controller {}> {line}", self.address);
+            }
+        }
     }
 }
