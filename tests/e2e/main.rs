@@ -18,6 +18,7 @@ mod core;
 mod deploy;
 mod discovery;
 mod docker;
+mod etcd;
 mod fuzz_api;
 mod hardware;
 mod homeassistant;

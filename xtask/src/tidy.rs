@@ -13,7 +13,7 @@ mod tests {
     /// layers: never on its own layer or above, so the graph reads top-down without cycles.
     const LAYERS: &[&[&str]] = &[
         &["base", "archive", "securetar"],
-        &["state", "dbus", "journal", "addon-config", "pulse", "update-locks", "fleet"],
+        &["state", "dbus", "journal", "addon-config", "pulse", "update-locks", "fleet", "etcd"],
         &["http-api"],
         &["jobs", "admin"],
         &["security", "docker", "updater"],
