@@ -19,6 +19,7 @@ mod deploy;
 mod discovery;
 mod docker;
 mod etcd;
+mod fleet_node;
 mod fuzz_api;
 mod hardware;
 mod homeassistant;
