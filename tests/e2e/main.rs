@@ -21,6 +21,7 @@ mod docker;
 mod etcd;
 mod fleet;
 mod fleet_controller;
+mod fleet_node;
 mod fuzz_api;
 mod hardware;
 mod homeassistant;
