@@ -96,7 +96,23 @@ fn instances_are_placed_by_group_and_priority_and_survive_a_node_a_controller_an
     let mut expected = vec![ids[0].clone(), ids[1].clone()];
     expected.sort();
     assert_eq!(placed, expected, "one instance on each node of the group");
-    let lone = start(&controllers[1], json!({"vmid": template}))[0].clone();
+    // `ha fleet` reaches the same API: the nodes by name, and an instance it starts.
+    let ha = |args: &[&str]| {
+        let output = Command::new(e2e::bin("ha"))
+            .arg("fleet")
+            .args(args)
+            .env("FLEET_CONTROLLER", controllers[1].url(""))
+            .env("FLEET_ROOT_PASSWORD", e2e::controller::ROOT_PASSWORD)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "ha fleet {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let listed = ha(&["nodes"]);
+    assert!(["n0", "n1", "n2"].iter().all(|name| listed.contains(name)), "{listed}");
+    let lone = ha(&["start", &template, "--priority", "50", "--name", "lone"]);
+    let lone = lone.trim().trim_start_matches("- ").to_string();
+    assert!(ha(&["instances", &lone]).contains("name: lone"));
     assert_eq!(started(&controllers[0], &lone), ids[2], "the idle node takes the instance of no group");
     let vm = controllers[0].ok("GET", &format!("/api/v1/vm?id={lone}"), None);
     assert!(container_running(vm["vminfo"]["uuid"].as_str().unwrap()), "{vm}");
