@@ -4,12 +4,15 @@
 //! The binaries come from `SUPERVISOR_BIN_DIR`, else the cargo target directory this test runs
 //! from; `cargo xtask test` builds them first.
 //!
-//! `browser` drives a headless Chromium for the admin UI's tests; `fixtures` holds the add-on repository the daemon reads as its `core` store, `registry` a
-//! private container registry to push add-on and Core images to, and `core_fixture` the helpers
-//! of tests that run the Core fixture.
+//! `browser` drives a headless Chromium for the admin UI's tests; `fixtures` holds the add-on
+//! repository the daemon reads as its `core` store, `registry` a private container registry to
+//! push add-on and Core images to, `etcd` an etcd cluster of the test's own, and `core_fixture`
+//! the helpers of tests that run the Core fixture.
 
 pub mod browser;
+pub mod controller;
 pub mod core_fixture;
+pub mod etcd;
 pub mod fixtures;
 pub mod registry;
 

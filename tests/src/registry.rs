@@ -4,6 +4,7 @@
 //! Docker treats registries on 127.0.0.0/8 as insecure, so plain HTTP works without any engine
 //! setting. The `docker` commands the helper runs use a client configuration directory of their
 //! own (`DOCKER_CONFIG`), so its login never touches the machine's and tests stay independent.
+//! Deleting manifests is enabled (`storage.delete.enabled`), as the registry client's tests need.
 //! Dropping the helper stops the registry and removes the image tags it created in the engine.
 //!
 //! `cargo xtask test-images` installs the packages (`docker-registry`, `apache2-utils`) and the
@@ -147,15 +148,25 @@ impl LocalRegistry {
     /// `<address>/supervisor-fixtures/{machine}-homeassistant` (the placeholder kept).
     pub fn push_core_fixture(&self, machine: &str, version: &str, mode: Option<&str>) -> String {
         let image = format!("{}/supervisor-fixtures/{{machine}}-homeassistant", self.address());
-        let reference = format!("{}:{version}", image.replace("{machine}", machine));
-        let context = tempfile::tempdir().expect("build context");
         let mut recipe = format!("FROM {CORE_IMAGE}\nENV CORE_FIXTURE_VERSION={version}\n");
         if let Some(mode) = mode {
             recipe += &format!("ENV CORE_FIXTURE_MODE={mode}\n");
         }
+        self.push_recipe(&recipe, &format!("supervisor-fixtures/{machine}-homeassistant:{version}"));
+        image
+    }
+
+    /// Builds the Dockerfile `recipe` (no build context besides it) as `<address>/<name>` (a
+    /// name with a tag) and pushes it, logged in: an image of its own digest, where [`push`]
+    /// of the same local image under two tags gives one. Answers the full reference.
+    ///
+    /// [`push`]: LocalRegistry::push
+    pub fn push_recipe(&self, recipe: &str, name: &str) -> String {
+        let reference = format!("{}/{name}", self.address());
+        let context = tempfile::tempdir().expect("build context");
         std::fs::write(context.path().join("Dockerfile"), recipe).expect("write the Dockerfile");
         self.build_and_push(context.path(), &reference);
-        image
+        reference
     }
 
     /// `docker build` of the recipe in `context` as `reference` (a tag removed on drop), pushed

@@ -16,6 +16,7 @@ mod bench;
 mod bench_addons;
 mod bench_backups;
 mod bench_balena;
+mod bench_fleet;
 mod bench_host;
 mod bench_plugins;
 mod debian_image;
@@ -57,6 +58,10 @@ fn openapi(root: &Path) -> anyhow::Result<()> {
     println!("wrote {}", path.display());
     let path = root.join("openapi/balena.json");
     let document = balena::openapi::openapi().to_pretty_json()? + "\n";
+    std::fs::write(&path, document).with_context(|| format!("writing {}", path.display()))?;
+    println!("wrote {}", path.display());
+    let path = root.join("openapi/controller.json");
+    let document = controller::openapi().to_pretty_json()? + "\n";
     std::fs::write(&path, document).with_context(|| format!("writing {}", path.display()))?;
     println!("wrote {}", path.display());
     Ok(())

@@ -8,7 +8,9 @@
 //! `apparmor_parser` compiles the fixture add-ons' profiles, which must refuse a broken one even
 //! where the kernel has no AppArmor), and `chromium` with `chromium-driver` (the headless browser
 //! the admin UI's tests drive over WebDriver), and `iptables` (the gateway firewall's rules, which
-//! the host tests apply in a network namespace of their own). Each is installed with
+//! the host tests apply in a network namespace of their own), and `etcd-server` (the etcd the
+//! harness starts its clusters of, for the etcd client's and the fleet controller's tests). Each
+//! is installed with
 //! `apt-get` only when missing. Also, from PyPI, each in a virtual environment: the Python `securetar` library,
 //! for the SecureTar interoperability tests, and schemathesis, which fuzzes the API through its
 //! OpenAPI document (tests/e2e/fuzz_api.rs).
@@ -41,6 +43,8 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// What the gateway firewall's unit runs; the e2e test replays its commands in a namespace.
 const IPTABLES: [&str; 2] = ["/usr/sbin/iptables", "/usr/sbin/ip6tables"];
+/// What `e2e::etcd::EtcdCluster` runs its members with.
+const ETCD: &str = "/usr/bin/etcd";
 /// The library the real Supervisor encrypts backups with, at the version
 /// crates/securetar/tests/interop.rs expects it (the path holds the version, so that a new pin
 /// makes a new environment).
@@ -60,7 +64,7 @@ pub fn ensure() -> anyhow::Result<()> {
     }
     if !Path::new(REGISTRY).exists() || !Path::new(HTPASSWD).exists() {
         apt_install(&["docker-registry", "apache2-utils"])?;
-        stop_registry_service();
+        stop_service("docker-registry");
     }
     if !Path::new(JOURNAL_REMOTE).exists() || !Path::new(GATEWAYD).exists() {
         apt_install(&["systemd-journal-remote"])?;
@@ -82,6 +86,10 @@ pub fn ensure() -> anyhow::Result<()> {
     }
     if IPTABLES.iter().any(|program| !Path::new(program).exists()) {
         apt_install(&["iptables"])?;
+    }
+    if !Path::new(ETCD).exists() {
+        apt_install(&["etcd-server"])?;
+        stop_service("etcd");
     }
     ensure_venv(SECURETAR_VENV, SECURETAR, "securetar")?;
     ensure_venv(SCHEMATHESIS_VENV, SCHEMATHESIS, "schemathesis")
@@ -161,14 +169,15 @@ fn apt_get(args: &[&str], packages: &[&str]) -> anyhow::Result<bool> {
     Ok(status.success())
 }
 
-/// The package may start a registry of its own on port 5000; the tests want none. Best effort:
-/// without systemd (containers, most CI) there is nothing to stop, and failures change nothing
-/// for the tests, which use registries of their own on free ports.
-fn stop_registry_service() {
+/// A package may start a service of its own (the registry on port 5000, etcd on 2379); the tests
+/// want none. Best effort: without systemd (containers, most CI) the package's start is usually
+/// refused by policy, and failures change nothing for the tests, which run their own on free
+/// ports.
+fn stop_service(name: &str) {
     if Path::new("/run/systemd/system").exists() {
-        quietly("systemctl", &["disable", "--now", "docker-registry"]);
-    } else if Path::new("/etc/init.d/docker-registry").exists() {
-        quietly("/etc/init.d/docker-registry", &["stop"]);
+        quietly("systemctl", &["disable", "--now", name]);
+    } else if Path::new(&format!("/etc/init.d/{name}")).exists() {
+        quietly(&format!("/etc/init.d/{name}"), &["stop"]);
     }
 }
 

@@ -13,12 +13,12 @@ mod tests {
     /// layers: never on its own layer or above, so the graph reads top-down without cycles.
     const LAYERS: &[&[&str]] = &[
         &["base", "archive", "securetar"],
-        &["state", "dbus", "journal", "addon-config", "pulse", "update-locks"],
+        &["state", "dbus", "journal", "addon-config", "pulse", "update-locks", "fleet", "etcd", "registry-client"],
         &["http-api"],
-        &["jobs", "admin"],
+        &["jobs", "admin", "controller"],
         &["security", "docker", "updater"],
         &["store", "host", "os", "network", "hardware", "homeassistant", "plugins"],
-        &["addons", "mounts"],
+        &["addons", "mounts", "fleet-node"],
         &["supervisor", "backups", "auth", "discovery", "ingress", "balena"],
         &["resolution"],
         &["router"],

@@ -1,4 +1,4 @@
-//! Secrets from the operating system's random source.
+//! Secrets: made from the operating system's random source, compared in constant time.
 
 /// `bytes` random bytes as lower-case hex, for tokens and identifiers that must not be guessed.
 pub fn hex_token(bytes: usize) -> String {
@@ -20,6 +20,12 @@ pub fn below(bound: u32) -> u32 {
     }
 }
 
+/// Whether `a` and `b` are equal, in a time that depends on their lengths only, so a secret
+/// compared with a guess tells nothing of how much of the guess was right.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |differ, (x, y)| differ | (x ^ y)) == 0
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -28,6 +34,13 @@ mod tests {
         assert_eq!(a.len(), 64);
         assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(a, super::hex_token(32));
+    }
+
+    #[test]
+    fn equal_only_when_every_byte_and_the_length_are() {
+        assert!(super::constant_time_eq(b"abc", b"abc"));
+        assert!(!super::constant_time_eq(b"abc", b"abd"));
+        assert!(!super::constant_time_eq(b"abc", b"ab"));
     }
 
     #[test]
