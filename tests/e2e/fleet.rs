@@ -237,3 +237,76 @@ fn fleet_bench() {
         all.as_array().unwrap().iter().all(|vm| vm["vm"]["instance_state"] == "Terminated").then_some(())
     });
 }
+
+#[test]
+fn templates_are_distributed_to_nodes_saved_from_an_instance_and_removed_from_nodes() {
+    let etcd = EtcdCluster::start(3);
+    let registry = LocalRegistry::start();
+    registry.push(BASE_IMAGE, "fleet/dist:v1");
+    let controller = Controller::start(&etcd.endpoints(), &registry, &etcd.prefix(), 3);
+    let nodes: Vec<Daemon> = ["d0", "d1"].iter().map(|name| start_node(&controller, &registry, name)).collect();
+    let ids: Vec<String> = ["d0", "d1"].iter().map(|name| node_id(&controller, name)).collect();
+    let template = controller.ok("GET", "/api/v1/registry/vm", None)[0]["id"].as_str().unwrap().to_string();
+    let holds = |node: &str| {
+        let shown = controller.ok("GET", &format!("/api/v1/node?id={node}"), None);
+        shown[0]["templates"].as_array().unwrap().iter().any(|t| t["uuid"] == template.as_str())
+    };
+
+    // Distributed to every node: each reports done, and holds the template.
+    let (status, reply) = controller.call(
+        "POST",
+        "/api/v1/registry/vm/distribute",
+        Some(json!({"template_id": template, "node_ids": ["nope"]})),
+    );
+    assert_eq!(status, 404, "{reply}");
+    let request = controller.ok("POST", "/api/v1/registry/vm/distribute", Some(json!({"template_id": template})))
+        ["request_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let shown = wait_for("the distribution", Duration::from_secs(60), || {
+        let shown = controller.ok("GET", &format!("/api/v1/registry/vm/distribute?id={request}"), None);
+        let done = ids.iter().all(|id| shown["distribute_status"][id]["status"] == true);
+        done.then_some(shown)
+    });
+    assert_eq!(shown["request"]["template_id"], template.as_str());
+    wait_for("the heartbeats naming the template", Duration::from_secs(30), || {
+        ids.iter().all(|id| holds(id)).then_some(())
+    });
+    controller.ok("DELETE", &format!("/api/v1/registry/vm/distribute?id={request}"), None);
+    assert_eq!(controller.ok("GET", "/api/v1/registry/vm/distribute", None), json!([]));
+
+    // Removed from the nodes.
+    let sent = controller.ok("DELETE", &format!("/api/v1/registry/vm/remove?id={template}"), Some(json!({})));
+    assert_eq!(sent["requests_sent"], 2, "{sent}");
+    wait_for("the template gone from the nodes", Duration::from_secs(30), || {
+        ids.iter().all(|id| !holds(id)).then_some(())
+    });
+
+    // A running instance saved as a new template: the request ends done, the template is in the
+    // registry, the instance is terminated.
+    let instance = start(&controller, json!({"vmid": template}))[0].clone();
+    started(&controller, &instance);
+    let (status, reply) = controller.call("POST", "/api/v1/image", Some(json!({"id": instance, "tag": "v1"})));
+    assert_eq!(status, 400, "a new template needs a name: {reply}");
+    let save = controller.ok(
+        "POST",
+        "/api/v1/image",
+        Some(json!({"id": instance, "tag": "v1", "new_template_name": "fleet/saved"})),
+    )["request_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let done = wait_for("the save", Duration::from_secs(120), || {
+        let shown = controller.ok("GET", &format!("/api/v1/image?id={save}"), None);
+        (shown["status"] != "pending").then_some(shown)
+    });
+    assert_eq!(done["status"], "done", "{done}");
+    let templates = controller.ok("GET", "/api/v1/registry/vm", None);
+    assert!(templates.as_array().unwrap().iter().any(|t| t["name"] == "fleet/saved"), "{templates}");
+    wait_for("the saved instance terminated", Duration::from_secs(60), || {
+        (controller.ok("GET", &format!("/api/v1/vm?id={instance}"), None)["instance_state"] == "Terminated")
+            .then_some(())
+    });
+    drop(nodes);
+}
