@@ -22,6 +22,7 @@ mod etcd;
 mod fleet;
 mod fleet_auth;
 mod fleet_controller;
+mod fleet_node;
 mod fuzz_api;
 mod hardware;
 mod homeassistant;

@@ -7,7 +7,8 @@
 //! (store reload, install to running, memory with 20 add-ons), in `bench_addons.rs`, then
 //! `plugins` (each plugin's image size and idle memory, the daemon's memory with all five
 //! running), in `bench_plugins.rs`, then `balena_target` (a balena target state of two services
-//! brought up, against `docker-compose up` of the same), in `bench_balena.rs`. Naming parts (`cargo xtask bench host_info routing`) runs
+//! brought up, against `docker-compose up` of the same), in `bench_balena.rs`, then `fleet` (50
+//! instances across three nodes, and a dead node's taken up elsewhere), in `bench_fleet.rs`. Naming parts (`cargo xtask bench host_info routing`) runs
 //! only those, still in that order.
 //!
 //! - `supervisor_info`: requests per second and p99 latency of `GET /supervisor/info` with the
@@ -67,7 +68,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(20);
 pub(crate) const MANIFEST: &str = "version-manifest.json";
 
 /// The parts of the bench, in the order they run; `cargo xtask bench <part>...` runs only those.
-const PARTS: [&str; 10] = [
+const PARTS: [&str; 11] = [
     "supervisor_info",
     "idle_rss",
     "startup",
@@ -78,6 +79,7 @@ const PARTS: [&str; 10] = [
     "addons",
     "plugins",
     "balena_target",
+    "fleet",
 ];
 /// The parts that measure actix alone, without the daemon.
 const WITHOUT_DAEMON: [&str; 1] = ["routing"];
@@ -125,6 +127,7 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
             "addons" => crate::bench_addons::run(root, &bin)?,
             "plugins" => crate::bench_plugins::run(root, &bin)?,
             "balena_target" => crate::bench_balena::run(root, &bin)?,
+            "fleet" => crate::bench_fleet::run(root, bin.parent().context("the release folder")?)?,
             _ => unreachable!("{part} is one of PARTS"),
         }
     }

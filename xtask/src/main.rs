@@ -16,6 +16,7 @@ mod bench;
 mod bench_addons;
 mod bench_backups;
 mod bench_balena;
+mod bench_fleet;
 mod bench_host;
 mod bench_plugins;
 mod debian_image;

@@ -18,7 +18,7 @@ mod tests {
         &["jobs", "admin", "controller"],
         &["security", "docker", "updater"],
         &["store", "host", "os", "network", "hardware", "homeassistant", "plugins"],
-        &["addons", "mounts"],
+        &["addons", "mounts", "fleet-node"],
         &["supervisor", "backups", "auth", "discovery", "ingress", "balena"],
         &["resolution"],
         &["router"],

@@ -106,5 +106,17 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// `error`'s message followed by its causes, `outer: inner: …`: an HTTP client's own message
+/// ("error sending request") hides why a connection failed.
+pub fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text += &format!(": {cause}");
+        source = cause.source();
+    }
+    text
+}
+
 /// What every domain operation returns.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -193,6 +193,12 @@ impl DataDir {
         self.root.join("apparmor")
     }
 
+    /// A fleet node's own files (`crates/fleet-node`): the id the fleet gave it, so it joins
+    /// again as the same node, and the last node update it acted on.
+    pub fn fleet(&self) -> PathBuf {
+        self.root.join("fleet")
+    }
+
     /// Scratch space; emptied at every start.
     pub fn tmp(&self) -> PathBuf {
         self.root.join("tmp")

@@ -16,6 +16,7 @@ mod config;
 mod core;
 mod dns;
 mod docker;
+mod fleet;
 mod follow;
 mod hardware;
 mod host;
@@ -188,6 +189,14 @@ enum Command {
         #[command(subcommand)]
         command: dns::Command,
     },
+
+    #[command(
+        about = "Run a fleet of supervisors from its controller",
+        long_about = fleet::LONG_ABOUT,
+        arg_required_else_help = true,
+        after_help = "Examples:\n  ha fleet nodes\n  ha fleet start <template> --count 3\n  ha fleet instances"
+    )]
+    Fleet(fleet::Fleet),
 
     #[command(
         visible_alias = "do",
@@ -557,6 +566,7 @@ async fn dispatch(app: &App, command: Command) -> Result<()> {
         Command::Core { command } => command.run(app).await,
         Command::RefreshUpdates => root::refresh_updates(app).await,
         Command::Docker { command } => command.run(app).await,
+        Command::Fleet(fleet) => fleet.run(app.raw_json).await,
         Command::Hardware { command } => command.run(app).await,
         Command::Host { command } => command.run(app).await,
         Command::Jobs { command } => command.run(app).await,
@@ -701,6 +711,17 @@ mod upstream_tree {
         ("admin", "the admin web UI this supervisor serves, which the real one has not"),
         ("admin login", "the admin web UI this supervisor serves, which the real one has not"),
         ("admin logout-all", "the admin web UI this supervisor serves, which the real one has not"),
+        ("fleet", "the fleet controller this project has, which the real one has not"),
+        ("fleet status", "the fleet controller this project has, which the real one has not"),
+        ("fleet nodes", "the fleet controller this project has, which the real one has not"),
+        ("fleet node-config", "the fleet controller this project has, which the real one has not"),
+        ("fleet groups", "the fleet controller this project has, which the real one has not"),
+        ("fleet templates", "the fleet controller this project has, which the real one has not"),
+        ("fleet instances", "the fleet controller this project has, which the real one has not"),
+        ("fleet start", "the fleet controller this project has, which the real one has not"),
+        ("fleet terminate", "the fleet controller this project has, which the real one has not"),
+        ("fleet restart", "the fleet controller this project has, which the real one has not"),
+        ("fleet distribute", "the fleet controller this project has, which the real one has not"),
     ];
 
     /// Aliases the real CLI has that clap cannot take.

@@ -132,10 +132,45 @@ struct Args {
     /// The host's port the observer plugin serves its page on.
     #[arg(long, env = "SUPERVISOR_OBSERVER_PORT", default_value_t = 4357)]
     observer_port: u16,
+    /// The fleet controller to join as a node (`http://controller:8090`); without it the
+    /// supervisor is no fleet node and none of the options below matter.
+    #[arg(long, env = "SUPERVISOR_CONTROLLER")]
+    controller: Option<String>,
+    /// The controller's join token (never logged).
+    #[arg(long, env = "SUPERVISOR_JOIN_TOKEN", hide_env_values = true, value_parser = parse_secret, default_value = "")]
+    join_token: Secret,
+    /// Seconds of the node's etcd lease: how long after its last heartbeat the fleet takes a dead
+    /// node for offline.
+    #[arg(long, env = "SUPERVISOR_FLEET_LEASE_TTL", default_value_t = 10)]
+    fleet_lease_ttl: u64,
+    /// The node's name in the fleet; the host's name by default.
+    #[arg(long, env = "SUPERVISOR_FLEET_NODE_NAME")]
+    fleet_node_name: Option<String>,
+    /// A USB device offered to the fleet's instances, `NAME=PATH` (`phone-a=/dev/ttyUSB0`);
+    /// repeat for more. Instances claim devices by name.
+    #[arg(long = "fleet-usb", env = "SUPERVISOR_FLEET_USB", value_delimiter = ',', value_parser = fleet_node::UsbClaim::parse)]
+    fleet_usb: Vec<fleet_node::UsbClaim>,
+    /// A VLAN id the host has an interface on, offered to the fleet's instances; repeat for more.
+    #[arg(long = "fleet-vlan", env = "SUPERVISOR_FLEET_VLAN", value_delimiter = ',')]
+    fleet_vlan: Vec<String>,
     /// Instead of serving: asks the daemon listening at `--listen` whether its API answers, and
     /// exits 0 if it does, 1 if not (the container image's HEALTHCHECK).
     #[arg(long)]
     healthcheck: bool,
+}
+
+/// A value kept out of the log and of `Debug` output (the join token).
+#[derive(Clone, Default)]
+struct Secret(String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<hidden>")
+    }
+}
+
+fn parse_secret(value: &str) -> Result<Secret, String> {
+    Ok(Secret(value.to_owned()))
 }
 
 /// The plugins `--plugins-install` names.
@@ -294,6 +329,7 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
         },
     )?;
     supervisor.set_plugins(plugins.clone());
+    join_fleet(args, &data, &docker, &jobs, &hardware, &supervisor);
     if let Err(e) = supervisor.connect() {
         tracing::error!("can't record the supervisor's version: {}", e.message);
     }
@@ -521,6 +557,40 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
     system.set_state(CoreState::Close);
     tracing::info!(?next, "supervisor stopped");
     Ok(next)
+}
+
+/// Runs the node's side of a fleet when `--controller` names one: the join, the heartbeat and
+/// the instances the fleet assigns; a node update is an update of this supervisor.
+fn join_fleet(
+    args: &Args,
+    data: &DataDir,
+    docker: &Arc<DockerManager>,
+    jobs: &JobManager,
+    hardware: &Arc<hardware::HardwareManager>,
+    supervisor: &Arc<SupervisorManager>,
+) {
+    let Some(controller) = args.controller.clone() else { return };
+    let settings = fleet_node::Settings {
+        controller,
+        join_token: args.join_token.0.clone(),
+        lease_ttl: Duration::from_secs(args.fleet_lease_ttl.max(1)),
+        node_name: args.fleet_node_name.clone(),
+        usb: args.fleet_usb.clone(),
+        vlans: args.fleet_vlan.clone(),
+    };
+    let updating = Arc::clone(supervisor);
+    let update: fleet_node::UpdateHook = Arc::new(move || {
+        let supervisor = Arc::clone(&updating);
+        Box::pin(async move { supervisor.update(None, false).await.map(|_| ()).map_err(|e| e.message) })
+    });
+    let parts = fleet_node::Parts {
+        data: data.clone(),
+        docker: Arc::clone(docker),
+        jobs: jobs.clone(),
+        hardware: Arc::clone(hardware),
+        update,
+    };
+    actix_web::rt::spawn(fleet_node::run(settings, parts));
 }
 
 /// Feeds systemd's watchdog every `interval` while the API at `address` answers its ping.

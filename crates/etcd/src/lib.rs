@@ -291,7 +291,7 @@ impl Client {
     async fn call_from(&self, path: &str, body: &Value) -> Result<(String, Vec<u8>), Error> {
         let (endpoint, response) = self.send(path, body, Some(self.timeout)).await?;
         let bytes = response.bytes().await.map_err(|err| Error::Unavailable {
-            endpoints: format!("{endpoint}: the answer broke off: {}", chain(&err)),
+            endpoints: format!("{endpoint}: the answer broke off: {}", base::error::with_causes(&err)),
             source: Box::new(err),
         })?;
         Ok((endpoint, bytes.to_vec()))
@@ -337,7 +337,7 @@ impl Client {
                     Box::new(error) as Box<dyn std::error::Error + Send + Sync>
                 }
                 Err(err) => {
-                    failures.push(format!("{endpoint}: {}", chain(&err)));
+                    failures.push(format!("{endpoint}: {}", base::error::with_causes(&err)));
                     Box::new(err)
                 }
             };
@@ -346,18 +346,6 @@ impl Client {
         }
         Err(Error::Unavailable { endpoints: failures.join("; "), source: last.unwrap_or_else(|| "no endpoint".into()) })
     }
-}
-
-/// An error with its causes, `outer: inner: ...` (reqwest's own message hides why a
-/// connection failed).
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text += &format!(": {cause}");
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

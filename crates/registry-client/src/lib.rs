@@ -315,7 +315,10 @@ impl Registry {
         if let Some(accept) = accept {
             request = request.header(ACCEPT, accept);
         }
-        request.send().await.map_err(|error| Error::Unreachable { url: url.to_string(), message: error_chain(&error) })
+        request
+            .send()
+            .await
+            .map_err(|error| Error::Unreachable { url: url.to_string(), message: base::error::with_causes(&error) })
     }
 }
 
@@ -347,17 +350,6 @@ fn next_link(headers: &HeaderMap) -> Option<String> {
         let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
         is_next.then(|| target.to_owned())
     })
-}
-
-/// reqwest's message and its causes ("error sending request" alone says nothing).
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text += &format!(": {cause}");
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
