@@ -20,6 +20,7 @@ mod discovery;
 mod docker;
 mod etcd;
 mod fleet;
+mod fleet_auth;
 mod fleet_controller;
 mod fleet_node;
 mod fuzz_api;

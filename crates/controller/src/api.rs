@@ -1,10 +1,12 @@
 //! The controller's endpoints, in the Anka Controller's shape (`/api/v1/...`, the
 //! `status`/`message`/`body` envelope). Each handler parses, reads or writes the fleet's records
 //! in etcd, and answers; placement is the scheduler's ([`crate::scheduler`]), which the leader
-//! runs on every change these writes make.
+//! runs on every change these writes make. A user key's caller is narrowed here to the nodes its
+//! permission groups grant ([`crate::permissions::Scope`]) and the instances started under them.
 
-use crate::access::Access;
+use crate::access::{Access, Caller};
 use crate::envelope::{done, ok, Answer, Body, Fail};
+use crate::permissions::{scope, Scope};
 use crate::store::{Fleet, Snapshot};
 use crate::templates;
 use crate::Controller;
@@ -15,7 +17,7 @@ use chrono::Utc;
 use etcd::Op;
 use fleet::{
     CapacityMode, Distribution, Group, Instance, InstanceSpec, InstanceState, MacLease, NodeConfig, NodeInfo,
-    PortForward, SaveRequest, Task,
+    Permission, PortForward, SaveRequest, Task,
 };
 use http_api::Routes;
 use serde::{Deserialize, Serialize};
@@ -31,21 +33,21 @@ pub fn routes(routes: &mut Routes<Access>) {
         .route(Access::Open, controller_status)
         .route(Access::Open, health)
         .route(Access::Node, node_join)
-        .route(Access::Operator, node_list)
-        .route(Access::Operator, node_delete)
-        .route(Access::Operator, node_config)
-        .route(Access::Operator, node_update)
+        .route(Access::Permitted(Permission::List), node_list)
+        .route(Access::Permitted(Permission::Remove), node_delete)
+        .route(Access::Permitted(Permission::ChangeConfig), node_config)
+        .route(Access::Permitted(Permission::ForceUpgrade), node_update)
         .route(Access::Operator, node_group_add)
         .route(Access::Operator, node_group_remove)
         .route(Access::Operator, group_create)
         .route(Access::Operator, group_list)
         .route(Access::Operator, group_update)
         .route(Access::Operator, group_delete)
-        .route(Access::Operator, vm_start)
-        .route(Access::Operator, vm_list)
-        .route(Access::Operator, vm_update)
-        .route(Access::Operator, vm_terminate)
-        .route(Access::Operator, vm_restart)
+        .route(Access::Permitted(Permission::CreateInstance), vm_start)
+        .route(Access::Instances, vm_list)
+        .route(Access::Instances, vm_update)
+        .route(Access::Instances, vm_terminate)
+        .route(Access::Instances, vm_restart)
         .route(Access::Operator, mac_list)
         .route(Access::Operator, mac_populate)
         .route(Access::Operator, mac_purge)
@@ -54,12 +56,12 @@ pub fn routes(routes: &mut Routes<Access>) {
         .route(Access::Operator, template_list)
         .route(Access::Operator, template_delete)
         .route(Access::Operator, template_revert)
-        .route(Access::Operator, template_remove_from_nodes)
-        .route(Access::Operator, distribute_start)
+        .route(Access::Permitted(Permission::DeleteTemplate), template_remove_from_nodes)
+        .route(Access::Permitted(Permission::Distribute), distribute_start)
         .route(Access::Operator, distribute_status)
         .route(Access::Operator, distribute_cancel)
-        .route(Access::Operator, save_image)
-        .route(Access::Operator, save_image_requests);
+        .route(Access::Instances, save_image)
+        .route(Access::Instances, save_image_requests);
 }
 
 type State = web::Data<Controller>;
@@ -264,15 +266,22 @@ fn node_view(snapshot: &Snapshot, loads: &BTreeMap<String, crate::scheduler::Loa
 /// Every node, or the one of `?id=`.
 #[utoipa::path(tag = "controller", params(IdQuery), responses((status = 200, body = inline(crate::envelope::Reply<Vec<NodeView>>)), (status = 404, description = "No such node")))]
 #[get("/node")]
-async fn node_list(controller: State, query: web::Query<IdQuery>) -> Answer {
+async fn node_list(controller: State, caller: Caller, query: web::Query<IdQuery>) -> Answer {
     let snapshot = controller.fleet.snapshot().await?;
+    let listed = scope(&caller, &snapshot, Permission::List, None)?;
     let loads = crate::scheduler::loads(&snapshot);
     match &query.id {
         Some(id) => {
             let info = snapshot.nodes.get(id).ok_or_else(|| Fail::not_found(format!("no node {id}")))?;
+            listed.check(id, Permission::List)?;
             ok(vec![node_view(&snapshot, &loads, info)])
         }
-        None => ok(snapshot.nodes.values().map(|info| node_view(&snapshot, &loads, info)).collect::<Vec<_>>()),
+        None => ok(snapshot
+            .nodes
+            .values()
+            .filter(|info| listed.allows(&info.node_id))
+            .map(|info| node_view(&snapshot, &loads, info))
+            .collect::<Vec<_>>()),
     }
 }
 
@@ -285,12 +294,13 @@ struct NodeIdRequest {
 /// Forgets a node that is gone: its records and assignments. Its instances are scheduled again.
 #[utoipa::path(tag = "controller", request_body = NodeIdRequest, responses((status = 200, body = inline(crate::envelope::Reply<Object>)), (status = 404, description = "No such node"), (status = 409, description = "The node is still online")))]
 #[delete("/node")]
-async fn node_delete(controller: State, body: Body<NodeIdRequest>) -> Answer {
+async fn node_delete(controller: State, caller: Caller, body: Body<NodeIdRequest>) -> Answer {
     let node = body.into_inner().node_id;
     let snapshot = controller.fleet.snapshot().await?;
     if !snapshot.nodes.contains_key(&node) {
         return Err(Fail::not_found(format!("no node {node}")));
     }
+    scope(&caller, &snapshot, Permission::Remove, None)?.check(&node, Permission::Remove)?;
     if snapshot.alive.contains_key(&node) {
         return Err(Fail::conflict(format!(
             "node {node} is online: disjoin it first (stop its supervisor's fleet membership)"
@@ -325,8 +335,13 @@ struct NodeConfigRequest {
 /// Changes a node's capacity, name, host, capacity mode and overrides, or drain mode.
 #[utoipa::path(tag = "controller", request_body = NodeConfigRequest, responses((status = 200, body = inline(crate::envelope::Reply<Object>)), (status = 404, description = "No such node")))]
 #[post("/node/config")]
-async fn node_config(controller: State, body: Body<NodeConfigRequest>) -> Answer {
+async fn node_config(controller: State, caller: Caller, body: Body<NodeConfigRequest>) -> Answer {
     let request = body.into_inner();
+    let snapshot = controller.fleet.snapshot().await?;
+    if !snapshot.nodes.contains_key(&request.node_id) {
+        return Err(Fail::not_found(format!("no node {}", request.node_id)));
+    }
+    scope(&caller, &snapshot, Permission::ChangeConfig, None)?.check(&request.node_id, Permission::ChangeConfig)?;
     let mode = match request.capacity_mode.as_deref() {
         None => None,
         Some("number") => Some(CapacityMode::Number),
@@ -386,12 +401,14 @@ async fn change_node_config(
     controller.fleet.commit(&[(&key, revision)], vec![Fleet::put(&key, &config)?]).await
 }
 
-/// Asks every node to update its supervisor to the newest version.
+/// Asks every node (a key: every node it may force to upgrade) to update its supervisor to the
+/// newest version.
 #[utoipa::path(tag = "controller", responses((status = 200, body = inline(crate::envelope::Reply<Object>))))]
 #[put("/node/update")]
-async fn node_update(controller: State) -> Answer {
+async fn node_update(controller: State, caller: Caller) -> Answer {
     let snapshot = controller.fleet.snapshot().await?;
-    for node in snapshot.nodes.keys() {
+    let upgradable = scope(&caller, &snapshot, Permission::ForceUpgrade, None)?;
+    for node in snapshot.nodes.keys().filter(|node| upgradable.allows(node)) {
         change_node_config(&controller, node, |config| {
             config.update_generation += 1;
             Ok(())
@@ -569,6 +586,9 @@ struct StartRequest {
     script_fail_handler: Option<u8>,
     name_template: Option<String>,
     group_id: Option<String>,
+    /// The permission group to start under: required of a user key (one of its groups); the
+    /// instance goes only to nodes that group may create instances on.
+    group: Option<String>,
     priority: Option<u32>,
     usb_device: Option<String>,
     vcpu: Option<u32>,
@@ -610,8 +630,14 @@ const MAX_COUNT: u32 = 1000;
 /// Starts instances of a template; the scheduler places them.
 #[utoipa::path(tag = "controller", request_body = StartRequest, responses((status = 200, body = inline(crate::envelope::Reply<Vec<String>>)), (status = 400, description = "A field is wrong"), (status = 404, description = "No such template, tag or version")))]
 #[post("/vm")]
-async fn vm_start(controller: State, body: Body<StartRequest>) -> Answer {
+async fn vm_start(controller: State, caller: Caller, body: Body<StartRequest>) -> Answer {
     let request = body.into_inner();
+    if let Some(group) = &request.group {
+        crate::permissions::check_name("permission group", group)?;
+    }
+    if matches!(caller, Caller::Key { .. }) && request.group.is_none() {
+        return Err(Fail::bad_request("group (the permission group to start under) is required of a user key"));
+    }
     let vmid = required(request.vmid, "vmid")?;
     let count = request.count.unwrap_or(1);
     if !(1..=MAX_COUNT).contains(&count) {
@@ -657,6 +683,16 @@ async fn vm_start(controller: State, body: Body<StartRequest>) -> Answer {
             return Err(Fail::not_found(format!("no node {node}")));
         }
     }
+    let creatable = scope(&caller, &snapshot, Permission::CreateInstance, request.group.as_deref())?;
+    if creatable == Scope::Nodes(Default::default()) {
+        return Err(Fail::forbidden(format!(
+            "permission group {} may create instances on no node",
+            request.group.as_deref().unwrap_or_default()
+        )));
+    }
+    if let Some(node) = &request.node_id {
+        creatable.check(node, Permission::CreateInstance)?;
+    }
     let template = templates::find(&controller.registry, &vmid).await?;
     let version = template.version(request.tag.as_deref(), request.version)?;
     let spec = InstanceSpec {
@@ -677,6 +713,7 @@ async fn vm_start(controller: State, body: Body<StartRequest>) -> Answer {
         vcpu: request.vcpu,
         vram: request.vram,
         metadata: request.metadata.unwrap_or_default(),
+        permission_group: request.group,
     };
     let now = Utc::now();
     let request_id = uuid::Uuid::new_v4().to_string();
@@ -820,13 +857,19 @@ struct VmListEntry {
 /// Every instance, or the one of `?id=` (its `vm` object alone).
 #[utoipa::path(tag = "controller", params(IdQuery), responses((status = 200, body = inline(crate::envelope::Reply<Vec<VmListEntry>>)), (status = 404, description = "No such instance")))]
 #[get("/vm")]
-async fn vm_list(controller: State, query: web::Query<IdQuery>) -> Answer {
+async fn vm_list(controller: State, caller: Caller, query: web::Query<IdQuery>) -> Answer {
     let snapshot = controller.fleet.snapshot().await?;
     if let Some(id) = &query.id {
         let (instance, _) = snapshot.instances.get(id).ok_or_else(|| Fail::not_found(format!("no instance {id}")))?;
+        caller.check_instance(instance)?;
         return ok(vm_view(&snapshot, instance));
     }
-    let mut instances: Vec<&Instance> = snapshot.instances.values().map(|(instance, _)| instance).collect();
+    let mut instances: Vec<&Instance> = snapshot
+        .instances
+        .values()
+        .map(|(instance, _)| instance)
+        .filter(|instance| caller.may_touch(instance))
+        .collect();
     instances.sort_by_key(|instance| instance.cr_time);
     ok(instances
         .into_iter()
@@ -851,12 +894,14 @@ struct VmUpdateRequest {
 /// Applies `change` to an instance, as one compare-and-swap.
 async fn change_instance(
     controller: &Controller,
+    caller: &Caller,
     id: &str,
     change: impl FnOnce(&mut Instance, &Snapshot) -> Result<Vec<Op>, Fail>,
 ) -> Result<(), Fail> {
     let snapshot = controller.fleet.snapshot().await?;
     let (instance, revision) =
         snapshot.instances.get(id).ok_or_else(|| Fail::not_found(format!("no instance {id}")))?;
+    caller.check_instance(instance)?;
     let mut next = instance.clone();
     let mut ops = change(&mut next, &snapshot)?;
     next.ts = Utc::now();
@@ -868,10 +913,15 @@ async fn change_instance(
 /// Changes an instance's name, external id or metadata.
 #[utoipa::path(tag = "controller", params(IdQuery), request_body = VmUpdateRequest, responses((status = 200, body = inline(crate::envelope::Reply<Object>)), (status = 404, description = "No such instance")))]
 #[put("/vm")]
-async fn vm_update(controller: State, query: web::Query<IdQuery>, body: Body<VmUpdateRequest>) -> Answer {
+async fn vm_update(
+    controller: State,
+    caller: Caller,
+    query: web::Query<IdQuery>,
+    body: Body<VmUpdateRequest>,
+) -> Answer {
     let id = required(query.into_inner().id, "id")?;
     let request = body.into_inner();
-    change_instance(&controller, &id, |instance, _| {
+    change_instance(&controller, &caller, &id, |instance, _| {
         if let Some(name) = request.name {
             instance.spec.name = Some(name);
         }
@@ -903,10 +953,10 @@ impl InstanceIdRequest {
 /// Terminates an instance: its node stops and removes it.
 #[utoipa::path(tag = "controller", request_body = InstanceIdRequest, responses((status = 200, body = inline(crate::envelope::Reply<Object>)), (status = 404, description = "No such instance")))]
 #[delete("/vm")]
-async fn vm_terminate(controller: State, body: Body<InstanceIdRequest>) -> Answer {
+async fn vm_terminate(controller: State, caller: Caller, body: Body<InstanceIdRequest>) -> Answer {
     let id = body.into_inner().id()?;
     let keys = controller.fleet.keys.clone();
-    change_instance(&controller, &id, |instance, _| {
+    change_instance(&controller, &caller, &id, |instance, _| {
         if instance.state.is_final() {
             return Err(Fail::conflict(format!("instance {id} is terminated already")));
         }
@@ -921,10 +971,10 @@ async fn vm_terminate(controller: State, body: Body<InstanceIdRequest>) -> Answe
 /// Restarts an instance on its node.
 #[utoipa::path(tag = "controller", request_body = InstanceIdRequest, responses((status = 200, body = inline(crate::envelope::Reply<Object>)), (status = 404, description = "No such instance"), (status = 409, description = "The instance is not placed")))]
 #[post("/rpc/vm/restart")]
-async fn vm_restart(controller: State, body: Body<InstanceIdRequest>) -> Answer {
+async fn vm_restart(controller: State, caller: Caller, body: Body<InstanceIdRequest>) -> Answer {
     let id = body.into_inner().id()?;
     let keys = controller.fleet.keys.clone();
-    change_instance(&controller, &id, |instance, snapshot| {
+    change_instance(&controller, &caller, &id, |instance, snapshot| {
         let Some(node) = instance
             .node_id
             .clone()
@@ -1106,16 +1156,26 @@ struct RequestsSent {
     node_ids: Vec<String>,
 }
 
-/// The nodes a request names (checked to exist), or every node.
-fn nodes_named(snapshot: &Snapshot, named: Option<Vec<String>>, group: Option<&str>) -> Result<Vec<String>, Fail> {
+/// The nodes a request names (checked to exist and to be within `scope`, the caller's nodes for
+/// `permission`), or every node within it.
+fn nodes_named(
+    snapshot: &Snapshot,
+    named: Option<Vec<String>>,
+    group: Option<&str>,
+    scope: &Scope,
+    permission: Permission,
+) -> Result<Vec<String>, Fail> {
     let nodes: Vec<String> = match named.filter(|nodes| !nodes.is_empty()) {
         Some(nodes) => {
             if let Some(node) = nodes.iter().find(|node| !snapshot.nodes.contains_key(*node)) {
                 return Err(Fail::not_found(format!("no node {node}")));
             }
+            for node in &nodes {
+                scope.check(node, permission)?;
+            }
             nodes
         }
-        None => snapshot.nodes.keys().cloned().collect(),
+        None => snapshot.nodes.keys().filter(|node| scope.allows(node)).cloned().collect(),
     };
     Ok(nodes
         .into_iter()
@@ -1128,13 +1188,15 @@ fn nodes_named(snapshot: &Snapshot, named: Option<Vec<String>>, group: Option<&s
 #[delete("/registry/vm/remove")]
 async fn template_remove_from_nodes(
     controller: State,
+    caller: Caller,
     query: web::Query<IdQuery>,
     body: Body<NodeIdsRequest>,
 ) -> Answer {
     let id = required(query.into_inner().id, "id")?;
     let template = templates::find(&controller.registry, &id).await?;
     let snapshot = controller.fleet.snapshot().await?;
-    let nodes = nodes_named(&snapshot, body.into_inner().node_ids, None)?;
+    let removable = scope(&caller, &snapshot, Permission::DeleteTemplate, None)?;
+    let nodes = nodes_named(&snapshot, body.into_inner().node_ids, None, &removable, Permission::DeleteTemplate)?;
     let task_id = uuid::Uuid::new_v4().to_string();
     let repository = format!("{}/{}", controller.registry.host(), template.repository);
     let task = Task::RemoveTemplate { template_id: id, repository };
@@ -1152,6 +1214,8 @@ struct DistributeRequest {
     version: Option<u32>,
     node_ids: Option<Vec<String>>,
     group_id: Option<String>,
+    /// The permission group to distribute as (a user key's); without it, any of the key's.
+    group: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -1162,7 +1226,7 @@ struct RequestId {
 /// Pulls a template's version onto nodes (all, those named, or a group's) ahead of use.
 #[utoipa::path(tag = "controller", request_body = DistributeRequest, responses((status = 200, body = inline(crate::envelope::Reply<RequestId>)), (status = 404, description = "No such template, version, node or group")))]
 #[post("/registry/vm/distribute")]
-async fn distribute_start(controller: State, body: Body<DistributeRequest>) -> Answer {
+async fn distribute_start(controller: State, caller: Caller, body: Body<DistributeRequest>) -> Answer {
     let request = body.into_inner();
     let template_id = required(request.template_id, "template_id")?;
     let template = templates::find(&controller.registry, &template_id).await?;
@@ -1173,7 +1237,9 @@ async fn distribute_start(controller: State, body: Body<DistributeRequest>) -> A
             return Err(Fail::not_found(format!("no group {group}")));
         }
     }
-    let nodes = nodes_named(&snapshot, request.node_ids, request.group_id.as_deref())?;
+    let distributable = scope(&caller, &snapshot, Permission::Distribute, request.group.as_deref())?;
+    let nodes =
+        nodes_named(&snapshot, request.node_ids, request.group_id.as_deref(), &distributable, Permission::Distribute)?;
     let distribution = Distribution {
         request_id: uuid::Uuid::new_v4().to_string(),
         template_id,
@@ -1298,7 +1364,7 @@ struct SaveImageRequest {
 /// the instance is terminated.
 #[utoipa::path(tag = "controller", request_body = SaveImageRequest, responses((status = 200, body = inline(crate::envelope::Reply<RequestId>)), (status = 400, description = "A field is wrong"), (status = 404, description = "No such instance or template"), (status = 409, description = "The instance is not running")))]
 #[post("/image")]
-async fn save_image(controller: State, body: Body<SaveImageRequest>) -> Answer {
+async fn save_image(controller: State, caller: Caller, body: Body<SaveImageRequest>) -> Answer {
     let request = body.into_inner();
     let instance_id = required(request.id, "id")?;
     let tag = required(request.tag, "tag")?;
@@ -1332,6 +1398,7 @@ async fn save_image(controller: State, body: Body<SaveImageRequest>) -> Answer {
     let snapshot = controller.fleet.snapshot().await?;
     let (instance, _) =
         snapshot.instances.get(&instance_id).ok_or_else(|| Fail::not_found(format!("no instance {instance_id}")))?;
+    caller.check_instance(instance)?;
     let running = snapshot.statuses.get(&instance_id).is_some_and(|status| status.state == InstanceState::Started);
     let Some(node) = instance.node_id.clone().filter(|_| running && instance.state == InstanceState::Scheduling) else {
         return Err(Fail::conflict(format!("instance {instance_id} is not running")));
@@ -1398,15 +1465,28 @@ fn save_view(save: &SaveRequest) -> SaveRequestView {
 /// Every save-image request, or the one of `?id=`.
 #[utoipa::path(tag = "controller", params(IdQuery), responses((status = 200, body = inline(crate::envelope::Reply<Vec<SaveRequestView>>)), (status = 404, description = "No such request")))]
 #[get("/image")]
-async fn save_image_requests(controller: State, query: web::Query<IdQuery>) -> Answer {
+async fn save_image_requests(controller: State, caller: Caller, query: web::Query<IdQuery>) -> Answer {
     let snapshot = controller.fleet.snapshot().await?;
+    // A key sees the saves of instances it may touch (and not those of instances gone since).
+    let visible = |save: &SaveRequest| {
+        caller == Caller::Root
+            || snapshot.instances.get(&save.instance_id).is_some_and(|(instance, _)| caller.may_touch(instance))
+    };
     match &query.id {
         Some(id) => {
-            let (save, _) =
-                snapshot.saves.get(id).ok_or_else(|| Fail::not_found(format!("no save-image request {id}")))?;
+            let (save, _) = snapshot
+                .saves
+                .get(id)
+                .filter(|(save, _)| visible(save))
+                .ok_or_else(|| Fail::not_found(format!("no save-image request {id}")))?;
             ok(save_view(save))
         }
-        None => ok(snapshot.saves.values().map(|(save, _)| save_view(save)).collect::<Vec<_>>()),
+        None => ok(snapshot
+            .saves
+            .values()
+            .filter(|(save, _)| visible(save))
+            .map(|(save, _)| save_view(save))
+            .collect::<Vec<_>>()),
     }
 }
 

@@ -30,6 +30,11 @@ pub fn done() -> Answer {
     Ok(HttpResponse::Ok().json(Reply::<()> { status: "OK".into(), message: String::new(), body: None }))
 }
 
+/// `OK` without a body, with a message: what the Anka Controller says when it saved something.
+pub fn done_saying(message: &str) -> Answer {
+    Ok(HttpResponse::Ok().json(Reply::<()> { status: "OK".into(), message: message.into(), body: None }))
+}
+
 /// A refusal or a failure: its status and the message the caller reads.
 #[derive(Debug)]
 pub struct Fail {
@@ -40,6 +45,12 @@ pub struct Fail {
 impl Fail {
     pub fn bad_request(message: impl Into<String>) -> Fail {
         Fail { status: StatusCode::BAD_REQUEST, message: message.into() }
+    }
+    pub fn unauthorized(message: impl Into<String>) -> Fail {
+        Fail { status: StatusCode::UNAUTHORIZED, message: message.into() }
+    }
+    pub fn forbidden(message: impl Into<String>) -> Fail {
+        Fail { status: StatusCode::FORBIDDEN, message: message.into() }
     }
     pub fn not_found(message: impl Into<String>) -> Fail {
         Fail { status: StatusCode::NOT_FOUND, message: message.into() }

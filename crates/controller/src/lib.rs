@@ -9,12 +9,16 @@
 //!   back what dead nodes held. [`leader`]: which replica runs it.
 //! - [`templates`]: templates as repositories of the registry, versions as their tags.
 //! - [`macs`]: the pool of MAC addresses handed to instances.
+//! - [`keys`]: user keys and the key handshake; [`permissions`]: what each permission group
+//!   (a key's groups) may do on which node.
 
 pub mod access;
 pub mod api;
 pub mod envelope;
+pub mod keys;
 pub mod leader;
 pub mod macs;
+pub mod permissions;
 pub mod scheduler;
 pub mod store;
 pub mod templates;
@@ -44,6 +48,8 @@ pub struct Controller {
 pub fn routes() -> Routes<access::Access> {
     let mut routes = Routes::default();
     api::routes(&mut routes);
+    keys::routes(&mut routes);
+    permissions::routes(&mut routes);
     routes.group("").route(access::Access::Open, openapi_json);
     routes
 }

@@ -6,14 +6,15 @@
 //! Order: the most urgent first (the lowest `priority` number), then the oldest. A node takes an
 //! instance when it is alive, not draining or updating, is the node asked for (if any), is in the
 //! group asked for (else that group's fallback, and so on), runs the template's architecture,
-//! has room (by count, or by CPUs and memory in `resource` mode), and has a free USB device of
-//! the name asked for. Of those, the least loaded wins.
+//! has room (by count, or by CPUs and memory in `resource` mode), has a free USB device of the
+//! name asked for, and, for an instance started under a permission group, is a node that group
+//! may create instances on. Of those, the least loaded wins.
 
 use crate::envelope::Fail;
 use crate::store::{Fleet, Snapshot};
 use chrono::Utc;
 use etcd::Op;
-use fleet::{Assignment, CapacityMode, Instance, InstanceState, MacLease, UsbDevice};
+use fleet::{Assignment, CapacityMode, Instance, InstanceState, MacLease, Permission, UsbDevice};
 use std::collections::{BTreeMap, HashSet};
 
 /// What is already placed on a node.
@@ -112,6 +113,12 @@ pub fn place(
             if let Some(group) = &group {
                 if !config.groups.contains(group) {
                     why = format!("no active node of group {group} has room");
+                    continue;
+                }
+            }
+            if let Some(permitted) = &instance.spec.permission_group {
+                if !snapshot.grants(permitted, id, Permission::CreateInstance) {
+                    why = format!("permission group {permitted} may create instances on no active node with room");
                     continue;
                 }
             }
@@ -315,7 +322,7 @@ pub async fn pass(fleet: &Fleet) -> Result<(usize, i64), Fail> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use fleet::{Group, Heartbeat, InstanceSpec, NodeConfig, NodeInfo};
 
@@ -339,7 +346,7 @@ mod tests {
         snapshot.alive.insert(id.into(), Heartbeat::default());
     }
 
-    fn instance(id: &str, priority: u32, group: Option<&str>) -> Instance {
+    pub(crate) fn instance(id: &str, priority: u32, group: Option<&str>) -> Instance {
         Instance {
             instance_id: id.into(),
             spec: InstanceSpec { vmid: "t".into(), priority, group_id: group.map(Into::into), ..Default::default() },
@@ -403,6 +410,28 @@ mod tests {
         let busy = Load { count: 1, usb_busy: ["/dev/p0".to_string()].into(), ..Default::default() };
         let why = place(&snapshot, &[("a".to_string(), busy)].into(), &wants).unwrap_err();
         assert!(why.contains("USB"), "{why}");
+    }
+
+    #[test]
+    fn an_instance_of_a_permission_group_goes_only_where_the_group_may_create() {
+        let mut snapshot = Snapshot::default();
+        node(&mut snapshot, "a", 5, &[]);
+        node(&mut snapshot, "b", 5, &[]);
+        let grant = |node: &str, permissions: Vec<Permission>| fleet::ResourceGrant {
+            id: node.into(),
+            id_type: "id".into(),
+            resource_type: "node".into(),
+            permissions,
+        };
+        let resources = vec![grant("a", vec![Permission::List]), grant("b", vec![Permission::CreateInstance])];
+        snapshot.permissions.insert("ci".into(), (resources, 1));
+        let mut wants = instance("i", 1, None);
+        wants.spec.permission_group = Some("ci".into());
+        let loads = [("b".to_string(), Load { count: 4, ..Default::default() })].into();
+        assert_eq!(place(&snapshot, &loads, &wants).unwrap().0, "b", "the less loaded a is not the group's");
+        wants.spec.permission_group = Some("nobody".into());
+        let why = place(&snapshot, &loads, &wants).unwrap_err();
+        assert!(why.contains("nobody"), "{why}");
     }
 
     #[test]

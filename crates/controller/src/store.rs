@@ -5,8 +5,8 @@
 use crate::envelope::Fail;
 use etcd::{Compare, Op, Txn};
 use fleet::{
-    Distribution, Group, Heartbeat, Instance, InstanceStatus, Keys, MacLease, NodeConfig, NodeInfo, SaveRequest,
-    TaskStatus,
+    Distribution, Group, Heartbeat, Instance, InstanceStatus, Keys, MacLease, NodeConfig, NodeInfo, Permission,
+    ResourceGrant, SaveRequest, TaskStatus,
 };
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
@@ -34,6 +34,8 @@ pub struct Snapshot {
     pub macs: BTreeMap<String, (MacLease, i64)>,
     /// Nodes' progress on tasks, by task and node.
     pub task_statuses: BTreeMap<String, BTreeMap<String, TaskStatus>>,
+    /// What each permission group may do, by group name.
+    pub permissions: BTreeMap<String, (Vec<ResourceGrant>, i64)>,
     /// Records that could not be read, by key: shown in the log, never fatal.
     pub unreadable: Vec<String>,
 }
@@ -42,6 +44,13 @@ impl Snapshot {
     /// A node's configuration, or the one a node has until an operator changes it.
     pub fn config(&self, node: &str) -> NodeConfig {
         self.configs.get(node).map(|(config, _)| config.clone()).unwrap_or_default()
+    }
+
+    /// Whether permission group `group` holds `permission` on `node`.
+    pub fn grants(&self, group: &str, node: &str, permission: Permission) -> bool {
+        self.permissions
+            .get(group)
+            .is_some_and(|(resources, _)| crate::permissions::grants(resources, node, permission))
     }
 }
 
@@ -111,6 +120,11 @@ impl Fleet {
                 "macs" => {
                     if let Some(lease) = parse(&kv, unreadable) {
                         snapshot.macs.insert(id, (lease, kv.mod_revision));
+                    }
+                }
+                "permissions" => {
+                    if let Some(resources) = parse(&kv, unreadable) {
+                        snapshot.permissions.insert(id, (resources, kv.mod_revision));
                     }
                 }
                 "task-status" => {

@@ -19,7 +19,14 @@
 //! | `distributions/<request>`       | [`Distribution`]    | the controller                          |
 //! | `saves/<request>`               | [`SaveRequest`]     | the controller                          |
 //! | `macs/<mac>`                    | [`MacLease`]        | the controller                          |
+//! | `apikeys/<key>`                 | [`ApiKey`]          | the controller (`/api/v1/apikey`)       |
+//! | `handshakes/<key>/<digest>`     | the key's id        | the controller (`/tap/v1/hand`), 60 s lease |
+//! | `sessions/<key>/<digest>`       | [`KeySession`]      | the controller (`/tap/v1/shake`), under a lease |
+//! | `permissions/<group>`           | [`ResourceGrant`]s  | the controller (`/admin/api/v1/permission`) |
 //! | `leader`                        | the leader's id     | a controller replica, under its lease   |
+//!
+//! Handshake secrets and session tokens are kept as their SHA-256 digests (`<digest>`, hex), so
+//! reading etcd gives no one a way in.
 //!
 //! Keys a node writes under its lease vanish when it stops heartbeating, so "offline" and "its
 //! instances need a new home" are facts etcd establishes, not guesses of a controller.
@@ -128,6 +135,32 @@ impl Keys {
     pub fn mac(&self, mac: &str) -> String {
         self.macs() + mac
     }
+    pub fn api_keys(&self) -> String {
+        self.dir("apikeys")
+    }
+    pub fn api_key(&self, key: &str) -> String {
+        self.api_keys() + key
+    }
+    /// A key's pending handshakes, by the digest of their secret.
+    pub fn handshakes_of(&self, key: &str) -> String {
+        format!("{}{key}/", self.dir("handshakes"))
+    }
+    pub fn handshake(&self, key: &str, digest: &str) -> String {
+        self.handshakes_of(key) + digest
+    }
+    /// A key's open sessions, by the digest of their token.
+    pub fn sessions_of(&self, key: &str) -> String {
+        format!("{}{key}/", self.dir("sessions"))
+    }
+    pub fn session(&self, key: &str, digest: &str) -> String {
+        self.sessions_of(key) + digest
+    }
+    pub fn permission_groups(&self) -> String {
+        self.dir("permissions")
+    }
+    pub fn permission_group(&self, group: &str) -> String {
+        self.permission_groups() + group
+    }
     pub fn leader(&self) -> String {
         format!("{}/leader", self.prefix)
     }
@@ -151,5 +184,8 @@ mod tests {
         assert!(!keys.assignment("n10", "i1").starts_with(&keys.assigned_to("n1")));
         assert_eq!(Keys::id_of(&keys.status("i9")), "i9");
         assert_eq!(keys.leader(), "/t1/leader");
+        assert_eq!(keys.session("k1", "ab"), "/t1/sessions/k1/ab");
+        assert!(!keys.session("k10", "ab").starts_with(&keys.sessions_of("k1")));
+        assert_eq!(keys.permission_group("devops"), "/t1/permissions/devops");
     }
 }

@@ -206,6 +206,10 @@ pub struct InstanceSpec {
     pub vram: Option<u64>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, serde_json::Value>,
+    /// The permission group it was started under (the request's `group`): it goes only to nodes
+    /// that group may create instances on, and only that group's keys see and touch it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permission_group: Option<String>,
 }
 
 /// An instance as the controller keeps it: what was asked, which template version it runs and
@@ -399,4 +403,61 @@ pub struct SaveRequest {
 pub struct MacLease {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_id: Option<String>,
+}
+
+/// A user API key (`POST /api/v1/apikey`): its owner proves holding the private key of
+/// `public_key` at the handshake, then calls with what the permission groups `groups` grant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKey {
+    pub id: String,
+    pub groups: Vec<String>,
+    /// The RSA public key, base64 of its PKIX (SubjectPublicKeyInfo) ASN.1 DER form.
+    pub public_key: String,
+    pub created: DateTime<Utc>,
+    pub expiration: DateTime<Utc>,
+}
+
+/// A session a key opened at the handshake, kept under the digest of its token (never the
+/// token) and under a lease that ends it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeySession {
+    pub expires: DateTime<Utc>,
+}
+
+/// What a permission group may do to a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    ChangeConfig,
+    CreateInstance,
+    DeleteTemplate,
+    Distribute,
+    ForceUpgrade,
+    List,
+    Remove,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 7] = [
+        Permission::ChangeConfig,
+        Permission::CreateInstance,
+        Permission::DeleteTemplate,
+        Permission::Distribute,
+        Permission::ForceUpgrade,
+        Permission::List,
+        Permission::Remove,
+    ];
+}
+
+/// One resource a permission group holds permissions on; a group's record is a list of them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceGrant {
+    /// The node's id.
+    pub id: String,
+    /// How `id` names the resource: `id`.
+    pub id_type: String,
+    /// The resource's type: `node`.
+    #[serde(rename = "type")]
+    pub resource_type: String,
+    pub permissions: Vec<Permission>,
 }
