@@ -28,13 +28,20 @@ fn wait_for<T>(what: &str, timeout: Duration, mut done: impl FnMut() -> Option<T
 
 /// A node: a supervisor that joined the fleet through `controller`, logged in to the registry.
 fn start_node(controller: &Controller, registry: &LocalRegistry, name: &str) -> Daemon {
+    start_node_with(controller, registry, name, &[])
+}
+
+/// A node with more of its flags (`SUPERVISOR_FLEET_USB`, `SUPERVISOR_FLEET_VLAN`).
+fn start_node_with(controller: &Controller, registry: &LocalRegistry, name: &str, extra: &[(&str, &str)]) -> Daemon {
     let url = controller.url("");
-    let node = Daemon::start_with(&[
+    let mut env = vec![
         ("SUPERVISOR_CONTROLLER", url.as_str()),
         ("SUPERVISOR_JOIN_TOKEN", JOIN_TOKEN),
         ("SUPERVISOR_FLEET_LEASE_TTL", LEASE_TTL),
         ("SUPERVISOR_FLEET_NODE_NAME", name),
-    ]);
+    ];
+    env.extend_from_slice(extra);
+    let node = Daemon::start_with(&env);
     node.wait_ready();
     let login = json!({ registry.address(): {"username": registry.username(), "password": registry.password()} });
     let (status, body) = node.post("/docker/registries", login);
@@ -244,7 +251,15 @@ fn templates_are_distributed_to_nodes_saved_from_an_instance_and_removed_from_no
     let registry = LocalRegistry::start();
     registry.push(BASE_IMAGE, "fleet/dist:v1");
     let controller = Controller::start(&etcd.endpoints(), &registry, &etcd.prefix(), 3);
-    let nodes: Vec<Daemon> = ["d0", "d1"].iter().map(|name| start_node(&controller, &registry, name)).collect();
+    let nodes = [
+        start_node_with(&controller, &registry, "d0", &[("SUPERVISOR_FLEET_VLAN", "55")]),
+        start_node_with(
+            &controller,
+            &registry,
+            "d1",
+            &[("SUPERVISOR_FLEET_USB", "phone=/dev/null"), ("SUPERVISOR_FLEET_VLAN", "12")],
+        ),
+    ];
     let ids: Vec<String> = ["d0", "d1"].iter().map(|name| node_id(&controller, name)).collect();
     let template = controller.ok("GET", "/api/v1/registry/vm", None)[0]["id"].as_str().unwrap().to_string();
     let holds = |node: &str| {
@@ -282,6 +297,22 @@ fn templates_are_distributed_to_nodes_saved_from_an_instance_and_removed_from_no
     wait_for("the template gone from the nodes", Duration::from_secs(30), || {
         ids.iter().all(|id| !holds(id)).then_some(())
     });
+
+    // USB devices and VLANs the nodes offer; an instance claiming the one device goes where it
+    // is, and a second waits for it.
+    assert_eq!(controller.ok("GET", "/api/v1/vlan", None), json!(["12", "55"]));
+    assert_eq!(controller.ok("GET", "/api/v1/usb", None), json!({"phone": {"available": 1, "busy": 0}}));
+    let first = start(&controller, json!({"vmid": template, "usb_device": "phone"}))[0].clone();
+    assert_eq!(started(&controller, &first), ids[1]);
+    assert_eq!(controller.ok("GET", "/api/v1/usb", None), json!({"phone": {"available": 0, "busy": 1}}));
+    let second = start(&controller, json!({"vmid": template, "usb_device": "phone"}))[0].clone();
+    wait_for("the second claim's reason", Duration::from_secs(30), || {
+        let vm = controller.ok("GET", &format!("/api/v1/vm?id={second}"), None);
+        vm["message"].as_str().is_some_and(|m| m.contains("USB")).then_some(())
+    });
+    controller.ok("DELETE", "/api/v1/vm", Some(json!({"id": first})));
+    assert_eq!(started(&controller, &second), ids[1], "the device freed, the waiting claim takes it");
+    controller.ok("DELETE", "/api/v1/vm", Some(json!({"id": second})));
 
     // A running instance saved as a new template: the request ends done, the template is in the
     // registry, the instance is terminated.

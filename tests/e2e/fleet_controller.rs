@@ -112,8 +112,21 @@ fn the_controller_api_keeps_its_records_in_etcd_and_refuses_what_is_wrong() {
     let (status, reply) = controller.call("POST", "/api/v1/vm", Some(json!({"vmid": id, "tag": "v9"})));
     assert_eq!(status, 404, "{reply}");
     assert_eq!(controller.ok("GET", "/api/v1/vm", None), json!([]), "refused requests start nothing");
+    // The MAC pool: empty until filled, then handing addresses to instances that name none.
+    let (status, reply) = controller.call("GET", "/api/v1/macaddr", None);
+    assert_eq!(status, 400, "count, in_use or limit is needed: {reply}");
+    assert_eq!(controller.ok("GET", "/api/v1/macaddr?count=1", None), 0);
+    controller.ok("PUT", "/api/v1/macaddr", None);
+    assert_eq!(controller.ok("GET", "/api/v1/macaddr?count=1", None), 4);
+    let (status, reply) =
+        controller.call("POST", "/api/v1/vm", Some(json!({"vmid": id, "mac_address": "02:00:00:00:0a:fe"})));
+    assert_eq!(status, 400, "capital letters: {reply}");
     let started =
         controller.ok("POST", "/api/v1/vm", Some(json!({"vmid": id, "count": 2, "tag": "v1", "external_id": "ci-1"})));
+    assert_eq!(controller.ok("GET", "/api/v1/macaddr?in_use=1", None), 2);
+    let listed = controller.ok("GET", "/api/v1/macaddr?limit=2&last=02:00:00:00:0A:FF", None);
+    let macs: Vec<Value> = listed.as_array().unwrap().iter().map(|m| m["mac_address"].clone()).collect();
+    assert_eq!(macs, [json!("02:00:00:00:0B:00"), json!("02:00:00:00:0B:01")], "{listed}");
     let instance = started[0].as_str().unwrap().to_string();
     assert_eq!(started.as_array().unwrap().len(), 2);
     wait_for("the scheduler's reason", Duration::from_secs(20), || {
@@ -127,6 +140,13 @@ fn the_controller_api_keeps_its_records_in_etcd_and_refuses_what_is_wrong() {
     wait_for("the instance terminated", Duration::from_secs(20), || {
         controller.ok("GET", &format!("/api/v1/vm?id={instance}"), None)["instance_state"] == "Terminated"
     });
+
+    // The terminated instance's address is free again; a purge empties the pool.
+    wait_for("the address freed", Duration::from_secs(20), || {
+        controller.ok("GET", "/api/v1/macaddr?in_use=1", None) == 1
+    });
+    controller.ok("DELETE", "/api/v1/macaddr", None);
+    assert_eq!(controller.ok("GET", "/api/v1/macaddr?count=1", None), 0);
 
     // A node that is gone is forgotten; its groups are left.
     controller.ok("DELETE", "/api/v1/node/group", Some(json!({"node_ids": [node], "group_ids": [group_id]})));

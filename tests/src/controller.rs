@@ -12,6 +12,8 @@ use std::time::Duration;
 /// The operator's password and the join token every test controller uses.
 pub const ROOT_PASSWORD: &str = "test-root-password";
 pub const JOIN_TOKEN: &str = "test-join-token-0123456789";
+/// The MAC pool of every test controller (filled only by `PUT /api/v1/macaddr`).
+pub const MAC_RANGE: &str = "02:00:00:00:0A:FE-02:00:00:00:0B:01";
 
 pub struct Controller {
     child: Child,
@@ -35,6 +37,7 @@ impl Controller {
             .env("CONTROLLER_ROOT_PASSWORD", ROOT_PASSWORD)
             .env("CONTROLLER_JOIN_TOKEN", JOIN_TOKEN)
             .env("CONTROLLER_LEASE_TTL", lease_ttl.to_string())
+            .env("CONTROLLER_MAC_RANGE", MAC_RANGE)
             .stdout(Stdio::piped())
             .stderr(log.reopen().expect("the controller's log"))
             .spawn()
