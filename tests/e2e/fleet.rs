@@ -132,6 +132,18 @@ fn instances_are_placed_by_group_and_priority_and_survive_a_node_a_controller_an
         (vm["instance_state"] == "Started" && vm["vminfo"]["start_date"] != before).then_some(())
     });
 
+    // The container killed behind the fleet's back: Error with its exit code, until a restart.
+    let container = vm["vminfo"]["uuid"].as_str().unwrap().to_string();
+    assert!(Command::new("docker").args(["kill", &container]).output().unwrap().status.success());
+    wait_for("the killed instance in error", Duration::from_secs(60), || {
+        let vm = controllers[1].ok("GET", &format!("/api/v1/vm?id={lone}"), None);
+        let error = vm["instance_state"] == "Error" && vm["message"].as_str().is_some_and(|m| m.contains("137"));
+        (error && vm["vminfo"]["stop_date"].is_string()).then_some(())
+    });
+    controllers[0].ok("POST", "/api/v1/rpc/vm/restart", Some(json!({"id": lone})));
+    assert_eq!(started(&controllers[1], &lone), ids[2]);
+    assert!(container_running(&container), "the same container runs again");
+
     // Node n0 dies: once its lease runs out, its instance goes to n1, the group's other node.
     let on_n0 = pair
         .iter()

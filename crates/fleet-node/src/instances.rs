@@ -6,6 +6,8 @@
 //! Each instance has a task of its own that is told the assignment as it changes (a later
 //! value replaces an earlier one not yet acted on) and brings the container to it: started,
 //! restarted when the restart number grew, removed with its status when the assignment went.
+//! While it runs, the task follows the engine's `die` events of its container: a container that
+//! ends on its own is reported Stopped (exit code 0) or Error (with the code), until a restart.
 //! A new task for an instance id waits for the previous one to finish, so two never act on one
 //! container. Containers carry the node's id and the instance's id as labels; at start the
 //! node removes its containers no assignment names (their instances moved on while it was away)
@@ -18,11 +20,12 @@ use bollard::models::{
     PortBinding, PortMap,
 };
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, EventsOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
     RestartContainerOptionsBuilder,
 };
 use chrono::{DateTime, Utc};
 use fleet::{Assignment, InstanceState, InstanceStatus, Keys, PortForward, TemplateOnNode, VmInfo};
+use futures_util::StreamExt;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -176,11 +179,20 @@ async fn instance_task(
             return;
         };
         instance.bring_to(&assignment).await;
-        if desired.changed().await.is_err() {
-            return;
+        let running = instance.status.state == InstanceState::Started;
+        tokio::select! {
+            changed = desired.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+            exit = instance.ended(), if running => instance.report_end(exit).await,
         }
     }
 }
+
+/// How long to wait before following the engine's events again after they broke off.
+const EVENTS_RETRY: Duration = Duration::from_secs(5);
 
 struct Instance {
     node: Arc<Node>,
@@ -338,6 +350,55 @@ impl Instance {
             },
         );
         Ok(())
+    }
+
+    /// Waits until the container ends without being told to, answering its exit code.
+    async fn ended(&self) -> i64 {
+        loop {
+            if let Ok(docker) = self.node.docker.client() {
+                let filters = HashMap::from([
+                    ("type", vec!["container"]),
+                    ("event", vec!["die"]),
+                    ("container", vec![self.name.as_str()]),
+                ]);
+                let mut events = docker.events(Some(EventsOptionsBuilder::default().filters(&filters).build()));
+                // Ended before the events were followed: the engine says so.
+                if let Ok(inspect) = docker.inspect_container(&self.name, None).await {
+                    let state = inspect.state.as_ref();
+                    if state.and_then(|state| state.running) == Some(false) {
+                        return state.and_then(|state| state.exit_code).unwrap_or(0);
+                    }
+                }
+                match events.next().await {
+                    Some(Ok(event)) => {
+                        let attributes = event.actor.and_then(|actor| actor.attributes).unwrap_or_default();
+                        return attributes.get("exitCode").and_then(|code| code.parse().ok()).unwrap_or(0);
+                    }
+                    Some(Err(e)) => tracing::warn!(instance = %self.id, "the engine's events broke off: {e}"),
+                    None => {}
+                }
+            }
+            tokio::time::sleep(EVENTS_RETRY).await;
+        }
+    }
+
+    /// The container ended on its own: Stopped after exit code 0, else Error naming the code.
+    async fn report_end(&mut self, exit: i64) {
+        tracing::warn!(instance = %self.id, "the instance's container ended with exit code {exit}");
+        let now = Utc::now();
+        if let Some(vminfo) = &mut self.status.vminfo {
+            vminfo.status = "exited".into();
+            vminfo.stop_date = Some(now);
+            vminfo.timestamp = now;
+        }
+        if exit == 0 {
+            self.status.state = InstanceState::Stopped;
+            self.status.message.clear();
+        } else {
+            self.status.state = InstanceState::Error;
+            self.status.message = format!("the instance's container ended with exit code {exit}");
+        }
+        self.report().await;
     }
 
     /// The assignment went: the container and the status go too.
