@@ -16,10 +16,7 @@ pub fn routes(routes: &mut Routes<Access>) {
 
 /// The device API's document.
 pub fn openapi() -> Document {
-    let declared = crate::routes().openapi().unwrap_or_else(|collisions| {
-        panic!("schemas declared with the same name but different shapes: {}", collisions.join(", "))
-    });
-    declared.into_openapi(
+    crate::routes().document(
         "balena Supervisor device API",
         "Wire-compatible with the balena Supervisor's device API (port 48484).",
         &[("http://127.0.0.1:48484", "The host and its services (the default `--balena-listen`)")],

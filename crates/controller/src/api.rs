@@ -132,9 +132,7 @@ async fn node_join(controller: State, body: Body<NodeInfo>) -> Answer {
     if info.node_id.is_empty() {
         info.node_id = uuid::Uuid::new_v4().to_string();
     }
-    if !info.node_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') || info.node_id.len() > 64 {
-        return Err(Fail::bad_request(format!("node_id {:?} is not an id", info.node_id)));
-    }
+    crate::permissions::check_name("node_id", &info.node_id)?;
     info.joined = Utc::now();
     let keys = &controller.fleet.keys;
     let config_key = keys.node_config(&info.node_id);

@@ -85,10 +85,7 @@ async fn unknown_route(req: HttpRequest) -> actix_web::Result<HttpResponse> {
 
 /// The controller's OpenAPI document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let declared = routes().openapi().unwrap_or_else(|collisions| {
-        panic!("schemas declared with the same name but different shapes: {}", collisions.join(", "))
-    });
-    declared.into_openapi(
+    routes().document(
         "Fleet controller API",
         "The Anka Controller's REST API over a fleet of supervisors.",
         &[("http://127.0.0.1:8090", "The controller (the default `--listen`)")],

@@ -288,6 +288,21 @@ impl<R: Guarded> Routes<R> {
         RouteRules { rules }
     }
 
+    /// The whole document of a face: [`Routes::openapi`] made into [`Document::into_openapi`].
+    /// A collision is a bug of the face's declarations, so it panics naming the schemas.
+    pub fn document(
+        &self,
+        title: &str,
+        description: &str,
+        servers: &[(&str, &str)],
+        schemes: Vec<(&str, utoipa::openapi::security::SecurityScheme)>,
+    ) -> utoipa::openapi::OpenApi {
+        let declared = self.openapi().unwrap_or_else(|collisions| {
+            panic!("schemas declared with the same name but different shapes: {}", collisions.join(", "))
+        });
+        declared.into_openapi(title, description, servers, schemes)
+    }
+
     /// The paths, schemas and tags of the OpenAPI document. Two schemas of the same name that
     /// differ are a collision: the document would describe one of them wrongly, so they are
     /// answered as an error naming them.

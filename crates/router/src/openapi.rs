@@ -15,10 +15,7 @@ pub fn routes(routes: &mut Routes) {
 
 /// The whole API's document, from the declared routes.
 pub fn openapi() -> Document {
-    let declared = crate::routes().openapi().unwrap_or_else(|collisions| {
-        panic!("schemas declared with the same name but different shapes: {}", collisions.join(", "))
-    });
-    declared.into_openapi(
+    crate::routes().document(
         "Supervisor API",
         "Wire-compatible with the Home Assistant Supervisor API.",
         &[
