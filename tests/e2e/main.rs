@@ -23,6 +23,7 @@ mod fleet;
 mod fleet_auth;
 mod fleet_controller;
 mod fleet_node;
+mod footprint;
 mod fuzz_api;
 mod hardware;
 mod homeassistant;

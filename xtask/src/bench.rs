@@ -1,6 +1,9 @@
 //! `cargo xtask bench [part...]`: the daemon's performance figures, each printed on one
-//! `bench <name>:` line. With no part named, every part runs, in this order: those of this file,
-//! then `routing` (flat against scoped actix routing at 300 routes, no daemon), in
+//! `bench <name>:` line. With no part named, every part runs, in this order: `supervisor_info` of
+//! this file, then the footprint parts (`idle_rss`: the idle daemon's resident memory and where it
+//! lies; `idle_cpu`: its CPU use and wake-ups; `binary_size`: the release binary's size on disk and
+//! mapped, and the crates that weigh most in it), in `bench_footprint.rs`, then `startup` of this
+//! file, then `routing` (flat against scoped actix routing at 300 routes, no daemon), in
 //! `bench_routing.rs`, then the host benchmarks (`host_info`: `/host/info` next to
 //! `/supervisor/info`; `log_follow`: a followed journal line), in `bench_host.rs`, then `backups`
 //! (create, restore, ping latency and memory during them), in `bench_backups.rs`, then `addons`
@@ -8,13 +11,14 @@
 //! `plugins` (each plugin's image size and idle memory, the daemon's memory with all five
 //! running), in `bench_plugins.rs`, then `balena_target` (a balena target state of two services
 //! brought up, against `docker-compose up` of the same), in `bench_balena.rs`, then `fleet` (50
-//! instances across three nodes, and a dead node's taken up elsewhere), in `bench_fleet.rs`. Naming parts (`cargo xtask bench host_info routing`) runs
-//! only those, still in that order.
+//! instances across three nodes, and a dead node's taken up elsewhere), in `bench_fleet.rs`, then
+//! `soak` (the memory after 30 minutes of mixed traffic, add-on restarts and backups), in
+//! `bench_soak.rs`. Naming parts (`cargo xtask bench host_info routing`) runs only those, still in
+//! that order.
 //!
 //! - `supervisor_info`: requests per second and p99 latency of `GET /supervisor/info` with the
 //!   admin token, against the release daemon and against a bare actix-web handler that serves the
 //!   same bytes, so the ratio shows what the router, the guard middleware and the handler cost;
-//! - `idle_rss`: resident memory of the idle daemon, with 2 HTTP workers (the default) and with 1;
 //! - `startup`: time from exec to the first answered ping, on a fresh data directory and on the
 //!   same directory started again (medians over several starts).
 //!
@@ -56,8 +60,8 @@ pub(crate) const ROUND: Duration = Duration::from_secs(1);
 /// HTTP workers of both servers in the throughput comparison: one each leaves the other core of a
 /// 2-core machine to the load generator, and compares per-worker cost rather than scheduling.
 pub(crate) const SERVER_WORKERS: usize = 1;
-/// How long the daemon idles after its first ping before its memory is read.
-pub(crate) const IDLE: Duration = Duration::from_secs(1);
+/// How long [`Daemon::settled_rss_kib`] samples the memory after some work.
+const SETTLE: Duration = Duration::from_secs(5);
 /// Starts timed per data-directory case; the median of these is printed.
 const STARTS: usize = 10;
 /// Pause between two pings while waiting for the daemon.
@@ -68,9 +72,11 @@ const READY_TIMEOUT: Duration = Duration::from_secs(20);
 pub(crate) const MANIFEST: &str = "version-manifest.json";
 
 /// The parts of the bench, in the order they run; `cargo xtask bench <part>...` runs only those.
-const PARTS: [&str; 11] = [
+const PARTS: [&str; 14] = [
     "supervisor_info",
     "idle_rss",
+    "idle_cpu",
+    "binary_size",
     "startup",
     "routing",
     "host_info",
@@ -80,6 +86,7 @@ const PARTS: [&str; 11] = [
     "plugins",
     "balena_target",
     "fleet",
+    "soak",
 ];
 /// The parts that measure actix alone, without the daemon.
 const WITHOUT_DAEMON: [&str; 1] = ["routing"];
@@ -118,7 +125,9 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
     for part in parts {
         match part {
             "supervisor_info" => supervisor_info(&bin)?,
-            "idle_rss" => idle_rss(&bin)?,
+            "idle_rss" => crate::bench_footprint::idle_rss(&bin)?,
+            "idle_cpu" => crate::bench_footprint::idle_cpu(&bin)?,
+            "binary_size" => crate::bench_footprint::binary_size(root, &bin)?,
             "startup" => startup(&bin)?,
             "routing" => routing::run()?,
             "host_info" => crate::bench_host::host_info(&bin)?,
@@ -128,6 +137,7 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
             "plugins" => crate::bench_plugins::run(root, &bin)?,
             "balena_target" => crate::bench_balena::run(root, &bin)?,
             "fleet" => crate::bench_fleet::run(root, bin.parent().context("the release folder")?)?,
+            "soak" => crate::bench_soak::run(root, &bin)?,
             _ => unreachable!("{part} is one of PARTS"),
         }
     }
@@ -161,24 +171,6 @@ fn supervisor_info(bin: &Path) -> anyhow::Result<()> {
          each, load generator on the same {cores} cores)",
         supervisor.per_second() / baseline.per_second(),
         ROUND.as_secs(),
-    );
-    Ok(())
-}
-
-/// Resident memory of the idle daemon, with the default 2 workers and with 1.
-fn idle_rss(bin: &Path) -> anyhow::Result<()> {
-    let mut figures = Vec::new();
-    for workers in ["2", "1"] {
-        let data = tempfile::tempdir()?;
-        let mut daemon = Daemon::start(bin, data.path(), &["--workers", workers])?;
-        daemon.wait_ready()?;
-        std::thread::sleep(IDLE);
-        figures.push(format!("workers {workers} {:.1} MiB", daemon.rss_kib()? as f64 / 1024.0));
-    }
-    println!(
-        "bench idle_rss: {} (VmRSS {} s after the first ping, engine at the default socket, aim < 15 MiB)",
-        figures.join(" | "),
-        IDLE.as_secs()
     );
     Ok(())
 }
@@ -298,6 +290,17 @@ impl Daemon {
         let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).context("no VmRSS in /proc/<pid>/status")?;
         let kib = line.trim().trim_end_matches("kB").trim();
         kib.parse().with_context(|| format!("VmRSS {line:?}"))
+    }
+
+    /// VmRSS once the daemon has settled (its heap is trimmed when its last job ends): the
+    /// smallest of samples a second apart over [`SETTLE`].
+    pub(crate) fn settled_rss_kib(&self) -> anyhow::Result<u64> {
+        let mut smallest = u64::MAX;
+        for _ in 0..SETTLE.as_secs() {
+            std::thread::sleep(Duration::from_secs(1));
+            smallest = smallest.min(self.rss_kib()?);
+        }
+        Ok(smallest)
     }
 
     /// Its process id, for what else `/proc` tells about it.
@@ -516,7 +519,8 @@ pub(crate) struct Connection {
     stream: BufReader<TcpStream>,
     request: Vec<u8>,
     line: String,
-    body: Vec<u8>,
+    /// The last answer's body.
+    pub(crate) body: Vec<u8>,
 }
 
 impl Connection {

@@ -8,11 +8,13 @@
 //! and one found in several of them is listed once with all its locations.
 //!
 //! - `model`: `backup.json`; `file`: a backup on disk; `location`: a backup's locations and
-//!   copies; `codec`: the inner archives' layers;
-//!   `write`: writing an inner archive; `glob`: the exclusion patterns; `staging`: restores
-//!   that are all or nothing; `manager`: the operations as jobs; `api`: the routes.
+//!   copies; `codec`: the inner archives' layers; `write`: writing an inner archive;
+//!   `background`: the priority writing and reading run at; `glob`: the exclusion patterns;
+//!   `staging`: restores that are all or nothing; `manager`: the operations as jobs; `api`: the
+//!   routes.
 
 pub mod api;
+mod background;
 mod codec;
 mod file;
 mod glob;

@@ -908,9 +908,12 @@ impl BackupManager {
         let dir = staging.part_dir(part).map_err(|e| Error::internal(e.to_string()))?;
         let budget = self.free_budget()?;
         let (backup, target, part) = (Arc::clone(backup), dir.clone(), part.to_owned());
-        tokio::task::spawn_blocking(move || unpack_part(&backup, &part, password.as_deref(), &target, budget))
-            .await
-            .map_err(|e| Error::internal(e.to_string()))??;
+        tokio::task::spawn_blocking(move || {
+            crate::background::run("restore", || unpack_part(&backup, &part, password.as_deref(), &target, budget))
+        })
+        .await
+        .map_err(|e| Error::internal(e.to_string()))?
+        .map_err(|e| Error::internal(format!("Can't start the restore: {e}")))??;
         Ok(dir)
     }
 

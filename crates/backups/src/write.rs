@@ -74,16 +74,8 @@ pub struct Contents {
     pub trees: Vec<Tree>,
 }
 
-/// How much the threads writing a backup give way: a backup keeps every core busy (the files
-/// read and encrypted on one thread, zstd workers on the others), and the API's threads must
-/// still get a core at once when a request comes in.
-const BACKGROUND_NICE: libc::c_int = 10;
-
 /// Adds the inner archive `member` (metadata files, files from the disk, then trees)
-/// to `outer`. Returns the stored size.
-///
-/// The work runs on a thread of its own at [`BACKGROUND_NICE`], which the zstd workers it starts
-/// inherit; the lowered priority ends with the thread.
+/// to `outer`. Returns the stored size. Runs as background work ([`crate::background`]).
 pub fn write_part(
     outer: &mut OuterArchive,
     member: &str,
@@ -92,16 +84,7 @@ pub fn write_part(
     contents: &Contents,
     progress: &Progress,
 ) -> io::Result<u64> {
-    std::thread::scope(|scope| {
-        let thread = std::thread::Builder::new().name("backup".to_owned()).spawn_scoped(scope, || {
-            // SAFETY: plain integers; on Linux, `who` 0 is the calling thread alone.
-            if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, BACKGROUND_NICE) } != 0 {
-                tracing::debug!("backup thread at normal priority: {}", io::Error::last_os_error());
-            }
-            pack_part(outer, member, compressed, key, contents, progress)
-        })?;
-        thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    })
+    crate::background::run("backup", || pack_part(outer, member, compressed, key, contents, progress))?
 }
 
 fn pack_part(

@@ -5,6 +5,7 @@
 //! reported as unhealthy until it answers.
 
 mod health;
+mod memory;
 mod notify;
 mod peers;
 
@@ -219,6 +220,7 @@ fn main() -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    memory::limit_arenas();
     raise_open_files_limit();
     let next = actix_web::rt::System::new().block_on(serve(&args))?;
     if next == Lifecycle::Restart {
@@ -475,7 +477,7 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
 
     let engine = Arc::clone(&docker);
     let (gateway_settled, gateway) = tokio::sync::oneshot::channel::<()>();
-    actix_web::rt::spawn(async move {
+    let engine_ready = actix_web::rt::spawn(async move {
         engine.connect_until_ready(Duration::from_secs(10)).await;
         // Made at once, not at the first container: containers, Core and `/network/info` rely
         // on its gateway, where the supervisor serves containers.
@@ -504,7 +506,8 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
     });
     // At every start: a pass cut short (a kill -9 mid-way) is finished.
     actix_web::rt::spawn(balena.clone().into_inner().run_engine());
-    actix_web::rt::spawn(async move { plugins.boot().await });
+    let mut boot = vec![engine_ready];
+    boot.push(actix_web::rt::spawn(async move { plugins.boot().await }));
     let core_command = core.clone();
     let command: addons::auto_update::CoreCommand = Arc::new(move |message| {
         let core = core_command.clone();
@@ -512,17 +515,18 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
     });
     actix_web::rt::spawn(addons::auto_update::run(addons.clone(), command));
     // The add-ons on the host's network wait to know whether the gateway is protected.
-    actix_web::rt::spawn(async move {
+    boot.push(actix_web::rt::spawn(async move {
         addons
             .boot(async {
                 let _ = gateway.await;
             })
             .await
-    });
-    actix_web::rt::spawn(async move { core.boot().await });
-    actix_web::rt::spawn(os.load());
-    actix_web::rt::spawn(async move { mounts.load().await });
-    actix_web::rt::spawn(resolution.boot());
+    }));
+    boot.push(actix_web::rt::spawn(async move { core.boot().await }));
+    boot.push(actix_web::rt::spawn(os.load()));
+    boot.push(actix_web::rt::spawn(async move { mounts.load().await }));
+    boot.push(actix_web::rt::spawn(resolution.boot()));
+    actix_web::rt::spawn(memory::keep_small(boot, jobs.clone()));
     let versions = Arc::clone(&updater);
     actix_web::rt::spawn(async move {
         if let Err(e) = versions.fetch(None).await {

@@ -296,7 +296,8 @@ impl JobManager {
         }
     }
 
-    fn running(&self) -> usize {
+    /// How many jobs (top-level or child) have started and not ended.
+    pub fn running(&self) -> usize {
         let records = self.inner.records.lock().expect("job records lock");
         records.iter().filter(|r| r.info.done == Some(false)).count()
     }

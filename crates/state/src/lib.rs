@@ -69,15 +69,17 @@ impl Store {
 /// How long an open waits for the lock of a database that was just closed.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Opens sled on `path`. sled's flusher thread holds the folder's lock for a moment after the
+/// Opens sled on `path`. sled's I/O threads may hold the folder's lock for a moment after the
 /// last handle of a closed database drops, so an open right after a close (a restart within
 /// one process) retries a busy lock for a short, bounded while; a database another process
 /// keeps open still fails, after that while.
 fn open_engine(path: &Path) -> Result<sled::Db> {
     let deadline = std::time::Instant::now() + LOCK_WAIT;
     loop {
-        // A small page cache: the records are tiny and the daemon runs on small boards.
-        match sled::Config::new().path(path).cache_capacity(4 * 1024 * 1024).open() {
+        // A small page cache: the records are tiny and the daemon runs on small boards. No
+        // periodic flusher: every write flushes before it returns, so the flusher's thread would
+        // only wake an idle daemon twice a second to find nothing to do.
+        match sled::Config::new().path(path).cache_capacity(4 * 1024 * 1024).flush_every_ms(None).open() {
             Err(sled::Error::Io(e)) if lock_busy(&e) && std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }

@@ -95,7 +95,9 @@ fn dns_options_are_checked_kept_and_written_for_the_plugin() {
     let config: Value = serde_json::from_str(&dns_file(&daemon, "dns.json").unwrap()).unwrap();
     assert_eq!((&config["servers"], &config["fallback"]), (&json!([]), &json!(true)));
 
-    // Without the plugin installed there is nothing to run or measure; its log is empty.
+    // Without the plugin installed there is nothing to run or measure; its log is empty (once the
+    // restarted daemon has the engine, which holds that log).
+    daemon.wait_for_engine();
     for path in ["/dns/restart", "/dns/update"] {
         let (status, body) = daemon.post(path, json!({}));
         assert_eq!(status, 400, "{path}: {body}");
