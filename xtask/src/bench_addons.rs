@@ -304,8 +304,11 @@ impl BenchDaemon {
         let token = std::fs::read_to_string(data.path().join("cli_token")).context("reading cli_token")?;
         let api = Api { address: daemon.address, token: token.trim().to_owned() };
         let mut started = BenchDaemon { daemon, api, instance, _data: data };
-        // Installs need the `healthy` condition, which holds once the engine answered.
+        // Installs need the `healthy` condition and the engine, which the daemon reaches in the
+        // background after it answers.
         started.wait_for("/supervisor/info", "healthy", &Value::Bool(true))?;
+        started
+            .wait_until("/docker/info", "a version", |info| info["version"].as_str().is_some_and(|v| v != "0.0.0"))?;
         Ok(started)
     }
 
@@ -329,14 +332,19 @@ impl BenchDaemon {
 
     /// Polls `path` until its `key` is `expected`.
     fn wait_for(&mut self, path: &str, key: &str, expected: &Value) -> anyhow::Result<()> {
+        self.wait_until(path, &format!("{key} = {expected}"), |data| &data[key] == expected)
+    }
+
+    /// Polls `path` until its data passes `check`, which `what` describes.
+    fn wait_until(&mut self, path: &str, what: &str, check: impl Fn(&Value) -> bool) -> anyhow::Result<()> {
         let deadline = Instant::now() + STATE_TIMEOUT;
         loop {
             let data = self.get(path)?;
-            if &data[key] == expected {
+            if check(&data) {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                let what = format!("still says {key} = {} at {path} after {STATE_TIMEOUT:?}", data[key]);
+                let what = format!("still has no {what} at {path} after {STATE_TIMEOUT:?}: {data}");
                 return Err(self.daemon.failure(&what));
             }
             self.daemon.ensure_alive()?;
