@@ -34,7 +34,7 @@ use tempfile::TempDir;
 
 /// How long the daemon's memory may wait for its start's tasks before it settles anyway (the
 /// daemon's own `BOOT_SETTLE`), plus a second for the settling itself.
-const BOOT_SETTLE: Duration = Duration::from_secs(31);
+pub(crate) const BOOT_SETTLE: Duration = Duration::from_secs(31);
 /// Idling after the engine is reached, before the first sample, at the least.
 const ENGINE_PAUSE: Duration = Duration::from_secs(5);
 /// Longest the daemon may take to reach the engine.
