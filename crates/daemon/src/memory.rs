@@ -1,6 +1,6 @@
 //! What the daemon does to keep its resident memory small on a board with 1 GB: few allocator
-//! arenas, and, once the start is done and whenever the last running job ends, the heap's free
-//! pages handed back to the kernel and the code that work ran paged out.
+//! arenas, freed heap handed back to the kernel when the work that used it is over, and the
+//! start-up code paged out once the start is done.
 //!
 //! Each step follows an event (the start's tasks ending, the last running job ending), never a
 //! periodic timer, so an idle daemon stays asleep.
@@ -20,9 +20,8 @@ const ARENAS: libc::c_int = 2;
 const BOOT_SETTLE: Duration = Duration::from_secs(30);
 
 /// Settles the memory once the start's tasks (`boot`) are over, or after [`BOOT_SETTLE`] since
-/// without an engine some wait for it indefinitely; then again each time the last running job
-/// ends: an install, an update or a backup runs code and leaves buffers behind that an idle
-/// daemon does not need.
+/// without an engine some wait for it indefinitely; then trims the heap each time the last running
+/// job ends: a backup or an install leaves buffers behind that the allocator would otherwise keep.
 pub async fn keep_small(boot: Vec<JoinHandle<()>>, jobs: JobManager) {
     let mut changes = jobs.subscribe();
     let _ = tokio::time::timeout(BOOT_SETTLE, async {
@@ -31,7 +30,7 @@ pub async fn keep_small(boot: Vec<JoinHandle<()>>, jobs: JobManager) {
         }
     })
     .await;
-    settle().await;
+    settle_after_start();
     let mut were_running = false;
     loop {
         match changes.recv().await {
@@ -40,7 +39,7 @@ pub async fn keep_small(boot: Vec<JoinHandle<()>>, jobs: JobManager) {
         }
         let running = jobs.running() > 0;
         if were_running && !running {
-            settle().await;
+            trim_heap();
         }
         were_running = running;
     }
@@ -65,19 +64,14 @@ fn trim_heap() {
     }
 }
 
-/// Trims the heap and asks the kernel to page out the executable's read-only mappings, on a
-/// blocking thread (the walk over the mappings takes a few milliseconds). The kernel reads code
-/// around every page touched (64 KiB by default), so work that ran code of many managers once
-/// (the start, an install) leaves tens of MiB of the binary resident that an idle daemon does not
-/// run; what is still used faults back in.
-async fn settle() {
-    let paged = tokio::task::spawn_blocking(|| {
-        trim_heap();
-        page_out_executable()
-    })
-    .await
-    .unwrap_or_default();
-    tracing::debug!(paged_out_kib = paged / 1024, "memory settled");
+/// After the start: trims the heap and asks the kernel to page out the executable's read-only
+/// mappings. The kernel reads code around every page touched (64 KiB by default), so the start,
+/// which runs code of every manager once, leaves tens of MiB of the binary resident that an idle
+/// daemon never runs again; what is still used faults back in from the page cache.
+fn settle_after_start() {
+    trim_heap();
+    let paged = page_out_executable();
+    tracing::debug!(paged_out_kib = paged / 1024, "memory settled after start");
 }
 
 /// `MADV_PAGEOUT` on every mapping of the executable that is not writable (code and read-only
