@@ -286,23 +286,24 @@ impl BenchDaemon {
         repository: &Path,
     ) -> anyhow::Result<BenchDaemon> {
         let repository = repository.to_str().context("the repository path is not UTF-8")?;
-        Self::start_with(bin, engine, name, tempfile::tempdir()?, &["--core-repository", repository])
+        Self::start_with(bin, engine, name, tempfile::tempdir()?, &["--core-repository", repository], &[])
     }
 
     /// Like [`BenchDaemon::start`], on a data directory the caller prepared, with the daemon's
-    /// flags `args` instead of a `core` repository.
+    /// flags `args` instead of a `core` repository and the environment `env` (a private bus).
     pub(crate) fn start_with(
         bin: &Path,
         engine: &EngineObjects,
         name: &str,
         data: TempDir,
         args: &[&str],
+        env: &[(&str, &str)],
     ) -> anyhow::Result<BenchDaemon> {
         let instance = engine.instance(name);
         let network = format!("{instance}hassio");
         let mut flags = vec!["--instance", &instance, "--network", &network, "--network-subnet", "auto"];
         flags.extend_from_slice(args);
-        let mut daemon = Daemon::start(bin, data.path(), &flags)?;
+        let mut daemon = Daemon::start_with(bin, data.path(), &flags, env)?;
         daemon.wait_ready()?;
         let token = std::fs::read_to_string(data.path().join("cli_token")).context("reading cli_token")?;
         let api = Api { address: daemon.address, token: token.trim().to_owned() };
@@ -507,7 +508,12 @@ pub(crate) fn docker(args: &[&str]) -> anyhow::Result<String> {
 }
 
 fn docker_command(mut command: Command) -> anyhow::Result<String> {
-    let output = command.stdin(Stdio::null()).output().with_context(|| format!("running {command:?}"))?;
+    command_output(command.stdin(Stdio::null()))
+}
+
+/// The stdout of a command that must succeed; a failure is an error carrying its stderr.
+pub(crate) fn command_output(command: &mut Command) -> anyhow::Result<String> {
+    let output = command.output().with_context(|| format!("running {command:?}"))?;
     if !output.status.success() {
         bail!("{command:?} failed ({}): {}", output.status, String::from_utf8_lossy(&output.stderr).trim());
     }

@@ -21,24 +21,20 @@
 //! manifest that never comes, so it is the latter. The daemons get the instance prefix
 //! `bench-<pid>-footprint...` for their network, which an [`EngineObjects`] guard removes after.
 
-use crate::bench::{Connection, Daemon};
-use crate::bench_addons::EngineObjects;
+use crate::bench::Daemon;
+use crate::bench_addons::{command_output, BenchDaemon, EngineObjects};
 use anyhow::{bail, ensure, Context};
 use dbus_fixtures::{PrivateBus, Service};
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use tempfile::TempDir;
 
 /// How long the daemon's memory may wait for its start's tasks before it settles anyway (the
 /// daemon's own `BOOT_SETTLE`), plus a second for the settling itself.
 pub(crate) const BOOT_SETTLE: Duration = Duration::from_secs(31);
 /// Idling after the engine is reached, before the first sample, at the least.
 const ENGINE_PAUSE: Duration = Duration::from_secs(5);
-/// Longest the daemon may take to reach the engine.
-const ENGINE_TIMEOUT: Duration = Duration::from_secs(60);
 /// The window `idle_cpu` measures over, unless `BENCH_IDLE_CPU_SECS` says otherwise.
 const IDLE_CPU_WINDOW: Duration = Duration::from_secs(60);
 const IDLE_CPU_SECS_VAR: &str = "BENCH_IDLE_CPU_SECS";
@@ -58,11 +54,11 @@ pub(crate) fn idle_rss(bin: &Path) -> anyhow::Result<()> {
     let engine = EngineObjects::new();
     let (mut figures, mut breakdown) = (Vec::new(), None);
     for workers in [2, 1] {
-        let idle = IdleDaemon::start(bin, &engine, workers)?;
+        let mut idle = IdleDaemon::start(bin, &engine, workers)?;
         figures.push(format!("workers {workers} {:.1} MiB", mib(idle.rss_kib)));
         if breakdown.is_none() {
             let exe = idle.exe()?;
-            breakdown = Some(Breakdown::of(&smaps(idle.daemon.pid())?, &exe));
+            breakdown = Some(Breakdown::of(&smaps(idle.daemon().pid())?, &exe));
         }
     }
     println!(
@@ -85,13 +81,13 @@ pub(crate) fn idle_cpu(bin: &Path) -> anyhow::Result<()> {
     let ticks_per_second: f64 = command_output(Command::new("getconf").arg("CLK_TCK"))?.trim().parse()?;
     let engine = EngineObjects::new();
     let mut idle = IdleDaemon::start(bin, &engine, 2)?;
-    let pid = idle.daemon.pid();
+    let pid = idle.daemon().pid();
     let (cpu_before, threads_before) = (cpu_ticks(pid)?, threads(pid)?);
     let started = Instant::now();
     std::thread::sleep(window);
     let (cpu_after, threads_after) = (cpu_ticks(pid)?, threads(pid)?);
     let elapsed = started.elapsed().as_secs_f64();
-    idle.daemon.ensure_alive()?;
+    idle.daemon().ensure_alive()?;
 
     let ticks = cpu_after - cpu_before;
     let percent = ticks as f64 / ticks_per_second / elapsed * 100.0;
@@ -170,11 +166,10 @@ pub(crate) fn binary_size(root: &Path, bin: &Path) -> anyhow::Result<()> {
 }
 
 /// A daemon started as `idle_rss` and `idle_cpu` measure it, once its memory has settled;
-/// killed when dropped, before its bus and data directory go.
+/// killed when dropped, before its bus goes.
 struct IdleDaemon {
-    daemon: Daemon,
+    bench: BenchDaemon,
     _bus: PrivateBus,
-    _data: TempDir,
     /// VmRSS once settled, in KiB.
     rss_kib: u64,
 }
@@ -182,69 +177,29 @@ struct IdleDaemon {
 impl IdleDaemon {
     fn start(bin: &Path, engine: &EngineObjects, workers: usize) -> anyhow::Result<IdleDaemon> {
         let bus = PrivateBus::start(Service::ALL).context("starting the fixture services")?;
-        let data = tempfile::tempdir()?;
-        let instance = engine.instance(&format!("footprint{workers}"));
-        let network = format!("{instance}hassio");
         let workers = workers.to_string();
-        let flags =
-            ["--workers", workers.as_str(), "--instance", &instance, "--network", &network, "--network-subnet", "auto"];
         let started = Instant::now();
-        let mut daemon = Daemon::start_with(bin, data.path(), &flags, &[bus.env()])?;
-        daemon.wait_ready()?;
-        let token = std::fs::read_to_string(data.path().join("cli_token")).context("reading cli_token")?;
-        let token = token.trim();
-        let deadline = Instant::now() + ENGINE_TIMEOUT;
-        loop {
-            let info = get(&mut daemon, token, "/docker/info")?;
-            if info["version"].as_str().is_some_and(|version| version != "0.0.0") {
-                break;
-            }
-            if Instant::now() > deadline {
-                return Err(daemon.failure(&format!("did not reach the engine in {ENGINE_TIMEOUT:?}: {info}")));
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let host = get(&mut daemon, token, "/host/info")?;
+        let name = format!("footprint{workers}");
+        let mut bench =
+            BenchDaemon::start_with(bin, engine, &name, tempfile::tempdir()?, &["--workers", &workers], &[bus.env()])?;
+        let host = bench.get("/host/info")?;
         ensure!(host["hostname"].is_string(), "the fixture services do not answer: {host}");
 
         let first_sample = (Instant::now() + ENGINE_PAUSE).max(started + BOOT_SETTLE);
         std::thread::sleep(first_sample.saturating_duration_since(Instant::now()));
-        let rss_kib = daemon.settled_rss_kib()?;
-        daemon.ensure_alive()?;
-        Ok(IdleDaemon { daemon, _bus: bus, _data: data, rss_kib })
+        let rss_kib = bench.daemon.settled_rss_kib()?;
+        bench.daemon.ensure_alive()?;
+        Ok(IdleDaemon { bench, _bus: bus, rss_kib })
+    }
+
+    fn daemon(&mut self) -> &mut Daemon {
+        &mut self.bench.daemon
     }
 
     /// The daemon's executable, as its mappings name it.
-    fn exe(&self) -> anyhow::Result<PathBuf> {
-        Ok(std::fs::read_link(format!("/proc/{}/exe", self.daemon.pid()))?)
+    fn exe(&mut self) -> anyhow::Result<PathBuf> {
+        Ok(std::fs::read_link(format!("/proc/{}/exe", self.daemon().pid()))?)
     }
-}
-
-/// `GET <path>` with the admin token; answers the reply's `data`.
-fn get(daemon: &mut Daemon, token: &str, path: &str) -> anyhow::Result<Value> {
-    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n");
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let answer = runtime.block_on(async {
-        let mut connection = Connection::open(daemon.address, request.as_bytes()).await?;
-        connection.get().await?;
-        anyhow::Ok(connection.body)
-    });
-    let body = match answer {
-        Ok(body) => body,
-        Err(e) => {
-            daemon.ensure_alive()?;
-            return Err(e.context(format!("GET {path}")));
-        }
-    };
-    let reply: Value = serde_json::from_slice(&body).with_context(|| format!("GET {path} answers JSON"))?;
-    Ok(reply["data"].clone())
-}
-
-/// The stdout of a command that must succeed.
-fn command_output(command: &mut Command) -> anyhow::Result<String> {
-    let output = command.output().with_context(|| format!("running {command:?}"))?;
-    ensure!(output.status.success(), "{command:?} failed: {}", String::from_utf8_lossy(&output.stderr).trim());
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 fn mib(kib: u64) -> f64 {

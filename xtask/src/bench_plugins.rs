@@ -138,7 +138,7 @@ fn start(root: &Path, bin: &Path, engine: &EngineObjects, name: &str, install: b
         ["--observer-port", &observer_port],
         ["--core-install", "false"],
     ];
-    BenchDaemon::start_with(bin, engine, name, data, args.as_flattened())
+    BenchDaemon::start_with(bin, engine, name, data, args.as_flattened(), &[])
 }
 
 /// Waits until every plugin is installed at [`VERSION`] (`/<plugin>/info`) and its container runs
