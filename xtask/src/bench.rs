@@ -27,7 +27,8 @@
 //! plugins' daemon, which is given one) and is killed when its benchmark ends, failed or not. The
 //! task builds the daemon (and, for `plugins`, the plugins' programs) in release and, when itself
 //! built in debug (as `cargo xtask` does), runs again as a release build, since the load generator
-//! and the bare server are part of it.
+//! and the bare server are part of it. `BENCH_DAEMON=<binary>` measures that daemon instead of
+//! building this tree's: the figures of an older build, from the same harness, for a comparison.
 
 // In its own file, named like the other benches', but a part of this module.
 #[path = "bench_routing.rs"]
@@ -40,7 +41,7 @@ use anyhow::{bail, ensure, Context};
 use std::fs::File;
 use std::io::{BufRead, Read, Seek, Write};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -88,6 +89,9 @@ const PARTS: [&str; 14] = [
     "fleet",
     "soak",
 ];
+/// Names a daemon binary to measure instead of this tree's release build, which is then not built:
+/// an older build, for a baseline of the same parts in the same harness.
+const DAEMON_VAR: &str = "BENCH_DAEMON";
 /// The parts that measure actix alone, without the daemon.
 const WITHOUT_DAEMON: [&str; 1] = ["routing"];
 
@@ -101,7 +105,8 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
     let parts: Vec<&str> =
         PARTS.into_iter().filter(|part| named.is_empty() || named.iter().any(|n| n == part)).collect();
     let with_daemon = parts.iter().any(|part| !WITHOUT_DAEMON.contains(part));
-    if with_daemon {
+    let other_daemon = std::env::var_os(DAEMON_VAR).map(PathBuf::from);
+    if with_daemon && other_daemon.is_none() {
         crate::run(root, "cargo", &["build", "--release", "-p", "daemon"])?;
     }
     // The plugins' programs go beside the daemon, where it finds them for their images. Built on
@@ -120,7 +125,10 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
         return crate::run(root, "cargo", &args);
     }
     // `cargo build --release` puts the daemon beside this release binary.
-    let bin = std::env::current_exe().context("locating the xtask binary")?.with_file_name("supervisor");
+    let bin = match other_daemon {
+        Some(bin) => bin,
+        None => std::env::current_exe().context("locating the xtask binary")?.with_file_name("supervisor"),
+    };
     ensure!(!with_daemon || bin.exists(), "{} is missing after the release build", bin.display());
     for part in parts {
         match part {

@@ -33,6 +33,9 @@ use std::time::{Duration, Instant};
 /// How long the daemon's memory may wait for its start's tasks before it settles anyway (the
 /// daemon's own `BOOT_SETTLE`), plus a second for the settling itself.
 pub(crate) const BOOT_SETTLE: Duration = Duration::from_secs(31);
+/// How long the daemon waits without jobs before it pages out the code they ran (the daemon's own
+/// `QUIET`), plus a second for the settling itself.
+pub(crate) const JOBS_QUIET: Duration = Duration::from_secs(61);
 /// Idling after the engine is reached, before the first sample, at the least.
 const ENGINE_PAUSE: Duration = Duration::from_secs(5);
 /// The window `idle_cpu` measures over, unless `BENCH_IDLE_CPU_SECS` says otherwise.

@@ -64,7 +64,7 @@ struct Args {
     /// The Pwned Passwords range API the add-on password check asks (`<url>/<SHA-1 prefix>`).
     #[arg(long, env = "SUPERVISOR_PWNED_API", default_value = "https://api.pwnedpasswords.com/range")]
     pwned_api: String,
-    /// HTTP worker threads.
+    /// HTTP worker threads of each Supervisor API server (the balena device API's have one).
     #[arg(long, env = "SUPERVISOR_WORKERS", default_value_t = 2)]
     workers: usize,
     /// Prefix of the names of containers and images this supervisor creates, so several can
@@ -446,7 +446,7 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
     let workers = args.workers.max(1);
     let peers = Peers::default();
     let (server, address) = bind_api(state.clone(), peers.clone(), workers, args.listen)?;
-    let (balena_server, balena_address) = bind_balena(balena.clone(), peers.clone(), workers, args.balena_listen)?;
+    let (balena_server, balena_address) = bind_balena(balena.clone(), peers.clone(), args.balena_listen)?;
     balena.set_api_address(balena_address);
     // The `listening on` line comes first: scripts and the tests read the main API's address
     // from it.
@@ -465,7 +465,7 @@ async fn serve(args: &Args) -> anyhow::Result<Lifecycle> {
     let balena_handle = balena_server.handle();
     let balena_serving = actix_web::rt::spawn(balena_server);
     let container_api = serve_containers(state, peers.clone(), Arc::clone(&docker), workers, args.addon_port);
-    let balena_services_api = serve_balena_services(balena.clone(), peers, workers, balena_address);
+    let balena_services_api = serve_balena_services(balena.clone(), peers, balena_address);
     system.set_state(CoreState::Running);
     let notifier = notify::Notifier::from_env().map(Arc::new);
     if let Some(notifier) = &notifier {
@@ -647,14 +647,18 @@ fn bind_api(
     bind_with_limits!(move || router::app(&state), peers, workers, address, "the Supervisor API")
 }
 
+/// HTTP workers of each balena device API server. Its callers are a handful of services and the
+/// CLI, and its handlers wait on the engine rather than compute, so one thread serves them; each
+/// worker more is a thread with its own copy of the app and a timer that wakes it twice a second.
+const BALENA_WORKERS: usize = 1;
+
 /// Binds the balena device API on `address`.
 fn bind_balena(
     manager: web::Data<balena::BalenaManager>,
     peers: Peers,
-    workers: usize,
     address: SocketAddr,
 ) -> anyhow::Result<(Server, SocketAddr)> {
-    bind_with_limits!(move || balena::app(&manager), peers, workers, address, "the balena device API")
+    bind_with_limits!(move || balena::app(&manager), peers, BALENA_WORKERS, address, "the balena device API")
 }
 
 /// Lifts the soft limit of open files to the hard one, so the connection limits above, not
@@ -715,12 +719,7 @@ fn serve_containers(
 
 /// Serves the device API to balena services on the gateway of their supervisor network too,
 /// unless it listens on every address already.
-fn serve_balena_services(
-    manager: web::Data<balena::BalenaManager>,
-    peers: Peers,
-    workers: usize,
-    listening: SocketAddr,
-) -> ServerSlot {
+fn serve_balena_services(manager: web::Data<balena::BalenaManager>, peers: Peers, listening: SocketAddr) -> ServerSlot {
     let engine = manager.clone();
     let address = async move {
         if listening.ip().is_unspecified() {
@@ -729,7 +728,7 @@ fn serve_balena_services(
         Some(SocketAddr::from((engine.supervisor_network_made().await, listening.port())))
     };
     serve_on_network("balena services", address, move |address| {
-        let served = bind_balena(manager.clone(), peers, workers, address)?;
+        let served = bind_balena(manager.clone(), peers, address)?;
         manager.served_on_supervisor_network(served.1);
         Ok(served)
     })

@@ -53,14 +53,9 @@ pub(crate) fn start(root: PathBuf, changes: broadcast::Sender<Change>, system: A
 /// when one that is there may not be watched.
 fn open(root: &Path) -> Result<Option<Inotify>, Errno> {
     let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)?;
-    let flags = AddWatchFlags::IN_CREATE
-        | AddWatchFlags::IN_DELETE
-        | AddWatchFlags::IN_MOVED_TO
-        | AddWatchFlags::IN_MOVED_FROM
-        | AddWatchFlags::IN_CLOSE_WRITE;
     let mut watched = 0;
-    for dir in ["run/udev/data", "dev"] {
-        match inotify.add_watch(&root.join(dir), flags) {
+    for dir in [UDEV_DATA, DEV] {
+        match inotify.add_watch(&root.join(dir), events_of(dir)) {
             Ok(_) => watched += 1,
             Err(Errno::ENOENT) => {}
             Err(e) => return Err(e),
@@ -71,6 +66,23 @@ fn open(root: &Path) -> Result<Option<Inotify>, Errno> {
         return Ok(None);
     }
     Ok(Some(inotify))
+}
+
+const UDEV_DATA: &str = "run/udev/data";
+const DEV: &str = "dev";
+
+/// The events that tell of a device in `dir`. Nodes in `/dev` are made and removed; udevd writes
+/// its records in place or renames them in. A write to a node (`/dev/null`, which every shell
+/// redirection closes after writing) is no device change, and on a busy host would wake the
+/// monitor for a reading of every device many times a second.
+fn events_of(dir: &str) -> AddWatchFlags {
+    let made_or_removed =
+        AddWatchFlags::IN_CREATE | AddWatchFlags::IN_DELETE | AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_MOVED_FROM;
+    if dir == UDEV_DATA {
+        made_or_removed | AddWatchFlags::IN_CLOSE_WRITE
+    } else {
+        made_or_removed
+    }
 }
 
 fn watch(root: &Path, inotify: &Inotify, changes: &broadcast::Sender<Change>) {
@@ -153,6 +165,20 @@ mod tests {
         assert!(changes.iter().any(|change| matches!(change, Change::Added(device) if device.sysfs == TTY_USB)));
         assert!(changes.iter().any(|change| matches!(change, Change::Removed(device) if device.sysfs == sda)));
         assert!(compare(&before, &before).is_empty());
+    }
+
+    #[test]
+    fn writing_to_a_device_node_wakes_nothing_but_a_node_made_does() {
+        let host = Host::new();
+        let null = host.root().join("dev/null");
+        std::fs::write(&null, "").unwrap();
+        let inotify = open(host.root()).unwrap().expect("dev and the udev database are watched");
+        std::fs::write(&null, "a redirected line").unwrap();
+        assert_eq!(inotify.read_events().map(|events| events.len()), Err(Errno::EAGAIN));
+        std::fs::write(host.root().join("dev/ttyACM1"), "").unwrap();
+        assert_eq!(inotify.read_events().map(|events| events.len()), Ok(1));
+        std::fs::write(host.root().join("run/udev/data/c166:1"), "E:ID_BUS=usb\n").unwrap();
+        assert!(!inotify.read_events().unwrap().is_empty(), "a udev record written is heard");
     }
 
     #[tokio::test]

@@ -855,14 +855,9 @@ impl CoreManager {
             .await
     }
 
-    /// Waits until the version manifest names Core's version, which also names its image: every
-    /// second at first, then every [`INSTALL_RETRY`] (offline, it may take long).
+    /// Waits until the version manifest names Core's version, which also names its image.
     async fn wait_for_manifest(&self) {
-        let mut waited = 0;
-        while self.inner.updater.versions().homeassistant.is_none() {
-            waited += 1;
-            tokio::time::sleep(if waited < 60 { Duration::from_secs(1) } else { INSTALL_RETRY }).await;
-        }
+        self.inner.updater.wait_for(|versions| versions.homeassistant.is_some()).await;
     }
 
     /// At daemon start: waits for the engine and the version manifest, installs Core when it is

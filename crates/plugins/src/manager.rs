@@ -25,7 +25,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use updater::Updater;
+use updater::{Updater, Versions};
 
 /// Between two attempts to install a plugin that failed, as the real Supervisor retries.
 const INSTALL_RETRY: Duration = Duration::from_secs(30);
@@ -161,14 +161,7 @@ impl PluginManager {
 
     /// The version the manifest offers.
     pub fn version_latest(&self, plugin: Plugin) -> Option<String> {
-        let versions = self.inner.updater.versions();
-        match plugin {
-            Plugin::Dns => versions.dns,
-            Plugin::Audio => versions.audio,
-            Plugin::Cli => versions.cli,
-            Plugin::Observer => versions.observer,
-            Plugin::Multicast => versions.multicast,
-        }
+        latest_of(&self.inner.updater.versions(), plugin).cloned()
     }
 
     pub fn update_available(&self, plugin: Plugin) -> bool {
@@ -603,14 +596,9 @@ impl PluginManager {
         }
     }
 
-    /// Waits until the manifest names `plugin`'s version: every second at first, then every
-    /// [`INSTALL_RETRY`] (offline, it may take long).
+    /// Waits until the manifest names `plugin`'s version.
     async fn wait_for_manifest(&self, plugin: Plugin) {
-        let mut waited = 0;
-        while self.version_latest(plugin).is_none() {
-            waited += 1;
-            tokio::time::sleep(if waited < 60 { Duration::from_secs(1) } else { INSTALL_RETRY }).await;
-        }
+        self.inner.updater.wait_for(|versions| latest_of(versions, plugin).is_some()).await;
     }
 
     /// At daemon start: waits for the engine and its network, watches the plugins, then for each
@@ -736,6 +724,17 @@ fn default_route_interfaces(host_root: &Path) -> Vec<String> {
         }
     }
     interfaces
+}
+
+/// The latest version of `plugin` that `versions` names.
+fn latest_of(versions: &Versions, plugin: Plugin) -> Option<&String> {
+    match plugin {
+        Plugin::Dns => versions.dns.as_ref(),
+        Plugin::Audio => versions.audio.as_ref(),
+        Plugin::Cli => versions.cli.as_ref(),
+        Plugin::Observer => versions.observer.as_ref(),
+        Plugin::Multicast => versions.multicast.as_ref(),
+    }
 }
 
 #[cfg(test)]

@@ -100,6 +100,9 @@ pub struct Updater {
     system: Arc<System>,
     jobs: JobManager,
     http: reqwest::Client,
+    /// Sent each time the stored versions change, so that what waits for a version sleeps until
+    /// then instead of polling.
+    changed: tokio::sync::watch::Sender<()>,
 }
 
 impl Updater {
@@ -113,7 +116,8 @@ impl Updater {
     ) -> anyhow::Result<Self> {
         let config = Persisted::load(store.section("updater")?, "config")?;
         let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
-        Ok(Updater { source: source.into(), machine: machine.into(), config, system, jobs, http })
+        let changed = tokio::sync::watch::Sender::new(());
+        Ok(Updater { source: source.into(), machine: machine.into(), config, system, jobs, http, changed })
     }
 
     /// The machine type versions and images are chosen for.
@@ -131,6 +135,16 @@ impl Updater {
 
     pub fn versions(&self) -> Versions {
         self.config.read().versions.clone()
+    }
+
+    /// Waits until the stored versions satisfy `ready` (a manifest that names Core's version,
+    /// say), which offline may take long; asleep in between.
+    pub async fn wait_for(&self, ready: impl Fn(&Versions) -> bool) {
+        let mut changed = self.changed.subscribe();
+        while !ready(&self.config.read().versions) {
+            // The sender lives as long as `self`, so this never ends in an error.
+            let _ = changed.changed().await;
+        }
     }
 
     /// Sets the channel and the auto-update flag (each if given), on disk first.
@@ -176,6 +190,7 @@ impl Updater {
             }
             let versions = self.versions_for(manifest);
             self.config.update(|config| config.versions = versions)?;
+            self.changed.send_replace(());
             tracing::info!(source = %source, "version information updated");
             // The latest versions decide whether the supervisor, Core and the OS are supported.
             self.system.request_evaluation();
@@ -290,6 +305,25 @@ mod tests {
         let err = updater.fetch(None).await.unwrap_err();
         assert!(err.message.contains("beta.json"), "{}", err.message);
         assert_eq!(updater.versions().supervisor.as_deref(), Some("0.2.0"), "a failed fetch keeps what was known");
+    }
+
+    #[tokio::test]
+    async fn a_wait_for_a_version_ends_when_a_fetch_stores_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        let system = Arc::new(System::default());
+        system.set_state(CoreState::Running);
+        let jobs = JobManager::new(&store, system.clone(), DataDir::new(dir.path())).unwrap();
+        let source = dir.path().join("stable.json").to_string_lossy().into_owned();
+        let updater = Arc::new(Updater::new(&store, system, jobs, source, "generic-x86-64").unwrap());
+        let waiting = Arc::clone(&updater);
+        let wait = tokio::spawn(async move { waiting.wait_for(|versions| versions.homeassistant.is_some()).await });
+        updater.fetch(None).await.unwrap_err();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!wait.is_finished(), "no manifest yet, so no version to wait for");
+        std::fs::write(dir.path().join("stable.json"), MANIFEST).unwrap();
+        updater.fetch(None).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(5), wait).await.expect("the wait ends with the fetch").unwrap();
     }
 
     #[tokio::test]
